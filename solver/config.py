@@ -1,0 +1,236 @@
+"""Case-file schema (pydantic v2), loading, overrides and defaults with citations.
+
+A case is one TOML file. Every parameter has a default; each default is either
+cited (the reference sits beside it) or listed in ``ILLUSTRATIVE`` so that the
+run manifest can say which illustrative values a run used.
+
+Units: lengths in units of ``scales.length_cm`` and times in units of
+``scales.time_s`` (MODEL.md section 0). Franssen et al. (2019) use
+L = 0.2 cm and tau = L^2 / 1e-6 cm^2/s = 4e4 s.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# Franssen, Lorenzi, Burgess, Chaplain (2019) Bull Math Biol 81:1965, Table 1
+# (nondimensional; restated in MetaSpread's documentation). Cited values.
+FRANSSEN = "Franssen et al. (2019) Bull Math Biol 81:1965, Table 1"
+
+NonNeg = Annotated[float, Field(ge=0.0)]
+Pos = Annotated[float, Field(gt=0.0)]
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+
+# Defaults that are not taken from a publication: the manifest lists the ones a run used.
+ILLUSTRATIVE: dict[str, str] = {
+    "primary.geometry.h_fine": "mesh size near tumour and vessels (numerical choice)",
+    "primary.geometry.vessel_radius": "vessel site radius ~ one cell diameter",
+    "primary.geometry.vessel_min_distance": "vessels placed away from the tumour",
+    "primary.geometry.tumour_radius": "initial tumour region for meshing",
+    "cells.capacity_3d": "Q in 3D from a 10 um cell diameter packing (illustrative)",
+}
+
+
+class CaseError(Exception):
+    """A user error in a case file or in the command line: exit code 2, no traceback."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Scales(Strict):
+    length_cm: Pos = 0.2  # Franssen et al. (2019): L = 0.2 cm
+    time_s: Pos = 4.0e4  # Franssen et al. (2019): tau = L^2 / D_ref, D_ref = 1e-6 cm^2/s
+
+
+class Time(Strict):
+    dt: Pos = 1.0e-3  # Franssen et al. (2019)
+    steps: Annotated[int, Field(ge=0)] = 100
+
+
+class Output(Strict):
+    every: Annotated[int, Field(ge=1)] = 50
+    fields: bool = True
+    cells: bool = True
+    vtx: bool = False  # VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF
+
+
+class Geometry(Strict):
+    """The primary site: a tissue block with a tumour and vessel sites, or a user mesh."""
+
+    kind: Literal["box", "msh"] = "box"
+    dim: Literal[2, 3] = 2
+    size: list[Pos] = Field(default_factory=lambda: [1.0, 1.0])  # Franssen: [0, 1]^2
+    h: Pos = 5.0e-3  # Franssen: 201 x 201 nodes on [0, 1]^2
+    h_fine: Pos | None = None  # None: same as h
+    tumour_centre: list[float] | None = None  # None: block centre
+    tumour_radius: Pos = 0.03
+    normal_vessels: Annotated[int, Field(ge=0)] = 2  # Franssen et al. (2019), Table 2
+    ruptured_vessels: Annotated[int, Field(ge=0)] = 8  # Franssen et al. (2019), Table 2
+    vessel_radius: Pos = 5.0e-3
+    vessel_min_distance: NonNeg = 0.2
+    vessel_seed: int = 0
+    file: str | None = None  # kind = "msh": path, relative to the case file
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if self.kind == "box":
+            if len(self.size) != self.dim:
+                raise ValueError(f"size must have {self.dim} entries (one per dimension), got {len(self.size)}")
+            if self.tumour_centre is not None and len(self.tumour_centre) != self.dim:
+                raise ValueError(f"tumour_centre must have {self.dim} entries")
+        elif self.file is None:
+            raise ValueError("kind = 'msh' needs file = 'path/to/mesh.msh'")
+        return self
+
+
+class ECM(Strict):
+    w0: Prob = 1.0  # initial ECM density (Franssen: uniform)
+    w0_groups: dict[str, Prob] = Field(default_factory=dict)  # per physical group
+    Gamma1: NonNeg = 1.0  # degradation by mesenchymal cells; Franssen et al. (2019)
+    Gamma2: NonNeg = 1.0  # degradation by MMP; Franssen et al. (2019)
+
+
+class MMP(Strict):
+    D: NonNeg = 1.0e-3  # D_m; Franssen et al. (2019)
+    Theta: NonNeg = 0.195  # production by mesenchymal cells; Franssen et al. (2019)
+    Lambda: NonNeg = 0.1  # decay; Franssen et al. (2019)
+
+
+class Organ(Strict):
+    name: str = "primary"
+    geometry: Geometry = Field(default_factory=Geometry)
+    ecm: ECM = Field(default_factory=ECM)
+    mmp: MMP = Field(default_factory=MMP)
+
+
+class InitialCells(Strict):
+    count: Annotated[int, Field(ge=0)] = 388  # Franssen et al. (2019)
+    fraction_M: Prob = 0.6  # Franssen et al. (2019): 60 % mesenchymal
+    per_place: Pos | None = None  # None: Q (fill the places nearest the tumour centre)
+
+
+class Cells(Strict):
+    mode: Literal["discrete", "continuum"] = "discrete"
+    D_E: NonNeg = 5.0e-5  # Franssen et al. (2019)
+    D_M: NonNeg = 1.0e-4  # Franssen et al. (2019)
+    Phi_E: NonNeg = 5.0e-4  # haptotaxis; Franssen et al. (2019)
+    Phi_M: NonNeg = 5.0e-4  # Franssen et al. (2019)
+    T_E: Pos = 3.0  # doubling time, 3000 steps of 1e-3; Franssen et al. (2019)
+    T_M: Pos = 2.0  # 2000 steps of 1e-3; Franssen et al. (2019)
+    Q: Pos = 4.0  # cells per reference volume h_ref^d, 2D; Franssen et al. (2019)
+    capacity_3d: Pos = 8.0  # 3D: cells per h_ref^3 (10 um)^3 ... illustrative
+    h_ref: Pos = 5.0e-3  # Franssen's grid spacing (10 um with L = 0.2 cm)
+    proliferation: bool = True
+    initial: InitialCells = Field(default_factory=InitialCells)
+
+    def capacity(self, dim: int) -> float:
+        return self.Q if dim == 2 else self.capacity_3d
+
+
+class Solver(Strict):
+    rtol: Pos = 1.0e-10
+    petsc: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class Case(Strict):
+    name: str = "case"
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 1
+    scales: Scales = Field(default_factory=Scales)
+    time: Time = Field(default_factory=Time)
+    output: Output = Field(default_factory=Output)
+    primary: Organ = Field(default_factory=Organ)
+    cells: Cells = Field(default_factory=Cells)
+    solver: Solver = Field(default_factory=Solver)
+
+    # Where the case came from (for relative mesh paths and error messages).
+    source: str | None = Field(default=None, exclude=True)
+
+    def illustrative(self) -> dict[str, str]:
+        """The illustrative defaults that this case relies on (not set by the user)."""
+        used = {}
+        for key, why in ILLUSTRATIVE.items():
+            obj = self
+            *parents, leaf = key.split(".")
+            for p in parents:
+                obj = getattr(obj, p)
+            if leaf not in obj.model_fields_set:
+                if key == "cells.capacity_3d" and self.primary.geometry.dim != 3:
+                    continue
+                used[key] = why
+        return used
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid case file"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see `seedsoil validate --help`)"
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  key '{loc}': {msg}{got_s}")
+    return "\n".join(lines)
+
+
+def _parse_value(text: str):
+    """A --set value: a TOML value if it parses as one, else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
+    """Apply ``key.path=value`` overrides (TOML values) to raw case data."""
+    for item in overrides:
+        if "=" not in item:
+            raise CaseError(f"{source}: --set expects key.path=value, got {item!r}")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise CaseError(f"{source}: --set {key}: '{p}' is not a table")
+        node[parts[-1]] = _parse_value(text.strip())
+    return data
+
+
+def from_dict(data: dict, source: str = "<dict>") -> Case:
+    try:
+        case = Case.model_validate(data)
+    except ValidationError as err:
+        raise CaseError(_format_errors(source, err)) from None
+    case.source = source
+    geo = case.primary.geometry
+    if geo.kind == "msh":
+        path = Path(geo.file)
+        if not path.is_absolute() and source and Path(source).exists():
+            path = Path(source).resolve().parent / path
+        if not path.is_file():
+            raise CaseError(
+                f"{source}: key 'primary.geometry.file': mesh file {str(path)!r} does not exist"
+                " (paths are relative to the case file)"
+            )
+        geo.file = str(path.resolve())
+    return case
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Case:
+    """Read, override and validate a case file; user errors raise CaseError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseError(f"{path}: case file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise CaseError(f"{path}: not valid TOML: {err}") from None
+    data = apply_overrides(data, overrides or [], str(path))
+    return from_dict(data, str(path))
