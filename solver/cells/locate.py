@@ -1,0 +1,186 @@
+"""Where cells are on the mesh: host elements, places (vertices), field gradients,
+and the walk that follows a moving cell across elements, reflects it at the organ
+boundary and hands it to the rank that owns its new element.
+
+Vertices of every element are stored sorted by their input (mesh-file) index and all
+arithmetic is element-wise in a fixed order, so a cell's path is bitwise the same
+whichever rank computes it (DESIGN.md, parity).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+from solver.cells.exchange import exchange
+
+BOUNDARY = -1  # facet on the organ's outer boundary: reflect
+UNKNOWN = -2  # beyond this rank's ghost layer (never walked from: ghosts are handed over)
+MAX_WALK = 200
+
+
+class MeshWalker:
+    """Per-element geometry of a P1 mesh, owned + ghost elements."""
+
+    def __init__(self, V):
+        mesh = V.mesh
+        topo = mesh.topology
+        d = topo.dim
+        if mesh.geometry.dim != d:
+            raise ValueError("cells need gdim == tdim meshes")
+        self.dim = d
+        self.comm = mesh.comm
+        cmap = topo.index_map(d)
+        self.n_owned = cmap.size_local
+        n = cmap.size_local + cmap.num_ghosts
+        self.cell_start = cmap.local_range[0]
+        self.cell_global = np.arange(n, dtype=np.int64) + self.cell_start
+        self.cell_global[self.n_owned :] = cmap.ghosts
+        self.cell_owner = np.full(n, self.comm.rank, dtype=np.int32)
+        self.cell_owner[self.n_owned :] = cmap.owners
+
+        gdofs = mesh.geometry.dofmaps[0][:n]
+        vdofs = V.dofmap.list[:n]
+        inp = np.asarray(mesh.geometry.input_global_indices, dtype=np.int64)
+        order = np.argsort(inp[gdofs], axis=1, kind="stable")
+        self.nodes = np.take_along_axis(gdofs, order, axis=1)
+        self.dofs = np.take_along_axis(vdofs, order, axis=1).astype(np.int32)
+        self.X = mesh.geometry.x[self.nodes][:, :, :d].copy()  # (n, d+1, d)
+
+        # Neighbours across the facet opposite each local vertex (reference order first).
+        topo.create_connectivity(d, d - 1)
+        topo.create_connectivity(d - 1, d)
+        c2f = topo.connectivity(d, d - 1).array.reshape(-1, d + 1)[:n]
+        f2c = topo.connectivity(d - 1, d)
+        offs = f2c.offsets
+        nlinks = np.diff(offs)[c2f]
+        first = f2c.array[offs[c2f]]
+        second = f2c.array[np.minimum(offs[c2f] + 1, len(f2c.array) - 1)]
+        cells = np.arange(n)[:, None]
+        nbr = np.where(first == cells, second, first)
+        nbr = np.where(nlinks == 2, nbr, np.where(cells < self.n_owned, BOUNDARY, UNKNOWN))
+        self.nbr = np.take_along_axis(nbr, order, axis=1).astype(np.int64)
+
+        # lambda_{1..d} = Jinv (x - X0); gradients of the barycentric coordinates.
+        J = np.stack([self.X[:, k + 1] - self.X[:, 0] for k in range(d)], axis=2)  # columns
+        self.Jinv = _inverse(J)
+        G = np.empty((n, d + 1, d))
+        G[:, 1:, :] = self.Jinv
+        G[:, 0, :] = -self.Jinv.sum(axis=1)
+        self.grads = G
+
+    # -- evaluation -------------------------------------------------------------------
+    def barycentric(self, cells: np.ndarray, x: np.ndarray) -> np.ndarray:
+        d = self.dim
+        r = x - self.X[cells, 0]
+        Ji = self.Jinv[cells]
+        lam = np.empty((len(cells), d + 1))
+        for i in range(d):
+            acc = Ji[:, i, 0] * r[:, 0]
+            for j in range(1, d):
+                acc = acc + Ji[:, i, j] * r[:, j]
+            lam[:, i + 1] = acc
+        rest = lam[:, 1]
+        for i in range(2, d + 1):
+            rest = rest + lam[:, i]
+        lam[:, 0] = 1.0 - rest
+        return lam
+
+    def gradient(self, values: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """Gradient of a P1 field (dof values, owned + ghost) in each given element."""
+        G = self.grads[cells]
+        f = values[self.dofs[cells]]
+        g = f[:, 0, None] * G[:, 0]
+        for k in range(1, self.dim + 1):
+            g = g + f[:, k, None] * G[:, k]
+        return g
+
+    def place(self, cells: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The vertex (P1 dof) a cell occupies: the nearest in barycentric terms."""
+        lam = self.barycentric(cells, x)
+        return self.dofs[cells, np.argmax(lam, axis=1)]
+
+    # -- moving ---------------------------------------------------------------------
+    def walk(self, x: np.ndarray, cells: np.ndarray, eps: float = 1e-12):
+        """Follow points from start elements to the elements containing them.
+
+        Reflects at boundary facets; stops in ghost elements (their owner continues).
+        Returns (x, cells, ok); ok is False where the walk did not settle.
+        """
+        x = x.copy()
+        cells = cells.copy()
+        act = np.flatnonzero(cells < self.n_owned)
+        for _ in range(MAX_WALK):
+            if act.size == 0:
+                break
+            c = cells[act]
+            lam = self.barycentric(c, x[act])
+            k = np.argmin(lam, axis=1)
+            lmin = lam[np.arange(act.size), k]
+            out = lmin < -eps
+            act, c, k, lmin = act[out], c[out], k[out], lmin[out]
+            nb = self.nbr[c, k]
+            wall = nb == BOUNDARY
+            if wall.any():  # mirror the point in the boundary facet's plane
+                g = self.grads[c[wall], k[wall]]
+                g2 = (g * g).sum(axis=1)
+                x[act[wall]] -= (2.0 * lmin[wall] / g2)[:, None] * g
+            step = nb >= 0
+            cells[act[step]] = nb[step]
+            act = act[step | wall]
+            act = act[cells[act] < self.n_owned]  # entered a ghost: its owner goes on
+        ok = np.ones(len(x), dtype=bool)
+        ok[act] = False
+        return x, cells, ok
+
+    def locate(self, x: np.ndarray, start: np.ndarray, fallback_x: np.ndarray, payload: dict[str, np.ndarray]):
+        """Walk points to their host elements across ranks (collective).
+
+        ``start`` are local element indices; ``fallback_x`` is where a point goes back
+        to if its walk does not settle (its start-of-step position). Rows of ``payload``
+        travel with the points. Returns (x, local host element, payload) of the points
+        that this rank now owns.
+        """
+        payload = dict(payload)
+        while True:
+            x, start, ok = self.walk(x, start)
+            if not ok.all():  # rare (degenerate walk): walk back to the start-of-step position
+                x[~ok] = fallback_x[~ok]
+                x, start, ok = self.walk(x, start)
+                if not ok.all():
+                    raise RuntimeError(f"{int((~ok).sum())} cells could not be located on the mesh")
+            leave = start >= self.n_owned
+            if self.comm.allreduce(int(leave.sum()), op=MPI.SUM) == 0:
+                return x, start, payload
+            dest = np.where(leave, self.cell_owner[start], self.comm.rank)
+            moved = exchange(
+                self.comm,
+                dest,
+                dict(payload, _x=x, _fx=fallback_x, _g=self.cell_global[start]),
+            )
+            x, fallback_x = moved.pop("_x"), moved.pop("_fx")
+            start = self.to_local(moved.pop("_g"))
+            payload = moved
+
+    def to_local(self, global_cells: np.ndarray) -> np.ndarray:
+        """Local index of owned elements given their global index."""
+        return (np.asarray(global_cells) - self.cell_start).astype(np.int64)
+
+
+def _inverse(J: np.ndarray) -> np.ndarray:
+    """Explicit inverse of stacked 2x2 / 3x3 matrices (same arithmetic on every rank)."""
+    if J.shape[1] == 2:
+        a, b, c, d = J[:, 0, 0], J[:, 0, 1], J[:, 1, 0], J[:, 1, 1]
+        det = a * d - b * c
+        inv = np.empty_like(J)
+        inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 0], inv[:, 1, 1] = d / det, -b / det, -c / det, a / det
+        return inv
+    cof = np.empty_like(J)
+    for i in range(3):
+        for j in range(3):
+            r = [k for k in range(3) if k != i]
+            s = [k for k in range(3) if k != j]
+            minor = J[:, r[0], s[0]] * J[:, r[1], s[1]] - J[:, r[0], s[1]] * J[:, r[1], s[0]]
+            cof[:, i, j] = minor if (i + j) % 2 == 0 else -minor
+    det = J[:, 0, 0] * cof[:, 0, 0] + J[:, 0, 1] * cof[:, 0, 1] + J[:, 0, 2] * cof[:, 0, 2]
+    return np.transpose(cof, (0, 2, 1)) / det[:, None, None]

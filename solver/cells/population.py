@@ -1,0 +1,61 @@
+"""Discrete cancer cells stored as arrays (one row a cell), never one object per cell."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPITHELIAL, MESENCHYMAL = 0, 1
+INVADING, IN_BLOOD, DORMANT, PROLIFERATING, DEAD = 0, 1, 2, 3, 4
+
+# name -> (dtype, trailing shape); "x" gets the spatial dimension.
+COLUMNS = {
+    "id": (np.uint64, ()),
+    "parent": (np.uint64, ()),
+    "x": (np.float64, ("dim",)),
+    "host": (np.int64, ()),  # local element index on the owning rank
+    "place": (np.int32, ()),  # local P1 dof (vertex) the cell occupies
+    "phenotype": (np.int8, ()),
+    "state": (np.int8, ()),
+    "clock": (np.float64, ()),  # time since the last division
+}
+# What travels between ranks (host and place are local, recomputed on arrival).
+PORTABLE = ("id", "parent", "x", "phenotype", "state", "clock")
+
+
+class Population:
+    def __init__(self, dim: int, n: int = 0):
+        self.dim = dim
+        self.data = {
+            k: np.zeros((n,) + tuple(dim if s == "dim" else s for s in shape), dtype=dt)
+            for k, (dt, shape) in COLUMNS.items()
+        }
+
+    def __len__(self) -> int:
+        return len(self.data["id"])
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["data"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, **columns):
+        for k, v in columns.items():
+            self.data[k] = np.ascontiguousarray(v, dtype=COLUMNS[k][0])
+
+    def take(self, index) -> "Population":
+        out = Population(self.dim)
+        out.data = {k: v[index] for k, v in self.data.items()}
+        return out
+
+    def extend(self, other: "Population"):
+        self.data = {k: np.concatenate([v, other.data[k]]) for k, v in self.data.items()}
+
+    def portable(self) -> dict[str, np.ndarray]:
+        return {k: self.data[k] for k in PORTABLE}
+
+    @classmethod
+    def from_columns(cls, dim: int, columns: dict[str, np.ndarray]) -> "Population":
+        out = cls(dim, len(columns["id"]))
+        out.set(**columns)
+        return out

@@ -1,0 +1,133 @@
+"""Command line: ``seedsoil run | validate | mesh | info``.
+
+User errors (bad case files, bad arguments) print one paragraph and exit with code 2
+on every rank; any other exception under MPI aborts all ranks, so that a failing
+rank never leaves the others waiting (plain ``mpirun seedsoil`` is not ``python -m mpi4py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from mpi4py import MPI
+
+from solver import config
+
+COMM = MPI.COMM_WORLD
+
+
+def say(*args):
+    if COMM.rank == 0:
+        print(*args, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seedsoil", description="Finite-element solver of the tumour microenvironment during metastasis.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a case")
+    r.add_argument("case")
+    r.add_argument("--output", "-o", help="output folder (default output/<case name>)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a case value (TOML syntax)")
+    r.add_argument("--petsc-option", action="append", default=[], metavar="-KEY=VALUE",
+                   help="PETSc option for every field solver (e.g. -ksp_type=cg, -mmp_pc_type=gamg)")
+    v = sub.add_parser("validate", help="check a case file and print what it resolves to")
+    v.add_argument("case")
+    v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    m = sub.add_parser("mesh", help="build the organ mesh, write the .msh and print counts and quality")
+    m.add_argument("case")
+    m.add_argument("--output", "-o", help="output folder (default output/<case name>)")
+    m.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    sub.add_parser("info", help="versions of seedsoil and its stack; rank count")
+    return p
+
+
+def _petsc_options(items: list[str]) -> list[str]:
+    out = []
+    for item in items:
+        key, sep, value = item.lstrip("-").partition("=")
+        if not key:
+            raise config.CaseError(f"--petsc-option expects -key=value, got {item!r}")
+        out.append(f"solver.petsc.{json.dumps(key)}={json.dumps(value if sep else 'true')}")
+    return out
+
+
+def cmd_run(args) -> int:
+    from solver.simulation import Simulation, Stopped
+
+    case = config.load(args.case, args.set + _petsc_options(args.petsc_option))
+    sim = Simulation(case, args.output)
+    say(f"seedsoil: case {case.name!r} on {COMM.size} rank(s), output {sim.outdir}")
+    try:
+        final = sim.run()
+    except Stopped as err:
+        say(f"seedsoil: {err}")
+        return 3
+    say(f"seedsoil: done, {final['cells']:.0f} cells, invasion radius {final['radius_max_mm']:.3f} mm; "
+        f"output in {sim.outdir}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    case = config.load(args.case, args.set)
+    say(f"{args.case}: valid case {case.name!r}")
+    say(json.dumps(case.model_dump(mode="json"), indent=2))
+    ill = case.illustrative()
+    if ill:
+        say("illustrative defaults used: " + ", ".join(ill))
+    return 0
+
+
+def cmd_mesh(args) -> int:
+    from solver import geometry
+
+    case = config.load(args.case, args.set)
+    out = Path(args.output or Path("output") / case.name).resolve()
+    if COMM.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    geo = case.primary.geometry
+    path = out / f"{case.primary.name}.msh"
+    if geo.kind == "box":
+        om = geometry.build(geo, COMM, msh_path=str(path))
+    else:
+        om = geometry.load(geo.file, COMM, geo.dim)
+        path = Path(geo.file)
+    q = geometry.quality(om)
+    say(f"{path}")
+    say(json.dumps(q, indent=2, default=float))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from solver.io.manifest import versions
+
+    for k, v in versions().items():
+        say(f"{k:12s} {v}")
+    say(f"{'ranks':12s} {COMM.size}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors are user errors (code 2)
+        return int(exc.code or 0)
+    try:
+        code = {"run": cmd_run, "validate": cmd_validate, "mesh": cmd_mesh, "info": cmd_info}[args.command](args)
+    except config.CaseError as err:
+        say(f"seedsoil: error: {err}")
+        return 2
+    except Exception:
+        if COMM.size > 1:  # never leave the other ranks waiting
+            sys.stderr.write(f"seedsoil: rank {COMM.rank} failed:\n{traceback.format_exc()}")
+            sys.stderr.flush()
+            COMM.Abort(1)
+        raise
+    return code
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""An organ: its mesh and tags, P1 space, fields, cancer cells and parameters.
+
+One step of an organ (operator splitting, data flowing one way):
+cells move and divide in the start-of-step ECM -> cell densities -> MMP (implicit)
+-> ECM (exact).
+"""
+
+from __future__ import annotations
+
+import dolfinx.fem as fem
+import numpy as np
+from mpi4py import MPI
+
+from solver import config
+from solver.cells.discrete import DiscreteCells
+from solver.fields import ecm
+from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
+from solver.geometry import OrganMesh
+
+
+class Organ:
+    def __init__(self, spec: config.Organ, om: OrganMesh, case: config.Case):
+        self.spec = spec
+        self.name = spec.name
+        self.om = om
+        self.mesh = om.mesh
+        self.comm = om.mesh.comm
+        self.dim = om.mesh.topology.dim
+        self.dt = case.time.dt
+        self.cells_cfg = case.cells
+        V = fem.functionspace(self.mesh, ("Lagrange", 1))
+        self.V = V
+        self.n_owned = V.dofmap.index_map.size_local
+        self.lumped = lumped_mass(V)
+        self.fields = {}
+        for name in ("w", "m", "c_E", "c_M"):
+            f = fem.Function(V, name=name)
+            self.fields[name] = f
+        self._initial_ecm()
+        K = stiffness(V)
+        self.mmp = ReactionDiffusion(self.fields["m"], K, self.lumped, spec.mmp.D, spec.mmp.Lambda, self.dt,
+                                     "mmp", case.solver.petsc, case.solver.rtol)
+        self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
+        self.w_initial = self._integral(self.fields["w"].x.array)
+
+        cc = case.cells
+        # The discrete cells also define the continuum's initial density, so that the
+        # continuum mode is the mean field of the same initial state.
+        self.cells = DiscreteCells(V, self.lumped, cc, case.seed, self.dt)
+        init = cc.initial
+        per_place = init.per_place or cc.capacity(self.dim)
+        self.cells.seed_initial(om.tumour_centre, init.count, init.fraction_M, per_place)
+        self._update_densities()
+        self.continuum = None
+        if cc.mode == "continuum":
+            from solver.fields.continuum import ContinuumCells
+
+            self.continuum = ContinuumCells(V, self.lumped, cc, self.dt, self.fields["c_E"], self.fields["c_M"])
+            self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+
+    def _initial_ecm(self):
+        w = self.fields["w"]
+        w.x.array[:] = self.spec.ecm.w0
+        tags = self.om.cell_tags
+        for group, value in self.spec.ecm.w0_groups.items():
+            if group not in self.om.groups:
+                raise config.CaseError(
+                    f"key 'primary.ecm.w0_groups.{group}': no physical group {group!r} in the mesh"
+                    f" (groups: {', '.join(sorted(self.om.groups))})"
+                )
+            cells = tags.find(self.om.groups[group][1])
+            dofs = np.unique(self.V.dofmap.list[cells])
+            w.x.array[dofs] = value
+        w.x.scatter_forward()
+
+    def _update_densities(self):
+        cE, cM = self.cells.densities(self.lumped)
+        self.fields["c_E"].x.array[:] = cE
+        self.fields["c_M"].x.array[:] = cM
+
+    def _integral(self, values: np.ndarray) -> float:
+        return self.comm.allreduce(float(self.lumped[: self.n_owned] @ values[: self.n_owned]), op=MPI.SUM)
+
+    # -- time stepping ----------------------------------------------------------------
+    def step(self, n: int) -> None:
+        f = self.fields
+        if self.continuum is None:
+            self.cells.step(n, f["w"].x.array)
+            self._update_densities()
+        else:
+            self.continuum.step(f["w"])
+        c_M = f["c_M"].x.array
+        self.mmp.step(self.spec.mmp.Theta * c_M[: self.n_owned])
+        e = self.spec.ecm
+        ecm.step(f["w"].x.array, self.dt, c_M, f["m"].x.array, e.Gamma1, e.Gamma2)
+
+    # -- what is reported ---------------------------------------------------------------
+    def metrics(self) -> dict:
+        f = self.fields
+        n = self.n_owned
+        w = f["w"].x.array
+        if self.continuum is None:
+            nE, nM = self.cells.total()
+        else:
+            scale = self.cells.per_volume / self.cells_cfg.capacity(self.dim)
+            nE = self._integral(f["c_E"].x.array) * scale
+            nM = self._integral(f["c_M"].x.array) * scale
+        degraded = self.comm.allreduce(float(self.lumped[:n] @ (w[:n] < 0.5)), op=MPI.SUM) / self.volume
+        r = self.invasion_radius()
+        return {
+            "cells_E": nE,
+            "cells_M": nM,
+            "cells": nE + nM,
+            "ecm_lost_fraction": 1.0 - self._integral(w) / self.w_initial if self.w_initial > 0 else 0.0,
+            "ecm_degraded_area_fraction": degraded,
+            "mmp_max": self.comm.allreduce(float(f["m"].x.array[:n].max(initial=0.0)), op=MPI.MAX),
+            "radius_max": r[0],
+            "radius_95": r[1],
+            "mmp_iterations": self.mmp.iterations,
+        }
+
+    def invasion_radius(self) -> tuple[float, float]:
+        """Largest and 95th-percentile distance of cells from the tumour centre."""
+        if self.continuum is None:
+            d = np.linalg.norm(self.cells.pop.x - self.om.tumour_centre, axis=1)
+            weights = np.ones_like(d)
+        else:
+            coords = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
+            d = np.linalg.norm(coords - self.om.tumour_centre, axis=1)
+            c = self.fields["c_E"].x.array[: self.n_owned] + self.fields["c_M"].x.array[: self.n_owned]
+            weights = c * self.lumped[: self.n_owned]
+            keep = c > 1e-3  # a density below ~1/1000 cell per place is not tumour
+            d, weights = d[keep], weights[keep]
+        d_all = self.comm.gather(d, root=0)
+        wt_all = self.comm.gather(weights, root=0)
+        out = (0.0, 0.0)
+        if self.comm.rank == 0:
+            d, wt = np.concatenate(d_all), np.concatenate(wt_all)
+            if len(d):
+                o = np.argsort(d)
+                cw = np.cumsum(wt[o])
+                out = (float(d[o][-1]), float(d[o][np.searchsorted(cw, 0.95 * cw[-1])]))
+        return self.comm.bcast(out, root=0)
+
+
+def scale_hours(t: float, case: config.Case) -> float:
+    return t * case.scales.time_s / 3600.0
+
+
+def length_mm(x: float, case: config.Case) -> float:
+    return x * case.scales.length_cm * 10.0
+
