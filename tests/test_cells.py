@@ -1,0 +1,124 @@
+"""Discrete cells: random numbers, location, room, dynamics, parity across ranks."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from solver import config
+from solver.cells import rng
+from solver.cells.discrete import DiscreteCells
+from solver.cells.locate import MeshWalker
+from solver.fields.reaction_diffusion import lumped_mass
+from solver.verification.cells import frozen_field_digest, msd, unit_space
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMM = MPI.COMM_WORLD
+
+
+def test_rng_is_a_pure_function_of_its_keys():
+    ids = np.arange(1000, dtype=np.uint64) * 7919
+    z = rng.normal(5, ids, 12, rng.MOVE, 3)
+    # Same draws whatever the array, its order or the offset of an id within it.
+    perm = np.random.default_rng(0).permutation(len(ids))
+    assert np.array_equal(rng.normal(5, ids[perm], 12, rng.MOVE, 3), z[perm])
+    for lo, hi in [(3, 4), (17, 530), (999, 1000)]:
+        assert np.array_equal(rng.normal(5, ids[lo:hi], 12, rng.MOVE, 3), z[lo:hi])
+    assert not np.array_equal(rng.normal(5, ids, 13, rng.MOVE, 3), z)
+    assert not np.array_equal(rng.normal(6, ids, 12, rng.MOVE, 3), z)
+    u = rng.uniform(1, np.arange(200000), 0, rng.ROOM)
+    assert 0 < u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.005
+    g = rng.normal(1, np.arange(200000), 0, rng.MOVE, 2)
+    assert abs(g.mean()) < 0.01 and abs(g.var() - 1) < 0.01
+    assert abs(np.corrcoef(g[:, 0], g[:, 1])[0, 1]) < 0.01
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("dim", [2, 3])
+def test_walk_finds_host_and_reflects(dim):
+    V = unit_space(COMM, 6 if dim == 2 else 3, dim)
+    w = MeshWalker(V)
+    r = np.random.default_rng(1 + COMM.rank)
+    start = r.integers(0, w.n_owned, 300)
+    lam0 = np.full((300, dim + 1), 1.0 / (dim + 1))
+    x0 = (w.X[start] * lam0[:, :, None]).sum(axis=1)  # element centroids
+    step = r.normal(scale=0.4, size=x0.shape)
+    target = x0 + step
+    # The mirror image of the target in the unit box (one reflection per wall suffices here).
+    expect = np.abs(target)
+    expect = np.where(expect > 1, 2 - expect, expect)
+    ok = (np.abs(step) < 0.5).all(axis=1)
+    x, host, pay = w.locate(target[ok], start[ok], x0[ok], {"e": expect[ok]})
+    assert np.allclose(x, pay["e"], atol=1e-12)
+    lam = w.barycentric(host, x)
+    assert (lam > -1e-10).all() and (host < w.n_owned).all()
+    assert COMM.allreduce(len(x)) == COMM.allreduce(int(ok.sum()))
+
+
+@pytest.mark.parallel
+def test_capacity_is_Q_per_node_on_a_uniform_grid():
+    n = 10
+    V = unit_space(COMM, n)
+    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=1.0 / n), 1, 1e-3)
+    cap = cells.places.capacity[: cells.places.n_owned]
+    x = V.tabulate_dof_coordinates()[: len(cap)]
+    interior = ((x[:, :2] > 1e-9) & (x[:, :2] < 1 - 1e-9)).all(axis=1)
+    assert np.allclose(cap[interior], 4.0) and np.all(cap[~interior] < 4.0)
+
+
+def test_grant_ranks_by_hash_and_accepts_fractional_room():
+    V = unit_space(MPI.COMM_SELF, 4)
+    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=0.25), 1, 1e-3)
+    room = np.zeros(len(cells.places.capacity))
+    room[3] = 2.5
+    keys = np.array([50, 10, 40, 20, 30], dtype=np.uint64)
+    ids = np.arange(5, dtype=np.uint64)
+    places = np.full(5, 3)
+    got = cells.places.grant(places, keys, ids, np.full(5, 0.4), room)
+    assert got.tolist() == [False, True, False, True, True]  # keys 10, 20 in; 30 with u < 0.5
+    got = cells.places.grant(places, keys, ids, np.full(5, 0.6), room)
+    assert got.tolist() == [False, True, False, True, False]
+
+
+@pytest.mark.parallel
+def test_cells_conserved_and_room_respected():
+    n = 20
+    V = unit_space(COMM, n)
+    params = config.Cells(h_ref=1.0 / n, D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.02, T_M=0.015)
+    cells = DiscreteCells(V, lumped_mass(V), params, 9, 1e-3)
+    w = np.linspace(0, 1, len(cells.places.capacity))
+    cells.seed_initial(np.array([0.5, 0.5]), 150, 0.5, 4.0)
+    before = sum(cells.total())
+    for k in range(1, 60):
+        born = cells.stats["divisions"]
+        cells.step(k, w)
+        occ = cells.places.occupancy(cells.pop.place)
+        assert (occ <= np.ceil(cells.places.capacity) + 1e-9).all()
+        ids = np.concatenate(COMM.allgather(cells.pop.id))
+        assert len(np.unique(ids)) == len(ids)  # none duplicated
+        before += COMM.allreduce(cells.stats["divisions"] - born)
+        assert sum(cells.total()) == before  # none lost
+    assert COMM.allreduce(cells.stats["refused_moves"]) > 0 and COMM.allreduce(cells.stats["divisions"]) > 0
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("dim", [2, 3])
+def test_mean_square_displacement_is_2dDt(dim):
+    out = msd(COMM, dim=dim, count=3000, steps=40)
+    assert abs(out["measured"] - out["expected"]) < 4 * out["stderr"]
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_bitwise_parity_one_vs_two_ranks(dim):
+    serial = frozen_field_digest(MPI.COMM_SELF, dim=dim)
+    mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    out = subprocess.run([mpirun, "-n", "2", sys.executable, "-m", "mpi4py", os.path.join(ROOT, "scripts", "parity.py"),
+                          str(dim)], capture_output=True, text=True, timeout=300, check=True)
+    parallel = json.loads(out.stdout.strip().splitlines()[-1])
+    assert parallel["migrated"] > 0 and parallel["refused_moves"] > 0 and parallel["divisions"] > 0
+    assert parallel["digest"] == serial["digest"]
+    assert parallel["cells"] == serial["cells"]
