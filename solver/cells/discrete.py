@@ -81,9 +81,8 @@ class DiscreteCells:
         dof_cell = np.empty(len(coords), dtype=np.int64)
         dof_cell[w.dofs.ravel()] = np.repeat(np.arange(len(w.dofs)), self.dim + 1)
         cols = {"id": ids, "parent": ids, "phenotype": phen, "state": np.zeros(len(ids), np.int8), "clock": clock}
-        x, host, cols = w.locate(x, dof_cell[at], x.copy(), cols)
-        self.pop = Population.from_columns(self.dim, dict(cols, x=x, host=host))
-        self.pop.set(place=w.place(host, x))
+        x, host, place, cols = w.locate(x, dof_cell[at], x.copy(), cols)
+        self.pop = Population.from_columns(self.dim, dict(cols, x=x, host=host, place=place))
 
     # -- one step ------------------------------------------------------------------
     def step(self, n: int, w_values: np.ndarray):
@@ -107,8 +106,7 @@ class DiscreteCells:
             _p0=self.places.glob[pop.place],
             _r0=np.full(len(pop), self.comm.rank, dtype=np.int32),
         )
-        x_new, host, carry = w.locate(x_new, pop.host.copy(), pop.x.copy(), carry)
-        place = w.place(host, x_new)
+        x_new, host, place, carry = w.locate(x_new, pop.host.copy(), pop.x.copy(), carry)
         moving = self.places.glob[place] != carry["_p0"]
         ok = np.ones(len(host), dtype=bool)
         ids = carry["id"][moving]
@@ -120,20 +118,28 @@ class DiscreteCells:
             room,
         )
         self.stats["refused_moves"] += int((~ok).sum())
-        # Refused cells go back to where they were, on the rank that owns that element.
-        x_new[~ok] = carry["_x0"][~ok]
-        dest = np.where(ok, self.comm.rank, carry["_r0"])
-        back = dest != self.comm.rank
         self.stats["migrated"] += int((carry["_r0"] != self.comm.rank).sum())
-        host_g = np.where(ok, w.cell_global[host], carry["_h0"])
-        keep = {k: v for k, v in carry.items() if not k.startswith("_")}
-        if self.comm.allreduce(int(back.sum()), op=MPI.SUM):
-            moved = exchange(self.comm, dest, dict(keep, x=x_new, _g=host_g))
-            x_new, host_g = moved.pop("x"), moved.pop("_g")
-            keep = moved
-        host = w.to_local(host_g)
-        self.pop = Population.from_columns(self.dim, dict(keep, x=x_new, host=host))
-        self.pop.set(place=w.place(host, x_new))
+        # Refused cells go back to where they were, on the rank that owns that element.
+        home = carry["_r0"] == self.comm.rank
+        here = ok | home
+        cols = {k: v for k, v in carry.items() if not k.startswith("_")}
+        back = ~ok & home
+        x_new[back] = carry["_x0"][back]
+        host[back] = w.to_local(carry["_h0"][back])
+        place[back] = w.place(host[back], x_new[back])
+        parts = [dict(cols, x=x_new, host=host, place=place)]
+        if not here.all():
+            parts = [{k: v[here] for k, v in parts[0].items()}]
+        if self.comm.size > 1:
+            away = ~here
+            got = exchange(self.comm, carry["_r0"][away],
+                           dict({k: v[away] for k, v in cols.items()}, x=carry["_x0"][away], _h=carry["_h0"][away]))
+            h = w.to_local(got.pop("_h"))
+            parts.append(dict(got, host=h, place=w.place(h, got["x"])))
+        merged = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        # Kept in host order: neighbouring cells then touch neighbouring memory.
+        order = np.argsort(merged["host"], kind="stable")
+        self.pop = Population.from_columns(self.dim, {k: v[order] for k, v in merged.items()})
 
     def _divide(self, n: int):
         pop = self.pop

@@ -33,13 +33,19 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _key(seed: int, step: int, purpose: int) -> np.uint64:
+    """The scalar part of the counter, mixed once per call rather than once per cell."""
+    with np.errstate(over="ignore"):
+        h = _mix(np.uint64(seed))
+        for k in (step, purpose):
+            h = _mix(h ^ np.uint64(k))
+    return h
+
+
 def hash64(seed: int, ids, step: int, purpose: int) -> np.ndarray:
     """A 64-bit hash of (seed, id, step, purpose) for each id."""
     with np.errstate(over="ignore"):
-        h = _mix(np.full(np.shape(ids), np.uint64(seed), dtype=np.uint64))
-        for key in (np.asarray(ids, dtype=np.uint64), np.uint64(step), np.uint64(purpose)):
-            h = _mix(h ^ key)
-    return h
+        return _mix(_mix(np.asarray(ids, dtype=np.uint64)) ^ _key(seed, step, purpose))
 
 
 def uniform(seed: int, ids, step: int, purpose: int) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""Time series of P1 fields: XDMF (+HDF5), optionally ADIOS2/VTX (.bp)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+from mpi4py import MPI  # noqa: F401  (must precede dolfinx)
+
+import dolfinx
+import dolfinx.fem
+import dolfinx.io
+import dolfinx.mesh
+
+
+class FieldWriter:
+    """Collective writer of named P1 functions at successive times.
+
+    `outdir/<name>.xdmf` (+ `.h5`) is readable by ParaView after every `write`
+    (the XDMF XML is rewritten and the HDF5 file flushed each step).
+    """
+
+    def __init__(
+        self,
+        comm: MPI.Comm,
+        outdir: Path,
+        mesh: dolfinx.mesh.Mesh,
+        functions: list[dolfinx.fem.Function],
+        name: str = "fields",
+        vtx: bool = False,
+    ) -> None:
+        names = [f.name for f in functions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"field names must be unique, got {names}")
+        self.comm = comm
+        self.functions = list(functions)
+        outdir = Path(outdir)
+        if comm.rank == 0:
+            outdir.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+        self.xdmf_path = outdir / f"{name}.xdmf"
+        # HDF5 locks a file open for writing (seen on 1-rank runs), so ParaView cannot open
+        # the .h5 mid-run ("unable to lock the file"); the user may still override.
+        os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+        self._xdmf = dolfinx.io.XDMFFile(comm, str(self.xdmf_path), "w")
+        self._xdmf.write_mesh(mesh)  # once: write_function references this grid
+        self._vtx: dolfinx.io.VTXWriter | None = None
+        if vtx:
+            # static mesh: reuse it instead of rewriting geometry every step
+            self._vtx = dolfinx.io.VTXWriter(
+                comm, outdir / f"{name}.bp", self.functions,
+                engine="BP4", mesh_policy=dolfinx.io.VTXMeshPolicy.reuse,
+            )
+
+    def write(self, t: float) -> None:
+        for f in self.functions:
+            self._xdmf.write_function(f, float(t))
+        self._xdmf.flush()  # push HDF5 buffers so a reader (or a crash) sees this step
+        if self._vtx is not None:
+            self._vtx.write(float(t))
+
+    def close(self) -> None:
+        if self._xdmf is not None:
+            self._xdmf.close()
+            self._xdmf = None  # type: ignore[assignment]
+        if self._vtx is not None:
+            self._vtx.close()
+            self._vtx = None
+
+    def __enter__(self) -> FieldWriter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,58 @@
+"""Per-step scalar metrics as CSV, flushed line by line (survives a crash)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mpi4py import MPI
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, float) or getattr(getattr(v, "dtype", None), "kind", "") == "f":
+        v = float(v)
+        return repr(v) if math.isfinite(v) else str(v)  # repr: round-trips exactly
+    s = str(v.item() if hasattr(v, "item") else v)
+    return f'"{s}"' if ("," in s or '"' in s) else s
+
+
+class MetricsWriter:
+    """Rank 0 appends one CSV line per `row` call; other ranks do nothing.
+
+    Values are meant to be already reduced (identical on all ranks).
+    """
+
+    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str]) -> None:
+        self.comm, self.path, self.columns = comm, Path(path), list(columns)
+        self._fh = None
+        if comm.rank == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", buffering=1)  # line-buffered
+            self._fh.write(",".join(self.columns) + "\n")
+            self._fh.flush()
+
+    def row(self, values: dict[str, Any]) -> None:
+        unknown = set(values) - set(self.columns)
+        if unknown:
+            raise KeyError(f"unknown metric columns {sorted(unknown)}")
+        if self._fh is not None:
+            self._fh.write(",".join(_fmt(values.get(c)) for c in self.columns) + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> MetricsWriter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
