@@ -1,0 +1,156 @@
+"""The command line and the Python API: runs, outputs, user errors, signals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from solver import config
+from solver.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.tumour_radius=0.02",
+         "primary.geometry.vessel_min_distance=0.05", "primary.geometry.vessel_radius=0.006", "output.every=5"]
+
+
+def small(steps=10):
+    out = []
+    for s in SMALL + [f"time.steps={steps}"]:
+        out += ["--set", s]
+    return out
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in (ROOT / "cases").glob("*.toml")))
+def test_shipped_cases_validate(case, capsys):
+    code, out = run_cli(["validate", str(ROOT / "cases" / case)], capsys)
+    assert code == 0, out
+    assert "valid case" in out
+
+
+BAD = [
+    ('[primary.mmp]\nDm = 1.0\n', "primary.mmp.Dm", "unknown key"),
+    ('[primary.mmp]\nD = -1.0\n', "primary.mmp.D", "greater than or equal to 0"),
+    ('[cells]\nD_M = "fast"\n', "cells.D_M", "valid number"),
+    ('[cells.initial]\nfraction_M = 1.5\n', "cells.initial.fraction_M", "less than or equal to 1"),
+    ('[time]\ndt = 0\n', "time.dt", "greater than 0"),
+    ('[primary.geometry]\ndim = 4\n', "primary.geometry.dim", "2 or 3"),
+    ('[primary.geometry]\nsize = [1.0]\n', "primary.geometry", "size must have 2 entries"),
+    ('[primary.geometry]\nkind = "msh"\nfile = "nowhere.msh"\n', "primary.geometry.file", "does not exist"),
+    ('name = "x"\nname2 = 3\n', "name2", "unknown key"),
+    ('this is not toml', "", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text,key,msg", BAD)
+def test_bad_case_files_exit_2_with_a_clear_message(tmp_path, capsys, text, key, msg):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    code, out = run_cli(["validate", str(path)], capsys)
+    assert code == 2
+    assert str(path) in out and key in out and msg in out, out
+    assert "Traceback" not in out
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    assert run_cli(["run", str(tmp_path / "missing.toml")], capsys)[0] == 2
+    assert run_cli(["frobnicate"], capsys)[0] == 2
+    code, out = run_cli(["validate", str(ROOT / "cases" / "demo.toml"), "--set", "cells.Q"], capsys)
+    assert code == 2 and "key.path=value" in out
+
+
+def test_mesh_without_required_groups_is_a_user_error(tmp_path, capsys):
+    import gmsh
+
+    gmsh.initialize()
+    gmsh.option.setNumber("General.Terminal", 0)
+    gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
+    gmsh.model.occ.synchronize()
+    gmsh.model.addPhysicalGroup(2, [1], name="tissue")
+    gmsh.model.mesh.generate(2)
+    gmsh.write(str(tmp_path / "m.msh"))
+    gmsh.finalize()
+    (tmp_path / "c.toml").write_text('[primary.geometry]\nkind = "msh"\nfile = "m.msh"\n')
+    code, out = run_cli(["run", str(tmp_path / "c.toml"), "-o", str(tmp_path / "out")], capsys)
+    assert code == 2 and "tumour" in out and "boundary" in out, out
+
+
+def test_run_writes_a_complete_output_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, text = run_cli(["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out)] + small(10), capsys)
+    assert code == 0, text
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["complete"] is True and man["ranks"] == 1 and man["steps_done"] == 10
+    assert man["seed"] == 1 and "dolfinx" in man["versions"] and man["illustrative"]
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3  # header, steps 0, 5, 10
+    for f in ("fields.xdmf", "fields.h5", "cells.pvd", "primary.msh", "cells/cells_000002.vtu"):
+        assert (out / f).exists(), f
+    assert "step 10/10" in text and "ETA" in text and " h, " in text
+
+
+def test_python_api_with_callback(tmp_path):
+    from solver.simulation import Simulation
+
+    case = config.load(ROOT / "cases" / "demo.toml", SMALL + ["time.steps=6", "output.fields=false"])
+    seen = []
+    sim = Simulation(case, tmp_path / "api", quiet=True)
+    final = sim.run(callback=lambda s, n, t: seen.append((n, round(t, 9), sum(s.organ.cells.total()))))
+    assert [n for n, _, _ in seen] == list(range(1, 7)) and seen[-1][1] == 0.006
+    assert final["cells"] == seen[-1][2] and final["step"] == 6
+
+
+def test_info_and_mesh(tmp_path, capsys):
+    code, out = run_cli(["info"], capsys)
+    assert code == 0 and "dolfinx" in out and "ranks" in out
+    code, out = run_cli(["mesh", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp_path)] + small()[:-2], capsys)
+    assert code == 0 and (tmp_path / "primary.msh").exists()
+    q = json.loads(out[out.index("{"):])
+    assert q["cells"] > 0 and q["cells_per_tag"]["tumour"] > 0 and q["radius_ratio_min"] > 0.3
+
+
+def _seedsoil(n, args, **kw):
+    cmd = [str(BIN / "mpirun"), "-n", str(n), str(BIN / "seedsoil")] + args
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_mpirun_two_ranks_run_and_user_error(tmp_path):
+    out = tmp_path / "par"
+    r = _seedsoil(2, ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out)] + small(10))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("step 10/10") == 1  # only rank 0 prints
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["complete"] and man["ranks"] == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[cells]\nQ = -4\n")
+    r = _seedsoil(2, ["run", str(bad)])
+    assert r.returncode == 2 and r.stdout.count("cells.Q") == 1 and "Traceback" not in r.stdout + r.stderr
+
+
+def test_sigterm_stops_cleanly_and_keeps_outputs(tmp_path):
+    out = tmp_path / "sig"
+    p = subprocess.Popen([str(BIN / "mpirun"), "-n", "2", str(BIN / "seedsoil"), "run", str(ROOT / "cases" / "demo.toml"),
+                          "-o", str(out)] + small(100000), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "metrics.csv").exists():
+        time.sleep(0.5)
+    time.sleep(2)
+    p.send_signal(signal.SIGTERM)  # mpirun forwards it to the ranks, as schedulers do
+    text, _ = p.communicate(timeout=120)
+    assert p.returncode == 3, text
+    assert "stopped by SIGTERM" in text
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["complete"] is False and man["stopped_by"] == "SIGTERM"
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert int(rows[-1].split(",")[0]) == man["steps_done"]
