@@ -1,0 +1,76 @@
+"""ECM and MMP fields: exactness, bounds and positivity under random parameters."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mpi4py import MPI
+
+from solver import config, geometry
+from solver.fields import ecm
+from solver.organ import Organ
+
+COMM = MPI.COMM_WORLD
+rates = st.floats(0, 1e3, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(w0=st.floats(0, 1), cM=rates, m=st.floats(-10, 1e3), g1=rates, g2=rates, dep=rates, dt=st.floats(1e-6, 10))
+def test_ecm_exact_step_stays_in_unit_interval(w0, cM, m, g1, g2, dep, dt):
+    w = np.array([w0])
+    ecm.step(w, dt, np.array([cM]), np.array([m]), g1, g2, dep)
+    assert 0.0 <= w[0] <= 1.0
+
+
+def test_ecm_matches_the_closed_form():
+    w = np.array([0.8, 0.8])
+    a = 1.5 * 0.7 + 2.0 * 0.3  # Gamma1 c_M + Gamma2 m
+    ecm.step(w, 0.2, np.array([0.7, 0.7]), np.array([0.3, -0.3]), 1.5, 2.0)
+    assert np.isclose(w[0], 0.8 * np.exp(-a * 0.2), rtol=1e-14)
+    assert np.isclose(w[1], 0.8 * np.exp(-1.5 * 0.7 * 0.2), rtol=1e-14)  # m+ = max(m, 0)
+
+
+@pytest.fixture(scope="module")
+def small_mesh():
+    geo = config.Geometry(size=[0.2, 0.2], h=0.02, tumour_radius=0.03, normal_vessels=0, ruptured_vessels=0)
+    return geo
+
+
+@pytest.mark.parallel
+@settings(max_examples=12, deadline=None)
+@given(D=st.floats(0, 1), theta=st.floats(0, 100), lam=st.floats(0, 10), g1=st.floats(0, 100), g2=st.floats(0, 100),
+       dt=st.sampled_from([1e-4, 1e-3, 1e-2, 0.1]), phi=st.floats(0, 1e-2))
+def test_w_in_unit_interval_and_m_nonnegative(small_mesh, D, theta, lam, g1, g2, dt, phi):
+    params = COMM.bcast((D, theta, lam, g1, g2, dt, phi), root=0)  # every rank runs the same example
+    D, theta, lam, g1, g2, dt, phi = params
+    case = config.from_dict({
+        "time": {"dt": dt},
+        "primary": {"geometry": small_mesh.model_dump(), "mmp": {"D": D, "Theta": theta, "Lambda": lam},
+                    "ecm": {"Gamma1": g1, "Gamma2": g2}},
+        "cells": {"h_ref": 0.02, "Phi_M": phi, "Phi_E": phi, "D_M": 1e-3, "D_E": 1e-3, "T_E": 0.01, "T_M": 0.01,
+                  "initial": {"count": 60}},
+    })
+    organ = Organ(case.primary, geometry.build(case.primary.geometry, COMM), case)
+    for n in range(1, 8):
+        organ.step(n)
+        w, m = organ.fields["w"].x.array, organ.fields["m"].x.array
+        assert COMM.allreduce(bool(((w >= 0) & (w <= 1)).all()), op=MPI.LAND)
+        assert COMM.allreduce(float(m.min()), op=MPI.MIN) >= -1e-12 * max(1.0, COMM.allreduce(float(m.max()), op=MPI.MAX))
+
+
+@pytest.mark.parallel
+def test_mmp_mass_balance(small_mesh):
+    """With zero flux, d/dt int m = Theta int c_M - Lambda int m, exactly for implicit
+    Euler with the lumped mass (the stiffness rows sum to zero)."""
+    case = config.from_dict({"primary": {"geometry": small_mesh.model_dump()},
+                             "cells": {"h_ref": 0.02, "initial": {"count": 60}}})
+    organ = Organ(case.primary, geometry.build(case.primary.geometry, COMM), case)
+    mmp = case.primary.mmp
+    total = 0.0
+    for n in range(1, 20):
+        organ.step(n)
+        new = organ._integral(organ.fields["m"].x.array)
+        source = organ._integral(organ.fields["c_M"].x.array) * mmp.Theta
+        assert abs(new - (total + case.time.dt * (source - mmp.Lambda * new))) < 1e-10 * max(new, 1e-30) + 1e-14
+        total = new
+    assert total > 0
