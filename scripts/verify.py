@@ -1,0 +1,110 @@
+"""Verification of seedsoil, on the production code path (lumping, limiter on).
+
+    python scripts/verify.py [--quick]
+    mpirun -n 2 python -m mpi4py scripts/verify.py [--quick]
+
+One line per check: ``CHECK <name> <measured> <expected> PASS|FAIL``; exits 1 if any
+fails. ``--quick`` runs a subset in under 5 minutes. Serially, the parity checks launch
+``mpirun -n 2`` themselves; under mpirun every other check runs on the ranks given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+from solver.verification import cells as vc
+from solver.verification import mms
+
+comm = MPI.COMM_WORLD
+ap = argparse.ArgumentParser()
+ap.add_argument("--quick", action="store_true", help="a subset in under 5 minutes")
+ap.add_argument("--only", default="", help="comma-separated name prefixes to run")
+args = ap.parse_args()
+failed = []
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def check(name: str, measured, expected: str, ok: bool, extra: str = ""):
+    if not ok:
+        failed.append(name)
+    if comm.rank == 0:
+        m = f"{measured:.4g}" if isinstance(measured, float) else str(measured)
+        print(f"CHECK {name} {m} {expected.replace(' ', '')} {'PASS' if ok else 'FAIL'}" + (f"  # {extra}" if extra else ""),
+              flush=True)
+
+
+def wanted(name: str) -> bool:
+    return not args.only or any(name.startswith(p) for p in args.only.split(","))
+
+
+def mpirun2(*script_args) -> dict:
+    mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    out = subprocess.run([mpirun, "-n", "2", sys.executable, "-m", "mpi4py", *script_args],
+                         capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+t_start = time.perf_counter()
+dims = (2,) if args.quick else (2, 3)
+tag = f"np{comm.size}"
+
+# Manufactured solutions: MMP (implicit, lumped) and continuum cells (FCT).
+for dim in dims:
+    if wanted("mms_mmp"):
+        r = mms.mmp_rates(dim, comm)
+        check(f"mms_mmp_space_{dim}d_{tag}", r["space"], ">=1.8", r["space"] >= 1.8, f"L2 errors {r['space_errors']}")
+        check(f"mms_mmp_time_{dim}d_{tag}", r["time"], ">=0.9", r["time"] >= 0.9, f"L2 errors {r['time_errors']}")
+    if wanted("mms_continuum"):
+        r = mms.continuum_rates(dim, comm)
+        check(f"mms_continuum_space_{dim}d_{tag}", r["space"], ">=1.8", r["space"] >= 1.8,
+              f"E {r['errors_E']} M {r['errors_M']}")
+
+# Discrete cells: free diffusion, and the ensemble against the continuum.
+for dim in dims:
+    if wanted("msd"):
+        r = vc.msd(comm, dim=dim, count=4000 if args.quick else 20000)
+        z = abs(r["measured"] - r["expected"]) / r["stderr"]
+        check(f"msd_{dim}d_{tag}", r["measured"], f"{r['expected']:.4g}+-4se", z < 4, f"z = {z:.2f}")
+if wanted("cells_vs_continuum"):
+    counts = (1000, 4000, 16000) if args.quick else (1000, 4000, 16000, 64000)
+    r = vc.against_continuum(comm, counts=counts)
+    check(f"cells_vs_continuum_slope_{tag}", r["slope"], "-0.5+-0.15", abs(r["slope"] + 0.5) < 0.15,
+          f"L1 {[round(e, 4) for e in r['l1']]} at N = {r['counts']}")
+    check(f"cells_vs_continuum_l1_{tag}", r["l1"][-1], "<0.06", r["l1"][-1] < 0.06)
+
+# Mesh independence of cell-level outputs (Franssen primary, two resolutions).
+if wanted("mesh_independence") and not args.quick:
+    r = vc.mesh_independence(comm)
+    for k, z in r["z"].items():
+        check(f"mesh_independence_{k}_{tag}", z, "<3(z-score)", z < 3, json.dumps(r["by_h"]))
+
+# Parity across rank counts (launched from a serial run).
+if comm.size == 1:
+    for dim in dims:
+        if wanted("parity_frozen"):
+            serial = vc.frozen_field_digest(comm, dim=dim)
+            par = mpirun2(os.path.join(HERE, "parity.py"), str(dim))
+            ok = par["digest"] == serial["digest"] and min(par["migrated"], par["refused_moves"], par["divisions"]) > 0
+            check(f"parity_frozen_bitwise_{dim}d", int(ok), "1", ok,
+                  f"{par['cells']} cells, {par['refused_moves']} refused moves, {par['divisions']} divisions, "
+                  f"{par['migrated']} migrations")
+    if wanted("parity_coupled"):
+        steps = 200 if args.quick else 600
+        serial = vc.coupled_state(comm, steps=steps)
+        par = mpirun2(os.path.join(HERE, "parity.py"), "coupled", str(steps))
+        same = par["ids"] == serial["ids"]
+        dx = float(np.abs(np.array(par["x"]) - np.array(serial["x"])).max()) if same else float("inf")
+        check(f"parity_coupled_{steps}steps", dx, "<1e-12", same and dx < 1e-12,
+              f"{par['refused_moves']} refused moves, {par['divisions']} divisions, {par['migrated']} migrations")
+
+if comm.rank == 0:
+    print(f"# {len(failed)} failed; {time.perf_counter() - t_start:.0f} s on {comm.size} rank(s)", flush=True)
+sys.exit(1 if failed else 0)

@@ -1,0 +1,373 @@
+"""The primary site mesh: a gmsh block with a tumour region and vessel sites, or a user .msh.
+
+Physical-group names are a contract used by the rest of the solver (see meshes/README.md):
+cells "tissue", "tumour", "vessel_normal", "vessel_ruptured"; facets "boundary".
+gmsh runs on rank 0 only; the dolfinx mesh is distributed with shared-facet ghosts
+because the cell-tracking code walks into neighbouring ghost cells.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpi4py import MPI
+
+import dolfinx
+import numpy as np
+
+from . import config
+from .config import CaseError
+
+CELL_GROUPS = {"tissue": 1, "tumour": 2, "vessel_normal": 3, "vessel_ruptured": 4}
+FACET_GROUPS = {"boundary": 11}
+REQUIRED = ("tissue", "tumour", "boundary")
+VESSEL_KINDS = {"normal": "vessel_normal", "ruptured": "vessel_ruptured"}
+_MAX_TRIES = 10_000  # vessel placement attempts per vessel
+_MIN_SEGMENTS = 8  # at least this many mesh edges around a disc/ball, so small sites stay round
+_GRADING = 5  # size transition layer = _GRADING * (h - h_fine): neighbours differ by < ~1/_GRADING
+_ALGO_2D = 6  # Frontal-Delaunay: best minimum angle / fewest obtuse triangles (measured vs 5)
+
+
+@dataclass
+class OrganMesh:
+    mesh: dolfinx.mesh.Mesh
+    cell_tags: dolfinx.mesh.MeshTags  # every cell tagged with exactly one of the cell groups
+    facet_tags: dolfinx.mesh.MeshTags  # outer boundary facets tagged "boundary"
+    groups: dict[str, tuple[int, int]]  # physical-group name -> (dim, tag)
+    tumour_centre: np.ndarray  # shape (dim,), same on all ranks
+    vessel_sites: dict[str, np.ndarray]  # "normal"/"ruptured" -> (k, dim) centres, same on all ranks
+
+
+def _partitioner():
+    return dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+
+
+@contextlib.contextmanager
+def _gmsh_session(name: str):
+    """A quiet, reproducible gmsh model on this rank; finalize only if we initialized gmsh."""
+    import gmsh
+
+    own = not gmsh.isInitialized()
+    if own:  # no config files, no SIGINT handler: same behaviour for every user
+        gmsh.initialize(readConfigFiles=False, interruptible=False)
+    gmsh.option.setNumber("General.Terminal", 0)  # errors come back as CaseError, not stderr
+    gmsh.option.setNumber("General.NumThreads", 1)
+    gmsh.option.setNumber("Mesh.RandomSeed", 1)
+    gmsh.logger.start()
+    gmsh.model.add(name)
+    try:
+        yield gmsh
+    finally:
+        gmsh.logger.stop()
+        gmsh.model.remove()
+        if own:
+            gmsh.finalize()
+
+
+def _gmsh_errors(gmsh) -> str:
+    errs = [m for m in gmsh.logger.get() if m.startswith("Error")]
+    return "; ".join(errs[-3:])
+
+
+def _to_mesh(comm, model, dim: int, err: str | None, what: str):
+    """Collective: share rank 0's error (avoids a deadlock), then distribute the gmsh model."""
+    err = comm.bcast(err, root=0)
+    if err:
+        raise CaseError(err)
+    try:
+        return dolfinx.io.gmsh.model_to_mesh(model, comm, 0, gdim=dim, partitioner=_partitioner())
+    except RuntimeError as e:  # model_to_mesh raises the same error on all ranks
+        raise CaseError(f"{what}: {e}") from None
+
+
+def _organ(md, centre, sites) -> OrganMesh:
+    groups = {name: (int(g.dim), int(g.tag)) for name, g in md.physical_groups.items()}
+    return OrganMesh(md.mesh, md.cell_tags, md.facet_tags, groups, centre, sites)
+
+
+# ---------------------------------------------------------------- build
+
+def _place_vessels(geo: config.Geometry, centre: np.ndarray, h_fine: float) -> dict[str, np.ndarray]:
+    """Vessel centres uniform in the block, away from the tumour, each other and the boundary."""
+    size, r = np.asarray(geo.size, float), geo.vessel_radius
+    gap = h_fine  # keep at least one element of tissue between regions
+    lo, hi = np.full(geo.dim, r + gap), size - r - gap
+    rng = np.random.default_rng(geo.vessel_seed)
+    placed: list[np.ndarray] = []
+    out = {}
+    for kind, n in (("normal", geo.normal_vessels), ("ruptured", geo.ruptured_vessels)):
+        start = len(placed)
+        for i in range(n):
+            for _ in range(_MAX_TRIES if np.all(hi > lo) else 0):
+                c = rng.uniform(lo, hi)
+                far = np.linalg.norm(c - centre) >= geo.tumour_radius + r + geo.vessel_min_distance
+                if far and all(np.linalg.norm(c - p) >= 2 * r + gap for p in placed):
+                    placed.append(c)
+                    break
+            else:
+                raise CaseError(
+                    f"primary.geometry: could not place {kind} vessel {i + 1} of {n} after {_MAX_TRIES} tries"
+                    f" at least primary.geometry.vessel_min_distance = {geo.vessel_min_distance} from the tumour"
+                    f" (plus radii), apart from the other vessels and inside the block of size {list(geo.size)};"
+                    " reduce primary.geometry.vessel_min_distance, the number or radius of vessels, or enlarge the block"
+                )
+        out[kind] = np.array(placed[start:], dtype=float).reshape(-1, geo.dim)
+    return out
+
+
+def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
+    """OCC block + tumour + vessels, fragmented to be conforming, meshed on this rank."""
+    occ, d, size = gmsh.model.occ, geo.dim, geo.size
+    if d == 2:
+        block = occ.addRectangle(0, 0, 0, size[0], size[1])
+        ball = lambda c, r: occ.addDisk(c[0], c[1], 0, r, r)  # noqa: E731
+    else:
+        block = occ.addBox(0, 0, 0, *size)
+        ball = lambda c, r: occ.addSphere(*c, r)  # noqa: E731
+    regions = [("tumour", centre, geo.tumour_radius)]
+    for kind, cs in sites.items():
+        regions += [(VESSEL_KINDS[kind], c, geo.vessel_radius) for c in cs]
+    tools = [(d, ball(c, r)) for _, c, r in regions]
+    _, children = occ.fragment([(d, block)], tools)
+    occ.synchronize()
+
+    ents: dict[str, list[int]] = {name: [] for name in CELL_GROUPS}
+    for (name, _, _), kids in zip(regions, children[1:], strict=True):
+        ents[name] += [t for _, t in kids]
+    inside = {t for kids in children[1:] for _, t in kids}
+    ents["tissue"] = [t for _, t in children[0] if t not in inside]
+    for name, tags in ents.items():
+        if tags:  # no empty groups (e.g. no ruptured vessels)
+            gmsh.model.addPhysicalGroup(d, tags, CELL_GROUPS[name], name=name)
+    every = [(d, t) for tags in ents.values() for t in tags]
+    bnd = [abs(t) for _, t in gmsh.model.getBoundary(every, combined=True, oriented=False)]
+    gmsh.model.addPhysicalGroup(d - 1, bnd, FACET_GROUPS["boundary"], name="boundary")
+
+    # Size: h_fine inside and one element around each region, graded to h over a layer wide
+    # enough that neighbouring elements differ by < ~20 %.
+    f = gmsh.model.mesh.field
+    balls = []
+    for _, c, r in regions:
+        fine = min(h_fine, 2 * np.pi * r / _MIN_SEGMENTS)
+        b = f.add("Ball")
+        for key, val in zip(("XCenter", "YCenter", "ZCenter"), [*c, 0.0][:3], strict=True):
+            f.setNumber(b, key, float(val))
+        f.setNumber(b, "Radius", r + fine)
+        f.setNumber(b, "Thickness", max(_GRADING * (geo.h - fine), geo.h))
+        f.setNumber(b, "VIn", fine)
+        f.setNumber(b, "VOut", geo.h)
+        balls.append(b)
+    m = f.add("Min")
+    f.setNumbers(m, "FieldsList", balls)
+    f.setAsBackgroundMesh(m)
+    for opt, val in {
+        "Mesh.MeshSizeMax": geo.h,
+        "Mesh.MeshSizeFromPoints": 0,
+        "Mesh.MeshSizeFromCurvature": 0,
+        "Mesh.MeshSizeExtendFromBoundary": 0,
+        "Mesh.Algorithm": _ALGO_2D,
+        "Mesh.Algorithm3D": 10,  # HXT: faster and better min dihedral angle than 1; reproducible with 1 thread
+        "Mesh.Optimize": 1,
+        "Mesh.MaxNumThreads1D": 1,
+        "Mesh.MaxNumThreads2D": 1,
+        "Mesh.MaxNumThreads3D": 1,
+    }.items():
+        gmsh.option.setNumber(opt, val)
+    gmsh.model.mesh.generate(d)
+
+
+def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None) -> OrganMesh:
+    """Mesh the box primary site on rank 0 with gmsh and distribute it (collective)."""
+    if geo.kind != "box":
+        raise CaseError("primary.geometry: build() needs kind = 'box'; use load() for a .msh file")
+    d, size = geo.dim, np.asarray(geo.size, float)
+    h_fine = geo.h if geo.h_fine is None else min(geo.h_fine, geo.h)
+    centre = size / 2 if geo.tumour_centre is None else np.asarray(geo.tumour_centre, float)
+    if np.any(centre - geo.tumour_radius <= 0) or np.any(centre + geo.tumour_radius >= size):
+        raise CaseError(
+            f"primary.geometry: the tumour (tumour_centre = {centre.tolist()}, tumour_radius = "
+            f"{geo.tumour_radius}) must lie inside the block of size {size.tolist()}"
+        )
+    # Deterministic on every rank, so a placement error is raised everywhere without communication.
+    sites = _place_vessels(geo, centre, h_fine)
+
+    err, model = None, None
+    with _gmsh_session("primary") if comm.rank == 0 else contextlib.nullcontext() as gmsh:
+        if comm.rank == 0:
+            try:
+                _mesh_block(gmsh, geo, centre, sites, h_fine)
+                if msh_path is not None:
+                    gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
+                    gmsh.option.setNumber("Mesh.Binary", 0)
+                    gmsh.write(str(msh_path))
+            except Exception as e:  # gmsh raises bare Exception
+                err = f"primary.geometry: gmsh failed to mesh the block: {e} {_gmsh_errors(gmsh)}".strip()
+            model = gmsh.model
+        md = _to_mesh(comm, model, d, err, "primary.geometry")
+    centre, sites = comm.bcast((centre, sites), root=0)
+    return _organ(md, centre, sites)
+
+
+# ---------------------------------------------------------------- load
+
+def _centroids(gmsh, dim: int, tag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Volume-weighted centroids and volumes of the vertex-connected components of a cell group."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    cells = []
+    for ent in gmsh.model.getEntitiesForPhysicalGroup(dim, tag):
+        for etype, _, nodes in zip(*gmsh.model.mesh.getElements(dim, ent), strict=True):
+            nv = dim + 1  # corner nodes of a simplex come first
+            cells.append(nodes.reshape(-1, gmsh.model.mesh.getElementProperties(etype)[3])[:, :nv])
+    if not cells:
+        return np.zeros((0, dim)), np.zeros(0)
+    cells = np.concatenate(cells).astype(np.int64)
+    tags, coords, _ = gmsh.model.mesh.getNodes()
+    x = np.zeros((int(tags.max()) + 1, 3))
+    x[tags.astype(np.int64)] = coords.reshape(-1, 3)
+    p = x[cells][:, :, :dim]  # (n, d+1, d)
+    vol = np.abs(np.linalg.det(p[:, 1:] - p[:, :1])) / np.prod(np.arange(1, dim + 1))
+    mid = p.mean(axis=1)
+    # Cells sharing a vertex belong to the same site: connected components of cell-vertex graph.
+    n = len(cells)
+    g = coo_matrix((np.ones(cells.size), (np.repeat(np.arange(n), dim + 1), cells.ravel())))
+    g = g.tocsr()
+    k, lab = connected_components(g @ g.T, directed=False)
+    w = np.bincount(lab, weights=vol, minlength=k)
+    cen = np.stack([np.bincount(lab, weights=vol * mid[:, i], minlength=k) for i in range(dim)], axis=1)
+    order = np.lexsort(cen.T[::-1])  # stable order of sites, independent of gmsh numbering
+    return (cen / w[:, None])[order], w[order]
+
+
+def load(path: str | Path, comm: MPI.Comm, dim: int) -> OrganMesh:
+    """Read a user .msh (rank 0) with the physical-group contract and distribute it (collective)."""
+    path = str(path)
+    err, model, sites = None, None, None
+    with _gmsh_session("user") if comm.rank == 0 else contextlib.nullcontext() as gmsh:
+        if comm.rank == 0:
+            try:
+                err, sites = _check_msh(gmsh, path, dim)
+            except Exception as e:
+                err = f"{path}: cannot read the mesh file (is it a Gmsh .msh?): {_gmsh_errors(gmsh) or e}"
+            model = gmsh.model
+        md = _to_mesh(comm, model, dim, err, path)
+    centre, vessels = comm.bcast(sites, root=0)
+    return _organ(md, centre, vessels)
+
+
+def _check_msh(gmsh, path: str, dim: int):
+    """Rank 0: merge the file and check it against the contract; returns (error, sites)."""
+    if not Path(path).is_file():
+        return f"{path}: mesh file not found", None
+    gmsh.merge(path)
+    have = max((d for d in range(4) if len(gmsh.model.mesh.getElementTypes(d))), default=-1)
+    if have != dim:
+        held = f"a {have}D mesh" if have > 0 else "no mesh elements"
+        return f"{path}: expected a {dim}D mesh, the file holds {held}", None
+    if dim == 2 and np.any(np.abs(gmsh.model.mesh.getNodes()[1][2::3]) > 1e-12):
+        return f"{path}: a 2D mesh must lie in the plane z = 0", None
+    if any(t not in (2, 4) for t in gmsh.model.mesh.getElementTypes(dim)):  # 3-node tri / 4-node tet
+        return f"{path}: only linear triangles (2D) or tetrahedra (3D) are supported", None
+    found = {gmsh.model.getPhysicalName(d, t): (d, t) for d, t in gmsh.model.getPhysicalGroups()}
+    want = {n: dim - 1 if n == "boundary" else dim for n in REQUIRED}
+    missing = [n for n, d in want.items() if found.get(n, (None,))[0] != d]
+    if missing:
+        return (
+            f"{path}: missing physical group(s) {missing} (cells of dim {dim}: 'tissue', 'tumour';"
+            f" facets of dim {dim - 1}: 'boundary'); found {sorted(found) or 'none'}"
+        ), None
+    tum = _centroids(gmsh, dim, found["tumour"][1])
+    centre = (tum[0] * tum[1][:, None]).sum(0) / tum[1].sum()
+    vessels = {
+        kind: (_centroids(gmsh, dim, found[name][1])[0] if name in found else np.zeros((0, dim)))
+        for kind, name in VESSEL_KINDS.items()
+    }
+    return None, (centre, vessels)
+
+
+# ---------------------------------------------------------------- quality
+
+def _cell_points(mesh) -> np.ndarray:
+    n = mesh.topology.index_map(mesh.topology.dim).size_local  # owned cells: no double counting
+    d = mesh.topology.dim
+    return mesh.geometry.x[mesh.geometry.dofmaps[0][:n, : d + 1]][:, :, : mesh.geometry.dim]
+
+
+def _simplex_measures(p: np.ndarray):
+    """Radius ratio d*r/R, cell diameter and angles (2D: interior; 3D: dihedral) in degrees."""
+    _, k, d = p.shape
+    edges = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    elen = np.stack([np.linalg.norm(p[:, j] - p[:, i], axis=1) for i, j in edges], axis=1)
+    if d == 2:
+        a, b = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+        area = 0.5 * np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
+        r_in = 2 * area / elen.sum(1)
+        r_out = elen.prod(1) / (4 * area)
+        ang = []
+        for i in range(3):
+            a, b = p[:, (i + 1) % 3] - p[:, i], p[:, (i + 2) % 3] - p[:, i]
+            c = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+            ang.append(np.degrees(np.arccos(np.clip(c, -1, 1))))
+    else:
+        a, b, c = (p[:, i] - p[:, 0] for i in (1, 2, 3))
+        det = (a * np.cross(b, c)).sum(1)
+        vol = np.abs(det) / 6
+        num = (a * a).sum(1)[:, None] * np.cross(b, c) + (b * b).sum(1)[:, None] * np.cross(c, a)
+        num += (c * c).sum(1)[:, None] * np.cross(a, b)
+        r_out = np.linalg.norm(num, axis=1) / (2 * np.abs(det))
+        normals = []  # outward face normals, face i opposite vertex i
+        for i in range(4):
+            f = [j for j in range(4) if j != i]
+            nrm = np.cross(p[:, f[1]] - p[:, f[0]], p[:, f[2]] - p[:, f[0]])
+            nrm *= -np.sign((nrm * (p[:, i] - p[:, f[0]])).sum(1))[:, None]
+            normals.append(nrm)
+        farea = np.stack([np.linalg.norm(v, axis=1) / 2 for v in normals], axis=1)
+        r_in = 3 * vol / farea.sum(1)
+        unit = [v / np.linalg.norm(v, axis=1)[:, None] for v in normals]
+        ang = [np.degrees(np.pi - np.arccos(np.clip((unit[i] * unit[j]).sum(1), -1, 1))) for i, j in edges]
+    return d * r_in / r_out, elen.max(1), np.stack(ang, axis=1)
+
+
+def quality(om: OrganMesh) -> dict:
+    """Global mesh statistics (collective; the same dict on every rank).
+
+    The obtuse fraction is of triangles with an angle > 90 deg (2D) or tetrahedra with a
+    dihedral angle > 90 deg (3D): those break the M-matrix property of the lumped P1 Laplacian.
+    """
+    mesh, comm = om.mesh, om.mesh.comm
+    tdim = mesh.topology.dim
+    q, h, ang = _simplex_measures(_cell_points(mesh))
+    nloc = len(q)
+    big = np.finfo(float).max
+    mins = np.array([q.min(initial=big), h.min(initial=big), ang.min(initial=big)])
+    maxs = np.array([q.max(initial=0), h.max(initial=0), ang.max(initial=0)])
+    sums = np.array([q.sum(), float(nloc), float((ang > 90 + 1e-9).any(1).sum())])
+    for arr, op in ((mins, MPI.MIN), (maxs, MPI.MAX), (sums, MPI.SUM)):
+        comm.Allreduce(MPI.IN_PLACE, arr, op=op)
+
+    def count(tags, dim, value):
+        owned = tags.indices < mesh.topology.index_map(dim).size_local
+        return comm.allreduce(int(np.sum(tags.values[owned] == value)), MPI.SUM)
+
+    mesh.topology.create_entities(tdim - 1)
+    angle = "angle" if tdim == 2 else "dihedral_angle"
+    return {
+        "vertices": mesh.topology.index_map(0).size_global,
+        "cells": mesh.topology.index_map(tdim).size_global,
+        "facets": mesh.topology.index_map(tdim - 1).size_global,
+        "cells_per_tag": {n: count(om.cell_tags, tdim, t) for n, (d, t) in om.groups.items() if d == tdim},
+        "facets_per_tag": {
+            n: count(om.facet_tags, tdim - 1, t) for n, (d, t) in om.groups.items() if d == tdim - 1
+        },
+        "radius_ratio_min": float(mins[0]),
+        "radius_ratio_mean": float(sums[0] / sums[1]),
+        "radius_ratio_max": float(maxs[0]),
+        "h_min": float(mins[1]),  # smallest cell diameter (longest edge)
+        "h_max": float(maxs[1]),
+        f"min_{angle}_deg": float(mins[2]),
+        f"max_{angle}_deg": float(maxs[2]),
+        "obtuse_fraction": float(sums[2] / sums[1]),
+    }

@@ -1,0 +1,189 @@
+"""Primary-site meshing and loading (solver.geometry)."""
+
+import os
+
+from mpi4py import MPI
+
+import dolfinx
+import gmsh
+import numpy as np
+import pytest
+import ufl
+
+from solver import config, geometry
+
+COMM = MPI.COMM_WORLD
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRIMARY_2D = os.path.join(ROOT, "meshes", "primary_2d.msh")
+
+
+def geo2(**kw):
+    base = dict(dim=2, size=[1.0, 0.8], h=0.05, h_fine=0.02, tumour_radius=0.1, vessel_radius=0.03,
+                normal_vessels=2, ruptured_vessels=3, vessel_min_distance=0.1, vessel_seed=3)
+    return config.Geometry(**(base | kw))
+
+
+def geo3(**kw):
+    base = dict(dim=3, size=[1.0, 1.0, 1.0], h=0.15, h_fine=0.08, tumour_radius=0.2, vessel_radius=0.08,
+                normal_vessels=1, ruptured_vessels=2, vessel_min_distance=0.05)
+    return config.Geometry(**(base | kw))
+
+
+@pytest.fixture
+def shared_tmp(tmp_path):
+    """A directory that all ranks agree on (rank 0's tmp_path)."""
+    return COMM.bcast(str(tmp_path), root=0)
+
+
+def measure(om, name=None):
+    dx = ufl.Measure("dx", domain=om.mesh, subdomain_data=om.cell_tags)
+    form = 1 * dx if name is None else 1 * dx(om.groups[name][1])
+    return COMM.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(form)), MPI.SUM)
+
+
+def all_cells_tagged_once(om):
+    tdim = om.mesh.topology.dim
+    imap = om.mesh.topology.index_map(tdim)
+    n = imap.size_local + imap.num_ghosts
+    ok = np.array_equal(np.sort(om.cell_tags.indices), np.arange(n))
+    cell_tags = {t for d, t in om.groups.values() if d == tdim}
+    return COMM.allreduce(ok and set(np.unique(om.cell_tags.values)) <= cell_tags, MPI.LAND)
+
+
+def global_coords(om):
+    n = om.mesh.geometry.index_map().size_local
+    x = np.concatenate(COMM.allgather(om.mesh.geometry.x[:n]))
+    return x[np.lexsort(x.T[::-1])]
+
+
+@pytest.mark.parallel
+def test_build_2d(shared_tmp):
+    geo = geo2()
+    path = os.path.join(shared_tmp, "block.msh")
+    om = geometry.build(geo, COMM, msh_path=path)
+    assert set(om.groups) == {"tissue", "tumour", "vessel_normal", "vessel_ruptured", "boundary"}
+    assert om.groups["boundary"][0] == 1 and om.groups["tumour"][0] == 2
+    assert all_cells_tagged_once(om)
+    assert np.isclose(measure(om), 0.8, rtol=1e-12)
+    # Inscribed polygons: area error ~ (2 pi^2 / 3) (h_fine / (2 pi r))^2.
+    assert np.isclose(measure(om, "tumour"), np.pi * 0.1**2, rtol=0.02)
+    assert np.isclose(measure(om, "vessel_ruptured"), 3 * np.pi * 0.03**2, rtol=0.08)
+    np.testing.assert_allclose(om.tumour_centre, [0.5, 0.4])
+    assert om.vessel_sites["normal"].shape == (2, 2) and om.vessel_sites["ruptured"].shape == (3, 2)
+    v = np.concatenate(list(om.vessel_sites.values()))
+    assert np.all(np.linalg.norm(v - om.tumour_centre, axis=1) >= 0.1 + 0.1 + 0.03)
+    assert np.all(v - 0.03 > 0) and np.all(v + 0.03 < [1.0, 0.8])
+    pair = np.linalg.norm(v[:, None] - v[None], axis=2) + np.eye(len(v))
+    assert pair.min() >= 2 * 0.03
+    # Same sites on all ranks.
+    assert np.array_equal(COMM.bcast(v, root=0), v)
+    q = geometry.quality(om)
+    assert q == COMM.bcast(q, root=0)
+    assert q["cells"] == sum(q["cells_per_tag"].values())
+    assert q["facets_per_tag"]["boundary"] >= 2 * (1.0 + 0.8) / 0.05
+    assert q["min_angle_deg"] > 25 and q["obtuse_fraction"] < 0.02 and q["radius_ratio_min"] > 0.5
+    # Written .msh gives back the same mesh.
+    re = geometry.load(path, COMM, 2)
+    assert re.mesh.topology.index_map(2).size_global == q["cells"]
+    np.testing.assert_allclose(re.tumour_centre, om.tumour_centre, atol=1e-3)
+    for kind in ("normal", "ruptured"):
+        a, b = re.vessel_sites[kind], om.vessel_sites[kind]
+        np.testing.assert_allclose(a[np.lexsort(a.T[::-1])], b[np.lexsort(b.T[::-1])], atol=1e-3)
+
+
+@pytest.mark.parallel
+def test_shared_facet_ghosts():
+    om = geometry.build(geo2(normal_vessels=0, ruptured_vessels=0), COMM)
+    assert "vessel_normal" not in om.groups and "vessel_ruptured" not in om.groups
+    assert om.vessel_sites["normal"].shape == (0, 2)
+    imap = om.mesh.topology.index_map(2)
+    if COMM.size > 1:  # every rank has ghost cells across its interface facets
+        assert COMM.allreduce(imap.num_ghosts > 0, MPI.LAND)
+
+
+@pytest.mark.parallel
+def test_build_reproducible():
+    geo = geo2()
+    a, b = geometry.build(geo, COMM), geometry.build(geo, COMM)
+    assert np.array_equal(global_coords(a), global_coords(b))
+
+
+@pytest.mark.parallel
+def test_build_3d():
+    om = geometry.build(geo3(), COMM)
+    assert om.mesh.topology.dim == 3 and om.groups["boundary"][0] == 2
+    assert all_cells_tagged_once(om)
+    assert np.isclose(measure(om), 1.0, rtol=1e-12)
+    assert np.isclose(measure(om, "tumour"), 4 / 3 * np.pi * 0.2**3, rtol=0.08)
+    v = np.concatenate(list(om.vessel_sites.values()))
+    assert v.shape == (3, 3)
+    assert np.all(np.linalg.norm(v - 0.5, axis=1) >= 0.2 + 0.08 + 0.05)
+    q = geometry.quality(om)
+    assert q["facets_per_tag"]["boundary"] > 0 and q["radius_ratio_min"] > 0.1
+
+
+@pytest.mark.parallel
+def test_placement_fails_clearly():
+    with pytest.raises(config.CaseError, match=r"primary\.geometry\.vessel_min_distance"):
+        geometry.build(geo2(vessel_min_distance=0.6), COMM)
+
+
+@pytest.mark.parallel
+def test_load_primary_2d():
+    om = geometry.load(PRIMARY_2D, COMM, 2)
+    assert {"tissue", "tumour", "vessel_normal", "vessel_ruptured", "boundary"} <= set(om.groups)
+    assert all_cells_tagged_once(om)
+    q = geometry.quality(om)
+    assert q["cells"] < 3000 and q["facets_per_tag"]["boundary"] > 0
+    np.testing.assert_allclose(om.tumour_centre, [0.45, 0.38], atol=1e-6)  # the .geo defaults
+    np.testing.assert_allclose(om.vessel_sites["normal"], [[0.75, 0.45]], atol=1e-6)
+    np.testing.assert_allclose(om.vessel_sites["ruptured"], [[0.2, 0.5]], atol=1e-6)
+    with pytest.raises(config.CaseError, match="expected a 3D mesh"):
+        geometry.load(PRIMARY_2D, COMM, 3)
+
+
+@pytest.mark.parallel
+def test_load_missing_group(shared_tmp):
+    path = os.path.join(shared_tmp, "no_tumour.msh")
+    if COMM.rank == 0:
+        gmsh.initialize(readConfigFiles=False, interruptible=False)
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
+        gmsh.model.occ.synchronize()
+        gmsh.model.addPhysicalGroup(2, [1], name="tissue")
+        gmsh.model.addPhysicalGroup(1, [1, 2, 3, 4], name="boundary")
+        gmsh.option.setNumber("Mesh.MeshSizeMax", 0.2)
+        gmsh.model.mesh.generate(2)
+        gmsh.write(path)
+        gmsh.finalize()
+    COMM.barrier()
+    with pytest.raises(config.CaseError, match=r"no_tumour\.msh: missing physical group\(s\) \['tumour'\]") as e:
+        geometry.load(path, COMM, 2)
+    assert "found ['boundary', 'tissue']" in str(e.value)
+
+
+@pytest.mark.parallel
+def test_load_garbage(shared_tmp):
+    path = os.path.join(shared_tmp, "garbage.msh")
+    if COMM.rank == 0:
+        with open(path, "w") as f:
+            f.write("$MeshFormat\nthis is not a mesh\n")
+    COMM.barrier()
+    with pytest.raises(config.CaseError, match=r"garbage\.msh: cannot read the mesh file"):
+        geometry.load(path, COMM, 2)
+    with pytest.raises(config.CaseError, match="not found"):
+        geometry.load(os.path.join(shared_tmp, "nothing.msh"), COMM, 2)
+
+
+@pytest.mark.parallel
+def test_simplex_measures():
+    tri = np.array([[[0, 0], [1, 0], [0.5, np.sqrt(3) / 2]], [[0, 0], [1, 0], [0.5, 0.2]]])
+    q, h, ang = geometry._simplex_measures(tri)
+    np.testing.assert_allclose([q[0], h[0], ang[0].min(), ang[0].max()], [1, 1, 60, 60])
+    assert q[1] < 0.7 and ang[1].max() > 90
+    tet = [[[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]]
+    q, h, ang = geometry._simplex_measures(np.array(tet, float))
+    regular = np.degrees(np.arccos(1 / 3))  # 70.53 deg
+    np.testing.assert_allclose([q[0], ang[0].min(), ang[0].max()], [1, regular, regular])
+    np.testing.assert_allclose(ang[1].max(), 90)  # the corner tetrahedron: right dihedral angles
+    np.testing.assert_allclose(h, [np.sqrt(8), np.sqrt(2)])
