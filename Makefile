@@ -24,7 +24,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
-	$(MPIRUN) -n 2 $(PY) -m mpi4py -m pytest -q -m parallel -p no:cacheprovider tests
+	# A hung collective must not hang CI: the parallel run has a time limit.
+	timeout 1500 $(MPIRUN) -n 2 $(PY) -m mpi4py -m pytest -q -m parallel -p no:cacheprovider tests
 
 verify: $(VENV)/.installed
 	$(PY) scripts/verify.py --quick

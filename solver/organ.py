@@ -102,7 +102,7 @@ class Organ:
         if self.continuum is None:
             nE, nM = self.cells.total()
         else:
-            scale = self.cells.per_volume / self.cells_cfg.capacity(self.dim)
+            scale = 1.0 / self.cells_cfg.h_ref**self.dim  # c is in cells per h_ref^d
             nE = self._integral(f["c_E"].x.array) * scale
             nM = self._integral(f["c_M"].x.array) * scale
         degraded = self.comm.allreduce(float(self.lumped[:n] @ (w[:n] < 0.5)), op=MPI.SUM) / self.volume

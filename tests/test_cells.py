@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import dolfinx.fem as fem
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -61,28 +62,40 @@ def test_walk_finds_host_and_reflects(dim):
 
 
 @pytest.mark.parallel
-def test_capacity_is_Q_per_node_on_a_uniform_grid():
-    n = 10
-    V = unit_space(COMM, n)
-    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=1.0 / n), 1, 1e-3)
-    cap = cells.places.capacity[: cells.places.n_owned]
-    x = V.tabulate_dof_coordinates()[: len(cap)]
-    interior = ((x[:, :2] > 1e-9) & (x[:, :2] < 1 - 1e-9)).all(axis=1)
-    assert np.allclose(cap[interior], 4.0) and np.all(cap[~interior] < 4.0)
+@pytest.mark.parametrize("size,cut", [(1.0, False), (0.93, True)])
+def test_capacity_is_Q_per_lattice_box_whatever_the_mesh(size, cut):
+    """Boxes of side h_ref hold Q cells; boxes cut by the organ boundary hold Q times
+    the fraction inside (here the last row and column are 0.3 inside)."""
+    from solver import geometry
+
+    geo = config.Geometry(size=[size, size], h=0.05, h_fine=0.02, tumour_radius=0.1, normal_vessels=0,
+                          ruptured_vessels=0)
+    om = geometry.build(geo, COMM)
+    V = fem.functionspace(om.mesh, ("Lagrange", 1))
+    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=0.1), 1, 1e-3)
+    cap = np.concatenate(COMM.allgather(cells.lattice.capacity))
+    assert len(cap) == 100
+    if not cut:
+        assert np.all(cap == 4.0)
+    else:
+        assert np.sum(cap == 4.0) == 81 and np.allclose(np.sort(cap)[:19], [4 * 0.09] + [4 * 0.3] * 18, atol=0.1)
+    assert abs(cells.lattice.total_capacity() - 4 * size**2 / 0.01) < 0.5
 
 
 def test_grant_ranks_by_hash_and_accepts_fractional_room():
     V = unit_space(MPI.COMM_SELF, 4)
-    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=0.25), 1, 1e-3)
-    room = np.zeros(len(cells.places.capacity))
-    room[3] = 2.5
+    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=0.25, Q=2.5), 1, 1e-3)
+    lat = cells.lattice
+    lat.census(np.array([], dtype=np.int64))
     keys = np.array([50, 10, 40, 20, 30], dtype=np.uint64)
     ids = np.arange(5, dtype=np.uint64)
-    places = np.full(5, 3)
-    got = cells.places.grant(places, keys, ids, np.full(5, 0.4), room)
+    boxes = np.full(5, 3)
+    got = lat.grant(boxes, keys, ids, np.full(5, 0.4))
     assert got.tolist() == [False, True, False, True, True]  # keys 10, 20 in; 30 with u < 0.5
-    got = cells.places.grant(places, keys, ids, np.full(5, 0.6), room)
+    got = lat.grant(boxes, keys, ids, np.full(5, 0.6))
     assert got.tolist() == [False, True, False, True, False]
+    lat.census(np.array([3, 3, 3]))  # full now (over capacity 2.5)
+    assert not lat.grant(boxes, keys, ids, np.full(5, 0.0)).any()
 
 
 @pytest.mark.parallel
@@ -91,18 +104,20 @@ def test_cells_conserved_and_room_respected():
     V = unit_space(COMM, n)
     params = config.Cells(h_ref=1.0 / n, D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.02, T_M=0.015)
     cells = DiscreteCells(V, lumped_mass(V), params, 9, 1e-3)
-    w = np.linspace(0, 1, len(cells.places.capacity))
+    w = np.linspace(0, 1, len(cells.lumped))
     cells.seed_initial(np.array([0.5, 0.5]), 150, 0.5, 4.0)
     before = sum(cells.total())
     for k in range(1, 60):
         born = cells.stats["divisions"]
         cells.step(k, w)
-        occ = cells.places.occupancy(cells.pop.place)
-        assert (occ <= np.ceil(cells.places.capacity) + 1e-9).all()
+        cells.lattice.census(cells.pop.place)
+        assert (cells.lattice.count <= np.ceil(cells.lattice.capacity)).all()
+        assert np.array_equal(cells.pop.place, cells.lattice.box(cells.pop.x))
         ids = np.concatenate(COMM.allgather(cells.pop.id))
         assert len(np.unique(ids)) == len(ids)  # none duplicated
         before += COMM.allreduce(cells.stats["divisions"] - born)
         assert sum(cells.total()) == before  # none lost
+        assert COMM.allreduce(float(cells.vertex_counts()[: V.dofmap.index_map.size_local].sum())) == before
     assert COMM.allreduce(cells.stats["refused_moves"]) > 0 and COMM.allreduce(cells.stats["divisions"]) > 0
 
 

@@ -3,14 +3,16 @@ places, division, and the densities they hand to the fields (MODEL.md section 3)
 
 One step, from the start-of-step state:
   1. every cell proposes X + Phi grad(w) dt + sqrt(2 D dt) xi (reflected at the boundary);
-  2. proposals into another place compete for its start-of-step room (hash rule);
-     refused cells stay where they were;
+  2. proposals into another place (lattice box of side h_ref) compete for its
+     start-of-step room (hash rule); refused cells stay where they were;
   3. cells whose cycle clock has reached their doubling time divide if their place
      still has room (the same rule); refused ones try again next step.
 """
 
 from __future__ import annotations
 
+import dolfinx.geometry
+import dolfinx.la
 import numpy as np
 from mpi4py import MPI
 
@@ -18,7 +20,8 @@ from solver.cells import rng
 from solver.cells.exchange import exchange
 from solver.cells.locate import MeshWalker
 from solver.cells.population import EPITHELIAL, MESENCHYMAL, Population
-from solver.cells.room import Places
+from solver.cells.room import Lattice
+from solver.config import CaseError
 
 
 class DiscreteCells:
@@ -29,9 +32,10 @@ class DiscreteCells:
         self.p = params
         self.seed = seed
         self.dt = dt
+        self.lumped = lumped
         self.walker = MeshWalker(V)
-        self.per_volume = params.capacity(self.dim) / params.h_ref**self.dim
-        self.places = Places(V, lumped, self.per_volume)
+        self.lattice = Lattice(self.walker, params.h_ref, params.capacity(self.dim))
+        self._vertex_count = dolfinx.la.vector(V.dofmap.index_map)
         # Doubling times in whole steps so the clock is exact.
         self.doubling = np.array([round(params.T_E / dt), round(params.T_M / dt)], dtype=np.float64)
         self.D = np.array([params.D_E, params.D_M])
@@ -41,48 +45,61 @@ class DiscreteCells:
 
     # -- initial state -------------------------------------------------------------
     def seed_initial(self, centre: np.ndarray, count: int, fraction_M: float, per_place: float):
-        """``count`` cells on the places nearest ``centre``, ``per_place`` on each."""
-        w = self.walker
-        n_places = int(np.ceil(count / per_place))
-        nd = self.places.n_owned
-        # Vertex coordinates and mesh-file indices per dof, exactly as in the mesh
-        # (tabulated dof coordinates carry partition-dependent round-off).
-        geom = self.V.mesh.geometry
-        n_dofs = self.places.n_owned + self.places.imap.num_ghosts
-        coords = np.empty((n_dofs, self.dim))
-        coords[w.dofs.ravel()] = geom.x[w.nodes.ravel(), : self.dim]
-        inp = np.empty(n_dofs, dtype=np.int64)
-        inp[w.dofs.ravel()] = np.asarray(geom.input_global_indices)[w.nodes.ravel()]
-        dist = np.linalg.norm(coords[:nd] - centre, axis=1)
-        k = min(n_places, nd)
-        near = np.lexsort((inp[:nd], dist))[:k]  # ties broken by mesh-file index, as globally
-        cand = np.concatenate(self.comm.allgather(np.stack([dist[near], inp[near].astype(np.float64)], axis=1)))
-        chosen = cand[np.lexsort((cand[:, 1], cand[:, 0]))][:n_places, 1].astype(np.int64)
-        rank_of = {int(v): j for j, v in enumerate(chosen)}  # vertex -> order of filling
-        mine = [d for d in near if int(inp[d]) in rank_of]
-        ids, at = [], []
-        for d in mine:
-            j = rank_of[int(inp[d])]
-            first = int(round(j * per_place))
-            last = min(count, int(round((j + 1) * per_place)))
-            ids.extend(range(first, last))
-            at.extend([d] * (last - first))
-        ids = np.array(ids, dtype=np.uint64)
-        at = np.array(at, dtype=np.int64)
+        """``count`` cells in the places nearest ``centre``, ``per_place`` in each
+        (Franssen: 388 cells, 4 on each of the 97 grid nodes nearest the centre)."""
+        lat, d = self.lattice, self.dim
+        n_boxes = int(np.ceil(count / per_place))
+        # Candidate boxes around the centre; their room is asked of their keepers.
+        reach = int(np.ceil((n_boxes ** (1.0 / d)) * 1.2)) + 2
+        while True:
+            c_idx = np.floor((centre - lat.origin) / lat.h).astype(np.int64)
+            axes = [np.arange(max(c_idx[j] - reach, 0), min(c_idx[j] + reach + 1, lat.shape[j])) for j in range(d)]
+            idx = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, d)
+            mid = lat.origin + (idx + 0.5) * lat.h
+            boxes = lat.box(mid)
+            cap = lat.capacity_of(boxes if self.comm.rank == 0 else boxes[:0])
+            cap = self.comm.bcast(cap, root=0)
+            dist = np.linalg.norm(mid - centre, axis=1)
+            usable = np.flatnonzero(cap > 0)
+            if len(usable) >= n_boxes or reach > max(lat.shape):
+                break
+            reach *= 2
+        if len(usable) < n_boxes:
+            raise CaseError(f"cells.initial.count = {count} does not fit in the organ at {per_place} per place")
+        chosen = usable[np.lexsort((boxes[usable], dist[usable]))][:n_boxes]
+        ids = np.arange(count, dtype=np.uint64)
+        box_of = (ids.astype(np.float64) // per_place).astype(np.int64)
+        box_of = np.minimum(box_of, n_boxes - 1)
+        # A small jitter so that no cell sits on a box or element boundary.
+        x = mid[chosen[box_of]] + 0.05 * lat.h * rng.normal(self.seed, ids, 0, rng.INIT, d)
 
-        all_ids = np.arange(count, dtype=np.uint64)
+        # The rank whose owned element holds a point takes that cell (lowest rank on ties).
+        mesh = self.V.mesh
+        tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(self.walker.n_owned, dtype=np.int32))
+        x3 = np.zeros((count, 3))
+        x3[:, :d] = x
+        hits = dolfinx.geometry.compute_colliding_cells(mesh, dolfinx.geometry.compute_collisions_points(tree, x3), x3)
+        first = np.full(count, -1, dtype=np.int64)
+        has = np.diff(hits.offsets) > 0
+        first[has] = hits.array[hits.offsets[:-1][has]]
+        claim = np.where(first >= 0, self.comm.rank, self.comm.size).astype(np.int32)
+        winner = np.empty_like(claim)
+        self.comm.Allreduce(claim, winner, op=MPI.MIN)
+        if (winner == self.comm.size).any():
+            raise CaseError("the initial tumour cells do not all lie inside the organ: check "
+                            "primary.geometry.tumour_centre and cells.initial.count")
+        mine = winner == self.comm.rank
+        ids, x, start = ids[mine], x[mine], first[mine]
+
         n_M = int(round(fraction_M * count))
+        all_ids = np.arange(count, dtype=np.uint64)
         M_ids = all_ids[np.argsort(rng.hash64(self.seed, all_ids, 0, rng.INIT_PHENOTYPE), kind="stable")[:n_M]]
         phen = np.where(np.isin(ids, M_ids), MESENCHYMAL, EPITHELIAL).astype(np.int8)
         clock = np.floor(rng.uniform(self.seed, ids, 0, rng.INIT_CLOCK) * self.doubling[phen])
-        # A small jitter so that each cell lies inside one element, not on a vertex.
-        jitter = 0.05 * self.p.h_ref * rng.normal(self.seed, ids, 0, rng.INIT, self.dim)
-        x = coords[at] + jitter
-        dof_cell = np.empty(len(coords), dtype=np.int64)
-        dof_cell[w.dofs.ravel()] = np.repeat(np.arange(len(w.dofs)), self.dim + 1)
-        cols = {"id": ids, "parent": ids, "phenotype": phen, "state": np.zeros(len(ids), np.int8), "clock": clock}
-        x, host, place, cols = w.locate(x, dof_cell[at], x.copy(), cols)
-        self.pop = Population.from_columns(self.dim, dict(cols, x=x, host=host, place=place))
+        cols = {"id": ids, "parent": ids, "phenotype": phen, "state": np.zeros(len(ids), np.int8), "clock": clock,
+                "place": lat.box(x)}
+        x, host, vertex, cols = self.walker.locate(x, start, x.copy(), cols)
+        self.pop = Population.from_columns(d, dict(cols, x=x, host=host, vertex=vertex))
 
     # -- one step ------------------------------------------------------------------
     def step(self, n: int, w_values: np.ndarray):
@@ -93,41 +110,33 @@ class DiscreteCells:
             self._divide(n)
 
     def _move(self, n: int, w_values: np.ndarray):
-        pop, w, dt = self.pop, self.walker, self.dt
-        room = self.places.capacity - self.places.occupancy(pop.place)
+        pop, w, lat, dt = self.pop, self.walker, self.lattice, self.dt
+        lat.census(pop.place)
         ph = pop.phenotype
         drift = (self.Phi[ph] * dt)[:, None] * w.gradient(w_values, pop.host)
         noise = np.sqrt(2.0 * self.D[ph] * dt)[:, None] * rng.normal(self.seed, pop.id, n, rng.MOVE, self.dim)
         x_new = pop.x + drift + noise
-        carry = dict(
-            pop.portable(),
-            _x0=pop.x,
-            _h0=w.cell_global[pop.host],
-            _p0=self.places.glob[pop.place],
-            _r0=np.full(len(pop), self.comm.rank, dtype=np.int32),
-        )
-        x_new, host, place, carry = w.locate(x_new, pop.host.copy(), pop.x.copy(), carry)
-        moving = self.places.glob[place] != carry["_p0"]
+        carry = dict(pop.portable(), _x0=pop.x, _h0=w.cell_global[pop.host],
+                     _r0=np.full(len(pop), self.comm.rank, dtype=np.int32))
+        x_new, host, vertex, carry = w.locate(x_new, pop.host.copy(), pop.x.copy(), carry)
+        place = lat.box(x_new)
+        moving = place != carry["place"]
         ok = np.ones(len(host), dtype=bool)
         ids = carry["id"][moving]
-        ok[moving] = self.places.grant(
-            place[moving],
-            rng.hash64(self.seed, ids, n, rng.ROOM),
-            ids,
-            rng.uniform(self.seed, ids, n, rng.ROOM_FRACTION),
-            room,
-        )
+        ok[moving] = lat.grant(place[moving], rng.hash64(self.seed, ids, n, rng.ROOM), ids,
+                               rng.uniform(self.seed, ids, n, rng.ROOM_FRACTION))
         self.stats["refused_moves"] += int((~ok).sum())
         self.stats["migrated"] += int((carry["_r0"] != self.comm.rank).sum())
+        carry["place"] = np.where(ok, place, carry["place"])
         # Refused cells go back to where they were, on the rank that owns that element.
         home = carry["_r0"] == self.comm.rank
-        here = ok | home
-        cols = {k: v for k, v in carry.items() if not k.startswith("_")}
         back = ~ok & home
         x_new[back] = carry["_x0"][back]
         host[back] = w.to_local(carry["_h0"][back])
-        place[back] = w.place(host[back], x_new[back])
-        parts = [dict(cols, x=x_new, host=host, place=place)]
+        vertex[back] = w.place(host[back], x_new[back])
+        cols = {k: v for k, v in carry.items() if not k.startswith("_")}
+        parts = [dict(cols, x=x_new, host=host, vertex=vertex)]
+        here = ok | home
         if not here.all():
             parts = [{k: v[here] for k, v in parts[0].items()}]
         if self.comm.size > 1:
@@ -135,25 +144,20 @@ class DiscreteCells:
             got = exchange(self.comm, carry["_r0"][away],
                            dict({k: v[away] for k, v in cols.items()}, x=carry["_x0"][away], _h=carry["_h0"][away]))
             h = w.to_local(got.pop("_h"))
-            parts.append(dict(got, host=h, place=w.place(h, got["x"])))
+            parts.append(dict(got, host=h, vertex=w.place(h, got["x"])))
         merged = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         # Kept in host order: neighbouring cells then touch neighbouring memory.
         order = np.argsort(merged["host"], kind="stable")
         self.pop = Population.from_columns(self.dim, {k: v[order] for k, v in merged.items()})
 
     def _divide(self, n: int):
-        pop = self.pop
+        pop, lat = self.pop, self.lattice
         pop.data["clock"] = pop.clock + 1.0
         ready = np.flatnonzero(pop.clock >= self.doubling[pop.phenotype])
-        room = self.places.capacity - self.places.occupancy(pop.place)
+        lat.census(pop.place)
         ids = pop.id[ready]
-        ok = self.places.grant(
-            pop.place[ready],
-            rng.hash64(self.seed, ids, n, rng.DIVIDE),
-            ids,
-            rng.uniform(self.seed, ids, n, rng.DIVIDE_FRACTION),
-            room,
-        )
+        ok = lat.grant(pop.place[ready], rng.hash64(self.seed, ids, n, rng.DIVIDE), ids,
+                       rng.uniform(self.seed, ids, n, rng.DIVIDE_FRACTION))
         born = ready[ok]
         self.stats["divisions"] += len(born)
         self.stats["refused_divisions"] += int((~ok).sum())
@@ -165,15 +169,19 @@ class DiscreteCells:
         pop.extend(kids)
 
     # -- what the fields see ----------------------------------------------------------
-    def counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cells per place by phenotype (E, M), summed over ranks, owned + ghost dofs."""
-        pop = self.pop
-        m = pop.phenotype == MESENCHYMAL
-        return self.places.occupancy(pop.place[~m]), self.places.occupancy(pop.place[m])
+    def vertex_counts(self, select: np.ndarray | None = None) -> np.ndarray:
+        """Cells per vertex patch, summed over ranks, owned + ghost dofs (collective)."""
+        vec = self._vertex_count
+        v = self.pop.vertex if select is None else self.pop.vertex[select]
+        vec.array[:] = np.bincount(v, minlength=len(vec.array))[: len(vec.array)]
+        vec.scatter_reverse(dolfinx.la.InsertMode.add)
+        vec.scatter_forward()
+        return vec.array.copy()
 
     def densities(self, lumped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (MODEL.md section 0)."""
-        nE, nM = self.counts()
+        m = self.pop.phenotype == MESENCHYMAL
+        nE, nM = self.vertex_counts(~m), self.vertex_counts(m)
         scale = self.p.h_ref**self.dim / lumped[: len(nE)]
         return nE * scale, nM * scale
 
@@ -181,3 +189,4 @@ class DiscreteCells:
         m = int((self.pop.phenotype == MESENCHYMAL).sum())
         e, m = self.comm.allreduce(np.array([len(self.pop) - m, m]), op=MPI.SUM)
         return int(e), int(m)
+

@@ -13,13 +13,14 @@ COLUMNS = {
     "parent": (np.uint64, ()),
     "x": (np.float64, ("dim",)),
     "host": (np.int64, ()),  # local element index on the owning rank
-    "place": (np.int32, ()),  # local P1 dof (vertex) the cell occupies
+    "place": (np.int64, ()),  # global lattice box (the room a cell takes)
+    "vertex": (np.int32, ()),  # local P1 dof whose patch holds the cell (its density)
     "phenotype": (np.int8, ()),
     "state": (np.int8, ()),
     "clock": (np.float64, ()),  # time since the last division
 }
-# What travels between ranks (host and place are local, recomputed on arrival).
-PORTABLE = ("id", "parent", "x", "phenotype", "state", "clock")
+# What travels between ranks (host and vertex are local, recomputed on arrival).
+PORTABLE = ("id", "parent", "x", "place", "phenotype", "state", "clock")
 
 
 class Population:

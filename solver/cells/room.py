@@ -1,69 +1,120 @@
-"""Places and their room: capacity on vertex patches, occupancy across ranks, and the
-hash rule that decides contested room (MODEL.md sections 0 and 3).
+"""Places and their room (MODEL.md sections 0 and 3).
 
-A place is a mesh vertex (P1 dof); its capacity is Q times its lumped volume over
-h_ref^d, so that Franssen's grid gives exactly Q per node and a graded mesh gives
-fractional room instead of rounding small patches to zero.
+A place is a box of a lattice of spacing h_ref laid over the organ (Franssen's grid:
+one box per grid node), not an element or vertex of the finite-element mesh, so that
+crowding does not change with the mesh (graded meshes included). A box's capacity is
+Q times the fraction of it inside the organ; boxes cut by the boundary get fractional
+room, which is granted with the matching probability.
+
+Boxes are shared by all ranks: box b is kept by rank b % size, which holds its capacity
+and the census of cells in it, and decides contested room with the hash rule.
 """
 
 from __future__ import annotations
 
-import dolfinx.la
 import numpy as np
+from mpi4py import MPI
 
-from solver.cells.exchange import ask
+from solver.cells.exchange import ask, exchange
 
 
-class Places:
-    def __init__(self, V, lumped: np.ndarray, per_volume: float):
-        """``lumped``: lumped mass (patch volume) per dof, owned + ghost;
-        ``per_volume``: cells per unit volume at capacity (Q / h_ref^d)."""
-        self.imap = V.dofmap.index_map
-        self.comm = V.mesh.comm
-        self.n_owned = self.imap.size_local
-        self.start = self.imap.local_range[0]
-        n = self.n_owned + self.imap.num_ghosts
-        self.owner = np.full(n, self.comm.rank, dtype=np.int32)
-        self.owner[self.n_owned :] = self.imap.owners
-        self.glob = np.arange(n, dtype=np.int64) + self.start
-        self.glob[self.n_owned :] = self.imap.ghosts
-        # Rounded so that the last bits of a patch sum (which depend on the partition)
-        # never flip floor(capacity).
-        self.capacity = np.round(per_volume * lumped[:n], 9)
-        self._count = dolfinx.la.vector(self.imap)
+class Lattice:
+    def __init__(self, walker, h_ref: float, Q: float):
+        """``walker``: the organ's MeshWalker (element geometry); ``Q``: cells per box."""
+        self.comm = walker.comm
+        self.dim = walker.dim
+        self.h = h_ref
+        n_own = walker.n_owned
+        X = walker.X[:n_own]
+        lo = X.min(axis=(0, 1)) if n_own else np.full(self.dim, np.inf)
+        hi = X.max(axis=(0, 1)) if n_own else np.full(self.dim, -np.inf)
+        self.origin, top = np.empty(self.dim), np.empty(self.dim)
+        self.comm.Allreduce(lo, self.origin, op=MPI.MIN)
+        self.comm.Allreduce(hi, top, op=MPI.MAX)
+        self.shape = np.maximum(np.ceil((top - self.origin) / h_ref - 1e-9).astype(np.int64), 1)
+        size, rank = self.comm.size, self.comm.rank
+        n_mine = (int(np.prod(self.shape)) - rank + size - 1) // size
+        # Volume of each box inside the organ: equal-weight quadrature on sub-simplices
+        # of every owned element (about h_ref/8 across), summed by the box's keeper.
+        edge = self.comm.allreduce(float(np.ptp(X, axis=1).max()) if n_own else 0.0, op=MPI.MAX)
+        k = int(np.clip(np.ceil(8 * edge / h_ref), 2, 8 if self.dim == 2 else 4))
+        pts, wts = _simplex_lattice(self.dim, k)
+        vol = np.abs(np.linalg.det(np.stack([X[:, j + 1] - X[:, 0] for j in range(self.dim)], axis=1)))
+        vol = vol / (2.0 if self.dim == 2 else 6.0)
+        b_parts, w_parts = [], []
+        for lo_e in range(0, n_own, 20000):  # in blocks, to bound memory
+            Xb = X[lo_e : lo_e + 20000]
+            x = np.einsum("qv,evd->eqd", pts, Xb).reshape(-1, self.dim)
+            b, inv = np.unique(self.box(x), return_inverse=True)
+            b_parts.append(b)
+            w_parts.append(np.bincount(inv, (vol[lo_e : lo_e + 20000, None] * wts[None, :]).ravel(), len(b)))
+        b = np.concatenate(b_parts) if b_parts else np.zeros(0, dtype=np.int64)
+        w = np.concatenate(w_parts) if w_parts else np.zeros(0)
+        got = exchange(self.comm, (b % size).astype(np.int32), {"b": b, "w": w})
+        inside = np.bincount(got["b"] // size, got["w"], minlength=n_mine) / h_ref**self.dim
+        inside = np.where(inside > 0.9, 1.0, inside)  # whole boxes (up to sampling): exactly Q
+        self.capacity = np.round(Q * inside, 6)  # by b // size, on the keeper
+        self.count = np.zeros(n_mine)
 
-    def occupancy(self, places: np.ndarray) -> np.ndarray:
-        """Cells per place summed over all ranks, for owned and ghost places (collective)."""
-        arr = self._count.array
-        arr[:] = np.bincount(places, minlength=len(arr))[: len(arr)]
-        self._count.scatter_reverse(dolfinx.la.InsertMode.add)
-        self._count.scatter_forward()
-        return arr.copy()
+    def box(self, x: np.ndarray) -> np.ndarray:
+        """Global box index of each point (element-wise, the same on every rank)."""
+        idx = np.floor((x - self.origin) / self.h).astype(np.int64)
+        idx = np.clip(idx, 0, self.shape - 1)
+        b = idx[:, 0]
+        for j in range(1, self.dim):
+            b = b * self.shape[j] + idx[:, j]
+        return b
 
-    def grant(self, places: np.ndarray, keys: np.ndarray, ids: np.ndarray, u: np.ndarray, room: np.ndarray) -> np.ndarray:
-        """Which proposals to enter ``places`` get room (collective).
+    def census(self, boxes: np.ndarray) -> None:
+        """Count the cells in each box, over all ranks (collective)."""
+        size = self.comm.size
+        b, c = np.unique(boxes, return_counts=True)
+        got = exchange(self.comm, (b % size).astype(np.int32), {"b": b, "c": c.astype(np.float64)})
+        self.count[:] = np.bincount(got["b"] // size, got["c"], minlength=len(self.count))
 
-        Per place, proposals are ranked by ``keys`` (then ids); the first floor(room)
-        enter and the next with probability frac(room) (uniform ``u``). Resolved by the
-        owner of each place so that proposals from all ranks compete together.
+    def capacity_of(self, boxes: np.ndarray) -> np.ndarray:
+        """Capacity of the given boxes, asked of their keepers (collective)."""
+        size = self.comm.size
+        return ask(self.comm, (boxes % size).astype(np.int32), {"b": boxes}, lambda req: self.capacity[req["b"] // size])
+
+    def total_capacity(self) -> float:
+        return self.comm.allreduce(float(self.capacity.sum()), op=MPI.SUM)
+
+    def grant(self, boxes: np.ndarray, keys: np.ndarray, ids: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Which proposals to enter ``boxes`` get room, given the last census (collective).
+
+        Per box, proposals are ranked by ``keys`` (then ids); the first floor(room) enter
+        and the next with probability frac(room) (uniform ``u``), room = capacity - count.
         """
-        owned_room = room[: self.n_owned]
+        size = self.comm.size
 
         def answer(req):
-            p = (req["place"] - self.start).astype(np.int64)
+            p = req["box"] // size
             order = np.lexsort((req["id"], req["key"], p))
             ps = p[order]
             first = np.r_[True, ps[1:] != ps[:-1]]
             group_start = np.maximum.accumulate(np.where(first, np.arange(len(ps)), 0))
             rank = np.empty(len(ps), dtype=np.int64)
             rank[order] = np.arange(len(ps)) - group_start
-            r = np.maximum(owned_room[p], 0.0)
-            whole = np.floor(r)
-            return (rank < whole) | ((rank == whole) & (req["u"] < r - whole))
+            room = np.maximum(self.capacity[p] - self.count[p], 0.0)
+            whole = np.floor(room)
+            return (rank < whole) | ((rank == whole) & (req["u"] < room - whole))
 
-        return ask(
-            self.comm,
-            self.owner[places],
-            {"place": self.glob[places], "key": keys, "id": ids, "u": u},
-            answer,
-        )
+        return ask(self.comm, (boxes % size).astype(np.int32), {"box": boxes, "key": keys, "id": ids, "u": u}, answer)
+
+
+def _simplex_lattice(dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-weight quadrature points (barycentric) of a simplex cut into k^dim parts:
+    in 2D the centroids of its k^2 congruent sub-triangles (the composite midpoint rule);
+    in 3D the centroids of the k^3 corner-type sub-tetrahedra of its lattice (an
+    approximation, fine for the volume fraction of a box)."""
+    pts = []
+    for idx in np.ndindex(*(k,) * dim):
+        lam = np.array(idx, dtype=float)
+        if sum(idx) < k:
+            pts.append((lam + 1.0 / (dim + 1)) / k)
+        if dim == 2 and sum(idx) <= k - 2:
+            pts.append((lam + 2.0 / 3.0) / k)
+    pts = np.array(pts)
+    pts = np.column_stack([1.0 - pts.sum(axis=1), pts])
+    return pts, np.full(len(pts), 1.0 / len(pts))

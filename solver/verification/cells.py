@@ -36,7 +36,7 @@ def msd(comm=MPI.COMM_WORLD, dim: int = 2, count: int = 4000, steps: int = 50, D
     centre = np.full(dim, 0.5)
     cells.seed_initial(centre, count, 0.5, per_place=count)  # all on the centre vertex
     x0 = _sorted_positions(comm, cells.pop)
-    w = np.zeros(len(cells.places.capacity))
+    w = np.zeros(len(cells.lumped))
     for k in range(1, steps + 1):
         cells.step(k, w)
     total = float(((_sorted_positions(comm, cells.pop) - x0) ** 2).sum()) / count

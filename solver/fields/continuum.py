@@ -1,0 +1,183 @@
+"""Continuum (mean-field) cancer cells by explicit FEM-FCT (DESIGN.md, numerics).
+
+    dc_k/dt = D_k lap c_k - Phi_k div(c_k grad w) + r_k c_k (1 - (c_E + c_M)/Q) + s_k,
+    r_k = ln 2 / T_k, k in {E, M}, zero flux on the boundary.
+
+Transport: lumped-mass Galerkin M_L dc/dt = -A c with
+A_ij = int D grad phi_j . grad phi_i - Phi phi_j grad w . grad phi_i (zero flux is the natural
+condition). The columns of A sum to zero, so transport conserves mass. Kuzmin's algebraic flux
+correction: the low-order operator L = A - Dart, with the symmetric zero-row-sum artificial
+diffusion d_ij = max(0, a_ij, a_ji), has L_ij <= 0 off the diagonal, so one forward-Euler step
+with dt <= m_i / L_ii is a convex combination (non-negative). The antidiffusive fluxes
+f_ij = d_ij (c_i - c_j) give back the Galerkin scheme wherever Zalesak's limiter lets them
+without leaving the local bounds of the low-order solution: non-negative, conservative, and
+second order where the solution is smooth. The step is sub-cycled in equal sub-steps below the
+positivity bound (w changes every step, so the bound is recomputed every step).
+
+Growth and sources are split off per sub-step with a linearly implicit (Patankar) update
+c <- (c (1 + dt r) + dt s) / (1 + dt r S/Q), S = c_E + c_M: non-negative for s >= 0, and
+S never crosses Q, whatever dt.
+
+Parallel: matrices are dolfinx MatrixCSR in local indexing (owned rows x owned+ghost
+columns after scatter_reverse); a_ji for ghost columns comes from assembling the transposed
+form, which has the same sparsity pattern. Nodal values needed on neighbours (c, c^L, R+-)
+are ghost-updated with scatter_forward. The matrices' column map extends V's ghosts (its extra
+ghosts are dofs of off-rank cells that touch owned rows), so the state lives in work vectors
+on that map during a step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import dolfinx.fem as fem
+import dolfinx.la
+import numpy as np
+import scipy.sparse as sp
+import ufl
+from mpi4py import MPI
+
+
+class _CSR:
+    """A bilinear form assembled into a reusable dolfinx MatrixCSR, seen as scipy CSR."""
+
+    def __init__(self, a):
+        self.form = fem.form(a)
+        self.mat = fem.create_matrix(self.form)
+        self.assemble()
+
+    def assemble(self) -> np.ndarray:
+        self.mat.data[:] = 0.0
+        fem.assemble_matrix(self.mat, self.form)
+        self.mat.scatter_reverse()  # ghost-row contributions to the owners
+        self.csr = self.mat.to_scipy()  # owned rows, shares memory with mat
+        return self.csr.data
+
+
+class ContinuumCells:
+    """c_E, c_M advanced by dt per ``step(w)``; ``substeps`` and ``limited`` report the last step."""
+
+    def __init__(self, V, lumped: np.ndarray, params, dt: float, cE: fem.Function, cM: fem.Function,
+                 safety: float = 0.9):
+        self.V, self.dt, self.c, self.safety = V, float(dt), (cE, cM), safety
+        self.comm = V.mesh.comm
+        imap = V.dofmap.index_map
+        self.n = imap.size_local
+        self.m = np.asarray(lumped)[: self.n]
+        self.Q = params.capacity(V.mesh.topology.dim)
+        self.D = (params.D_E, params.D_M)
+        self.Phi = (params.Phi_E, params.Phi_M)
+        grow = params.proliferation
+        self.r = (math.log(2) / params.T_E if grow else 0.0, math.log(2) / params.T_M if grow else 0.0)
+
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        self._w = fem.Function(V)  # w is copied in, so the taxis forms compile once
+        gw = ufl.grad(self._w)
+        self._K = _CSR(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)  # w-independent: once
+        self._T = _CSR(u * ufl.inner(gw, ufl.grad(v)) * ufl.dx)  # T_ij = int phi_j grad w . grad phi_i
+        self._Tt = _CSR(v * ufl.inner(gw, ufl.grad(u)) * ufl.dx)  # (T^T)_ij = T_ji, also for ghost j
+        K = self._K.csr
+        for other in (self._T.csr, self._Tt.csr):  # same pattern -> .data arrays align
+            assert np.array_equal(K.indices, other.indices) and np.array_equal(K.indptr, other.indptr)
+        self.indptr, self.cols = K.indptr, K.indices
+        self.rows = np.repeat(np.arange(self.n, dtype=self.cols.dtype), np.diff(self.indptr))
+        self.offd = self.rows != self.cols
+        self.diag = np.flatnonzero(~self.offd)
+        assert len(self.diag) == self.n
+        # Low-order operators (one per phenotype) reuse the pattern; only .data changes.
+        self.L = [sp.csr_matrix((np.zeros_like(K.data), self.cols, self.indptr), shape=K.shape) for _ in range(2)]
+        self.d = np.zeros((len(K.data), 2))
+        # Ghosted work vectors on the column map, blocked over the phenotypes: one scatter serves both.
+        cmap = self._K.mat.index_map(1)
+        assert np.array_equal(cmap.ghosts[: imap.num_ghosts], imap.ghosts)  # V's ghosts come first
+        self.nV = self.n + imap.num_ghosts
+        self._c = dolfinx.la.vector(cmap, bs=2)
+        self._cL = dolfinx.la.vector(cmap, bs=2)
+        self._R = dolfinx.la.vector(cmap, bs=4)  # (R+_E, R+_M, R-_E, R-_M)
+        self.substeps = 0
+        self.limited = 0.0  # fraction of non-zero antidiffusive fluxes cut by the limiter (last step)
+
+    def _operators(self, w: fem.Function) -> float:
+        """Assemble L_k for the current w; return the positivity bound min m_i / L_ii."""
+        self._w.x.array[:] = w.x.array
+        self._w.x.scatter_forward()
+        K = self._K.csr.data
+        T, Tt = self._T.assemble(), self._Tt.assemble()
+        bound = np.inf
+        for k in range(2):
+            a = self.D[k] * K - self.Phi[k] * T
+            at = self.D[k] * K - self.Phi[k] * Tt  # a_ji at the position of a_ij
+            d = np.where(self.offd, np.maximum(0.0, np.maximum(a, at)), 0.0)
+            Ld = a - d
+            Ld[self.diag] += np.add.reduceat(d, self.indptr[:-1])  # zero row sums of Dart
+            self.L[k].data[:] = Ld
+            self.d[:, k] = d
+            rate = float(np.max(Ld[self.diag] / self.m, initial=0.0))  # L_ii <= 0: no constraint
+            if rate > 0.0:
+                bound = min(bound, 1.0 / rate)
+        return self.comm.allreduce(bound, op=MPI.MIN)
+
+    def step(self, w: fem.Function, source_E: np.ndarray | None = None,
+             source_M: np.ndarray | None = None) -> None:
+        """Advance c_E, c_M by dt; sources per dof (owned or owned+ghost), per unit time."""
+        bound = self._operators(w)
+        ns = 1 if not np.isfinite(bound) else max(1, math.ceil(self.dt / (self.safety * bound) - 1e-12))
+        self.substeps = ns
+        tau = self.dt / ns
+        src = [None if s is None else np.asarray(s, dtype=float)[: self.n] for s in (source_E, source_M)]
+        c = self._c.array.reshape(-1, 2)
+        for k in range(2):
+            c[: self.n, k] = self.c[k].x.array[: self.n]
+        self._c.scatter_forward()
+        counts = np.zeros(2)
+        for _ in range(ns):
+            counts += self._transport(tau)
+            self._react(tau, src)
+            self._c.scatter_forward()
+        for k in range(2):
+            self.c[k].x.array[:] = c[: self.nV, k]  # ghosts included: V's ghosts are a prefix
+        tot = self.comm.allreduce(counts, op=MPI.SUM)
+        self.limited = float(tot[0] / tot[1]) if tot[1] > 0 else 0.0
+
+    def _transport(self, tau: float) -> np.ndarray:
+        """One FCT sub-step for both phenotypes (columns of the (dofs, 2) arrays)."""
+        n, rows, cols, starts = self.n, self.rows, self.cols, self.indptr[:-1]
+        mt = (tau / self.m)[:, None]
+        c = self._c.array.reshape(-1, 2)
+        cL = self._cL.array.reshape(-1, 2)
+        cL[:n] = c[:n] - mt * np.column_stack([self.L[k] @ c[:, k] for k in range(2)])
+        self._cL.scatter_forward()
+        # Raw antidiffusive fluxes f_ij = d_ij (c_i - c_j) = -f_ji (np.take: faster than 2D fancy indexing).
+        f = self.d * (np.take(c, rows, axis=0) - np.take(c, cols, axis=0))
+        nb = np.take(cL, cols, axis=0)  # bounds: c^L over each node's patch (itself included)
+        P = (np.add.reduceat(np.maximum(f, 0.0), starts), np.add.reduceat(np.minimum(f, 0.0), starts))
+        Qb = (np.maximum.reduceat(nb, starts) - cL[:n], np.minimum.reduceat(nb, starts) - cL[:n])
+        R = self._R.array.reshape(-1, 2, 2)  # [:, 0] = R+, [:, 1] = R-
+        for s in range(2):
+            r = np.ones_like(Qb[s])
+            with np.errstate(over="ignore"):  # |P| tiny: R = inf, clipped to 1 below
+                np.divide(Qb[s], mt * P[s], out=r, where=P[s] != 0.0)
+            R[:n, s] = np.minimum(r, 1.0)
+        self._R.scatter_forward()
+        Rp, Rm = R[:, 0], R[:, 1]
+        # Symmetric alpha_ij = alpha_ji keeps the limited fluxes conservative.
+        Rpi, Rmi = np.take(Rp, rows, axis=0), np.take(Rm, rows, axis=0)
+        Rpj, Rmj = np.take(Rp, cols, axis=0), np.take(Rm, cols, axis=0)
+        alpha = np.where(f > 0, np.minimum(Rpi, Rmj), np.minimum(Rmi, Rpj))
+        # max(., 0) only removes round-off below zero (the bounds are >= 0).
+        c[:n] = np.maximum(cL[:n] + mt * np.add.reduceat(alpha * f, starts), 0.0)
+        nz = f != 0.0
+        return np.array([np.count_nonzero(nz & (alpha < 1.0 - 1e-12)), np.count_nonzero(nz)])
+
+    def _react(self, tau: float, src) -> None:
+        n = self.n
+        c = self._c.array.reshape(-1, 2).T
+        S = c[0][:n] + c[1][:n]
+        for k in range(2):
+            a = tau * self.r[k]
+            num = c[k][:n] * (1.0 + a)
+            if src[k] is not None:
+                num = num + tau * src[k]
+            if a != 0.0 or src[k] is not None:
+                # Patankar-type: positive for s >= 0; a negative source cannot remove more than is there
+                c[k][:n] = np.maximum(num / (1.0 + a * S / self.Q), 0.0)

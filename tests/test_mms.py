@@ -1,0 +1,37 @@
+"""Manufactured-solution convergence rates through the production solvers."""
+
+import pytest
+from mpi4py import MPI
+
+from solver.verification import continuum_rates, mmp_rates
+
+COMM = MPI.COMM_WORLD
+
+
+@pytest.mark.parallel
+def test_mmp_rates_2d():
+    r = mmp_rates(2, COMM, ns=(8, 16, 32), dts=(0.2, 0.1, 0.05), n_time=64)
+    assert r["space"] >= 1.8, r
+    assert r["time"] >= 0.9, r
+
+
+@pytest.mark.parallel
+def test_continuum_rates_2d():
+    r = continuum_rates(2, COMM, ns=(16, 32, 64))
+    assert r["space"] >= 1.8, r
+    assert r["limited"][0] > 0.0, r  # the limiter is on and acts
+
+
+@pytest.mark.parallel
+def test_mmp_rates_3d():
+    r = mmp_rates(3, COMM, ns=(4, 8, 16), dts=(0.2, 0.1, 0.05), n_time=16)
+    assert r["space"] >= 1.8, r
+    assert r["time"] >= 0.9, r
+
+
+@pytest.mark.parallel
+@pytest.mark.slow
+def test_continuum_rates_3d():
+    r = continuum_rates(3, COMM, ns=(10, 20, 40))
+    assert r["space"] >= 1.8, r
+    assert r["limited"][0] > 0.0, r
