@@ -135,6 +135,9 @@ class Cells(Strict):
 
 class Solver(Strict):
     rtol: Pos = 1.0e-10
+    # Discrete diffusion on positive off-diagonal stiffness entries (obtuse elements):
+    # guaranteed non-negative fields at some accuracy cost. None: on in 2D, off in 3D.
+    m_matrix: bool | None = None
     petsc: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 

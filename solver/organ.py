@@ -37,7 +37,8 @@ class Organ:
             f = fem.Function(V, name=name)
             self.fields[name] = f
         self._initial_ecm()
-        K = stiffness(V)
+        m_matrix = case.solver.m_matrix if case.solver.m_matrix is not None else self.dim == 2
+        K = stiffness(V, m_matrix)
         self.mmp = ReactionDiffusion(self.fields["m"], K, self.lumped, spec.mmp.D, spec.mmp.Lambda, self.dt,
                                      "mmp", case.solver.petsc, case.solver.rtol)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
@@ -114,6 +115,7 @@ class Organ:
             "ecm_lost_fraction": 1.0 - self._integral(w) / self.w_initial if self.w_initial > 0 else 0.0,
             "ecm_degraded_area_fraction": degraded,
             "mmp_max": self.comm.allreduce(float(f["m"].x.array[:n].max(initial=0.0)), op=MPI.MAX),
+            "mmp_min": self.comm.allreduce(float(f["m"].x.array[:n].min(initial=0.0)), op=MPI.MIN),
             "radius_max": r[0],
             "radius_95": r[1],
             "mmp_iterations": self.mmp.iterations,

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpi4py import MPI
+from petsc4py import PETSc
 
 from solver import config, geometry
 from solver.fields import ecm
@@ -74,3 +75,25 @@ def test_mmp_mass_balance(small_mesh):
         assert abs(new - (total + case.time.dt * (source - mmp.Lambda * new))) < 1e-10 * max(new, 1e-30) + 1e-14
         total = new
     assert total > 0
+
+
+@pytest.mark.parallel
+def test_m_matrix_stiffness_on_an_obtuse_3d_mesh():
+    """Gmsh's tetrahedra are mostly obtuse: the m_matrix option removes every positive
+    off-diagonal entry and keeps the row sums (zero: conservation)."""
+    import dolfinx.fem as fem
+
+    from solver.fields.reaction_diffusion import stiffness
+
+    geo = config.Geometry(dim=3, size=[0.3, 0.3, 0.3], h=0.06, tumour_radius=0.05, normal_vessels=0,
+                          ruptured_vessels=0)
+    V = fem.functionspace(geometry.build(geo, COMM).mesh, ("Lagrange", 1))
+    for fix in (False, True):
+        K = stiffness(V, fix)
+        ai, aj, av = K.getValuesCSR()
+        rows = np.repeat(np.arange(len(ai) - 1), np.diff(ai)) + K.getOwnershipRange()[0]
+        positive = COMM.allreduce(int(((av > 1e-14) & (aj != rows)).sum()))
+        assert (positive == 0) == fix
+        ones = K.createVecRight()
+        ones.set(1.0)
+        assert (K * ones).norm(PETSc.NormType.INFINITY) < 1e-12

@@ -25,10 +25,31 @@ def lumped_mass(V) -> np.ndarray:
     return vec.array.copy()
 
 
-def stiffness(V) -> PETSc.Mat:
+def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
+    """The P1 stiffness matrix; with ``m_matrix``, made an M-matrix where the mesh is not.
+
+    On meshes with obtuse angles some off-diagonal entries are positive and implicit
+    Euler can undershoot below zero. Those entries then get the symmetric discrete
+    diffusion of algebraic flux correction (Kuzmin): k_ij -> 0, k_ii += k_ij. Row and
+    column sums, hence conservation, are unchanged, and nothing changes on non-obtuse
+    meshes. The price is accuracy where many entries change: on Gmsh's 3D meshes (most
+    tetrahedra obtuse) it smooths peaks by ~10 %, while the Galerkin undershoot it removes
+    is ~1e-5 of the peak, so the case default is on in 2D and off in 3D (README)."""
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     K = dolfinx.fem.petsc.assemble_matrix(fem.form(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx))
     K.assemble()
+    if not m_matrix:
+        return K
+    ai, aj, av = K.getValuesCSR()
+    start = K.getOwnershipRange()[0]
+    rows = np.repeat(np.arange(len(ai) - 1), np.diff(ai)) + start
+    bad = (av > 0) & (aj != rows)
+    if bad.any():
+        excess = np.bincount(rows[bad] - start, av[bad], len(ai) - 1)
+        av = np.where(bad, 0.0, av)
+        av[aj == rows] += excess
+        K.setValuesCSR(ai, aj, av)
+        K.assemble()
     return K
 
 
