@@ -78,7 +78,8 @@ if wanted("cells_vs_continuum"):
     r = vc.against_continuum(comm, counts=counts)
     check(f"cells_vs_continuum_slope_{tag}", r["slope"], "-0.5+-0.15", abs(r["slope"] + 0.5) < 0.15,
           f"L1 {[round(e, 4) for e in r['l1']]} at N = {r['counts']}")
-    check(f"cells_vs_continuum_l1_{tag}", r["l1"][-1], "<0.06", r["l1"][-1] < 0.06)
+    bound = 0.075 if args.quick else 0.045  # ~1.3 x the N^(-1/2) line through N = 1000
+    check(f"cells_vs_continuum_l1_N{counts[-1]}_{tag}", r["l1"][-1], f"<{bound}", r["l1"][-1] < bound)
 
 # Mesh independence of cell-level outputs (Franssen primary, two resolutions).
 if wanted("mesh_independence") and not args.quick:

@@ -155,3 +155,11 @@ def test_coupled_run_agrees_on_one_and_two_ranks():
         assert par[k] == serial[k]
     assert np.abs(np.array(par["x"]) - np.array(serial["x"])).max() < 1e-12
     assert abs(par["mmp_sum"] - serial["mmp_sum"]) < 1e-10 * abs(serial["mmp_sum"])
+
+
+def test_cell_ensemble_matches_the_continuum_with_N_to_the_minus_half():
+    from solver.verification.cells import against_continuum
+
+    r = against_continuum(MPI.COMM_SELF, counts=(1000, 4000, 16000), seeds=(31, 32, 33))
+    assert abs(r["slope"] + 0.5) < 0.15, r
+    assert r["l1"][-1] < 0.075, r
