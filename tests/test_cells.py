@@ -163,3 +163,12 @@ def test_cell_ensemble_matches_the_continuum_with_N_to_the_minus_half():
     r = against_continuum(MPI.COMM_SELF, counts=(1000, 4000, 16000), seeds=(31, 32, 33))
     assert abs(r["slope"] + 0.5) < 0.15, r
     assert r["l1"][-1] < 0.075, r
+
+
+def test_cell_outputs_do_not_depend_on_the_mesh():
+    """Franssen's parameters on two mesh resolutions: counts, invasion radius and M
+    fraction agree within their spread over seeds (places are h_ref boxes, not elements)."""
+    from solver.verification.cells import mesh_independence
+
+    r = mesh_independence(MPI.COMM_SELF, hs=(5e-3, 3.5e-3), seeds=(1, 2, 3), steps=800, size=0.2)
+    assert all(z < 3 for z in r["z"].values()), r
