@@ -102,11 +102,37 @@ class MMP(Strict):
     Lambda: NonNeg = 0.1  # decay; Franssen et al. (2019)
 
 
+class Extravasation(Strict):
+    """p_ext = 1 - (1 - p0) exp(-epsilon N_local) (MODEL.md section 4)."""
+
+    p0: Prob = 1.0  # Franssen et al. (2019): arrivals settle wherever there is room
+    epsilon: NonNeg = 0.0  # niche effect; N = 0 until the niche is modelled
+
+
 class Organ(Strict):
     name: str = "primary"
     geometry: Geometry = Field(default_factory=Geometry)
     ecm: ECM = Field(default_factory=ECM)
     mmp: MMP = Field(default_factory=MMP)
+    extravasation: Extravasation = Field(default_factory=Extravasation)
+
+
+class Circulation(Strict):
+    """The blood (MODEL.md section 4); Franssen et al. (2019), Table 1 and section 2.4."""
+
+    T_V: Pos = 0.18  # time in the blood: 180 steps of 1e-3
+    P_d: Prob = 0.5  # a cell breaks away from a multicell cluster
+    P_s: Prob = 5.0e-4  # a single cell survives the blood
+    P_C: Prob = 2.5e-2  # a cluster survives the blood
+    order: Literal["disaggregate_first", "survive_first"] = "disaggregate_first"  # as the reference code
+    routing: Literal["split"] = "split"
+    split: dict[str, Prob] = Field(default_factory=dict)  # secondary organ -> fraction (sum 1); {} = equal
+
+
+class Dormancy(Strict):
+    """Cellular dormancy of arrivals (MODEL.md section 6); None: arrivals are active at once."""
+
+    r_wake: NonNeg | None = None
 
 
 class InitialCells(Strict):
@@ -148,8 +174,28 @@ class Case(Strict):
     time: Time = Field(default_factory=Time)
     output: Output = Field(default_factory=Output)
     primary: Organ = Field(default_factory=Organ)
+    secondary: list[Organ] = Field(default_factory=list)
+    circulation: Circulation = Field(default_factory=Circulation)
+    dormancy: Dormancy = Field(default_factory=Dormancy)
     cells: Cells = Field(default_factory=Cells)
     solver: Solver = Field(default_factory=Solver)
+
+    @model_validator(mode="after")
+    def _organs(self):
+        names = [self.primary.name] + [o.name for o in self.secondary]
+        if len(set(names)) != len(names):
+            raise ValueError(f"organ names must differ, got {names}")
+        split = self.circulation.split
+        if split:
+            unknown = sorted(set(split) - set(names[1:]))
+            if unknown:
+                raise ValueError(f"circulation.split names {unknown}, which are not secondary organs {names[1:]}")
+            if abs(sum(split.values()) - 1.0) > 1e-9:
+                raise ValueError(f"circulation.split fractions must sum to 1, got {sum(split.values())}")
+        return self
+
+    def organs(self) -> list[Organ]:
+        return [self.primary] + list(self.secondary)
 
     # Where the case came from (for relative mesh paths and error messages).
     source: str | None = Field(default=None, exclude=True)
@@ -212,14 +258,17 @@ def from_dict(data: dict, source: str = "<dict>") -> Case:
     except ValidationError as err:
         raise CaseError(_format_errors(source, err)) from None
     case.source = source
-    geo = case.primary.geometry
-    if geo.kind == "msh":
+    for k, organ in enumerate(case.organs()):
+        geo = organ.geometry
+        if geo.kind != "msh":
+            continue
+        key = "primary" if k == 0 else f"secondary.{k - 1}"
         path = Path(geo.file)
         if not path.is_absolute() and source and Path(source).exists():
             path = Path(source).resolve().parent / path
         if not path.is_file():
             raise CaseError(
-                f"{source}: key 'primary.geometry.file': mesh file {str(path)!r} does not exist"
+                f"{source}: key '{key}.geometry.file': mesh file {str(path)!r} does not exist"
                 " (paths are relative to the case file)"
             )
         geo.file = str(path.resolve())

@@ -20,6 +20,16 @@ DIVIDE_FRACTION = 12
 INIT = 16  # initial placement jitter (INIT .. INIT + 3)
 INIT_CLOCK = 20
 INIT_PHENOTYPE = 21
+# The blood and the organs it links (MODEL.md section 4); keyed by cell or cluster id.
+CLUSTER = 30
+DISAGGREGATE = 31
+SINGLE = 32
+SURVIVE = 33
+ROUTE = 34
+SITE = 35
+EXTRAVASATE = 36
+PLACE = 37  # position within the vessel site (PLACE .. PLACE + 3)
+WAKE = 41
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -1,0 +1,135 @@
+"""The blood: clusters of circulating tumour cells between intravasation and arrival in
+a secondary organ (MODEL.md section 4).
+
+Organs are coupled only here. The blood is small, so every rank keeps the same copy,
+and every decision (break-away, survival, route, vessel site, extravasation) is drawn
+from counter-based random numbers keyed by cell or cluster id: the same on every rank
+and on every rank count.
+
+Leaving the blood after T_V, with ``order = "disaggregate_first"`` (as Franssen's
+reference implementation): each cell of a multicell cluster breaks away with P_d; then
+each single cell survives with P_s and each remaining cluster (of two or more) with
+P_C. With ``survive_first`` the clusters first survive as they entered, then break up.
+Survivors go to a secondary organ by the fixed split, to one of its vessel sites, and
+extravasate with p_ext = 1 - (1 - p0) exp(-epsilon N) (N = 0 until the niche exists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.cells import rng
+
+COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin")
+
+
+@dataclass
+class Arrival:
+    """Cells that leave the blood into ``organ`` (index among the secondaries) at
+    vessel site ``site``; one row per cell, ``unit`` is the cluster (or single) id."""
+
+    organ: int
+    site: np.ndarray
+    unit: np.ndarray
+    cells: dict[str, np.ndarray]
+
+
+class Blood:
+    def __init__(self, cfg, secondaries: list[str], sites: list[int], p_ext: list[float], seed: int, dt: float):
+        """``sites``: number of vessel sites per secondary organ; ``p_ext``: the
+        probability of extravasation per secondary organ (p0 with N = 0)."""
+        self.cfg = cfg
+        self.seed = seed
+        self.transit = max(int(round(cfg.T_V / dt)), 1)
+        self.sites = np.asarray(sites)
+        self.p_ext = np.asarray(p_ext, dtype=float)
+        split = np.array([cfg.split.get(name, 0.0) for name in secondaries]) if cfg.split else np.ones(len(secondaries))
+        self.cumulative = np.cumsum(split / split.sum()) if len(secondaries) else np.zeros(0)
+        self.rows = {k: np.zeros(0, dtype=np.uint64 if k in ("id", "parent", "cluster") else np.int64) for k in COLUMNS}
+        self.rows["clock"] = np.zeros(0)
+        self.rows["phenotype"] = np.zeros(0, dtype=np.int8)
+        self.counts = {"entered": 0, "clusters_entered": 0, "died": 0, "failed_extravasation": 0, "arrived": 0}
+
+    def __len__(self) -> int:
+        return len(self.rows["id"])
+
+    def clusters(self) -> tuple[int, int]:
+        """(single cells, multicell clusters) now in the blood."""
+        _, size = np.unique(self.rows["cluster"], return_counts=True)
+        return int((size == 1).sum()), int((size > 1).sum())
+
+    def enter(self, cells: dict[str, np.ndarray], cluster: np.ndarray, step: int, origin: int) -> None:
+        """Add cells (portable columns, the same on every rank) as clusters."""
+        n = len(cluster)
+        if n == 0:
+            return
+        new = {
+            "id": cells["id"], "parent": cells["parent"], "phenotype": cells["phenotype"], "clock": cells["clock"],
+            "cluster": np.asarray(cluster, dtype=np.uint64), "entered": np.full(n, step, dtype=np.int64),
+            "origin": np.full(n, origin, dtype=np.int64),
+        }
+        self.rows = {k: np.concatenate([self.rows[k], np.asarray(new[k], dtype=self.rows[k].dtype)]) for k in COLUMNS}
+        self.counts["entered"] += n
+        self.counts["clusters_entered"] += len(np.unique(cluster))
+
+    def leave(self, step: int) -> list[Arrival]:
+        """Cells whose transit ends now leave: break-away, survival, route, extravasation."""
+        due = self.rows["entered"] + self.transit <= step
+        if not due.any():
+            return []
+        out = {k: v[due] for k, v in self.rows.items()}
+        self.rows = {k: v[~due] for k, v in self.rows.items()}
+        seed, c = self.seed, self.cfg
+        last = self.last = {"cells": int(due.sum())}
+        if c.order == "survive_first":
+            alive = self._survive(out["cluster"], step)
+            out = {k: v[alive] for k, v in out.items()}
+            unit = self._disaggregate(out, step)
+        else:
+            unit = self._disaggregate(out, step)
+            alive = self._survive(unit, step)
+            out = {k: v[alive] for k, v in out.items()}
+            unit = unit[alive]
+        self.counts["died"] += last["cells"] - len(unit)
+        if len(unit) == 0 or len(self.cumulative) == 0:
+            self.counts["died"] += len(unit)
+            return []
+        organ = np.searchsorted(self.cumulative, rng.uniform(seed, unit, step, rng.ROUTE), side="right")
+        organ = np.minimum(organ, len(self.cumulative) - 1)
+        site = np.floor(rng.uniform(seed, unit, step, rng.SITE) * self.sites[organ]).astype(np.int64)
+        ok = (self.sites[organ] > 0) & (rng.uniform(seed, unit, step, rng.EXTRAVASATE) < self.p_ext[organ])
+        self.counts["failed_extravasation"] += int((~ok).sum())
+        u, first = np.unique(unit, return_index=True)
+        last.update(units=len(u), units_to=np.bincount(organ[first], minlength=len(self.sites)).tolist(),
+                    units_extravasated=np.bincount(organ[first][ok[first]], minlength=len(self.sites)).tolist())
+        arrivals = []
+        for j in np.unique(organ[ok]):
+            sel = ok & (organ == j)
+            arrivals.append(Arrival(int(j), site[sel], unit[sel], {k: v[sel] for k, v in out.items()}))
+        self.counts["arrived"] += int(ok.sum())
+        return arrivals
+
+    def _disaggregate(self, rows: dict[str, np.ndarray], step: int) -> np.ndarray:
+        """The unit each cell leaves in: its cluster, or itself if it breaks away."""
+        cluster = rows["cluster"]
+        _, inv, size = np.unique(cluster, return_inverse=True, return_counts=True)
+        multi = size[inv] > 1
+        away = multi & (rng.uniform(self.seed, rows["id"], step, rng.DISAGGREGATE) < self.cfg.P_d)
+        self.last.update(in_clusters=int(multi.sum()), broken_away=int(away.sum()))
+        unit = cluster.copy()
+        unit[away] = rng.hash64(self.seed, rows["id"][away], step, rng.SINGLE)
+        return unit
+
+    def _survive(self, unit: np.ndarray, step: int) -> np.ndarray:
+        """Per cell: whether its unit survives (P_s for single cells, P_C for clusters)."""
+        _, inv, size = np.unique(unit, return_inverse=True, return_counts=True)
+        p = np.where(size[inv] > 1, self.cfg.P_C, self.cfg.P_s)
+        alive = rng.uniform(self.seed, unit, step, rng.SURVIVE) < p
+        u, first = np.unique(unit, return_index=True)
+        multi = size > 1
+        self.last.update(singles=int((~multi).sum()), clusters=int(multi.sum()),
+                         singles_survived=int((~multi & alive[first]).sum()),
+                         clusters_survived=int((multi & alive[first]).sum()))
+        return alive

@@ -1,0 +1,53 @@
+"""The blood alone: 10^5 synthetic clusters reproduce the break-away, survival, split and
+extravasation probabilities (binomial bounds, 5 sigma), identically on every rank."""
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from solver import config
+from solver.circulation import Blood
+
+COMM = MPI.COMM_WORLD
+
+
+def within(k: int, n: int, p: float, z: float = 5.0) -> bool:
+    return abs(k - n * p) <= z * np.sqrt(n * p * (1 - p)) + 1
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("order", ["disaggregate_first", "survive_first"])
+@pytest.mark.parametrize("P_d,P_s,P_C", [(0.3, 0.2, 0.6), (0.5, 5e-4, 2.5e-2)])  # the second: Franssen's
+def test_blood_reproduces_its_probabilities(order, P_d, P_s, P_C):
+    cfg = config.Circulation(T_V=0.18, P_d=P_d, P_s=P_s, P_C=P_C, order=order, split={"liver": 0.75, "lung": 0.25})
+    blood = Blood(cfg, ["liver", "lung"], sites=[10, 4], p_ext=[0.9, 0.5], seed=5, dt=1e-3)
+    sizes = np.random.default_rng(0).integers(1, 6, 100_000)  # clusters of 1 to 5 cells
+    n = int(sizes.sum())
+    ids = np.arange(n, dtype=np.uint64) + 10**6
+    cluster = np.repeat(np.arange(len(sizes), dtype=np.uint64) + 7 * 10**9, sizes)
+    blood.enter({"id": ids, "parent": ids, "phenotype": (ids % 2).astype(np.int8), "clock": np.zeros(n)},
+                cluster, step=0, origin=0)
+    assert blood.leave(179) == [] and len(blood) == n  # T_V = 180 steps
+    arrivals = blood.leave(180)
+    last, c = blood.last, blood.counts
+    assert len(blood) == 0 and last["cells"] == n
+    if order == "disaggregate_first":
+        assert last["in_clusters"] == int(sizes[sizes > 1].sum())
+        assert within(last["broken_away"], last["in_clusters"], P_d)
+    else:
+        assert last["singles"] == int((sizes == 1).sum()) and last["clusters"] == int((sizes > 1).sum())
+    assert within(last["singles_survived"], last["singles"], P_s)
+    assert within(last["clusters_survived"], last["clusters"], P_C)
+    units = last.get("units", 0)
+    if units:
+        assert within(last["units_to"][0], units, 0.75)
+        assert within(last["units_extravasated"][0], last["units_to"][0], 0.9)
+        assert within(last["units_extravasated"][1], last["units_to"][1], 0.5)
+    arrived = sum(len(a.unit) for a in arrivals)
+    for a in arrivals:
+        assert (a.site >= 0).all() and (a.site < [10, 4][a.organ]).all()
+    # Every cell is accounted for: arrived, died in the blood, or failed to extravasate.
+    assert c["arrived"] == arrived and c["died"] + c["failed_extravasation"] + c["arrived"] == n
+    # The same on every rank.
+    digest = hash(tuple(sorted(int(i) for a in arrivals for i in a.cells["id"])))
+    assert COMM.allreduce(digest, op=MPI.MAX) == COMM.allreduce(digest, op=MPI.MIN)
