@@ -66,7 +66,8 @@ def cmd_run(args) -> int:
     except Stopped as err:
         say(f"seedsoil: {err}")
         return 3
-    say(f"seedsoil: done, {final['cells']:.0f} cells, invasion radius {final['radius_max_mm']:.3f} mm; "
+    radius = final[f"{sim.primary.name}.radius_max_mm"]
+    say(f"seedsoil: done, {final['cells']:.0f} cells, primary invasion radius {radius:.3f} mm; "
         f"output in {sim.outdir}")
     return 0
 

@@ -12,16 +12,24 @@ import numpy as np
 from mpi4py import MPI
 
 from solver import config
+from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
+from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
 from solver.fields import ecm
 from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
 from solver.geometry import OrganMesh
 
 
+NORMAL, RUPTURED = 1, 2  # vessel kinds
+
+
 class Organ:
-    def __init__(self, spec: config.Organ, om: OrganMesh, case: config.Case):
+    def __init__(self, spec: config.Organ, om: OrganMesh, case: config.Case, index: int = 0):
+        """``index``: 0 for the primary (which holds the initial tumour), k for the k-th secondary."""
         self.spec = spec
         self.name = spec.name
+        self.index = index
+        self.seed = case.seed
         self.om = om
         self.mesh = om.mesh
         self.comm = om.mesh.comm
@@ -47,17 +55,67 @@ class Organ:
         cc = case.cells
         # The discrete cells also define the continuum's initial density, so that the
         # continuum mode is the mean field of the same initial state.
-        self.cells = DiscreteCells(V, self.lumped, cc, case.seed, self.dt)
-        init = cc.initial
-        per_place = init.per_place or cc.capacity(self.dim)
-        self.cells.seed_initial(om.tumour_centre, init.count, init.fraction_M, per_place)
+        self.cells = DiscreteCells(V, self.lumped, cc, case.seed, self.dt, r_wake=case.dormancy.r_wake)
+        self.initial_cells = 0
+        if index == 0:
+            init = cc.initial
+            per_place = init.per_place or cc.capacity(self.dim)
+            self.cells.seed_initial(om.tumour_centre, init.count, init.fraction_M, per_place)
+            self.initial_cells = init.count
         self._update_densities()
+        self._vessels(spec.geometry.vessel_radius + cc.h_ref)
         self.continuum = None
         if cc.mode == "continuum":
             from solver.fields.continuum import ContinuumCells
 
             self.continuum = ContinuumCells(V, self.lumped, cc, self.dt, self.fields["c_E"], self.fields["c_M"])
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+
+    def _vessels(self, reach: float):
+        """Vessel sites (normal first, then ruptured) and the kind of each local element."""
+        sites = self.om.vessel_sites
+        self.site_x = np.concatenate([sites["normal"], sites["ruptured"]]).reshape(-1, self.dim)
+        self.site_kind = np.r_[np.full(len(sites["normal"]), NORMAL), np.full(len(sites["ruptured"]), RUPTURED)]
+        self.reach = reach
+        n = len(self.cells.walker.cell_global)
+        self.element_kind = np.zeros(n, dtype=np.int8)
+        for kind, group in ((NORMAL, "vessel_normal"), (RUPTURED, "vessel_ruptured")):
+            if group in self.om.groups:
+                self.element_kind[self.om.cell_tags.find(self.om.groups[group][1])] = kind
+
+    def intravasate(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Cells that have moved onto a vessel site leave with the cells around it
+        (within the site's radius plus h_ref) as one cluster (MODEL.md section 4):
+        any cell triggers a ruptured vessel, only a mesenchymal one a normal vessel.
+        Returns (site, cells) per triggered site, the same on every rank (collective)."""
+        pop = self.cells.pop
+        if len(self.site_x) == 0 or self.continuum is not None:
+            return []
+        kind = self.element_kind[pop.host]
+        active = pop.state != DORMANT
+        trig = active & ((kind == RUPTURED) | ((kind == NORMAL) & (pop.phenotype == MESENCHYMAL)))
+        near = np.argmin(np.linalg.norm(pop.x[trig, None, :] - self.site_x[None], axis=2), axis=1) if trig.any() \
+            else np.zeros(0, dtype=np.int64)
+        fired = np.unique(np.concatenate(self.comm.allgather(near)))
+        if len(fired) == 0:
+            return []
+        dist = np.linalg.norm(pop.x[:, None, :] - self.site_x[fired][None], axis=2)
+        within = dist <= self.reach
+        site = np.where(within.any(axis=1), fired[np.argmax(within, axis=1)], -1)
+        gone = self.cells.remove(site >= 0, extra={"site": site})
+        return [(int(s), {k: v[gone["site"] == s] for k, v in gone.items() if k != "site"}) for s in fired]
+
+    def extravasate(self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool) -> int:
+        """Arrivals settle at their vessel sites where there is room; returns how many
+        were placed (the rest die). Rows are the same on every rank (collective)."""
+        ids = cells["id"]
+        jitter = rng.normal(self.seed, ids, n, rng.PLACE, self.dim) * (0.5 * self.spec.geometry.vessel_radius)
+        x = self.site_x[site] + jitter
+        state = np.full(len(ids), DORMANT if dormant else INVADING, dtype=np.int8)
+        cols = {"id": ids, "parent": cells["parent"], "phenotype": cells["phenotype"], "clock": cells["clock"],
+                "state": state}
+        placed = self.cells.insert(x, cols, n, rng.ARRIVE)
+        return int(placed.sum())
 
     def _initial_ecm(self):
         w = self.fields["w"]

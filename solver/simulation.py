@@ -20,6 +20,8 @@ import numpy as np
 from mpi4py import MPI
 
 from solver import config, geometry
+from solver.cells import rng
+from solver.circulation import Blood
 from solver.io.cells import CellWriter
 from solver.io.fields import FieldWriter
 from solver.io.manifest import Manifest, versions
@@ -44,7 +46,8 @@ class Simulation:
         self.wall = {"setup": 0.0, "steps": 0.0, "output": 0.0}
         t0 = time.perf_counter()
         if comm.rank == 0:
-            self.outdir.mkdir(parents=True, exist_ok=True)
+            for spec in case.organs():
+                (self.outdir / spec.name).mkdir(parents=True, exist_ok=True)
         comm.barrier()
         self.manifest = Manifest(comm, self.outdir)
         self.manifest.write(
@@ -54,41 +57,105 @@ class Simulation:
             ranks=comm.size,
             versions=versions(),
             illustrative=case.illustrative(),
+            organs=[o.name for o in case.organs()],
             steps_done=0,
         )
-        geo = case.primary.geometry
-        msh = str(self.outdir / f"{case.primary.name}.msh")
-        if geo.kind == "box":
-            om = geometry.build(geo, comm, msh_path=msh)
-        else:
-            om = geometry.load(geo.file, comm, geo.dim)
-        self.organ = Organ(case.primary, om, case)
+        # Every organ is distributed over all ranks; organs meet only in the blood.
+        self.organs = []
+        for k, spec in enumerate(case.organs()):
+            geo = spec.geometry
+            if geo.kind == "box":
+                om = geometry.build(geo, comm, msh_path=str(self.outdir / spec.name / f"{spec.name}.msh"))
+            else:
+                om = geometry.load(geo.file, comm, geo.dim)
+            self.organs.append(Organ(spec, om, case, index=k))
+        self.primary = self.organs[0]
+        secondary = self.organs[1:]
+        self.blood = None
+        if secondary:
+            ext = [o.spec.extravasation for o in secondary]
+            self.blood = Blood(case.circulation, [o.name for o in secondary], [len(o.site_x) for o in secondary],
+                               [1.0 - (1.0 - e.p0) * np.exp(-e.epsilon * 0.0) for e in ext], case.seed, case.time.dt)
+        self.ledger = {"initial": self.primary.initial_cells, "failed_extravasation": 0, "died_tissue": 0}
         out = case.output
-        self.field_writer = FieldWriter(comm, self.outdir, om.mesh, list(self.organ.fields.values()),
-                                        name="fields", vtx=out.vtx) if out.fields else None
-        self.cell_writer = CellWriter(comm, self.outdir, name="cells") if out.cells else None
+        self.field_writers = [FieldWriter(comm, self.outdir / o.name, o.mesh, list(o.fields.values()), name="fields",
+                                          vtx=out.vtx) for o in self.organs] if out.fields else []
+        self.cell_writers = [CellWriter(comm, self.outdir / o.name, name="cells") for o in self.organs] if out.cells else []
+        self.events = MetricsWriter(comm, self.outdir / "events.csv",
+                                    ["step", "time", "hours", "event", "organ", "site", "unit", "cells", "cells_E", "cells_M"])
         self.metrics_writer = None
         self.wall["setup"] = time.perf_counter() - t0
+
+    # -- the blood ------------------------------------------------------------------
+    def _event(self, kind: str, organ: str, site: int, unit: int, phenotype: np.ndarray):
+        m = int((phenotype == 1).sum())
+        self.events.row({"step": self.n, "time": self.t, "hours": scale_hours(self.t, self.case), "event": kind,
+                         "organ": organ, "site": site, "unit": unit, "cells": len(phenotype),
+                         "cells_E": len(phenotype) - m, "cells_M": m})
+
+    def _circulate(self, n: int):
+        """Intravasation from the primary, the blood, extravasation into the secondaries."""
+        p = self.primary
+        for site, cells in p.intravasate(n):
+            if len(cells["id"]) == 0:
+                continue
+            unit = int(rng.hash64(self.case.seed, np.array([site + (p.index << 32)]), n, rng.CLUSTER)[0])
+            self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=p.index)
+            self._event("intravasation", p.name, site, unit, cells["phenotype"])
+        dormant = self.case.dormancy.r_wake is not None
+        for a in self.blood.leave(n):
+            organ = self.organs[1 + a.organ]
+            placed = organ.extravasate(n, a.site, a.cells, dormant)
+            self.ledger["failed_extravasation"] += len(a.unit) - placed
+            for u in np.unique(a.unit):
+                sel = a.unit == u
+                self._event("arrival", organ.name, int(a.site[sel][0]), int(u), a.cells["phenotype"][sel])
+
+    def census(self) -> dict:
+        """The ledger: alive in each organ + in blood + died in blood + failed extravasation
+        + died in tissue = initial + born; ``ledger_error`` is the difference (zero)."""
+        alive = [sum(o.cells.total()) for o in self.organs]
+        born = self.comm.allreduce(sum(o.cells.stats["divisions"] for o in self.organs), op=MPI.SUM)
+        b = self.blood
+        blood = len(b) if b is not None else 0
+        died_blood = b.counts["died"] if b is not None else 0
+        failed = self.ledger["failed_extravasation"] + (b.counts["failed_extravasation"] if b is not None else 0)
+        row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood, "failed_extravasation": failed,
+               "died_in_tissue": self.ledger["died_tissue"], "initial": self.ledger["initial"], "born": born}
+        row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"]
+                               - row["initial"] - born)
+        if b is not None:
+            row["ctc_single"], row["ctc_clusters"] = b.clusters()
+            row["intravasated"] = b.counts["entered"]
+            row["arrived"] = b.counts["arrived"]
+        return row
 
     # -- outputs --------------------------------------------------------------------
     def _output(self):
         t0 = time.perf_counter()
         row = {"step": self.n, "time": self.t, "hours": scale_hours(self.t, self.case)}
-        m = self.organ.metrics()
-        row.update(m)
-        row["radius_max_mm"] = length_mm(m["radius_max"], self.case)
-        row["radius_95_mm"] = length_mm(m["radius_95"], self.case)
+        ledger = self.census()
+        row["cells"] = ledger["alive"] if self.primary.continuum is None else 0.0
+        for o in self.organs:
+            m = o.metrics()
+            m["radius_max_mm"] = length_mm(m["radius_max"], self.case)
+            m["radius_95_mm"] = length_mm(m["radius_95"], self.case)
+            row.update({f"{o.name}.{k}": v for k, v in m.items()})
+        if self.primary.continuum is not None:
+            row["cells"] = row[f"{self.primary.name}.cells"]
+        row.update(ledger)
         if self.metrics_writer is None:
             self.metrics_writer = MetricsWriter(self.comm, self.outdir / "metrics.csv", list(row))
         self.metrics_writer.row(row)
-        if self.field_writer is not None:
-            self.field_writer.write(self.t)
-        if self.cell_writer is not None and self.organ.continuum is None:
-            pop = self.organ.cells.pop
-            self.cell_writer.write(self.t, pop.x, {
-                "id": pop.id, "parent": pop.parent, "phenotype": pop.phenotype, "state": pop.state,
-                "clock": pop.clock, "rank": np.full(len(pop), self.comm.rank, dtype=np.int32),
-            })
+        for w in self.field_writers:
+            w.write(self.t)
+        if self.primary.continuum is None:
+            for o, w in zip(self.organs, self.cell_writers):
+                pop = o.cells.pop
+                w.write(self.t, pop.x, {
+                    "id": pop.id, "parent": pop.parent, "phenotype": pop.phenotype, "state": pop.state,
+                    "clock": pop.clock, "rank": np.full(len(pop), self.comm.rank, dtype=np.int32),
+                })
         self.last = row
         self.wall["output"] += time.perf_counter() - t0
 
@@ -115,8 +182,11 @@ class Simulation:
             self._progress(steps, t_start)
             for n in range(1, steps + 1):
                 t0 = time.perf_counter()
-                self.organ.step(n)
                 self.n, self.t = n, n * self.case.time.dt
+                for organ in self.organs:
+                    organ.step(n)
+                if self.blood is not None:
+                    self._circulate(n)
                 self.wall["steps"] += time.perf_counter() - t0
                 if callback is not None:
                     callback(self, n, self.t)
@@ -135,12 +205,18 @@ class Simulation:
             for s, h in old.items():
                 signal.signal(s, h)
             self.close()
-        stats = {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.organ.cells.stats.items()}
+        stats = {o.name: {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()} for o in self.organs}
+        if self.blood is not None:
+            stats["blood"] = dict(self.blood.counts)
         self.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=stats, final=self.last)
         return self.last
 
+    @property
+    def organ(self) -> Organ:
+        """The primary organ (the only one in single-organ cases)."""
+        return self.primary
+
     def close(self):
-        for w in (self.field_writer,):
-            if w is not None:
-                w.close()
-        self.field_writer = None
+        for w in self.field_writers:
+            w.close()
+        self.field_writers = []

@@ -95,7 +95,8 @@ def test_run_writes_a_complete_output_folder(tmp_path, capsys):
     assert man["seed"] == 1 and "dolfinx" in man["versions"] and man["illustrative"]
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 3  # header, steps 0, 5, 10
-    for f in ("fields.xdmf", "fields.h5", "cells.pvd", "primary.msh", "cells/cells_000002.vtu"):
+    for f in ("primary/fields.xdmf", "primary/fields.h5", "primary/cells.pvd", "primary/primary.msh",
+              "primary/cells/cells_000002.vtu", "events.csv"):
         assert (out / f).exists(), f
     assert "step 10/10" in text and "ETA" in text and " h, " in text
 

@@ -25,9 +25,9 @@ def test_fields_and_cells_open_in_paraview(tmp_path, capsys):
             "--set", "primary.geometry.size=[0.2, 0.2]", "--set", "primary.geometry.h=0.01",
             "--set", "primary.geometry.vessel_min_distance=0.05"]
     assert main(args) == 0
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "paraview_check.sh"), str(out), "--fields", "w,m,c_E,c_M",
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "paraview_check.sh"), str(out / "primary"), "--fields", "w,m,c_E,c_M",
                         "--cell-attributes", "id,parent,phenotype,state,clock"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "fields: 3 time steps" in r.stdout and "cells: 3 time steps" in r.stdout
-    assert (out / "paraview_check.png").stat().st_size > 10000
+    assert (out / "primary" / "paraview_check.png").stat().st_size > 10000

@@ -19,13 +19,13 @@ from mpi4py import MPI
 from solver.cells import rng
 from solver.cells.exchange import exchange
 from solver.cells.locate import MeshWalker
-from solver.cells.population import EPITHELIAL, MESENCHYMAL, Population
+from solver.cells.population import DORMANT, EPITHELIAL, INVADING, MESENCHYMAL, Population
 from solver.cells.room import Lattice
 from solver.config import CaseError
 
 
 class DiscreteCells:
-    def __init__(self, V, lumped: np.ndarray, params, seed: int, dt: float):
+    def __init__(self, V, lumped: np.ndarray, params, seed: int, dt: float, r_wake: float | None = None):
         self.V = V
         self.comm = V.mesh.comm
         self.dim = V.mesh.topology.dim
@@ -41,7 +41,9 @@ class DiscreteCells:
         self.D = np.array([params.D_E, params.D_M])
         self.Phi = np.array([params.Phi_E, params.Phi_M])
         self.pop = Population(self.dim)
-        self.stats = {"refused_moves": 0, "divisions": 0, "refused_divisions": 0, "migrated": 0}
+        # Dormant cells neither move nor divide; they wake at rate r_wake (MODEL.md section 6).
+        self.p_wake = 0.0 if r_wake is None else -np.expm1(-r_wake * dt)
+        self.stats = {"refused_moves": 0, "divisions": 0, "refused_divisions": 0, "migrated": 0, "woke": 0}
 
     # -- initial state -------------------------------------------------------------
     def seed_initial(self, centre: np.ndarray, count: int, fraction_M: float, per_place: float):
@@ -73,23 +75,12 @@ class DiscreteCells:
         # A small jitter so that no cell sits on a box or element boundary.
         x = mid[chosen[box_of]] + 0.05 * lat.h * rng.normal(self.seed, ids, 0, rng.INIT, d)
 
-        # The rank whose owned element holds a point takes that cell (lowest rank on ties).
-        mesh = self.V.mesh
-        tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(self.walker.n_owned, dtype=np.int32))
-        x3 = np.zeros((count, 3))
-        x3[:, :d] = x
-        hits = dolfinx.geometry.compute_colliding_cells(mesh, dolfinx.geometry.compute_collisions_points(tree, x3), x3)
-        first = np.full(count, -1, dtype=np.int64)
-        has = np.diff(hits.offsets) > 0
-        first[has] = hits.array[hits.offsets[:-1][has]]
-        claim = np.where(first >= 0, self.comm.rank, self.comm.size).astype(np.int32)
-        winner = np.empty_like(claim)
-        self.comm.Allreduce(claim, winner, op=MPI.MIN)
-        if (winner == self.comm.size).any():
+        mine, start = self._claim(x)
+        if (mine < 0).any():
             raise CaseError("the initial tumour cells do not all lie inside the organ: check "
                             "primary.geometry.tumour_centre and cells.initial.count")
-        mine = winner == self.comm.rank
-        ids, x, start = ids[mine], x[mine], first[mine]
+        mine = mine == 1
+        ids, x, start = ids[mine], x[mine], start[mine]
 
         n_M = int(round(fraction_M * count))
         all_ids = np.arange(count, dtype=np.uint64)
@@ -101,6 +92,54 @@ class DiscreteCells:
         x, host, vertex, cols = self.walker.locate(x, start, x.copy(), cols)
         self.pop = Population.from_columns(d, dict(cols, x=x, host=host, vertex=vertex))
 
+    def _claim(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For points known on every rank: 1 where this rank's owned element holds the
+        point (the lowest such rank on ties), 0 where another rank's does, -1 where the
+        point is outside the organ; and the holding element (collective)."""
+        d, mesh = self.dim, self.V.mesh
+        tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(self.walker.n_owned, dtype=np.int32))
+        x3 = np.zeros((len(x), 3))
+        x3[:, :d] = x
+        hits = dolfinx.geometry.compute_colliding_cells(mesh, dolfinx.geometry.compute_collisions_points(tree, x3), x3)
+        first = np.full(len(x), -1, dtype=np.int64)
+        has = np.diff(hits.offsets) > 0
+        first[has] = hits.array[hits.offsets[:-1][has]]
+        claim = np.where(first >= 0, self.comm.rank, self.comm.size).astype(np.int32)
+        winner = np.empty_like(claim)
+        self.comm.Allreduce(claim, winner, op=MPI.MIN)
+        return np.where(winner == self.comm.size, -1, (winner == self.comm.rank).astype(np.int64)), first
+
+    def insert(self, x: np.ndarray, cols: dict[str, np.ndarray], n: int, purpose: int) -> np.ndarray:
+        """Cells arriving from elsewhere (rows known on every rank): each takes room in
+        its place if there is any (hash rule, ``purpose`` stream). Returns, on every
+        rank, which rows were placed (collective)."""
+        lat = self.lattice
+        where, start = self._claim(x)
+        mine = where == 1
+        lat.census(self.pop.place)
+        ids = cols["id"][mine]
+        boxes = lat.box(x[mine])
+        ok = lat.grant(boxes, rng.hash64(self.seed, ids, n, purpose), ids, rng.uniform(self.seed, ids, n, purpose + 1))
+        take = np.flatnonzero(mine)[ok]
+        new = {k: np.asarray(v)[take] for k, v in cols.items()}
+        xs, host, vertex, new = self.walker.locate(x[take], start[take], x[take].copy(), dict(new, place=boxes[ok]))
+        self.pop.extend(Population.from_columns(self.dim, dict(new, x=xs, host=host, vertex=vertex)))
+        placed = np.zeros(len(x), dtype=np.int32)
+        placed[take] = 1
+        self.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
+        return placed > 0
+
+    def remove(self, mask: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Take the masked cells out of the organ; returns their portable columns (and
+        ``extra`` ones), gathered from all ranks and sorted by id (collective)."""
+        sel = np.flatnonzero(mask)
+        gone = dict(self.pop.take(sel).portable(), **{k: v[sel] for k, v in (extra or {}).items()})
+        self.pop = self.pop.take(np.flatnonzero(~mask))
+        parts = self.comm.allgather(gone)
+        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        order = np.argsort(out["id"], kind="stable")
+        return {k: v[order] for k, v in out.items()}
+
     # -- one step ------------------------------------------------------------------
     def step(self, n: int, w_values: np.ndarray):
         """Advance the cells by one step ``n`` in the ECM field ``w`` (P1 dof values,
@@ -108,13 +147,20 @@ class DiscreteCells:
         self._move(n, w_values)
         if self.p.proliferation:
             self._divide(n)
+        dormant = np.flatnonzero(self.pop.state == DORMANT)
+        if len(dormant):
+            wake = dormant[rng.uniform(self.seed, self.pop.id[dormant], n, rng.WAKE) < self.p_wake]
+            self.pop.state[wake] = INVADING
+            self.stats["woke"] += len(wake)
 
     def _move(self, n: int, w_values: np.ndarray):
         pop, w, lat, dt = self.pop, self.walker, self.lattice, self.dt
         lat.census(pop.place)
         ph = pop.phenotype
-        drift = (self.Phi[ph] * dt)[:, None] * w.gradient(w_values, pop.host)
-        noise = np.sqrt(2.0 * self.D[ph] * dt)[:, None] * rng.normal(self.seed, pop.id, n, rng.MOVE, self.dim)
+        still = pop.state == DORMANT
+        drift = (np.where(still, 0.0, self.Phi[ph]) * dt)[:, None] * w.gradient(w_values, pop.host)
+        noise = np.sqrt(2.0 * np.where(still, 0.0, self.D[ph]) * dt)[:, None] * rng.normal(
+            self.seed, pop.id, n, rng.MOVE, self.dim)
         x_new = pop.x + drift + noise
         carry = dict(pop.portable(), _x0=pop.x, _h0=w.cell_global[pop.host],
                      _r0=np.full(len(pop), self.comm.rank, dtype=np.int32))
@@ -153,7 +199,7 @@ class DiscreteCells:
     def _divide(self, n: int):
         pop, lat = self.pop, self.lattice
         pop.data["clock"] = pop.clock + 1.0
-        ready = np.flatnonzero(pop.clock >= self.doubling[pop.phenotype])
+        ready = np.flatnonzero((pop.clock >= self.doubling[pop.phenotype]) & (pop.state != DORMANT))
         lat.census(pop.place)
         ids = pop.id[ready]
         ok = lat.grant(pop.place[ready], rng.hash64(self.seed, ids, n, rng.DIVIDE), ids,

@@ -13,6 +13,7 @@ import dolfinx.fem as fem
 import dolfinx.fem.petsc
 import numpy as np
 import ufl
+from mpi4py import MPI
 from petsc4py import PETSc
 
 
@@ -44,7 +45,7 @@ def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
     start = K.getOwnershipRange()[0]
     rows = np.repeat(np.arange(len(ai) - 1), np.diff(ai)) + start
     bad = (av > 0) & (aj != rows)
-    if bad.any():
+    if K.getComm().tompi4py().allreduce(bool(bad.any()), op=MPI.LOR):  # assemble() is collective
         excess = np.bincount(rows[bad] - start, av[bad], len(ai) - 1)
         av = np.where(bad, 0.0, av)
         av[aj == rows] += excess

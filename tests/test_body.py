@@ -1,0 +1,70 @@
+"""Coupled organs: intravasation from the primary, the blood, extravasation into the
+secondaries, and a ledger that closes at every output, serial and on 2 ranks."""
+
+import csv
+from pathlib import Path
+
+import pytest
+from mpi4py import MPI
+
+from solver import config
+from solver.simulation import Simulation
+
+COMM = MPI.COMM_WORLD
+
+
+def small_body(**circulation) -> config.Case:
+    box = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "vessel_radius": 0.008, "vessel_min_distance": 0.0}
+    return config.from_dict({
+        "name": "body",
+        "time": {"dt": 1e-3, "steps": 150},
+        "output": {"every": 10, "fields": False},
+        "primary": {"geometry": dict(box, normal_vessels=2, ruptured_vessels=4)},
+        "secondary": [{"name": "liver", "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=1)},
+                      {"name": "lung", "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=2)}],
+        "circulation": dict({"T_V": 0.02, "P_s": 1.0, "P_C": 1.0, "split": {"liver": 0.75, "lung": 0.25}}, **circulation),
+        "cells": {"D_E": 5e-3, "D_M": 1e-2, "T_E": 0.05, "T_M": 0.04, "h_ref": 0.01, "initial": {"count": 150}},
+    })
+
+
+@pytest.fixture
+def outdir(tmp_path):
+    return Path(COMM.bcast(str(tmp_path), root=0))
+
+
+@pytest.mark.parallel
+def test_cascade_and_ledger(outdir):
+    sim = Simulation(small_body(), outdir / "body", quiet=True)
+    errors = []
+    sim.run(callback=lambda s, n, t: errors.append(s.census()["ledger_error"]))
+    assert set(errors) == {0}
+    rows = list(csv.DictReader(open(outdir / "body" / "metrics.csv")))
+    assert all(int(r["ledger_error"]) == 0 for r in rows)
+    last = rows[-1]
+    assert int(last["intravasated"]) > 0 and int(last["arrived"]) > 0
+    assert int(last["liver.cells"]) + int(last["lung.cells"]) > 0
+    events = list(csv.DictReader(open(outdir / "body" / "events.csv")))
+    kinds = {e["event"] for e in events}
+    assert kinds == {"intravasation", "arrival"}
+    for name in ("primary", "liver", "lung"):
+        assert (outdir / "body" / name / "cells.pvd").exists()
+
+
+@pytest.mark.parallel
+def test_dormant_arrivals_wake_at_their_rate(outdir):
+    case = small_body()
+    case.dormancy.r_wake = 0.0
+    sim = Simulation(case, outdir / "dormant", quiet=True)
+    sim.run()
+    for o in sim.organs[1:]:
+        assert (o.cells.pop.state == 2).all()  # never wake with r_wake = 0
+    assert sim.census()["ledger_error"] == 0
+
+
+@pytest.mark.parallel
+def test_nothing_survives_the_blood_with_zero_survival(outdir):
+    sim = Simulation(small_body(P_s=0.0, P_C=0.0), outdir / "dead", quiet=True)
+    sim.run()
+    led = sim.census()
+    assert led["died_in_blood"] > 0 and led["arrived"] == 0 and led["ledger_error"] == 0
+    assert sum(sum(o.cells.total()) for o in sim.organs[1:]) == 0
