@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("case")
     m.add_argument("--output", "-o", help="output folder (default output/<case name>)")
     m.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    e = sub.add_parser("ensemble", help="run a case over several seeds and summarise (mean, 5-95 %% band)")
+    e.add_argument("case")
+    e.add_argument("--replicates", "-n", type=int, required=True)
+    e.add_argument("--ranks-per-replicate", type=int, default=None,
+                   help="ranks that run one replicate (default: ranks // replicates, at least 1)")
+    e.add_argument("--output", "-o", help="output folder (default output/<case name>_ensemble)")
+    e.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     sub.add_parser("info", help="versions of seedsoil and its stack; rank count")
     return p
 
@@ -102,6 +109,19 @@ def cmd_mesh(args) -> int:
     return 0
 
 
+def cmd_ensemble(args) -> int:
+    from solver import ensemble
+
+    case = config.load(args.case, args.set)
+    if args.replicates < 1:
+        raise config.CaseError(f"--replicates must be at least 1, got {args.replicates}")
+    out = Path(args.output or Path("output") / f"{case.name}_ensemble")
+    summary = ensemble.run(case, out, args.replicates, COMM, args.ranks_per_replicate,
+                           log=lambda msg: print(f"seedsoil: {msg}", flush=True))
+    say(f"seedsoil: ensemble of {args.replicates} in {summary.parent}: {summary.name}, ensemble.png")
+    return 0
+
+
 def cmd_info(args) -> int:
     from solver.io.manifest import versions
 
@@ -117,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: usage errors are user errors (code 2)
         return int(exc.code or 0)
     try:
-        code = {"run": cmd_run, "validate": cmd_validate, "mesh": cmd_mesh, "info": cmd_info}[args.command](args)
+        commands = {"run": cmd_run, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "info": cmd_info}
+        code = commands[args.command](args)
     except config.CaseError as err:
         say(f"seedsoil: error: {err}")
         return 2

@@ -1,0 +1,93 @@
+"""Ensembles: the same case over N seeds, on MPI sub-communicators, summarised as the
+mean and the 5-95 % band of every metric over time (MODEL.md: answers with error bars).
+
+Replicate k runs with seed = case.seed + k on its own group of ranks, so it is identical
+to ``seedsoil run CASE --set seed=<seed + k>`` on as many ranks.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+from solver import config
+from solver.simulation import Simulation
+
+
+def run(case: config.Case, outdir: str | Path, replicates: int, comm: MPI.Comm = MPI.COMM_WORLD,
+        ranks_per_replicate: int | None = None, log=print) -> Path:
+    outdir = Path(outdir).resolve()
+    size = comm.size
+    rpr = ranks_per_replicate or max(1, size // replicates)
+    if size % rpr:
+        raise config.CaseError(f"--ranks-per-replicate {rpr} does not divide the {size} ranks")
+    groups = size // rpr
+    sub = comm.Split(comm.rank // rpr, comm.rank)
+    try:
+        for k in range(comm.rank // rpr, replicates, groups):
+            rep = case.model_copy(deep=True)
+            rep.seed = case.seed + k
+            rep.source = case.source
+            sim = Simulation(rep, outdir / f"replicate_{k:03d}", comm=sub, quiet=True)
+            final = sim.run()
+            if sub.rank == 0:
+                log(f"replicate {k} (seed {rep.seed}) done: {final['cells']:.0f} cells")
+    finally:
+        sub.Free()
+    comm.Barrier()
+    summary = outdir / "ensemble.csv"
+    if comm.rank == 0:
+        summarise([outdir / f"replicate_{k:03d}" / "metrics.csv" for k in range(replicates)], summary)
+        plot(summary, outdir / "ensemble.png")
+    comm.Barrier()
+    return summary
+
+
+def summarise(files: list[Path], out: Path) -> None:
+    """Mean, 5 % and 95 % quantiles of every numeric metric over replicates, per step."""
+    runs = [list(csv.DictReader(open(f))) for f in files]
+    steps = min(len(r) for r in runs)  # every replicate writes the same steps
+    columns = [c for c in runs[0][0] if c not in ("step", "time", "hours")]
+    with open(out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["step", "time", "hours", "metric", "mean", "p05", "p95", "replicates"])
+        for i in range(steps):
+            head = runs[0][i]
+            for c in columns:
+                v = np.array([float(r[i][c]) for r in runs if r[i].get(c) not in (None, "")])
+                if len(v):
+                    w.writerow([head["step"], head["time"], head["hours"], c, repr(float(v.mean())),
+                                repr(float(np.quantile(v, 0.05))), repr(float(np.quantile(v, 0.95))), len(v)])
+
+
+def plot(summary: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(summary)))
+    organs = sorted({r["metric"].split(".")[0] for r in rows if r["metric"].endswith(".cells")})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, ax in zip(("cells", "blood"), axes):
+        keys = [f"{o}.cells" for o in organs] if name == "cells" else ["in_blood", "intravasated", "arrived"]
+        for key in keys:
+            sel = [r for r in rows if r["metric"] == key]
+            if not sel:
+                continue
+            h = np.array([float(r["hours"]) for r in sel]) / 24
+            mean, lo, hi = (np.array([float(r[c]) for r in sel]) for c in ("mean", "p05", "p95"))
+            ax.plot(h, mean, label=key)
+            ax.fill_between(h, lo, hi, alpha=0.25)
+        ax.set_xlabel("days")
+        ax.set_ylabel("cells")
+        ax.set_yscale("symlog", linthresh=1)
+        ax.legend(fontsize=8)
+    axes[0].set_title("cells per organ: mean and 5-95 % band")
+    axes[1].set_title("the blood")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
