@@ -32,6 +32,7 @@ ILLUSTRATIVE: dict[str, str] = {
     "primary.geometry.vessel_min_distance": "vessels placed away from the tumour",
     "primary.geometry.tumour_radius": "initial tumour region for meshing",
     "cells.capacity_3d": "Q in 3D from a 10 um cell diameter packing (illustrative)",
+    "lesions.detect_mm": "imaging-detection size ~1 mm (clinical MRI/CT resolution)",
 }
 
 
@@ -129,6 +130,14 @@ class Circulation(Strict):
     split: dict[str, Prob] = Field(default_factory=dict)  # secondary organ -> fraction (sum 1); {} = equal
 
 
+class Lesions(Strict):
+    """Lesion sizes for reporting; AJCC Cancer Staging Manual, 8th ed. (2017)."""
+
+    micro_mm: Pos = 0.2  # micrometastasis: > 0.2 mm (smaller: isolated tumour cells)
+    macro_mm: Pos = 2.0  # macrometastasis: > 2 mm
+    detect_mm: Pos = 1.0  # imaging-detection size (illustrative: ~ clinical MRI/CT resolution)
+
+
 class Dormancy(Strict):
     """Cellular dormancy of arrivals (MODEL.md section 6); None: arrivals are active at once."""
 
@@ -177,6 +186,7 @@ class Case(Strict):
     secondary: list[Organ] = Field(default_factory=list)
     circulation: Circulation = Field(default_factory=Circulation)
     dormancy: Dormancy = Field(default_factory=Dormancy)
+    lesions: Lesions = Field(default_factory=Lesions)
     cells: Cells = Field(default_factory=Cells)
     solver: Solver = Field(default_factory=Solver)
 

@@ -179,6 +179,16 @@ class Organ:
             "mmp_iterations": self.mmp.iterations,
         }
 
+    def lesions(self, les, mm_per_unit: float) -> dict:
+        """Lesions in this organ (connected occupied places) and their sizes in mm."""
+        from solver import lesions
+
+        cells, boxes = lesions.find(self.cells.lattice, self.cells.pop.place, self.comm)
+        d = lesions.diameters(boxes, self.cells_cfg.h_ref * mm_per_unit, self.dim)
+        return {"lesions": len(cells), "micro": int(((d > les.micro_mm) & (d <= les.macro_mm)).sum()),
+                "macro": int((d > les.macro_mm).sum()), "largest_lesion_mm": float(d.max(initial=0.0)),
+                "largest_lesion_cells": float(cells.max(initial=0.0))}
+
     def invasion_radius(self) -> tuple[float, float]:
         """Largest and 95th-percentile distance of cells from the tumour centre."""
         if self.continuum is None:

@@ -84,6 +84,7 @@ class Simulation:
         self.events = MetricsWriter(comm, self.outdir / "events.csv",
                                     ["step", "time", "hours", "event", "organ", "site", "unit", "cells", "cells_E", "cells_M"])
         self.metrics_writer = None
+        self.detected = {}  # organ -> hours at which it first held a lesion of detect_mm
         self.wall["setup"] = time.perf_counter() - t0
 
     # -- the blood ------------------------------------------------------------------
@@ -140,6 +141,12 @@ class Simulation:
             m = o.metrics()
             m["radius_max_mm"] = length_mm(m["radius_max"], self.case)
             m["radius_95_mm"] = length_mm(m["radius_95"], self.case)
+            if o.continuum is None:
+                m.update(o.lesions(self.case.lesions, length_mm(1.0, self.case)))
+                if m["largest_lesion_mm"] >= self.case.lesions.detect_mm and o.name not in self.detected:
+                    self.detected[o.name] = row["hours"]
+                    self.manifest.write(detected_hours=dict(self.detected))
+                m["detected"] = int(o.name in self.detected)
             row.update({f"{o.name}.{k}": v for k, v in m.items()})
         if self.primary.continuum is not None:
             row["cells"] = row[f"{self.primary.name}.cells"]
