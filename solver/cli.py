@@ -48,6 +48,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="ranks that run one replicate (default: ranks // replicates, at least 1)")
     e.add_argument("--output", "-o", help="output folder (default output/<case name>_ensemble)")
     e.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    w = sub.add_parser("sweep", help="parameter study with a sensitivity summary (Morris, LHS or grid)")
+    w.add_argument("case")
+    w.add_argument("--vary", action="append", default=[], metavar="KEY.PATH=LO:HI", required=True)
+    w.add_argument("--samples", type=int, required=True, help="Morris trajectories, LHS points, or grid levels per key")
+    w.add_argument("--design", choices=["morris", "lhs", "grid"], default="morris")
+    w.add_argument("--replicates", type=int, default=1)
+    w.add_argument("--outputs", default="cells", help="comma-separated metrics.csv columns or detected_hours.<organ>")
+    w.add_argument("--ranks-per-run", type=int, default=None)
+    w.add_argument("--output", "-o", help="output folder (default output/<case name>_sweep)")
+    w.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     sub.add_parser("info", help="versions of seedsoil and its stack; rank count")
     return p
 
@@ -122,6 +132,20 @@ def cmd_ensemble(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from solver import sweep
+
+    case = config.load(args.case, args.set)
+    if args.samples < 1 or args.replicates < 1:
+        raise config.CaseError("--samples and --replicates must be at least 1")
+    out = Path(args.output or Path("output") / f"{case.name}_sweep")
+    table = sweep.run(case, out, sweep.parse_vary(args.vary), args.samples, args.design, args.replicates,
+                      [o for o in args.outputs.split(",") if o], COMM, args.ranks_per_run,
+                      log=lambda msg: print(f"seedsoil: {msg}", flush=True))
+    say(f"seedsoil: sweep in {table.parent}: sweep.csv, sensitivity.csv")
+    return 0
+
+
 def cmd_info(args) -> int:
     from solver.io.manifest import versions
 
@@ -137,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: usage errors are user errors (code 2)
         return int(exc.code or 0)
     try:
-        commands = {"run": cmd_run, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "info": cmd_info}
+        commands = {"run": cmd_run, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "sweep": cmd_sweep,
+                    "info": cmd_info}
         code = commands[args.command](args)
     except config.CaseError as err:
         say(f"seedsoil: error: {err}")

@@ -17,27 +17,39 @@ from solver import config
 from solver.simulation import Simulation
 
 
-def run(case: config.Case, outdir: str | Path, replicates: int, comm: MPI.Comm = MPI.COMM_WORLD,
-        ranks_per_replicate: int | None = None, log=print) -> Path:
-    outdir = Path(outdir).resolve()
+def run_jobs(jobs: list[tuple[str, config.Case]], outdir: Path, comm: MPI.Comm, ranks_per_job: int | None,
+             log=print) -> None:
+    """Run cases (folder name, case) on groups of ``ranks_per_job`` ranks, job k on group
+    k mod groups (collective)."""
     size = comm.size
-    rpr = ranks_per_replicate or max(1, size // replicates)
+    rpr = ranks_per_job or max(1, size // max(len(jobs), 1))
     if size % rpr:
         raise config.CaseError(f"--ranks-per-replicate {rpr} does not divide the {size} ranks")
     groups = size // rpr
     sub = comm.Split(comm.rank // rpr, comm.rank)
     try:
-        for k in range(comm.rank // rpr, replicates, groups):
-            rep = case.model_copy(deep=True)
-            rep.seed = case.seed + k
-            rep.source = case.source
-            sim = Simulation(rep, outdir / f"replicate_{k:03d}", comm=sub, quiet=True)
-            final = sim.run()
+        for k in range(comm.rank // rpr, len(jobs), groups):
+            name, case = jobs[k]
+            final = Simulation(case, outdir / name, comm=sub, quiet=True).run()
             if sub.rank == 0:
-                log(f"replicate {k} (seed {rep.seed}) done: {final['cells']:.0f} cells")
+                log(f"{name} (seed {case.seed}) done: {final['cells']:.0f} cells")
     finally:
         sub.Free()
     comm.Barrier()
+
+
+def with_seed(case: config.Case, seed: int) -> config.Case:
+    rep = case.model_copy(deep=True)
+    rep.seed = seed
+    rep.source = case.source
+    return rep
+
+
+def run(case: config.Case, outdir: str | Path, replicates: int, comm: MPI.Comm = MPI.COMM_WORLD,
+        ranks_per_replicate: int | None = None, log=print) -> Path:
+    outdir = Path(outdir).resolve()
+    jobs = [(f"replicate_{k:03d}", with_seed(case, case.seed + k)) for k in range(replicates)]
+    run_jobs(jobs, outdir, comm, ranks_per_replicate, log)
     summary = outdir / "ensemble.csv"
     if comm.rank == 0:
         summarise([outdir / f"replicate_{k:03d}" / "metrics.csv" for k in range(replicates)], summary)
