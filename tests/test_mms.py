@@ -9,8 +9,9 @@ COMM = MPI.COMM_WORLD
 
 
 @pytest.mark.parallel
-def test_mmp_rates_2d():
-    r = mmp_rates(2, COMM, ns=(8, 16, 32), dts=(0.2, 0.1, 0.05), n_time=64)
+@pytest.mark.parametrize("dim,ns,n_time", [(2, (8, 16, 32), 64), (3, (4, 8, 16), 16)])
+def test_mmp_rates(dim, ns, n_time):
+    r = mmp_rates(dim, COMM, ns=ns, dts=(0.2, 0.1, 0.05), n_time=n_time)
     assert r["space"] >= 1.8, r
     assert r["time"] >= 0.9, r
 
@@ -20,13 +21,6 @@ def test_continuum_rates_2d():
     r = continuum_rates(2, COMM, ns=(16, 32, 64))
     assert r["space"] >= 1.8, r
     assert r["limited"][0] > 0.0, r  # the limiter is on and acts
-
-
-@pytest.mark.parallel
-def test_mmp_rates_3d():
-    r = mmp_rates(3, COMM, ns=(4, 8, 16), dts=(0.2, 0.1, 0.05), n_time=16)
-    assert r["space"] >= 1.8, r
-    assert r["time"] >= 0.9, r
 
 
 @pytest.mark.parallel
