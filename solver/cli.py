@@ -108,7 +108,7 @@ def cmd_mesh(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
     geo = case.primary.geometry
     path = out / f"{case.primary.name}.msh"
-    if geo.kind == "box":
+    if geo.kind != "msh":
         om = geometry.build(geo, COMM, msh_path=str(path))
     else:
         om = geometry.load(geo.file, COMM, geo.dim)

@@ -64,7 +64,7 @@ class Output(Strict):
 class Geometry(Strict):
     """The primary site: a tissue block with a tumour and vessel sites, or a user mesh."""
 
-    kind: Literal["box", "msh"] = "box"
+    kind: Literal["box", "liver", "lung", "bone", "brain", "msh"] = "box"  # Gmsh builders, or a user mesh
     dim: Literal[2, 3] = 2
     size: list[Pos] = Field(default_factory=lambda: [1.0, 1.0])  # Franssen: [0, 1]^2
     h: Pos = 5.0e-3  # Franssen: 201 x 201 nodes on [0, 1]^2
@@ -80,7 +80,7 @@ class Geometry(Strict):
 
     @model_validator(mode="after")
     def _shape(self):
-        if self.kind == "box":
+        if self.kind != "msh":
             if len(self.size) != self.dim:
                 raise ValueError(f"size must have {self.dim} entries (one per dimension), got {len(self.size)}")
             if self.tumour_centre is not None and len(self.tumour_centre) != self.dim:

@@ -1,4 +1,10 @@
-"""The primary site mesh: a gmsh block with a tumour region and vessel sites, or a user .msh.
+"""Organ meshes: a gmsh tissue block or an organ-shaped section (liver, lung, bone, brain)
+with a tumour region and vessel sites, or a user .msh.
+
+Organ shapes fill the block ``size`` (2D sections, 3D solids): liver an ellipse/ellipsoid
+lobe; lung the same with three airway lumens cut out; brain with two ventricles cut out;
+bone a marrow cavity ("tissue") inside a cortical shell (group "cortical", a fifth of the
+smaller semi-axis thick). Vessel sites lie in the tissue.
 
 Physical-group names are a contract used by the rest of the solver (see meshes/README.md):
 cells "tissue", "tumour", "vessel_normal", "vessel_ruptured"; facets "boundary".
@@ -20,7 +26,7 @@ import numpy as np
 from . import config
 from .config import CaseError
 
-CELL_GROUPS = {"tissue": 1, "tumour": 2, "vessel_normal": 3, "vessel_ruptured": 4}
+CELL_GROUPS = {"tissue": 1, "tumour": 2, "vessel_normal": 3, "vessel_ruptured": 4, "cortical": 5}
 FACET_GROUPS = {"boundary": 11}
 REQUIRED = ("tissue", "tumour", "boundary")
 VESSEL_KINDS = {"normal": "vessel_normal", "ruptured": "vessel_ruptured"}
@@ -89,10 +95,67 @@ def _organ(md, centre, sites) -> OrganMesh:
 
 # ---------------------------------------------------------------- build
 
-def _place_vessels(geo: config.Geometry, centre: np.ndarray, h_fine: float) -> dict[str, np.ndarray]:
-    """Vessel centres uniform in the block, away from the tumour, each other and the boundary."""
+# Holes (centre and radius relative to the block) of the organ shapes.
+_HOLES = {
+    "lung": [((0.35, 0.5, 0.5), 0.08), ((0.62, 0.33, 0.5), 0.07), ((0.62, 0.67, 0.5), 0.07)],  # airways
+    "brain": [((0.38, 0.5, 0.5), 0.07), ((0.62, 0.5, 0.5), 0.07)],  # lateral ventricles
+}
+
+
+class _Shape:
+    """The tissue region of an organ kind inside its block, for meshing and placement."""
+
+    def __init__(self, geo: config.Geometry):
+        self.kind, self.d = geo.kind, geo.dim
+        self.size = np.asarray(geo.size, float)
+        self.semi = self.size / 2
+        self.holes = [(np.asarray(c[: self.d]) * self.size, r * self.size.min()) for c, r in _HOLES.get(self.kind, [])]
+        self.cortex = 0.2 * self.semi.min() if self.kind == "bone" else 0.0
+
+    def inside(self, c: np.ndarray, margin: float) -> bool:
+        """Is the ball (c, margin) inside the tissue (away from holes and cortex)?"""
+        if self.kind == "box":
+            return bool(np.all(c > margin) and np.all(c < self.size - margin))
+        semi = self.semi - self.cortex - margin
+        if np.any(semi <= 0) or np.sum(((c - self.semi) / semi) ** 2) > 1:
+            return False
+        return all(np.linalg.norm(c - hc) >= hr + margin for hc, hr in self.holes)
+
+    def make(self, gmsh) -> tuple[int, list[tuple[str, int]]]:
+        """OCC entities: the tissue (holes cut) and extra named regions (bone's cortex)."""
+        occ, d = gmsh.model.occ, self.d
+        if self.kind == "box":
+            return (occ.addRectangle(0, 0, 0, *self.size) if d == 2 else occ.addBox(0, 0, 0, *self.size)), []
+        body = _ellipsoid(occ, d, self.semi, self.semi)
+        extra = []
+        if self.kind == "bone":
+            marrow = _ellipsoid(occ, d, self.semi, self.semi - self.cortex)
+            cortex, _ = occ.cut([(d, body)], [(d, marrow)], removeTool=False)
+            body, extra = marrow, [("cortical", cortex[0][1])]
+        if self.holes:
+            ball = (lambda c, r: occ.addDisk(c[0], c[1], 0, r, r)) if d == 2 else (lambda c, r: occ.addSphere(*c, r))
+            cut, _ = occ.cut([(d, body)], [(d, ball(c, r)) for c, r in self.holes])
+            body = cut[0][1]
+        return body, extra
+
+
+def _ellipsoid(occ, d: int, centre: np.ndarray, semi: np.ndarray) -> int:
+    if d == 2:
+        a, b = semi
+        t = occ.addDisk(centre[0], centre[1], 0, max(a, b), min(a, b))  # OCC: major axis first
+        if b > a:
+            occ.rotate([(2, t)], centre[0], centre[1], 0, 0, 0, 1, np.pi / 2)
+        return t
+    t = occ.addSphere(*centre, 1.0)
+    occ.dilate([(3, t)], *centre, *semi)
+    return t
+
+
+def _place_vessels(geo: config.Geometry, centre: np.ndarray, h_fine: float, where: str) -> dict[str, np.ndarray]:
+    """Vessel centres uniform in the tissue, away from the tumour, each other and the boundary."""
     size, r = np.asarray(geo.size, float), geo.vessel_radius
     gap = h_fine  # keep at least one element of tissue between regions
+    shape = _Shape(geo)
     lo, hi = np.full(geo.dim, r + gap), size - r - gap
     rng = np.random.default_rng(geo.vessel_seed)
     placed: list[np.ndarray] = []
@@ -103,15 +166,15 @@ def _place_vessels(geo: config.Geometry, centre: np.ndarray, h_fine: float) -> d
             for _ in range(_MAX_TRIES if np.all(hi > lo) else 0):
                 c = rng.uniform(lo, hi)
                 far = np.linalg.norm(c - centre) >= geo.tumour_radius + r + geo.vessel_min_distance
-                if far and all(np.linalg.norm(c - p) >= 2 * r + gap for p in placed):
+                if far and shape.inside(c, r + gap) and all(np.linalg.norm(c - p) >= 2 * r + gap for p in placed):
                     placed.append(c)
                     break
             else:
                 raise CaseError(
-                    f"primary.geometry: could not place {kind} vessel {i + 1} of {n} after {_MAX_TRIES} tries"
-                    f" at least primary.geometry.vessel_min_distance = {geo.vessel_min_distance} from the tumour"
-                    f" (plus radii), apart from the other vessels and inside the block of size {list(geo.size)};"
-                    " reduce primary.geometry.vessel_min_distance, the number or radius of vessels, or enlarge the block"
+                    f"{where}: could not place {kind} vessel {i + 1} of {n} after {_MAX_TRIES} tries"
+                    f" at least {where}.vessel_min_distance = {geo.vessel_min_distance} from the tumour"
+                    f" (plus radii), apart from the other vessels and inside the {geo.kind} of size {list(geo.size)};"
+                    f" reduce {where}.vessel_min_distance, the number or radius of vessels, or enlarge the organ"
                 )
         out[kind] = np.array(placed[start:], dtype=float).reshape(-1, geo.dim)
     return out
@@ -119,25 +182,28 @@ def _place_vessels(geo: config.Geometry, centre: np.ndarray, h_fine: float) -> d
 
 def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
     """OCC block + tumour + vessels, fragmented to be conforming, meshed on this rank."""
-    occ, d, size = gmsh.model.occ, geo.dim, geo.size
+    occ, d = gmsh.model.occ, geo.dim
     if d == 2:
-        block = occ.addRectangle(0, 0, 0, size[0], size[1])
         ball = lambda c, r: occ.addDisk(c[0], c[1], 0, r, r)  # noqa: E731
     else:
-        block = occ.addBox(0, 0, 0, *size)
         ball = lambda c, r: occ.addSphere(*c, r)  # noqa: E731
+    body, extra = _Shape(geo).make(gmsh)
     regions = [("tumour", centre, geo.tumour_radius)]
     for kind, cs in sites.items():
         regions += [(VESSEL_KINDS[kind], c, geo.vessel_radius) for c in cs]
     tools = [(d, ball(c, r)) for _, c, r in regions]
-    _, children = occ.fragment([(d, block)], tools)
+    objects = [(d, body)] + [(d, t) for _, t in extra]
+    _, children = occ.fragment(objects, tools)
     occ.synchronize()
 
+    k = len(objects)
     ents: dict[str, list[int]] = {name: [] for name in CELL_GROUPS}
-    for (name, _, _), kids in zip(regions, children[1:], strict=True):
+    for (name, _, _), kids in zip(regions, children[k:], strict=True):
         ents[name] += [t for _, t in kids]
-    inside = {t for kids in children[1:] for _, t in kids}
+    inside = {t for kids in children[k:] for _, t in kids}
     ents["tissue"] = [t for _, t in children[0] if t not in inside]
+    for (name, _), kids in zip(extra, children[1:k], strict=True):
+        ents[name] += [t for _, t in kids if t not in inside]
     for name, tags in ents.items():
         if tags:  # no empty groups (e.g. no ruptured vessels)
             gmsh.model.addPhysicalGroup(d, tags, CELL_GROUPS[name], name=name)
@@ -178,20 +244,21 @@ def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
     gmsh.model.mesh.generate(d)
 
 
-def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None) -> OrganMesh:
+def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
+          where: str = "primary.geometry") -> OrganMesh:
     """Mesh the box primary site on rank 0 with gmsh and distribute it (collective)."""
-    if geo.kind != "box":
-        raise CaseError("primary.geometry: build() needs kind = 'box'; use load() for a .msh file")
+    if geo.kind == "msh":
+        raise CaseError(f"{where}: build() needs a builder kind (box, liver, lung, bone, brain); use load() for .msh")
     d, size = geo.dim, np.asarray(geo.size, float)
     h_fine = geo.h if geo.h_fine is None else min(geo.h_fine, geo.h)
     centre = size / 2 if geo.tumour_centre is None else np.asarray(geo.tumour_centre, float)
-    if np.any(centre - geo.tumour_radius <= 0) or np.any(centre + geo.tumour_radius >= size):
+    if not _Shape(geo).inside(centre, geo.tumour_radius):
         raise CaseError(
-            f"primary.geometry: the tumour (tumour_centre = {centre.tolist()}, tumour_radius = "
-            f"{geo.tumour_radius}) must lie inside the block of size {size.tolist()}"
+            f"{where}: the tumour (tumour_centre = {centre.tolist()}, tumour_radius = "
+            f"{geo.tumour_radius}) must lie inside the tissue of the {geo.kind} of size {size.tolist()}"
         )
     # Deterministic on every rank, so a placement error is raised everywhere without communication.
-    sites = _place_vessels(geo, centre, h_fine)
+    sites = _place_vessels(geo, centre, h_fine, where)
 
     err, model = None, None
     with _gmsh_session("primary") if comm.rank == 0 else contextlib.nullcontext() as gmsh:
@@ -203,7 +270,7 @@ def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None) -> 
                     gmsh.option.setNumber("Mesh.Binary", 0)
                     gmsh.write(str(msh_path))
             except Exception as e:  # gmsh raises bare Exception
-                err = f"primary.geometry: gmsh failed to mesh the block: {e} {_gmsh_errors(gmsh)}".strip()
+                err = f"{where}: gmsh failed to mesh the {geo.kind}: {e} {_gmsh_errors(gmsh)}".strip()
             model = gmsh.model
         md = _to_mesh(comm, model, d, err, "primary.geometry")
     centre, sites = comm.bcast((centre, sites), root=0)

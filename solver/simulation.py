@@ -64,8 +64,9 @@ class Simulation:
         self.organs = []
         for k, spec in enumerate(case.organs()):
             geo = spec.geometry
-            if geo.kind == "box":
-                om = geometry.build(geo, comm, msh_path=str(self.outdir / spec.name / f"{spec.name}.msh"))
+            if geo.kind != "msh":
+                where = "primary.geometry" if k == 0 else f"secondary.{k - 1}.geometry"
+                om = geometry.build(geo, comm, msh_path=str(self.outdir / spec.name / f"{spec.name}.msh"), where=where)
             else:
                 om = geometry.load(geo.file, comm, geo.dim)
             self.organs.append(Organ(spec, om, case, index=k))

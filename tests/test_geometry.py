@@ -187,3 +187,28 @@ def test_simplex_measures():
     np.testing.assert_allclose([q[0], ang[0].min(), ang[0].max()], [1, regular, regular])
     np.testing.assert_allclose(ang[1].max(), 90)  # the corner tetrahedron: right dihedral angles
     np.testing.assert_allclose(h, [np.sqrt(8), np.sqrt(2)])
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("kind", ["liver", "lung", "bone", "brain"])
+def test_organ_shapes(kind):
+    """Organ sections: ellipse of the block's semi-axes, lumens cut out (lung, brain),
+    a cortical shell around the marrow (bone); vessels only in the tissue."""
+    import dolfinx.fem as fem
+    import ufl
+
+    size = [0.6, 0.4]
+    geo = config.Geometry(kind=kind, dim=2, size=size, h=0.01, tumour_radius=0.03, normal_vessels=1,
+                          ruptured_vessels=4, vessel_radius=0.01, vessel_min_distance=0.0)
+    om = geometry.build(geo, MPI.COMM_WORLD)
+    area = MPI.COMM_WORLD.allreduce(fem.assemble_scalar(fem.form(1.0 * ufl.dx(domain=om.mesh))))
+    holes = {"lung": [0.08, 0.07, 0.07], "brain": [0.07, 0.07]}.get(kind, [])
+    expected = np.pi * 0.3 * 0.2 - sum(np.pi * (r * 0.4) ** 2 for r in holes)
+    assert abs(area - expected) < 0.01 * expected
+    assert ("cortical" in om.groups) == (kind == "bone")
+    if kind == "bone":
+        dx = ufl.Measure("dx", domain=om.mesh, subdomain_data=om.cell_tags)
+        cortex = MPI.COMM_WORLD.allreduce(fem.assemble_scalar(fem.form(1.0 * dx(om.groups["cortical"][1]))))
+        assert abs(cortex - (np.pi * 0.3 * 0.2 - np.pi * 0.26 * 0.16)) < 0.02 * cortex
+    for c in om.vessel_sites["ruptured"]:
+        assert (((c - np.array(size) / 2) / (np.array(size) / 2)) ** 2).sum() < 1
