@@ -24,6 +24,44 @@ from solver.cells import rng
 
 COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin")
 
+# Resting cardiac output to organs (fractions); Williams & Leggett (1989) Clin Phys Physiol
+# Meas 10:187, as restated in MODEL.md section 4 (liver: hepatic artery only).
+CARDIAC_OUTPUT = {"brain": 0.12, "kidney": 0.20, "liver": 0.065, "bone": 0.05, "muscle": 0.17, "skin": 0.05,
+                  "heart": 0.04, "gut": 0.20, "other": 0.105}
+ARREST = 0.8  # illustrative default arrest probability in a capillary bed
+
+
+def anatomical_split(cfg, types: list[str]) -> np.ndarray:
+    """Probability that a surviving unit arrests in each organ (by type; organs of one type
+    share it) and, last, that it arrests in an organ the case does not model.
+
+    One pass: (prostate: Batson's plexus to bone with ``vertebral_bypass``) -> the first
+    capillary bed (liver through the portal vein for colorectal primaries, else the lungs)
+    -> the lungs -> the arteries by cardiac output. In each bed a unit arrests with
+    min(1, arrest x affinity), the affinity being the metastatic efficiency index
+    (observed / flow-expected incidence; Weiss 1992, Scott et al. 2014), so that flow is
+    not counted twice. Units that pass every bed are cleared (counted as elsewhere)."""
+    where: dict[str, float] = {}
+
+    def visit(bed: str, frac: float) -> float:
+        p = frac * min(1.0, cfg.arrest.get(bed, ARREST) * cfg.affinity.get(bed, 1.0))
+        where[bed] = where.get(bed, 0.0) + p
+        return frac - p
+
+    rest = 1.0
+    if cfg.primary_type == "prostate" and cfg.vertebral_bypass > 0:
+        rest = (1.0 - cfg.vertebral_bypass) + visit("bone", cfg.vertebral_bypass)
+    if cfg.primary_type == "colorectal":
+        rest = visit("liver", rest)
+    rest = visit("lung", rest)
+    for bed, q in CARDIAC_OUTPUT.items():
+        visit(bed, rest * q)
+    probs = np.zeros(len(types) + 1)
+    for j, t in enumerate(types):
+        probs[j] = where.get(t, 0.0) / types.count(t)
+    probs[-1] = 1.0 - probs[:-1].sum()
+    return probs
+
 
 @dataclass
 class Arrival:
@@ -37,20 +75,28 @@ class Arrival:
 
 
 class Blood:
-    def __init__(self, cfg, secondaries: list[str], sites: list[int], p_ext: list[float], seed: int, dt: float):
+    def __init__(self, cfg, secondaries: list[str], sites: list[int], p_ext: list[float], seed: int, dt: float,
+                 types: list[str] | None = None):
         """``sites``: number of vessel sites per secondary organ; ``p_ext``: the
-        probability of extravasation per secondary organ (p0 with N = 0)."""
+        probability of extravasation per secondary organ (p0 with N = 0); ``types``:
+        organ types for anatomical routing (default: the names)."""
         self.cfg = cfg
         self.seed = seed
         self.transit = max(int(round(cfg.T_V / dt)), 1)
         self.sites = np.asarray(sites)
         self.p_ext = np.asarray(p_ext, dtype=float)
-        split = np.array([cfg.split.get(name, 0.0) for name in secondaries]) if cfg.split else np.ones(len(secondaries))
-        self.cumulative = np.cumsum(split / split.sum()) if len(secondaries) else np.zeros(0)
+        if cfg.routing == "anatomical":
+            split = anatomical_split(cfg, list(types or secondaries))  # last entry: unmodelled organs
+        else:
+            split = np.array([cfg.split.get(name, 0.0) for name in secondaries]) if cfg.split else np.ones(len(secondaries))
+            split = np.r_[split / split.sum(), 0.0] if len(secondaries) else np.zeros(1)
+        self.split = split
+        self.cumulative = np.cumsum(split)
         self.rows = {k: np.zeros(0, dtype=np.uint64 if k in ("id", "parent", "cluster") else np.int64) for k in COLUMNS}
         self.rows["clock"] = np.zeros(0)
         self.rows["phenotype"] = np.zeros(0, dtype=np.int8)
-        self.counts = {"entered": 0, "clusters_entered": 0, "died": 0, "failed_extravasation": 0, "arrived": 0}
+        self.counts = {"entered": 0, "clusters_entered": 0, "died": 0, "failed_extravasation": 0, "arrived": 0,
+                       "elsewhere": 0}
 
     def __len__(self) -> int:
         return len(self.rows["id"])
@@ -93,11 +139,15 @@ class Blood:
             out = {k: v[alive] for k, v in out.items()}
             unit = unit[alive]
         self.counts["died"] += last["cells"] - len(unit)
-        if len(unit) == 0 or len(self.cumulative) == 0:
+        if len(unit) == 0 or len(self.sites) == 0:
             self.counts["died"] += len(unit)
             return []
         organ = np.searchsorted(self.cumulative, rng.uniform(seed, unit, step, rng.ROUTE), side="right")
         organ = np.minimum(organ, len(self.cumulative) - 1)
+        gone = organ == len(self.sites)  # arrested in an organ the case does not model
+        self.counts["elsewhere"] += int(gone.sum())
+        out = {k: v[~gone] for k, v in out.items()}
+        unit, organ = unit[~gone], organ[~gone]
         site = np.floor(rng.uniform(seed, unit, step, rng.SITE) * self.sites[organ]).astype(np.int64)
         ok = (self.sites[organ] > 0) & (rng.uniform(seed, unit, step, rng.EXTRAVASATE) < self.p_ext[organ])
         self.counts["failed_extravasation"] += int((~ok).sum())

@@ -33,6 +33,7 @@ ILLUSTRATIVE: dict[str, str] = {
     "primary.geometry.tumour_radius": "initial tumour region for meshing",
     "cells.capacity_3d": "Q in 3D from a 10 um cell diameter packing (illustrative)",
     "lesions.detect_mm": "imaging-detection size ~1 mm (clinical MRI/CT resolution)",
+    "circulation.arrest": "arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um capillaries)",
 }
 
 
@@ -116,6 +117,10 @@ class Organ(Strict):
     ecm: ECM = Field(default_factory=ECM)
     mmp: MMP = Field(default_factory=MMP)
     extravasation: Extravasation = Field(default_factory=Extravasation)
+    type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
+
+    def organ_type(self) -> str:
+        return self.type or (self.geometry.kind if self.geometry.kind not in ("box", "msh") else self.name)
 
 
 class Circulation(Strict):
@@ -126,8 +131,13 @@ class Circulation(Strict):
     P_s: Prob = 5.0e-4  # a single cell survives the blood
     P_C: Prob = 2.5e-2  # a cluster survives the blood
     order: Literal["disaggregate_first", "survive_first"] = "disaggregate_first"  # as the reference code
-    routing: Literal["split"] = "split"
+    routing: Literal["split", "anatomical"] = "split"
     split: dict[str, Prob] = Field(default_factory=dict)  # secondary organ -> fraction (sum 1); {} = equal
+    # Anatomical routing (solver/circulation.py): first capillary bed, lungs, then arteries.
+    primary_type: Literal["colorectal", "breast", "prostate", "lung", "melanoma", "other"] = "other"
+    arrest: dict[str, Prob] = Field(default_factory=dict)  # organ type -> arrest in its bed (default 0.8)
+    affinity: dict[str, NonNeg] = Field(default_factory=dict)  # organ type -> metastatic efficiency index
+    vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus
 
 
 class Lesions(Strict):

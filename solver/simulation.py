@@ -76,7 +76,8 @@ class Simulation:
         if secondary:
             ext = [o.spec.extravasation for o in secondary]
             self.blood = Blood(case.circulation, [o.name for o in secondary], [len(o.site_x) for o in secondary],
-                               [1.0 - (1.0 - e.p0) * np.exp(-e.epsilon * 0.0) for e in ext], case.seed, case.time.dt)
+                               [1.0 - (1.0 - e.p0) * np.exp(-e.epsilon * 0.0) for e in ext], case.seed, case.time.dt,
+                               types=[o.spec.organ_type() for o in secondary])
         self.ledger = {"initial": self.primary.initial_cells, "failed_extravasation": 0, "died_tissue": 0}
         out = case.output
         self.field_writers = [FieldWriter(comm, self.outdir / o.name, o.mesh, list(o.fields.values()), name="fields",
@@ -122,9 +123,11 @@ class Simulation:
         blood = len(b) if b is not None else 0
         died_blood = b.counts["died"] if b is not None else 0
         failed = self.ledger["failed_extravasation"] + (b.counts["failed_extravasation"] if b is not None else 0)
+        elsewhere = b.counts["elsewhere"] if b is not None else 0
         row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood, "failed_extravasation": failed,
-               "died_in_tissue": self.ledger["died_tissue"], "initial": self.ledger["initial"], "born": born}
-        row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"]
+               "died_in_tissue": self.ledger["died_tissue"], "arrested_elsewhere": elsewhere,
+               "initial": self.ledger["initial"], "born": born}
+        row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"] + elsewhere
                                - row["initial"] - born)
         if b is not None:
             row["ctc_single"], row["ctc_clusters"] = b.clusters()

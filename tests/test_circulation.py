@@ -47,7 +47,43 @@ def test_blood_reproduces_its_probabilities(order, P_d, P_s, P_C):
     for a in arrivals:
         assert (a.site >= 0).all() and (a.site < [10, 4][a.organ]).all()
     # Every cell is accounted for: arrived, died in the blood, or failed to extravasate.
-    assert c["arrived"] == arrived and c["died"] + c["failed_extravasation"] + c["arrived"] == n
+    assert c["arrived"] == arrived and c["elsewhere"] == 0
+    assert c["died"] + c["failed_extravasation"] + c["arrived"] == n
     # The same on every rank.
     digest = hash(tuple(sorted(int(i) for a in arrivals for i in a.cells["id"])))
     assert COMM.allreduce(digest, op=MPI.MAX) == COMM.allreduce(digest, op=MPI.MIN)
+
+
+def test_anatomical_routing():
+    from solver.circulation import CARDIAC_OUTPUT, anatomical_split
+
+    # Colorectal: the portal vein takes every unit to the liver first.
+    cfg = config.Circulation(routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0})
+    assert np.allclose(anatomical_split(cfg, ["liver", "lung"]), [1.0, 0.0, 0.0])
+    # Others: lungs first; what passes goes out by cardiac output (liver: hepatic artery).
+    cfg = config.Circulation(routing="anatomical", primary_type="breast", arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0})
+    p = anatomical_split(cfg, ["lung", "liver", "bone"])
+    assert np.allclose(p[:3], [0.5, 0.5 * CARDIAC_OUTPUT["liver"], 0.5 * CARDIAC_OUTPUT["bone"]])
+    assert np.isclose(p.sum(), 1.0) and p[-1] > 0
+    # The affinity (metastatic efficiency index) multiplies arrest; two organs of a type share it.
+    cfg2 = cfg.model_copy(update={"affinity": {"lung": 1.5}})
+    assert np.isclose(anatomical_split(cfg2, ["lung", "lung"])[0], 0.75 / 2)
+    # Prostate: Batson's plexus takes a fraction straight to bone.
+    cfg = config.Circulation(routing="anatomical", primary_type="prostate", vertebral_bypass=0.3,
+                             arrest={"bone": 1.0, "lung": 1.0})
+    assert np.allclose(anatomical_split(cfg, ["bone", "lung"]), [0.3, 0.7, 0.0])
+
+
+@pytest.mark.parallel
+def test_blood_follows_the_anatomical_split():
+    cfg = config.Circulation(P_s=1.0, P_C=1.0, routing="anatomical", primary_type="breast",
+                             arrest={"lung": 0.5, "bone": 1.0, "liver": 1.0})
+    blood = Blood(cfg, ["lungs", "skeleton"], sites=[5, 5], p_ext=[1.0, 1.0], seed=9, dt=1e-3, types=["lung", "bone"])
+    n = 100_000
+    ids = np.arange(n, dtype=np.uint64)
+    blood.enter({"id": ids, "parent": ids, "phenotype": np.zeros(n, np.int8), "clock": np.zeros(n)}, ids, 0, 0)
+    arrivals = blood.leave(1000)
+    got = {a.organ: len(a.unit) for a in arrivals}
+    p = blood.split
+    assert within(got[0], n, p[0]) and within(got[1], n, p[1]) and within(blood.counts["elsewhere"], n, p[2])
+    assert got[0] + got[1] + blood.counts["elsewhere"] == n
