@@ -231,6 +231,8 @@ class Case(Strict):
             if leaf not in obj.model_fields_set:
                 if key == "cells.capacity_3d" and self.primary.geometry.dim != 3:
                     continue
+                if key == "circulation.arrest" and self.circulation.routing != "anatomical":
+                    continue
                 used[key] = why
         return used
 

@@ -98,7 +98,7 @@ def _organ(md, centre, sites) -> OrganMesh:
 # Holes (centre and radius relative to the block) of the organ shapes.
 _HOLES = {
     "lung": [((0.35, 0.5, 0.5), 0.08), ((0.62, 0.33, 0.5), 0.07), ((0.62, 0.67, 0.5), 0.07)],  # airways
-    "brain": [((0.38, 0.5, 0.5), 0.07), ((0.62, 0.5, 0.5), 0.07)],  # lateral ventricles
+    "brain": [((0.33, 0.5, 0.5), 0.07), ((0.67, 0.5, 0.5), 0.07)],  # lateral ventricles
 }
 
 
