@@ -43,7 +43,7 @@ class Simulation:
         self.t = 0.0
         self.n = 0
         self._signal = None
-        self.wall = {"setup": 0.0, "steps": 0.0, "output": 0.0}
+        self.wall = {"setup": 0.0, "steps": 0.0, "circulation": 0.0, "output": 0.0}
         t0 = time.perf_counter()
         if comm.rank == 0:
             for spec in case.organs():
@@ -197,7 +197,9 @@ class Simulation:
                 for organ in self.organs:
                     organ.step(n)
                 if self.blood is not None:
+                    t1 = time.perf_counter()
                     self._circulate(n)
+                    self.wall["circulation"] += time.perf_counter() - t1
                 self.wall["steps"] += time.perf_counter() - t0
                 if callback is not None:
                     callback(self, n, self.t)

@@ -1,0 +1,62 @@
+"""Multi-organ benchmark: Franssen et al. (2019)'s three 201 x 201 sites, early phase
+(388 cells), time per step and its split (fields, cells, circulation), side by side
+with MetaSpread (the published Python/Mesa implementation of the same model).
+
+    python scripts/bench_body.py [--steps 200] [--metaspread-python /path/to/venv/bin/python]
+
+MetaSpread needs its own environment (`python3.12 -m venv ms && ms/bin/pip install
+metaspread`); it runs in a subprocess right after seedsoil, in a scratch folder.
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+from mpi4py import MPI
+
+from solver import config
+from solver.simulation import Simulation
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--steps", type=int, default=200)
+ap.add_argument("--metaspread-python", default=None)
+ap.add_argument("--metaspread-steps", type=int, default=20)
+args = ap.parse_args()
+comm = MPI.COMM_WORLD
+here = os.path.dirname(os.path.abspath(__file__))
+
+case = config.load(os.path.join(here, "..", "cases", "franssen2019.toml"),
+                   [f"time.steps={args.steps}", "output.fields=false", "output.cells=false", f"output.every={args.steps}"])
+with tempfile.TemporaryDirectory() as tmp:
+    out = comm.bcast(tmp, root=0)
+    sim = Simulation(case, os.path.join(out, "bench"), comm=comm, quiet=True)
+    comm.Barrier()
+    t0 = time.perf_counter()
+    sim.run()
+    comm.Barrier()
+    # Per step without the two outputs (first and last), which are reported on their own.
+    ours = (time.perf_counter() - t0 - sim.wall["output"]) / args.steps
+    split = {"cells": sum(o.wall["cells"] for o in sim.organs), "fields": sum(o.wall["fields"] for o in sim.organs),
+             "circulation": sim.wall["circulation"], "output": sim.wall["output"]}
+    cells = sum(sum(o.cells.total()) for o in sim.organs)
+
+result = {"ranks": comm.size, "steps": args.steps, "cells_end": cells, "seedsoil_step_ms": ours * 1e3,
+          **{f"{k}_ms": v / args.steps * 1e3 for k, v in split.items()}}
+if comm.rank == 0:
+    print(f"seedsoil, 3 organs at 201 x 201, {cells} cells: {ours * 1e3:.2f} ms per step "
+          f"(cells {result['cells_ms']:.2f}, fields {result['fields_ms']:.2f}, circulation {result['circulation_ms']:.3f})")
+    if args.metaspread_python:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = subprocess.run([args.metaspread_python, os.path.join(here, "metaspread_step.py"), str(args.metaspread_steps)],
+                               cwd=tmp, capture_output=True, text=True, timeout=3600)
+        ms = float(r.stdout.split("METASPREAD_STEP_S")[1].split()[0])
+        result["metaspread_step_ms"] = ms * 1e3
+        result["speedup"] = ms / ours
+        print(f"MetaSpread, same setting: {ms * 1e3:.1f} ms per step -> seedsoil is {ms / ours:.0f}x faster")
+    print(json.dumps(result))
