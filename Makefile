@@ -22,9 +22,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/seedsoil run $(CASE)
 
+# The parallel run has a time limit: a hung collective must not hang CI.
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
-	# A hung collective must not hang CI: the parallel run has a time limit.
 	timeout 1500 $(MPIRUN) -n 2 $(PY) -m mpi4py -m pytest -q -m parallel -p no:cacheprovider tests
 
 verify: $(VENV)/.installed
