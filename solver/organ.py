@@ -67,6 +67,7 @@ class Organ:
             self.initial_cells = init.count
         self._update_densities()
         self.pristine = True  # no cell has been here yet: m = 0 and w = w0 exactly
+        self._had_cells = True
         self._vessels(spec.geometry.vessel_radius + cc.h_ref)
         self.continuum = None
         if cc.mode == "continuum":
@@ -149,8 +150,14 @@ class Organ:
         f = self.fields
         t0 = time.perf_counter()
         if self.continuum is None:
-            self.cells.step(n, f["w"].x.array)
-            self._update_densities()
+            # An organ without cells (a secondary before any arrival) skips the cell
+            # step and its collectives; densities are refreshed once after it empties.
+            present = self.comm.allreduce(len(self.cells.pop) > 0, op=MPI.LOR)
+            if present:
+                self.cells.step(n, f["w"].x.array)
+            if present or self._had_cells:
+                self._update_densities()
+            self._had_cells = present
         else:
             self.continuum.step(f["w"])
         t1 = time.perf_counter()

@@ -12,27 +12,26 @@ def exchange(comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray]) -
 
     Returns the received rows, ordered by source rank and, within a source, in
     sending order (so the answer to a request can be sent back in the same order).
-    Collective: every rank calls it, with the same keys.
+    Collective: every rank calls it, with the same keys. The rows of all arrays travel
+    packed in one record per row: one Alltoall and one Alltoallv, whatever the keys.
     """
     if comm.size == 1:
         return {k: v.copy() for k, v in payload.items()}
+    dtype = np.dtype([(k, v.dtype, v.shape[1:]) for k, v in payload.items()])
     order = np.argsort(dest, kind="stable")
+    rows = np.empty(len(dest), dtype=dtype)
+    for k, v in payload.items():
+        rows[k] = v[order]
     send_counts = np.bincount(dest, minlength=comm.size).astype(np.int64)
     recv_counts = np.empty(comm.size, dtype=np.int64)
     comm.Alltoall(send_counts, recv_counts)
-    out = {}
-    for key, arr in payload.items():
-        arr = np.ascontiguousarray(arr[order])
-        row = int(np.prod(arr.shape[1:], dtype=np.int64))
-        recv = np.empty((int(recv_counts.sum()),) + arr.shape[1:], dtype=arr.dtype)
-        mpi_t = MPI._typedict[arr.dtype.char]
-        sc, rc = send_counts * row, recv_counts * row
-        comm.Alltoallv(
-            [arr, (sc, np.concatenate(([0], np.cumsum(sc)[:-1]))), mpi_t],
-            [recv, (rc, np.concatenate(([0], np.cumsum(rc)[:-1]))), mpi_t],
-        )
-        out[key] = recv
-    return out
+    recv = np.empty(int(recv_counts.sum()), dtype=dtype)
+    sc, rc = send_counts * dtype.itemsize, recv_counts * dtype.itemsize
+    comm.Alltoallv(
+        [rows.view(np.uint8), (sc, np.concatenate(([0], np.cumsum(sc)[:-1]))), MPI.BYTE],
+        [recv.view(np.uint8), (rc, np.concatenate(([0], np.cumsum(rc)[:-1]))), MPI.BYTE],
+    )
+    return {k: np.ascontiguousarray(recv[k]) for k in payload}
 
 
 def ask(comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray], answer) -> np.ndarray:
