@@ -18,7 +18,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 

@@ -3,8 +3,10 @@
 Run with a Python that has `pip install metaspread` (it writes simulations_configs.csv
 in the working directory); scripts/bench_body.py calls it side by side with seedsoil.
 """
-import time, sys, os
-import metaspread  # writes simulations_configs.csv with defaults if missing
+import sys
+import time
+
+import metaspread  # noqa: F401  (writes simulations_configs.csv with defaults if missing)
 import metaspread.configs as c
 from metaspread.cancermodel import CancerModel
 print("gridsize", c.gridsize, "grids", c.grids_number, "cells", c.number_of_initial_cells, flush=True)

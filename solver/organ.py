@@ -13,7 +13,7 @@ import dolfinx.fem as fem
 import numpy as np
 from mpi4py import MPI
 
-from solver import config
+from solver import config, lesions
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
@@ -201,8 +201,6 @@ class Organ:
 
     def lesions(self, les, mm_per_unit: float) -> dict:
         """Lesions in this organ (connected occupied places) and their sizes in mm."""
-        from solver import lesions
-
         cells, boxes = lesions.find(self.cells.lattice, self.cells.pop.place, self.comm)
         d = lesions.diameters(boxes, self.cells_cfg.h_ref * mm_per_unit, self.dim)
         return {"lesions": len(cells), "micro": int(((d > les.micro_mm) & (d <= les.macro_mm)).sum()),

@@ -1,7 +1,6 @@
 """The command line and the Python API: runs, outputs, user errors, signals."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
