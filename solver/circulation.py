@@ -30,32 +30,82 @@ CARDIAC_OUTPUT = {"brain": 0.12, "kidney": 0.20, "liver": 0.065, "bone": 0.05, "
                   "heart": 0.04, "gut": 0.20, "other": 0.105}
 ARREST = 0.8  # illustrative default arrest probability in a capillary bed
 
+# Observed incidence of metastases by primary type (relative; patients with a metastasis in
+# the organ). The default affinities are derived from these (``default_affinity``).
+INCIDENCE = {
+    # Wu et al. (2017) Oncotarget 8:27990, SEER 2010-2013, 243,896 patients (counts).
+    "breast": {"bone": 8848, "lung": 4167, "liver": 3434, "brain": 1000},
+    # Gandaglia et al. (2014) Prostate 74:210, 74,826 metastatic patients (%; thorax as lung).
+    "prostate": {"bone": 84.0, "liver": 10.2, "lung": 9.1, "brain": 3.1},
+    # Qiu et al. (2015) Oncotarget 6:38658, SEER 2010-2011 colon adenocarcinoma (%); brain
+    # 0.21 % from their 0.1 % without and 3.1 % with lung metastases (lung 3.7 %).
+    "colorectal": {"liver": 13.8, "lung": 3.7, "bone": 0.8, "brain": 0.21},
+    # Li et al. (2019) J Cancer 10:3079, SEER 2010-2014 NSCLC with one metastatic site (%).
+    "lung": {"bone": 22.3, "lung": 20.1, "brain": 15.4, "liver": 6.1},
+}
 
-def anatomical_split(cfg, types: list[str]) -> np.ndarray:
-    """Probability that a surviving unit arrests in each organ (by type; organs of one type
-    share it) and, last, that it arrests in an organ the case does not model.
+
+def _beds(cfg, affinity: dict[str, float]) -> dict[str, float]:
+    """Fraction of surviving units that arrest in each capillary bed (by organ type).
 
     One pass: (prostate: Batson's plexus to bone with ``vertebral_bypass``) -> the first
-    capillary bed (liver through the portal vein for colorectal primaries, else the lungs)
-    -> the lungs -> the arteries by cardiac output. In each bed a unit arrests with
-    min(1, arrest x affinity), the affinity being the metastatic efficiency index
-    (observed / flow-expected incidence; Weiss 1992, Scott et al. 2014), so that flow is
-    not counted twice. Units that pass every bed are cleared (counted as elsewhere)."""
+    capillary bed (liver through the portal vein for colorectal primaries; the lungs for
+    most others) -> the lungs -> the arteries by cardiac output. A lung primary drains
+    into the pulmonary veins, so its units meet the arteries first and the lungs on the
+    venous return. In each bed a unit arrests with min(1, arrest x affinity)."""
     where: dict[str, float] = {}
 
     def visit(bed: str, frac: float) -> float:
-        p = frac * min(1.0, cfg.arrest.get(bed, ARREST) * cfg.affinity.get(bed, 1.0))
+        p = frac * min(1.0, cfg.arrest.get(bed, ARREST) * affinity.get(bed, 1.0))
         where[bed] = where.get(bed, 0.0) + p
         return frac - p
+
+    def arteries(frac: float) -> float:
+        return frac - sum(frac * q - visit(bed, frac * q) for bed, q in CARDIAC_OUTPUT.items())
 
     rest = 1.0
     if cfg.primary_type == "prostate" and cfg.vertebral_bypass > 0:
         rest = (1.0 - cfg.vertebral_bypass) + visit("bone", cfg.vertebral_bypass)
+    if cfg.primary_type == "lung":
+        visit("lung", arteries(rest))
+        return where
     if cfg.primary_type == "colorectal":
         rest = visit("liver", rest)
-    rest = visit("lung", rest)
-    for bed, q in CARDIAC_OUTPUT.items():
-        visit(bed, rest * q)
+    arteries(visit("lung", rest))
+    return where
+
+
+def default_affinity(cfg) -> dict[str, float]:
+    """The metastatic efficiency index (observed / flow-expected incidence; Weiss 1992,
+    Scott et al. 2014) of each organ type for ``cfg.primary_type``: the affinities with
+    which this routing reproduces the observed incidence shares in ``INCIDENCE``, scaled
+    so that the most favoured organ has 1 (it arrests ``arrest`` of what reaches it, so
+    flow is not counted twice). Derived without the vertebral bypass, which a case adds
+    on top. Primary types without data (and organ types outside the table): 1."""
+    observed = INCIDENCE.get(cfg.primary_type)
+    if not observed:
+        return {}
+    types = list(observed)
+    target = np.array([observed[t] for t in types], dtype=float)
+    target /= target.sum()
+    flow = cfg.model_copy(update={"vertebral_bypass": 0.0})
+    a = np.ones(len(types))
+    for _ in range(10_000):  # multiplicative fixed point; shares rise with their own affinity
+        where = _beds(flow, dict(zip(types, a)))
+        share = np.array([where[t] for t in types])
+        share /= share.sum()
+        if np.abs(share - target).max() < 1e-12:
+            break
+        a = a * target / share
+        a /= a.max()
+    return dict(zip(types, a.tolist()))
+
+
+def anatomical_split(cfg, types: list[str]) -> np.ndarray:
+    """Probability that a surviving unit arrests in each organ (by type; organs of one type
+    share it) and, last, that it arrests in an organ the case does not model (cleared,
+    counted as elsewhere). Affinities: the case's, else ``default_affinity``."""
+    where = _beds(cfg, default_affinity(cfg) | dict(cfg.affinity))
     probs = np.zeros(len(types) + 1)
     for j, t in enumerate(types):
         probs[j] = where.get(t, 0.0) / types.count(t)

@@ -83,7 +83,7 @@ def cmd_run(args) -> int:
     except Stopped as err:
         say(f"seedsoil: {err}")
         return 3
-    radius = final[f"{sim.primary.name}.radius_max_mm"]
+    radius = final[f"{sim.names[0]}.radius_max_mm"]
     say(f"seedsoil: done, {final['cells']:.0f} cells, primary invasion radius {radius:.3f} mm; "
         f"output in {sim.outdir}")
     return 0
@@ -107,12 +107,8 @@ def cmd_mesh(args) -> int:
     if COMM.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     geo = case.primary.geometry
-    path = out / f"{case.primary.name}.msh"
-    if geo.kind != "msh":
-        om = geometry.build(geo, COMM, msh_path=str(path))
-    else:
-        om = geometry.load(geo.file, COMM, geo.dim)
-        path = Path(geo.file)
+    path = Path(geo.file) if geo.kind == "msh" else out / f"{case.primary.name}.msh"
+    om = geometry.organ_mesh(geo, COMM, str(path))
     q = geometry.quality(om)
     say(f"{path}")
     say(json.dumps(q, indent=2, default=float))

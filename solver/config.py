@@ -65,7 +65,7 @@ class Output(Strict):
 class Geometry(Strict):
     """The primary site: a tissue block with a tumour and vessel sites, or a user mesh."""
 
-    kind: Literal["box", "liver", "lung", "bone", "brain", "msh"] = "box"  # Gmsh builders, or a user mesh
+    kind: Literal["box", "liver", "lung", "bone", "brain", "stl", "msh"] = "box"  # Gmsh builders, STL, user mesh
     dim: Literal[2, 3] = 2
     size: list[Pos] = Field(default_factory=lambda: [1.0, 1.0])  # Franssen: [0, 1]^2
     h: Pos = 5.0e-3  # Franssen: 201 x 201 nodes on [0, 1]^2
@@ -77,17 +77,19 @@ class Geometry(Strict):
     vessel_radius: Pos = 5.0e-3
     vessel_min_distance: NonNeg = 0.2
     vessel_seed: int = 0
-    file: str | None = None  # kind = "msh": path, relative to the case file
+    file: str | None = None  # kind = "msh" or "stl": path, relative to the case file
+    stl_scale: Pos = 1.0  # kind = "stl": case length units per STL unit
 
     @model_validator(mode="after")
     def _shape(self):
-        if self.kind != "msh":
-            if len(self.size) != self.dim:
-                raise ValueError(f"size must have {self.dim} entries (one per dimension), got {len(self.size)}")
-            if self.tumour_centre is not None and len(self.tumour_centre) != self.dim:
-                raise ValueError(f"tumour_centre must have {self.dim} entries")
-        elif self.file is None:
-            raise ValueError("kind = 'msh' needs file = 'path/to/mesh.msh'")
+        if self.kind in ("msh", "stl") and self.file is None:
+            raise ValueError(f"kind = '{self.kind}' needs file = 'path/to/organ.{self.kind}'")
+        if self.kind == "stl" and self.dim != 3:
+            raise ValueError("kind = 'stl' meshes the volume inside a closed surface: set dim = 3")
+        if self.kind not in ("msh", "stl") and len(self.size) != self.dim:
+            raise ValueError(f"size must have {self.dim} entries (one per dimension), got {len(self.size)}")
+        if self.kind != "msh" and self.tumour_centre is not None and len(self.tumour_centre) != self.dim:
+            raise ValueError(f"tumour_centre must have {self.dim} entries")
         return self
 
 
@@ -120,7 +122,7 @@ class Organ(Strict):
     type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
 
     def organ_type(self) -> str:
-        return self.type or (self.geometry.kind if self.geometry.kind not in ("box", "msh") else self.name)
+        return self.type or (self.geometry.kind if self.geometry.kind not in ("box", "msh", "stl") else self.name)
 
 
 class Circulation(Strict):
@@ -186,6 +188,15 @@ class Solver(Strict):
     petsc: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
+class Parallel(Strict):
+    """How organs map onto MPI ranks (README: measured by scripts/bench_mapping.py)."""
+
+    # "split": the ranks form one group per organ (up to the number of organs), the primary
+    # alone in the first group, the secondaries shared round-robin by the others;
+    # "all": every organ distributed over every rank.
+    organs: Literal["split", "all"] = "split"
+
+
 class Case(Strict):
     name: str = "case"
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 1
@@ -199,6 +210,7 @@ class Case(Strict):
     lesions: Lesions = Field(default_factory=Lesions)
     cells: Cells = Field(default_factory=Cells)
     solver: Solver = Field(default_factory=Solver)
+    parallel: Parallel = Field(default_factory=Parallel)
 
     @model_validator(mode="after")
     def _organs(self):
@@ -282,7 +294,7 @@ def from_dict(data: dict, source: str = "<dict>") -> Case:
     case.source = source
     for k, organ in enumerate(case.organs()):
         geo = organ.geometry
-        if geo.kind != "msh":
+        if geo.kind not in ("msh", "stl"):
             continue
         key = "primary" if k == 0 else f"secondary.{k - 1}"
         path = Path(geo.file)
@@ -290,7 +302,7 @@ def from_dict(data: dict, source: str = "<dict>") -> Case:
             path = Path(source).resolve().parent / path
         if not path.is_file():
             raise CaseError(
-                f"{source}: key '{key}.geometry.file': mesh file {str(path)!r} does not exist"
+                f"{source}: key '{key}.geometry.file': {geo.kind} file {str(path)!r} does not exist"
                 " (paths are relative to the case file)"
             )
         geo.file = str(path.resolve())

@@ -1,10 +1,12 @@
 """Organ meshes: a gmsh tissue block or an organ-shaped section (liver, lung, bone, brain)
-with a tumour region and vessel sites, or a user .msh.
+with a tumour region and vessel sites, a user organ from a closed STL surface, or a user .msh.
 
 Organ shapes fill the block ``size`` (2D sections, 3D solids): liver an ellipse/ellipsoid
 lobe; lung the same with three airway lumens cut out; brain with two ventricles cut out;
 bone a marrow cavity ("tissue") inside a cortical shell (group "cortical", a fifth of the
-smaller semi-axis thick). Vessel sites lie in the tissue.
+smaller semi-axis thick). Vessel sites lie in the tissue. An STL organ is the volume inside
+the surface (3D), meshed by gmsh; its tumour and vessel regions are the elements whose
+centroids lie in their balls, refined to h_fine there.
 
 Physical-group names are a contract used by the rest of the solver (see meshes/README.md):
 cells "tissue", "tumour", "vessel_normal", "vessel_ruptured"; facets "boundary".
@@ -107,13 +109,24 @@ class _Shape:
 
     def __init__(self, geo: config.Geometry):
         self.kind, self.d = geo.kind, geo.dim
+        if self.kind == "stl":
+            self.surface = _Surface(geo.file, geo.stl_scale)
+            self.lo, self.hi = self.surface.tri.min((0, 1)), self.surface.tri.max((0, 1))
+            self.holes, self.cortex = [], 0.0
+            return
         self.size = np.asarray(geo.size, float)
+        self.lo, self.hi = np.zeros(self.d), self.size
         self.semi = self.size / 2
         self.holes = [(np.asarray(c[: self.d]) * self.size, r * self.size.min()) for c, r in _HOLES.get(self.kind, [])]
         self.cortex = 0.2 * self.semi.min() if self.kind == "bone" else 0.0
 
+    def centre(self) -> np.ndarray:
+        return (self.lo + self.hi) / 2
+
     def inside(self, c: np.ndarray, margin: float) -> bool:
         """Is the ball (c, margin) inside the tissue (away from holes and cortex)?"""
+        if self.kind == "stl":
+            return self.surface.contains(c) and self.surface.distance(c) >= margin
         if self.kind == "box":
             return bool(np.all(c > margin) and np.all(c < self.size - margin))
         semi = self.semi - self.cortex - margin
@@ -139,6 +152,84 @@ class _Shape:
         return body, extra
 
 
+class _Surface:
+    """A closed triangulated surface (STL, ASCII or binary) scaled to case units."""
+
+    def __init__(self, path: str, scale: float):
+        self.path = path
+        try:
+            tri = _read_stl(path) * scale
+        except (OSError, ValueError) as e:
+            raise CaseError(f"{path}: cannot read the STL surface: {e}") from None
+        if len(tri) < 4:
+            raise CaseError(f"{path}: an STL organ needs a closed surface, the file holds {len(tri)} triangles")
+        edges = np.sort(np.stack([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]], 1).reshape(-1, 2, 3), axis=1)
+        _, count = np.unique(np.round(edges.reshape(len(edges), 6), 9), axis=0, return_counts=True)
+        if np.any(count != 2):
+            raise CaseError(f"{path}: the STL surface is not closed ({int((count == 1).sum())} edges belong to one"
+                            " triangle only); seedsoil meshes the volume inside a closed surface")
+        self.tri = tri
+
+    def contains(self, c: np.ndarray) -> bool:
+        """Ray parity (Moller-Trumbore) along an irrational direction that avoids edges."""
+        ray = np.array([0.5773, 0.6004, 0.5531])
+        a, b, e = self.tri[:, 0], self.tri[:, 1] - self.tri[:, 0], self.tri[:, 2] - self.tri[:, 0]
+        p = np.cross(ray, e)
+        det = (b * p).sum(1)
+        ok = np.abs(det) > 1e-300
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        s = c - a
+        u = (s * p).sum(1) * inv
+        q = np.cross(s, b)
+        v = (q @ ray) * inv
+        t = (e * q).sum(1) * inv
+        return bool((ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 0)).sum() % 2)
+
+    def distance(self, c: np.ndarray) -> float:
+        """Distance from c to the surface (closest point on each triangle; Ericson 2005, 5.1.5)."""
+        a, b, e = self.tri[:, 0], self.tri[:, 1], self.tri[:, 2]
+        ab, ac, ap = b - a, e - a, c - a
+        d1, d2 = (ab * ap).sum(1), (ac * ap).sum(1)
+        bp, cp = c - b, c - e
+        d3, d4 = (ab * bp).sum(1), (ac * bp).sum(1)
+        d5, d6 = (ab * cp).sum(1), (ac * cp).sum(1)
+        va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+        den = np.where(va + vb + vc == 0, 1.0, va + vb + vc)
+        closest = a + ab * (vb / den)[:, None] + ac * (vc / den)[:, None]  # inside the face
+        cases = [  # (condition, closest point), checked in Ericson's order; the first that holds wins
+            ((d1 <= 0) & (d2 <= 0), a),
+            ((d3 >= 0) & (d4 <= d3), b),
+            ((vc <= 0) & (d1 >= 0) & (d3 <= 0), a + ab * _safe(d1, d1 - d3)[:, None]),
+            ((d6 >= 0) & (d5 <= d6), e),
+            ((vb <= 0) & (d2 >= 0) & (d6 <= 0), a + ac * _safe(d2, d2 - d6)[:, None]),
+            ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), b + (e - b) * _safe(d4 - d3, (d4 - d3) + (d5 - d6))[:, None]),
+        ]
+        for cond, point in reversed(cases):
+            closest = np.where(cond[:, None], point, closest)
+        return float(np.linalg.norm(closest - c, axis=1).min())
+
+
+def _safe(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return num / np.where(den == 0, 1.0, den)
+
+
+def _read_stl(path: str) -> np.ndarray:
+    """Triangles (n, 3, 3) of an ASCII or binary STL file."""
+    data = Path(path).read_bytes()
+    if len(data) >= 84:
+        n = int(np.frombuffer(data, "<u4", 1, 80)[0])
+        if len(data) == 84 + 50 * n:  # binary: 80-byte header, count, 50 bytes per triangle
+            rec = np.frombuffer(data, np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")]), n, 84)
+            return rec["v"].astype(float)
+    text = data.decode("ascii", errors="strict")
+    if not text.lstrip().startswith("solid"):
+        raise ValueError("neither a binary STL nor an ASCII one ('solid ...')")
+    v = [line.split()[1:4] for line in text.splitlines() if line.strip().startswith("vertex")]
+    if len(v) % 3:
+        raise ValueError("the number of vertices is not a multiple of 3")
+    return np.asarray(v, dtype=float).reshape(-1, 3, 3)
+
+
 def _ellipsoid(occ, d: int, centre: np.ndarray, semi: np.ndarray) -> int:
     if d == 2:
         a, b = semi
@@ -151,12 +242,12 @@ def _ellipsoid(occ, d: int, centre: np.ndarray, semi: np.ndarray) -> int:
     return t
 
 
-def _place_vessels(geo: config.Geometry, centre: np.ndarray, h_fine: float, where: str) -> dict[str, np.ndarray]:
+def _place_vessels(geo: config.Geometry, shape: _Shape, centre: np.ndarray, h_fine: float,
+                   where: str) -> dict[str, np.ndarray]:
     """Vessel centres uniform in the tissue, away from the tumour, each other and the boundary."""
-    size, r = np.asarray(geo.size, float), geo.vessel_radius
+    r = geo.vessel_radius
     gap = h_fine  # keep at least one element of tissue between regions
-    shape = _Shape(geo)
-    lo, hi = np.full(geo.dim, r + gap), size - r - gap
+    lo, hi = shape.lo + r + gap, shape.hi - r - gap
     rng = np.random.default_rng(geo.vessel_seed)
     placed: list[np.ndarray] = []
     out = {}
@@ -173,7 +264,7 @@ def _place_vessels(geo: config.Geometry, centre: np.ndarray, h_fine: float, wher
                 raise CaseError(
                     f"{where}: could not place {kind} vessel {i + 1} of {n} after {_MAX_TRIES} tries"
                     f" at least {where}.vessel_min_distance = {geo.vessel_min_distance} from the tumour"
-                    f" (plus radii), apart from the other vessels and inside the {geo.kind} of size {list(geo.size)};"
+                    f" (plus radii), apart from the other vessels and inside the {_what(geo)};"
                     f" reduce {where}.vessel_min_distance, the number or radius of vessels, or enlarge the organ"
                 )
         out[kind] = np.array(placed[start:], dtype=float).reshape(-1, geo.dim)
@@ -188,9 +279,7 @@ def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
     else:
         ball = lambda c, r: occ.addSphere(*c, r)  # noqa: E731
     body, extra = _Shape(geo).make(gmsh)
-    regions = [("tumour", centre, geo.tumour_radius)]
-    for kind, cs in sites.items():
-        regions += [(VESSEL_KINDS[kind], c, geo.vessel_radius) for c in cs]
+    regions = _regions(geo, centre, sites)
     tools = [(d, ball(c, r)) for _, c, r in regions]
     objects = [(d, body)] + [(d, t) for _, t in extra]
     _, children = occ.fragment(objects, tools)
@@ -210,9 +299,21 @@ def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
     every = [(d, t) for tags in ents.values() for t in tags]
     bnd = [abs(t) for _, t in gmsh.model.getBoundary(every, combined=True, oriented=False)]
     gmsh.model.addPhysicalGroup(d - 1, bnd, FACET_GROUPS["boundary"], name="boundary")
+    _generate(gmsh, geo, regions, h_fine)
 
-    # Size: h_fine inside and one element around each region, graded to h over a layer wide
-    # enough that neighbouring elements differ by < ~20 %.
+
+def _regions(geo: config.Geometry, centre, sites) -> list[tuple[str, np.ndarray, float]]:
+    """(group, centre, radius) of the tumour and of every vessel site."""
+    regions = [("tumour", centre, geo.tumour_radius)]
+    for kind, cs in sites.items():
+        regions += [(VESSEL_KINDS[kind], c, geo.vessel_radius) for c in cs]
+    return regions
+
+
+def _generate(gmsh, geo: config.Geometry, regions, h_fine: float) -> None:
+    """Size: h_fine inside and one element around each region, graded to h over a layer wide
+    enough that neighbouring elements differ by < ~20 %; then mesh."""
+    d = geo.dim
     f = gmsh.model.mesh.field
     balls = []
     for _, c, r in regions:
@@ -244,37 +345,97 @@ def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
     gmsh.model.mesh.generate(d)
 
 
+def _mesh_stl(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
+    """The volume inside a closed STL surface, remeshed by gmsh (surface reparametrised
+    at 40-degree feature edges, Gmsh tutorial t13); elements whose centroids lie in the
+    tumour or a vessel ball form those groups. Rebuilt as a discrete model per group."""
+    gmsh.merge(geo.file)
+    if geo.stl_scale != 1.0:
+        s = geo.stl_scale
+        gmsh.model.mesh.affineTransform([s, 0, 0, 0, 0, s, 0, 0, 0, 0, s, 0])
+    gmsh.model.mesh.classifySurfaces(np.radians(40), True, True, np.pi)
+    gmsh.model.mesh.createGeometry()
+    loop = gmsh.model.geo.addSurfaceLoop([t for _, t in gmsh.model.getEntities(2)])
+    gmsh.model.geo.addVolume([loop])
+    gmsh.model.geo.synchronize()
+    regions = _regions(geo, centre, sites)
+    _generate(gmsh, geo, regions, h_fine)
+
+    ntags, coords, _ = gmsh.model.mesh.getNodes()
+    tets = gmsh.model.mesh.getElementsByType(4)[1].reshape(-1, 4)
+    tris = gmsh.model.mesh.getElementsByType(2)[1]
+    x = np.zeros((int(ntags.max()) + 1, 3))
+    x[ntags.astype(np.int64)] = coords.reshape(-1, 3)
+    mid = x[tets.astype(np.int64)].mean(1)
+    group = np.full(len(tets), CELL_GROUPS["tissue"])
+    for k, (name, c, r) in enumerate(regions):
+        hit = np.linalg.norm(mid - c, axis=1) < r
+        if not hit.any():
+            raise CaseError(f"{geo.file}: the {name} region {k} at {np.round(c, 4).tolist()} holds no element;"
+                            " lower h_fine or raise its radius")
+        group[hit] = CELL_GROUPS[name]
+    gmsh.model.remove()
+    gmsh.model.add("stl")
+    names = {v: n for n, v in CELL_GROUPS.items()}
+    first = None
+    for g in np.unique(group):
+        e = gmsh.model.addDiscreteEntity(3)
+        if first is None:
+            gmsh.model.mesh.addNodes(3, e, ntags, coords)
+            first = e
+        gmsh.model.mesh.addElementsByType(e, 4, [], tets[group == g].ravel())
+        gmsh.model.addPhysicalGroup(3, [e], int(g), name=names[int(g)])
+    s = gmsh.model.addDiscreteEntity(2)
+    gmsh.model.mesh.addElementsByType(s, 2, [], tris)
+    gmsh.model.addPhysicalGroup(2, [s], FACET_GROUPS["boundary"], name="boundary")
+
+
+def _what(geo: config.Geometry) -> str:
+    return f"STL surface {geo.file}" if geo.kind == "stl" else f"{geo.kind} of size {list(geo.size)}"
+
+
 def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
           where: str = "primary.geometry") -> OrganMesh:
-    """Mesh the box primary site on rank 0 with gmsh and distribute it (collective)."""
+    """Mesh an organ kind (block, organ section, STL) on rank 0 with gmsh and distribute it
+    (collective)."""
     if geo.kind == "msh":
-        raise CaseError(f"{where}: build() needs a builder kind (box, liver, lung, bone, brain); use load() for .msh")
-    d, size = geo.dim, np.asarray(geo.size, float)
+        raise CaseError(f"{where}: build() needs a builder kind (box, liver, lung, bone, brain, stl); use load() for .msh")
     h_fine = geo.h if geo.h_fine is None else min(geo.h_fine, geo.h)
-    centre = size / 2 if geo.tumour_centre is None else np.asarray(geo.tumour_centre, float)
-    if not _Shape(geo).inside(centre, geo.tumour_radius):
+    shape = _Shape(geo)  # every rank: an unreadable STL is an error everywhere
+    centre = shape.centre() if geo.tumour_centre is None else np.asarray(geo.tumour_centre, float)
+    if not shape.inside(centre, geo.tumour_radius):
         raise CaseError(
             f"{where}: the tumour (tumour_centre = {centre.tolist()}, tumour_radius = "
-            f"{geo.tumour_radius}) must lie inside the tissue of the {geo.kind} of size {size.tolist()}"
+            f"{geo.tumour_radius}) must lie inside the tissue of the {_what(geo)}"
         )
     # Deterministic on every rank, so a placement error is raised everywhere without communication.
-    sites = _place_vessels(geo, centre, h_fine, where)
+    sites = _place_vessels(geo, shape, centre, h_fine, where)
 
     err, model = None, None
     with _gmsh_session("primary") if comm.rank == 0 else contextlib.nullcontext() as gmsh:
         if comm.rank == 0:
             try:
-                _mesh_block(gmsh, geo, centre, sites, h_fine)
+                (_mesh_stl if geo.kind == "stl" else _mesh_block)(gmsh, geo, centre, sites, h_fine)
                 if msh_path is not None:
                     gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
                     gmsh.option.setNumber("Mesh.Binary", 0)
                     gmsh.write(str(msh_path))
+            except CaseError as e:
+                err = f"{where}: {e}"
             except Exception as e:  # gmsh raises bare Exception
-                err = f"{where}: gmsh failed to mesh the {geo.kind}: {e} {_gmsh_errors(gmsh)}".strip()
+                err = f"{where}: gmsh failed to mesh the {_what(geo)}: {e} {_gmsh_errors(gmsh)}".strip()
             model = gmsh.model
-        md = _to_mesh(comm, model, d, err, "primary.geometry")
+        md = _to_mesh(comm, model, geo.dim, err, where)
     centre, sites = comm.bcast((centre, sites), root=0)
     return _organ(md, centre, sites)
+
+
+def organ_mesh(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
+               where: str = "primary.geometry") -> OrganMesh:
+    """An organ's mesh from its geometry: built (writing ``msh_path``) or a user .msh (collective)."""
+    if geo.kind == "msh":
+        return load(geo.file, comm, geo.dim)
+    return build(geo, comm, msh_path, where)
 
 
 # ---------------------------------------------------------------- load

@@ -61,10 +61,7 @@ class Organ:
         self.cells = DiscreteCells(V, self.lumped, cc, case.seed, self.dt, r_wake=case.dormancy.r_wake)
         self.initial_cells = 0
         if index == 0:
-            init = cc.initial
-            per_place = init.per_place or cc.capacity(self.dim)
-            self.cells.seed_initial(om.tumour_centre, init.count, init.fraction_M, per_place)
-            self.initial_cells = init.count
+            self.seed_tumour(cc.initial.count, cc.initial.fraction_M, cc.initial.per_place)
         self._update_densities()
         self.pristine = True  # no cell has been here yet: m = 0 and w = w0 exactly
         self._had_cells = True
@@ -75,6 +72,14 @@ class Organ:
 
             self.continuum = ContinuumCells(V, self.lumped, cc, self.dt, self.fields["c_E"], self.fields["c_M"])
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+
+    def seed_tumour(self, count: int, fraction_M: float, per_place: float | None = None) -> None:
+        """A tumour of ``count`` cells around the organ's tumour centre (collective): the
+        primary's initial state, or a seeded state of any organ (benchmarks, studies)."""
+        per_place = per_place or self.cells_cfg.capacity(self.dim)
+        self.cells.seed_initial(self.om.tumour_centre, count, fraction_M, per_place)
+        self.initial_cells = count
+        self._update_densities()
 
     def _vessels(self, reach: float):
         """Vessel sites (normal first, then ruptured) and the kind of each local element."""

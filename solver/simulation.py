@@ -60,34 +60,53 @@ class Simulation:
             organs=[o.name for o in case.organs()],
             steps_done=0,
         )
-        # Every organ is distributed over all ranks; organs meet only in the blood.
+        # Organs meet only in the blood. Each organ lives on a group of ranks (see
+        # ``layout``); this rank builds and steps the organs of its group, ``organs``.
+        specs = case.organs()
+        self.group, first = layout(len(specs), comm.size, case.parallel.organs)
+        colour = max(g for g, r in enumerate(first) if r <= comm.rank)
+        self.leader = [first[g] for g in self.group]  # first rank of each organ's group
+        self.organ_comm = comm.Split(colour, comm.rank) if len(first) > 1 else comm
         self.organs = []
-        for k, spec in enumerate(case.organs()):
-            geo = spec.geometry
-            if geo.kind != "msh":
+        for k, spec in enumerate(specs):
+            if self.group[k] == colour:
                 where = "primary.geometry" if k == 0 else f"secondary.{k - 1}.geometry"
-                om = geometry.build(geo, comm, msh_path=str(self.outdir / spec.name / f"{spec.name}.msh"), where=where)
-            else:
-                om = geometry.load(geo.file, comm, geo.dim)
-            self.organs.append(Organ(spec, om, case, index=k))
-        self.primary = self.organs[0]
-        secondary = self.organs[1:]
+                msh = str(self.outdir / spec.name / f"{spec.name}.msh")
+                om = geometry.organ_mesh(spec.geometry, self.organ_comm, msh, where)
+                self.organs.append(Organ(spec, om, case, index=k))
+        self.hosted = {o.index: o for o in self.organs}
+        self.names = [o.name for o in specs]
         self.blood = None
-        if secondary:
-            ext = [o.spec.extravasation for o in secondary]
-            self.blood = Blood(case.circulation, [o.name for o in secondary], [len(o.site_x) for o in secondary],
-                               [1.0 - (1.0 - e.p0) * np.exp(-e.epsilon * 0.0) for e in ext], case.seed, case.time.dt,
-                               types=[o.spec.organ_type() for o in secondary])
-        self.ledger = {"initial": self.primary.initial_cells, "failed_extravasation": 0, "died_tissue": 0}
+        if len(specs) > 1:
+            secondary = specs[1:]
+            sites = self.everywhere(lambda o: len(o.site_x))
+            self.blood = Blood(case.circulation, self.names[1:], [sites[o.name] for o in secondary],
+                               [1.0 - (1.0 - o.extravasation.p0) * np.exp(-o.extravasation.epsilon * 0.0)
+                                for o in secondary], case.seed, case.time.dt,
+                               types=[o.organ_type() for o in secondary])
+        self.discrete = case.cells.mode == "discrete"
+        self.ledger = {"initial": case.cells.initial.count if self.discrete else 0, "failed_extravasation": 0,
+                       "died_tissue": 0}
         out = case.output
-        self.field_writers = [FieldWriter(comm, self.outdir / o.name, o.mesh, list(o.fields.values()), name="fields",
-                                          vtx=out.vtx) for o in self.organs] if out.fields else []
-        self.cell_writers = [CellWriter(comm, self.outdir / o.name, name="cells") for o in self.organs] if out.cells else []
+        self.field_writers = [FieldWriter(o.comm, self.outdir / o.name, o.mesh, list(o.fields.values()),
+                                          name="fields", vtx=out.vtx) for o in self.organs] if out.fields else []
+        self.cell_writers = [CellWriter(o.comm, self.outdir / o.name, name="cells")
+                             for o in self.organs] if out.cells else []
         self.events = MetricsWriter(comm, self.outdir / "events.csv",
                                     ["step", "time", "hours", "event", "organ", "site", "unit", "cells", "cells_E", "cells_M"])
         self.metrics_writer = None
         self.detected = {}  # organ -> hours at which it first held a lesion of detect_mm
         self.wall["setup"] = time.perf_counter() - t0
+
+    def everywhere(self, fn: Callable[[Organ], object]) -> dict[str, object]:
+        """``fn(organ)`` for every organ, evaluated (collectively) by the ranks that hold
+        it, as {organ name: value} in case order on every rank."""
+        mine = {o.name: fn(o) for o in self.organs}
+        if self.organ_comm is self.comm:
+            return mine
+        parts = self.comm.allgather({o.name: mine[o.name] for o in self.organs if o.comm.rank == 0})
+        merged = {k: v for part in parts for k, v in part.items()}
+        return {name: merged[name] for name in self.names}
 
     # -- the blood ------------------------------------------------------------------
     def _event(self, kind: str, organ: str, site: int, unit: int, phenotype: np.ndarray):
@@ -98,26 +117,38 @@ class Simulation:
 
     def _circulate(self, n: int):
         """Intravasation from the primary, the blood, extravasation into the secondaries."""
-        p = self.primary
-        for site, cells in p.intravasate(n):
+        p = self.hosted.get(0)
+        leaving = p.intravasate(n) if p is not None else None
+        if self.organ_comm is not self.comm:  # the primary's group tells every rank
+            leaving = self.comm.bcast(leaving, root=self.leader[0])
+        for site, cells in leaving:
             if len(cells["id"]) == 0:
                 continue
-            unit = int(rng.hash64(self.case.seed, np.array([site + (p.index << 32)]), n, rng.CLUSTER)[0])
-            self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=p.index)
-            self._event("intravasation", p.name, site, unit, cells["phenotype"])
+            unit = int(rng.hash64(self.case.seed, np.array([site]), n, rng.CLUSTER)[0])
+            self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=0)
+            self._event("intravasation", self.names[0], site, unit, cells["phenotype"])
         dormant = self.case.dormancy.r_wake is not None
-        for a in self.blood.leave(n):
-            organ = self.organs[1 + a.organ]
-            placed = organ.extravasate(n, a.site, a.cells, dormant)
-            self.ledger["failed_extravasation"] += len(a.unit) - placed
+        arrivals = self.blood.leave(n)
+        if not arrivals:
+            return
+        placed = np.zeros(len(arrivals), dtype=np.int64)
+        for i, a in enumerate(arrivals):
+            organ = self.hosted.get(1 + a.organ)
+            if organ is not None:
+                got = organ.extravasate(n, a.site, a.cells, dormant)
+                placed[i] = got if organ.comm.rank == 0 or self.organ_comm is self.comm else 0
+        if self.organ_comm is not self.comm:  # each arrival counted by its organ's first rank
+            self.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
+        for a, k in zip(arrivals, placed):
+            self.ledger["failed_extravasation"] += len(a.unit) - int(k)
             for u in np.unique(a.unit):
                 sel = a.unit == u
-                self._event("arrival", organ.name, int(a.site[sel][0]), int(u), a.cells["phenotype"][sel])
+                self._event("arrival", self.names[1 + a.organ], int(a.site[sel][0]), int(u), a.cells["phenotype"][sel])
 
     def census(self) -> dict:
         """The ledger: alive in each organ + in blood + died in blood + failed extravasation
         + died in tissue = initial + born; ``ledger_error`` is the difference (zero)."""
-        alive = [sum(o.cells.total()) for o in self.organs]
+        alive = list(self.everywhere(lambda o: sum(o.cells.total())).values())
         born = self.comm.allreduce(sum(o.cells.stats["divisions"] for o in self.organs), op=MPI.SUM)
         b = self.blood
         blood = len(b) if b is not None else 0
@@ -140,27 +171,31 @@ class Simulation:
         t0 = time.perf_counter()
         row = {"step": self.n, "time": self.t, "hours": scale_hours(self.t, self.case)}
         ledger = self.census()
-        row["cells"] = ledger["alive"] if self.primary.continuum is None else 0.0
-        for o in self.organs:
+        mm = length_mm(1.0, self.case)
+
+        def report(o: Organ) -> dict:
             m = o.metrics()
-            m["radius_max_mm"] = length_mm(m["radius_max"], self.case)
-            m["radius_95_mm"] = length_mm(m["radius_95"], self.case)
-            if o.continuum is None:
-                m.update(o.lesions(self.case.lesions, length_mm(1.0, self.case)))
-                if m["largest_lesion_mm"] >= self.case.lesions.detect_mm and o.name not in self.detected:
-                    self.detected[o.name] = row["hours"]
+            m["radius_max_mm"] = m["radius_max"] * mm
+            m["radius_95_mm"] = m["radius_95"] * mm
+            if self.discrete:
+                m.update(o.lesions(self.case.lesions, mm))
+            return m
+
+        for name, m in self.everywhere(report).items():
+            if self.discrete:
+                if m["largest_lesion_mm"] >= self.case.lesions.detect_mm and name not in self.detected:
+                    self.detected[name] = row["hours"]
                     self.manifest.write(detected_hours=dict(self.detected))
-                m["detected"] = int(o.name in self.detected)
-            row.update({f"{o.name}.{k}": v for k, v in m.items()})
-        if self.primary.continuum is not None:
-            row["cells"] = row[f"{self.primary.name}.cells"]
+                m["detected"] = int(name in self.detected)
+            row.update({f"{name}.{k}": v for k, v in m.items()})
+        row["cells"] = ledger["alive"] if self.discrete else row[f"{self.names[0]}.cells"]
         row.update(ledger)
         if self.metrics_writer is None:
             self.metrics_writer = MetricsWriter(self.comm, self.outdir / "metrics.csv", list(row))
         self.metrics_writer.row(row)
         for w in self.field_writers:
             w.write(self.t)
-        if self.primary.continuum is None:
+        if self.discrete:
             for o, w in zip(self.organs, self.cell_writers):
                 pop = o.cells.pop
                 w.write(self.t, pop.x, {
@@ -218,18 +253,30 @@ class Simulation:
             for s, h in old.items():
                 signal.signal(s, h)
             self.close()
-        stats = {o.name: {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()} for o in self.organs}
+        stats = self.everywhere(lambda o: {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()})
         if self.blood is not None:
             stats["blood"] = dict(self.blood.counts)
         self.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=stats, final=self.last)
         return self.last
 
     @property
-    def organ(self) -> Organ:
-        """The primary organ (the only one in single-organ cases)."""
-        return self.primary
+    def organ(self) -> Organ | None:
+        """The primary organ (the only one in single-organ cases); None on ranks that do not hold it."""
+        return self.hosted.get(0)
 
     def close(self):
         for w in self.field_writers:
             w.close()
         self.field_writers = []
+
+
+def layout(n_organs: int, size: int, mode: str) -> tuple[list[int], list[int]]:
+    """Organs onto ranks: (group of each organ, first rank of each group). "all": one group
+    of every rank. "split": min(size, n_organs) groups of consecutive ranks (sizes differ by
+    at most one, larger first); the primary alone in group 0, the secondaries round-robin
+    over the others. Measured against "all" by scripts/bench_mapping.py."""
+    groups = 1 if mode == "all" else max(1, min(size, n_organs))
+    organ_group = [0] + [1 + (k % (groups - 1)) if groups > 1 else 0 for k in range(n_organs - 1)]
+    sizes = [size // groups + (g < size % groups) for g in range(groups)]
+    first = [sum(sizes[:g]) for g in range(groups)]
+    return organ_group, first

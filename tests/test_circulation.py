@@ -54,14 +54,19 @@ def test_blood_reproduces_its_probabilities(order, P_d, P_s, P_C):
     assert COMM.allreduce(digest, op=MPI.MAX) == COMM.allreduce(digest, op=MPI.MIN)
 
 
+FLOW_ONLY = {"lung": 1.0, "liver": 1.0, "bone": 1.0, "brain": 1.0}
+
+
 def test_anatomical_routing():
     from solver.circulation import CARDIAC_OUTPUT, anatomical_split
 
     # Colorectal: the portal vein takes every unit to the liver first.
-    cfg = config.Circulation(routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0})
+    cfg = config.Circulation(routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0},
+                             affinity=FLOW_ONLY)
     assert np.allclose(anatomical_split(cfg, ["liver", "lung"]), [1.0, 0.0, 0.0])
     # Others: lungs first; what passes goes out by cardiac output (liver: hepatic artery).
-    cfg = config.Circulation(routing="anatomical", primary_type="breast", arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0})
+    cfg = config.Circulation(routing="anatomical", primary_type="breast", arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0},
+                             affinity=FLOW_ONLY)
     p = anatomical_split(cfg, ["lung", "liver", "bone"])
     assert np.allclose(p[:3], [0.5, 0.5 * CARDIAC_OUTPUT["liver"], 0.5 * CARDIAC_OUTPUT["bone"]])
     assert np.isclose(p.sum(), 1.0) and p[-1] > 0
@@ -70,8 +75,39 @@ def test_anatomical_routing():
     assert np.isclose(anatomical_split(cfg2, ["lung", "lung"])[0], 0.75 / 2)
     # Prostate: Batson's plexus takes a fraction straight to bone.
     cfg = config.Circulation(routing="anatomical", primary_type="prostate", vertebral_bypass=0.3,
-                             arrest={"bone": 1.0, "lung": 1.0})
+                             arrest={"bone": 1.0, "lung": 1.0}, affinity=FLOW_ONLY)
     assert np.allclose(anatomical_split(cfg, ["bone", "lung"]), [0.3, 0.7, 0.0])
+    # A lung primary drains into the arteries; the lungs see what comes back.
+    cfg = config.Circulation(routing="anatomical", primary_type="lung", arrest={"brain": 1.0, "lung": 1.0},
+                             affinity=FLOW_ONLY)
+    assert np.allclose(anatomical_split(cfg, ["brain", "lung"])[:2], [CARDIAC_OUTPUT["brain"], 1 - 0.8 * (1 - 0.12) - 0.12])
+
+
+@pytest.mark.parametrize("primary", ["breast", "prostate", "colorectal", "lung"])
+def test_default_affinity_reproduces_the_cited_incidence(primary):
+    """The default affinities (metastatic efficiency indices) make the routing reproduce
+    the observed incidence shares of the cited registry data; the best soil has 1."""
+    from solver.circulation import INCIDENCE, anatomical_split, default_affinity
+
+    cfg = config.Circulation(routing="anatomical", primary_type=primary)
+    a = default_affinity(cfg)
+    assert np.isclose(max(a.values()), 1.0) and min(a.values()) > 0
+    types = list(INCIDENCE[primary])
+    p = anatomical_split(cfg, types)[:-1]
+    observed = np.array([INCIDENCE[primary][t] for t in types], dtype=float)
+    assert np.allclose(p / p.sum(), observed / observed.sum(), atol=1e-9)
+    # Flow alone sends most to the lungs, far from the bone-first registries (seed and
+    # soil), while colorectal spread stays near what portal flow predicts (Weiss 1992).
+    flow = anatomical_split(cfg.model_copy(update={"affinity": FLOW_ONLY}), types)[:-1]
+    gap = np.abs(flow / flow.sum() - observed / observed.sum()).max()
+    assert gap < 0.1 if primary == "colorectal" else gap > 0.2
+    # A case value overrides the default for that organ only.
+    same = cfg.model_copy(update={"affinity": {types[0]: a[types[0]]}})
+    assert np.allclose(anatomical_split(same, types)[:-1], p)
+    other = cfg.model_copy(update={"affinity": {types[0]: 0.5 * a[types[0]]}})
+    assert anatomical_split(other, types)[0] < p[0]
+    # Bone first in breast and prostate; liver first in colorectal (as the registries).
+    assert types[0] == max(INCIDENCE[primary], key=INCIDENCE[primary].get)
 
 
 @pytest.mark.parallel

@@ -212,3 +212,93 @@ def test_organ_shapes(kind):
         assert abs(cortex - (np.pi * 0.3 * 0.2 - np.pi * 0.26 * 0.16)) < 0.02 * cortex
     for c in om.vessel_sites["ruptured"]:
         assert (((c - np.array(size) / 2) / (np.array(size) / 2)) ** 2).sum() < 1
+
+
+KIDNEY = os.path.join(ROOT, "meshes", "kidney.stl")
+
+
+def geo_stl(**kw):
+    base = dict(kind="stl", dim=3, file=KIDNEY, h=0.03, h_fine=0.012, tumour_radius=0.03, vessel_radius=0.015,
+                normal_vessels=1, ruptured_vessels=3, vessel_min_distance=0.0, vessel_seed=2)
+    return config.Geometry(**(base | kw))
+
+
+def stl_volume_area(tri):
+    """Enclosed volume (divergence theorem) and area of a closed triangulated surface."""
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    return abs((a * np.cross(b, c)).sum()) / 6, np.linalg.norm(np.cross(b - a, c - a), axis=1).sum() / 2
+
+
+@pytest.mark.parallel
+def test_stl_organ(shared_tmp):
+    """A user organ from a closed STL surface: the meshed volume and boundary match the
+    surface, every group is present, vessel sites lie inside, scaled with stl_scale."""
+    tri = geometry._read_stl(KIDNEY)
+    volume, area = stl_volume_area(tri)
+    path = os.path.join(shared_tmp, "kidney.msh")
+    om = geometry.build(geo_stl(), COMM, msh_path=path)
+    assert abs(measure(om) - volume) < 0.02 * volume
+    ds = ufl.Measure("ds", domain=om.mesh, subdomain_data=om.facet_tags)
+    got = COMM.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(1 * ds(om.groups["boundary"][1]))), MPI.SUM)
+    assert abs(got - area) < 0.02 * area
+    assert all_cells_tagged_once(om)
+    assert {"tissue", "tumour", "vessel_normal", "vessel_ruptured", "boundary"} <= set(om.groups)
+    assert abs(measure(om, "tumour") - 4 / 3 * np.pi * 0.03**3) < 0.3 * 4 / 3 * np.pi * 0.03**3
+    surface = geometry._Surface(KIDNEY, 1.0)
+    for c in np.concatenate([om.vessel_sites["normal"], om.vessel_sites["ruptured"]]):
+        assert surface.contains(c) and surface.distance(c) > 0.015
+    # The written .msh reloads with the same groups (the contract of a user mesh).
+    assert set(geometry.load(path, COMM, 3).groups) == set(om.groups)
+    # Scale: an STL in other units (here the same surface, read as twice as large).
+    om2 = geometry.build(geo_stl(stl_scale=2.0, h=0.06, h_fine=0.024, tumour_radius=0.06, vessel_radius=0.03), COMM)
+    assert abs(measure(om2) - 8 * volume) < 0.02 * 8 * volume
+
+
+def test_stl_point_queries():
+    """Inside test and distance against an analytic sphere, from an ASCII STL."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "ball.stl")
+        gmsh.initialize(readConfigFiles=False, interruptible=False)
+        try:
+            gmsh.option.setNumber("General.Terminal", 0)
+            gmsh.model.occ.addSphere(0, 0, 0, 1.0)
+            gmsh.model.occ.synchronize()
+            gmsh.option.setNumber("Mesh.MeshSizeMax", 0.05)
+            gmsh.model.mesh.generate(2)
+            gmsh.option.setNumber("Mesh.Binary", 0)
+            gmsh.write(path)
+        finally:
+            gmsh.finalize()
+        assert open(path).read(5) == "solid"
+        s = geometry._Surface(path, 1.0)
+    pts = np.random.default_rng(0).uniform(-1.2, 1.2, (300, 3))
+    r = np.linalg.norm(pts, axis=1)
+    far = np.abs(r - 1) > 0.01  # the faceted surface lies within ~1e-3 of the sphere
+    assert all(s.contains(p) == (q < 1) for p, q in zip(pts[far], r[far]))
+    assert np.allclose([s.distance(p) for p in pts], np.abs(r - 1), atol=2e-3)
+
+
+@pytest.mark.parallel
+def test_stl_bad_input(shared_tmp):
+    """An open surface, an unreadable file, a 2D STL organ: clear errors on every rank."""
+    tri = geometry._read_stl(KIDNEY)
+    open_path = os.path.join(shared_tmp, "open.stl")
+    junk = os.path.join(shared_tmp, "junk.stl")
+    if COMM.rank == 0:
+        with open(open_path, "w") as fh:  # the kidney minus one triangle
+            fh.write("solid open\n" + "".join(
+                "facet normal 0 0 0\nouter loop\n" + "".join(f"vertex {x} {y} {z}\n" for x, y, z in t)
+                + "endloop\nendfacet\n" for t in tri[1:]) + "endsolid open\n")
+        with open(junk, "wb") as fh:
+            fh.write(b"\x00\xff" * 100)
+    COMM.Barrier()
+    with pytest.raises(config.CaseError, match="not closed"):
+        geometry.build(geo_stl(file=open_path), COMM)
+    with pytest.raises(config.CaseError, match="cannot read the STL"):
+        geometry.build(geo_stl(file=junk), COMM)
+    with pytest.raises(config.CaseError, match="set dim = 3"):
+        config.from_dict({"primary": {"geometry": {"kind": "stl", "file": KIDNEY, "dim": 2, "size": [1, 1]}}})
+    with pytest.raises(config.CaseError, match="stl file .* does not exist"):
+        config.from_dict({"primary": {"geometry": {"kind": "stl", "file": "nowhere.stl", "dim": 3}}}, source=KIDNEY)
