@@ -8,6 +8,7 @@ to ``seedsoil run CASE --set seed=<seed + k>`` on as many ranks.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +53,62 @@ def run(case: config.Case, outdir: str | Path, replicates: int, comm: MPI.Comm =
     run_jobs(jobs, outdir, comm, ranks_per_replicate, log)
     summary = outdir / "ensemble.csv"
     if comm.rank == 0:
-        summarise([outdir / f"replicate_{k:03d}" / "metrics.csv" for k in range(replicates)], summary)
+        folders = [outdir / f"replicate_{k:03d}" for k in range(replicates)]
+        summarise([f / "metrics.csv" for f in folders], summary)
         plot(summary, outdir / "ensemble.png")
+        for line in arrivals(folders, outdir / "arrivals.csv"):
+            log(line)
     comm.Barrier()
     return summary
+
+
+def arrivals(folders: list[Path], out: Path) -> list[str]:
+    """Where the arrivals went: units (a cluster or a single cell that left the blood
+    together) and cells per replicate and secondary organ (``arrivals.csv``), and each
+    organ's share of all arriving units with its exact 95 % interval (Clopper-Pearson:
+    units choose their organ independently), and the ratio between the first two organs
+    with the interval that follows from the share's. Returns the summary lines."""
+    from scipy.stats import beta
+
+    organs: list[str] = []
+    rows = []
+    for k, folder in enumerate(folders):
+        count: dict[str, list[int]] = {}
+        units: set[tuple[str, str]] = set()
+        for e in csv.DictReader(open(folder / "events.csv")):
+            if e["event"] != "arrival":
+                continue
+            units_cells = count.setdefault(e["organ"], [0, 0])
+            if (e["organ"], e["unit"]) not in units:  # a unit arrives once, in one or more rows
+                units.add((e["organ"], e["unit"]))
+                units_cells[0] += 1
+            units_cells[1] += int(e["cells"])
+        organs += [o for o in json.load(open(folder / "manifest.json"))["organs"][1:] if o not in organs]
+        rows += [(k, o, *count.get(o, [0, 0])) for o in organs]
+    with open(out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["replicate", "organ", "units", "cells"])
+        w.writerows(rows)
+    total = {o: sum(r[2] for r in rows if r[1] == o) for o in organs}
+    n = sum(total.values())
+    lines = []
+
+    def interval(x: int) -> tuple[float, float]:
+        lo = beta.ppf(0.025, x, n - x + 1) if x > 0 else 0.0
+        hi = beta.ppf(0.975, x + 1, n - x) if x < n else 1.0
+        return float(lo), float(hi)
+
+    for o in organs:
+        if n:
+            lo, hi = interval(total[o])
+            lines.append(f"arrivals in {o}: {total[o]} of {n} units ({total[o] / n:.1%}, 95 % interval {lo:.1%}-{hi:.1%})")
+    if n and len(organs) >= 2 and total[organs[1]] > 0:
+        a, b = organs[:2]
+        lo, hi = interval(total[a])  # share of a among a and b when only these two exist
+        if len(organs) == 2:
+            lines.append(f"arrival ratio {a}/{b}: {total[a] / total[b]:.2f} (95 % interval "
+                         f"{lo / (1 - lo):.2f}-{hi / (1 - hi) if hi < 1 else float('inf'):.2f})")
+    return lines
 
 
 def summarise(files: list[Path], out: Path) -> None:

@@ -34,3 +34,35 @@ def test_replicate_is_the_same_alone_and_in_an_ensemble(tmp_path):
         assert float(rows[0]["p05"]) <= min(finals) + 1 and float(rows[0]["p95"]) >= max(finals) - 1
         assert (out / "ens" / "ensemble.png").stat().st_size > 5000
     COMM.Barrier()
+
+
+def test_arrival_shares_and_their_interval(tmp_path):
+    """Units are counted once however many rows they arrive in; the share's interval is
+    the exact binomial one; the ratio's interval follows from it."""
+    import json
+
+    from scipy.stats import binomtest
+
+    head = "step,time,hours,event,organ,site,unit,cells,cells_E,cells_M\n"
+    plan = [{"site1": 30, "site2": 10}, {"site1": 45, "site2": 15}]
+    folders = []
+    for k, counts in enumerate(plan):
+        f = tmp_path / f"replicate_{k:03d}"
+        f.mkdir()
+        (f / "manifest.json").write_text(json.dumps({"organs": ["primary", "site1", "site2"]}))
+        rows = [f"1,0,0,intravasation,primary,0,{k}00,3,1,2\n"]
+        for organ, n in counts.items():
+            for u in range(n):
+                rows.append(f"5,0,0,arrival,{organ},1,{u}{organ[-1]},2,1,1\n")
+                if u % 5 == 0:  # a cluster that lands in two rows (two vessel sites)
+                    rows.append(f"5,0,0,arrival,{organ},2,{u}{organ[-1]},1,1,0\n")
+        (f / "events.csv").write_text(head + "".join(rows))
+        folders.append(f)
+    lines = ensemble.arrivals(folders, tmp_path / "arrivals.csv")
+    table = list(csv.DictReader(open(tmp_path / "arrivals.csv")))
+    assert [(r["organ"], int(r["units"])) for r in table] == [("site1", 30), ("site2", 10), ("site1", 45), ("site2", 15)]
+    assert int(table[0]["cells"]) == 30 * 2 + 6
+    ci = binomtest(75, 100).proportion_ci(0.95, method="exact")
+    assert lines[0] == f"arrivals in site1: 75 of 100 units (75.0%, 95 % interval {ci.low:.1%}-{ci.high:.1%})"
+    assert lines[2] == (f"arrival ratio site1/site2: 3.00 (95 % interval {ci.low / (1 - ci.low):.2f}-"
+                        f"{ci.high / (1 - ci.high):.2f})")
