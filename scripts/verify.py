@@ -62,6 +62,10 @@ for dim in dims:
         r = mms.mmp_rates(dim, comm)
         check(f"mms_mmp_space_{dim}d_{tag}", r["space"], ">=1.8", r["space"] >= 1.8, f"L2 errors {r['space_errors']}")
         check(f"mms_mmp_time_{dim}d_{tag}", r["time"], ">=0.9", r["time"] >= 0.9, f"L2 errors {r['time_errors']}")
+    if wanted("mms_rate"):  # a reaction rate that varies in space and time (oxygen, VEGF, niche)
+        r = mms.mmp_rates(dim, comm, variable=True)
+        check(f"mms_rate_space_{dim}d_{tag}", r["space"], ">=1.8", r["space"] >= 1.8, f"L2 errors {r['space_errors']}")
+        check(f"mms_rate_time_{dim}d_{tag}", r["time"], ">=0.9", r["time"] >= 0.9, f"L2 errors {r['time_errors']}")
     if wanted("mms_continuum"):
         r = mms.continuum_rates(dim, comm)
         check(f"mms_continuum_space_{dim}d_{tag}", r["space"], ">=1.8", r["space"] >= 1.8,

@@ -9,9 +9,11 @@ COMM = MPI.COMM_WORLD
 
 
 @pytest.mark.parallel
+@pytest.mark.parametrize("variable", [False, True])
 @pytest.mark.parametrize("dim,ns,n_time", [(2, (8, 16, 32), 64), (3, (4, 8, 16), 16)])
-def test_mmp_rates(dim, ns, n_time):
-    r = mmp_rates(dim, COMM, ns=ns, dts=(0.2, 0.1, 0.05), n_time=n_time)
+def test_mmp_rates(dim, ns, n_time, variable):
+    """Also with a reaction rate that changes in space and at every step (lumped diagonal)."""
+    r = mmp_rates(dim, COMM, ns=ns, dts=(0.2, 0.1, 0.05), n_time=n_time, variable=variable)
     assert r["space"] >= 1.8, r
     assert r["time"] >= 0.9, r
 

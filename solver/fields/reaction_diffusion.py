@@ -1,10 +1,12 @@
-"""Implicit Euler for du/dt = D lap(u) - lambda u + s with a lumped (row-sum) mass
+"""Implicit Euler for du/dt = D lap(u) - (lambda + r) u + s with a lumped (row-sum) mass
 matrix (DESIGN.md, numerics).
 
-The system (M_L (1/dt + lambda) + D K) u^{n+1} = M_L (u^n / dt + s) is an M-matrix on
+The system (M_L (1/dt + lambda + r) + D K) u^{n+1} = M_L (u^n / dt + s) is an M-matrix on
 Delaunay meshes, so u stays non-negative for non-negative sources. K is assembled once
 and the Krylov solver (CG + Jacobi by default; PETSc options pass through) is reused:
-a step is one pointwise right-hand side and one solve.
+a step is one pointwise right-hand side and one solve. A reaction rate r(x) that changes
+every step (uptake by cells or vessels, supply from capillaries) goes into the lumped
+diagonal in place, frozen over the step.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def petsc_options(prefix: str, options: dict, rtol: float) -> None:
 
 
 class ReactionDiffusion:
-    """One scalar P1 field with constant diffusivity and linear decay."""
+    """One scalar P1 field with constant diffusivity, linear decay and an optional
+    per-step, per-dof reaction rate."""
 
     def __init__(self, u: fem.Function, K: PETSc.Mat, lumped: np.ndarray, D: float, decay: float, dt: float,
                  name: str, options: dict | None = None, rtol: float = 1e-10):
@@ -81,6 +84,8 @@ class ReactionDiffusion:
         diag.array[:] += self.m * (1.0 / dt + decay)
         A.setDiagonal(diag)
         self.A = A
+        self._d0 = diag.array.copy()  # the diagonal without the per-step rate
+        self._diag = diag
         self.ksp = PETSc.KSP().create(u.function_space.mesh.comm)
         self.ksp.setOperators(A)
         prefix = f"{name}_"
@@ -91,10 +96,15 @@ class ReactionDiffusion:
         self.b = A.createVecRight()
         self.iterations = 0
 
-    def step(self, source: np.ndarray | float = 0.0) -> None:
-        """Advance u by dt with volumetric source ``source`` (per dof, owned)."""
+    def step(self, source: np.ndarray | float = 0.0, rate: np.ndarray | float | None = None) -> None:
+        """Advance u by dt with volumetric source ``source`` and, if given, the extra linear
+        rate ``rate`` (>= 0 keeps the M-matrix), both per owned dof or scalars."""
         u = self.u
         n = len(self.m)
+        if rate is not None:
+            self._diag.array[:] = self._d0 + self.m * rate
+            self.A.setDiagonal(self._diag)
+            self.ksp.setOperators(self.A)  # Jacobi takes the new diagonal
         self.b.array[:] = self.m * (u.x.array[:n] / self.dt + source)
         self.ksp.solve(self.b, u.x.petsc_vec)
         reason = self.ksp.getConvergedReason()

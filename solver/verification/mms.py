@@ -61,8 +61,15 @@ def _rate(errors, factors) -> float:
 
 # ---------------------------------------------------------------------------------------
 # MMP: du/dt = D lap u - Lambda u + s, implicit Euler, lumped mass (ReactionDiffusion).
+# With ``variable``: du/dt = D lap u - (Lambda + r(x, t)) u + s, the per-step rate in the
+# lumped diagonal (oxygen supply and uptake, VEGF and niche-factor uptake use it).
 
-def _mmp_run(dim, comm, n, dt, T, D, Lam, kind):
+def _rate_expr(x, t, dim):
+    """A positive reaction rate that varies in space and time."""
+    return 1.0 + 0.5 * (1.0 + t) * _cos(x, dim) ** 2
+
+
+def _mmp_run(dim, comm, n, dt, T, D, Lam, kind, variable=False):
     msh = _mesh(dim, comm, n)
     V = fem.functionspace(msh, ("Lagrange", 1))
     x = ufl.SpatialCoordinate(msh)
@@ -72,28 +79,31 @@ def _mmp_run(dim, comm, n, dt, T, D, Lam, kind):
         ue = 2.0 + tv + _cos(x, dim)
     else:  # exponential in t: the time error dominates on a fine mesh
         ue = ufl.exp(-tv) * (2.0 + _cos(x, dim))
-    s = ufl.diff(ue, tv) - D * ufl.div(ufl.grad(ue)) + Lam * ue
+    r = _rate_expr(x, tv, dim) if variable else 0.0
+    s = ufl.diff(ue, tv) - D * ufl.div(ufl.grad(ue)) + (Lam + r) * ue
     u = fem.Function(V)
     u.interpolate(fem.Expression(ue, V.element.interpolation_points))
     src = _Nodal(V, s)
+    rate = _Nodal(V, r) if variable else None
     n_own = V.dofmap.index_map.size_local
     rd = ReactionDiffusion(u, stiffness(V), lumped_mass(V), D, Lam, dt, name="mms_mmp", rtol=1e-12)
     err = _l2(u, ue)
     steps = round(T / dt)
     for i in range(steps):
-        t.value = (i + 1) * dt  # implicit Euler: source at the new time
-        rd.step(src()[:n_own])
+        t.value = (i + 1) * dt  # implicit Euler: source and rate at the new time
+        rd.step(src()[:n_own], rate()[:n_own] if variable else None)
     return err()
 
 
 def mmp_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, dts=(0.2, 0.1, 0.05, 0.025),
-              n_time=None, D: float = 0.5, Lam: float = 0.5, T: float = 1.0) -> dict:
-    """Space rate (h halving, time-linear solution) and time rate (dt halving, fine mesh)."""
+              n_time=None, D: float = 0.5, Lam: float = 0.5, T: float = 1.0, variable: bool = False) -> dict:
+    """Space rate (h halving, time-linear solution) and time rate (dt halving, fine mesh);
+    ``variable``: with a reaction rate that changes in space and every step."""
     ns = ns or ((8, 16, 32, 64) if dim == 2 else (8, 16, 32))
     n_time = n_time or (128 if dim == 2 else 16)
     t0 = time.perf_counter()
-    es = [_mmp_run(dim, comm, n, 0.1, 0.5, D, Lam, "space") for n in ns]
-    et = [_mmp_run(dim, comm, n_time, dt, T, D, Lam, "time") for dt in dts]
+    es = [_mmp_run(dim, comm, n, 0.1, 0.5, D, Lam, "space", variable) for n in ns]
+    et = [_mmp_run(dim, comm, n_time, dt, T, D, Lam, "time", variable) for dt in dts]
     return dict(space=_rate(es, [a / b for a, b in zip(ns[1:], ns)]),
                 time=_rate(et, [a / b for a, b in zip(dts, dts[1:])]),
                 ns=list(ns), space_errors=es, dts=list(dts), time_errors=et,
