@@ -233,3 +233,42 @@ class Blood:
                          singles_survived=int((~multi & alive[first]).sum()),
                          clusters_survived=int((multi & alive[first]).sum()))
         return alive
+
+
+class ExosomePool:
+    """The plasma exosome pool E (MODEL.md section 5), an amount replicated on every rank:
+
+        dE/dt = sigma N_T - (k_clear + sum_j k_j) E
+
+    with the primary's cell count N_T frozen over a step, integrated exactly. ``step``
+    returns what each organ took up over the step (k_j times the integral of E), so that
+    release = change of E + cleared + sum of uptakes holds to round-off; the organs put
+    their uptake into their niche factor where their vessels are."""
+
+    def __init__(self, sigma: float, k_clear: float, k_organs, dt: float):
+        self.sigma, self.k_clear, self.dt = sigma, k_clear, dt
+        self.k = np.asarray(k_organs, dtype=float)
+        self.E = 0.0
+        self.totals = {"released": 0.0, "cleared": 0.0, "taken_up": np.zeros(len(self.k))}
+
+    def step(self, n_primary: float, release: bool = True) -> np.ndarray:
+        src = self.sigma * n_primary if release else 0.0
+        k = self.k_clear + self.k.sum()
+        if k == 0.0:  # no sink: E grows linearly
+            self.E += src * self.dt
+            self.totals["released"] += src * self.dt
+            return np.zeros(len(self.k))
+        E_inf = src / k
+        decay = np.exp(-k * self.dt)
+        integral = E_inf * self.dt + (self.E - E_inf) * -np.expm1(-k * self.dt) / k  # of E over the step
+        self.E = E_inf + (self.E - E_inf) * decay
+        uptake = self.k * integral
+        self.totals["released"] += src * self.dt
+        self.totals["cleared"] += self.k_clear * integral
+        self.totals["taken_up"] = self.totals["taken_up"] + uptake
+        return uptake
+
+    def balance(self) -> float:
+        """released - E - cleared - taken up: zero up to round-off."""
+        t = self.totals
+        return t["released"] - self.E - t["cleared"] - float(t["taken_up"].sum())

@@ -123,3 +123,27 @@ def test_blood_follows_the_anatomical_split():
     p = blood.split
     assert within(got[0], n, p[0]) and within(got[1], n, p[1]) and within(blood.counts["elsewhere"], n, p[2])
     assert got[0] + got[1] + blood.counts["elsewhere"] == n
+
+
+def test_exosome_pool_closed_form_and_balance():
+    """Constant source: E(t) = (sigma N / k)(1 - exp(-k t)) at every step, whatever dt;
+    release = E + cleared + uptake to round-off; uptake splits as k_j."""
+    from solver.circulation import ExosomePool
+
+    sigma, k_clear, k_org, N = 2.0, 30.0, [5.0, 1.0, 4.0], 1000.0
+    k = k_clear + sum(k_org)
+    for dt in (1e-3, 0.05):
+        pool = ExosomePool(sigma, k_clear, k_org, dt)
+        for n in range(1, 41):
+            up = pool.step(N)
+            assert pool.E == pytest.approx(sigma * N / k * -np.expm1(-k * n * dt), rel=1e-12)
+        assert abs(pool.balance()) < 1e-12 * pool.totals["released"]
+        assert np.allclose(pool.totals["taken_up"] / pool.totals["taken_up"].sum(), np.array(k_org) / sum(k_org))
+        assert np.allclose(up / up.sum(), np.array(k_org) / sum(k_org))
+    # Release stopped (a blocking intervention): E decays as exp(-k t), nothing is created.
+    released = pool.totals["released"]
+    E0 = pool.E
+    for _ in range(10):
+        pool.step(N, release=False)
+    assert pool.E == pytest.approx(E0 * np.exp(-k * 10 * 0.05), rel=1e-12)
+    assert pool.totals["released"] == released and abs(pool.balance()) < 1e-12 * released
