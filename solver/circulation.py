@@ -48,30 +48,38 @@ INCIDENCE = {
 def _beds(cfg, affinity: dict[str, float]) -> dict[str, float]:
     """Fraction of surviving units that arrest in each capillary bed (by organ type).
 
-    One pass: (prostate: Batson's plexus to bone with ``vertebral_bypass``) -> the first
+    First pass: (prostate: Batson's plexus to bone with ``vertebral_bypass``) -> the first
     capillary bed (liver through the portal vein for colorectal primaries; the lungs for
     most others) -> the lungs -> the arteries by cardiac output. A lung primary drains
     into the pulmonary veins, so its units meet the arteries first and the lungs on the
-    venous return. In each bed a unit arrests with min(1, arrest x affinity)."""
+    venous return. In each bed a unit arrests with min(1, arrest x affinity). What passes
+    every bed returns through the veins and goes round again (lungs, arteries) until it
+    arrests: a geometric series of circuits."""
+
+    def circuit(frac: float, where: dict[str, float], first: bool) -> float:
+        def visit(bed: str, f: float) -> float:
+            p = f * min(1.0, cfg.arrest.get(bed, ARREST) * affinity.get(bed, 1.0))
+            where[bed] = where.get(bed, 0.0) + p
+            return f - p
+
+        def arteries(f: float) -> float:
+            return f - sum(f * q - visit(bed, f * q) for bed, q in CARDIAC_OUTPUT.items())
+
+        if first and cfg.primary_type == "prostate" and cfg.vertebral_bypass > 0:
+            frac = (1.0 - cfg.vertebral_bypass) * frac + visit("bone", cfg.vertebral_bypass * frac)
+        if first and cfg.primary_type == "colorectal":
+            frac = visit("liver", frac)
+        if cfg.primary_type == "lung":
+            return visit("lung", arteries(frac))
+        return arteries(visit("lung", frac))
+
     where: dict[str, float] = {}
-
-    def visit(bed: str, frac: float) -> float:
-        p = frac * min(1.0, cfg.arrest.get(bed, ARREST) * affinity.get(bed, 1.0))
-        where[bed] = where.get(bed, 0.0) + p
-        return frac - p
-
-    def arteries(frac: float) -> float:
-        return frac - sum(frac * q - visit(bed, frac * q) for bed, q in CARDIAC_OUTPUT.items())
-
-    rest = 1.0
-    if cfg.primary_type == "prostate" and cfg.vertebral_bypass > 0:
-        rest = (1.0 - cfg.vertebral_bypass) + visit("bone", cfg.vertebral_bypass)
-    if cfg.primary_type == "lung":
-        visit("lung", arteries(rest))
-        return where
-    if cfg.primary_type == "colorectal":
-        rest = visit("liver", rest)
-    arteries(visit("lung", rest))
+    rest = circuit(1.0, where, first=True)
+    loop: dict[str, float] = {}
+    passing = circuit(1.0, loop, first=False)  # per unit that enters a later circuit
+    if rest > 0 and passing < 1.0:
+        for bed, p in loop.items():
+            where[bed] = where.get(bed, 0.0) + rest * p / (1.0 - passing)
     return where
 
 
@@ -103,8 +111,8 @@ def default_affinity(cfg) -> dict[str, float]:
 
 def anatomical_split(cfg, types: list[str]) -> np.ndarray:
     """Probability that a surviving unit arrests in each organ (by type; organs of one type
-    share it) and, last, that it arrests in an organ the case does not model (cleared,
-    counted as elsewhere). Affinities: the case's, else ``default_affinity``."""
+    share it) and, last, that it arrests in an organ the case does not model (counted as
+    elsewhere). Affinities: the case's, else ``default_affinity``."""
     where = _beds(cfg, default_affinity(cfg) | dict(cfg.affinity))
     probs = np.zeros(len(types) + 1)
     for j, t in enumerate(types):

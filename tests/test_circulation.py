@@ -58,20 +58,23 @@ FLOW_ONLY = {"lung": 1.0, "liver": 1.0, "bone": 1.0, "brain": 1.0}
 
 
 def test_anatomical_routing():
-    from solver.circulation import CARDIAC_OUTPUT, anatomical_split
+    from solver.circulation import ARREST, CARDIAC_OUTPUT, anatomical_split
 
     # Colorectal: the portal vein takes every unit to the liver first.
     cfg = config.Circulation(routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0},
                              affinity=FLOW_ONLY)
     assert np.allclose(anatomical_split(cfg, ["liver", "lung"]), [1.0, 0.0, 0.0])
-    # Others: lungs first; what passes goes out by cardiac output (liver: hepatic artery).
+    # Others: lungs first; what passes goes out by cardiac output (liver: hepatic artery);
+    # what passes every bed comes back to the lungs and goes round again.
     cfg = config.Circulation(routing="anatomical", primary_type="breast", arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0},
                              affinity=FLOW_ONLY)
     p = anatomical_split(cfg, ["lung", "liver", "bone"])
-    assert np.allclose(p[:3], [0.5, 0.5 * CARDIAC_OUTPUT["liver"], 0.5 * CARDIAC_OUTPUT["bone"]])
+    passing = 0.5 * (1 - 0.065 - 0.05) * (1 - ARREST)  # lungs, then every other artery bed at 0.8
+    assert np.allclose(p[:3], np.array([0.5, 0.5 * CARDIAC_OUTPUT["liver"], 0.5 * CARDIAC_OUTPUT["bone"]]) / (1 - passing))
     assert np.isclose(p.sum(), 1.0) and p[-1] > 0
     # The affinity (metastatic efficiency index) multiplies arrest; two organs of a type share it.
-    cfg2 = cfg.model_copy(update={"affinity": {"lung": 1.5}})
+    every = {bed: 1.0 for bed in CARDIAC_OUTPUT} | {"lung": 0.5}
+    cfg2 = cfg.model_copy(update={"affinity": FLOW_ONLY | {"lung": 1.5}, "arrest": every})
     assert np.isclose(anatomical_split(cfg2, ["lung", "lung"])[0], 0.75 / 2)
     # Prostate: Batson's plexus takes a fraction straight to bone.
     cfg = config.Circulation(routing="anatomical", primary_type="prostate", vertebral_bypass=0.3,
