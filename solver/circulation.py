@@ -142,7 +142,8 @@ class Blood:
         self.seed = seed
         self.transit = max(int(round(cfg.T_V / dt)), 1)
         self.sites = np.asarray(sites)
-        self.p_ext = np.asarray(p_ext, dtype=float)
+        # Probability of extravasation per secondary organ and vessel site (set_extravasation).
+        self.p_ext = [np.full(int(k), float(p)) for k, p in zip(sites, p_ext)]
         if cfg.routing == "anatomical":
             split = anatomical_split(cfg, list(types or secondaries))  # last entry: unmodelled organs
         else:
@@ -158,6 +159,11 @@ class Blood:
 
     def __len__(self) -> int:
         return len(self.rows["id"])
+
+    def set_extravasation(self, organ: int, p_sites: np.ndarray) -> None:
+        """Per-site probabilities of extravasation of secondary ``organ`` (niche: they
+        rise with the conditioning N at each site)."""
+        self.p_ext[organ] = np.asarray(p_sites, dtype=float)
 
     def clusters(self) -> tuple[int, int]:
         """(single cells, multicell clusters) now in the blood."""
@@ -207,7 +213,12 @@ class Blood:
         out = {k: v[~gone] for k, v in out.items()}
         unit, organ = unit[~gone], organ[~gone]
         site = np.floor(rng.uniform(seed, unit, step, rng.SITE) * self.sites[organ]).astype(np.int64)
-        ok = (self.sites[organ] > 0) & (rng.uniform(seed, unit, step, rng.EXTRAVASATE) < self.p_ext[organ])
+        p = np.zeros(len(unit))
+        for j in np.unique(organ):
+            sel = organ == j
+            if self.sites[j] > 0:
+                p[sel] = self.p_ext[j][site[sel]]
+        ok = (self.sites[organ] > 0) & (rng.uniform(seed, unit, step, rng.EXTRAVASATE) < p)
         self.counts["failed_extravasation"] += int((~ok).sum())
         u, first = np.unique(unit, return_index=True)
         last.update(units=len(u), units_to=np.bincount(organ[first], minlength=len(self.sites)).tolist(),
@@ -243,6 +254,22 @@ class Blood:
         return alive
 
 
+def exosome_uptake(cfg, types: list[str]) -> np.ndarray:
+    """k_j of each secondary organ (by type): the pool's removal rate times the fraction
+    its organ type takes (shared by organs of one type), times ``off_target`` for the types
+    the exosomes' integrins do not target (Hoshino et al. 2015); the rest of the removal is
+    the mononuclear phagocyte system elsewhere."""
+    from solver.config import EXOSOME_UPTAKE
+
+    k = np.zeros(len(types))
+    for j, t in enumerate(types):
+        frac = cfg.uptake.get(t, EXOSOME_UPTAKE.get(t, 0.01))
+        if cfg.tropism != "none" and t != cfg.tropism:
+            frac *= cfg.off_target
+        k[j] = cfg.removal * frac / types.count(t)
+    return k
+
+
 class ExosomePool:
     """The plasma exosome pool E (MODEL.md section 5), an amount replicated on every rank:
 
@@ -253,9 +280,12 @@ class ExosomePool:
     release = change of E + cleared + sum of uptakes holds to round-off; the organs put
     their uptake into their niche factor where their vessels are."""
 
-    def __init__(self, sigma: float, k_clear: float, k_organs, dt: float):
-        self.sigma, self.k_clear, self.dt = sigma, k_clear, dt
+    def __init__(self, sigma: float, removal: float, k_organs, dt: float):
+        """``removal``: k_clear + sum k_j (from the plasma half-life); ``k_organs``: k_j."""
         self.k = np.asarray(k_organs, dtype=float)
+        self.sigma, self.k_clear, self.dt = sigma, removal - self.k.sum(), dt
+        if self.k_clear < 0:
+            raise ValueError(f"organ uptake {self.k.sum()} exceeds the total removal rate {removal}")
         self.E = 0.0
         self.totals = {"released": 0.0, "cleared": 0.0, "taken_up": np.zeros(len(self.k))}
 

@@ -113,12 +113,57 @@ class Extravasation(Strict):
     epsilon: NonNeg = 0.0  # niche effect; N = 0 until the niche is modelled
 
 
+class Oxygen(Strict):
+    """o, normalised to healthy tissue (o = 1 ~ 46 mmHg, the median normal-tissue pO2 in
+    Vaupel's compilation, McKeown 2014 Br J Radiol 87:20130676, Table 2):
+    do/dt = D lap o + supply (b0 + b)(1 - o) - uptake c o (MODEL.md section 2)."""
+
+    D: NonNeg = 17.5  # 1.75e-5 cm^2/s at 37 C; Grote, Suesskind & Vaupel (1977) Pfluegers Arch 372:37
+    # Per unit cell density: o falls to the hypoxic level ~100 um and to anoxia ~200 um into
+    # packed tumour (diffusion limit 120-140 um: Grote 1977; Lanzen et al. 2006 Cancer Res
+    # 66:2219); ~120 amol O2/cell/s, inside the range of Wagner et al. 2011 FRBM 51:700.
+    uptake: NonNeg = 9.3e3
+    supply: NonNeg = 3.7e4  # per unit vessel density (illustrative: a fully vascularised packed patch stays normoxic)
+    b0: Prob = 0.1  # background capillaries (illustrative: a packed colony's core goes hypoxic without new vessels)
+    hypoxia: Prob = 0.22  # o_hyp: pO2 < 10 mmHg (Hughes et al. 2019 Br J Radiol 92:20170955), / 46 mmHg
+    necrosis: Prob = 0.02  # o_nec: ~1 mmHg (illustrative), / 46 mmHg
+
+
+class VEGF(Strict):
+    """v, normalised to a packed hypoxic colony's steady level:
+    dv/dt = D lap v + s_cells c H(o) + s_niche N - decay v - vessel_uptake b v."""
+
+    D: NonNeg = 0.29  # 2.9e-7 cm^2/s, the TAF diffusivity of Anderson & Chaplain (1998)'s scaling
+    decay: NonNeg = 5.1  # half-life 90 min; Kleinheinz et al. (2010) Head Face Med 6:17
+    s_cells: NonNeg = 1.3  # per hypoxic cell density: decay / 4 makes v = 1 in a packed hypoxic colony
+    s_niche: NonNeg = 2.5  # conditioned tissue (illustrative: v = 0.5 where N = 1)
+    vessel_uptake: NonNeg = 5.1  # k_v (illustrative: a perfused patch halves VEGF's lifetime)
+    hypoxia_width: Pos = 0.02  # width of the smoothed switch H(o) around o_hyp (numerical)
+
+
+class Niche(Strict):
+    """The exosome-borne niche factor x and the conditioning N (MODEL.md section 5):
+    dx/dt = D lap x - (decay + uptake) x + (organ uptake from plasma, where vessels are);
+    dN/dt = rate uptake x (1 - N) - loss N (pointwise, exact)."""
+
+    D: NonNeg = 0.01  # exosomes (~100 nm) barely diffuse in tissue (illustrative)
+    decay: NonNeg = 1.0  # illustrative
+    uptake: NonNeg = 1.0  # k_u, by resident cells (illustrative)
+    rate: NonNeg = 0.033  # k_N: N reaches 63 % in ~14 days at x = 1 (niche before the cells; Kaplan et al. 2005 Nature 438:820)
+    loss: NonNeg = 0.015  # delta_N: conditioning lasts weeks (Peinado et al. 2012 Nat Med 18:883) (illustrative)
+    deposition: NonNeg = 0.0  # mu_w: ECM deposition where N > 0 (per unit N; fibronectin, Costa-Silva 2015) (illustrative, off)
+    wake: NonNeg = 5.0  # epsilon_w: wake-up rate r_wake (1 + wake N) (illustrative)
+
+
 class Organ(Strict):
     name: str = "primary"
     geometry: Geometry = Field(default_factory=Geometry)
     ecm: ECM = Field(default_factory=ECM)
     mmp: MMP = Field(default_factory=MMP)
     extravasation: Extravasation = Field(default_factory=Extravasation)
+    oxygen: Oxygen = Field(default_factory=Oxygen)
+    vegf: VEGF = Field(default_factory=VEGF)
+    niche: Niche = Field(default_factory=Niche)
     type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
 
     def organ_type(self) -> str:
@@ -140,6 +185,32 @@ class Circulation(Strict):
     arrest: dict[str, Prob] = Field(default_factory=dict)  # organ type -> arrest in its bed (default 0.8)
     affinity: dict[str, NonNeg] = Field(default_factory=dict)  # organ type -> metastatic efficiency index
     vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus
+
+
+# Fraction of an intravenous dose of tumour exosomes found per organ at 4 h (B16BL6
+# exosomes in mice; J Pharm Sci (2015) 104:705, Table/Fig.); other organ types: 1 % (illustrative).
+EXOSOME_UPTAKE = {"liver": 0.28, "lung": 0.07, "spleen": 0.016}
+
+
+class Exosomes(Strict):
+    """The plasma exosome pool E (MODEL.md section 5; solver/circulation.py ExosomePool)."""
+
+    release: NonNeg = 1.0e-2  # sigma per primary cell (illustrative: x ~ 1 in a primed organ of size 1 from ~1e4 cells)
+    removal: Pos = 231.0  # k_clear + sum k_j: plasma half-life ~2 min (Takahashi et al. 2013 J Biotechnol 165:77, as cited by Wiklander et al. 2015)
+    uptake: dict[str, Prob] = Field(default_factory=dict)  # organ type -> fraction of removal (default EXOSOME_UPTAKE, else 0.01)
+    # Hoshino et al. (2015) Nature 527:329: integrin alpha6beta4 -> lung, alphavbeta5 -> liver,
+    # brain-tropic EVs. "none": uptake by the fractions above; otherwise the matching organ
+    # type keeps its fraction and the others are multiplied by off_target.
+    tropism: Literal["none", "lung", "liver", "brain"] = "none"
+    off_target: Prob = 0.15  # illustrative (no quantitative affinities published)
+
+
+class Soil(Strict):
+    """Which soil processes run (MODEL.md sections 2, 5, 6); off: Franssen's invasion model."""
+
+    oxygen: bool = False  # oxygen field; division stops below o_hyp, cells die below o_nec
+    vegf: bool = False  # VEGF field (from hypoxic cells and conditioned tissue)
+    niche: bool = False  # plasma exosomes, niche factor x and conditioning N
 
 
 class Lesions(Strict):
@@ -207,6 +278,8 @@ class Case(Strict):
     secondary: list[Organ] = Field(default_factory=list)
     circulation: Circulation = Field(default_factory=Circulation)
     dormancy: Dormancy = Field(default_factory=Dormancy)
+    soil: Soil = Field(default_factory=Soil)
+    exosomes: Exosomes = Field(default_factory=Exosomes)
     lesions: Lesions = Field(default_factory=Lesions)
     cells: Cells = Field(default_factory=Cells)
     solver: Solver = Field(default_factory=Solver)

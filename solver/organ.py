@@ -1,8 +1,9 @@
 """An organ: its mesh and tags, P1 space, fields, cancer cells and parameters.
 
 One step of an organ (operator splitting, data flowing one way):
-cells move and divide in the start-of-step ECM -> cell densities -> MMP (implicit)
--> ECM (exact).
+cells move, divide (and, with oxygen, stop dividing when hypoxic and die when anoxic) in
+the start-of-step fields -> cell densities -> MMP (implicit) -> ECM (exact) -> the soil
+(oxygen, VEGF, niche factor: implicit; conditioning: exact).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from solver.cells.discrete import DiscreteCells
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
 from solver.fields import ecm
 from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
+from solver.fields.soil import Soil
 from solver.geometry import OrganMesh
 
 
@@ -52,6 +54,10 @@ class Organ:
         K = stiffness(V, m_matrix)
         self.mmp = ReactionDiffusion(self.fields["m"], K, self.lumped, spec.mmp.D, spec.mmp.Lambda, self.dt,
                                      "mmp", case.solver.petsc, case.solver.rtol)
+        self.soil = None
+        if case.soil.oxygen or case.soil.vegf or case.soil.niche:
+            self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt, case.solver.petsc, case.solver.rtol)
+            self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
 
@@ -72,6 +78,8 @@ class Organ:
 
             self.continuum = ContinuumCells(V, self.lumped, cc, self.dt, self.fields["c_E"], self.fields["c_M"])
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+        if self.soil is not None:
+            self.soil.equilibrate(self.fields["c_E"].x.array[: self.n_owned] + self.fields["c_M"].x.array[: self.n_owned])
 
     def seed_tumour(self, count: int, fraction_M: float, per_place: float | None = None) -> None:
         """A tumour of ``count`` cells around the organ's tumour centre (collective): the
@@ -80,6 +88,18 @@ class Organ:
         self.cells.seed_initial(self.om.tumour_centre, count, fraction_M, per_place)
         self.initial_cells = count
         self._update_densities()
+
+    def site_values(self, name: str) -> np.ndarray:
+        """Mean of field ``name`` over the dofs of each vessel site (within its radius, at
+        least the nearest dof), the same on every rank of the organ (collective)."""
+        if not hasattr(self, "_site_dofs"):
+            xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
+            r = self.spec.geometry.vessel_radius
+            self._site_dofs = [np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r) for c in self.site_x]
+        values = self.fields[name].x.array
+        sums = np.array([[values[d].sum(), len(d)] for d in self._site_dofs], dtype=float).reshape(-1, 2)
+        self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+        return sums[:, 0] / np.maximum(sums[:, 1], 1.0)
 
     def _vessels(self, reach: float):
         """Vessel sites (normal first, then ruptured) and the kind of each local element."""
@@ -151,7 +171,9 @@ class Organ:
         return self.comm.allreduce(float(self.lumped[: self.n_owned] @ values[: self.n_owned]), op=MPI.SUM)
 
     # -- time stepping ----------------------------------------------------------------
-    def step(self, n: int) -> None:
+    def step(self, n: int, uptake: float = 0.0) -> None:
+        """One step; ``uptake``: the exosome amount per unit time this organ takes from
+        the plasma over the step (niche)."""
         f = self.fields
         t0 = time.perf_counter()
         if self.continuum is None:
@@ -159,7 +181,10 @@ class Organ:
             # step and its collectives; densities are refreshed once after it empties.
             present = self.comm.allreduce(len(self.cells.pop) > 0, op=MPI.LOR)
             if present:
-                self.cells.step(n, f["w"].x.array)
+                ox, N = f.get("o"), f.get("N")
+                self.cells.step(n, f["w"].x.array, None if ox is None else ox.x.array,
+                                (self.spec.oxygen.hypoxia, self.spec.oxygen.necrosis),
+                                None if N is None else N.x.array, self.spec.niche.wake)
             if present or self._had_cells:
                 self._update_densities()
             self._had_cells = present
@@ -167,14 +192,19 @@ class Organ:
             self.continuum.step(f["w"])
         t1 = time.perf_counter()
         c_M = f["c_M"].x.array
-        # An organ that has never held a cell has m = 0 and no source: its MMP and ECM
-        # steps are exactly the identity, so skip them (most of an empty secondary's cost).
+        deposition = self.spec.niche.deposition * f["N"].x.array if "N" in f and self.spec.niche.deposition else 0.0
+        # An organ that has never held a cell (nor a conditioned niche) has m = 0 and no
+        # source: its MMP and ECM steps are exactly the identity, so skip them (most of an
+        # empty secondary's cost).
         if self.pristine:
-            self.pristine = self.comm.allreduce(float(c_M[: self.n_owned].max(initial=0.0)), op=MPI.MAX) == 0.0
+            here = max(float(c_M[: self.n_owned].max(initial=0.0)), float(np.max(deposition, initial=0.0)))
+            self.pristine = self.comm.allreduce(here, op=MPI.MAX) == 0.0
         if not self.pristine:
             self.mmp.step(self.spec.mmp.Theta * c_M[: self.n_owned])
             e = self.spec.ecm
-            ecm.step(f["w"].x.array, self.dt, c_M, f["m"].x.array, e.Gamma1, e.Gamma2)
+            ecm.step(f["w"].x.array, self.dt, c_M, f["m"].x.array, e.Gamma1, e.Gamma2, deposition)
+        if self.soil is not None:
+            self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], uptake)
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
@@ -202,7 +232,30 @@ class Organ:
             "radius_max": r[0],
             "radius_95": r[1],
             "mmp_iterations": self.mmp.iterations,
+            **(self._soil_metrics() if self.soil is not None else {}),
         }
+
+    def _soil_metrics(self) -> dict:
+        f, n = self.fields, self.n_owned
+        out = {}
+
+        def extreme(name, op):
+            values = f[name].x.array[:n]
+            local = (values.min(initial=np.inf) if op is MPI.MIN else values.max(initial=-np.inf))
+            return self.comm.allreduce(float(local), op=op)
+
+        if "o" in f:
+            out["o_min"] = extreme("o", MPI.MIN)
+            hyp = f["o"].x.array[:n] < self.spec.oxygen.hypoxia
+            out["hypoxic_fraction"] = self.comm.allreduce(float(self.lumped[:n] @ hyp), op=MPI.SUM) / self.volume
+        if "v" in f:
+            out["vegf_max"] = extreme("v", MPI.MAX)
+        if "x" in f:
+            out["niche_factor"] = self._integral(f["x"].x.array)
+            out["niche_max"] = extreme("N", MPI.MAX)
+            out["niche_mean"] = self._integral(f["N"].x.array) / self.volume
+            out["exosomes_taken_up"] = self.soil.taken_up
+        return out
 
     def lesions(self, les, mm_per_unit: float) -> dict:
         """Lesions in this organ (connected occupied places) and their sizes in mm."""

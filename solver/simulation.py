@@ -21,7 +21,7 @@ from mpi4py import MPI
 
 from solver import config, geometry
 from solver.cells import rng
-from solver.circulation import Blood
+from solver.circulation import Blood, ExosomePool, exosome_uptake
 from solver.io.cells import CellWriter
 from solver.io.fields import FieldWriter
 from solver.io.manifest import Manifest, versions
@@ -84,9 +84,13 @@ class Simulation:
                                [1.0 - (1.0 - o.extravasation.p0) * np.exp(-o.extravasation.epsilon * 0.0)
                                 for o in secondary], case.seed, case.time.dt,
                                types=[o.organ_type() for o in secondary])
+        self.exosomes = None
+        if case.soil.niche and self.blood is not None:
+            self.exosomes = ExosomePool(case.exosomes.release, case.exosomes.removal,
+                                        exosome_uptake(case.exosomes, [o.organ_type() for o in specs[1:]]),
+                                        case.time.dt)
         self.discrete = case.cells.mode == "discrete"
-        self.ledger = {"initial": case.cells.initial.count if self.discrete else 0, "failed_extravasation": 0,
-                       "died_tissue": 0}
+        self.ledger = {"initial": case.cells.initial.count if self.discrete else 0, "failed_extravasation": 0}
         out = case.output
         self.field_writers = [FieldWriter(o.comm, self.outdir / o.name, o.mesh, list(o.fields.values()),
                                           name="fields", vtx=out.vtx) for o in self.organs] if out.fields else []
@@ -128,6 +132,8 @@ class Simulation:
             self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=0)
             self._event("intravasation", self.names[0], site, unit, cells["phenotype"])
         dormant = self.case.dormancy.r_wake is not None
+        if self.exosomes is not None and (self.blood.rows["entered"] + self.blood.transit <= n).any():
+            self._niche_extravasation()  # only when someone leaves the blood: a collective
         arrivals = self.blood.leave(n)
         if not arrivals:
             return
@@ -145,19 +151,41 @@ class Simulation:
                 sel = a.unit == u
                 self._event("arrival", self.names[1 + a.organ], int(a.site[sel][0]), int(u), a.cells["phenotype"][sel])
 
+    def _exosomes(self) -> np.ndarray:
+        """The plasma pool over this step: released by the primary's cells, taken up by
+        each secondary organ (amounts, the same on every rank)."""
+        if self.exosomes is None:
+            return np.zeros(len(self.names) - 1)
+        p = self.hosted.get(0)
+        n_primary = sum(p.cells.total()) if p is not None else 0
+        if self.organ_comm is not self.comm:
+            n_primary = self.comm.bcast(n_primary, root=self.leader[0])
+        return self.exosomes.step(n_primary)
+
+    def _niche_extravasation(self):
+        """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary."""
+        def p_sites(o: Organ) -> np.ndarray:
+            e = o.spec.extravasation
+            return 1.0 - (1.0 - e.p0) * np.exp(-e.epsilon * o.site_values("N"))
+
+        for name, p in self.everywhere(lambda o: p_sites(o) if o.index else None).items():
+            if p is not None:
+                self.blood.set_extravasation(self.names.index(name) - 1, p)
+
     def census(self) -> dict:
         """The ledger: alive in each organ + in blood + died in blood + failed extravasation
         + died in tissue = initial + born; ``ledger_error`` is the difference (zero)."""
         alive = list(self.everywhere(lambda o: sum(o.cells.total())).values())
-        born = self.comm.allreduce(sum(o.cells.stats["divisions"] for o in self.organs), op=MPI.SUM)
+        born, died = self.comm.allreduce(np.array([sum(o.cells.stats[k] for o in self.organs)
+                                                   for k in ("divisions", "died")]), op=MPI.SUM)
         b = self.blood
         blood = len(b) if b is not None else 0
         died_blood = b.counts["died"] if b is not None else 0
         failed = self.ledger["failed_extravasation"] + (b.counts["failed_extravasation"] if b is not None else 0)
         elsewhere = b.counts["elsewhere"] if b is not None else 0
         row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood, "failed_extravasation": failed,
-               "died_in_tissue": self.ledger["died_tissue"], "arrested_elsewhere": elsewhere,
-               "initial": self.ledger["initial"], "born": born}
+               "died_in_tissue": int(died), "arrested_elsewhere": elsewhere,
+               "initial": self.ledger["initial"], "born": int(born)}
         row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"] + elsewhere
                                - row["initial"] - born)
         if b is not None:
@@ -229,8 +257,9 @@ class Simulation:
             for n in range(1, steps + 1):
                 t0 = time.perf_counter()
                 self.n, self.t = n, n * self.case.time.dt
+                uptake = self._exosomes()
                 for organ in self.organs:
-                    organ.step(n)
+                    organ.step(n, uptake[organ.index - 1] / self.case.time.dt if organ.index else 0.0)
                 if self.blood is not None:
                     t1 = time.perf_counter()
                     self._circulate(n)

@@ -136,7 +136,7 @@ def test_exosome_pool_closed_form_and_balance():
     sigma, k_clear, k_org, N = 2.0, 30.0, [5.0, 1.0, 4.0], 1000.0
     k = k_clear + sum(k_org)
     for dt in (1e-3, 0.05):
-        pool = ExosomePool(sigma, k_clear, k_org, dt)
+        pool = ExosomePool(sigma, k, k_org, dt)
         for n in range(1, 41):
             up = pool.step(N)
             assert pool.E == pytest.approx(sigma * N / k * -np.expm1(-k * n * dt), rel=1e-12)

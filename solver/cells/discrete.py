@@ -43,7 +43,7 @@ class DiscreteCells:
         self.pop = Population(self.dim)
         # Dormant cells neither move nor divide; they wake at rate r_wake (MODEL.md section 6).
         self.p_wake = 0.0 if r_wake is None else -np.expm1(-r_wake * dt)
-        self.stats = {"refused_moves": 0, "divisions": 0, "refused_divisions": 0, "migrated": 0, "woke": 0}
+        self.stats = {"refused_moves": 0, "divisions": 0, "refused_divisions": 0, "migrated": 0, "woke": 0, "died": 0}
 
     # -- initial state -------------------------------------------------------------
     def seed_initial(self, centre: np.ndarray, count: int, fraction_M: float, per_place: float):
@@ -141,15 +141,26 @@ class DiscreteCells:
         return {k: v[order] for k, v in out.items()}
 
     # -- one step ------------------------------------------------------------------
-    def step(self, n: int, w_values: np.ndarray):
+    def step(self, n: int, w_values: np.ndarray, o_values: np.ndarray | None = None,
+             limits: tuple[float, float] = (0.0, 0.0), N_values: np.ndarray | None = None, wake_gain: float = 0.0):
         """Advance the cells by one step ``n`` in the ECM field ``w`` (P1 dof values,
-        owned + ghost, from the start of the step)."""
+        owned + ghost, from the start of the step). With oxygen ``o_values``: no division
+        below ``limits[0]`` (o_hyp), death below ``limits[1]`` (o_nec). With the niche
+        conditioning ``N_values``: dormant cells wake at r_wake (1 + wake_gain N)."""
         self._move(n, w_values)
+        if o_values is not None:
+            dead = o_values[self.pop.vertex] < limits[1]
+            if dead.any():  # local: the dead need not go anywhere
+                self.pop = self.pop.take(np.flatnonzero(~dead))
+                self.stats["died"] += int(dead.sum())
         if self.p.proliferation:
-            self._divide(n)
+            self._divide(n, None if o_values is None else o_values[self.pop.vertex] >= limits[0])
         dormant = np.flatnonzero(self.pop.state == DORMANT)
         if len(dormant):
-            wake = dormant[rng.uniform(self.seed, self.pop.id[dormant], n, rng.WAKE) < self.p_wake]
+            p = self.p_wake
+            if N_values is not None and wake_gain > 0 and self.p_wake > 0:
+                p = -np.expm1(np.log1p(-self.p_wake) * (1.0 + wake_gain * N_values[self.pop.vertex[dormant]]))
+            wake = dormant[rng.uniform(self.seed, self.pop.id[dormant], n, rng.WAKE) < p]
             self.pop.state[wake] = INVADING
             self.stats["woke"] += len(wake)
 
@@ -196,10 +207,11 @@ class DiscreteCells:
         order = np.argsort(merged["host"], kind="stable")
         self.pop = Population.from_columns(self.dim, {k: v[order] for k, v in merged.items()})
 
-    def _divide(self, n: int):
+    def _divide(self, n: int, allowed: np.ndarray | None = None):
         pop, lat = self.pop, self.lattice
         pop.data["clock"] = pop.clock + 1.0
-        ready = np.flatnonzero((pop.clock >= self.doubling[pop.phenotype]) & (pop.state != DORMANT))
+        ready = (pop.clock >= self.doubling[pop.phenotype]) & (pop.state != DORMANT)
+        ready = np.flatnonzero(ready if allowed is None else ready & allowed)
         lat.census(pop.place)
         ids = pop.id[ready]
         ok = lat.grant(pop.place[ready], rng.hash64(self.seed, ids, n, rng.DIVIDE), ids,

@@ -1,0 +1,117 @@
+"""The soil of one organ (MODEL.md sections 2 and 5): oxygen o, VEGF v, the exosome-borne
+niche factor x, the conditioning N and the perfused new-vessel density b.
+
+    do/dt = D_o lap o + p_o (b0 + b)(1 - o) - q_o c o
+    dv/dt = D_v lap v + s_v c H(o) + s_N N - lambda_v v - k_v b v
+    dx/dt = D_x lap x - (delta_x + k_u) x + (uptake from the plasma, where the vessels are)
+    dN/dt = k_N k_u x (1 - N) - delta_N N                       (pointwise, exact)
+
+o, v and x are implicit Euler with the lumped mass (ReactionDiffusion); their reaction
+coefficients that change every step (c, b) go into the lumped diagonal, frozen over the
+step, so the systems stay M-matrices and the fields non-negative, and o stays <= 1. What the
+organ takes up from the plasma over a step enters x with the weight (b0 + b) normalised
+over the organ, so the exosome mass balance closes (ExosomePool, test_soil).
+"""
+
+from __future__ import annotations
+
+import dolfinx.fem as fem
+import numpy as np
+from mpi4py import MPI
+
+from solver.fields.reaction_diffusion import ReactionDiffusion
+
+
+def hypoxic(o: np.ndarray, threshold: float, width: float) -> np.ndarray:
+    """H(o): a smoothed switch, 1 well below ``threshold`` and 0 well above it."""
+    return 0.5 * (1.0 - np.tanh((o - threshold) / width))
+
+
+class Soil:
+    def __init__(self, V, K, lumped: np.ndarray, spec, flags, dt: float, petsc: dict, rtol: float):
+        """``spec``: the organ's config (oxygen, vegf, niche tables); ``flags``: which
+        processes run (config.Soil)."""
+        self.spec, self.flags, self.dt = spec, flags, dt
+        self.comm = V.mesh.comm
+        self.n = V.dofmap.index_map.size_local
+        self.lumped = lumped
+        self.fields: dict[str, fem.Function] = {}
+        self.b = fem.Function(V, name="b")  # perfused new vessels: zero until angiogenesis
+        self.solvers: dict[str, ReactionDiffusion] = {}
+        if flags.oxygen:
+            o = self._field(V, "o", 1.0)  # the steady state without cells
+            self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol)
+        if flags.vegf:
+            v = self._field(V, "v", 0.0)
+            self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol)
+        if flags.niche:
+            nx = spec.niche
+            x = self._field(V, "x", 0.0)
+            self._field(V, "N", 0.0)
+            self.solvers["x"] = ReactionDiffusion(x, K, lumped, nx.D, nx.decay + nx.uptake, dt, "niche", petsc, rtol)
+        if flags.oxygen or flags.vegf:
+            self.fields["b"] = self.b
+        self.taken_up = 0.0  # exosome amount received from the plasma so far
+        self.consumed = 0.0  # ... and removed from x by decay and by resident cells (into N)
+
+    def _field(self, V, name: str, value: float) -> fem.Function:
+        f = fem.Function(V, name=name)
+        f.x.array[:] = value
+        self.fields[name] = f
+        return f
+
+    def _integral(self, values: np.ndarray) -> float:
+        return self.comm.allreduce(float(self.lumped[: self.n] @ values[: self.n]), op=MPI.SUM)
+
+    def vessels(self) -> np.ndarray:
+        """b0 + b per owned dof: where oxygen and exosomes leave the blood."""
+        return self.spec.oxygen.b0 + self.b.x.array[: self.n]
+
+    def step(self, c: np.ndarray, uptake: float = 0.0) -> None:
+        """One step with the cell density ``c`` (c_E + c_M, owned dofs) frozen, and the
+        exosome uptake rate ``uptake`` (amount per unit time, the step's mean) of this organ."""
+        n, b = self.n, self.b.x.array[: self.n]
+        if "o" in self.solvers:
+            ox = self.spec.oxygen
+            supply = ox.supply * self.vessels()
+            self.solvers["o"].step(supply, supply + ox.uptake * c)
+        if "v" in self.solvers:
+            vg = self.spec.vegf
+            source = vg.s_cells * c * self._hypoxia()
+            if "N" in self.fields:
+                source = source + vg.s_niche * self.fields["N"].x.array[:n]
+            self.solvers["v"].step(source, vg.vessel_uptake * b)
+        if "x" in self.solvers:
+            weight = self.vessels()
+            self.solvers["x"].step(uptake * weight / self._integral(weight))
+            nx, N = self.spec.niche, self.fields["N"].x.array
+            x = self.fields["x"].x.array
+            # Lumped implicit Euler conserves exactly: d(int x) = dt (uptake - (delta + k_u) int x_new).
+            self.taken_up += uptake * self.dt
+            self.consumed += self.dt * (nx.decay + nx.uptake) * self._integral(x)
+            gain = nx.rate * nx.uptake * np.maximum(x, 0.0)
+            total = gain + nx.loss
+            N_inf = np.divide(gain, total, out=np.zeros_like(total), where=total > 0)
+            N[:] = N_inf + (N - N_inf) * np.exp(-total * self.dt)  # owned + ghost: x is scattered
+
+    def equilibrate(self, c: np.ndarray, steps: int = 40) -> None:
+        """Oxygen at its steady state with the cells ``c`` (MODEL.md: the initial state).
+        Oxygen relaxes at rate >= supply b0 per unit time, so a few implicit steps reach
+        round-off; the other fields keep their values."""
+        if "o" not in self.solvers:
+            return
+        ox = self.spec.oxygen
+        supply = ox.supply * self.vessels()
+        for _ in range(steps):
+            self.solvers["o"].step(supply, supply + ox.uptake * c)
+
+    def _hypoxia(self) -> np.ndarray:
+        """H(o) per owned dof; without an oxygen field every cell counts as normoxic."""
+        if "o" not in self.fields:
+            return np.zeros(self.n)
+        ox = self.spec.oxygen
+        return hypoxic(self.fields["o"].x.array[: self.n], ox.hypoxia, self.spec.vegf.hypoxia_width)
+
+    def amounts(self) -> dict[str, float]:
+        """Integrals of the fields over the organ (collective), e.g. exosome mass in x."""
+        return {name: self._integral(f.x.array) for name, f in self.fields.items()}
