@@ -34,7 +34,21 @@ ILLUSTRATIVE: dict[str, str] = {
     "cells.capacity_3d": "Q in 3D from a 10 um cell diameter packing (illustrative)",
     "lesions.detect_mm": "imaging-detection size ~1 mm (clinical MRI/CT resolution)",
     "circulation.arrest": "arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um capillaries)",
+    # The soil (only when [soil] switches the process on; every organ has the same keys).
+    "primary.oxygen.supply": "oxygen supply per vessel density: a vascularised packed patch stays normoxic",
+    "primary.oxygen.b0": "background capillaries: a packed colony's core goes hypoxic without new vessels",
+    "primary.oxygen.necrosis": "anoxia ~1 mmHg",
+    "primary.vegf.s_niche": "VEGF from conditioned tissue: v = 0.5 where N = 1",
+    "primary.vegf.vessel_uptake": "VEGF uptake by perfused vessels ~ its decay",
+    "primary.niche.D": "exosome diffusivity in tissue",
+    "primary.niche.decay": "niche-factor decay",
+    "primary.niche.uptake": "niche-factor uptake by resident cells",
+    "primary.niche.loss": "loss of conditioning (weeks)",
+    "primary.niche.wake": "wake-up gain of dormant cells in a conditioned niche",
+    "exosomes.release": "exosome release per primary cell",
+    "exosomes.off_target": "uptake of integrin-tropic exosomes by non-target organs",
 }
+_SOIL = {"oxygen": "oxygen", "vegf": "vegf", "niche": "niche", "exosomes": "niche"}  # key part -> switch
 
 
 class CaseError(Exception):
@@ -317,6 +331,9 @@ class Case(Strict):
                 if key == "cells.capacity_3d" and self.primary.geometry.dim != 3:
                     continue
                 if key == "circulation.arrest" and self.circulation.routing != "anatomical":
+                    continue
+                switch = next((_SOIL[p] for p in key.split(".") if p in _SOIL), None)
+                if switch and not getattr(self.soil, switch):
                     continue
                 used[key] = why
         return used

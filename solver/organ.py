@@ -187,9 +187,11 @@ class Organ:
                                 None if N is None else N.x.array, self.spec.niche.wake)
             if present or self._had_cells:
                 self._update_densities()
+            busy = present or self._had_cells
             self._had_cells = present
         else:
             self.continuum.step(f["w"])
+            busy = True
         t1 = time.perf_counter()
         c_M = f["c_M"].x.array
         deposition = self.spec.niche.deposition * f["N"].x.array if "N" in f and self.spec.niche.deposition else 0.0
@@ -204,7 +206,7 @@ class Organ:
             e = self.spec.ecm
             ecm.step(f["w"].x.array, self.dt, c_M, f["m"].x.array, e.Gamma1, e.Gamma2, deposition)
         if self.soil is not None:
-            self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], uptake)
+            self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], uptake, busy)
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 

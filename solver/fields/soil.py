@@ -51,6 +51,9 @@ class Soil:
             self.solvers["x"] = ReactionDiffusion(x, K, lumped, nx.D, nx.decay + nx.uptake, dt, "niche", petsc, rtol)
         if flags.oxygen or flags.vegf:
             self.fields["b"] = self.b
+        # Fields at rest (o = 1, v = x = N = 0, nothing to change them) skip their solves,
+        # which are then exactly the identity (most of an empty organ's cost).
+        self.rest = {"o": True, "v": True, "x": True}
         self.taken_up = 0.0  # exosome amount received from the plasma so far
         self.consumed = 0.0  # ... and removed from x by decay and by resident cells (into N)
 
@@ -67,21 +70,28 @@ class Soil:
         """b0 + b per owned dof: where oxygen and exosomes leave the blood."""
         return self.spec.oxygen.b0 + self.b.x.array[: self.n]
 
-    def step(self, c: np.ndarray, uptake: float = 0.0) -> None:
+    def step(self, c: np.ndarray, uptake: float = 0.0, cells: bool = True) -> None:
         """One step with the cell density ``c`` (c_E + c_M, owned dofs) frozen, and the
-        exosome uptake rate ``uptake`` (amount per unit time, the step's mean) of this organ."""
+        exosome uptake rate ``uptake`` (amount per unit time, the step's mean) of this organ;
+        ``cells``: whether any rank of the organ has cells or had them last step (the same
+        on every rank)."""
         n, b = self.n, self.b.x.array[: self.n]
-        if "o" in self.solvers:
+        if cells:
+            self.rest["o"] = self.rest["v"] = False
+        if uptake > 0:
+            self.rest["x"] = False
+            self.rest["v"] = self.rest["v"] and self.spec.vegf.s_niche == 0
+        if "o" in self.solvers and not self.rest["o"]:
             ox = self.spec.oxygen
             supply = ox.supply * self.vessels()
             self.solvers["o"].step(supply, supply + ox.uptake * c)
-        if "v" in self.solvers:
+        if "v" in self.solvers and not self.rest["v"]:
             vg = self.spec.vegf
             source = vg.s_cells * c * self._hypoxia()
             if "N" in self.fields:
                 source = source + vg.s_niche * self.fields["N"].x.array[:n]
             self.solvers["v"].step(source, vg.vessel_uptake * b)
-        if "x" in self.solvers:
+        if "x" in self.solvers and not self.rest["x"]:
             weight = self.vessels()
             self.solvers["x"].step(uptake * weight / self._integral(weight))
             nx, N = self.spec.niche, self.fields["N"].x.array
