@@ -66,6 +66,13 @@ for dim in dims:
         r = mms.mmp_rates(dim, comm, variable=True)
         check(f"mms_rate_space_{dim}d_{tag}", r["space"], ">=1.8", r["space"] >= 1.8, f"L2 errors {r['space_errors']}")
         check(f"mms_rate_time_{dim}d_{tag}", r["time"], ">=0.9", r["time"] >= 0.9, f"L2 errors {r['time_errors']}")
+    if wanted("mms_soil"):  # oxygen, VEGF, niche factor through the Soil class
+        r = mms.soil_rates(dim, comm)
+        for k in ("o", "v", "x"):
+            check(f"mms_soil_{k}_space_{dim}d_{tag}", r[f"{k}_space"], ">=1.8", r[f"{k}_space"] >= 1.8,
+                  f"L2 errors {r[f'{k}_space_errors']}")
+            check(f"mms_soil_{k}_time_{dim}d_{tag}", r[f"{k}_time"], ">=0.9", r[f"{k}_time"] >= 0.9,
+                  f"L2 errors {r[f'{k}_time_errors']}")
     if wanted("mms_continuum"):
         r = mms.continuum_rates(dim, comm)
         check(f"mms_continuum_space_{dim}d_{tag}", r["space"], ">=1.8", r["space"] >= 1.8,

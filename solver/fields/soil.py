@@ -70,30 +70,34 @@ class Soil:
         """b0 + b per owned dof: where oxygen and exosomes leave the blood."""
         return self.spec.oxygen.b0 + self.b.x.array[: self.n]
 
-    def step(self, c: np.ndarray, uptake: float = 0.0, cells: bool = True) -> None:
+    def step(self, c: np.ndarray, uptake: float = 0.0, cells: bool = True,
+             forcing: dict[str, np.ndarray] | None = None) -> None:
         """One step with the cell density ``c`` (c_E + c_M, owned dofs) frozen, and the
         exosome uptake rate ``uptake`` (amount per unit time, the step's mean) of this organ;
         ``cells``: whether any rank of the organ has cells or had them last step (the same
-        on every rank)."""
+        on every rank). ``forcing``: extra sources per field (manufactured solutions)."""
         n, b = self.n, self.b.x.array[: self.n]
-        if cells:
+        extra = forcing or {}
+        if cells or extra:
             self.rest["o"] = self.rest["v"] = False
+        if extra:
+            self.rest["x"] = False
         if uptake > 0:
             self.rest["x"] = False
             self.rest["v"] = self.rest["v"] and self.spec.vegf.s_niche == 0
         if "o" in self.solvers and not self.rest["o"]:
             ox = self.spec.oxygen
             supply = ox.supply * self.vessels()
-            self.solvers["o"].step(supply, supply + ox.uptake * c)
+            self.solvers["o"].step(supply + extra.get("o", 0.0), supply + ox.uptake * c)
         if "v" in self.solvers and not self.rest["v"]:
             vg = self.spec.vegf
             source = vg.s_cells * c * self._hypoxia()
             if "N" in self.fields:
                 source = source + vg.s_niche * self.fields["N"].x.array[:n]
-            self.solvers["v"].step(source, vg.vessel_uptake * b)
+            self.solvers["v"].step(source + extra.get("v", 0.0), vg.vessel_uptake * b)
         if "x" in self.solvers and not self.rest["x"]:
             weight = self.vessels()
-            self.solvers["x"].step(uptake * weight / self._integral(weight))
+            self.solvers["x"].step(uptake * weight / self._integral(weight) + extra.get("x", 0.0))
             nx, N = self.spec.niche, self.fields["N"].x.array
             x = self.fields["x"].x.array
             # Lumped implicit Euler conserves exactly: d(int x) = dt (uptake - (delta + k_u) int x_new).

@@ -18,9 +18,11 @@ import numpy as np
 import ufl
 from mpi4py import MPI
 
+from solver import config
 from solver.config import Cells
 from solver.fields.continuum import ContinuumCells
 from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
+from solver.fields.soil import Soil
 
 
 def _mesh(dim: int, comm, n: int):
@@ -168,3 +170,64 @@ def continuum_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, T: float = 0.2, 
     return dict(space=min(rE, rM), space_E=rE, space_M=rM, ns=list(ns), errors_E=eE, errors_M=eM,
                 limited=[r[1] for r in runs], substeps=[r[2] for r in runs], steps=[r[3] for r in runs],
                 seconds=time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------
+# The soil: oxygen, VEGF and niche factor through the Soil class (production path), each
+# with a manufactured forcing, prescribed cells c(x, t) and new vessels b(x).
+
+def _soil_run(dim, comm, n, dt, T, kind):
+    msh = _mesh(dim, comm, n)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    x = ufl.SpatialCoordinate(msh)
+    t = fem.Constant(msh, 0.0)
+    tv = ufl.variable(t)
+    time_part = (1.0 + tv) if kind == "space" else ufl.exp(-tv)
+    exact = {"o": 0.5 + 0.3 * time_part * _cos(x, dim),
+             "v": time_part * (1.0 + 0.5 * _cos(x, dim)),
+             "x": time_part * (1.0 + 0.5 * _cos(x, dim, 2.0))}
+    c = 1.0 + 0.5 * (1.0 + tv) * _cos(x, dim) ** 2
+    b = 0.5 + 0.25 * _cos(x, dim)
+    spec = config.Organ(oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3},
+                        vegf={"D": 0.3, "decay": 1.0, "vessel_uptake": 0.7, "s_cells": 0.0, "s_niche": 0.0},
+                        niche={"D": 0.2, "decay": 0.5, "uptake": 0.5})
+    ox, vg, nx = spec.oxygen, spec.vegf, spec.niche
+
+    def lap(u):
+        return ufl.div(ufl.grad(u))
+
+    forcing = {
+        "o": ufl.diff(exact["o"], tv) - ox.D * lap(exact["o"]) - ox.supply * (ox.b0 + b) * (1 - exact["o"])
+        + ox.uptake * c * exact["o"],
+        "v": ufl.diff(exact["v"], tv) - vg.D * lap(exact["v"]) + (vg.decay + vg.vessel_uptake * b) * exact["v"],
+        "x": ufl.diff(exact["x"], tv) - nx.D * lap(exact["x"]) + (nx.decay + nx.uptake) * exact["x"],
+    }
+    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True, vegf=True, niche=True), dt, {}, 1e-12)
+    soil.b.interpolate(fem.Expression(b, V.element.interpolation_points))
+    for name, e in exact.items():
+        soil.fields[name].interpolate(fem.Expression(e, V.element.interpolation_points))
+    f = {k: _Nodal(V, v) for k, v in forcing.items()}
+    cn = _Nodal(V, c)
+    m = V.dofmap.index_map.size_local
+    errs = {k: _l2(soil.fields[k], e) for k, e in exact.items()}
+    for i in range(round(T / dt)):
+        t.value = (i + 1) * dt  # implicit Euler: coefficients and sources at the new time
+        soil.step(cn()[:m], 0.0, True, {k: g()[:m].copy() for k, g in f.items()})
+    return {k: e() for k, e in errs.items()}
+
+
+def soil_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, dts=(0.2, 0.1, 0.05, 0.025), n_time=None) -> dict:
+    """Space and time rates of o, v and x through Soil (lumped diagonal, frozen coefficients)."""
+    ns = ns or ((8, 16, 32, 64) if dim == 2 else (6, 12, 24))
+    n_time = n_time or (96 if dim == 2 else 12)
+    t0 = time.perf_counter()
+    es = [_soil_run(dim, comm, n, 0.1, 0.5, "space") for n in ns]
+    et = [_soil_run(dim, comm, n_time, dt, 1.0, "time") for dt in dts]
+    out = {"seconds": 0.0}
+    for k in ("o", "v", "x"):
+        out[f"{k}_space"] = _rate([e[k] for e in es], [a / b for a, b in zip(ns[1:], ns)])
+        out[f"{k}_time"] = _rate([e[k] for e in et], [a / b for a, b in zip(dts, dts[1:])])
+        out[f"{k}_space_errors"] = [e[k] for e in es]
+        out[f"{k}_time_errors"] = [e[k] for e in et]
+    out["seconds"] = time.perf_counter() - t0
+    return out
