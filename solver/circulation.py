@@ -254,17 +254,18 @@ class Blood:
         return alive
 
 
-def exosome_uptake(cfg, types: list[str]) -> np.ndarray:
+def exosome_uptake(cfg, types: list[str], blocked: set[str] = frozenset()) -> np.ndarray:
     """k_j of each secondary organ (by type): the pool's removal rate times the fraction
     its organ type takes (shared by organs of one type), times ``off_target`` for the types
-    the exosomes' integrins do not target (Hoshino et al. 2015); the rest of the removal is
-    the mononuclear phagocyte system elsewhere."""
+    the exosomes' integrins do not target (Hoshino et al. 2015) and for ``blocked`` ones
+    (an integrin-blocking intervention); the rest of the removal is the mononuclear
+    phagocyte system elsewhere."""
     from solver.config import EXOSOME_UPTAKE
 
     k = np.zeros(len(types))
     for j, t in enumerate(types):
         frac = cfg.uptake.get(t, EXOSOME_UPTAKE.get(t, 0.01))
-        if cfg.tropism != "none" and t != cfg.tropism:
+        if (cfg.tropism != "none" and t != cfg.tropism) or t in blocked:
             frac *= cfg.off_target
         k[j] = cfg.removal * frac / types.count(t)
     return k
@@ -282,12 +283,19 @@ class ExosomePool:
 
     def __init__(self, sigma: float, removal: float, k_organs, dt: float):
         """``removal``: k_clear + sum k_j (from the plasma half-life); ``k_organs``: k_j."""
-        self.k = np.asarray(k_organs, dtype=float)
-        self.sigma, self.k_clear, self.dt = sigma, removal - self.k.sum(), dt
-        if self.k_clear < 0:
-            raise ValueError(f"organ uptake {self.k.sum()} exceeds the total removal rate {removal}")
+        self.sigma, self.removal, self.dt = sigma, removal, dt
+        self.releasing = True  # False while release is blocked (an intervention)
+        self.set_uptake(k_organs)
         self.E = 0.0
         self.totals = {"released": 0.0, "cleared": 0.0, "taken_up": np.zeros(len(self.k))}
+
+    def set_uptake(self, k_organs) -> None:
+        """The organs' uptake rates k_j; the mononuclear phagocyte system takes the rest of
+        the removal rate (the plasma half-life does not change)."""
+        self.k = np.asarray(k_organs, dtype=float)
+        self.k_clear = self.removal - self.k.sum()
+        if self.k_clear < 0:
+            raise ValueError(f"organ uptake {self.k.sum()} exceeds the total removal rate {self.removal}")
 
     def step(self, n_primary: float, release: bool = True) -> np.ndarray:
         src = self.sigma * n_primary if release else 0.0

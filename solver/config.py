@@ -219,6 +219,37 @@ class Exosomes(Strict):
     off_target: Prob = 0.15  # illustrative (no quantitative affinities published)
 
 
+class Intervention(Strict):
+    """A treatment in time (simulation units): ``resection`` of the primary at ``start``;
+    ``vegf_blockade`` (an extra VEGF sink ``strength`` per unit time while a dose acts),
+    ``exosome_release`` blocked (e.g. GW4869), ``integrin`` blocked (uptake by the
+    ``profile`` organ type times ``exosomes.off_target``) from ``start`` to ``stop``, in
+    doses of ``duration`` every ``every`` (0: continuous)."""
+
+    kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin"]
+    start: NonNeg = 0.0
+    stop: NonNeg | None = None  # None: to the end of the run
+    every: NonNeg = 0.0
+    duration: NonNeg = 0.0
+    strength: NonNeg = 50.0  # vegf_blockade: ~10 x VEGF's decay rate (illustrative; anti-VEGF binds free VEGF)
+    profile: Literal["lung", "liver", "brain"] | None = None  # integrin: the blocked tropism
+
+    @model_validator(mode="after")
+    def _schedule(self):
+        if self.stop is not None and self.stop < self.start:
+            raise ValueError(f"stop ({self.stop}) is before start ({self.start})")
+        if self.every and not 0 < self.duration <= self.every:
+            raise ValueError("a dosing schedule needs 0 < duration <= every")
+        if self.kind == "integrin" and self.profile is None:
+            raise ValueError("kind = 'integrin' needs profile = 'lung', 'liver' or 'brain'")
+        return self
+
+    def active(self, t: float) -> bool:
+        if t < self.start or (self.stop is not None and t > self.stop):
+            return False
+        return not self.every or (t - self.start) % self.every < self.duration
+
+
 class Soil(Strict):
     """Which soil processes run (MODEL.md sections 2, 5, 6); off: Franssen's invasion model."""
 
@@ -294,6 +325,7 @@ class Case(Strict):
     dormancy: Dormancy = Field(default_factory=Dormancy)
     soil: Soil = Field(default_factory=Soil)
     exosomes: Exosomes = Field(default_factory=Exosomes)
+    interventions: list[Intervention] = Field(default_factory=list)
     lesions: Lesions = Field(default_factory=Lesions)
     cells: Cells = Field(default_factory=Cells)
     solver: Solver = Field(default_factory=Solver)

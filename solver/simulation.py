@@ -85,10 +85,10 @@ class Simulation:
                                 for o in secondary], case.seed, case.time.dt,
                                types=[o.organ_type() for o in secondary])
         self.exosomes = None
+        self.types = [o.organ_type() for o in specs[1:]]
         if case.soil.niche and self.blood is not None:
             self.exosomes = ExosomePool(case.exosomes.release, case.exosomes.removal,
-                                        exosome_uptake(case.exosomes, [o.organ_type() for o in specs[1:]]),
-                                        case.time.dt)
+                                        exosome_uptake(case.exosomes, self.types), case.time.dt)
         self.discrete = case.cells.mode == "discrete"
         self.ledger = {"initial": case.cells.initial.count if self.discrete else 0, "failed_extravasation": 0}
         out = case.output
@@ -151,6 +151,28 @@ class Simulation:
                 sel = a.unit == u
                 self._event("arrival", self.names[1 + a.organ], int(a.site[sel][0]), int(u), a.cells["phenotype"][sel])
 
+    def _treat(self):
+        """Interventions of the case at this step's time (MODEL.md; config.Intervention)."""
+        active = {k: [i for i in self.case.interventions if i.kind == k and i.active(self.t)]
+                  for k in ("resection", "vegf_blockade", "exosome_release", "integrin")}
+        if active["resection"] and not self.ledger.get("resected"):
+            p = self.hosted.get(0)
+            count = sum(p.cells.total()) if p is not None else 0
+            if p is not None:
+                p.cells.pop = p.cells.pop.take(np.zeros(0, dtype=np.int64))
+            if self.organ_comm is not self.comm:
+                count = self.comm.bcast(count, root=self.leader[0])
+            self.ledger["resected"] = int(count)
+            self._event("resection", self.names[0], -1, 0, np.zeros(int(count), dtype=np.int8))
+        sink = sum(i.strength for i in active["vegf_blockade"])
+        for o in self.organs:
+            if o.soil is not None:
+                o.soil.blockade = sink
+        if self.exosomes is not None:
+            self.exosomes.releasing = not active["exosome_release"]
+            blocked = {i.profile for i in active["integrin"]}
+            self.exosomes.set_uptake(exosome_uptake(self.case.exosomes, self.types, blocked))
+
     def _exosomes(self) -> np.ndarray:
         """The plasma pool over this step: released by the primary's cells, taken up by
         each secondary organ (amounts, the same on every rank)."""
@@ -160,7 +182,7 @@ class Simulation:
         n_primary = sum(p.cells.total()) if p is not None else 0
         if self.organ_comm is not self.comm:
             n_primary = self.comm.bcast(n_primary, root=self.leader[0])
-        return self.exosomes.step(n_primary)
+        return self.exosomes.step(n_primary, self.exosomes.releasing)
 
     def _niche_extravasation(self):
         """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary."""
@@ -185,9 +207,9 @@ class Simulation:
         elsewhere = b.counts["elsewhere"] if b is not None else 0
         row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood, "failed_extravasation": failed,
                "died_in_tissue": int(died), "arrested_elsewhere": elsewhere,
-               "initial": self.ledger["initial"], "born": int(born)}
+               "resected": self.ledger.get("resected", 0), "initial": self.ledger["initial"], "born": int(born)}
         row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"] + elsewhere
-                               - row["initial"] - born)
+                               + row["resected"] - row["initial"] - born)
         if b is not None:
             row["ctc_single"], row["ctc_clusters"] = b.clusters()
             row["intravasated"] = b.counts["entered"]
@@ -257,6 +279,7 @@ class Simulation:
             for n in range(1, steps + 1):
                 t0 = time.perf_counter()
                 self.n, self.t = n, n * self.case.time.dt
+                self._treat()
                 uptake = self._exosomes()
                 for organ in self.organs:
                     organ.step(n, uptake[organ.index - 1] / self.case.time.dt if organ.index else 0.0)

@@ -104,3 +104,48 @@ def test_oxygen_gates_division_and_survival(tmp_path):
     sim = Simulation(case, out / "anoxic", quiet=True)
     sim.run()
     assert sim.last["died_in_tissue"] > 0 and sim.last["ledger_error"] == 0
+
+
+def test_dosing_schedule():
+    i = config.Intervention(kind="vegf_blockade", start=1.0, stop=3.0, every=1.0, duration=0.25)
+    assert [i.active(t) for t in (0.9, 1.0, 1.2, 1.3, 2.1, 2.5, 3.1)] == [False, True, True, False, True, False, False]
+    assert config.Intervention(kind="exosome_release", start=0.5).active(100.0)
+    with pytest.raises(config.CaseError, match="duration"):
+        config.from_dict({"interventions": [{"kind": "vegf_blockade", "every": 1.0}]})
+
+
+@pytest.mark.parallel
+def test_interventions(tmp_path):
+    """Resection empties the primary (ledger closed, no intravasation after); blocking
+    exosome release stops the pool's source; blocking the liver's integrin moves uptake;
+    an anti-VEGF dose lowers VEGF to s / (decay + strength)."""
+    out = Path(COMM.bcast(str(tmp_path), root=0))
+    case = small_soil_body(niche=True)
+    case.interventions = [config.Intervention(kind="resection", start=0.05)]
+    sim = Simulation(case, out / "resect", quiet=True)
+    sim.run()
+    led = sim.census()
+    assert led["resected"] > 150 and sim.last["primary.cells"] == 0 and led["ledger_error"] == 0
+    events = open(out / "resect" / "events.csv").read().splitlines()
+    after = [e for e in events[1:] if float(e.split(",")[1]) > 0.05 and ",intravasation," in e]
+    assert not after and any(",resection," in e for e in events)
+
+    case = small_soil_body(niche=True)
+    case.interventions = [config.Intervention(kind="exosome_release", start=0.0)]
+    sim = Simulation(case, out / "noexo", quiet=True)
+    sim.run()
+    assert sim.exosomes.totals["released"] == 0.0
+
+    case = small_soil_body(niche=True)
+    case.interventions = [config.Intervention(kind="integrin", profile="liver")]
+    sim = Simulation(case, out / "integrin", quiet=True)
+    sim.run()
+    t = sim.exosomes.totals["taken_up"]
+    assert t[0] / t[1] == pytest.approx(4 * case.exosomes.off_target, rel=1e-12)  # 28 % x 0.15 vs 7 %
+
+    soil, spec = _soil({"vegf": True}, vegf={"s_cells": 0.0, "s_niche": 0.0})
+    soil.blockade = 45.0
+    forcing = {"v": np.full(soil.n, 10.0)}
+    for _ in range(2000):
+        soil.step(np.zeros(soil.n), forcing=forcing)
+    assert np.allclose(soil.fields["v"].x.array, 10.0 / (spec.vegf.decay + 45.0), rtol=1e-9)

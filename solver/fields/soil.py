@@ -54,6 +54,7 @@ class Soil:
         # Fields at rest (o = 1, v = x = N = 0, nothing to change them) skip their solves,
         # which are then exactly the identity (most of an empty organ's cost).
         self.rest = {"o": True, "v": True, "x": True}
+        self.blockade = 0.0  # extra VEGF sink while an anti-VEGF dose acts (interventions)
         self.taken_up = 0.0  # exosome amount received from the plasma so far
         self.consumed = 0.0  # ... and removed from x by decay and by resident cells (into N)
 
@@ -94,7 +95,7 @@ class Soil:
             source = vg.s_cells * c * self._hypoxia()
             if "N" in self.fields:
                 source = source + vg.s_niche * self.fields["N"].x.array[:n]
-            self.solvers["v"].step(source + extra.get("v", 0.0), vg.vessel_uptake * b)
+            self.solvers["v"].step(source + extra.get("v", 0.0), vg.vessel_uptake * b + self.blockade)
         if "x" in self.solvers and not self.rest["x"]:
             weight = self.vessels()
             self.solvers["x"].step(uptake * weight / self._integral(weight) + extra.get("x", 0.0))
