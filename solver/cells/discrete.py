@@ -11,14 +11,13 @@ One step, from the start-of-step state:
 
 from __future__ import annotations
 
-import dolfinx.geometry
 import dolfinx.la
 import numpy as np
 from mpi4py import MPI
 
 from solver.cells import rng
 from solver.cells.exchange import exchange
-from solver.cells.locate import MeshWalker
+from solver.cells.locate import MeshWalker, claim
 from solver.cells.population import DORMANT, EPITHELIAL, INVADING, MESENCHYMAL, Population
 from solver.cells.room import Lattice
 from solver.config import CaseError
@@ -93,21 +92,7 @@ class DiscreteCells:
         self.pop = Population.from_columns(d, dict(cols, x=x, host=host, vertex=vertex))
 
     def _claim(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For points known on every rank: 1 where this rank's owned element holds the
-        point (the lowest such rank on ties), 0 where another rank's does, -1 where the
-        point is outside the organ; and the holding element (collective)."""
-        d, mesh = self.dim, self.V.mesh
-        tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(self.walker.n_owned, dtype=np.int32))
-        x3 = np.zeros((len(x), 3))
-        x3[:, :d] = x
-        hits = dolfinx.geometry.compute_colliding_cells(mesh, dolfinx.geometry.compute_collisions_points(tree, x3), x3)
-        first = np.full(len(x), -1, dtype=np.int64)
-        has = np.diff(hits.offsets) > 0
-        first[has] = hits.array[hits.offsets[:-1][has]]
-        claim = np.where(first >= 0, self.comm.rank, self.comm.size).astype(np.int32)
-        winner = np.empty_like(claim)
-        self.comm.Allreduce(claim, winner, op=MPI.MIN)
-        return np.where(winner == self.comm.size, -1, (winner == self.comm.rank).astype(np.int64)), first
+        return claim(self.walker, self.V.mesh, x)
 
     def insert(self, x: np.ndarray, cols: dict[str, np.ndarray], n: int, purpose: int) -> np.ndarray:
         """Cells arriving from elsewhere (rows known on every rank): each takes room in

@@ -9,6 +9,7 @@ whichever rank computes it (DESIGN.md, parity).
 
 from __future__ import annotations
 
+import dolfinx.geometry
 import numpy as np
 from mpi4py import MPI
 
@@ -184,6 +185,24 @@ class MeshWalker:
     def to_local(self, global_cells: np.ndarray) -> np.ndarray:
         """Local index of owned elements given their global index."""
         return (np.asarray(global_cells) - self.cell_start).astype(np.int64)
+
+
+def claim(walker: MeshWalker, mesh, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For points known on every rank: 1 where this rank's owned element holds the point
+    (the lowest such rank on ties), 0 where another rank's does, -1 where the point is
+    outside the mesh; and the holding element (collective)."""
+    d, comm = walker.dim, walker.comm
+    tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(walker.n_owned, dtype=np.int32))
+    x3 = np.zeros((len(x), 3))
+    x3[:, :d] = x
+    hits = dolfinx.geometry.compute_colliding_cells(mesh, dolfinx.geometry.compute_collisions_points(tree, x3), x3)
+    first = np.full(len(x), -1, dtype=np.int64)
+    has = np.diff(hits.offsets) > 0
+    first[has] = hits.array[hits.offsets[:-1][has]]
+    mine = np.where(first >= 0, comm.rank, comm.size).astype(np.int32)
+    winner = np.empty_like(mine)
+    comm.Allreduce(mine, winner, op=MPI.MIN)
+    return np.where(winner == comm.size, -1, (winner == comm.rank).astype(np.int64)), first
 
 
 def _inverse(J: np.ndarray) -> np.ndarray:
