@@ -46,9 +46,13 @@ ILLUSTRATIVE: dict[str, str] = {
     "primary.niche.loss": "loss of conditioning (weeks)",
     "primary.niche.wake": "wake-up gain of dormant cells in a conditioned niche",
     "exosomes.release": "exosome release per primary cell",
+    "primary.angiogenesis.branch": "tip branching probability per unit VEGF",
+    "primary.angiogenesis.sprout_threshold": "VEGF level at which vessel sites sprout",
+    "primary.angiogenesis.sprout_rate": "sprouting rate per unit VEGF excess",
     "exosomes.off_target": "uptake of integrin-tropic exosomes by non-target organs",
 }
-_SOIL = {"oxygen": "oxygen", "vegf": "vegf", "niche": "niche", "exosomes": "niche"}  # key part -> switch
+_SOIL = {"oxygen": "oxygen", "vegf": "vegf", "niche": "niche", "exosomes": "niche",
+         "angiogenesis": "angiogenesis"}  # key part -> switch
 
 
 class CaseError(Exception):
@@ -91,6 +95,7 @@ class Geometry(Strict):
     vessel_radius: Pos = 5.0e-3
     vessel_min_distance: NonNeg = 0.2
     vessel_seed: int = 0
+    vessel_centres: list[list[float]] | None = None  # explicit ruptured sites (instead of random placement)
     file: str | None = None  # kind = "msh" or "stl": path, relative to the case file
     stl_scale: Pos = 1.0  # kind = "stl": case length units per STL unit
 
@@ -153,6 +158,7 @@ class VEGF(Strict):
     s_niche: NonNeg = 2.5  # conditioned tissue (illustrative: v = 0.5 where N = 1)
     vessel_uptake: NonNeg = 5.1  # k_v (illustrative: a perfused patch halves VEGF's lifetime)
     hypoxia_width: Pos = 0.02  # width of the smoothed switch H(o) around o_hyp (numerical)
+    initial: str = "0"  # v at t = 0: a numpy expression of x, y, z (e.g. a benchmark's TAF profile)
 
 
 class Niche(Strict):
@@ -169,6 +175,32 @@ class Niche(Strict):
     wake: NonNeg = 5.0  # epsilon_w: wake-up rate r_wake (1 + wake N) (illustrative)
 
 
+# Anderson & Chaplain (1998) Bull Math Biol 60:857, their nondimensional values (as in the
+# re-implementation of Nardini et al. 2021 PLoS Comput Biol 17:e1009094), times 0.290 for
+# these units (their tau = L^2 / 2.9e-7 cm^2/s with L = 0.2 cm, MODEL.md section 0).
+_AC = 4.0e4 / (0.2**2 / 2.9e-7)
+
+
+class Angiogenesis(Strict):
+    """Tip cells (solver/vessels.py): motility D, chemotaxis chi0 / (1 + alpha v), haptotaxis
+    rho, fibronectin production beta and uptake gamma, VEGF uptake eta (A&C 1998)."""
+
+    D: NonNeg = 3.5e-4 * _AC
+    chi0: NonNeg = 0.38 * _AC
+    alpha: NonNeg = 0.6
+    rho: NonNeg = 0.34 * _AC
+    beta: NonNeg = 0.05 * _AC
+    gamma: NonNeg = 0.1 * _AC
+    eta: NonNeg = 0.1 * _AC
+    psi: NonNeg = 0.5 / _AC  # minimum tip age before branching (their psi = 0.5)
+    branch: NonNeg = 1.0  # branching probability per unit time per unit v after psi (illustrative)
+    sprout_threshold: NonNeg = 0.1  # VEGF above which a perfused vessel site sprouts (illustrative)
+    sprout_rate: NonNeg = 2.0  # sprouts per unit time per site per unit VEGF excess (illustrative)
+    max_tips: Annotated[int, Field(ge=1)] = 20_000  # a cap on tips per organ (numerical)
+    f_initial: str = "0"  # fibronectin at t = 0: a numpy expression of x, y, z
+    initial_tips: bool = False  # one tip from every vessel site at the first step (A&C's start)
+
+
 class Organ(Strict):
     name: str = "primary"
     geometry: Geometry = Field(default_factory=Geometry)
@@ -178,6 +210,7 @@ class Organ(Strict):
     oxygen: Oxygen = Field(default_factory=Oxygen)
     vegf: VEGF = Field(default_factory=VEGF)
     niche: Niche = Field(default_factory=Niche)
+    angiogenesis: Angiogenesis = Field(default_factory=Angiogenesis)
     type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
 
     def organ_type(self) -> str:
@@ -256,6 +289,13 @@ class Soil(Strict):
     oxygen: bool = False  # oxygen field; division stops below o_hyp, cells die below o_nec
     vegf: bool = False  # VEGF field (from hypoxic cells and conditioned tissue)
     niche: bool = False  # plasma exosomes, niche factor x and conditioning N
+    angiogenesis: bool = False  # tip cells from vessel sites up VEGF gradients; perfused trails raise b
+
+    @model_validator(mode="after")
+    def _needs(self):
+        if self.angiogenesis and not self.vegf:
+            raise ValueError("angiogenesis follows VEGF: set vegf = true too")
+        return self
 
 
 class Lesions(Strict):

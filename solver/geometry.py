@@ -244,9 +244,17 @@ def _ellipsoid(occ, d: int, centre: np.ndarray, semi: np.ndarray) -> int:
 
 def _place_vessels(geo: config.Geometry, shape: _Shape, centre: np.ndarray, h_fine: float,
                    where: str) -> dict[str, np.ndarray]:
-    """Vessel centres uniform in the tissue, away from the tumour, each other and the boundary."""
+    """Vessel centres uniform in the tissue, away from the tumour, each other and the
+    boundary; or the case's ``vessel_centres`` (ruptured), which must lie in the tissue."""
     r = geo.vessel_radius
     gap = h_fine  # keep at least one element of tissue between regions
+    if geo.vessel_centres is not None:
+        cs = np.asarray(geo.vessel_centres, dtype=float).reshape(-1, geo.dim)
+        for i, c in enumerate(cs):
+            if len(geo.vessel_centres[i]) != geo.dim or not shape.inside(c, r):
+                raise CaseError(f"{where}.vessel_centres[{i}] = {geo.vessel_centres[i]}: a site of radius {r}"
+                                f" must lie inside the tissue of the {_what(geo)} ({geo.dim} coordinates)")
+        return {"normal": np.zeros((0, geo.dim)), "ruptured": cs}
     lo, hi = shape.lo + r + gap, shape.hi - r - gap
     rng = np.random.default_rng(geo.vessel_seed)
     placed: list[np.ndarray] = []

@@ -21,6 +21,7 @@ from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
 from solver.fields import ecm
 from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
 from solver.fields.soil import Soil
+from solver.vessels import Angiogenesis
 from solver.geometry import OrganMesh
 
 
@@ -78,6 +79,12 @@ class Organ:
 
             self.continuum = ContinuumCells(V, self.lumped, cc, self.dt, self.fields["c_E"], self.fields["c_M"])
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+        self.angio = None
+        self.origin_sites = self.site_x.copy()  # before any new perfused vessel
+        if case.soil.angiogenesis:
+            self.angio = Angiogenesis(V, self.lumped, spec.angiogenesis, cc.h_ref, case.seed, self.dt, self.site_x,
+                                      spec.geometry.vessel_radius, index, self.soil.b)
+            self.fields.update(f=self.angio.f, tips=self.angio.n)
         if self.soil is not None:
             self.soil.equilibrate(self.fields["c_E"].x.array[: self.n_owned] + self.fields["c_M"].x.array[: self.n_owned])
 
@@ -100,6 +107,17 @@ class Organ:
         sums = np.array([[values[d].sum(), len(d)] for d in self._site_dofs], dtype=float).reshape(-1, 2)
         self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
         return sums[:, 0] / np.maximum(sums[:, 1], 1.0)
+
+    def add_site(self, x: np.ndarray, kind: int) -> None:
+        """A new vessel site at ``x`` (the same on every rank): its elements (within the
+        vessel radius of x) take ``kind``."""
+        self.site_x = np.vstack([self.site_x, x[None, :]])
+        self.site_kind = np.r_[self.site_kind, kind]
+        w = self.cells.walker
+        near = np.linalg.norm(w.X.mean(axis=1) - x, axis=1) <= self.spec.geometry.vessel_radius
+        self.element_kind[near & (self.element_kind == 0)] = kind
+        if hasattr(self, "_site_dofs"):
+            del self._site_dofs
 
     def _vessels(self, reach: float):
         """Vessel sites (normal first, then ruptured) and the kind of each local element."""
@@ -205,6 +223,12 @@ class Organ:
             self.mmp.step(self.spec.mmp.Theta * c_M[: self.n_owned])
             e = self.spec.ecm
             ecm.step(f["w"].x.array, self.dt, c_M, f["m"].x.array, e.Gamma1, e.Gamma2, deposition)
+        if self.angio is not None:
+            self.angio.step(n, f["v"].x.array, self.site_values("v"))
+            self.soil.tip_uptake = self.angio.vegf_uptake()
+            if self.index == 0:  # new perfused vessels in the primary are ruptured sites
+                for x in self.angio.take_new_sites():
+                    self.add_site(x, RUPTURED)
         if self.soil is not None:
             self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], uptake, busy)
         self.wall["cells"] += t1 - t0
@@ -257,6 +281,8 @@ class Organ:
             out["niche_max"] = extreme("N", MPI.MAX)
             out["niche_mean"] = self._integral(f["N"].x.array) / self.volume
             out["exosomes_taken_up"] = self.soil.taken_up
+        if self.angio is not None:
+            out.update(self.angio.metrics(self.origin_sites, self.volume))
         return out
 
     def lesions(self, les, mm_per_unit: float) -> dict:

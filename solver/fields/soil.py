@@ -19,7 +19,20 @@ import dolfinx.fem as fem
 import numpy as np
 from mpi4py import MPI
 
+from solver.config import CaseError
 from solver.fields.reaction_diffusion import ReactionDiffusion
+
+
+def initial_values(V, expression: str, what: str) -> np.ndarray:
+    """Dof values (owned + ghost) of a numpy expression of the coordinates x, y, z."""
+    xyz = V.tabulate_dof_coordinates()
+    names = {"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2], "np": np}
+    names.update({k: getattr(np, k) for k in ("exp", "sqrt", "sin", "cos", "tanh", "abs", "minimum", "maximum", "pi")})
+    try:
+        values = eval(expression, {"__builtins__": {}}, names)  # noqa: S307 (names: numpy only)
+    except Exception as e:
+        raise CaseError(f"key '{what}': cannot evaluate {expression!r} (a numpy expression of x, y, z): {e}") from None
+    return np.broadcast_to(np.asarray(values, dtype=float), (len(xyz),)).copy()
 
 
 def hypoxic(o: np.ndarray, threshold: float, width: float) -> np.ndarray:
@@ -43,6 +56,7 @@ class Soil:
             self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol)
         if flags.vegf:
             v = self._field(V, "v", 0.0)
+            v.x.array[:] = initial_values(V, spec.vegf.initial, f"{spec.name}.vegf.initial")
             self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol)
         if flags.niche:
             nx = spec.niche
@@ -54,7 +68,10 @@ class Soil:
         # Fields at rest (o = 1, v = x = N = 0, nothing to change them) skip their solves,
         # which are then exactly the identity (most of an empty organ's cost).
         self.rest = {"o": True, "v": True, "x": True}
+        if "v" in self.fields:  # a case may start with VEGF (a benchmark's TAF profile)
+            self.rest["v"] = self.comm.allreduce(not np.any(self.fields["v"].x.array), op=MPI.LAND)
         self.blockade = 0.0  # extra VEGF sink while an anti-VEGF dose acts (interventions)
+        self.tip_uptake: np.ndarray | float = 0.0  # VEGF uptake by tip cells (angiogenesis)
         self.taken_up = 0.0  # exosome amount received from the plasma so far
         self.consumed = 0.0  # ... and removed from x by decay and by resident cells (into N)
 
@@ -95,7 +112,7 @@ class Soil:
             source = vg.s_cells * c * self._hypoxia()
             if "N" in self.fields:
                 source = source + vg.s_niche * self.fields["N"].x.array[:n]
-            self.solvers["v"].step(source + extra.get("v", 0.0), vg.vessel_uptake * b + self.blockade)
+            self.solvers["v"].step(source + extra.get("v", 0.0), vg.vessel_uptake * b + self.blockade + self.tip_uptake)
         if "x" in self.solvers and not self.rest["x"]:
             weight = self.vessels()
             self.solvers["x"].step(uptake * weight / self._integral(weight) + extra.get("x", 0.0))

@@ -1,0 +1,209 @@
+"""Tip-cell angiogenesis in one organ, Anderson & Chaplain (1998)'s hybrid model
+(MODEL.md section 6), on the machinery of the cancer cells: arrays, the mesh walk across
+ranks, counter-based random numbers.
+
+Per step, from the start-of-step fields:
+- sprouting: a perfused vessel site where VEGF exceeds ``sprout_threshold`` sprouts a tip
+  with probability 1 - exp(-sprout_rate (v - threshold) dt) (decided from site means, the
+  same on every rank; a sprout starts a new lineage);
+- moving: X + (chi0 / (1 + alpha v) grad v + rho grad f) dt + sqrt(2 D dt) xi, reflected at
+  the boundary, handed to the rank that owns the new element;
+- anastomosis: a tip that reaches another lineage's trail or a perfused vessel site fuses
+  and stops; both lineages then carry blood;
+- branching: a tip older than ``psi`` branches with probability min(1, branch v dt);
+- fibronectin f (pointwise, exact): df/dt = beta n - gamma n f; tips take up VEGF at eta n
+  (n: tip density per vertex patch, tips per h_ref^d, as the cells);
+- perfusion: b = 1 on the trail of every lineage that has fused (b only grows).
+"""
+
+from __future__ import annotations
+
+import dolfinx
+import dolfinx.fem as fem
+import numpy as np
+from mpi4py import MPI
+
+from solver.cells import rng
+from solver.cells.locate import MeshWalker, claim
+from solver.fields.soil import initial_values
+
+SPROUT, TIP_MOVE, BRANCH, TIP_PLACE = 50, 51, 55, 56  # random streams (TIP_MOVE .. +3)
+ACTIVE, FUSED = 0, 1
+
+
+class Angiogenesis:
+    def __init__(self, V, lumped: np.ndarray, cfg, h_ref: float, seed: int, dt: float, site_x: np.ndarray,
+                 site_radius: float, organ_index: int, b: fem.Function):
+        self.V, self.cfg, self.seed, self.dt = V, cfg, seed, dt
+        self.comm = V.mesh.comm
+        self.dim = V.mesh.topology.dim
+        self.walker = MeshWalker(V)
+        self.lumped = lumped
+        self.h_ref = h_ref
+        self.site_x, self.site_radius = site_x, site_radius
+        self.organ = organ_index
+        self.b = b
+        self.f = fem.Function(V, name="f")  # fibronectin
+        self.f.x.array[:] = initial_values(V, cfg.f_initial, "angiogenesis.f_initial")
+        self.n = fem.Function(V, name="tips")  # tip density
+        # Lineage + 1 of the first tip that visited each vertex (0: none; -1: two lineages
+        # at once); owners decide, ghosts copy.
+        self.trail = dolfinx.la.vector(V.dofmap.index_map)
+        self._marks, self._squares, self._count = (dolfinx.la.vector(V.dofmap.index_map) for _ in range(3))
+        self.n_owned = V.dofmap.index_map.size_local
+        self.lineages = 0  # lineages started so far (the same on every rank)
+        self.perfused = np.zeros(0, dtype=np.int64)  # lineages that carry blood
+        cols = {"id": np.uint64, "lineage": np.int64, "root": np.int64, "host": np.int64, "vertex": np.int32,
+                "age": np.float64, "state": np.int8}
+        self.tips = {k: np.zeros(0, dtype=t) for k, t in cols.items()} | {"x": np.zeros((0, self.dim))}
+        self.stats = {"sprouts": 0, "branches": 0, "anastomoses": 0}
+        self.new_sites: list[np.ndarray] = []  # where lineages fused into blood this step
+
+    def __len__(self) -> int:
+        return len(self.tips["id"])
+
+    def metrics(self, site_x: np.ndarray, volume: float) -> dict:
+        """Tips (active, fused), events, the perfused fraction and the reach: the largest
+        distance of a tip from the nearest of ``site_x`` (collective)."""
+        t = self.tips
+        act = int((t["state"] == ACTIVE).sum())
+        reach = np.linalg.norm(t["x"][:, None, :] - site_x[None], axis=2).min(axis=1).max(initial=0.0) \
+            if len(site_x) else 0.0
+        m = self.n_owned
+        sums = self.comm.allreduce(np.array([act, len(self), float(self.lumped[:m] @ self.b.x.array[:m])]), op=MPI.SUM)
+        return {"tips_active": int(sums[0]), "tips_fused": int(sums[1] - sums[0]),
+                **{k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
+                "perfused_fraction": float(sums[2]) / volume,
+                "tip_reach": self.comm.allreduce(float(reach), op=MPI.MAX)}
+
+    # -- one step ------------------------------------------------------------------
+    def step(self, n: int, v: np.ndarray, site_v: np.ndarray) -> None:
+        """``v``: VEGF dof values (owned + ghost); ``site_v``: mean VEGF at each vessel
+        site (the same on every rank)."""
+        self._sprout(n, site_v)
+        self._move(n, v)
+        self._fuse_and_mark()
+        self._branch(n, v)
+        self._density()
+        c = self.cfg
+        tips = self.n.x.array
+        rate = c.gamma * tips
+        f_inf = np.divide(c.beta * tips, rate, out=np.zeros_like(rate), where=rate > 0)
+        self.f.x.array[:] = f_inf + (self.f.x.array - f_inf) * np.exp(-rate * self.dt)
+        self.tips["age"] = self.tips["age"] + self.dt
+
+    def take_new_sites(self) -> list[np.ndarray]:
+        """Fusion points since the last call (the same on every rank, sorted)."""
+        out, self.new_sites = self.new_sites, []
+        return out
+
+    def vegf_uptake(self) -> np.ndarray:
+        """The tips' VEGF uptake rate eta n per owned dof (into VEGF's lumped diagonal)."""
+        return self.cfg.eta * self.n.x.array[: self.V.dofmap.index_map.size_local]
+
+    def _sprout(self, n: int, site_v: np.ndarray) -> None:
+        c = self.cfg
+        keys = np.arange(len(site_v), dtype=np.uint64) + np.uint64(self.organ << 20)
+        if c.initial_tips and self.lineages == 0:
+            go = np.arange(len(site_v))
+        else:
+            excess = np.maximum(site_v - c.sprout_threshold, 0.0)
+            if not excess.any() or self.comm.allreduce(len(self), op=MPI.SUM) >= c.max_tips:
+                return
+            go = np.flatnonzero(rng.uniform(self.seed, keys, n, SPROUT) < -np.expm1(-c.sprout_rate * excess * self.dt))
+        if len(go) == 0:
+            return
+        ids = rng.hash64(self.seed, keys[go], n, SPROUT + 1)
+        lineage = self.lineages + np.arange(len(go))
+        self.lineages += len(go)
+        # Start on the rim of the vessel site, towards a random direction.
+        direction = rng.normal(self.seed, ids, n, TIP_PLACE, self.dim)
+        direction /= np.linalg.norm(direction, axis=1)[:, None]
+        x = self.site_x[go] + 0.9 * self.site_radius * direction
+        where, start = claim(self.walker, self.V.mesh, x)
+        mine = np.flatnonzero(where == 1)
+        self.stats["sprouts"] += len(mine)  # summed over ranks in metrics
+        if len(mine):
+            host = start[mine]
+            self._add(ids[mine], lineage[mine], go[mine], x[mine], host, self.walker.place(host, x[mine]))
+
+    def _add(self, ids, lineage, root, x, host, vertex) -> None:
+        t = self.tips
+        new = {"id": ids, "lineage": lineage, "root": root, "x": x, "host": host, "vertex": vertex,
+               "age": np.zeros(len(ids)), "state": np.zeros(len(ids), dtype=np.int8)}
+        self.tips = {k: np.concatenate([t[k], np.asarray(new[k], dtype=t[k].dtype)]) for k in t}
+
+    def _move(self, n: int, v: np.ndarray) -> None:
+        t, c, w = self.tips, self.cfg, self.walker
+        act = t["state"] == ACTIVE
+        vh = v[w.place(t["host"], t["x"])] if len(self) else np.zeros(0)
+        chem = (c.chi0 / (1.0 + c.alpha * np.maximum(vh, 0.0)))[:, None] * w.gradient(v, t["host"])
+        drift = (chem + c.rho * w.gradient(self.f.x.array, t["host"])) * self.dt
+        noise = np.sqrt(2.0 * c.D * self.dt) * rng.normal(self.seed, t["id"], n, TIP_MOVE, self.dim)
+        x_new = np.where(act[:, None], t["x"] + drift + noise, t["x"])
+        payload = {k: t[k] for k in ("id", "lineage", "root", "age", "state")}
+        x, host, vertex, payload = w.locate(x_new, t["host"].copy(), t["x"].copy(), payload)
+        self.tips = dict(payload, x=x, host=host, vertex=vertex)
+
+    def _fuse_and_mark(self) -> None:
+        """Anastomosis where a tip meets another lineage's trail or a perfused site; then
+        every tip marks its vertex, and b = 1 on the trails of perfused lineages."""
+        t = self.tips
+        trail = self.trail.array
+        act = np.flatnonzero(t["state"] == ACTIVE)
+        other = np.rint(trail[t["vertex"][act]]).astype(np.int64) - 1  # -1: none; -2: mixed
+        into_trail = (other == -2) | ((other >= 0) & (other != t["lineage"][act]))
+        into_site = np.zeros(len(act), dtype=bool)
+        if len(self.site_x):  # another site than the one the lineage sprouted from
+            inside = np.linalg.norm(t["x"][act, None, :] - self.site_x[None, :, :], axis=2) < self.site_radius
+            inside[np.arange(len(act)), t["root"][act]] = False
+            into_site = inside.any(axis=1)
+        fuse = into_trail | into_site
+        t["state"][act[fuse]] = FUSED
+        joined = np.concatenate([t["lineage"][act[fuse]], other[into_trail & fuse & (other >= 0)]])
+        self.stats["anastomoses"] += int(fuse.sum())
+        new = np.unique(np.concatenate(self.comm.allgather(joined)))
+        self.perfused = np.union1d(self.perfused, new)
+        where = np.concatenate(self.comm.allgather(t["x"][act[fuse]])).reshape(-1, self.dim)
+        self.new_sites += list(where[np.lexsort(where.T[::-1])]) if len(where) else []
+        # Trails: the first lineage to reach a vertex keeps it; two at once mark it -1
+        # (all marks equal iff count * sum of squares == sum^2).
+        vecs = (self._marks, self._squares, self._count)
+        for vec in vecs:
+            vec.array[:] = 0.0
+        label = t["lineage"] + 1.0
+        for vec, value in zip(vecs, (label, label**2, np.ones(len(label)))):
+            np.add.at(vec.array, t["vertex"], value)
+            vec.scatter_reverse(dolfinx.la.InsertMode.add)
+        m = self.n_owned
+        s1, s2, k = (vec.array[:m] for vec in vecs)
+        single = np.abs(k * s2 - s1**2) < 0.5
+        fresh = (trail[:m] == 0) & (k > 0)
+        trail[:m] = np.where(fresh, np.where(single, s1 / np.maximum(k, 1.0), -1.0), trail[:m])
+        self.trail.scatter_forward()
+        lineage = np.rint(trail).astype(np.int64) - 1
+        on = ((trail > 0) & np.isin(lineage, self.perfused)) | ((trail < 0) & (len(self.perfused) > 0))
+        self.b.x.array[on] = 1.0
+
+    def _branch(self, n: int, v: np.ndarray) -> None:
+        t, c = self.tips, self.cfg
+        if self.comm.allreduce(len(self), op=MPI.SUM) >= c.max_tips:
+            return
+        old = np.flatnonzero((t["state"] == ACTIVE) & (t["age"] >= c.psi))
+        p = np.minimum(1.0, c.branch * np.maximum(v[t["vertex"][old]], 0.0) * self.dt)
+        go = old[rng.uniform(self.seed, t["id"][old], n, BRANCH) < p]
+        if len(go) == 0:
+            return
+        self.stats["branches"] += len(go)
+        t["age"][go] = 0.0
+        self._add(rng.daughter_id(t["id"][go], n), t["lineage"][go], t["root"][go], t["x"][go], t["host"][go],
+                  t["vertex"][go])
+
+    def _density(self) -> None:
+        """Tips per vertex patch, in tips per h_ref^d (as the cancer cells' density)."""
+        vec = self.n.x
+        vec.array[:] = np.bincount(self.tips["vertex"][self.tips["state"] == ACTIVE],
+                                   minlength=len(vec.array))[: len(vec.array)]
+        vec.scatter_reverse(dolfinx.la.InsertMode.add)
+        vec.scatter_forward()
+        vec.array[:] *= self.h_ref**self.dim / self.lumped
