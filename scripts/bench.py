@@ -2,6 +2,7 @@
 
     python scripts/bench.py [--cells 100000] [--steps 20]
     mpirun -n 2 python -m mpi4py scripts/bench.py
+    python scripts/bench.py --body early|late [bench_body.py options]   (the multi-organ one)
 
 Side by side in one process (these machines are noisy, so only ratios are compared):
   full    time per step of the whole organ update (cells, densities, MMP, ECM);
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import runpy
+import sys
 import time
 
 from mpi4py import MPI
@@ -23,6 +27,13 @@ from petsc4py import PETSc
 
 from solver import config, geometry
 from solver.organ import Organ
+
+if "--body" in sys.argv:  # the multi-organ benchmark lives in bench_body.py
+    i = sys.argv.index("--body")
+    body = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_body.py")
+    sys.argv = [body, "--phase", sys.argv[i + 1]] + sys.argv[1:i] + sys.argv[i + 2:]
+    runpy.run_path(body, run_name="__main__")
+    raise SystemExit(0)
 
 comm = MPI.COMM_WORLD
 ap = argparse.ArgumentParser()
