@@ -8,6 +8,8 @@ import dolfinx.fem as fem
 import dolfinx.mesh as dmesh
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mpi4py import MPI
 
 from solver import config
@@ -149,3 +151,29 @@ def test_interventions(tmp_path):
     for _ in range(2000):
         soil.step(np.zeros(soil.n), forcing=forcing)
     assert np.allclose(soil.fields["v"].x.array, 10.0 / (spec.vegf.decay + 45.0), rtol=1e-9)
+
+
+@pytest.mark.parallel
+@settings(max_examples=10, deadline=None)
+@given(q=st.floats(0, 1e5), p=st.floats(0, 1e5), b0=st.floats(0, 1), Do=st.floats(0, 50), s=st.floats(0, 100),
+       lam=st.floats(0, 100), kv=st.floats(0, 100), k=st.floats(0, 100), up=st.floats(0, 1e3),
+       dt=st.sampled_from([1e-4, 1e-3, 1e-2]))
+def test_soil_bounds_under_random_parameters(q, p, b0, Do, s, lam, kv, k, up, dt):
+    """0 <= o <= 1, v >= 0, x >= 0, 0 <= N <= 1 and 0 <= b <= 1, whatever the parameters."""
+    q, p, b0, Do, s, lam, kv, k, up, dt = COMM.bcast((q, p, b0, Do, s, lam, kv, k, up, dt), root=0)
+    msh = dmesh.create_unit_square(COMM, 8, 8)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    spec = config.Organ(oxygen={"D": Do, "uptake": q, "supply": p, "b0": b0},
+                        vegf={"D": 0.3, "s_cells": s, "decay": lam, "vessel_uptake": kv, "s_niche": s},
+                        niche={"rate": k, "loss": k / 3, "uptake": k, "decay": k})
+    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True, vegf=True, niche=True), dt, {}, 1e-10)
+    rng = np.random.default_rng(0)
+    soil.b.x.array[:] = rng.uniform(0, 1, len(soil.b.x.array))
+    c = rng.uniform(0, 4, soil.n)
+    for _ in range(5):
+        soil.step(c, up)
+        tol = 1e-9
+        f = {k: v.x.array for k, v in soil.fields.items()}
+        ok = (f["o"].min() >= -tol and f["o"].max() <= 1 + tol and f["v"].min() >= -tol and f["x"].min() >= -tol
+              and f["N"].min() >= 0 and f["N"].max() <= 1 and f["b"].min() >= 0 and f["b"].max() <= 1)
+        assert COMM.allreduce(ok, op=MPI.LAND)
