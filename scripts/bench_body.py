@@ -32,6 +32,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--phase", choices=["early", "late"], default="early")
 ap.add_argument("--steps", type=int, default=200)
 ap.add_argument("--late-cells", type=int, default=10_000)
+ap.add_argument("--soil", action="store_true", help="the full model: oxygen, VEGF, niche, angiogenesis")
 ap.add_argument("--metaspread-python", default=None)
 ap.add_argument("--metaspread-steps", type=int, default=20)
 args = ap.parse_args()
@@ -40,6 +41,8 @@ here = os.path.dirname(os.path.abspath(__file__))
 
 late = args.phase == "late"
 extra = [f"cells.initial.count={args.late_cells}"] if late else []
+if args.soil:
+    extra += [f"soil.{k}=true" for k in ("oxygen", "vegf", "niche", "angiogenesis")]
 case = config.load(os.path.join(here, "..", "cases", "franssen2019.toml"),
                    [f"time.steps={args.steps}", "output.fields=false", "output.cells=false",
                     f"output.every={args.steps}"] + extra)
@@ -61,7 +64,7 @@ with tempfile.TemporaryDirectory() as tmp:
              "circulation": sim.wall["circulation"], "output": sim.wall["output"]}
     cells = sim.census()["alive"]
 
-result = {"phase": args.phase, "ranks": comm.size, "steps": args.steps, "cells_end": cells, "seedsoil_step_ms": ours * 1e3,
+result = {"phase": args.phase, "soil": args.soil, "ranks": comm.size, "steps": args.steps, "cells_end": cells, "seedsoil_step_ms": ours * 1e3,
           **{f"{k}_ms": v / args.steps * 1e3 for k, v in split.items()}}
 if comm.rank == 0:
     print(f"seedsoil, {args.phase} phase, 3 organs at 201 x 201, {cells} cells at the end: {ours * 1e3:.2f} ms per step "

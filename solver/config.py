@@ -290,6 +290,9 @@ class Soil(Strict):
     vegf: bool = False  # VEGF field (from hypoxic cells and conditioned tissue)
     niche: bool = False  # plasma exosomes, niche factor x and conditioning N
     angiogenesis: bool = False  # tip cells from vessel sites up VEGF gradients; perfused trails raise b
+    # Oxygen, VEGF and the niche step every `every` cell steps with that longer step
+    # (implicit, so stable; the error of sub-cycling is measured in tests/test_soil.py).
+    every: Annotated[int, Field(ge=1)] = 20
 
     @model_validator(mode="after")
     def _needs(self):

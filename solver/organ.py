@@ -57,7 +57,9 @@ class Organ:
                                      "mmp", case.solver.petsc, case.solver.rtol)
         self.soil = None
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
-            self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt, case.solver.petsc, case.solver.rtol)
+            self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt * case.soil.every, case.solver.petsc,
+                             case.solver.rtol)
+            self.soil_every, self._uptake = case.soil.every, 0.0
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
@@ -72,6 +74,7 @@ class Organ:
         self._update_densities()
         self.pristine = True  # no cell has been here yet: m = 0 and w = w0 exactly
         self._had_cells = True
+        self.pristine_cells = True  # no cell has been here yet (the soil at rest stays so)
         self._vessels(spec.geometry.vessel_radius + cc.h_ref)
         self.continuum = None
         if cc.mode == "continuum":
@@ -205,11 +208,11 @@ class Organ:
                                 None if N is None else N.x.array, self.spec.niche.wake)
             if present or self._had_cells:
                 self._update_densities()
-            busy = present or self._had_cells
+            self.pristine_cells = self.pristine_cells and not present
             self._had_cells = present
         else:
             self.continuum.step(f["w"])
-            busy = True
+            self.pristine_cells = False
         t1 = time.perf_counter()
         c_M = f["c_M"].x.array
         deposition = self.spec.niche.deposition * f["N"].x.array if "N" in f and self.spec.niche.deposition else 0.0
@@ -229,8 +232,12 @@ class Organ:
             if self.index == 0:  # new perfused vessels in the primary are ruptured sites
                 for x in self.angio.take_new_sites():
                     self.add_site(x, RUPTURED)
-        if self.soil is not None:
-            self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], uptake, busy)
+        if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake
+            self._uptake += uptake
+            if n % self.soil_every == 0:
+                self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / self.soil_every,
+                               not self.pristine_cells)
+                self._uptake = 0.0
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
