@@ -156,3 +156,25 @@ def plot(summary: Path, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def effects(finals: dict[str, dict[str, np.ndarray]], ref: str) -> dict[str, dict[str, dict]]:
+    """Per arm and metric: the mean and 5-95 % band over replicates and, against arm
+    ``ref``, the difference of the means with its 95 % interval and p-value (Welch's t)."""
+    from scipy.stats import ttest_ind
+
+    out: dict[str, dict[str, dict]] = {}
+    for arm, metrics in finals.items():
+        for m, v in metrics.items():
+            row = {"mean": float(v.mean()), "p05": float(np.quantile(v, 0.05)), "p95": float(np.quantile(v, 0.95))}
+            if arm != ref:
+                base = finals[ref][m]
+                if np.ptp(np.r_[v, base]) == 0:  # identical constants: no spread to test against
+                    row.update(effect=0.0, low=0.0, high=0.0, p=1.0)
+                else:
+                    t = ttest_ind(v, base, equal_var=False)
+                    ci = t.confidence_interval(0.95)
+                    row.update(effect=float(v.mean() - base.mean()), low=float(ci.low), high=float(ci.high),
+                               p=float(t.pvalue))
+            out.setdefault(arm, {})[m] = row
+    return out

@@ -66,3 +66,23 @@ def test_arrival_shares_and_their_interval(tmp_path):
     assert lines[0] == f"arrivals in site1: 75 of 100 units (75.0%, 95 % interval {ci.low:.1%}-{ci.high:.1%})"
     assert lines[2] == (f"arrival ratio site1/site2: 3.00 (95 % interval {ci.low / (1 - ci.low):.2f}-"
                         f"{ci.high / (1 - ci.high):.2f})")
+
+
+def test_effects_between_arms():
+    """Difference of means with Welch's 95 % interval, against a direct computation."""
+    import numpy as np
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(10, 2, 16), rng.normal(13, 3, 16)
+    out = ensemble.effects({"ref": {"m": a}, "arm": {"m": b}}, "ref")
+    row = out["arm"]["m"]
+    va, vb = a.var(ddof=1) / 16, b.var(ddof=1) / 16
+    se = np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / 15 + vb**2 / 15)
+    half = stats.t.ppf(0.975, df) * se
+    assert row["effect"] == pytest.approx(b.mean() - a.mean())
+    assert row["low"] == pytest.approx(b.mean() - a.mean() - half) and row["high"] == pytest.approx(b.mean() - a.mean() + half)
+    assert "effect" not in out["ref"]["m"] and out["ref"]["m"]["mean"] == pytest.approx(a.mean())
+    same = ensemble.effects({"r": {"m": np.zeros(4)}, "s": {"m": np.zeros(4)}}, "r")
+    assert same["s"]["m"]["effect"] == 0.0 and same["s"]["m"]["p"] == 1.0
