@@ -211,6 +211,7 @@ class Organ(Strict):
     vegf: VEGF = Field(default_factory=VEGF)
     niche: Niche = Field(default_factory=Niche)
     angiogenesis: Angiogenesis = Field(default_factory=Angiogenesis)
+    colony: Annotated[int, Field(ge=0)] = 0  # a secondary's cells at t = 0 (a micrometastasis at its tumour centre)
     type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
 
     def organ_type(self) -> str:

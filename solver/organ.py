@@ -71,6 +71,8 @@ class Organ:
         self.initial_cells = 0
         if index == 0:
             self.seed_tumour(cc.initial.count, cc.initial.fraction_M, cc.initial.per_place)
+        elif spec.colony:
+            self.seed_tumour(spec.colony, cc.initial.fraction_M)
         self._update_densities()
         self.pristine = True  # no cell has been here yet: m = 0 and w = w0 exactly
         self._had_cells = True
@@ -95,7 +97,7 @@ class Organ:
         """A tumour of ``count`` cells around the organ's tumour centre (collective): the
         primary's initial state, or a seeded state of any organ (benchmarks, studies)."""
         per_place = per_place or self.cells_cfg.capacity(self.dim)
-        self.cells.seed_initial(self.om.tumour_centre, count, fraction_M, per_place)
+        self.cells.seed_initial(self.om.tumour_centre, count, fraction_M, per_place, first_id=self.index << 48)
         self.initial_cells = count
         self._update_densities()
 

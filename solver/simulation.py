@@ -90,7 +90,8 @@ class Simulation:
             self.exosomes = ExosomePool(case.exosomes.release, case.exosomes.removal,
                                         exosome_uptake(case.exosomes, self.types), case.time.dt)
         self.discrete = case.cells.mode == "discrete"
-        self.ledger = {"initial": case.cells.initial.count if self.discrete else 0, "failed_extravasation": 0}
+        initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
+        self.ledger = {"initial": initial if self.discrete else 0, "failed_extravasation": 0}
         out = case.output
         self.field_writers = [FieldWriter(o.comm, self.outdir / o.name, o.mesh, list(o.fields.values()),
                                           name="fields", vtx=out.vtx) for o in self.organs] if out.fields else []

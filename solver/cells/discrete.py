@@ -45,9 +45,10 @@ class DiscreteCells:
         self.stats = {"refused_moves": 0, "divisions": 0, "refused_divisions": 0, "migrated": 0, "woke": 0, "died": 0}
 
     # -- initial state -------------------------------------------------------------
-    def seed_initial(self, centre: np.ndarray, count: int, fraction_M: float, per_place: float):
+    def seed_initial(self, centre: np.ndarray, count: int, fraction_M: float, per_place: float, first_id: int = 0):
         """``count`` cells in the places nearest ``centre``, ``per_place`` in each
-        (Franssen: 388 cells, 4 on each of the 97 grid nodes nearest the centre)."""
+        (Franssen: 388 cells, 4 on each of the 97 grid nodes nearest the centre), with ids
+        from ``first_id`` (distinct per organ, so that no two cells share random streams)."""
         lat, d = self.lattice, self.dim
         n_boxes = int(np.ceil(count / per_place))
         # Candidate boxes around the centre; their room is asked of their keepers.
@@ -68,8 +69,8 @@ class DiscreteCells:
         if len(usable) < n_boxes:
             raise CaseError(f"cells.initial.count = {count} does not fit in the organ at {per_place} per place")
         chosen = usable[np.lexsort((boxes[usable], dist[usable]))][:n_boxes]
-        ids = np.arange(count, dtype=np.uint64)
-        box_of = (ids.astype(np.float64) // per_place).astype(np.int64)
+        ids = np.arange(count, dtype=np.uint64) + np.uint64(first_id)
+        box_of = (np.arange(count, dtype=np.float64) // per_place).astype(np.int64)
         box_of = np.minimum(box_of, n_boxes - 1)
         # A small jitter so that no cell sits on a box or element boundary.
         x = mid[chosen[box_of]] + 0.05 * lat.h * rng.normal(self.seed, ids, 0, rng.INIT, d)
@@ -82,7 +83,7 @@ class DiscreteCells:
         ids, x, start = ids[mine], x[mine], start[mine]
 
         n_M = int(round(fraction_M * count))
-        all_ids = np.arange(count, dtype=np.uint64)
+        all_ids = np.arange(count, dtype=np.uint64) + np.uint64(first_id)
         M_ids = all_ids[np.argsort(rng.hash64(self.seed, all_ids, 0, rng.INIT_PHENOTYPE), kind="stable")[:n_M]]
         phen = np.where(np.isin(ids, M_ids), MESENCHYMAL, EPITHELIAL).astype(np.int8)
         clock = np.floor(rng.uniform(self.seed, ids, 0, rng.INIT_CLOCK) * self.doubling[phen])
