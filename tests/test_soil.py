@@ -207,3 +207,23 @@ def test_sub_cycling_error_is_small_and_first_order():
                    / COMM.allreduce(float(np.abs(ref[f]).max()), op=MPI.MAX) for f in ref)
 
     assert err(k20) < 0.01 and 1.7 < err(k20) / err(k10) < 2.3, (err(k10), err(k20))
+
+
+@pytest.mark.parallel
+def test_colony_hypoxia_drives_vegf_and_blockade_lowers_it(tmp_path):
+    """A packed colony seeded in a secondary goes hypoxic in its core; hypoxic cells make
+    VEGF; a VEGF blockade lowers it; the ledger counts the colony as initial cells."""
+    out = Path(COMM.bcast(str(tmp_path), root=0))
+    peaks = {}
+    for arm, treat in (("control", []), ("blockade", [config.Intervention(kind="vegf_blockade", start=0.0)])):
+        case = small_soil_body(oxygen=True, vegf=True)
+        case.secondary[0].colony = 600
+        case.secondary[0].geometry.size = [0.3, 0.3]
+        case.interventions = treat
+        sim = Simulation(case, out / arm, quiet=True)
+        sim.run()
+        last = sim.last
+        assert last["initial"] == 150 + 600 and last["ledger_error"] == 0
+        assert last["liver.hypoxic_fraction"] > 0 and last["liver.o_min"] < case.secondary[0].oxygen.hypoxia
+        peaks[arm] = last["liver.vegf_max"]
+    assert peaks["control"] > 0.05 and peaks["blockade"] < 0.5 * peaks["control"], peaks
