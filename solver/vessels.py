@@ -5,15 +5,16 @@ ranks, counter-based random numbers.
 Per step, from the start-of-step fields:
 - sprouting: a perfused vessel site where VEGF exceeds ``sprout_threshold`` sprouts a tip
   with probability 1 - exp(-sprout_rate (v - threshold) dt) (decided from site means, the
-  same on every rank; a sprout starts a new lineage);
+  same on every rank);
 - moving: X + (chi0 / (1 + alpha v) grad v + rho grad f) dt + sqrt(2 D dt) xi, reflected at
   the boundary, handed to the rank that owns the new element;
-- anastomosis: a tip that reaches another lineage's trail or a perfused vessel site fuses
-  and stops; both lineages then carry blood;
+- anastomosis: a tip that reaches another tip's trail (its own parent's and siblings'
+  included, as A&C's tip-to-sprout fusion) or another vessel site fuses and stops; both
+  paths back to their vessels then carry blood;
 - branching: a tip older than ``psi`` branches with probability min(1, branch v dt);
 - fibronectin f (pointwise, exact): df/dt = beta n - gamma n f; tips take up VEGF at eta n
   (n: tip density per vertex patch, tips per h_ref^d, as the cells);
-- perfusion: b = 1 on the trail of every lineage that has fused (b only grows).
+- perfusion: b = 1 on those paths (b only grows).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from solver.fields.soil import initial_values
 
 SPROUT, TIP_MOVE, BRANCH, TIP_PLACE = 50, 51, 55, 56  # random streams (TIP_MOVE .. +3)
 ACTIVE, FUSED = 0, 1
+FUSE_AGE = 10  # steps a new tip moves before it can fuse (it starts on its parent's trail)
+
+
+def _label(ids: np.ndarray) -> np.ndarray:
+    """A tip's trail label: its id cut to 50 bits, + 1 (exact in a float64 field)."""
+    return (np.asarray(ids, dtype=np.uint64) & np.uint64((1 << 50) - 1)).astype(np.int64) + 1
 
 
 class Angiogenesis:
@@ -46,18 +53,20 @@ class Angiogenesis:
         self.f = fem.Function(V, name="f")  # fibronectin
         self.f.x.array[:] = initial_values(V, cfg.f_initial, "angiogenesis.f_initial")
         self.n = fem.Function(V, name="tips")  # tip density
-        # Lineage + 1 of the first tip that visited each vertex (0: none; -1: two lineages
-        # at once); owners decide, ghosts copy.
+        # The label of the first tip that visited each vertex (0: none; -1: two tips at
+        # once); owners decide, ghosts copy. A label is the tip's id cut to 50 bits, + 1
+        # (exact in a float); ``parent`` maps each label to its parent's (0: a sprout).
         self.trail = dolfinx.la.vector(V.dofmap.index_map)
-        self._marks, self._squares, self._count = (dolfinx.la.vector(V.dofmap.index_map) for _ in range(3))
+        self._marks, self._count = (dolfinx.la.vector(V.dofmap.index_map) for _ in range(2))
+        self.parent: dict[int, int] = {}
+        self.perfused_labels: set[int] = set()
         self.n_owned = V.dofmap.index_map.size_local
-        self.lineages = 0  # lineages started so far (the same on every rank)
-        self.perfused = np.zeros(0, dtype=np.int64)  # lineages that carry blood
-        cols = {"id": np.uint64, "lineage": np.int64, "root": np.int64, "host": np.int64, "vertex": np.int32,
+        self.sprouted = False
+        cols = {"id": np.uint64, "label": np.int64, "root": np.int64, "host": np.int64, "vertex": np.int32,
                 "age": np.float64, "state": np.int8}
         self.tips = {k: np.zeros(0, dtype=t) for k, t in cols.items()} | {"x": np.zeros((0, self.dim))}
         self.stats = {"sprouts": 0, "branches": 0, "anastomoses": 0}
-        self.new_sites: list[np.ndarray] = []  # where lineages fused into blood this step
+        self.new_sites: list[np.ndarray] = []  # where tips fused this step
 
     def __len__(self) -> int:
         return len(self.tips["id"])
@@ -104,7 +113,7 @@ class Angiogenesis:
     def _sprout(self, n: int, site_v: np.ndarray) -> None:
         c = self.cfg
         keys = np.arange(len(site_v), dtype=np.uint64) + np.uint64(self.organ << 20)
-        if c.initial_tips and self.lineages == 0:
+        if c.initial_tips and not self.sprouted:
             go = np.arange(len(site_v))
         else:
             excess = np.maximum(site_v - c.sprout_threshold, 0.0)
@@ -114,8 +123,8 @@ class Angiogenesis:
         if len(go) == 0:
             return
         ids = rng.hash64(self.seed, keys[go], n, SPROUT + 1)
-        lineage = self.lineages + np.arange(len(go))
-        self.lineages += len(go)
+        self.sprouted = True
+        self.parent.update({int(lbl): 0 for lbl in _label(ids)})
         # Start on the rim of the vessel site, towards a random direction.
         direction = rng.normal(self.seed, ids, n, TIP_PLACE, self.dim)
         direction /= np.linalg.norm(direction, axis=1)[:, None]
@@ -125,11 +134,11 @@ class Angiogenesis:
         self.stats["sprouts"] += len(mine)  # summed over ranks in metrics
         if len(mine):
             host = start[mine]
-            self._add(ids[mine], lineage[mine], go[mine], x[mine], host, self.walker.place(host, x[mine]))
+            self._add(ids[mine], go[mine], x[mine], host, self.walker.place(host, x[mine]))
 
-    def _add(self, ids, lineage, root, x, host, vertex) -> None:
+    def _add(self, ids, root, x, host, vertex) -> None:
         t = self.tips
-        new = {"id": ids, "lineage": lineage, "root": root, "x": x, "host": host, "vertex": vertex,
+        new = {"id": ids, "label": _label(ids), "root": root, "x": x, "host": host, "vertex": vertex,
                "age": np.zeros(len(ids)), "state": np.zeros(len(ids), dtype=np.int8)}
         self.tips = {k: np.concatenate([t[k], np.asarray(new[k], dtype=t[k].dtype)]) for k in t}
 
@@ -141,63 +150,76 @@ class Angiogenesis:
         drift = (chem + c.rho * w.gradient(self.f.x.array, t["host"])) * self.dt
         noise = np.sqrt(2.0 * c.D * self.dt) * rng.normal(self.seed, t["id"], n, TIP_MOVE, self.dim)
         x_new = np.where(act[:, None], t["x"] + drift + noise, t["x"])
-        payload = {k: t[k] for k in ("id", "lineage", "root", "age", "state")}
+        payload = {k: t[k] for k in ("id", "label", "root", "age", "state")}
         x, host, vertex, payload = w.locate(x_new, t["host"].copy(), t["x"].copy(), payload)
         self.tips = dict(payload, x=x, host=host, vertex=vertex)
 
     def _fuse_and_mark(self) -> None:
-        """Anastomosis where a tip meets another lineage's trail or a perfused site; then
-        every tip marks its vertex, and b = 1 on the trails of perfused lineages."""
+        """Anastomosis where a tip (older than a few steps) meets another tip's trail or a
+        vessel site other than its own; both paths back to their vessels then carry blood
+        (b = 1 on them). Then every tip marks its vertex."""
         t = self.tips
         trail = self.trail.array
         act = np.flatnonzero(t["state"] == ACTIVE)
-        other = np.rint(trail[t["vertex"][act]]).astype(np.int64) - 1  # -1: none; -2: mixed
-        into_trail = (other == -2) | ((other >= 0) & (other != t["lineage"][act]))
+        other = np.rint(trail[t["vertex"][act]]).astype(np.int64)  # 0: none; -1: mixed
+        grown = t["age"][act] > FUSE_AGE * self.dt
+        into_trail = grown & (other != 0) & (other != t["label"][act])
         into_site = np.zeros(len(act), dtype=bool)
-        if len(self.site_x):  # another site than the one the lineage sprouted from
+        if len(self.site_x):  # another site than the one the tip's tree sprouted from
             inside = np.linalg.norm(t["x"][act, None, :] - self.site_x[None, :, :], axis=2) < self.site_radius
             inside[np.arange(len(act)), t["root"][act]] = False
-            into_site = inside.any(axis=1)
+            into_site = grown & inside.any(axis=1)
         fuse = into_trail | into_site
         t["state"][act[fuse]] = FUSED
-        joined = np.concatenate([t["lineage"][act[fuse]], other[into_trail & fuse & (other >= 0)]])
         self.stats["anastomoses"] += int(fuse.sum())
-        new = np.unique(np.concatenate(self.comm.allgather(joined)))
-        self.perfused = np.union1d(self.perfused, new)
+        joined = np.concatenate([t["label"][act[fuse]], other[into_trail & fuse & (other > 0)]])
+        for lbl in np.unique(np.concatenate(self.comm.allgather(joined))):
+            self._perfuse(int(lbl))
         where = np.concatenate(self.comm.allgather(t["x"][act[fuse]])).reshape(-1, self.dim)
         self.new_sites += list(where[np.lexsort(where.T[::-1])]) if len(where) else []
-        # Trails: the first lineage to reach a vertex keeps it; two at once mark it -1
-        # (all marks equal iff count * sum of squares == sum^2).
-        vecs = (self._marks, self._squares, self._count)
-        for vec in vecs:
+        # Trails: the first tip to reach a vertex keeps it; two at once mark it -1.
+        for vec in (self._marks, self._count):
             vec.array[:] = 0.0
-        label = t["lineage"] + 1.0
-        for vec, value in zip(vecs, (label, label**2, np.ones(len(label)))):
-            np.add.at(vec.array, t["vertex"], value)
+        np.add.at(self._marks.array, t["vertex"], t["label"].astype(float))
+        np.add.at(self._count.array, t["vertex"], 1.0)
+        for vec in (self._marks, self._count):
             vec.scatter_reverse(dolfinx.la.InsertMode.add)
         m = self.n_owned
-        s1, s2, k = (vec.array[:m] for vec in vecs)
-        single = np.abs(k * s2 - s1**2) < 0.5
+        s1, k = self._marks.array[:m], self._count.array[:m]
         fresh = (trail[:m] == 0) & (k > 0)
-        trail[:m] = np.where(fresh, np.where(single, s1 / np.maximum(k, 1.0), -1.0), trail[:m])
+        trail[:m] = np.where(fresh, np.where(k == 1, s1, -1.0), trail[:m])
         self.trail.scatter_forward()
-        lineage = np.rint(trail).astype(np.int64) - 1
-        on = ((trail > 0) & np.isin(lineage, self.perfused)) | ((trail < 0) & (len(self.perfused) > 0))
-        self.b.x.array[on] = 1.0
+        if self.perfused_labels:
+            on = np.isin(np.rint(trail).astype(np.int64), np.fromiter(self.perfused_labels, dtype=np.int64))
+            self.b.x.array[on] = 1.0
+
+    def _perfuse(self, label: int) -> None:
+        """A label and its ancestors back to the vessel carry blood."""
+        while label > 0 and label not in self.perfused_labels:
+            self.perfused_labels.add(label)
+            label = self.parent.get(label, 0)
 
     def _branch(self, n: int, v: np.ndarray) -> None:
+        """Tips older than psi branch with probability min(1, branch v dt); every rank
+        learns the new labels' parents."""
         t, c = self.tips, self.cfg
         if self.comm.allreduce(len(self), op=MPI.SUM) >= c.max_tips:
             return
         old = np.flatnonzero((t["state"] == ACTIVE) & (t["age"] >= c.psi))
         p = np.minimum(1.0, c.branch * np.maximum(v[t["vertex"][old]], 0.0) * self.dt)
         go = old[rng.uniform(self.seed, t["id"][old], n, BRANCH) < p]
-        if len(go) == 0:
-            return
+        born = self._spawn(n, go)
+        for kid, parent in np.concatenate(self.comm.allgather(born)).reshape(-1, 2):
+            self.parent[int(kid)] = int(parent)
+
+    def _spawn(self, n: int, go: np.ndarray) -> np.ndarray:
+        t = self.tips
         self.stats["branches"] += len(go)
         t["age"][go] = 0.0
-        self._add(rng.daughter_id(t["id"][go], n), t["lineage"][go], t["root"][go], t["x"][go], t["host"][go],
-                  t["vertex"][go])
+        kids = rng.daughter_id(t["id"][go], n)
+        born = np.stack([_label(kids), t["label"][go]], axis=1) if len(go) else np.zeros((0, 2), dtype=np.int64)
+        self._add(kids, t["root"][go], t["x"][go], t["host"][go], t["vertex"][go])
+        return born
 
     def _density(self) -> None:
         """Tips per vertex patch, in tips per h_ref^d (as the cancer cells' density)."""
