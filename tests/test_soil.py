@@ -227,3 +227,23 @@ def test_colony_hypoxia_drives_vegf_and_blockade_lowers_it(tmp_path):
         assert last["liver.hypoxic_fraction"] > 0 and last["liver.o_min"] < case.secondary[0].oxygen.hypoxia
         peaks[arm] = last["liver.vegf_max"]
     assert peaks["control"] > 0.05 and peaks["blockade"] < 0.5 * peaks["control"], peaks
+
+
+@pytest.mark.parallel
+def test_uniform_fields_step_pointwise_and_exactly():
+    """A uniform field with a uniform source and rate steps without a solve, to the exact
+    discrete solution; anything non-uniform is solved."""
+    from solver.fields.reaction_diffusion import ReactionDiffusion
+
+    msh = dmesh.create_unit_square(COMM, 10, 10)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    u = fem.Function(V)
+    u.x.array[:] = 0.3
+    rd = ReactionDiffusion(u, stiffness(V), lumped_mass(V), 0.5, 0.7, 0.01, "uniform", {}, 1e-12)
+    n = V.dofmap.index_map.size_local
+    rd.step(np.full(n, 2.0), 1.5)
+    assert rd.iterations == 0
+    assert np.allclose(u.x.array, (0.3 / 0.01 + 2.0) / (1 / 0.01 + 0.7 + 1.5), rtol=1e-14, atol=0)
+    xy = V.tabulate_dof_coordinates()[:n, 0]
+    rd.step(2.0 + xy, 1.5)
+    assert COMM.allreduce(rd.iterations, op=MPI.MAX) > 0
