@@ -32,29 +32,10 @@ ap.add_argument("--output", default=None)
 args = ap.parse_args()
 comm = MPI.COMM_WORLD
 
-def split_sets(text: str) -> list[str]:
-    """key=value,key=value, with commas inside brackets, braces or quotes kept."""
-    parts, depth, quote, start = [], 0, None, 0
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p for p in parts if p]
-
-
 arms = []
 for spec in args.arm:
     name, _, sets = spec.partition(":")
-    arms.append((name, split_sets(sets)))
+    arms.append((name, config.split_overrides(sets)))
 base = config.load(args.case)
 out = Path(args.output or Path("output") / f"{base.name}_arms").resolve()
 finals: dict[str, dict[str, np.ndarray]] = {}

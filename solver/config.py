@@ -436,6 +436,26 @@ def _parse_value(text: str):
         return text
 
 
+def split_overrides(text: str) -> list[str]:
+    """``key=value,key=value`` as a list, commas inside brackets, braces or quotes kept
+    (``interventions=[{kind="resection",start=2.0}],seed=3``)."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p for p in parts if p]
+
+
 def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
     """Apply ``key.path=value`` overrides (TOML values) to raw case data."""
     for item in overrides:
