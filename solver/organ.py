@@ -87,8 +87,8 @@ class Organ:
         self.angio = None
         self.origin_sites = self.site_x.copy()  # before any new perfused vessel
         if case.soil.angiogenesis:
-            self.angio = Angiogenesis(V, self.lumped, spec.angiogenesis, cc.h_ref, case.seed, self.dt, self.site_x,
-                                      spec.geometry.vessel_radius, index, self.soil.b)
+            self.angio = Angiogenesis(V, self.cells.walker, self.lumped, spec.angiogenesis, cc.h_ref, case.seed,
+                                      self.dt, self.site_x, spec.geometry.vessel_radius, index, self.soil.b)
             self.fields.update(f=self.angio.f, tips=self.angio.n)
         if self.soil is not None:
             self.soil.equilibrate(self.fields["c_E"].x.array[: self.n_owned] + self.fields["c_M"].x.array[: self.n_owned])

@@ -85,6 +85,7 @@ class Simulation:
                                 for o in secondary], case.seed, case.time.dt,
                                types=[o.organ_type() for o in secondary])
         self.exosomes = None
+        self._blocked: set[str] = set()  # integrin profiles blocked now (interventions)
         self.types = [o.organ_type() for o in specs[1:]]
         if case.soil.niche and self.blood is not None:
             self.exosomes = ExosomePool(case.exosomes.release, case.exosomes.removal,
@@ -157,13 +158,11 @@ class Simulation:
         active = {k: [i for i in self.case.interventions if i.kind == k and i.active(self.t)]
                   for k in ("resection", "vegf_blockade", "exosome_release", "integrin")}
         if active["resection"] and not self.ledger.get("resected"):
+            count = self._primary_cells()
             p = self.hosted.get(0)
-            count = sum(p.cells.total()) if p is not None else 0
             if p is not None:
                 p.cells.pop = p.cells.pop.take(np.zeros(0, dtype=np.int64))
-            if self.organ_comm is not self.comm:
-                count = self.comm.bcast(count, root=self.leader[0])
-            self.ledger["resected"] = int(count)
+            self.ledger["resected"] = count
             self._event("resection", self.names[0], -1, 0, np.zeros(int(count), dtype=np.int8))
         sink = sum(i.strength for i in active["vegf_blockade"])
         for o in self.organs:
@@ -172,18 +171,24 @@ class Simulation:
         if self.exosomes is not None:
             self.exosomes.releasing = not active["exosome_release"]
             blocked = {i.profile for i in active["integrin"]}
-            self.exosomes.set_uptake(exosome_uptake(self.case.exosomes, self.types, blocked))
+            if blocked != self._blocked:  # a dose starts or ends
+                self._blocked = blocked
+                self.exosomes.set_uptake(exosome_uptake(self.case.exosomes, self.types, blocked))
 
     def _exosomes(self) -> np.ndarray:
         """The plasma pool over this step: released by the primary's cells, taken up by
         each secondary organ (amounts, the same on every rank)."""
         if self.exosomes is None:
             return np.zeros(len(self.names) - 1)
+        return self.exosomes.step(self._primary_cells(), self.exosomes.releasing)
+
+    def _primary_cells(self) -> int:
+        """The primary's cell count, on every rank (collective)."""
         p = self.hosted.get(0)
-        n_primary = sum(p.cells.total()) if p is not None else 0
+        count = sum(p.cells.total()) if p is not None else 0
         if self.organ_comm is not self.comm:
-            n_primary = self.comm.bcast(n_primary, root=self.leader[0])
-        return self.exosomes.step(n_primary, self.exosomes.releasing)
+            count = self.comm.bcast(count, root=self.leader[0])
+        return int(count)
 
     def _niche_extravasation(self):
         """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary."""

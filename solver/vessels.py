@@ -25,7 +25,9 @@ import numpy as np
 from mpi4py import MPI
 
 from solver.cells import rng
+from solver.cells.discrete import count_at_vertices
 from solver.cells.locate import MeshWalker, claim
+from solver.fields.ecm import relax
 from solver.fields.soil import initial_values
 
 SPROUT, TIP_MOVE, BRANCH, TIP_PLACE = 50, 51, 55, 56  # random streams (TIP_MOVE .. +3)
@@ -39,12 +41,13 @@ def _label(ids: np.ndarray) -> np.ndarray:
 
 
 class Angiogenesis:
-    def __init__(self, V, lumped: np.ndarray, cfg, h_ref: float, seed: int, dt: float, site_x: np.ndarray,
-                 site_radius: float, organ_index: int, b: fem.Function):
+    def __init__(self, V, walker: MeshWalker, lumped: np.ndarray, cfg, h_ref: float, seed: int, dt: float,
+                 site_x: np.ndarray, site_radius: float, organ_index: int, b: fem.Function):
+        """``walker``: the organ's mesh walker (shared with its cancer cells)."""
         self.V, self.cfg, self.seed, self.dt = V, cfg, seed, dt
         self.comm = V.mesh.comm
         self.dim = V.mesh.topology.dim
-        self.walker = MeshWalker(V)
+        self.walker = walker
         self.lumped = lumped
         self.h_ref = h_ref
         self.site_x, self.site_radius = site_x, site_radius
@@ -94,11 +97,8 @@ class Angiogenesis:
         self._fuse_and_mark()
         self._branch(n, v)
         self._density()
-        c = self.cfg
         tips = self.n.x.array
-        rate = c.gamma * tips
-        f_inf = np.divide(c.beta * tips, rate, out=np.zeros_like(rate), where=rate > 0)
-        self.f.x.array[:] = f_inf + (self.f.x.array - f_inf) * np.exp(-rate * self.dt)
+        relax(self.f.x.array, self.cfg.beta * tips, self.cfg.gamma * tips, self.dt)
         self.tips["age"] = self.tips["age"] + self.dt
 
     def take_new_sites(self) -> list[np.ndarray]:
@@ -108,7 +108,7 @@ class Angiogenesis:
 
     def vegf_uptake(self) -> np.ndarray:
         """The tips' VEGF uptake rate eta n per owned dof (into VEGF's lumped diagonal)."""
-        return self.cfg.eta * self.n.x.array[: self.V.dofmap.index_map.size_local]
+        return self.cfg.eta * self.n.x.array[: self.n_owned]
 
     def _sprout(self, n: int, site_v: np.ndarray) -> None:
         c = self.cfg
@@ -223,9 +223,5 @@ class Angiogenesis:
 
     def _density(self) -> None:
         """Tips per vertex patch, in tips per h_ref^d (as the cancer cells' density)."""
-        vec = self.n.x
-        vec.array[:] = np.bincount(self.tips["vertex"][self.tips["state"] == ACTIVE],
-                                   minlength=len(vec.array))[: len(vec.array)]
-        vec.scatter_reverse(dolfinx.la.InsertMode.add)
-        vec.scatter_forward()
-        vec.array[:] *= self.h_ref**self.dim / self.lumped
+        counts = count_at_vertices(self.n.x, self.tips["vertex"][self.tips["state"] == ACTIVE])
+        self.n.x.array[:] = counts * self.h_ref**self.dim / self.lumped

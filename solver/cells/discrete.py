@@ -23,6 +23,15 @@ from solver.cells.room import Lattice
 from solver.config import CaseError
 
 
+def count_at_vertices(vec: dolfinx.la.Vector, vertices: np.ndarray) -> np.ndarray:
+    """How many of the given (local) vertices fall on each P1 dof, summed over ranks, owned
+    + ghost (collective; ``vec`` is the work vector)."""
+    vec.array[:] = np.bincount(vertices, minlength=len(vec.array))[: len(vec.array)]
+    vec.scatter_reverse(dolfinx.la.InsertMode.add)
+    vec.scatter_forward()
+    return vec.array.copy()
+
+
 class DiscreteCells:
     def __init__(self, V, lumped: np.ndarray, params, seed: int, dt: float, r_wake: float | None = None):
         self.V = V
@@ -75,7 +84,7 @@ class DiscreteCells:
         # A small jitter so that no cell sits on a box or element boundary.
         x = mid[chosen[box_of]] + 0.05 * lat.h * rng.normal(self.seed, ids, 0, rng.INIT, d)
 
-        mine, start = self._claim(x)
+        mine, start = claim(self.walker, self.V.mesh, x)
         if (mine < 0).any():
             raise CaseError("the initial tumour cells do not all lie inside the organ: check "
                             "primary.geometry.tumour_centre and cells.initial.count")
@@ -92,15 +101,12 @@ class DiscreteCells:
         x, host, vertex, cols = self.walker.locate(x, start, x.copy(), cols)
         self.pop = Population.from_columns(d, dict(cols, x=x, host=host, vertex=vertex))
 
-    def _claim(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return claim(self.walker, self.V.mesh, x)
-
     def insert(self, x: np.ndarray, cols: dict[str, np.ndarray], n: int, purpose: int) -> np.ndarray:
         """Cells arriving from elsewhere (rows known on every rank): each takes room in
         its place if there is any (hash rule, ``purpose`` stream). Returns, on every
         rank, which rows were placed (collective)."""
         lat = self.lattice
-        where, start = self._claim(x)
+        where, start = claim(self.walker, self.V.mesh, x)
         mine = where == 1
         lat.census(self.pop.place)
         ids = cols["id"][mine]
@@ -215,12 +221,7 @@ class DiscreteCells:
     # -- what the fields see ----------------------------------------------------------
     def vertex_counts(self, select: np.ndarray | None = None) -> np.ndarray:
         """Cells per vertex patch, summed over ranks, owned + ghost dofs (collective)."""
-        vec = self._vertex_count
-        v = self.pop.vertex if select is None else self.pop.vertex[select]
-        vec.array[:] = np.bincount(v, minlength=len(vec.array))[: len(vec.array)]
-        vec.scatter_reverse(dolfinx.la.InsertMode.add)
-        vec.scatter_forward()
-        return vec.array.copy()
+        return count_at_vertices(self._vertex_count, self.pop.vertex if select is None else self.pop.vertex[select])
 
     def densities(self, lumped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (MODEL.md section 0)."""

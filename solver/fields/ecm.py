@@ -10,10 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def relax(u: np.ndarray, gain, total, dt: float) -> None:
+    """du/dt = gain - total u with gain, total >= 0 frozen over the step, exactly and in
+    place: u -> u_inf + (u - u_inf) exp(-total dt), u_inf = gain / total (u unchanged where
+    total = 0). The ECM, the niche conditioning and fibronectin all step this way."""
+    total = np.broadcast_to(np.asarray(total, dtype=float), u.shape)
+    u_inf = np.divide(gain, total, out=np.zeros(u.shape), where=total > 0)
+    u[:] = u_inf + (u - u_inf) * np.exp(-total * dt)
+
+
 def step(w: np.ndarray, dt: float, c_M: np.ndarray, m: np.ndarray, Gamma1: float, Gamma2: float,
          deposition: np.ndarray | float = 0.0) -> None:
     """Update ``w`` in place (all arrays per dof, same length)."""
     a = Gamma1 * c_M + Gamma2 * np.maximum(m, 0.0)
-    rate = a + deposition
-    w_inf = np.divide(deposition, rate, out=np.zeros_like(rate), where=rate > 0)
-    w[:] = w_inf + (w - w_inf) * np.exp(-rate * dt)
+    relax(w, deposition, a + deposition, dt)

@@ -20,6 +20,7 @@ import numpy as np
 from mpi4py import MPI
 
 from solver.config import CaseError
+from solver.fields.ecm import relax
 from solver.fields.reaction_diffusion import ReactionDiffusion
 
 
@@ -104,9 +105,7 @@ class Soil:
             self.rest["x"] = False
             self.rest["v"] = self.rest["v"] and self.spec.vegf.s_niche == 0
         if "o" in self.solvers and not self.rest["o"]:
-            ox = self.spec.oxygen
-            supply = ox.supply * self.vessels()
-            self.solvers["o"].step(supply + extra.get("o", 0.0), supply + ox.uptake * c)
+            self._oxygen(c, extra.get("o", 0.0))
         if "v" in self.solvers and not self.rest["v"]:
             vg = self.spec.vegf
             source = vg.s_cells * c * self._hypoxia()
@@ -122,9 +121,7 @@ class Soil:
             self.taken_up += uptake * self.dt
             self.consumed += self.dt * (nx.decay + nx.uptake) * self._integral(x)
             gain = nx.rate * nx.uptake * np.maximum(x, 0.0)
-            total = gain + nx.loss
-            N_inf = np.divide(gain, total, out=np.zeros_like(total), where=total > 0)
-            N[:] = N_inf + (N - N_inf) * np.exp(-total * self.dt)  # owned + ghost: x is scattered
+            relax(N, gain, gain + nx.loss, self.dt)  # owned + ghost: x is scattered
 
     def equilibrate(self, c: np.ndarray, steps: int = 40) -> None:
         """Oxygen at its steady state with the cells ``c`` (MODEL.md: the initial state).
@@ -132,10 +129,14 @@ class Soil:
         round-off; the other fields keep their values."""
         if "o" not in self.solvers:
             return
+        for _ in range(steps):
+            self._oxygen(c)
+
+    def _oxygen(self, c: np.ndarray, forcing: np.ndarray | float = 0.0) -> None:
+        """One oxygen step: supply (b0 + b)(1 - o) from the vessels, uptake c o by cells."""
         ox = self.spec.oxygen
         supply = ox.supply * self.vessels()
-        for _ in range(steps):
-            self.solvers["o"].step(supply, supply + ox.uptake * c)
+        self.solvers["o"].step(supply + forcing, supply + ox.uptake * c)
 
     def _hypoxia(self) -> np.ndarray:
         """H(o) per owned dof; without an oxygen field every cell counts as normoxic."""
