@@ -135,7 +135,8 @@ class Extravasation(Strict):
 class Oxygen(Strict):
     """o, normalised to healthy tissue (o = 1 ~ 46 mmHg, the median normal-tissue pO2 in
     Vaupel's compilation, McKeown 2014 Br J Radiol 87:20130676, Table 2):
-    do/dt = D lap o + supply (b0 + b)(1 - o) - uptake c o (MODEL.md section 2)."""
+    do/dt = D lap o + supply (b0 (1 - regression min(c/Q, 1)) + b)(1 - o) - uptake c o
+    (MODEL.md section 2; the regression factor: section 6)."""
 
     D: NonNeg = 17.5  # 1.75e-5 cm^2/s at 37 C; Grote, Suesskind & Vaupel (1977) Pfluegers Arch 372:37
     # Per unit cell density: o falls to the hypoxic level ~100 um and to anoxia ~200 um into
@@ -144,6 +145,10 @@ class Oxygen(Strict):
     uptake: NonNeg = 9.3e3
     supply: NonNeg = 3.7e4  # per unit vessel density (illustrative: a fully vascularised packed patch stays normoxic)
     b0: Prob = 0.1  # background capillaries (illustrative: a packed colony's core goes hypoxic without new vessels)
+    # Fraction of the background capillaries a packed colony displaces: tumours co-opt the
+    # host vessels and the co-opted vessels regress (Holash et al. 1999 Science 284:1994), so
+    # a colony's core goes anoxic and dies unless new vessels reach it (angiogenic dormancy).
+    regression: Prob = 1.0
     hypoxia: Prob = 0.22  # o_hyp: pO2 < 10 mmHg (Hughes et al. 2019 Br J Radiol 92:20170955), / 46 mmHg
     necrosis: Prob = 0.02  # o_nec: ~1 mmHg (illustrative), / 46 mmHg
 
@@ -199,6 +204,10 @@ class Angiogenesis(Strict):
     max_tips: Annotated[int, Field(ge=1)] = 20_000  # a cap on tips per organ (numerical)
     f_initial: str = "0"  # fibronectin at t = 0: a numpy expression of x, y, z
     initial_tips: bool = False  # one tip from every vessel site at the first step (A&C's start)
+    # A tip fuses on meeting the trail of any sprout ("any": a vessel is a vessel), or only
+    # of a sprout whose tip is still active (the rule of the A&C re-implementation of
+    # Nardini et al. 2021, scripts/ac1998_lattice.py).
+    anastomosis: Literal["any", "active"] = "any"
 
 
 class Organ(Strict):

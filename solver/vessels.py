@@ -9,8 +9,12 @@ Per step, from the start-of-step fields:
 - moving: X + (chi0 / (1 + alpha v) grad v + rho grad f) dt + sqrt(2 D dt) xi, reflected at
   the boundary, handed to the rank that owns the new element;
 - anastomosis: a tip that reaches another tip's trail (its own parent's and siblings'
-  included, as A&C's tip-to-sprout fusion) or another vessel site fuses and stops; both
-  paths back to their vessels then carry blood;
+  included, as A&C's tip-to-sprout fusion; with ``anastomosis = "active"`` only trails of
+  tips still active) or another vessel site fuses and stops; both
+  paths back to their vessels then carry blood. A new tip can fuse only once it is two
+  mesh cells from where it was born: it starts on its parent's trail (A&C put it on a
+  free neighbouring site), and on a mesh coarser than a step it would otherwise fuse
+  before it has moved;
 - branching: a tip older than ``psi`` branches with probability min(1, branch v dt);
 - fibronectin f (pointwise, exact): df/dt = beta n - gamma n f; tips take up VEGF at eta n
   (n: tip density per vertex patch, tips per h_ref^d, as the cells);
@@ -32,7 +36,6 @@ from solver.fields.soil import initial_values
 
 SPROUT, TIP_MOVE, BRANCH, TIP_PLACE = 50, 51, 55, 56  # random streams (TIP_MOVE .. +3)
 ACTIVE, FUSED = 0, 1
-FUSE_AGE = 10  # steps a new tip moves before it can fuse (it starts on its parent's trail)
 
 
 def _label(ids: np.ndarray) -> np.ndarray:
@@ -67,7 +70,11 @@ class Angiogenesis:
         self.sprouted = False
         cols = {"id": np.uint64, "label": np.int64, "root": np.int64, "host": np.int64, "vertex": np.int32,
                 "age": np.float64, "state": np.int8}
-        self.tips = {k: np.zeros(0, dtype=t) for k, t in cols.items()} | {"x": np.zeros((0, self.dim))}
+        self.tips = {k: np.zeros(0, dtype=t) for k, t in cols.items()} | {"x": np.zeros((0, self.dim)),
+                                                                          "x0": np.zeros((0, self.dim))}
+        msh = V.mesh
+        cells = np.arange(msh.topology.index_map(self.dim).size_local, dtype=np.int32)
+        self.escape = 2.0 * self.comm.allreduce(float(msh.h(self.dim, cells).max(initial=0.0)), op=MPI.MAX)
         self.stats = {"sprouts": 0, "branches": 0, "anastomoses": 0}
         self.new_sites: list[np.ndarray] = []  # where tips fused this step
 
@@ -138,7 +145,7 @@ class Angiogenesis:
 
     def _add(self, ids, root, x, host, vertex) -> None:
         t = self.tips
-        new = {"id": ids, "label": _label(ids), "root": root, "x": x, "host": host, "vertex": vertex,
+        new = {"id": ids, "label": _label(ids), "root": root, "x": x, "x0": x, "host": host, "vertex": vertex,
                "age": np.zeros(len(ids)), "state": np.zeros(len(ids), dtype=np.int8)}
         self.tips = {k: np.concatenate([t[k], np.asarray(new[k], dtype=t[k].dtype)]) for k in t}
 
@@ -150,20 +157,22 @@ class Angiogenesis:
         drift = (chem + c.rho * w.gradient(self.f.x.array, t["host"])) * self.dt
         noise = np.sqrt(2.0 * c.D * self.dt) * rng.normal(self.seed, t["id"], n, TIP_MOVE, self.dim)
         x_new = np.where(act[:, None], t["x"] + drift + noise, t["x"])
-        payload = {k: t[k] for k in ("id", "label", "root", "age", "state")}
+        payload = {k: t[k] for k in ("id", "label", "root", "age", "state", "x0")}
         x, host, vertex, payload = w.locate(x_new, t["host"].copy(), t["x"].copy(), payload)
         self.tips = dict(payload, x=x, host=host, vertex=vertex)
 
     def _fuse_and_mark(self) -> None:
-        """Anastomosis where a tip (older than a few steps) meets another tip's trail or a
+        """Anastomosis where a tip (away from its birth point) meets another tip's trail or a
         vessel site other than its own; both paths back to their vessels then carry blood
         (b = 1 on them). Then every tip marks its vertex."""
         t = self.tips
         trail = self.trail.array
         act = np.flatnonzero(t["state"] == ACTIVE)
         other = np.rint(trail[t["vertex"][act]]).astype(np.int64)  # 0: none; -1: mixed
-        grown = t["age"][act] > FUSE_AGE * self.dt
+        grown = np.linalg.norm(t["x"][act] - t["x0"][act], axis=1) > self.escape
         into_trail = grown & (other != 0) & (other != t["label"][act])
+        if self.cfg.anastomosis == "active":  # only into the trails of tips still growing
+            into_trail &= np.isin(other, np.concatenate(self.comm.allgather(t["label"][act])))
         into_site = np.zeros(len(act), dtype=bool)
         if len(self.site_x):  # another site than the one the tip's tree sprouted from
             inside = np.linalg.norm(t["x"][act, None, :] - self.site_x[None, :, :], axis=2) < self.site_radius

@@ -29,15 +29,17 @@ def _soil(flags, **organ):
 
 @pytest.mark.parallel
 def test_uniform_steady_states():
-    """Uniform cells: o -> p b0 / (p b0 + q c), v -> s_v c H(o) / lambda_v; x and N -> their
-    balance with a constant uptake; N in [0, 1]; o <= 1."""
+    """Uniform cells: o -> p b0' / (p b0' + q c) with the capillaries b0' = b0 (1 - r c/Q)
+    the cells leave, v -> s_v c H(o) / lambda_v; x and N -> their balance with a constant
+    uptake; N in [0, 1]; o <= 1."""
     soil, spec = _soil({"oxygen": True, "vegf": True, "niche": True}, niche={"D": 0.01, "decay": 9.0, "uptake": 1.0,
                                                                             "rate": 50.0, "loss": 5.0})
     c = np.full(soil.n, 2.0)
     for _ in range(3000):
         soil.step(c, uptake=0.5)
     ox, vg, nx = spec.oxygen, spec.vegf, spec.niche
-    o = ox.supply * ox.b0 / (ox.supply * ox.b0 + ox.uptake * 2.0)
+    bed = ox.b0 * (1.0 - ox.regression * 2.0 / 4.0)
+    o = ox.supply * bed / (ox.supply * bed + ox.uptake * 2.0)
     assert np.allclose(soil.fields["o"].x.array, o, rtol=1e-8)
     v = (vg.s_cells * 2.0 * hypoxic(np.array(o), ox.hypoxia, vg.hypoxia_width) + vg.s_niche * 0.0) / vg.decay
     x = 0.5 / (nx.decay + nx.uptake)  # the uptake spread over a unit-area organ
@@ -207,6 +209,38 @@ def test_sub_cycling_error_is_small_and_first_order():
                    / COMM.allreduce(float(np.abs(ref[f]).max()), op=MPI.MAX) for f in ref)
 
     assert err(k20) < 0.01 and 1.7 < err(k20) / err(k10) < 2.3, (err(k10), err(k20))
+
+
+@pytest.mark.parallel
+def test_angiogenic_dormancy_oxygen():
+    """MODEL.md section 6 with the default oxygen parameters: a packed colony wider than the
+    diffusion limit (radius 300 um) has an anoxic core once it has displaced the capillaries
+    it packs, and none while they stay (regression 0); a small colony (60 um) is normoxic at
+    its rim; new perfused vessels (b = 1) over the big one make it normoxic throughout."""
+    msh = dmesh.create_rectangle(COMM, [[-0.25, -0.25], [0.25, 0.25]], [50, 50])
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    xy = V.tabulate_dof_coordinates()[: V.dofmap.index_map.size_local, :2]
+    r = np.hypot(xy[:, 0], xy[:, 1])
+
+    def oxygen(radius, regression, b=0.0):
+        spec = config.Organ(oxygen={"regression": regression})
+        soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True), 1e-3, {}, 1e-12, 4.0)
+        soil.b.x.array[:] = b
+        c = np.where(r <= radius + 1e-9, 4.0, 0.0)
+        soil.equilibrate(c)
+        o = soil.fields["o"].x.array[: soil.n]
+        inside = r <= radius + 1e-9
+        return (COMM.allreduce(float(o[inside].min(initial=1.0)), op=MPI.MIN),
+                COMM.allreduce(float(o[inside].max(initial=0.0)), op=MPI.MAX), spec.oxygen)
+
+    low, _, ox = oxygen(0.15, 1.0)
+    assert low < ox.necrosis, low  # the core dies
+    low, _, _ = oxygen(0.15, 0.0)
+    assert ox.necrosis < low < ox.hypoxia, low  # hypoxic, alive: the capillaries still feed it
+    _, rim, _ = oxygen(0.03, 1.0)
+    assert rim > ox.hypoxia, rim  # a small colony still divides at its rim
+    low, _, _ = oxygen(0.15, 1.0, b=1.0)
+    assert low > ox.hypoxia, low  # vascularised: divides throughout
 
 
 @pytest.mark.parallel

@@ -2,6 +2,7 @@
 setting: sprouts climb the VEGF gradient, branch, fuse, and perfused trails raise b;
 the same on 2 ranks."""
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,36 @@ def test_sprouts_climb_the_gradient_branch_and_perfuse(tmp_path):
     assert m["primary.tip_reach"] > 2.5 * still.last["primary.tip_reach"]
     assert still.last["primary.tip_reach"] < 0.06
     # Branching and anastomosis (tip-to-sprout, siblings included) balance each other, as
-    # in A&C: most tips end fused; fused paths carry blood: b = 1 on them only.
-    rich = run(tmp, "rich", 8000, branch=40.0)
-    r = rich.last
-    assert r["primary.branches"] > 10 and r["primary.anastomoses"] > r["primary.branches"] / 2
-    assert r["primary.tips_active"] < r["primary.tips_fused"]
-    assert 0 < r["primary.perfused_fraction"] < 0.2
-    b = rich.organ.soil.b.x.array if rich.organ is not None else np.zeros(0)
-    assert np.all((b == 0) | (b == 1))
-    assert r["ledger_error"] == 0
+    # in A&C: most tips end fused; fused paths carry blood: b = 1 on them only. Daughters
+    # outlive their birth on the parent's trail (fusing there, the tips would stay 5).
+    for mode in ("any", "active"):
+        rich = run(tmp, f"rich_{mode}", 8000, branch=40.0, anastomosis=mode)
+        r = rich.last
+        assert r["primary.branches"] > 10 and r["primary.anastomoses"] > r["primary.branches"] / 2
+        assert r["primary.tips_active"] < r["primary.tips_fused"]
+        assert 0 < r["primary.perfused_fraction"] < 0.2
+        rows = list(csv.DictReader(open(tmp / f"rich_{mode}" / "metrics.csv")))
+        assert max(int(row["primary.tips_active"]) for row in rows) > 7
+        b = rich.organ.soil.b.x.array if rich.organ is not None else np.zeros(0)
+        assert np.all((b == 0) | (b == 1))
+        assert r["ledger_error"] == 0
+
+
+def test_anastomosis_into_any_trail_or_only_active_ones(tmp_path):
+    """A tip on the trail of a sprout that has already fused: fuses with the rule "any",
+    not with "active"; on the trail of a growing sprout: fuses with both."""
+    for mode, other_state, fuses in (("any", 1, True), ("active", 1, False), ("active", 0, True)):
+        case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml",
+                           ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05",
+                            f"primary.angiogenesis.anastomosis={mode}"])
+        angio = Simulation(case, tmp_path / mode, quiet=True).organ.angio
+        x = np.array([[0.5, 0.5]])
+        host = angio.walker.locate(x, np.zeros(1, dtype=np.int64), np.array([[0.02, 0.5]]), {})[1]
+        vertex = angio.walker.place(host, x)
+        angio.trail.array[vertex] = 7.0  # sprout 7's trail passes here
+        tips = {"id": np.array([6, 99], dtype=np.uint64), "label": np.array([7, 100]), "root": np.array([0, 1]),
+                "x": np.vstack([x, x]), "x0": np.array([[0.3, 0.5], [0.02, 0.3]]), "host": np.repeat(host, 2),
+                "vertex": np.repeat(vertex, 2), "age": np.ones(2), "state": np.array([other_state, 0], dtype=np.int8)}
+        angio.tips = tips
+        angio._fuse_and_mark()
+        assert (angio.tips["state"][1] == 1) == fuses, (mode, other_state)

@@ -1,14 +1,16 @@
 """The soil of one organ (MODEL.md sections 2 and 5): oxygen o, VEGF v, the exosome-borne
 niche factor x, the conditioning N and the perfused new-vessel density b.
 
-    do/dt = D_o lap o + p_o (b0 + b)(1 - o) - q_o c o
+    do/dt = D_o lap o + p_o (b0 (1 - r min(c/Q, 1)) + b)(1 - o) - q_o c o
     dv/dt = D_v lap v + s_v c H(o) + s_N N - lambda_v v - k_v b v
     dx/dt = D_x lap x - (delta_x + k_u) x + (uptake from the plasma, where the vessels are)
     dN/dt = k_N k_u x (1 - N) - delta_N N                       (pointwise, exact)
 
 o, v and x are implicit Euler with the lumped mass (ReactionDiffusion); their reaction
 coefficients that change every step (c, b) go into the lumped diagonal, frozen over the
-step, so the systems stay M-matrices and the fields non-negative, and o stays <= 1. What the
+step, so the systems stay M-matrices and the fields non-negative, and o stays <= 1. The
+colony displaces the background capillaries b0 it packs (r, vessel co-option and regression),
+so its core goes anoxic unless new vessels b reach it: angiogenic dormancy. What the
 organ takes up from the plasma over a step enters x with the weight (b0 + b) normalised
 over the organ, so the exosome mass balance closes (ExosomePool, test_soil).
 """
@@ -42,10 +44,11 @@ def hypoxic(o: np.ndarray, threshold: float, width: float) -> np.ndarray:
 
 
 class Soil:
-    def __init__(self, V, K, lumped: np.ndarray, spec, flags, dt: float, petsc: dict, rtol: float):
+    def __init__(self, V, K, lumped: np.ndarray, spec, flags, dt: float, petsc: dict, rtol: float,
+                 capacity: float = 4.0):
         """``spec``: the organ's config (oxygen, vegf, niche tables); ``flags``: which
-        processes run (config.Soil)."""
-        self.spec, self.flags, self.dt = spec, flags, dt
+        processes run (config.Soil); ``capacity``: the packed cell density Q."""
+        self.spec, self.flags, self.dt, self.capacity = spec, flags, dt, capacity
         self.comm = V.mesh.comm
         self.n = V.dofmap.index_map.size_local
         self.lumped = lumped
@@ -133,9 +136,11 @@ class Soil:
             self._oxygen(c)
 
     def _oxygen(self, c: np.ndarray, forcing: np.ndarray | float = 0.0) -> None:
-        """One oxygen step: supply (b0 + b)(1 - o) from the vessels, uptake c o by cells."""
+        """One oxygen step: supply from the capillaries the cells leave and the new vessels,
+        uptake c o by cells."""
         ox = self.spec.oxygen
-        supply = ox.supply * self.vessels()
+        bed = ox.b0 * (1.0 - ox.regression * np.minimum(c / self.capacity, 1.0))
+        supply = ox.supply * (bed + self.b.x.array[: self.n])
         self.solvers["o"].step(supply + forcing, supply + ox.uptake * c)
 
     def _hypoxia(self) -> np.ndarray:

@@ -186,9 +186,9 @@ def _soil_run(dim, comm, n, dt, T, kind):
     exact = {"o": 0.5 + 0.3 * time_part * _cos(x, dim),
              "v": time_part * (1.0 + 0.5 * _cos(x, dim)),
              "x": time_part * (1.0 + 0.5 * _cos(x, dim, 2.0))}
-    c = 1.0 + 0.5 * (1.0 + tv) * _cos(x, dim) ** 2
+    c = 1.0 + 0.5 * (1.0 + tv) * _cos(x, dim) ** 2  # below Q = 4: the regression min(c/Q, 1) is c/Q
     b = 0.5 + 0.25 * _cos(x, dim)
-    spec = config.Organ(oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3},
+    spec = config.Organ(oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3, "regression": 0.5},
                         vegf={"D": 0.3, "decay": 1.0, "vessel_uptake": 0.7, "s_cells": 0.0, "s_niche": 0.0},
                         niche={"D": 0.2, "decay": 0.5, "uptake": 0.5})
     ox, vg, nx = spec.oxygen, spec.vegf, spec.niche
@@ -197,12 +197,12 @@ def _soil_run(dim, comm, n, dt, T, kind):
         return ufl.div(ufl.grad(u))
 
     forcing = {
-        "o": ufl.diff(exact["o"], tv) - ox.D * lap(exact["o"]) - ox.supply * (ox.b0 + b) * (1 - exact["o"])
+        "o": ufl.diff(exact["o"], tv) - ox.D * lap(exact["o"]) - ox.supply * (ox.b0 * (1 - ox.regression * c / 4.0) + b) * (1 - exact["o"])
         + ox.uptake * c * exact["o"],
         "v": ufl.diff(exact["v"], tv) - vg.D * lap(exact["v"]) + (vg.decay + vg.vessel_uptake * b) * exact["v"],
         "x": ufl.diff(exact["x"], tv) - nx.D * lap(exact["x"]) + (nx.decay + nx.uptake) * exact["x"],
     }
-    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True, vegf=True, niche=True), dt, {}, 1e-12)
+    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True, vegf=True, niche=True), dt, {}, 1e-12, 4.0)
     soil.b.interpolate(fem.Expression(b, V.element.interpolation_points))
     for name, e in exact.items():
         soil.fields[name].interpolate(fem.Expression(e, V.element.interpolation_points))
