@@ -58,7 +58,7 @@ class Organ:
         self.soil = None
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
             self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt * case.soil.every, case.solver.petsc,
-                             case.solver.rtol, case.cells.capacity(V.mesh.topology.dim))
+                             case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol)
             self.soil_every, self._uptake = case.soil.every, 0.0
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)

@@ -100,12 +100,16 @@ class Angiogenesis:
         """``v``: VEGF dof values (owned + ghost); ``site_v``: mean VEGF at each vessel
         site (the same on every rank)."""
         self._sprout(n, site_v)
+        if not self.comm.allreduce(bool((self.tips["state"] == ACTIVE).any()), op=MPI.LOR):
+            return  # nothing grows: the density is already zero and f, the trails and b stay
         self._move(n, v)
         self._fuse_and_mark()
         self._branch(n, v)
         self._density()
-        tips = self.n.x.array
-        relax(self.f.x.array, self.cfg.beta * tips, self.cfg.gamma * tips, self.dt)
+        at = np.flatnonzero(self.n.x.array)  # f changes only under tips (owned + ghost)
+        tips, f = self.n.x.array[at], self.f.x.array[at]
+        relax(f, self.cfg.beta * tips, self.cfg.gamma * tips, self.dt)
+        self.f.x.array[at] = f
         self.tips["age"] = self.tips["age"] + self.dt
 
     def take_new_sites(self) -> list[np.ndarray]:

@@ -45,9 +45,11 @@ def hypoxic(o: np.ndarray, threshold: float, width: float) -> np.ndarray:
 
 class Soil:
     def __init__(self, V, K, lumped: np.ndarray, spec, flags, dt: float, petsc: dict, rtol: float,
-                 capacity: float = 4.0):
+                 capacity: float = 4.0, rtol_ov: float | None = None):
         """``spec``: the organ's config (oxygen, vegf, niche tables); ``flags``: which
-        processes run (config.Soil); ``capacity``: the packed cell density Q."""
+        processes run (config.Soil); ``capacity``: the packed cell density Q; ``rtol_ov``:
+        the solver tolerance of o and v (default ``rtol``)."""
+        rtol_ov = rtol_ov or rtol
         self.spec, self.flags, self.dt, self.capacity = spec, flags, dt, capacity
         self.comm = V.mesh.comm
         self.n = V.dofmap.index_map.size_local
@@ -57,11 +59,11 @@ class Soil:
         self.solvers: dict[str, ReactionDiffusion] = {}
         if flags.oxygen:
             o = self._field(V, "o", 1.0)  # the steady state without cells
-            self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol)
+            self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol_ov)
         if flags.vegf:
             v = self._field(V, "v", 0.0)
             v.x.array[:] = initial_values(V, spec.vegf.initial, f"{spec.name}.vegf.initial")
-            self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol)
+            self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol_ov)
         if flags.niche:
             nx = spec.niche
             x = self._field(V, "x", 0.0)
