@@ -118,6 +118,8 @@ class Organ:
         vessel radius of x) take ``kind``."""
         self.site_x = np.vstack([self.site_x, x[None, :]])
         self.site_kind = np.r_[self.site_kind, kind]
+        if self.angio is not None:  # a perfused vessel: it may sprout in turn
+            self.angio.site_x = self.site_x
         w = self.cells.walker
         near = np.linalg.norm(w.X.mean(axis=1) - x, axis=1) <= self.spec.geometry.vessel_radius
         self.element_kind[near & (self.element_kind == 0)] = kind

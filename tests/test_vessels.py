@@ -37,9 +37,12 @@ def test_sprouts_climb_the_gradient_branch_and_perfuse(tmp_path):
     assert still.last["primary.tip_reach"] < 0.06
     # Branching and anastomosis (tip-to-sprout, siblings included) balance each other, as
     # in A&C: most tips end fused; fused paths carry blood: b = 1 on them only. Daughters
-    # outlive their birth on the parent's trail (fusing there, the tips would stay 5).
-    for mode in ("any", "active"):
-        rich = run(tmp, f"rich_{mode}", 8000, branch=40.0, anastomosis=mode)
+    # outlive their birth on the parent's trail (fusing there, the tips would stay 5). The
+    # fusion points become vessel sites of the primary, which sprout in turn (sprout_rate).
+    for mode, rate in (("any", 0.0), ("active", 2.0)):
+        rich = run(tmp, f"rich_{mode}", 8000, branch=40.0, anastomosis=mode, sprout_rate=rate)
+        if rate:
+            assert rich.last["primary.sprouts"] > 5 and len(rich.organ.site_x) > 5
         r = rich.last
         assert r["primary.branches"] > 10 and r["primary.anastomoses"] > r["primary.branches"] / 2
         assert r["primary.tips_active"] < r["primary.tips_fused"]
