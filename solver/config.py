@@ -109,6 +109,9 @@ class Geometry(Strict):
             raise ValueError(f"size must have {self.dim} entries (one per dimension), got {len(self.size)}")
         if self.kind != "msh" and self.tumour_centre is not None and len(self.tumour_centre) != self.dim:
             raise ValueError(f"tumour_centre must have {self.dim} entries")
+        if self.kind not in ("msh", "stl") and self.h > min(self.size) / 2:
+            raise ValueError(f"h = {self.h} is coarser than the tissue (smallest side {min(self.size)}): "
+                             f"use h <= {min(self.size) / 2:g}")
         return self
 
 
@@ -393,6 +396,8 @@ class Case(Strict):
         names = [self.primary.name] + [o.name for o in self.secondary]
         if len(set(names)) != len(names):
             raise ValueError(f"organ names must differ, got {names}")
+        if self.primary.colony:
+            raise ValueError("primary.colony seeds a secondary organ; the primary's cells are cells.initial")
         split = self.circulation.split
         if split:
             unknown = sorted(set(split) - set(names[1:]))

@@ -23,6 +23,7 @@ from solver import config, geometry
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake
 from solver.io.cells import CellWriter
+from solver.io import folder
 from solver.io.fields import FieldWriter
 from solver.io.manifest import Manifest, versions
 from solver.io.metrics import MetricsWriter
@@ -45,10 +46,7 @@ class Simulation:
         self._signal = None
         self.wall = {"setup": 0.0, "steps": 0.0, "circulation": 0.0, "output": 0.0}
         t0 = time.perf_counter()
-        if comm.rank == 0:
-            for spec in case.organs():
-                (self.outdir / spec.name).mkdir(parents=True, exist_ok=True)
-        comm.barrier()
+        folder.prepare(comm, self.outdir, [spec.name for spec in case.organs()], folder.expected_bytes(case))
         self.manifest = Manifest(comm, self.outdir)
         self.manifest.write(
             case=case.model_dump(mode="json"),

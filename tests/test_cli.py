@@ -38,53 +38,6 @@ def test_shipped_cases_validate(case, capsys):
     assert "valid case" in out
 
 
-BAD = [
-    ('[primary.mmp]\nDm = 1.0\n', "primary.mmp.Dm", "unknown key"),
-    ('[primary.mmp]\nD = -1.0\n', "primary.mmp.D", "greater than or equal to 0"),
-    ('[cells]\nD_M = "fast"\n', "cells.D_M", "valid number"),
-    ('[cells.initial]\nfraction_M = 1.5\n', "cells.initial.fraction_M", "less than or equal to 1"),
-    ('[time]\ndt = 0\n', "time.dt", "greater than 0"),
-    ('[primary.geometry]\ndim = 4\n', "primary.geometry.dim", "2 or 3"),
-    ('[primary.geometry]\nsize = [1.0]\n', "primary.geometry", "size must have 2 entries"),
-    ('[primary.geometry]\nkind = "msh"\nfile = "nowhere.msh"\n', "primary.geometry.file", "does not exist"),
-    ('name = "x"\nname2 = 3\n', "name2", "unknown key"),
-    ('this is not toml', "", "not valid TOML"),
-]
-
-
-@pytest.mark.parametrize("text,key,msg", BAD)
-def test_bad_case_files_exit_2_with_a_clear_message(tmp_path, capsys, text, key, msg):
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    code, out = run_cli(["validate", str(path)], capsys)
-    assert code == 2
-    assert str(path) in out and key in out and msg in out, out
-    assert "Traceback" not in out
-
-
-def test_bad_arguments_exit_2(tmp_path, capsys):
-    assert run_cli(["run", str(tmp_path / "missing.toml")], capsys)[0] == 2
-    assert run_cli(["frobnicate"], capsys)[0] == 2
-    code, out = run_cli(["validate", str(ROOT / "cases" / "demo.toml"), "--set", "cells.Q"], capsys)
-    assert code == 2 and "key.path=value" in out
-
-
-def test_mesh_without_required_groups_is_a_user_error(tmp_path, capsys):
-    import gmsh
-
-    gmsh.initialize()
-    gmsh.option.setNumber("General.Terminal", 0)
-    gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
-    gmsh.model.occ.synchronize()
-    gmsh.model.addPhysicalGroup(2, [1], name="tissue")
-    gmsh.model.mesh.generate(2)
-    gmsh.write(str(tmp_path / "m.msh"))
-    gmsh.finalize()
-    (tmp_path / "c.toml").write_text('[primary.geometry]\nkind = "msh"\nfile = "m.msh"\n')
-    code, out = run_cli(["run", str(tmp_path / "c.toml"), "-o", str(tmp_path / "out")], capsys)
-    assert code == 2 and "tumour" in out and "boundary" in out, out
-
-
 def test_run_writes_a_complete_output_folder(tmp_path, capsys):
     out = tmp_path / "run"
     code, text = run_cli(["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out)] + small(10), capsys)
