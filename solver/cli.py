@@ -73,7 +73,7 @@ def _petsc_options(items: list[str]) -> list[str]:
 
 
 def cmd_run(args) -> int:
-    from solver.simulation import Simulation, Stopped
+    from solver.simulation import Failed, Simulation, Stopped
 
     case = config.load(args.case, args.set + _petsc_options(args.petsc_option))
     sim = Simulation(case, args.output)
@@ -83,6 +83,9 @@ def cmd_run(args) -> int:
     except Stopped as err:
         say(f"seedsoil: {err}")
         return 3
+    except Failed as err:
+        say(f"seedsoil: the run failed at {err}")
+        return 4
     radius = final[f"{sim.names[0]}.radius_max_mm"]
     say(f"seedsoil: done, {final['cells']:.0f} cells, primary invasion radius {radius:.3f} mm; "
         f"output in {sim.outdir}")
@@ -163,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except config.CaseError as err:
         say(f"seedsoil: error: {err}")
         return 2
+    except config.Failed as err:  # an ensemble or sweep run that failed (the others finished)
+        say(f"seedsoil: {err}")
+        return 4
     except Exception:
         if COMM.size > 1:  # never leave the other ranks waiting
             sys.stderr.write(f"seedsoil: rank {COMM.rank} failed:\n{traceback.format_exc()}")

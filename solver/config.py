@@ -59,6 +59,11 @@ class CaseError(Exception):
     """A user error in a case file or in the command line: exit code 2, no traceback."""
 
 
+class Failed(Exception):
+    """A run failed numerically (a field step, even in sub-steps); the outputs up to the
+    last good one stay valid (exit code 4)."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

@@ -15,7 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 from solver import config
-from solver.simulation import Simulation
+from solver.simulation import Failed, Simulation
 
 
 def run_jobs(jobs: list[tuple[str, config.Case]], outdir: Path, comm: MPI.Comm, ranks_per_job: int | None,
@@ -28,15 +28,22 @@ def run_jobs(jobs: list[tuple[str, config.Case]], outdir: Path, comm: MPI.Comm, 
         raise config.CaseError(f"--ranks-per-replicate {rpr} does not divide the {size} ranks")
     groups = size // rpr
     sub = comm.Split(comm.rank // rpr, comm.rank)
+    failed = []
     try:
         for k in range(comm.rank // rpr, len(jobs), groups):
             name, case = jobs[k]
-            final = Simulation(case, outdir / name, comm=sub, quiet=True).run()
+            try:  # a failed run keeps its folder (complete: false); the others go on
+                final = Simulation(case, outdir / name, comm=sub, quiet=True).run()
+            except Failed as err:
+                failed += [f"{name}: {err}"] if sub.rank == 0 else []
+                continue
             if sub.rank == 0:
                 log(f"{name} (seed {case.seed}) done: {final['cells']:.0f} cells")
     finally:
         sub.Free()
-    comm.Barrier()
+    failed = [f for part in comm.allgather(failed) for f in part]
+    if failed:
+        raise Failed(f"{len(failed)} of {len(jobs)} runs failed, the others finished; " + "; ".join(failed))
 
 
 def with_seed(case: config.Case, seed: int) -> config.Case:

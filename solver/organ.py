@@ -19,7 +19,7 @@ from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
 from solver.fields import ecm
-from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
+from solver.fields.reaction_diffusion import FieldError, ReactionDiffusion, lumped_mass, stiffness
 from solver.fields.soil import Soil
 from solver.vessels import Angiogenesis
 from solver.geometry import OrganMesh
@@ -34,6 +34,7 @@ class Organ:
         self.spec = spec
         self.name = spec.name
         self.index = index
+        self.failure: str | None = None  # what failed in the last step (see step)
         self.seed = case.seed
         self.om = om
         self.mesh = om.mesh
@@ -54,11 +55,12 @@ class Organ:
         m_matrix = case.solver.m_matrix if case.solver.m_matrix is not None else self.dim == 2
         K = stiffness(V, m_matrix)
         self.mmp = ReactionDiffusion(self.fields["m"], K, self.lumped, spec.mmp.D, spec.mmp.Lambda, self.dt,
-                                     "mmp", case.solver.petsc, case.solver.rtol)
+                                     "mmp", case.solver.petsc, case.solver.rtol, positive=m_matrix)
         self.soil = None
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
             self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt * case.soil.every, case.solver.petsc,
-                             case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol)
+                             case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol,
+                             positive=m_matrix)
             self.soil_every, self._uptake = case.soil.every, 0.0
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
@@ -198,7 +200,14 @@ class Organ:
     # -- time stepping ----------------------------------------------------------------
     def step(self, n: int, uptake: float = 0.0) -> None:
         """One step; ``uptake``: the exosome amount per unit time this organ takes from
-        the plasma over the step (niche)."""
+        the plasma over the step (niche). A field that fails (FieldError, raised on every
+        rank of the organ) leaves ``failure`` set for the simulation to stop on."""
+        try:
+            self._step(n, uptake)
+        except FieldError as err:
+            self.failure = f"organ '{self.name}', {err}"
+
+    def _step(self, n: int, uptake: float) -> None:
         f = self.fields
         t0 = time.perf_counter()
         if self.continuum is None:

@@ -20,6 +20,7 @@ import numpy as np
 from mpi4py import MPI
 
 from solver import config, geometry
+from solver.config import Failed
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake
 from solver.io.cells import CellWriter
@@ -43,6 +44,7 @@ class Simulation:
         self.outdir = Path(outdir if outdir is not None else Path("output") / case.name).resolve()
         self.t = 0.0
         self.n = 0
+        self.last_output = (0, 0.0)  # (step, time) of the last output written
         self._signal = None
         self.wall = {"setup": 0.0, "steps": 0.0, "circulation": 0.0, "output": 0.0}
         t0 = time.perf_counter()
@@ -257,6 +259,7 @@ class Simulation:
                     "clock": pop.clock, "rank": np.full(len(pop), self.comm.rank, dtype=np.int32),
                 })
         self.last = row
+        self.last_output = (self.n, self.t)
         self.wall["output"] += time.perf_counter() - t0
 
     def _progress(self, steps: int, t_start: float):
@@ -294,13 +297,19 @@ class Simulation:
                 self.wall["steps"] += time.perf_counter() - t0
                 if callback is not None:
                     callback(self, n, self.t)
+                # Agreed across ranks so every rank stops at the same step boundary.
+                failed = [o.failure for o in self.organs if o.failure]
+                alarm = self.comm.allreduce(bool(failed) or self._signal is not None, op=MPI.LOR)
+                if alarm:
+                    failed = [w for ws in self.comm.allgather(failed) for w in ws]
+                    if failed:
+                        self._fail(n, failed[0])
                 if n % every == 0 or n == steps:
                     self._output()
                     self._progress(steps, t_start)
                     self.manifest.write(steps_done=n, wall_s=dict(self.wall))
-                # Agreed across ranks so every rank stops at the same step boundary.
-                if self.comm.allreduce(self._signal is not None, op=MPI.LOR):
-                    if n % every:
+                if alarm:
+                    if n % every and n != steps:
                         self._output()
                     self.manifest.write(steps_done=n, stopped_by=self._signal or "signal on another rank")
                     raise Stopped(f"stopped by {self._signal or 'a signal'} after step {n}; outputs up to "
@@ -314,6 +323,12 @@ class Simulation:
             stats["blood"] = dict(self.blood.counts)
         self.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=stats, final=self.last)
         return self.last
+
+    def _fail(self, n: int, why: str) -> None:
+        good, t = self.last_output
+        self.manifest.write(failed={"step": n, "why": why, "last_good_output_step": good})
+        raise Failed(f"step {n} (t = {n * self.case.time.dt:g}): {why}. Outputs up to the last good one, step "
+                     f"{good} (t = {t:g}), are written and valid; the manifest says complete: false")
 
     @property
     def organ(self) -> Organ | None:

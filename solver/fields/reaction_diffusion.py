@@ -78,23 +78,30 @@ def petsc_options(prefix: str, options: dict, rtol: float) -> None:
             opts[prefix + k] = v
 
 
+class FieldError(RuntimeError):
+    """A field's step failed even in sub-steps (the message names the field and why)."""
+
+
 class ReactionDiffusion:
     """One scalar P1 field with constant diffusivity, linear decay and an optional
     per-step, per-dof reaction rate."""
 
     def __init__(self, u: fem.Function, K: PETSc.Mat, lumped: np.ndarray, D: float, decay: float, dt: float,
-                 name: str, options: dict | None = None, rtol: float = 1e-10):
+                 name: str, options: dict | None = None, rtol: float = 1e-10, positive: bool = False):
+        """``positive``: the operator is an M-matrix, so a value below zero beyond the
+        solver tolerance means a fault (checked after every solve with NaN and divergence)."""
         self.u = u
         self.dt = dt
+        self.name, self.positive, self.rtol = name, positive, rtol
         n = u.function_space.dofmap.index_map.size_local
         self.m = lumped[:n]
         A = K.copy()
         A.scale(D)
         diag = A.getDiagonal()
-        diag.array[:] += self.m * (1.0 / dt + decay)
+        self._dK = diag.array + self.m * decay  # the diagonal without 1/dt and the per-step rate
+        diag.array[:] = self._dK + self.m / dt
         A.setDiagonal(diag)
         self.A = A
-        self._d0 = diag.array.copy()  # the diagonal without the per-step rate
         self._diag = diag
         self.ksp = PETSc.KSP().create(u.function_space.mesh.comm)
         self.ksp.setOperators(A)
@@ -105,29 +112,66 @@ class ReactionDiffusion:
         self.ksp.setInitialGuessNonzero(True)
         self.b = A.createVecRight()
         self.iterations = 0
+        self.retries = 0  # steps that needed smaller sub-steps
         self.decay = decay
         self.comm = u.function_space.mesh.comm
 
     def step(self, source: np.ndarray | float = 0.0, rate: np.ndarray | float | None = None) -> None:
         """Advance u by dt with volumetric source ``source`` and, if given, the extra linear
-        rate ``rate`` (>= 0 keeps the M-matrix), both per owned dof or scalars."""
-        u = self.u
-        n = len(self.m)
+        rate ``rate`` (>= 0 keeps the M-matrix), both per owned dof or scalars. A solve
+        that diverges, or gives NaN or (``positive``) negative values, is retried as 2, 4
+        and 8 sub-steps with the same frozen coefficients (sound: the step's splitting
+        freezes them anyway, and a shorter step is better conditioned and closer to
+        positive); if all fail, FieldError (collective: every rank of the field raises)."""
         if self._uniform_step(source, rate):
             return
-        if rate is not None:
-            diag = self._d0 + self.m * rate
-            if not np.array_equal(diag, self._diag.array):  # unchanged: keep the preconditioner
-                self._diag.array[:] = diag
-                self.A.setDiagonal(self._diag)
-                self.ksp.setOperators(self.A)  # the preconditioner takes the new diagonal
-        self.b.array[:] = self.m * (u.x.array[:n] / self.dt + source)
+        u0 = self.u.x.array.copy()
+        why, parts = self._advance(self.dt, source, rate), 1
+        while why and parts < 8:
+            parts *= 2
+            self.u.x.array[:] = u0
+            for _ in range(parts):
+                why = self._advance(self.dt / parts, source, rate)
+                if why:
+                    break
+        if parts > 1:
+            self.retries += 1
+            self._operator(self.dt, rate)  # the next step starts from the full step's operator
+        if why:
+            self.u.x.array[:] = u0  # the last good values stay
+            raise FieldError(f"field '{self.name}': {why}, also in {parts} sub-steps")
+
+    def _operator(self, dt: float, rate) -> None:
+        diag = self._dK + self.m * (1.0 / dt + (0.0 if rate is None else rate))
+        if not np.array_equal(diag, self._diag.array):  # unchanged: keep the preconditioner
+            self._diag.array[:] = diag
+            self.A.setDiagonal(self._diag)
+            self.ksp.setOperators(self.A)  # the preconditioner takes the new diagonal
+
+    def _advance(self, dt: float, source, rate) -> str | None:
+        """One implicit step of length dt; returns what went wrong, or None (collective)."""
+        u, n = self.u, len(self.m)
+        self._operator(dt, rate)
+        self.b.array[:] = self.m * (u.x.array[:n] / dt + source)
         self.ksp.solve(self.b, u.x.petsc_vec)
         reason = self.ksp.getConvergedReason()
-        if reason < 0:
-            raise RuntimeError(f"{self.ksp.getOptionsPrefix()[:-1]} solve diverged (PETSc reason {reason})")
         self.iterations = self.ksp.getIterationNumber()
+        if reason == PETSc.KSP.ConvergedReason.DIVERGED_NANORINF:
+            return "a value is not finite (NaN or inf)"
+        if reason < 0:
+            names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
+            return f"the solver diverged ({names.get(reason, reason)} after {self.iterations} iterations)"
+        x = u.x.array[:n]
+        finite = bool(np.isfinite(x).all())
+        bad = np.array([0.0 if finite else 1.0, -x.min(initial=0.0) if finite else 0.0,
+                        np.abs(x).max(initial=0.0) if finite else 0.0])
+        self.comm.Allreduce(MPI.IN_PLACE, bad, op=MPI.MAX)
+        if bad[0]:
+            return "a value is not finite (NaN or inf)"
+        if self.positive and bad[1] > 100.0 * self.rtol * max(bad[2], 1.0) + 1e-12:
+            return f"a value fell to {-bad[1]:.3g}, below zero beyond the solver tolerance"
         u.x.scatter_forward()
+        return None
 
     def _uniform_step(self, source, rate) -> bool:
         """Where u, the source and the rate are all uniform (an organ that only exosomes

@@ -45,10 +45,11 @@ def hypoxic(o: np.ndarray, threshold: float, width: float) -> np.ndarray:
 
 class Soil:
     def __init__(self, V, K, lumped: np.ndarray, spec, flags, dt: float, petsc: dict, rtol: float,
-                 capacity: float = 4.0, rtol_ov: float | None = None):
+                 capacity: float = 4.0, rtol_ov: float | None = None, positive: bool = False):
         """``spec``: the organ's config (oxygen, vegf, niche tables); ``flags``: which
         processes run (config.Soil); ``capacity``: the packed cell density Q; ``rtol_ov``:
-        the solver tolerance of o and v (default ``rtol``)."""
+        the solver tolerance of o and v (default ``rtol``); ``positive``: K is an M-matrix
+        (ReactionDiffusion)."""
         rtol_ov = rtol_ov or rtol
         self.spec, self.flags, self.dt, self.capacity = spec, flags, dt, capacity
         self.comm = V.mesh.comm
@@ -59,16 +60,16 @@ class Soil:
         self.solvers: dict[str, ReactionDiffusion] = {}
         if flags.oxygen:
             o = self._field(V, "o", 1.0)  # the steady state without cells
-            self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol_ov)
+            self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol_ov, positive)
         if flags.vegf:
             v = self._field(V, "v", 0.0)
             v.x.array[:] = initial_values(V, spec.vegf.initial, f"{spec.name}.vegf.initial")
-            self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol_ov)
+            self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol_ov, positive)
         if flags.niche:
             nx = spec.niche
             x = self._field(V, "x", 0.0)
             self._field(V, "N", 0.0)
-            self.solvers["x"] = ReactionDiffusion(x, K, lumped, nx.D, nx.decay + nx.uptake, dt, "niche", petsc, rtol)
+            self.solvers["x"] = ReactionDiffusion(x, K, lumped, nx.D, nx.decay + nx.uptake, dt, "niche", petsc, rtol, positive)
         if flags.oxygen or flags.vegf:
             self.fields["b"] = self.b
         # Fields at rest (o = 1, v = x = N = 0, nothing to change them) skip their solves,
