@@ -1,4 +1,4 @@
-"""Command line: ``seedsoil run | validate | mesh | info``.
+"""Command line: ``seedsoil run | restart | validate | mesh | ensemble | sweep | info``.
 
 User errors (bad case files, bad arguments) print one paragraph and exit with code 2
 on every rank; any other exception under MPI aborts all ranks, so that a failing
@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a case value (TOML syntax)")
     r.add_argument("--petsc-option", action="append", default=[], metavar="-KEY=VALUE",
                    help="PETSc option for every field solver (e.g. -ksp_type=cg, -mmp_pc_type=gamg)")
+    r.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="write a checkpoint every N steps (always on SIGTERM/SIGUSR1)")
+    rs = sub.add_parser("restart", help="continue a run from OUTDIR/checkpoint, on any rank count")
+    rs.add_argument("outdir")
+    rs.add_argument("--steps", type=int, default=None, help="run to this step (default: the case's)")
     v = sub.add_parser("validate", help="check a case file and print what it resolves to")
     v.add_argument("case")
     v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
@@ -73,11 +78,28 @@ def _petsc_options(items: list[str]) -> list[str]:
 
 
 def cmd_run(args) -> int:
-    from solver.simulation import Failed, Simulation, Stopped
+    from solver.simulation import Simulation
 
-    case = config.load(args.case, args.set + _petsc_options(args.petsc_option))
+    every = [] if args.checkpoint_every is None else [f"output.checkpoint_every={args.checkpoint_every}"]
+    case = config.load(args.case, args.set + _petsc_options(args.petsc_option) + every)
     sim = Simulation(case, args.output)
     say(f"seedsoil: case {case.name!r} on {COMM.size} rank(s), output {sim.outdir}")
+    return _go(sim)
+
+
+def cmd_restart(args) -> int:
+    from solver.simulation import Simulation
+
+    if not (Path(args.outdir) / "manifest.json").exists():
+        raise config.CaseError(f"{args.outdir}: not a seedsoil output folder (no manifest.json)")
+    sim = Simulation.restart(args.outdir, COMM, args.steps)
+    say(f"seedsoil: restart of {sim.case.name!r} at step {sim.n} on {COMM.size} rank(s), output {sim.outdir}")
+    return _go(sim)
+
+
+def _go(sim) -> int:
+    from solver.simulation import Failed, Stopped
+
     try:
         final = sim.run()
     except Stopped as err:
@@ -160,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: usage errors are user errors (code 2)
         return int(exc.code or 0)
     try:
-        commands = {"run": cmd_run, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "sweep": cmd_sweep,
+        commands = {"run": cmd_run, "restart": cmd_restart, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "sweep": cmd_sweep,
                     "info": cmd_info}
         code = commands[args.command](args)
     except config.CaseError as err:

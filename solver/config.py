@@ -83,6 +83,7 @@ class Output(Strict):
     fields: bool = True
     cells: bool = True
     vtx: bool = False  # VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between checkpoints (0: only on SIGTERM/SIGUSR1)
 
 
 class Geometry(Strict):

@@ -17,7 +17,7 @@ from mpi4py import MPI
 from solver import config, lesions
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
-from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
+from solver.cells.population import DORMANT, INVADING, MESENCHYMAL, Population
 from solver.fields import ecm
 from solver.fields.reaction_diffusion import FieldError, ReactionDiffusion, lumped_mass, stiffness
 from solver.fields.soil import Soil
@@ -254,6 +254,79 @@ class Organ:
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
+    # -- checkpoints (solver/io/checkpoint.py) -----------------------------------------
+    def snapshot(self) -> tuple[dict[str, np.ndarray], dict | None]:
+        """Owned values of every P1 field, and the rest of the organ on its first rank
+        (None elsewhere): cells and tips with the input index of their element, counters,
+        flags and vessel sites (collective on the organ)."""
+        n = self.n_owned
+        dofs = {name: f.x.array[:n].copy() for name, f in self.fields.items()}
+        orig = self.mesh.topology.original_cell_index
+        pop = self.cells.pop
+        rest = {"cells": _gather(self.comm, dict(pop.portable(), cell=orig[pop.host])),
+                "cell_stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.cells.stats.items()},
+                "flags": {k: getattr(self, k) for k in ("pristine", "_had_cells", "pristine_cells", "initial_cells")},
+                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0)}
+        if self.soil is not None:
+            rest["soil"] = {"rest": dict(self.soil.rest), "taken_up": self.soil.taken_up, "consumed": self.soil.consumed}
+        a = self.angio
+        if a is not None:
+            dofs["_trail"] = a.trail.array[:n].copy()
+            tips = {k: v for k, v in a.tips.items() if k not in ("host", "vertex")}
+            rest["angio"] = {"tips": _gather(self.comm, dict(tips, cell=orig[a.tips["host"]])),
+                             "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in a.stats.items()},
+                             "parent": a.parent, "perfused": a.perfused_labels, "sprouted": a.sprouted,
+                             "new_sites": a.new_sites}
+        return dofs, rest if self.comm.rank == 0 else None
+
+    def restore(self, dofs: dict[str, np.ndarray], rest: dict) -> None:
+        """The inverse of ``snapshot`` on any partition of the same mesh (collective)."""
+        n = self.n_owned
+        for name, f in self.fields.items():
+            f.x.array[:n] = dofs[name]
+            f.x.scatter_forward()
+        for k, v in rest["flags"].items():
+            setattr(self, k, v)
+        self._uptake = rest["uptake"]
+        site_x, site_kind = rest["sites"]
+        for x, kind in zip(site_x[len(self.site_x):], site_kind[len(self.site_kind):]):
+            self.add_site(x, int(kind))  # new perfused vessels: their elements take the kind
+        host_of = self._owned_cells()
+        cols = rest["cells"]
+        mine, host = host_of(cols.pop("cell"))
+        cols = {k: v[mine] for k, v in cols.items()}
+        self.cells.pop = Population.from_columns(self.dim, dict(cols, host=host, vertex=self.cells.walker.place(host, cols["x"])))
+        self.cells.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in rest["cell_stats"].items()}
+        if self.soil is not None:
+            for k, v in rest["soil"].items():
+                setattr(self.soil, k, v)
+        a = self.angio
+        if a is not None:
+            a.trail.array[:n] = dofs["_trail"]
+            a.trail.scatter_forward()
+            st = rest["angio"]
+            tips = st["tips"]
+            mine, host = host_of(tips.pop("cell"))
+            a.tips = dict({k: v[mine] for k, v in tips.items()}, host=host,
+                          vertex=a.walker.place(host, tips["x"][mine]))
+            a.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in st["stats"].items()}
+            a.parent, a.perfused_labels, a.sprouted, a.new_sites = st["parent"], st["perfused"], st["sprouted"], \
+                st["new_sites"]
+            self.soil.tip_uptake = a.vegf_uptake()
+
+    def _owned_cells(self):
+        """A function: input cell indices -> (which of them this rank owns, their local index)."""
+        orig = self.mesh.topology.original_cell_index[: self.cells.walker.n_owned]
+        order = np.argsort(orig)
+        sorted_orig = orig[order]
+
+        def host_of(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pos = np.minimum(np.searchsorted(sorted_orig, cells), max(len(sorted_orig) - 1, 0))
+            mine = (sorted_orig[pos] == cells) if len(sorted_orig) else np.zeros(len(cells), dtype=bool)
+            return mine, order[pos[mine]].astype(np.int64)
+
+        return host_of
+
     # -- what is reported ---------------------------------------------------------------
     def metrics(self) -> dict:
         f = self.fields
@@ -344,3 +417,8 @@ def scale_hours(t: float, case: config.Case) -> float:
 def length_mm(x: float, case: config.Case) -> float:
     return x * case.scales.length_cm * 10.0
 
+
+def _gather(comm: MPI.Comm, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """Rows of every rank concatenated in rank order on rank 0 (None elsewhere)."""
+    parts = comm.gather(cols, root=0)
+    return {k: np.concatenate([p[k] for p in parts]) for k in cols} if comm.rank == 0 else None

@@ -11,6 +11,7 @@ Python API::
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from solver.config import Failed
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake
 from solver.io.cells import CellWriter
-from solver.io import folder
+from solver.io import checkpoint, folder
 from solver.io.fields import FieldWriter
 from solver.io.manifest import Manifest, versions
 from solver.io.metrics import MetricsWriter
@@ -37,8 +38,11 @@ class Stopped(Exception):
 
 class Simulation:
     def __init__(self, case: config.Case, outdir: str | Path | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
-                 quiet: bool = False):
+                 quiet: bool = False, resume: dict | None = None):
+        """``resume``: a checkpoint's meta (Simulation.restart): the outputs written up to
+        its step are kept and continued, and nothing is written at step 0."""
         self.case = case
+        self.resume = resume
         self.comm = comm
         self.quiet = quiet
         self.outdir = Path(outdir if outdir is not None else Path("output") / case.name).resolve()
@@ -49,7 +53,11 @@ class Simulation:
         self.wall = {"setup": 0.0, "steps": 0.0, "circulation": 0.0, "output": 0.0}
         t0 = time.perf_counter()
         folder.prepare(comm, self.outdir, [spec.name for spec in case.organs()], folder.expected_bytes(case))
-        self.manifest = Manifest(comm, self.outdir)
+        self.manifest = Manifest(comm, self.outdir, keep=resume is not None)
+        if resume is not None:
+            restarts = self.manifest.content.get("restarts", []) + [
+                {"from_step": resume["step"], "ranks": comm.size, "started": self.manifest.now}]
+            self.manifest.write(restarts=restarts, complete=False, failed=None, stopped_by=None)
         self.manifest.write(
             case=case.model_dump(mode="json"),
             case_file=case.source,
@@ -58,7 +66,7 @@ class Simulation:
             versions=versions(),
             illustrative=case.illustrative(),
             organs=[o.name for o in case.organs()],
-            steps_done=0,
+            steps_done=0 if resume is None else resume["step"],
         )
         # Organs meet only in the blood. Each organ lives on a group of ranks (see
         # ``layout``); this rank builds and steps the organs of its group, ``organs``.
@@ -94,12 +102,16 @@ class Simulation:
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger = {"initial": initial if self.discrete else 0, "failed_extravasation": 0}
         out = case.output
+        # A restart writes its fields to a new series from its step on (fields_<step>.xdmf).
+        series = "fields" if resume is None else f"fields_{resume['step']:06d}"
         self.field_writers = [FieldWriter(o.comm, self.outdir / o.name, o.mesh, list(o.fields.values()),
-                                          name="fields", vtx=out.vtx) for o in self.organs] if out.fields else []
-        self.cell_writers = [CellWriter(o.comm, self.outdir / o.name, name="cells")
+                                          name=series, vtx=out.vtx) for o in self.organs] if out.fields else []
+        after = None if resume is None else resume["time"]
+        self.cell_writers = [CellWriter(o.comm, self.outdir / o.name, name="cells", resume_after=after)
                              for o in self.organs] if out.cells else []
         self.events = MetricsWriter(comm, self.outdir / "events.csv",
-                                    ["step", "time", "hours", "event", "organ", "site", "unit", "cells", "cells_E", "cells_M"])
+                                    ["step", "time", "hours", "event", "organ", "site", "unit", "cells", "cells_E", "cells_M"],
+                                    resume_after=None if resume is None else resume["step"])
         self.metrics_writer = None
         self.detected = {}  # organ -> hours at which it first held a lesion of detect_mm
         self.wall["setup"] = time.perf_counter() - t0
@@ -247,7 +259,8 @@ class Simulation:
         row["cells"] = ledger["alive"] if self.discrete else row[f"{self.names[0]}.cells"]
         row.update(ledger)
         if self.metrics_writer is None:
-            self.metrics_writer = MetricsWriter(self.comm, self.outdir / "metrics.csv", list(row))
+            self.metrics_writer = MetricsWriter(self.comm, self.outdir / "metrics.csv", list(row),
+                                                resume_after=None if self.resume is None else self.resume["step"])
         self.metrics_writer.row(row)
         for w in self.field_writers:
             w.write(self.t)
@@ -281,9 +294,10 @@ class Simulation:
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
         t_start = time.perf_counter()
         try:
-            self._output()
+            if self.n == 0:
+                self._output()
             self._progress(steps, t_start)
-            for n in range(1, steps + 1):
+            for n in range(self.n + 1, steps + 1):
                 t0 = time.perf_counter()
                 self.n, self.t = n, n * self.case.time.dt
                 self._treat()
@@ -308,12 +322,15 @@ class Simulation:
                     self._output()
                     self._progress(steps, t_start)
                     self.manifest.write(steps_done=n, wall_s=dict(self.wall))
+                if alarm or (self.case.output.checkpoint_every and n % self.case.output.checkpoint_every == 0):
+                    self.checkpoint()
                 if alarm:
                     if n % every and n != steps:
                         self._output()
                     self.manifest.write(steps_done=n, stopped_by=self._signal or "signal on another rank")
                     raise Stopped(f"stopped by {self._signal or 'a signal'} after step {n}; outputs up to "
-                                  f"step {n} are written and valid; the manifest says complete: false")
+                                  f"step {n} and a checkpoint are written (seedsoil restart {self.outdir}); "
+                                  f"the manifest says complete: false")
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -323,6 +340,49 @@ class Simulation:
             stats["blood"] = dict(self.blood.counts)
         self.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=stats, final=self.last)
         return self.last
+
+    # -- checkpoints (solver/io/checkpoint.py) -----------------------------------------
+    def checkpoint(self) -> None:
+        """Write the state at this step boundary to OUTDIR/checkpoint (collective)."""
+        t0 = time.perf_counter()
+        checkpoint.save(self, self.outdir / "checkpoint")
+        self.manifest.write(checkpoint={"step": self.n, "time": self.t, "ranks": self.comm.size})
+        self.wall["checkpoint"] = self.wall.get("checkpoint", 0.0) + time.perf_counter() - t0
+
+    def snapshot(self) -> dict:
+        """What the simulation holds besides its organs (the same on every rank)."""
+        return {"n": self.n, "t": self.t, "ledger": self.ledger, "blood": self.blood, "exosomes": self.exosomes,
+                "blocked": self._blocked, "last_output": self.last_output, "last": getattr(self, "last", None),
+                "detected": self.detected, "wall": self.wall}
+
+    def restore(self, state: dict) -> None:
+        self.n, self.t, self.ledger, self.blood, self.exosomes = (state[k] for k in ("n", "t", "ledger", "blood",
+                                                                                     "exosomes"))
+        self._blocked, self.last_output, self.detected = state["blocked"], state["last_output"], state["detected"]
+        if state["last"] is not None:
+            self.last = state["last"]
+        self.wall.update({k: v for k, v in state["wall"].items() if k != "setup"})
+
+    @classmethod
+    def restart(cls, outdir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, steps: int | None = None,
+                quiet: bool = False) -> Simulation:
+        """A run continued from OUTDIR/checkpoint, on any rank count: the same case (from
+        the manifest), ``steps`` to extend it."""
+        outdir = Path(outdir).resolve()
+        info = checkpoint.meta(outdir / "checkpoint", comm)
+        if info is None:
+            raise config.CaseError(f"{outdir}: no checkpoint to restart from (run with --checkpoint-every N, "
+                                   "or stop a run with SIGTERM/SIGUSR1)")
+        data = comm.bcast(json.loads((outdir / "manifest.json").read_text()) if comm.rank == 0 else None, root=0)
+        case = config.from_dict(data["case"])
+        case.source = data.get("case_file")
+        if steps is not None:
+            if steps < info["step"]:
+                raise config.CaseError(f"--steps {steps} is before the checkpoint's step {info['step']}")
+            case.time.steps = steps
+        sim = cls(case, outdir, comm, quiet, resume=info)
+        checkpoint.load(sim, outdir / "checkpoint")
+        return sim
 
     def _fail(self, n: int, why: str) -> None:
         good, t = self.last_output

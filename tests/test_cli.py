@@ -106,4 +106,17 @@ def test_sigterm_stops_cleanly_and_keeps_outputs(tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["complete"] is False and man["stopped_by"] == "SIGTERM"
     rows = (out / "metrics.csv").read_text().splitlines()
-    assert int(rows[-1].split(",")[0]) == man["steps_done"]
+    stop = man["steps_done"]
+    assert int(rows[-1].split(",")[0]) == stop and man["checkpoint"]["step"] == stop
+    # Restart from what it left; compare with a run that was never stopped (same ranks).
+    r = _seedsoil(2, ["restart", str(out), "--steps", str(stop + 10)])
+    assert r.returncode == 0 and f"at step {stop}" in r.stdout, r.stdout + r.stderr
+    r = _seedsoil(2, ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp_path / "ref")] + small(stop + 10))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    def by_step(folder):
+        return {ln.split(",", 1)[0]: ln for ln in (folder / "metrics.csv").read_text().splitlines()[1:]}
+
+    got, ref = by_step(out), by_step(tmp_path / "ref")
+    assert str(stop + 10) in ref and all(got[k] == v for k, v in ref.items())
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True

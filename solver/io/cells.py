@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -64,10 +65,17 @@ class CellWriter:
     """Collective: gathers the local cells of every rank, rank 0 writes one .vtu per call
     and rewrites `<name>.pvd` listing all steps so far."""
 
-    def __init__(self, comm: MPI.Comm, outdir: Path, name: str = "cells") -> None:
+    def __init__(self, comm: MPI.Comm, outdir: Path, name: str = "cells", resume_after: float | None = None) -> None:
+        """``resume_after``: a restart's time: continue the collection with its steps up to
+        that time (later files are written again)."""
         self.comm, self.name = comm, name
         self.outdir = Path(outdir)
         self.steps: list[tuple[float, str]] = []
+        pvd = self.outdir / f"{name}.pvd"
+        if resume_after is not None and comm.rank == 0 and pvd.exists():
+            found = re.findall(r'timestep="([^"]+)" part="0" file="([^"]+)"', pvd.read_text())
+            self.steps = [(float(t), f) for t, f in found if float(t) <= resume_after * (1 + 1e-12)]
+        self.steps = comm.bcast(self.steps, root=0)
         if comm.rank == 0:
             (self.outdir / name).mkdir(parents=True, exist_ok=True)
         comm.barrier()

@@ -59,19 +59,23 @@ def _json_default(o: Any) -> Any:
 class Manifest:
     """Collective; rank 0 rewrites `outdir/manifest.json` atomically on each update."""
 
-    def __init__(self, comm: MPI.Comm, outdir: Path | str) -> None:
+    def __init__(self, comm: MPI.Comm, outdir: Path | str, keep: bool = False) -> None:
+        """``keep``: continue the folder's manifest (a restart) instead of starting anew."""
         self.comm = comm
         self.path = Path(outdir) / "manifest.json"
+        # all ranks must agree on the time
+        self.now = comm.bcast(_dt.datetime.now().astimezone().isoformat(timespec="seconds"), root=0)
         self.content: dict[str, Any] = {
             "complete": False,
-            "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "started": self.now,
             "hostname": socket.gethostname(),
             "ranks": comm.size,
             "argv": sys.argv,
             "versions": versions(),
         }
-        # all ranks must agree on "started"
-        self.content["started"] = comm.bcast(self.content["started"], root=0)
+        if keep:
+            old = comm.bcast(json.loads(self.path.read_text()) if comm.rank == 0 else None, root=0)
+            self.content = dict(old, complete=False, argv=sys.argv, ranks=comm.size)
 
     def write(self, **content: Any) -> None:
         self.content.update(content)

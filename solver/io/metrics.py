@@ -28,13 +28,19 @@ class MetricsWriter:
     Values are meant to be already reduced (identical on all ranks).
     """
 
-    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str]) -> None:
+    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str], resume_after: int | None = None) -> None:
+        """``resume_after``: a restart's step: keep the file's rows up to that step (the
+        ones after it are written again) and append."""
         self.comm, self.path, self.columns = comm, Path(path), list(columns)
         self._fh = None
         if comm.rank == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            kept = []
+            if resume_after is not None and self.path.exists():
+                lines = self.path.read_text().splitlines()[1:]
+                kept = [ln for ln in lines if int(float(ln.split(",", 1)[0])) <= resume_after]
             self._fh = open(self.path, "w", buffering=1)  # line-buffered
-            self._fh.write(",".join(self.columns) + "\n")
+            self._fh.write("\n".join([",".join(self.columns)] + kept) + "\n")
             self._fh.flush()
 
     def row(self, values: dict[str, Any]) -> None:
