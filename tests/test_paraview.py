@@ -1,4 +1,5 @@
-"""Outputs open in ParaView 5.11 (Debian's pvpython), every time step and attribute.
+"""Outputs open in ParaView 5.11 (Debian's pvpython), every time step and attribute, and
+every organ at once (scripts/paraview_state.py).
 
 CI installs paraview and xvfb (.ci/run); elsewhere the test is skipped when pvpython is
 missing, and fails if CI is set and it is missing."""
@@ -31,3 +32,11 @@ def test_fields_and_cells_open_in_paraview(tmp_path, capsys):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "fields: 3 time steps" in r.stdout and "cells: 3 time steps" in r.stdout
     assert (out / "primary" / "paraview_check.png").stat().st_size > 10000
+    # Every organ at once, with a state file for the GUI (scripts/paraview_state.py).
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "pvpython.sh"), str(ROOT / "scripts" / "paraview_state.py"),
+                        str(out), "--field", "w"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 organs (primary, liver, lung), field w, 3 times" in r.stdout, r.stdout
+    assert (out / "paraview_state.png").stat().st_size > 10000
+    state = (out / "seedsoil.pvsm").read_text()
+    assert all(f"{organ} cells" in state and f"{organ} w" in state for organ in ("primary", "liver", "lung"))
