@@ -1,4 +1,4 @@
-"""Command line: ``seedsoil run | restart | validate | mesh | ensemble | sweep | info``.
+"""Command line: ``seedsoil run | restart | validate | mesh | ensemble | sweep | plot | info``.
 
 User errors (bad case files, bad arguments) print one paragraph and exit with code 2
 on every rank; any other exception under MPI aborts all ranks, so that a failing
@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--ranks-per-run", type=int, default=None)
     w.add_argument("--output", "-o", help="output folder (default output/<case name>_sweep)")
     w.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    pl = sub.add_parser("plot", help="PNG figures of a run, ensemble or sweep folder (OUTDIR/plots)")
+    pl.add_argument("outdir")
     sub.add_parser("info", help="versions of seedsoil and its stack; rank count")
     return p
 
@@ -97,6 +99,20 @@ def cmd_restart(args) -> int:
     return _go(sim)
 
 
+def _plots(sim) -> None:
+    """The run's figures (rank 0), unless output.plots = false; a plotting problem is a
+    warning, never a failed run."""
+    if not sim.case.output.plots or COMM.rank != 0:
+        return
+    from solver import plots
+
+    try:
+        made = plots.plot(sim.outdir)
+        print(f"seedsoil: {len(made)} figures in {sim.outdir / 'plots'}", flush=True)
+    except Exception as err:  # noqa: BLE001 (the run's outputs are already safe)
+        print(f"seedsoil: warning: figures not written ({type(err).__name__}: {err})", flush=True)
+
+
 def _go(sim) -> int:
     from solver.simulation import Failed, Stopped
 
@@ -104,6 +120,7 @@ def _go(sim) -> int:
         final = sim.run()
     except Stopped as err:
         say(f"seedsoil: {err}")
+        _plots(sim)
         return 3
     except Failed as err:
         say(f"seedsoil: the run failed at {err}")
@@ -111,6 +128,7 @@ def _go(sim) -> int:
     radius = final[f"{sim.names[0]}.radius_max_mm"]
     say(f"seedsoil: done, {final['cells']:.0f} cells, primary invasion radius {radius:.3f} mm; "
         f"output in {sim.outdir}")
+    _plots(sim)
     return 0
 
 
@@ -163,7 +181,24 @@ def cmd_sweep(args) -> int:
     table = sweep.run(case, out, sweep.parse_vary(args.vary), args.samples, args.design, args.replicates,
                       [o for o in args.outputs.split(",") if o], COMM, args.ranks_per_run,
                       log=lambda msg: print(f"seedsoil: {msg}", flush=True))
-    say(f"seedsoil: sweep in {table.parent}: sweep.csv, sensitivity.csv")
+    if COMM.rank == 0:
+        from solver import plots
+
+        plots.plot(table.parent)
+    say(f"seedsoil: sweep in {table.parent}: sweep.csv, sensitivity.csv, sensitivity.png")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from solver import plots
+
+    out = Path(args.outdir)
+    if not (out / "manifest.json").exists() and not (out / "ensemble.csv").exists() \
+            and not (out / "sensitivity.csv").exists():
+        raise config.CaseError(f"{out}: not a seedsoil run, ensemble or sweep folder")
+    if COMM.rank == 0:
+        for path in plots.plot(out):
+            print(path, flush=True)
     return 0
 
 
@@ -182,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: usage errors are user errors (code 2)
         return int(exc.code or 0)
     try:
-        commands = {"run": cmd_run, "restart": cmd_restart, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "sweep": cmd_sweep,
+        commands = {"run": cmd_run, "restart": cmd_restart, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "sweep": cmd_sweep, "plot": cmd_plot,
                     "info": cmd_info}
         code = commands[args.command](args)
     except config.CaseError as err:

@@ -84,6 +84,7 @@ class Output(Strict):
     cells: bool = True
     vtx: bool = False  # VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between checkpoints (0: only on SIGTERM/SIGUSR1)
+    plots: bool = True  # seedsoil run writes OUTDIR/plots/*.png at the end (solver/plots.py)
 
 
 class Geometry(Strict):

@@ -43,3 +43,8 @@ def test_morris_sweep_finds_the_influential_key(tmp_path):
     mu = {r["key"]: float(r["mu_star"]) for r in rows}
     assert len(list(csv.DictReader(open(table)))) == 6
     assert mu["cells.T_M"] > 10 * max(mu["primary.mmp.Lambda"], 1e-9)  # the doubling time drives the count
+    if COMM.rank == 0:  # seedsoil plot on a sweep folder: the sensitivities as bars
+        from solver import plots
+
+        assert plots.plot(out / "sw") == [out / "sw" / "sensitivity.png"]
+        assert (out / "sw" / "sensitivity.png").stat().st_size > 5000
