@@ -5,9 +5,11 @@
 ARG BASE=python:3.12-slim-bookworm
 FROM ${BASE}
 
-# A C compiler (dolfinx compiles forms at first use) and the libraries gmsh's wheel links.
+# A C compiler (dolfinx compiles forms at first use), the libraries gmsh's wheel links, and
+# EGL (libegl1) for VTK's off-screen rendering of the run's figures: without X, EGL or OSMesa
+# the vtk wheel crashes (SIGSEGV) at the end of every `seedsoil run`.
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        gcc libc6-dev libglu1-mesa libgl1 libxcursor1 libxft2 libxinerama1 libxrender1 libgomp1 \
+        gcc libc6-dev libglu1-mesa libgl1 libegl1 libxcursor1 libxft2 libxinerama1 libxrender1 libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 
 ENV VIRTUAL_ENV=/opt/seedsoil PATH=/opt/seedsoil/bin:$PATH PYTHONUNBUFFERED=1
