@@ -378,6 +378,12 @@ class Parallel(Strict):
     # alone in the first group, the secondaries shared round-robin by the others;
     # "all": every organ distributed over every rank.
     organs: Literal["split", "all"] = "split"
+    # How an organ's mesh is cut among its ranks: "elements" (dolfinx's graph partitioner)
+    # or "cells": weighted by the cancer cells each element holds at the start, each
+    # costing ``cell_cost`` elements' field work (solver/partition.py; 3D, measured by
+    # scripts/scaling.py: a cell ~1 us per step against ~35 ns for an element's fields).
+    balance: Literal["elements", "cells"] = "elements"
+    cell_cost: NonNeg = 30.0
 
 
 class Case(Strict):

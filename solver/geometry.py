@@ -25,7 +25,7 @@ from mpi4py import MPI
 import dolfinx
 import numpy as np
 
-from . import config
+from . import config, partition
 from .config import CaseError
 
 CELL_GROUPS = {"tissue": 1, "tumour": 2, "vessel_normal": 3, "vessel_ruptured": 4, "cortical": 5}
@@ -79,13 +79,23 @@ def _gmsh_errors(gmsh) -> str:
     return "; ".join(errs[-3:])
 
 
-def _to_mesh(comm, model, dim: int, err: str | None, what: str):
-    """Collective: share rank 0's error (avoids a deadlock), then distribute the gmsh model."""
+def _to_mesh(comm, model, dim: int, err: str | None, what: str, weights=None, centre=None):
+    """Collective: share rank 0's error (avoids a deadlock), then distribute the gmsh model,
+    cut by dolfinx's graph partitioner or, given ``weights(mid, volume, centre)`` per
+    element, by weighted coordinate bisection (solver/partition.py)."""
     err = comm.bcast(err, root=0)
     if err:
         raise CaseError(err)
+    partitioner = _partitioner()
+    if weights is not None and comm.size > 1:
+        coords = None
+        if comm.rank == 0:
+            tags, xyz, _ = model.mesh.getNodes()
+            coords = np.zeros((int(tags.max()), 3))
+            coords[tags.astype(np.int64) - 1] = xyz.reshape(-1, 3)  # dolfinx's input index: tag - 1
+        partitioner = partition.weighted(coords, lambda mid, vol: weights(mid, vol, centre), dim)
     try:
-        return dolfinx.io.gmsh.model_to_mesh(model, comm, 0, gdim=dim, partitioner=_partitioner())
+        return dolfinx.io.gmsh.model_to_mesh(model, comm, 0, gdim=dim, partitioner=partitioner)
     except RuntimeError as e:  # model_to_mesh raises the same error on all ranks
         raise CaseError(f"{what}: {e}") from None
 
@@ -403,7 +413,7 @@ def _what(geo: config.Geometry) -> str:
 
 
 def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
-          where: str = "primary.geometry") -> OrganMesh:
+          where: str = "primary.geometry", weights=None) -> OrganMesh:
     """Mesh an organ kind (block, organ section, STL) on rank 0 with gmsh and distribute it
     (collective)."""
     if geo.kind == "msh":
@@ -433,17 +443,18 @@ def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
             except Exception as e:  # gmsh raises bare Exception
                 err = f"{where}: gmsh failed to mesh the {_what(geo)}: {e} {_gmsh_errors(gmsh)}".strip()
             model = gmsh.model
-        md = _to_mesh(comm, model, geo.dim, err, where)
+        md = _to_mesh(comm, model, geo.dim, err, where, weights, centre)
     centre, sites = comm.bcast((centre, sites), root=0)
     return _organ(md, centre, sites)
 
 
 def organ_mesh(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
-               where: str = "primary.geometry") -> OrganMesh:
-    """An organ's mesh from its geometry: built (writing ``msh_path``) or a user .msh (collective)."""
+               where: str = "primary.geometry", weights=None) -> OrganMesh:
+    """An organ's mesh from its geometry: built (writing ``msh_path``) or a user .msh
+    (collective). ``weights(mid, volume, centre)``: element weights for the partition."""
     if geo.kind == "msh":
-        return load(geo.file, comm, geo.dim)
-    return build(geo, comm, msh_path, where)
+        return load(geo.file, comm, geo.dim, weights)
+    return build(geo, comm, msh_path, where, weights)
 
 
 # ---------------------------------------------------------------- load
@@ -478,7 +489,7 @@ def _centroids(gmsh, dim: int, tag: int) -> tuple[np.ndarray, np.ndarray]:
     return (cen / w[:, None])[order], w[order]
 
 
-def load(path: str | Path, comm: MPI.Comm, dim: int) -> OrganMesh:
+def load(path: str | Path, comm: MPI.Comm, dim: int, weights=None) -> OrganMesh:
     """Read a user .msh (rank 0) with the physical-group contract and distribute it (collective)."""
     path = str(path)
     err, model, sites = None, None, None
@@ -489,7 +500,7 @@ def load(path: str | Path, comm: MPI.Comm, dim: int) -> OrganMesh:
             except Exception as e:
                 err = f"{path}: cannot read the mesh file (is it a Gmsh .msh?): {_gmsh_errors(gmsh) or e}"
             model = gmsh.model
-        md = _to_mesh(comm, model, dim, err, path)
+        md = _to_mesh(comm, model, dim, err, path, weights, sites[0] if sites else None)
     centre, vessels = comm.bcast(sites, root=0)
     return _organ(md, centre, vessels)
 

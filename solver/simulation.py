@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-from solver import config, geometry
+from solver import config, geometry, partition
 from solver.config import Failed
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake
@@ -80,7 +80,7 @@ class Simulation:
             if self.group[k] == colour:
                 where = "primary.geometry" if k == 0 else f"secondary.{k - 1}.geometry"
                 msh = str(self.outdir / spec.name / f"{spec.name}.msh")
-                om = geometry.organ_mesh(spec.geometry, self.organ_comm, msh, where)
+                om = geometry.organ_mesh(spec.geometry, self.organ_comm, msh, where, self._weights(k, spec))
                 self.organs.append(Organ(spec, om, case, index=k))
         self.hosted = {o.index: o for o in self.organs}
         self.names = [o.name for o in specs]
@@ -115,6 +115,18 @@ class Simulation:
         self.metrics_writer = None
         self.detected = {}  # organ -> hours at which it first held a lesion of detect_mm
         self.wall["setup"] = time.perf_counter() - t0
+
+    def _weights(self, k: int, spec: config.Organ):
+        """Element weights for the partition of organ k (parallel.balance = "cells"): its
+        tumour or colony at the start, each cell worth parallel.cell_cost elements."""
+        case = self.case
+        count = case.cells.initial.count if k == 0 else spec.colony
+        if case.parallel.balance != "cells" or case.cells.mode != "discrete" or not count:
+            return None
+        c = case.cells
+        per_volume = c.capacity(spec.geometry.dim) / c.h_ref ** spec.geometry.dim
+        cost = case.parallel.cell_cost
+        return lambda mid, vol, centre: 1.0 + cost * partition.expected_cells(mid, vol, [(centre, count)], per_volume)
 
     def everywhere(self, fn: Callable[[Organ], object]) -> dict[str, object]:
         """``fn(organ)`` for every organ, evaluated (collectively) by the ranks that hold
