@@ -1,6 +1,7 @@
 """The command line and the Python API: runs, outputs, user errors, signals."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -120,3 +121,32 @@ def test_sigterm_stops_cleanly_and_keeps_outputs(tmp_path):
     got, ref = by_step(out), by_step(tmp_path / "ref")
     assert str(stop + 10) in ref and all(got[k] == v for k, v in ref.items())
     assert json.loads((out / "manifest.json").read_text())["complete"] is True
+
+
+def test_slurm_example_stops_before_the_limit_and_continues(tmp_path):
+    """scripts/slurm_example.sh under a stand-in srun (mpirun -n 2): SLURM's USR1 before
+    the time limit stops the run with a checkpoint (exit 3); the same script again
+    continues it to the end (exit 0)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text(f'#!/bin/sh\nshift\nexec "{BIN / "mpirun"}" -n 2 "$@"\n')
+    (fake / "srun").chmod(0o755)
+    out = tmp_path / "job"
+    sets = " ".join(f"--set {s.replace(' ', '')}" for s in SMALL + ["time.steps=400"])
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CASE=str(ROOT / "cases" / "demo.toml"),
+               OUT=str(out), SEEDSOIL=str(BIN / "seedsoil"), ARGS=sets, CHECKPOINT="1000")
+    script = str(ROOT / "scripts" / "slurm_example.sh")
+    p = subprocess.Popen(["bash", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "metrics.csv").exists():
+        time.sleep(0.5)
+    time.sleep(2)
+    p.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@600 sends to the batch shell
+    text, _ = p.communicate(timeout=120)
+    assert p.returncode == 3 and "sbatch this script again" in text, text
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["complete"] is False and man["stopped_by"] == "SIGUSR1" and man["steps_done"] < 400
+    r = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "finished" in r.stdout, r.stdout + r.stderr
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["complete"] is True and man["steps_done"] == 400
