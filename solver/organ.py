@@ -194,6 +194,10 @@ class Organ:
         self.fields["c_E"].x.array[:] = cE
         self.fields["c_M"].x.array[:] = cM
 
+    def solvers(self) -> dict:
+        """The organ's implicit field solvers by field name (MMP and the soil's)."""
+        return {"m": self.mmp, **(self.soil.solvers if self.soil is not None else {})}
+
     def _integral(self, values: np.ndarray) -> float:
         return self.comm.allreduce(float(self.lumped[: self.n_owned] @ values[: self.n_owned]), op=MPI.SUM)
 

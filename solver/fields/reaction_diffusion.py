@@ -111,7 +111,8 @@ class ReactionDiffusion:
         self.ksp.setFromOptions()
         self.ksp.setInitialGuessNonzero(True)
         self.b = A.createVecRight()
-        self.iterations = 0
+        self.iterations = 0  # of the last solve
+        self.work = [0, 0]  # solves and Krylov iterations so far (scripts/scaling.py's cost model)
         self.retries = 0  # steps that needed smaller sub-steps
         self.decay = decay
         self.comm = u.function_space.mesh.comm
@@ -156,6 +157,8 @@ class ReactionDiffusion:
         self.ksp.solve(self.b, u.x.petsc_vec)
         reason = self.ksp.getConvergedReason()
         self.iterations = self.ksp.getIterationNumber()
+        self.work[0] += 1
+        self.work[1] += self.iterations
         if reason == PETSc.KSP.ConvergedReason.DIVERGED_NANORINF:
             return "a value is not finite (NaN or inf)"
         if reason < 0:
