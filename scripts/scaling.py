@@ -3,15 +3,15 @@ beyond. Run serially; it launches its own mpirun jobs:
 
     python scripts/scaling.py [--case cases/scaling_3d.toml] [--steps 10] [--warmup 2]
         [--configs 1:split:elements,2:split:elements,2:all:elements,2:all:cells]
-        [--weak-ranks 1,2] [--no-weak] [--parts 64,1024] [--json out.json]
+        [--weak-ranks 1,2] [--no-weak] [--parts 64,1024] [--set key=value ...] [--json out.json]
 
 1. Strong scaling: the case on each ranks:layout:balance configuration (parallel.organs,
    parallel.balance); time per step by phase (fields, cells, circulation; the max over
    ranks, the critical path, and the mean, whose ratio is the load imbalance), parallel
    efficiency T1 / (P T_P), peak memory per rank, bytes per field unknown (all-in: every
    rank's peak resident memory over the unknowns of all fields), PETSc's messages and
-   bytes per step; bytes per cell from the peak's growth against a run with 8,000 cells
-   in the primary instead of 80,000.
+   bytes per step; bytes per cell from the steps' peak of traced numpy/Python memory
+   (tracemalloc), against a run with a tenth of the primary's initial cells.
 2. Weak scaling: the primary alone, its block and its tumour grown with the rank count
    (the same unknowns and cells per rank); efficiency T1 / T_P.
 3. Beyond 2 ranks: every organ mesh is cut into the parts it has on 64 and 1024 ranks
@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -81,6 +82,8 @@ def worker(args) -> None:
         def mark(sim, n, t):  # after the warm-up steps (forms compiled, caches filled) and at the end
             if n in (args.warmup, args.warmup + args.steps):
                 comm.Barrier()
+                if args.trace and n == args.warmup:  # the steps' peak of Python/numpy memory
+                    tracemalloc.start()
                 marks[n] = {"t": time.perf_counter(),
                             "cells": sum(o.wall["cells"] for o in sim.organs),
                             "fields": sum(o.wall["fields"] for o in sim.organs),
@@ -97,11 +100,13 @@ def worker(args) -> None:
         # Krylov iterations per step and solves per step, per organ and field
         iterations = {k: (v[1] - a["work"][k][1]) / args.steps for k, v in b["work"].items()}
         solves = {k: (v[0] - a["work"][k][0]) / args.steps for k, v in b["work"].items()}
+        end_kb = rss_kb("VmRSS")  # after the steps, cells in place
+        traced = tracemalloc.get_traced_memory()[1] if args.trace else 0
         census = sim.census()
         cells_here = sum(len(o.cells.pop) for o in sim.organs)
         msgs = b["scatter"].get("numMessages", 0.0) - a["scatter"].get("numMessages", 0.0)
         nbytes = b["scatter"].get("messageLength", 0.0) - a["scatter"].get("messageLength", 0.0)
-    per_rank = comm.gather({"phases": mine, "peak_kb": rss_kb("VmHWM"), "base_kb": base_kb, "cells": cells_here,
+    per_rank = comm.gather({"phases": mine, "peak_kb": rss_kb("VmHWM"), "rss_kb": end_kb, "traced": traced, "base_kb": base_kb, "cells": cells_here,
                             "messages": msgs, "bytes": nbytes}, root=0)
     its = comm.gather((iterations, solves), root=0)
     if comm.rank == 0:
@@ -114,6 +119,8 @@ def worker(args) -> None:
             "max": {k: max(r["phases"][k] for r in per_rank) for k in keys},
             "mean": {k: float(np.mean([r["phases"][k] for r in per_rank])) for k in keys},
             "peak_mb": [r["peak_kb"] / 1024 for r in per_rank],
+            "rss_mb": [r["rss_kb"] / 1024 for r in per_rank],
+            "traced_peak_mb": [r["traced"] / 2**20 for r in per_rank],
             "base_mb": [r["base_kb"] / 1024 for r in per_rank],
             "cells_per_rank": [r["cells"] for r in per_rank],
             "petsc_messages_per_step": sum(r["messages"] for r in per_rank) / args.steps,
@@ -125,12 +132,13 @@ def worker(args) -> None:
         print("RESULT " + json.dumps(result), flush=True)
 
 
-def launch(ranks: int, layout: str, args, extra: list[str] | None = None, balance: str = "elements") -> dict:
+def launch(ranks: int, layout: str, args, extra: list[str] | None = None, balance: str = "elements",
+           trace: bool = False) -> dict:
     mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
     cmd = ([mpirun, "-n", str(ranks)] if ranks > 1 else []) + [
         sys.executable, os.path.abspath(__file__), "--worker", "--case", args.case, "--layout", layout, "--balance", balance,
-        "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    for s in extra or []:
+        "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--trace"] if trace else [])
+    for s in (args.set or []) + (extra or []):
         cmd += ["--set", s]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -152,7 +160,8 @@ def partitions(args, parts: list[int], one: dict) -> dict:
     from solver.simulation import Simulation, layout
 
     comm = MPI.COMM_SELF
-    case = config.load(args.case, ["time.steps=0", "output.fields=false", "output.cells=false", "output.plots=false"])
+    case = config.load(args.case, ["time.steps=0", "output.fields=false", "output.cells=false", "output.plots=false"]
+                       + (args.set or []))
     with tempfile.TemporaryDirectory() as tmp:
         sim = Simulation(case, os.path.join(tmp, "parts"), comm=comm, quiet=True)
         organs = []
@@ -165,7 +174,7 @@ def partitions(args, parts: list[int], one: dict) -> dict:
             dual = dolfinx.mesh.build_dual_graph(comm, msh.topology.cell_type,
                                                  AdjacencyList_int64(cells.ravel(), np.arange(0, cells.size + 1, tdim + 1)),
                                                  None)
-            p = msh.geometry.x[msh.geometry.dofmaps(0)][:, :, :tdim]
+            p = msh.geometry.x[msh.geometry.dofmaps[0]][:, :, :tdim]
             organs.append({"name": o.name, "cells": cells, "n_vertices": msh.topology.index_map(0).size_local,
                            "fields": len(o.fields), "hosts": hosts, "dual": dual, "mid": p.mean(axis=1)})
     scotch = dolfinx.graph.partitioner_scotch()
@@ -258,14 +267,21 @@ def report(args) -> None:
         print(f"efficiency 1 -> {r['ranks']} ranks ({r['layout']}, {r['balance']}): {100 * r['efficiency']:.0f} %")
     print(f"case: {one['unknowns']:,} field unknowns, {one['cells']:,} cells; setup {one['setup_s']:.1f} s")
 
-    # Bytes per cell: the peak's growth with the cells, against a tenth of them.
-    few = launch(1, "split", args, ["cells.initial.count=8000"])
-    dcells = one["cells"] - few["cells"]
-    results["bytes_per_cell"] = (one["peak_mb"][0] - few["peak_mb"][0]) * 2**20 / dcells
+    # Bytes per cell: the steps' peak of numpy and Python memory (tracemalloc: the cells'
+    # arrays and every temporary of their step) with all the cells and with a tenth of
+    # the primary's, on one rank; the difference over the difference in cells.
+    from solver import config
+
+    case = config.load(args.case, args.set or [])
+    full = launch(1, "split", args, trace=True)
+    few = launch(1, "split", args, [f"cells.initial.count={case.cells.initial.count // 10}"], trace=True)
+    dcells = full["cells"] - few["cells"]
+    results["bytes_per_cell"] = (full["traced_peak_mb"][0] - few["traced_peak_mb"][0]) * 2**20 / dcells
     results["few_cells"] = few
-    print(f"memory: {one['peak_mb'][0]:.0f} MB peak with {one['cells']:,} cells, {few['peak_mb'][0]:.0f} MB with "
-          f"{few['cells']:,}: {results['bytes_per_cell']:.0f} B per cell; all-in {one['bytes_per_unknown']:.0f} B "
-          f"per field unknown (libraries {one['base_mb'][0]:.0f} MB of it)")
+    print(f"memory: the steps' peak of traced arrays {full['traced_peak_mb'][0]:.1f} MB with {full['cells']:,} cells, "
+          f"{few['traced_peak_mb'][0]:.1f} MB with {few['cells']:,}: {results['bytes_per_cell']:.0f} B per cell; "
+          f"all-in {one['bytes_per_unknown']:.0f} B per field unknown: {sum(one['peak_mb']):.0f} MB peak resident "
+          f"(the mesh build's; libraries {one['base_mb'][0]:.0f} MB of it)")
 
     if not args.no_weak:  # the primary alone, grown with the ranks
         for n in map(int, args.weak_ranks.split(",")):
@@ -319,6 +335,7 @@ if __name__ == "__main__":
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--layout", default="split", help=argparse.SUPPRESS)
     ap.add_argument("--balance", default="elements", help=argparse.SUPPRESS)
-    ap.add_argument("--set", action="append", help=argparse.SUPPRESS)
+    ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--set", action="append", help="case overrides for every run (key.path=value)")
     args = ap.parse_args()
     worker(args) if args.worker else report(args)

@@ -136,7 +136,8 @@ def test_slurm_example_stops_before_the_limit_and_continues(tmp_path):
     env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CASE=str(ROOT / "cases" / "demo.toml"),
                OUT=str(out), SEEDSOIL=str(BIN / "seedsoil"), ARGS=sets, CHECKPOINT="1000")
     script = str(ROOT / "scripts" / "slurm_example.sh")
-    p = subprocess.Popen(["bash", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(["bash", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         cwd=tmp_path)
     deadline = time.time() + 300
     while time.time() < deadline and not (out / "metrics.csv").exists():
         time.sleep(0.5)
@@ -146,7 +147,7 @@ def test_slurm_example_stops_before_the_limit_and_continues(tmp_path):
     assert p.returncode == 3 and "sbatch this script again" in text, text
     man = json.loads((out / "manifest.json").read_text())
     assert man["complete"] is False and man["stopped_by"] == "SIGUSR1" and man["steps_done"] < 400
-    r = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0 and "finished" in r.stdout, r.stdout + r.stderr
     man = json.loads((out / "manifest.json").read_text())
     assert man["complete"] is True and man["steps_done"] == 400

@@ -169,15 +169,18 @@ class MeshWalker:
             rows["_x"], rows["_c"] = x, c
             leave = c >= self.n_owned
             n_leave = int(leave.sum())
-            done.append(dict(rows, _lam=lam) if n_leave == 0 else
-                        dict({k: v[~leave] for k, v in rows.items()}, _lam=lam[~leave]))
+            # What stays is kept as (rows, mask) and copied once, at the end.
+            done.append((dict(rows, _lam=lam), None if n_leave == 0 else ~leave))
             if self.comm.allreduce(n_leave, op=MPI.SUM) == 0:
                 break
             go = {k: v[leave] for k, v in rows.items()}
             go["_c"] = self.cell_global[go["_c"]]
             rows = exchange(self.comm, self.cell_owner[c[leave]], go)
             rows["_c"] = self.to_local(rows["_c"])
-        out = done[0] if len(done) == 1 else {k: np.concatenate([d[k] for d in done]) for k in done[0]}
+        if len(done) == 1 and done[0][1] is None:
+            out = done[0][0]
+        else:
+            out = {k: np.concatenate([d[k] if m is None else d[k][m] for d, m in done]) for k in done[0][0]}
         x, host, lam = out.pop("_x"), out.pop("_c"), out.pop("_lam")
         out.pop("_fx")
         return x, host, self.dofs[host, np.argmax(lam, axis=1)], out
