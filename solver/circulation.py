@@ -93,20 +93,26 @@ def default_affinity(cfg) -> dict[str, float]:
     observed = INCIDENCE.get(cfg.primary_type)
     if not observed:
         return {}
-    types = list(observed)
+    flow = cfg.model_copy(update={"vertebral_bypass": 0.0})
+    # Organ types that arrest nothing (arrest 0 in the case) get no share whatever their
+    # affinity: they keep 1 and the others are fitted to their observed incidence.
+    reach = _beds(flow, dict.fromkeys(observed, 1.0))
+    types = [t for t in observed if reach[t] > 0]
+    out = dict.fromkeys(observed, 1.0)
+    if not types:
+        return out
     target = np.array([observed[t] for t in types], dtype=float)
     target /= target.sum()
-    flow = cfg.model_copy(update={"vertebral_bypass": 0.0})
     a = np.ones(len(types))
     for _ in range(10_000):  # multiplicative fixed point; shares rise with their own affinity
-        where = _beds(flow, dict(zip(types, a)))
+        where = _beds(flow, out | dict(zip(types, a)))
         share = np.array([where[t] for t in types])
         share /= share.sum()
         if np.abs(share - target).max() < 1e-12:
             break
         a = a * target / share
         a /= a.max()
-    return dict(zip(types, a.tolist()))
+    return out | dict(zip(types, a.tolist()))
 
 
 def anatomical_split(cfg, types: list[str]) -> np.ndarray:

@@ -150,3 +150,19 @@ def test_exosome_pool_closed_form_and_balance():
         pool.step(N, release=False)
     assert pool.E == pytest.approx(E0 * np.exp(-k * 10 * 0.05), rel=1e-12)
     assert pool.totals["released"] == released and abs(pool.balance()) < 1e-12 * released
+
+
+def test_default_affinity_with_organs_that_arrest_nothing():
+    """A case whose arrest table leaves organ types at 0 (they take no cells whatever their
+    affinity) keeps them at 1 and fits the others: no division by a zero share, no NaN."""
+    import warnings
+
+    from solver.circulation import anatomical_split, default_affinity
+
+    cfg = config.Circulation(routing="anatomical", primary_type="colorectal", arrest={"liver": 0.8, "lung": 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = default_affinity(cfg)
+        p = anatomical_split(cfg, ["liver", "lung"])
+    assert all(np.isfinite(v) and 0 < v <= 1 for v in a.values())
+    assert np.all(np.isfinite(p)) and np.isclose(p.sum(), 1.0) and p[0] > p[1] > 0
