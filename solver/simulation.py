@@ -12,6 +12,7 @@ Python API::
 from __future__ import annotations
 
 import json
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -117,15 +118,28 @@ class Simulation:
         self.wall["setup"] = time.perf_counter() - t0
 
     def _weights(self, k: int, spec: config.Organ):
-        """Element weights for the partition of organ k (parallel.balance = "cells"): its
-        tumour or colony at the start, each cell worth parallel.cell_cost elements."""
+        """Element weights for the partition of organ k (parallel.balance = "cells"), each
+        cancer cell worth parallel.cell_cost elements: the cells where they are in the
+        checkpoint on a restart (the partition follows the tumours as they grew), else
+        the organ's tumour or colony at the start."""
         case = self.case
+        if case.parallel.balance != "cells" or case.cells.mode != "discrete":
+            return None
+        cost = case.parallel.cell_cost
+        if self.resume is not None:
+            saved = self.outdir / "checkpoint" / f"{spec.name}.pkl"
+
+            def from_checkpoint(mid, vol, centre):  # on the rank that holds the mesh's cells
+                with open(saved, "rb") as fh:
+                    cell = pickle.load(fh)["cells"]["cell"]  # input index of each cell's element
+                return 1.0 + cost * np.bincount(cell, minlength=len(mid))[: len(mid)]
+
+            return from_checkpoint
         count = case.cells.initial.count if k == 0 else spec.colony
-        if case.parallel.balance != "cells" or case.cells.mode != "discrete" or not count:
+        if not count:
             return None
         c = case.cells
         per_volume = c.capacity(spec.geometry.dim) / c.h_ref ** spec.geometry.dim
-        cost = case.parallel.cell_cost
         return lambda mid, vol, centre: 1.0 + cost * partition.expected_cells(mid, vol, [(centre, count)], per_volume)
 
     def everywhere(self, fn: Callable[[Organ], object]) -> dict[str, object]:

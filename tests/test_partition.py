@@ -67,3 +67,36 @@ def test_balancing_by_cells_shares_an_off_centre_tumour(tmp_path):
     # The partition changes where cells are computed, not what happens to them.
     assert census_a == census_b
     assert a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parallel
+def test_a_restart_rebalances_by_the_checkpoint_cells(tmp_path):
+    """On a restart with balance = "cells" the weights are the checkpoint's cells (each
+    cell in its element by input index), and the continued run agrees with the
+    uninterrupted one."""
+    tmp = Path(COMM.bcast(str(tmp_path), root=0))
+    sets = ["primary.geometry.size=[0.3, 0.3]", "primary.geometry.tumour_centre=[0.07, 0.07]",
+            "primary.geometry.vessel_min_distance=0.05", "output.every=10", "output.fields=false",
+            "output.cells=false", "output.plots=false", "solver.rtol=1e-12", "parallel.balance=\"cells\""]
+    case = config.load(ROOT / "cases" / "franssen2019_primary.toml", sets + ["time.steps=20"])
+    whole = Simulation(case, tmp / "whole", quiet=True)
+    whole.run()
+    part = Simulation(case, tmp / "part", quiet=True)
+    part.run(steps=10)
+    part.checkpoint()
+    more = Simulation.restart(tmp / "part", quiet=True)
+    o = more.organs[0]
+    weights = more._weights(0, more.case.primary)
+    n_el = o.mesh.topology.index_map(2).size_global
+    w = weights(np.zeros((n_el, 2)), np.ones(n_el), None)
+    assert (w - 1.0).sum() / more.case.parallel.cell_cost == pytest.approx(more.census()["alive"])
+    here = COMM.allgather(len(o.cells.pop))
+    if COMM.size == 2:
+        assert min(here) >= 0.25 * sum(here)
+    more.run()
+    assert more.census() == whole.census()
+    a = np.concatenate(COMM.allgather(np.c_[o.cells.pop.id.astype(float), o.cells.pop.x]))
+    w0 = whole.organs[0]
+    b = np.concatenate(COMM.allgather(np.c_[w0.cells.pop.id.astype(float), w0.cells.pop.x]))
+    a, b = a[np.argsort(a[:, 0])], b[np.argsort(b[:, 0])]
+    assert a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-10)
