@@ -161,8 +161,8 @@ class Angiogenesis:
         drift = (chem + c.rho * w.gradient(self.f.x.array, t["host"])) * self.dt
         noise = np.sqrt(2.0 * c.D * self.dt) * rng.normal(self.seed, t["id"], n, TIP_MOVE, self.dim)
         x_new = np.where(act[:, None], t["x"] + drift + noise, t["x"])
-        payload = {k: t[k] for k in ("id", "label", "root", "age", "state", "x0")}
-        x, host, vertex, payload = w.locate(x_new, t["host"].copy(), t["x"].copy(), payload)
+        payload = {k: t[k] for k in ("id", "label", "root", "age", "state", "x0", "x")}
+        x, host, vertex, payload = w.locate(x_new, t["host"], payload, fallback="x")
         self.tips = dict(payload, x=x, host=host, vertex=vertex)
 
     def _fuse_and_mark(self) -> None:

@@ -53,7 +53,7 @@ def test_walk_finds_host_and_reflects(dim):
     expect = np.abs(target)
     expect = np.where(expect > 1, 2 - expect, expect)
     ok = (np.abs(step) < 0.5).all(axis=1)
-    x, host, place, pay = w.locate(target[ok], start[ok], x0[ok], {"e": expect[ok]})
+    x, host, place, pay = w.locate(target[ok], start[ok], {"e": expect[ok], "x0": x0[ok]}, fallback="x0")
     assert np.array_equal(place, w.place(host, x))
     assert np.allclose(x, pay["e"], atol=1e-12)
     lam = w.barycentric(host, x)

@@ -63,7 +63,7 @@ def test_anastomosis_into_any_trail_or_only_active_ones(tmp_path):
                             f"primary.angiogenesis.anastomosis={mode}"])
         angio = Simulation(case, tmp_path / mode, quiet=True).organ.angio
         x = np.array([[0.5, 0.5]])
-        host = angio.walker.locate(x, np.zeros(1, dtype=np.int64), np.array([[0.02, 0.5]]), {})[1]
+        host = angio.walker.locate(x, np.zeros(1, dtype=np.int64), {})[1]
         vertex = angio.walker.place(host, x)
         angio.trail.array[vertex] = 7.0  # sprout 7's trail passes here
         tips = {"id": np.array([6, 99], dtype=np.uint64), "label": np.array([7, 100]), "root": np.array([0, 1]),

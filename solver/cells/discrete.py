@@ -98,7 +98,7 @@ class DiscreteCells:
         clock = np.floor(rng.uniform(self.seed, ids, 0, rng.INIT_CLOCK) * self.doubling[phen])
         cols = {"id": ids, "parent": ids, "phenotype": phen, "state": np.zeros(len(ids), np.int8), "clock": clock,
                 "place": lat.box(x)}
-        x, host, vertex, cols = self.walker.locate(x, start, x.copy(), cols)
+        x, host, vertex, cols = self.walker.locate(x, start, cols)
         self.pop = Population.from_columns(d, dict(cols, x=x, host=host, vertex=vertex))
 
     def insert(self, x: np.ndarray, cols: dict[str, np.ndarray], n: int, purpose: int) -> np.ndarray:
@@ -114,7 +114,7 @@ class DiscreteCells:
         ok = lat.grant(boxes, rng.hash64(self.seed, ids, n, purpose), ids, rng.uniform(self.seed, ids, n, purpose + 1))
         take = np.flatnonzero(mine)[ok]
         new = {k: np.asarray(v)[take] for k, v in cols.items()}
-        xs, host, vertex, new = self.walker.locate(x[take], start[take], x[take].copy(), dict(new, place=boxes[ok]))
+        xs, host, vertex, new = self.walker.locate(x[take], start[take], dict(new, place=boxes[ok]))
         self.pop.extend(Population.from_columns(self.dim, dict(new, x=xs, host=host, vertex=vertex)))
         placed = np.zeros(len(x), dtype=np.int32)
         placed[take] = 1
@@ -165,9 +165,9 @@ class DiscreteCells:
         noise = np.sqrt(2.0 * np.where(still, 0.0, self.D[ph]) * dt)[:, None] * rng.normal(
             self.seed, pop.id, n, rng.MOVE, self.dim)
         x_new = pop.x + drift + noise
-        carry = dict(pop.portable(), _x0=pop.x, _h0=w.cell_global[pop.host],
-                     _r0=np.full(len(pop), self.comm.rank, dtype=np.int32))
-        x_new, host, vertex, carry = w.locate(x_new, pop.host.copy(), pop.x.copy(), carry)
+        # "x" travels as the start-of-step position: where refused or unsettled cells go back.
+        carry = dict(pop.portable(), _h0=w.cell_global[pop.host], _r0=np.full(len(pop), self.comm.rank, dtype=np.int32))
+        x_new, host, vertex, carry = w.locate(x_new, pop.host, carry, fallback="x")
         place = lat.box(x_new)
         moving = place != carry["place"]
         ok = np.ones(len(host), dtype=bool)
@@ -180,7 +180,7 @@ class DiscreteCells:
         # Refused cells go back to where they were, on the rank that owns that element.
         home = carry["_r0"] == self.comm.rank
         back = ~ok & home
-        x_new[back] = carry["_x0"][back]
+        x_new[back] = carry["x"][back]
         host[back] = w.to_local(carry["_h0"][back])
         vertex[back] = w.place(host[back], x_new[back])
         cols = {k: v for k, v in carry.items() if not k.startswith("_")}
@@ -191,7 +191,7 @@ class DiscreteCells:
         if self.comm.size > 1:
             away = ~here
             got = exchange(self.comm, carry["_r0"][away],
-                           dict({k: v[away] for k, v in cols.items()}, x=carry["_x0"][away], _h=carry["_h0"][away]))
+                           dict({k: v[away] for k, v in cols.items()}, _h=carry["_h0"][away]))
             h = w.to_local(got.pop("_h"))
             parts.append(dict(got, host=h, vertex=w.place(h, got["x"])))
         merged = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -148,20 +148,21 @@ class MeshWalker:
         ok[act] = False
         return x, cells, lam_out, ok
 
-    def locate(self, x: np.ndarray, start: np.ndarray, fallback_x: np.ndarray, payload: dict[str, np.ndarray]):
+    def locate(self, x: np.ndarray, start: np.ndarray, payload: dict[str, np.ndarray], fallback: str = "_x"):
         """Walk points to their host elements across ranks (collective).
 
-        ``start`` are local element indices; ``fallback_x`` is where a point goes back
-        to if its walk does not settle (its start-of-step position). Rows of ``payload``
-        travel with the points. Returns (x, local host element, place, payload) of the
-        points that this rank now owns; place is the P1 dof each point occupies.
+        ``start`` are local element indices. Rows of ``payload`` travel with the points;
+        ``fallback`` names the payload column a point goes back to if its walk does not
+        settle (its start-of-step position; default: where it was asked to go). Returns
+        (x, local host element, place, payload) of the points that this rank now owns;
+        place is the P1 dof each point occupies.
         """
-        rows = dict(payload, _x=x, _fx=fallback_x, _c=start)
+        rows = dict(payload, _x=x, _c=start)
         done = []
         while True:
             x, c, lam, ok = self.walk(rows["_x"], rows["_c"])
-            if not ok.all():  # rare (degenerate walk): walk back to the start-of-step position
-                x[~ok] = rows["_fx"][~ok]
+            if not ok.all():  # rare (degenerate walk): walk back to the fallback position
+                x[~ok] = rows[fallback][~ok]
                 x, c, lam2, ok = self.walk(x, c)
                 if not ok.all():
                     raise RuntimeError(f"{int((~ok).sum())} cells could not be located on the mesh")
@@ -169,8 +170,9 @@ class MeshWalker:
             rows["_x"], rows["_c"] = x, c
             leave = c >= self.n_owned
             n_leave = int(leave.sum())
-            # What stays is kept as (rows, mask) and copied once, at the end.
-            done.append((dict(rows, _lam=lam), None if n_leave == 0 else ~leave))
+            # What stays is kept as (rows, mask) and copied once, at the end; its place is
+            # found now, so that the barycentric coordinates need not travel or be copied.
+            done.append((dict(rows, _v=self.dofs[c, np.argmax(lam, axis=1)]), None if n_leave == 0 else ~leave))
             if self.comm.allreduce(n_leave, op=MPI.SUM) == 0:
                 break
             go = {k: v[leave] for k, v in rows.items()}
@@ -181,9 +183,7 @@ class MeshWalker:
             out = done[0][0]
         else:
             out = {k: np.concatenate([d[k] if m is None else d[k][m] for d, m in done]) for k in done[0][0]}
-        x, host, lam = out.pop("_x"), out.pop("_c"), out.pop("_lam")
-        out.pop("_fx")
-        return x, host, self.dofs[host, np.argmax(lam, axis=1)], out
+        return out.pop("_x"), out.pop("_c"), out.pop("_v"), out
 
     def to_local(self, global_cells: np.ndarray) -> np.ndarray:
         """Local index of owned elements given their global index."""
