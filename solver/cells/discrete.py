@@ -159,12 +159,15 @@ class DiscreteCells:
     def _move(self, n: int, w_values: np.ndarray):
         pop, w, lat, dt = self.pop, self.walker, self.lattice, self.dt
         lat.census(pop.place)
-        ph = pop.phenotype
+        # In place where it can be: a step's memory peak is set by the temporaries per cell.
         still = pop.state == DORMANT
-        drift = (np.where(still, 0.0, self.Phi[ph]) * dt)[:, None] * w.gradient(w_values, pop.host)
-        noise = np.sqrt(2.0 * np.where(still, 0.0, self.D[ph]) * dt)[:, None] * rng.normal(
-            self.seed, pop.id, n, rng.MOVE, self.dim)
-        x_new = pop.x + drift + noise
+        x_new = w.gradient(w_values, pop.host)
+        x_new *= (np.where(still, 0.0, self.Phi[pop.phenotype]) * dt)[:, None]
+        x_new += pop.x
+        noise = rng.normal(self.seed, pop.id, n, rng.MOVE, self.dim)
+        noise *= np.sqrt(2.0 * np.where(still, 0.0, self.D[pop.phenotype]) * dt)[:, None]
+        x_new += noise
+        del noise, still
         # "x" travels as the start-of-step position: where refused or unsettled cells go back.
         carry = dict(pop.portable(), _h0=w.cell_global[pop.host], _r0=np.full(len(pop), self.comm.rank, dtype=np.int32))
         x_new, host, vertex, carry = w.locate(x_new, pop.host, carry, fallback="x")
@@ -195,9 +198,13 @@ class DiscreteCells:
             h = w.to_local(got.pop("_h"))
             parts.append(dict(got, host=h, vertex=w.place(h, got["x"])))
         merged = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        # Kept in host order: neighbouring cells then touch neighbouring memory.
+        # Kept in host order: neighbouring cells then touch neighbouring memory. Column by
+        # column, each old column freed as its sorted copy is made (the old population's
+        # columns are among them), so the old and the new population never coexist whole.
         order = np.argsort(merged["host"], kind="stable")
-        self.pop = Population.from_columns(self.dim, {k: v[order] for k, v in merged.items()})
+        del parts, cols, carry, pop, x_new, host, vertex
+        self.pop = None
+        self.pop = Population.from_columns(self.dim, {k: merged.pop(k)[order] for k in list(merged)})
 
     def _divide(self, n: int, allowed: np.ndarray | None = None):
         pop, lat = self.pop, self.lattice

@@ -110,28 +110,32 @@ class MeshWalker:
         return self.dofs[cells, np.argmax(lam, axis=1)]
 
     # -- moving ---------------------------------------------------------------------
-    def walk(self, x: np.ndarray, cells: np.ndarray, eps: float = 1e-12):
+    def walk(self, x: np.ndarray, cells: np.ndarray, eps: float = 1e-12, overwrite: bool = False):
         """Follow points from start elements to the elements containing them.
 
         Reflects at boundary facets; stops in ghost elements (their owner continues).
         Returns (x, cells, lam, ok): the barycentric coordinates where settled in an
-        owned element; ok is False where the walk did not settle.
+        owned element; ok is False where the walk did not settle. ``overwrite``: x may
+        be moved in place (saves a copy per point; a step's memory peak is here).
         """
-        x = x.copy()
+        x = x if overwrite else x.copy()
         cells = cells.copy()
         act = np.flatnonzero(cells < self.n_owned)
-        lam_out = np.full((len(x), self.dim + 1), np.nan)
+        lam_out = None
         for _ in range(MAX_WALK):
             if act.size == 0:
                 break
-            c = cells[act]
-            lam = self.barycentric(c, x[act])
+            every = act.size == len(x)  # the first pass, usually: no gathered copies
+            c = cells if every else cells[act]
+            lam = self.barycentric(c, x if every else x[act])
             k = np.argmin(lam, axis=1)
             lmin = lam[np.arange(act.size), k]
             out = lmin < -eps
-            if len(act) == len(x):  # first pass over every point
+            if lam_out is None and every:
                 lam_out = lam
             else:
+                if lam_out is None:
+                    lam_out = np.full((len(x), self.dim + 1), np.nan)
                 lam_out[act[~out]] = lam[~out]
             act, c, k, lmin = act[out], c[out], k[out], lmin[out]
             nb = self.nbr[c, k]
@@ -146,6 +150,8 @@ class MeshWalker:
             act = act[cells[act] < self.n_owned]  # entered a ghost: its owner goes on
         ok = np.ones(len(x), dtype=bool)
         ok[act] = False
+        if lam_out is None:
+            lam_out = np.full((len(x), self.dim + 1), np.nan)
         return x, cells, lam_out, ok
 
     def locate(self, x: np.ndarray, start: np.ndarray, payload: dict[str, np.ndarray], fallback: str = "_x"):
@@ -153,14 +159,16 @@ class MeshWalker:
 
         ``start`` are local element indices. Rows of ``payload`` travel with the points;
         ``fallback`` names the payload column a point goes back to if its walk does not
-        settle (its start-of-step position; default: where it was asked to go). Returns
+        settle (its start-of-step position; default: where it was asked to go; with
+        another column, ``x`` is overwritten). Returns
         (x, local host element, place, payload) of the points that this rank now owns;
         place is the P1 dof each point occupies.
         """
         rows = dict(payload, _x=x, _c=start)
         done = []
         while True:
-            x, c, lam, ok = self.walk(rows["_x"], rows["_c"])
+            # With a fallback column the points' x is the caller's to give up: walk in place.
+            x, c, lam, ok = self.walk(rows["_x"], rows["_c"], overwrite=fallback != "_x")
             if not ok.all():  # rare (degenerate walk): walk back to the fallback position
                 x[~ok] = rows[fallback][~ok]
                 x, c, lam2, ok = self.walk(x, c)

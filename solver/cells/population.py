@@ -57,6 +57,10 @@ class Population:
 
     @classmethod
     def from_columns(cls, dim: int, columns: dict[str, np.ndarray]) -> "Population":
-        out = cls(dim, len(columns["id"]))
-        out.set(**columns)
+        """Takes the given arrays (no copy where the dtype matches); missing columns are zeros."""
+        n = len(columns["id"])
+        out = cls(dim)
+        out.data = {k: np.ascontiguousarray(columns[k], dtype=dt) if k in columns else
+                    np.zeros((n,) + tuple(dim if s == "dim" else s for s in shape), dtype=dt)
+                    for k, (dt, shape) in COLUMNS.items()}
         return out
