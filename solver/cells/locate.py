@@ -189,8 +189,19 @@ class MeshWalker:
             rows["_c"] = self.to_local(rows["_c"])
         if len(done) == 1 and done[0][1] is None:
             out = done[0][0]
-        else:
-            out = {k: np.concatenate([d[k] if m is None else d[k][m] for d, m in done]) for k in done[0][0]}
+        else:  # one pass per column: the kept rows taken straight into the output
+            keep = [None if m is None else np.flatnonzero(m) for _, m in done]
+            sizes = [len(d["_c"]) if i is None else len(i) for (d, _), i in zip(done, keep)]
+            ends = np.cumsum(sizes)
+            out = {}
+            for k, first in done[0][0].items():
+                col = np.empty((int(ends[-1]),) + first.shape[1:], dtype=first.dtype)
+                for (d, _), i, a, b in zip(done, keep, ends - sizes, ends):
+                    if i is None:
+                        col[a:b] = d[k]
+                    else:
+                        np.take(d[k], i, axis=0, out=col[a:b])
+                out[k] = col
         return out.pop("_x"), out.pop("_c"), out.pop("_v"), out
 
     def to_local(self, global_cells: np.ndarray) -> np.ndarray:
