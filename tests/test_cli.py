@@ -132,22 +132,27 @@ def test_slurm_example_stops_before_the_limit_and_continues(tmp_path):
     (fake / "srun").write_text(f'#!/bin/sh\nshift\nexec "{BIN / "mpirun"}" -n 2 "$@"\n')
     (fake / "srun").chmod(0o755)
     out = tmp_path / "job"
-    sets = " ".join(f"--set {s.replace(' ', '')}" for s in SMALL + ["time.steps=400"])
+    sets = " ".join(f"--set {s.replace(' ', '')}" for s in SMALL + ["time.steps=5000", "output.every=500", "output.plots=false"])
     env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CASE=str(ROOT / "cases" / "demo.toml"),
                OUT=str(out), SEEDSOIL=str(BIN / "seedsoil"), ARGS=sets, CHECKPOINT="1000")
     script = str(ROOT / "scripts" / "slurm_example.sh")
     p = subprocess.Popen(["bash", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          cwd=tmp_path)
+    def steps_done():
+        try:
+            return json.loads((out / "manifest.json").read_text()).get("steps_done", 0)
+        except (OSError, ValueError):
+            return 0
+
     deadline = time.time() + 300
-    while time.time() < deadline and not (out / "metrics.csv").exists():
-        time.sleep(0.5)
-    time.sleep(2)
+    while time.time() < deadline and steps_done() < 500:  # well into the run, far from its end
+        time.sleep(0.2)
     p.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@600 sends to the batch shell
     text, _ = p.communicate(timeout=120)
     assert p.returncode == 3 and "sbatch this script again" in text, text
     man = json.loads((out / "manifest.json").read_text())
-    assert man["complete"] is False and man["stopped_by"] == "SIGUSR1" and man["steps_done"] < 400
+    assert man["complete"] is False and man["stopped_by"] == "SIGUSR1" and man["steps_done"] < 5000
     r = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0 and "finished" in r.stdout, r.stdout + r.stderr
     man = json.loads((out / "manifest.json").read_text())
-    assert man["complete"] is True and man["steps_done"] == 400
+    assert man["complete"] is True and man["steps_done"] == 5000
