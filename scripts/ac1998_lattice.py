@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 NG, H, DT = 201, 0.005, 0.01
+UPWIND = False  # --scheme upwind (with a smaller --dt): no negative move probabilities
 D, CHI0, ALPHA, RHO = 3.5e-4, 0.38, 0.6, 0.34
 BETA, GAMMA, ETA, PSI, NB = 0.05, 0.1, 0.1, 0.5, 2.5
 TIP_Y = (0.17, 0.30, 0.50, 0.65, 0.84)
@@ -82,8 +83,15 @@ def move_probs(C, F, i, j, chi):
         elif g < 0:
             P[0] += k * chn * gu
             P[dn] -= k * chi(nb_dn[ax]) * gd
+        if UPWIND:  # haptotaxis upwinded like chemotaxis: only the move up the gradient gains
+            if h > 0:
+                P[0] -= k * RHO * hu
+                P[up] += k * RHO * hu
+            elif h < 0:
+                P[0] += k * RHO * hd
+                P[dn] -= k * RHO * hd
         # haptotaxis as written in the code (lowers the opposite move; same mean drift)
-        if h > 0:
+        elif h > 0:
             P[0] += k * RHO * hd
             P[dn] -= k * RHO * hu
         elif h < 0:
@@ -203,7 +211,12 @@ def main():
     ap.add_argument("--chemo", choices=("hill", "const"), default="hill",
                     help="chi = chi0/(1+alpha c) (A&C), or chi0 (Nardini's runs)")
     ap.add_argument("--json", help="write the numbers to this file")
+    ap.add_argument("--scheme", choices=("code", "upwind"), default="code",
+                    help="haptotaxis as the code writes it (negative probabilities dropped) or upwinded")
+    ap.add_argument("--dt", type=float, default=0.01, help="A&C time units per step (the code's 0.01)")
     a = ap.parse_args()
+    global DT, UPWIND  # module settings read by move_probs and simulate
+    DT, UPWIND = a.dt, a.scheme == "upwind"
     print(f"A&C 1998 lattice: branch-prob={a.branch_prob} chemo={a.chemo} seed={a.seed} "
           f"t_max={a.t_max}  (1 A&C unit = {DAYS:.3f} d = {SEEDSOIL:.3f} seedsoil units)")
     print("rep  t_reach(AC)   days  seedsoil | front x at t=" + ",".join(map(str, SAMPLE_T))
