@@ -100,15 +100,14 @@ def worker(args) -> None:
         # Krylov iterations per step and solves per step, per organ and field
         iterations = {k: (v[1] - a["work"][k][1]) / args.steps for k, v in b["work"].items()}
         solves = {k: (v[0] - a["work"][k][0]) / args.steps for k, v in b["work"].items()}
-        end_kb = rss_kb("VmRSS")  # after the steps, cells in place
         traced = tracemalloc.get_traced_memory()[1] if args.trace else 0
         census = sim.census()
         cells_here = sum(len(o.cells.pop) for o in sim.organs)
         msgs = b["scatter"].get("numMessages", 0.0) - a["scatter"].get("numMessages", 0.0)
         nbytes = b["scatter"].get("messageLength", 0.0) - a["scatter"].get("messageLength", 0.0)
-    per_rank = comm.gather({"phases": mine, "peak_kb": rss_kb("VmHWM"), "rss_kb": end_kb, "traced": traced, "base_kb": base_kb, "cells": cells_here,
-                            "messages": msgs, "bytes": nbytes}, root=0)
-    its = comm.gather((iterations, solves), root=0)
+    per_rank = comm.gather({"phases": mine, "peak_kb": rss_kb("VmHWM"), "traced": traced, "base_kb": base_kb,
+                            "cells": cells_here, "messages": msgs, "bytes": nbytes,
+                            "iterations": iterations, "solves": solves}, root=0)
     if comm.rank == 0:
         import numpy as np
 
@@ -119,14 +118,13 @@ def worker(args) -> None:
             "max": {k: max(r["phases"][k] for r in per_rank) for k in keys},
             "mean": {k: float(np.mean([r["phases"][k] for r in per_rank])) for k in keys},
             "peak_mb": [r["peak_kb"] / 1024 for r in per_rank],
-            "rss_mb": [r["rss_kb"] / 1024 for r in per_rank],
             "traced_peak_mb": [r["traced"] / 2**20 for r in per_rank],
             "base_mb": [r["base_kb"] / 1024 for r in per_rank],
             "cells_per_rank": [r["cells"] for r in per_rank],
             "petsc_messages_per_step": sum(r["messages"] for r in per_rank) / args.steps,
             "petsc_bytes_per_step": sum(r["bytes"] for r in per_rank) / args.steps,
-            "iterations": {k: v for d, _ in its for k, v in d.items()},
-            "solves": {k: v for _, d in its for k, v in d.items()},
+            "iterations": {k: v for r in per_rank for k, v in r["iterations"].items()},
+            "solves": {k: v for r in per_rank for k, v in r["solves"].items()},
         }
         result["bytes_per_unknown"] = sum(result["peak_mb"]) * 2**20 / unknowns
         print("RESULT " + json.dumps(result), flush=True)
@@ -149,12 +147,12 @@ def launch(ranks: int, layout: str, args, extra: list[str] | None = None, balanc
 
 # -- beyond 2 ranks: partitions and the cost model --------------------------------------------
 def partitions(args, parts: list[int], one: dict) -> dict:
-    """Every organ of the case partitioned as on P ranks (layout "split"), with the case's
-    start cells in their elements; the cost model from the 1-rank phase costs ``one``."""
+    """Every organ of the case partitioned as on P ranks (layouts "split" and "all", by
+    elements and by cells), with the case's start cells in their elements; the cost
+    model from the 1-rank phase costs ``one``."""
     import numpy as np
     from mpi4py import MPI
     import dolfinx
-    from dolfinx.cpp.graph import AdjacencyList_int64
 
     from solver import config, partition
     from solver.simulation import Simulation, layout
@@ -170,10 +168,8 @@ def partitions(args, parts: list[int], one: dict) -> dict:
             tdim = msh.topology.dim
             c2v = msh.topology.connectivity(tdim, 0)
             cells = c2v.array.reshape(-1, tdim + 1).astype(np.int64)
-            hosts = np.bincount(o.cells.pop.host, minlength=len(cells)) if len(o.cells.pop) else np.zeros(len(cells), int)
-            dual = dolfinx.mesh.build_dual_graph(comm, msh.topology.cell_type,
-                                                 AdjacencyList_int64(cells.ravel(), np.arange(0, cells.size + 1, tdim + 1)),
-                                                 None)
+            hosts = np.bincount(o.cells.pop.host, minlength=len(cells))
+            dual = partition.dual_graph(comm, msh.topology.cell_type, cells)
             p = msh.geometry.x[msh.geometry.dofmaps[0]][:, :, :tdim]
             organs.append({"name": o.name, "cells": cells, "n_vertices": msh.topology.index_map(0).size_local,
                            "fields": len(o.fields), "hosts": hosts, "dual": dual, "mid": p.mean(axis=1)})
@@ -195,7 +191,8 @@ def partitions(args, parts: list[int], one: dict) -> dict:
         "latency_s": LATENCY_S, "bandwidth_Bps": BANDWIDTH_BPS,
         "field_s_per_unknown": a_field, "cell_s_per_cell": a_cell,
         "ghost_updates_per_step": updates, "reductions_per_step": reductions,
-        "layout": "split: P/4 ranks per organ, organs in parallel; a step costs its slowest group"}}
+        "layout": "split: P/4 ranks per organ, organs in parallel; all: every organ on P ranks, organs "
+                  "in turn; a step costs its slowest group"}}
     # "cells" balance: an element weighs 1 + cost x its cells, cost = a cell's work over an
     # element's field work (the parallel.cell_cost that the measured phases imply).
     n_el = sum(len(o["cells"]) for o in organs)

@@ -53,6 +53,13 @@ def expected_cells(mid: np.ndarray, volume: np.ndarray, tumours: list[tuple[np.n
     return cells
 
 
+def dual_graph(comm: MPI.Comm, cell_type, topo: np.ndarray):
+    """Elements sharing a facet, from an (elements, vertices) array (collective)."""
+    nv = topo.shape[1]
+    return dolfinx.mesh.build_dual_graph(
+        comm, cell_type, AdjacencyList_int64(topo.ravel(), np.arange(0, topo.size + 1, nv, dtype=np.int64)), 2)
+
+
 def weighted(coords, weight_of, dim: int):
     """A dolfinx cell partitioner (for create_mesh / model_to_mesh) by weighted coordinate
     bisection. ``coords``: node coordinates by input node index on the rank that holds the
@@ -71,8 +78,7 @@ def weighted(coords, weight_of, dim: int):
             part = np.zeros(0, dtype=np.int32)
         # Ghosts as in shared_facet mode: a facet neighbour on another part holds a copy.
         # (model_to_mesh hands every cell to one rank, so neighbours are all local there.)
-        graph = dolfinx.mesh.build_dual_graph(
-            comm, cell_types[0], AdjacencyList_int64(topo.ravel(), np.arange(0, topo.size + 1, nv, dtype=np.int64)), 2)
+        graph = dual_graph(comm, cell_types[0], topo)
         offsets, nbr = np.asarray(graph.offsets), np.asarray(graph.array)
         src = np.repeat(np.arange(n), np.diff(offsets))
         ghost = part[nbr] != part[src]
