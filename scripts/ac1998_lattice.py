@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 NG, H, DT = 201, 0.005, 0.01
-UPWIND = False  # --scheme upwind (with a smaller --dt): no negative move probabilities
+SCHEME = "code"  # --scheme: "code", "upwind" or "drift" (see move_probs)
 D, CHI0, ALPHA, RHO = 3.5e-4, 0.38, 0.6, 0.34
 BETA, GAMMA, ETA, PSI, NB = 0.05, 0.1, 0.1, 0.5, 2.5
 TIP_Y = (0.17, 0.30, 0.50, 0.65, 0.84)
@@ -68,10 +68,19 @@ def diffs(A, i, j):
 
 
 def move_probs(C, F, i, j, chi):
-    """P0..P4 (stay, +x, -x, +y, -y) of angio_abm.move_sprouts (not normalised)."""
+    """P0..P4 (stay, +x, -x, +y, -y) of angio_abm.move_sprouts (not normalised); with
+    --scheme drift, the walk of the tip's own equation dX = (chi(c) grad c + rho grad f) dt
+    + sqrt(2D) dW: the drift from central differences of the neighbours (the tip's own site
+    does not enter), the move up the drift gaining (no negative probabilities)."""
     k, m = DT / H**2, NG - 1
     P = [1.0 - 4 * k * D] + [k * D] * 4
     chn = chi(C[i, j])
+    if SCHEME == "drift":
+        for ax, ((g, _, _), (h, _, _)) in enumerate(zip(diffs(C, i, j), diffs(F, i, j))):
+            u = DT / H * (chn * g + RHO * h) / H  # drift dt / H (g, h: differences per site)
+            P[1 + 2 * ax if u > 0 else 2 + 2 * ax] += abs(u)
+            P[0] -= abs(u)
+        return P
     nb_up = (C[min(i + 1, m), j], C[i, min(j + 1, m)])
     nb_dn = (C[max(i - 1, 0), j], C[i, max(j - 1, 0)])
     for ax, ((g, gd, gu), (h, hd, hu)) in enumerate(zip(diffs(C, i, j), diffs(F, i, j))):
@@ -83,7 +92,7 @@ def move_probs(C, F, i, j, chi):
         elif g < 0:
             P[0] += k * chn * gu
             P[dn] -= k * chi(nb_dn[ax]) * gd
-        if UPWIND:  # haptotaxis upwinded like chemotaxis: only the move up the gradient gains
+        if SCHEME == "upwind":  # haptotaxis upwinded like chemotaxis: only the move up the gradient gains
             if h > 0:
                 P[0] -= k * RHO * hu
                 P[up] += k * RHO * hu
@@ -126,7 +135,7 @@ def simulate(rng, t_max, rule, chemo):
         new_sprout((0, round(y0 / H)))
     front, n_br, n_an = 0, 0, 0
     n_tip_steps = n_neg_p = n_neg_tot = 0  # diagnostics: tip-steps, with some P<0, sum(P)<=0
-    out = {"t_reach": None, "front_x": {}}
+    out = {"t_reach": None, "front_x": {}, "events": []}  # events: (t, "branch"|"anastomosis", x, y)
     sample = {round(t / DT): t for t in SAMPLE_T}
     nsteps = round(t_max / DT)
     for step in range(1, nsteps + 1):
@@ -155,6 +164,7 @@ def simulate(rng, t_max, rule, chemo):
             if moved and any(o != s and active[o] for o in owners.get(site, ())):
                 active[s] = False
                 n_an += 1
+                out["events"].append((round(step * DT, 6), "anastomosis", ni * H, nj * H))
             occupy(s, site)
             front = max(front, site[0])
         # (2) c and f at every sprout's current tip site
@@ -177,6 +187,7 @@ def simulate(rng, t_max, rule, chemo):
                         new_sprout((i0 + int(a), j0 + int(b)))
                         front = max(front, i0 + int(a))
                         age[s], branched, n_br = 0.0, True, n_br + 1
+                        out["events"].append((round(step * DT, 6), "branch", i * H, j * H))
                 if not branched:
                     age[s] += DT
             s += 1
@@ -187,7 +198,7 @@ def simulate(rng, t_max, rule, chemo):
             out.update(t_reach=t, branches=n_br, anastomoses=n_an, active_at_reach=sum(active))
     if out["t_reach"] is None:
         out.update(branches=n_br, anastomoses=n_an)
-    out.update(active_end=sum(active), sprouts_end=len(paths), front_end=round(front * H, 6),
+    out.update(active_end=sum(active), sprouts_end=len(paths), front_end=round(front * H, 6), tip_time=n_tip_steps * DT,
                frac_neg_p=n_neg_p / n_tip_steps, frac_neg_total=n_neg_tot / n_tip_steps)
     return out
 
@@ -211,12 +222,15 @@ def main():
     ap.add_argument("--chemo", choices=("hill", "const"), default="hill",
                     help="chi = chi0/(1+alpha c) (A&C), or chi0 (Nardini's runs)")
     ap.add_argument("--json", help="write the numbers to this file")
-    ap.add_argument("--scheme", choices=("code", "upwind"), default="code",
-                    help="haptotaxis as the code writes it (negative probabilities dropped) or upwinded")
+    ap.add_argument("--scheme", choices=("code", "upwind", "drift"), default="code",
+                    help="haptotaxis as the code writes it (negative probabilities dropped), upwinded, "
+                         "or the walk of the tip's own drift (central differences, own site left out)")
+    ap.add_argument("--eta", type=float, default=0.1, help="TAF uptake by the tips (A&C: 0.1; 0: none)")
+    ap.add_argument("--rho", type=float, default=0.34, help="haptotaxis (A&C: 0.34)")
     ap.add_argument("--dt", type=float, default=0.01, help="A&C time units per step (the code's 0.01)")
     a = ap.parse_args()
-    global DT, UPWIND  # module settings read by move_probs and simulate
-    DT, UPWIND = a.dt, a.scheme == "upwind"
+    global DT, SCHEME, ETA, RHO  # module settings read by move_probs and simulate
+    DT, SCHEME, ETA, RHO = a.dt, a.scheme, a.eta, a.rho
     print(f"A&C 1998 lattice: branch-prob={a.branch_prob} chemo={a.chemo} seed={a.seed} "
           f"t_max={a.t_max}  (1 A&C unit = {DAYS:.3f} d = {SEEDSOIL:.3f} seedsoil units)")
     print("rep  t_reach(AC)   days  seedsoil | front x at t=" + ",".join(map(str, SAMPLE_T))

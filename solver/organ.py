@@ -279,7 +279,8 @@ class Organ:
             tips = {k: v for k, v in a.tips.items() if k not in ("host", "vertex")}
             rest["angio"] = {"tips": _gather(self.comm, dict(tips, cell=orig[a.tips["host"]])),
                              "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in a.stats.items()},
-                             "parent": a.parent, "perfused": a.perfused_labels, "sprouted": a.sprouted,
+                             "parent": a.parent, "birth": a.birth, "perfused": a.perfused_labels,
+                             "sprouted": a.sprouted,
                              "new_sites": a.new_sites}
         return dofs, rest if self.comm.rank == 0 else None
 
@@ -314,8 +315,8 @@ class Organ:
             a.tips = dict({k: v[mine] for k, v in tips.items()}, host=host,
                           vertex=a.walker.place(host, tips["x"][mine]))
             a.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in st["stats"].items()}
-            a.parent, a.perfused_labels, a.sprouted, a.new_sites = st["parent"], st["perfused"], st["sprouted"], \
-                st["new_sites"]
+            a.parent, a.birth, a.perfused_labels, a.sprouted, a.new_sites = st["parent"], st["birth"], \
+                st["perfused"], st["sprouted"], st["new_sites"]
             self.soil.tip_uptake = a.vegf_uptake()
 
     def _owned_cells(self):

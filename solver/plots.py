@@ -5,6 +5,7 @@ at the end unless ``output.plots = false``), as PNG in ``OUTDIR/plots/``:
 - ``blood.png``: circulating cells (singles, clusters) and the cascade's running totals;
 - ``events.png``: cumulative intravasations and arrivals per organ (events.csv);
 - ``soil.png``: niche conditioning, hypoxia, VEGF, perfusion and tip cells per organ;
+- ``sprouts.png``: where new vessels sprouted, branched and fused (ORGAN/sprouts.csv);
 - ``lesions.png``: metastasis counts (all, micro, macro), the largest lesion per organ
   against the detection size, and the time each organ first held a detectable lesion;
 - ``fields_<organ>.png``: the organ's fields at the last output, rendered off-screen
@@ -91,16 +92,17 @@ def run(outdir: Path) -> list[Path]:
         ax.legend(fontsize=7)
     save(fig, "cells.png")
 
-    fig, axes = panels(2, "the blood")
-    for col in ("ctc_single", "ctc_clusters", "in_blood"):
-        axes[0].plot(days, m[col], label=col)
-    axes[0].set_ylabel("now in the blood")
-    for col in ("intravasated", "arrived", "died_in_blood", "failed_extravasation", "died_in_tissue"):
-        axes[1].plot(days, m[col], label=col)
-    axes[1].set_ylabel("cells so far")
-    for ax in axes:
-        ax.legend(fontsize=7)
-    save(fig, "blood.png")
+    if "ctc_single" in m:  # a case with a blood (secondary organs)
+        fig, axes = panels(2, "the blood")
+        for col in ("ctc_single", "ctc_clusters", "in_blood"):
+            axes[0].plot(days, m[col], label=col)
+        axes[0].set_ylabel("now in the blood")
+        for col in ("intravasated", "arrived", "died_in_blood", "failed_extravasation", "died_in_tissue"):
+            axes[1].plot(days, m[col], label=col)
+        axes[1].set_ylabel("cells so far")
+        for ax in axes:
+            ax.legend(fontsize=7)
+        save(fig, "blood.png")
 
     ev = _table(outdir / "events.csv") if (outdir / "events.csv").exists() else {}
     fig, axes = panels(2, "events")
@@ -129,6 +131,21 @@ def run(outdir: Path) -> list[Path]:
             ax.set_title(c)
             ax.legend(fontsize=7)
         save(fig, "soil.png")
+
+    logs = {o: _table(outdir / o / "sprouts.csv") for o in organs if (outdir / o / "sprouts.csv").exists()}
+    logs = {o: t for o, t in logs.items() if t}
+    if logs:  # where the new vessels sprouted, branched and fused (x-y; 3D organs projected)
+        fig, axes = panels(len(logs), "new vessels")
+        for ax, (o, t) in zip(axes, logs.items()):
+            for kind, mark in (("sprout", "o"), ("branch", "^"), ("anastomosis", "x")):
+                sel = t["event"] == kind
+                ax.scatter(t["x"][sel], t["y"][sel], s=9, marker=mark, label=f"{kind} ({sel.sum()})")
+            ax.set_title(o)
+            ax.set_xlabel("x")
+            ax.set_ylabel("y")
+            ax.set_aspect("equal")
+            ax.legend(fontsize=7)
+        save(fig, "sprouts.png")
 
     fig, axes = panels(2, "metastases")
     for o in organs[1:] or organs:

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-from solver import config, geometry, partition
+from solver import config, geometry, partition, vessels
 from solver.config import Failed
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake
@@ -110,6 +110,11 @@ class Simulation:
         after = None if resume is None else resume["time"]
         self.cell_writers = [CellWriter(o.comm, self.outdir / o.name, name="cells", resume_after=after)
                              for o in self.organs] if out.cells else []
+        # Where the new vessels sprout, branch and fuse (solver/vessels.py), per organ.
+        self.sprout_writers = {o.name: MetricsWriter(o.comm, self.outdir / o.name / "sprouts.csv",
+                                                     ["step", "time", "event", *"xyz"[: o.mesh.topology.dim]],
+                                                     resume_after=None if resume is None else resume["step"])
+                               for o in self.organs if o.angio is not None}
         self.events = MetricsWriter(comm, self.outdir / "events.csv",
                                     ["step", "time", "hours", "event", "organ", "site", "unit", "cells", "cells_E", "cells_M"],
                                     resume_after=None if resume is None else resume["step"])
@@ -288,6 +293,7 @@ class Simulation:
             self.metrics_writer = MetricsWriter(self.comm, self.outdir / "metrics.csv", list(row),
                                                 resume_after=None if self.resume is None else self.resume["step"])
         self.metrics_writer.row(row)
+        self._log_sprouts()
         for w in self.field_writers:
             w.write(self.t)
         if self.discrete:
@@ -300,6 +306,16 @@ class Simulation:
         self.last = row
         self.last_output = (self.n, self.t)
         self.wall["output"] += time.perf_counter() - t0
+
+    def _log_sprouts(self):
+        """The angiogenesis events since the last call into ORGAN/sprouts.csv (collective
+        in each organ)."""
+        for o in self.organs:
+            if o.angio is not None:
+                w = self.sprout_writers[o.name]
+                for row in o.angio.take_log():
+                    w.row({"step": int(row[0]), "time": row[0] * self.case.time.dt,
+                           "event": vessels.EVENTS[int(row[1])], **dict(zip("xyz", row[2:]))})
 
     def _progress(self, steps: int, t_start: float):
         if self.comm.rank or self.quiet:
@@ -371,6 +387,7 @@ class Simulation:
     def checkpoint(self) -> None:
         """Write the state at this step boundary to OUTDIR/checkpoint (collective)."""
         t0 = time.perf_counter()
+        self._log_sprouts()  # the log then holds every event up to the checkpoint's step
         checkpoint.save(self, self.outdir / "checkpoint")
         self.manifest.write(checkpoint={"step": self.n, "time": self.t, "ranks": self.comm.size})
         self.wall["checkpoint"] = self.wall.get("checkpoint", 0.0) + time.perf_counter() - t0

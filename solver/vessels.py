@@ -11,14 +11,18 @@ Per step, from the start-of-step fields:
 - anastomosis: a tip that reaches another tip's trail (its own parent's and siblings'
   included, as A&C's tip-to-sprout fusion; with ``anastomosis = "active"`` only trails of
   tips still active) or another vessel site fuses and stops; both
-  paths back to their vessels then carry blood. A new tip can fuse only once it is two
-  mesh cells from where it was born: it starts on its parent's trail (A&C put it on a
-  free neighbouring site), and on a mesh coarser than a step it would otherwise fuse
-  before it has moved;
+  paths back to their vessels then carry blood. Not within ``escape`` (a length, at
+  least two mesh cells) of where either of the two sprouts was born: a daughter starts
+  on its parent's trail (A&C put it on a free neighbouring site), parent and daughter
+  drift alike and part only by diffusion, so without it they would re-cross each
+  other's trails at once, and the more often the finer the mesh;
 - branching: a tip older than ``psi`` branches with probability min(1, branch v dt);
 - fibronectin f (pointwise, exact): df/dt = beta n - gamma n f; tips take up VEGF at eta n
   (n: tip density per vertex patch, tips per h_ref^d, as the cells);
 - perfusion: b = 1 on those paths (b only grows).
+Every sprout, branch and anastomosis is logged with its place (``take_log``; the
+simulation writes ORGAN/sprouts.csv), so where the network branches and fuses (A&C's brush
+border) can be read off.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from solver.fields.soil import initial_values
 
 SPROUT, TIP_MOVE, BRANCH, TIP_PLACE = 50, 51, 55, 56  # random streams (TIP_MOVE .. +3)
 ACTIVE, FUSED = 0, 1
+EVENTS = ("sprout", "branch", "anastomosis")  # the event codes of the log
 
 
 def _label(ids: np.ndarray) -> np.ndarray:
@@ -65,6 +70,7 @@ class Angiogenesis:
         self.trail = dolfinx.la.vector(V.dofmap.index_map)
         self._marks, self._count = (dolfinx.la.vector(V.dofmap.index_map) for _ in range(2))
         self.parent: dict[int, int] = {}
+        self.birth: dict[int, np.ndarray] = {}  # label -> where the sprout was born
         self.perfused_labels: set[int] = set()
         self.n_owned = V.dofmap.index_map.size_local
         self.sprouted = False
@@ -74,9 +80,12 @@ class Angiogenesis:
                                                                           "x0": np.zeros((0, self.dim))}
         msh = V.mesh
         cells = np.arange(msh.topology.index_map(self.dim).size_local, dtype=np.int32)
-        self.escape = 2.0 * self.comm.allreduce(float(msh.h(self.dim, cells).max(initial=0.0)), op=MPI.MAX)
+        cell = self.comm.allreduce(float(msh.h(self.dim, cells).max(initial=0.0)), op=MPI.MAX)
+        self.escape = max(cfg.escape, 2.0 * cell)  # no fusion nearer where either sprout was born
         self.stats = {"sprouts": 0, "branches": 0, "anastomoses": 0}
         self.new_sites: list[np.ndarray] = []  # where tips fused this step
+        self._log: list[np.ndarray] = []  # rows (step, event code, x...) on this rank since take_log
+        self.n_step = 0
 
     def __len__(self) -> int:
         return len(self.tips["id"])
@@ -99,6 +108,7 @@ class Angiogenesis:
     def step(self, n: int, v: np.ndarray, site_v: np.ndarray) -> None:
         """``v``: VEGF dof values (owned + ghost); ``site_v``: mean VEGF at each vessel
         site (the same on every rank)."""
+        self.n_step = n
         self._sprout(n, site_v)
         if not self.comm.allreduce(bool((self.tips["state"] == ACTIVE).any()), op=MPI.LOR):
             return  # nothing grows: the density is already zero and f, the trails and b stay
@@ -111,6 +121,21 @@ class Angiogenesis:
         relax(f, self.cfg.beta * tips, self.cfg.gamma * tips, self.dt)
         self.f.x.array[at] = f
         self.tips["age"] = self.tips["age"] + self.dt
+
+    def take_log(self) -> np.ndarray:
+        """The events since the last call as rows (step, event code, x...), sorted, on
+        the organ's first rank (empty elsewhere; collective)."""
+        rows = self.comm.gather(np.concatenate(self._log) if self._log else np.zeros((0, 2 + self.dim)), root=0)
+        self._log = []
+        if self.comm.rank:
+            return np.zeros((0, 2 + self.dim))
+        rows = np.concatenate(rows)
+        return rows[np.lexsort(rows.T[::-1])]
+
+    def _record(self, event: str, x: np.ndarray) -> None:
+        if len(x):
+            lead = np.tile([float(self.n_step), float(EVENTS.index(event))], (len(x), 1))
+            self._log.append(np.hstack([lead, x]))
 
     def take_new_sites(self) -> list[np.ndarray]:
         """Fusion points since the last call (the same on every rank, sorted)."""
@@ -135,14 +160,16 @@ class Angiogenesis:
             return
         ids = rng.hash64(self.seed, keys[go], n, SPROUT + 1)
         self.sprouted = True
-        self.parent.update({int(lbl): 0 for lbl in _label(ids)})
         # Start on the rim of the vessel site, towards a random direction.
         direction = rng.normal(self.seed, ids, n, TIP_PLACE, self.dim)
         direction /= np.linalg.norm(direction, axis=1)[:, None]
         x = self.site_x[go] + 0.9 * self.site_radius * direction
+        for lbl, at in zip(_label(ids), x):
+            self.parent[int(lbl)], self.birth[int(lbl)] = 0, at
         where, start = claim(self.walker, self.V.mesh, x)
         mine = np.flatnonzero(where == 1)
         self.stats["sprouts"] += len(mine)  # summed over ranks in metrics
+        self._record("sprout", x[mine])
         if len(mine):
             host = start[mine]
             self._add(ids[mine], go[mine], x[mine], host, self.walker.place(host, x[mine]))
@@ -175,6 +202,8 @@ class Angiogenesis:
         other = np.rint(trail[t["vertex"][act]]).astype(np.int64)  # 0: none; -1: mixed
         grown = np.linalg.norm(t["x"][act] - t["x0"][act], axis=1) > self.escape
         into_trail = grown & (other != 0) & (other != t["label"][act])
+        for i in np.flatnonzero(into_trail & (other > 0)):  # nor near where the other sprout was born
+            into_trail[i] = np.linalg.norm(t["x"][act[i]] - self.birth.get(int(other[i]), np.inf)) > self.escape
         if self.cfg.anastomosis == "active":  # only into the trails of tips still growing
             into_trail &= np.isin(other, np.concatenate(self.comm.allgather(t["label"][act])))
         into_site = np.zeros(len(act), dtype=bool)
@@ -185,6 +214,7 @@ class Angiogenesis:
         fuse = into_trail | into_site
         t["state"][act[fuse]] = FUSED
         self.stats["anastomoses"] += int(fuse.sum())
+        self._record("anastomosis", t["x"][act[fuse]])
         joined = np.concatenate([t["label"][act[fuse]], other[into_trail & fuse & (other > 0)]])
         for lbl in np.unique(np.concatenate(self.comm.allgather(joined))):
             self._perfuse(int(lbl))
@@ -222,15 +252,17 @@ class Angiogenesis:
         p = np.minimum(1.0, c.branch * np.maximum(v[t["vertex"][old]], 0.0) * self.dt)
         go = old[rng.uniform(self.seed, t["id"][old], n, BRANCH) < p]
         born = self._spawn(n, go)
-        for kid, parent in np.concatenate(self.comm.allgather(born)).reshape(-1, 2):
-            self.parent[int(kid)] = int(parent)
+        for kid, parent, *at in np.concatenate(self.comm.allgather(born)).reshape(-1, 2 + self.dim):
+            self.parent[int(kid)], self.birth[int(kid)] = int(parent), np.array(at)
 
     def _spawn(self, n: int, go: np.ndarray) -> np.ndarray:
         t = self.tips
         self.stats["branches"] += len(go)
+        self._record("branch", t["x"][go])
         t["age"][go] = 0.0
         kids = rng.daughter_id(t["id"][go], n)
-        born = np.stack([_label(kids), t["label"][go]], axis=1) if len(go) else np.zeros((0, 2), dtype=np.int64)
+        born = np.hstack([np.stack([_label(kids), t["label"][go]], axis=1), t["x"][go]]) if len(go) \
+            else np.zeros((0, 2 + self.dim))
         self._add(kids, t["root"][go], t["x"][go], t["host"][go], t["vertex"][go])
         return born
 

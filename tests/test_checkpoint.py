@@ -60,6 +60,45 @@ def test_restart_is_identical_on_the_same_ranks(tmp_path):
         assert man["complete"] and man["restarts"][0]["from_step"] == 20 and man["steps_done"] == 40
 
 
+@pytest.mark.parallel
+def test_restart_keeps_the_sprout_log(tmp_path):
+    """New vessels (A&C's benchmark, coarse): a checkpoint between two outputs (step 1740)
+    writes every event up to it, so a job killed after it and restarted from it has the
+    ORGAN/sprouts.csv and the tips of the uninterrupted run."""
+    tmp = Path(COMM.bcast(str(tmp_path), root=0))
+    sets = ["time.steps=3000", "output.every=500", "output.fields=false", "output.cells=false",
+            "primary.geometry.h=0.02", "primary.angiogenesis.branch=40", "output.checkpoint_every=1740"]
+    case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml", sets)
+    whole = Simulation(case, tmp / "whole", quiet=True)
+    whole.run()
+
+    class Killed(Exception):
+        pass
+
+    def kill(sim, n, t):  # the job dies at step 1900, with no output since step 1500
+        if n == 1900:
+            raise Killed
+
+    with pytest.raises(Killed):
+        Simulation(case, tmp / "part", quiet=True).run(callback=kill)
+    more = Simulation.restart(tmp / "part", quiet=True)
+    assert more.n == 1740
+    more.run()
+
+    def tips(sim):
+        t = sim.organ.angio.tips
+        order = np.argsort(t["id"])
+        return np.concatenate(COMM.allgather(np.c_[t["id"][order].astype(float), t["x"][order]]))
+
+    a, b = tips(whole), tips(more)
+    assert np.array_equal(a[np.argsort(a[:, 0])], b[np.argsort(b[:, 0])])
+    if COMM.rank == 0:
+        log = (tmp / "whole" / "primary" / "sprouts.csv").read_text()
+        assert log == (tmp / "part" / "primary" / "sprouts.csv").read_text()
+        steps = [int(line.split(",")[0]) for line in log.splitlines()[1:]]
+        assert any(1 < s_ < 1740 for s_ in steps) and any(1740 < s_ <= 1900 for s_ in steps)
+
+
 def _seedsoil(ranks: int, args: list[str]) -> subprocess.CompletedProcess:
     cmd = [str(BIN / "seedsoil")] + args
     if ranks > 1:
