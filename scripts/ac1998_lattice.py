@@ -6,7 +6,12 @@ with Nardini et al., PLoS Comput. Biol. 17:e1009094 (2021): github.com/johnnardi
 angio.py, class angio_abm. A reference to compare seedsoil's FEM/agent angiogenesis against.
 
     .venv/bin/python scripts/ac1998_lattice.py --replicates 10 --seed 0 --t-max 20 \
-        --branch-prob one|step [--chemo hill|const] [--json FILE]
+        --branch-prob one|step [--chemo hill|const] [--scheme code|upwind|drift --dt DT]
+        [--eta ETA] [--rho RHO] [--json FILE]
+
+--scheme drift walks the tip's own equation (central differences of the neighbours, what
+seedsoil's tips do); the code's scheme reads the tip's own site, where it takes up TAF,
+and crosses by that (--eta 0: it stalls). scripts/ac1998.py sets both beside seedsoil.
 
 Model (A&C units, 201 x 201 lattice on [0,1]^2, h = 0.005, dt = 0.01): c = exp(-(1-x)^2/0.45),
 f = 0.75 exp(-x^2/0.45), five tips on x = 0. Per step, as in angio_abm: (1) each active tip moves

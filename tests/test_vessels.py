@@ -83,3 +83,22 @@ def test_anastomosis_into_any_trail_or_only_active_ones(tmp_path):
         angio.tips = tips
         angio._fuse_and_mark()
         assert (angio.tips["state"][1] == 1) == fuses, (mode, other_state, born)
+
+
+@pytest.mark.parallel
+def test_the_sprout_log_is_the_same_on_any_rank_count(tmp_path):
+    """Tips draw their random numbers by id and step, not by rank: on 2 ranks the new
+    vessels sprout, branch and fuse at the same steps and places (to round-off) as on 1."""
+    tmp = Path(COMM.bcast(str(tmp_path), root=0))
+    sets = ["time.steps=4000", "output.every=500", "output.fields=false", "output.cells=false",
+            "primary.geometry.h=0.02", "primary.angiogenesis.branch=40"]
+    case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml", sets)
+    Simulation(case, tmp / "all", quiet=True).run()
+    Simulation(case, tmp / f"alone_{COMM.rank}", MPI.COMM_SELF, quiet=True).run()
+    COMM.barrier()
+    if COMM.rank == 0:
+        a, b = (list(csv.DictReader(open(tmp / d / "primary" / "sprouts.csv"))) for d in ("all", "alone_0"))
+        assert [(r["step"], r["event"]) for r in a] == [(r["step"], r["event"]) for r in b]
+        assert len(a) > 15 and {r["event"] for r in a} == {"sprout", "branch", "anastomosis"}
+        xy = [[float(r[k]) for k in "xy"] for r in a], [[float(r[k]) for k in "xy"] for r in b]
+        assert np.allclose(*xy, rtol=0, atol=1e-12)
