@@ -202,10 +202,10 @@ class Angiogenesis:
         other = np.rint(trail[t["vertex"][act]]).astype(np.int64)  # 0: none; -1: mixed
         grown = np.linalg.norm(t["x"][act] - t["x0"][act], axis=1) > self.escape
         into_trail = grown & (other != 0) & (other != t["label"][act])
-        for i in np.flatnonzero(into_trail & (other > 0)):  # nor near where the other sprout was born
-            into_trail[i] = np.linalg.norm(t["x"][act[i]] - self.birth.get(int(other[i]), np.inf)) > self.escape
         if self.cfg.anastomosis == "active":  # only into the trails of tips still growing
             into_trail &= np.isin(other, np.concatenate(self.comm.allgather(t["label"][act])))
+        for i in np.flatnonzero(into_trail & (other > 0)):  # nor near where the other sprout was born
+            into_trail[i] = np.linalg.norm(t["x"][act[i]] - self.birth.get(int(other[i]), np.inf)) > self.escape
         into_site = np.zeros(len(act), dtype=bool)
         if len(self.site_x):  # another site than the one the tip's tree sprouted from
             inside = np.linalg.norm(t["x"][act, None, :] - self.site_x[None, :, :], axis=2) < self.site_radius
