@@ -2,11 +2,11 @@
 # A pvpython script, headless: scripts/pvpython.sh SCRIPT.py [args]
 # (scripts/paraview_check.py, scripts/paraview_state.py).
 # Debian's pvpython 5.11 renders through X/GLX only, so it gets a virtual X server (Xvfb)
-# of its own. Needs: apt-get install -y paraview xvfb xauth
+# of its own. Needs: apt-get install -y paraview python3-paraview xvfb xauth
 set -euo pipefail
 # a run still writing fields.h5 may hold an HDF5 lock on it: read without locking
 export HDF5_USE_FILE_LOCKING="${HDF5_USE_FILE_LOCKING:-FALSE}"
-command -v pvpython >/dev/null || { echo "pvpython not found (apt-get install paraview)" >&2; exit 2; }
+command -v pvpython >/dev/null || { echo "pvpython not found (apt-get install paraview python3-paraview)" >&2; exit 2; }
 
 xvfb_pid=""
 if [[ -z "${DISPLAY:-}" ]]; then

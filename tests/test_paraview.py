@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_fields_and_cells_open_in_paraview(tmp_path, capsys):
     if shutil.which("pvpython") is None or shutil.which("xvfb-run") is None:
         if os.environ.get("CI"):
-            pytest.fail("pvpython/xvfb-run missing on CI: .ci/run installs them (apt-get install paraview xvfb xauth)")
-        pytest.skip("pvpython not installed (apt-get install paraview xvfb xauth)")
+            pytest.fail("pvpython/xvfb-run missing on CI: .ci/run installs them (apt-get install paraview python3-paraview xvfb xauth)")
+        pytest.skip("pvpython not installed (apt-get install paraview python3-paraview xvfb xauth)")
     out = tmp_path / "pv"
     args = ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out), "--set", "time.steps=20", "--set", "output.every=10",
             "--set", "primary.geometry.size=[0.2, 0.2]", "--set", "primary.geometry.h=0.01",
