@@ -39,7 +39,7 @@ from solver import config  # noqa: E402
 from solver.simulation import Simulation  # noqa: E402
 
 CASE = ROOT / "cases" / "angiogenesis_ac1998.toml"
-REACH = 0.9  # the tumour's edge, as the lattice's REACH_I
+REACH = lattice.REACH_I * lattice.H  # the tumour's edge, x = 0.9
 BANDS = np.linspace(0.0, 1.0, 11)
 
 
@@ -52,7 +52,7 @@ def brush_border(x: np.ndarray) -> float:
 def run_seedsoil(rho: float, seed: int, t_max: float, sets: list[str], outdir: Path) -> dict:
     """One run of the case at A&C time t_max: front, reach, events (A&C time units)."""
     scale = lattice.SEEDSOIL  # seedsoil time units per A&C unit
-    case = config.load(CASE, [f"seed={seed}", f"primary.angiogenesis.rho={rho * 4e4 / lattice.TAU_AC!r}",
+    case = config.load(CASE, [f"seed={seed}", f"primary.angiogenesis.rho={rho / scale!r}",
                               "output.fields=false", "output.cells=false", *sets])
     dt = case.time.dt
     steps = int(round(t_max * scale / dt))
@@ -85,30 +85,27 @@ def _counts(a) -> dict:
             "active_at_reach": int((a.tips["state"] == 0).sum())}
 
 
-def run_lattice(rho: float, scheme: str, replicate: int, seed: int, t_max: float) -> dict:
+def run_lattice(rho: float, scheme: str, replicate: int, t_max: float) -> dict:
     lattice.RHO, lattice.SCHEME = rho, scheme
     lattice.DT = 0.0025 if scheme == "drift" else 0.01  # drift: no negative move probabilities
-    return lattice.simulate(np.random.default_rng([seed, replicate]), t_max, "one", "hill")
+    return lattice.simulate(np.random.default_rng([0, replicate]), t_max, "one", "hill")
 
 
 def summary(runs: list[dict]) -> dict:
-    def band(v):
-        v = [x for x in v if x is not None]
-        return {"mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))} if v else None
-
     x = np.array([e[2] for r in runs for e in r["events"]])
     approach = np.array([e[2] for r in runs for e in r["events"] if r["t_reach"] is None or e[0] <= r["t_reach"]])
     return {"runs": len(runs), "reached": sum(r["t_reach"] is not None for r in runs),
-            "t_reach": band([r["t_reach"] for r in runs]),
-            "front_x": {t: band([r["front_x"].get(t) for r in runs]) for t in lattice.SAMPLE_T},
-            "branches": band([r["branches"] for r in runs]), "anastomoses": band([r["anastomoses"] for r in runs]),
-            "active": band([r["active_at_reach"] if r["t_reach"] is not None else r["active_end"] for r in runs]),
+            "t_reach": lattice.stats([r["t_reach"] for r in runs]),
+            "front_x": {t: lattice.stats([r["front_x"].get(t) for r in runs]) for t in lattice.SAMPLE_T},
+            "branches": lattice.stats([r["branches"] for r in runs]),
+            "anastomoses": lattice.stats([r["anastomoses"] for r in runs]),
+            "active": lattice.stats([r["active_at_reach"] if r["t_reach"] is not None else r["active_end"] for r in runs]),
             "events_per_band": (np.histogram(x, bins=BANDS)[0] / len(runs)).round(1).tolist(),
             "brush_border": brush_border(x), "brush_border_to_reach": brush_border(approach)}
 
 
 def fmt(b, p=2) -> str:
-    return "-" if b is None else f"{b['mean']:.{p}f} ({b['min']:.{p}f}-{b['max']:.{p}f})"
+    return "-" if b["mean"] is None else f"{b['mean']:.{p}f} ({b['min']:.{p}f}-{b['max']:.{p}f})"
 
 
 def main():
@@ -129,7 +126,7 @@ def main():
         for i, (rho, model, k) in enumerate(jobs):
             if i % comm.size == comm.rank:
                 mine[i] = run_seedsoil(rho, k, a.t_max, a.set, Path(tmp) / f"{i}") if model == "seedsoil" \
-                    else run_lattice(rho, model, k, 0, a.t_max)
+                    else run_lattice(rho, model, k, a.t_max)
     done = {i: r for part in comm.gather(mine, root=0) or [] for i, r in part.items()}
     if comm.rank:
         return

@@ -203,7 +203,7 @@ def simulate(rng, t_max, rule, chemo):
             out.update(t_reach=t, branches=n_br, anastomoses=n_an, active_at_reach=sum(active))
     if out["t_reach"] is None:
         out.update(branches=n_br, anastomoses=n_an)
-    out.update(active_end=sum(active), sprouts_end=len(paths), front_end=round(front * H, 6), tip_time=n_tip_steps * DT,
+    out.update(active_end=sum(active), sprouts_end=len(paths), front_end=round(front * H, 6),
                frac_neg_p=n_neg_p / n_tip_steps, frac_neg_total=n_neg_tot / n_tip_steps)
     return out
 

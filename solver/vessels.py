@@ -85,7 +85,6 @@ class Angiogenesis:
         self.stats = {"sprouts": 0, "branches": 0, "anastomoses": 0}
         self.new_sites: list[np.ndarray] = []  # where tips fused this step
         self._log: list[np.ndarray] = []  # rows (step, event code, x...) on this rank since take_log
-        self.n_step = 0
 
     def __len__(self) -> int:
         return len(self.tips["id"])
@@ -108,12 +107,11 @@ class Angiogenesis:
     def step(self, n: int, v: np.ndarray, site_v: np.ndarray) -> None:
         """``v``: VEGF dof values (owned + ghost); ``site_v``: mean VEGF at each vessel
         site (the same on every rank)."""
-        self.n_step = n
         self._sprout(n, site_v)
         if not self.comm.allreduce(bool((self.tips["state"] == ACTIVE).any()), op=MPI.LOR):
             return  # nothing grows: the density is already zero and f, the trails and b stay
         self._move(n, v)
-        self._fuse_and_mark()
+        self._fuse_and_mark(n)
         self._branch(n, v)
         self._density()
         at = np.flatnonzero(self.n.x.array)  # f changes only under tips (owned + ghost)
@@ -132,9 +130,9 @@ class Angiogenesis:
         rows = np.concatenate(rows)
         return rows[np.lexsort(rows.T[::-1])]
 
-    def _record(self, event: str, x: np.ndarray) -> None:
+    def _record(self, n: int, event: str, x: np.ndarray) -> None:
         if len(x):
-            lead = np.tile([float(self.n_step), float(EVENTS.index(event))], (len(x), 1))
+            lead = np.tile([float(n), float(EVENTS.index(event))], (len(x), 1))
             self._log.append(np.hstack([lead, x]))
 
     def take_new_sites(self) -> list[np.ndarray]:
@@ -169,7 +167,7 @@ class Angiogenesis:
         where, start = claim(self.walker, self.V.mesh, x)
         mine = np.flatnonzero(where == 1)
         self.stats["sprouts"] += len(mine)  # summed over ranks in metrics
-        self._record("sprout", x[mine])
+        self._record(n, "sprout", x[mine])
         if len(mine):
             host = start[mine]
             self._add(ids[mine], go[mine], x[mine], host, self.walker.place(host, x[mine]))
@@ -192,7 +190,7 @@ class Angiogenesis:
         x, host, vertex, payload = w.locate(x_new, t["host"], payload, fallback="x")
         self.tips = dict(payload, x=x, host=host, vertex=vertex)
 
-    def _fuse_and_mark(self) -> None:
+    def _fuse_and_mark(self, n: int) -> None:
         """Anastomosis where a tip (away from its birth point) meets another tip's trail or a
         vessel site other than its own; both paths back to their vessels then carry blood
         (b = 1 on them). Then every tip marks its vertex."""
@@ -214,7 +212,7 @@ class Angiogenesis:
         fuse = into_trail | into_site
         t["state"][act[fuse]] = FUSED
         self.stats["anastomoses"] += int(fuse.sum())
-        self._record("anastomosis", t["x"][act[fuse]])
+        self._record(n, "anastomosis", t["x"][act[fuse]])
         joined = np.concatenate([t["label"][act[fuse]], other[into_trail & fuse & (other > 0)]])
         for lbl in np.unique(np.concatenate(self.comm.allgather(joined))):
             self._perfuse(int(lbl))
@@ -258,7 +256,7 @@ class Angiogenesis:
     def _spawn(self, n: int, go: np.ndarray) -> np.ndarray:
         t = self.tips
         self.stats["branches"] += len(go)
-        self._record("branch", t["x"][go])
+        self._record(n, "branch", t["x"][go])
         t["age"][go] = 0.0
         kids = rng.daughter_id(t["id"][go], n)
         born = np.hstack([np.stack([_label(kids), t["label"][go]], axis=1), t["x"][go]]) if len(go) \

@@ -81,7 +81,7 @@ def test_anastomosis_into_any_trail_or_only_active_ones(tmp_path):
                 "x": np.vstack([x, x]), "x0": np.array([[0.3, 0.5], [0.02, 0.3]]), "host": np.repeat(host, 2),
                 "vertex": np.repeat(vertex, 2), "age": np.ones(2), "state": np.array([other_state, 0], dtype=np.int8)}
         angio.tips = tips
-        angio._fuse_and_mark()
+        angio._fuse_and_mark(1)
         assert (angio.tips["state"][1] == 1) == fuses, (mode, other_state, born)
 
 
