@@ -15,7 +15,9 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from solver import expression
 
 # Franssen, Lorenzi, Burgess, Chaplain (2019) Bull Math Biol 81:1965, Table 1
 # (nondimensional; restated in MetaSpread's documentation). Cited values.
@@ -24,6 +26,8 @@ FRANSSEN = "Franssen et al. (2019) Bull Math Biol 81:1965, Table 1"
 NonNeg = Annotated[float, Field(ge=0.0)]
 Pos = Annotated[float, Field(gt=0.0)]
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+# An expression of x, y, z (solver/expression.py), checked when the case is loaded.
+Expression = Annotated[str, AfterValidator(expression.check)]
 
 # Defaults that are not taken from a publication: the manifest lists the ones a run used.
 ILLUSTRATIVE: dict[str, str] = {
@@ -173,7 +177,7 @@ class VEGF(Strict):
     s_niche: NonNeg = 2.5  # conditioned tissue (illustrative: v = 0.5 where N = 1)
     vessel_uptake: NonNeg = 5.1  # k_v (illustrative: a perfused patch halves VEGF's lifetime)
     hypoxia_width: Pos = 0.02  # width of the smoothed switch H(o) around o_hyp (numerical)
-    initial: str = "0"  # v at t = 0: a numpy expression of x, y, z (e.g. a benchmark's TAF profile)
+    initial: Expression = "0"  # v at t = 0: an expression of x, y, z (e.g. a benchmark's TAF profile)
 
 
 class Niche(Strict):
@@ -212,7 +216,7 @@ class Angiogenesis(Strict):
     sprout_threshold: NonNeg = 0.1  # VEGF above which a perfused vessel site sprouts (illustrative)
     sprout_rate: NonNeg = 2.0  # sprouts per unit time per site per unit VEGF excess (illustrative)
     max_tips: Annotated[int, Field(ge=1)] = 20_000  # a cap on tips per organ (numerical)
-    f_initial: str = "0"  # fibronectin at t = 0: a numpy expression of x, y, z
+    f_initial: Expression = "0"  # fibronectin at t = 0: an expression of x, y, z
     initial_tips: bool = False  # one tip from every vessel site at the first step (A&C's start)
     # A tip fuses on meeting the trail of any sprout ("any": a vessel is a vessel), or only
     # of a sprout whose tip is still active (the rule of the A&C re-implementation of
@@ -451,6 +455,10 @@ class Case(Strict):
         return used
 
 
+def _short(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else f"{text[:n]}... ({len(text)} characters)"
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid case file"]
     for e in err.errors():
@@ -458,8 +466,10 @@ def _format_errors(source: str, err: ValidationError) -> str:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see `seedsoil validate --help`)"
+        if e["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         got = e.get("input")
-        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        got_s = "" if isinstance(got, dict) else f" (got {_short(repr(got))})"
         lines.append(f"  key '{loc}': {msg}{got_s}")
     return "\n".join(lines)
 
@@ -540,5 +550,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Case:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CaseError(f"{path}: not valid TOML: {err}") from None
+    if not data:  # a wrong or truncated file must not run as a case of all defaults
+        raise CaseError(f"{path}: the case file sets no key (it is empty or holds only comments); the smallest "
+                        "case names itself, e.g. name = \"my_case\", and every key it leaves out takes its default")
     data = apply_overrides(data, overrides or [], str(path))
     return from_dict(data, str(path))

@@ -50,13 +50,20 @@ CASES = [
     ('[[interventions]]\nkind = "vegf_blockade"\nevery = 1.0\n', "interventions.0", "dosing schedule"),
     ('name = "x"\nname2 = 3\n', "name2", "unknown key"),
     ('this is not toml', "", "not valid TOML"),
+    ('', "", "sets no key"),
+    ('# a comment\n\n   # another\n', "", "sets no key"),
+    ('[soil]\nvegf = true\n[primary.vegf]\ninitial = "exp(-q)"\n', "primary.vegf.initial", "'q' is not allowed"),
+    ('[primary.vegf]\ninitial = "__import__(\'os\').system(\'true\')"\n', "primary.vegf.initial", "listed functions"),
+    ('[primary.angiogenesis]\nf_initial = "np.save(\'f\', x)"\n', "primary.angiogenesis.f_initial",
+     "listed functions"),
+    ('[[secondary]]\nname = "lung"\n[secondary.vegf]\ninitial = "x.__class__"\n', "secondary.0.vegf.initial",
+     "no attributes"),
 ]
 
 # Found only when the run builds its organs: (case text, extra --set, message parts).
 RUNS = [
-    ('', ["primary.geometry.tumour_radius=0.15"], ["primary.geometry", "must lie inside the tissue"]),
+    ('name = "r"\n', ["primary.geometry.tumour_radius=0.15"], ["primary.geometry", "must lie inside the tissue"]),
     ('[primary.geometry]\nvessel_centres = [[0.19, 0.1]]\n', [], ["vessel_centres[0]"]),
-    ('[soil]\nvegf = true\n[primary.vegf]\ninitial = "exp(-q)"\n', [], ["vegf.initial", "numpy expression"]),
 ]
 
 
