@@ -127,3 +127,24 @@ def test_manifest_lists_every_organs_illustrative_keys(tmp_path):
     assert "secondary.0.oxygen.b0" in listed
     assert "interventions.1.strength" in listed and "interventions.0.strength" not in listed
     assert "kidney" in listed["exosomes.uptake"] and "cells.capacity_3d" not in listed
+
+
+def test_allowed_petsc_options_reach_the_solvers(tmp_path):
+    """The allowlist keeps the solver settings a user tunes (scripts/bench_soil.py's among
+    them), normalised (no dashes, lower case), and a case file's options reach PETSc."""
+    from solver.simulation import Simulation
+
+    allowed = {"ksp_type": "gmres", "-pc_type": "hypre", "pc_hypre_type": "boomeramg", "ksp_rtol": 1e-8,
+               "ksp_max_it": 200, "ksp_gmres_restart": 50, "oxygen_pc_type": "gamg", "vegf_pc_gamg_threshold": 0.02,
+               "niche_pc_factor_levels": 1, "MMP_KSP_NORM_TYPE": "unpreconditioned", "sub_pc_type": "ilu",
+               "mg_levels_ksp_type": "chebyshev", "pc_factor_mat_solver_type": "mumps",
+               "pc_hypre_boomeramg_strong_threshold": 0.5, "ksp_initial_guess_nonzero": True}
+    got = config.check_petsc(allowed)
+    assert got["pc_type"] == "hypre" and got["mmp_ksp_norm_type"] == "unpreconditioned" and len(got) == len(allowed)
+    geo = {"size": [0.2, 0.2], "h": 0.02, "tumour_radius": 0.02, "vessel_radius": 0.01, "vessel_min_distance": 0.05,
+           "normal_vessels": 1, "ruptured_vessels": 1}
+    case = config.from_dict({"name": "p", "time": {"steps": 0}, "output": {"plots": False}, "primary": {"geometry": geo},
+                             "solver": {"petsc": {"mmp_ksp_type": "gmres", "ksp_max_it": 77}}})
+    sim = Simulation(case, tmp_path, quiet=True)
+    ksp = sim.organs[0].mmp.ksp
+    assert ksp.getType() == "gmres" and ksp.getTolerances()[3] == 77
