@@ -253,3 +253,24 @@ def test_petsc_command_line_stays_open_and_restart_checks_the_manifest(tmp_path,
     finally:
         PETSc.Options().delValue("mmp_ksp_view")
     assert code == 0 and "KSP Object: (mmp_)" in Path(f"{view}.2").read_text(), text
+
+
+@pytest.mark.parallel
+def test_code_and_viewers_in_a_case_file_fail_on_every_rank(tmp_path, capsys):
+    """On 2 ranks: an expression escape and a PETSc viewer in one case file exit 2 on every
+    rank before any work (rank 0 names both keys); nothing is written."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    folder = Path(comm.bcast(str(tmp_path), root=0))
+    target = folder / "written.txt"
+    path = folder / "bad.toml"
+    if comm.rank == 0:
+        path.write_text(f'name = "p"\n[primary.vegf]\ninitial = "__import__(\'os\').system(\'touch {target}\')"\n'
+                        f'[solver.petsc]\nksp_view = "ascii:{target}"\n')
+    comm.barrier()
+    code, out = run_cli(["run", path, "-o", folder / "out"] + sets(SMALL), capsys)
+    assert code == 2 and "Traceback" not in out
+    assert comm.rank > 0 or ("key 'primary.vegf.initial'" in out and "key 'solver.petsc.ksp_view'" in out), out
+    comm.barrier()
+    assert not target.exists() and not (folder / "out").exists()
