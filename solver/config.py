@@ -95,7 +95,8 @@ class Output(Strict):
     fields: bool = True
     cells: bool = True
     vtx: bool = False  # VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF
-    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between checkpoints (setting; 0: only on SIGTERM/SIGUSR1)
+    # steps between checkpoints (setting; 0: only on SIGTERM/SIGUSR1)
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0
     plots: bool = True  # seedsoil run writes OUTDIR/plots/*.png at the end (solver/plots.py)
 
 
@@ -247,7 +248,8 @@ class Organ(Strict):
     vegf: VEGF = Field(default_factory=VEGF)
     niche: Niche = Field(default_factory=Niche)
     angiogenesis: Angiogenesis = Field(default_factory=Angiogenesis)
-    colony: Annotated[int, Field(ge=0)] = 0  # a secondary's cells at t = 0 (setting: a micrometastasis at its tumour centre)
+    # a secondary's cells at t = 0 (setting: a micrometastasis at its tumour centre)
+    colony: Annotated[int, Field(ge=0)] = 0
     type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
 
     def organ_type(self) -> str:
@@ -266,7 +268,8 @@ class Circulation(Strict):
     split: dict[str, Prob] = Field(default_factory=dict)  # secondary organ -> fraction (sum 1); {} = equal
     # Anatomical routing (solver/circulation.py): first capillary bed, lungs, then arteries.
     primary_type: Literal["colorectal", "breast", "prostate", "lung", "melanoma", "other"] = "other"
-    arrest: dict[str, Prob] = Field(default_factory=dict)  # organ type -> arrest in its bed (default 0.8, illustrative)
+    # organ type -> arrest in its bed (default 0.8, illustrative)
+    arrest: dict[str, Prob] = Field(default_factory=dict)
     affinity: dict[str, NonNeg] = Field(default_factory=dict)  # organ type -> metastatic efficiency index
     vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus (off)
 
@@ -419,8 +422,8 @@ def check_petsc(options: dict) -> dict:
                 "monitors, logs, debuggers and options files are refused); your own options go on the command "
                 "line: --petsc-option -{key}=VALUE", {"key": key})
         if isinstance(value, str) and (not _PETSC_VALUE.fullmatch(value) or "python" in value.lower()):
-            raise PydanticCustomError("petsc_option", "the value '{value}' is not allowed (a number, a type name or a "
-                                      "boolean; no paths, spaces or python types)", {"key": key, "value": value})
+            raise PydanticCustomError("petsc_option", "the value '{value}' is not allowed (a number, a type name or "
+                                      "a boolean; no paths, spaces or python types)", {"key": key, "value": value})
         out[k.lower()] = value  # PETSc's option names ignore case
     return out
 
@@ -531,7 +534,8 @@ class Case(Strict):
                 if types:
                     used[key] = f"{why} ({', '.join(sorted(types))})"
                 continue
-            places = organs if head == "organ" else blockades if head == "interventions" else [(head, getattr(self, head))]
+            groups = {"organ": organs, "interventions": blockades}
+            places = groups[head] if head in groups else [(head, getattr(self, head))]
             for prefix, obj in places:
                 *parents, leaf = parts
                 for p in parents:
