@@ -96,7 +96,8 @@ def _compile(node: ast.AST, depth: int) -> Callable[[dict], object]:
     if isinstance(node, ast.Call):
         name = _name(node.func)
         if name not in FUNCTIONS:
-            raise ExpressionError("only calls of the listed functions are allowed: " + ", ".join(FUNCTIONS))
+            what = f"{name!r} is not a listed function" if name else "only the listed functions may be called"
+            raise ExpressionError(f"{what} ({', '.join(FUNCTIONS)})")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise ExpressionError(f"{name}() takes plain arguments only (no keywords, no *)")
         f, arity = FUNCTIONS[name]

@@ -53,9 +53,10 @@ CASES = [
     ('', "", "sets no key"),
     ('# a comment\n\n   # another\n', "", "sets no key"),
     ('[soil]\nvegf = true\n[primary.vegf]\ninitial = "exp(-q)"\n', "primary.vegf.initial", "'q' is not allowed"),
-    ('[primary.vegf]\ninitial = "__import__(\'os\').system(\'true\')"\n', "primary.vegf.initial", "listed functions"),
+    ('[primary.vegf]\ninitial = "__import__(\'os\').system(\'true\')"\n', "primary.vegf.initial",
+     "only the listed functions may be called"),
     ('[primary.angiogenesis]\nf_initial = "np.save(\'f\', x)"\n', "primary.angiogenesis.f_initial",
-     "listed functions"),
+     "'save' is not a listed function"),
     ('[[secondary]]\nname = "lung"\n[secondary.vegf]\ninitial = "x.__class__"\n', "secondary.0.vegf.initial",
      "no attributes"),
     # [solver.petsc]: solver settings only (an allowlist); nothing that writes files or runs code.
