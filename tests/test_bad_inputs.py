@@ -223,36 +223,44 @@ def test_petsc_viewer_from_a_case_file_writes_nothing(tmp_path, capsys):
     assert not target.exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parallel
 def test_petsc_command_line_stays_open_and_restart_checks_the_manifest(tmp_path, capsys):
     """--petsc-option is the user's own: a viewer works (and is recorded in the manifest
     apart from the case). A restart rebuilds the case from manifest.json, data like a case
     file: an option there outside the allowlist is refused naming the file and the key;
-    restart takes the user's own options again."""
+    restart takes the user's own options again. Serial and on 2 ranks."""
+    from mpi4py import MPI
     from petsc4py import PETSc
 
-    view = tmp_path / "view.txt"
-    out = tmp_path / "out"
-    try:
-        code, text = run_cli(["run", DEMO, "-o", out, f"--petsc-option=-mmp_ksp_view=ascii:{view}",
-                              "--petsc-option=-ksp_rtol=1e-9", "--checkpoint-every", "2"]
-                             + sets(SMALL + ["output.plots=false"]), capsys)
-    finally:
-        PETSc.Options().delValue("mmp_ksp_view")  # the options database is global to the process
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(str(tmp_path), root=0))
+    view, out = tmp / "view.txt", tmp / "out"
+
+    def cli(args):
+        try:
+            return run_cli(args, capsys)
+        finally:
+            PETSc.Options().delValue("mmp_ksp_view")  # the options database is global to the process
+
+    def tamper(petsc):
+        if comm.rank == 0:
+            man["case"]["solver"]["petsc"] = petsc
+            (out / "manifest.json").write_text(json.dumps(man))
+        comm.barrier()
+
+    code, text = cli(["run", DEMO, "-o", out, f"--petsc-option=-mmp_ksp_view=ascii:{view}",
+                      "--petsc-option=-ksp_rtol=1e-9", "--checkpoint-every", "2"] + sets(SMALL + ["output.plots=false"]))
     assert code == 0 and "KSP Object: (mmp_)" in view.read_text(), text
     man = json.loads((out / "manifest.json").read_text())
     assert man["petsc_command_line"] == {"mmp_ksp_view": f"ascii:{view}", "ksp_rtol": "1e-9"}
     assert man["case"]["solver"]["petsc"] == {}
-    man["case"]["solver"]["petsc"] = {"ksp_view": f"ascii:{tmp_path / 'from_manifest.txt'}"}
-    (out / "manifest.json").write_text(json.dumps(man))
-    code, text = run_cli(["restart", out, "--steps", "6"], capsys)
-    assert code == 2 and "manifest.json" in text and "key 'solver.petsc.ksp_view'" in text, text
-    assert not (tmp_path / "from_manifest.txt").exists()
-    man["case"]["solver"]["petsc"] = {"ksp_type": "cg"}
-    (out / "manifest.json").write_text(json.dumps(man))
-    try:
-        code, text = run_cli(["restart", out, "--steps", "6", f"--petsc-option=-mmp_ksp_view=ascii:{view}.2"], capsys)
-    finally:
-        PETSc.Options().delValue("mmp_ksp_view")
+    comm.barrier()
+    tamper({"ksp_view": f"ascii:{tmp / 'from_manifest.txt'}"})
+    code, text = cli(["restart", out, "--steps", "6"])
+    assert code == 2 and (comm.rank > 0 or "manifest.json" in text and "key 'solver.petsc.ksp_view'" in text), text
+    assert not (tmp / "from_manifest.txt").exists()
+    tamper({"ksp_type": "cg"})
+    code, text = cli(["restart", out, "--steps", "6", f"--petsc-option=-mmp_ksp_view=ascii:{view}.2"])
     assert code == 0 and "KSP Object: (mmp_)" in Path(f"{view}.2").read_text(), text
 
 
