@@ -266,11 +266,11 @@ def exosome_uptake(cfg, types: list[str], blocked: set[str] = frozenset()) -> np
     the exosomes' integrins do not target (Hoshino et al. 2015) and for ``blocked`` ones
     (an integrin-blocking intervention); the rest of the removal is the mononuclear
     phagocyte system elsewhere."""
-    from solver.config import EXOSOME_UPTAKE
+    from solver.config import EXOSOME_UPTAKE, EXOSOME_UPTAKE_OTHER
 
     k = np.zeros(len(types))
     for j, t in enumerate(types):
-        frac = cfg.uptake.get(t, EXOSOME_UPTAKE.get(t, 0.01))
+        frac = cfg.uptake.get(t, EXOSOME_UPTAKE.get(t, EXOSOME_UPTAKE_OTHER))
         if (cfg.tropism != "none" and t != cfg.tropism) or t in blocked:
             frac *= cfg.off_target
         k[j] = cfg.removal * frac / types.count(t)

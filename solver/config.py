@@ -11,11 +11,16 @@ L = 0.2 cm and tau = L^2 / 1e-6 cm^2/s = 4e4 s.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
+from pydantic_core import PydanticCustomError
+
+from solver import expression
 
 # Franssen, Lorenzi, Burgess, Chaplain (2019) Bull Math Biol 81:1965, Table 1
 # (nondimensional; restated in MetaSpread's documentation). Cited values.
@@ -24,32 +29,39 @@ FRANSSEN = "Franssen et al. (2019) Bull Math Biol 81:1965, Table 1"
 NonNeg = Annotated[float, Field(ge=0.0)]
 Pos = Annotated[float, Field(gt=0.0)]
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+# An expression of x, y, z (solver/expression.py), checked when the case is loaded.
+Expression = Annotated[str, AfterValidator(expression.check)]
 
 # Defaults that are not taken from a publication: the manifest lists the ones a run used.
+# "organ." keys are every organ's (primary.<key>, secondary.<k>.<key>), "interventions." keys
+# every intervention's (interventions.<k>.<key>), as error messages name them.
 ILLUSTRATIVE: dict[str, str] = {
-    "primary.geometry.h_fine": "mesh size near tumour and vessels (numerical choice)",
-    "primary.geometry.vessel_radius": "vessel site radius ~ one cell diameter",
-    "primary.geometry.vessel_min_distance": "vessels placed away from the tumour",
-    "primary.geometry.tumour_radius": "initial tumour region for meshing",
+    "organ.geometry.h_fine": "mesh size near tumour and vessels (numerical choice)",
+    "organ.geometry.vessel_radius": "vessel site radius ~ one cell diameter",
+    "organ.geometry.vessel_min_distance": "vessels placed away from the tumour",
+    "organ.geometry.tumour_radius": "initial tumour region for meshing",
     "cells.capacity_3d": "Q in 3D from a 10 um cell diameter packing (illustrative)",
     "lesions.detect_mm": "imaging-detection size ~1 mm (clinical MRI/CT resolution)",
     "circulation.arrest": "arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um capillaries)",
-    # The soil (only when [soil] switches the process on; every organ has the same keys).
-    "primary.oxygen.supply": "oxygen supply per vessel density: a vascularised packed patch stays normoxic",
-    "primary.oxygen.b0": "background capillaries: a packed colony's core goes hypoxic without new vessels",
-    "primary.oxygen.necrosis": "anoxia ~1 mmHg",
-    "primary.vegf.s_niche": "VEGF from conditioned tissue: v = 0.5 where N = 1",
-    "primary.vegf.vessel_uptake": "VEGF uptake by perfused vessels ~ its decay",
-    "primary.niche.D": "exosome diffusivity in tissue",
-    "primary.niche.decay": "niche-factor decay",
-    "primary.niche.uptake": "niche-factor uptake by resident cells",
-    "primary.niche.loss": "loss of conditioning (weeks)",
-    "primary.niche.wake": "wake-up gain of dormant cells in a conditioned niche",
+    # The soil (only when [soil] switches the process on).
+    "organ.oxygen.supply": "oxygen supply per vessel density: a vascularised packed patch stays normoxic",
+    "organ.oxygen.b0": "background capillaries: a packed colony's core goes hypoxic without new vessels",
+    "organ.oxygen.necrosis": "anoxia ~1 mmHg",
+    "organ.vegf.s_niche": "VEGF from conditioned tissue: v = 0.5 where N = 1",
+    "organ.vegf.vessel_uptake": "VEGF uptake by perfused vessels ~ its decay",
+    "organ.niche.D": "exosome diffusivity in tissue",
+    "organ.niche.decay": "niche-factor decay",
+    "organ.niche.uptake": "niche-factor uptake by resident cells",
+    "organ.niche.loss": "loss of conditioning (weeks)",
+    "organ.niche.wake": "wake-up gain of dormant cells in a conditioned niche",
     "exosomes.release": "exosome release per primary cell",
-    "primary.angiogenesis.branch": "tip branching probability per unit VEGF",
-    "primary.angiogenesis.sprout_threshold": "VEGF level at which vessel sites sprout",
-    "primary.angiogenesis.sprout_rate": "sprouting rate per unit VEGF excess",
+    "exosomes.uptake": "exosome uptake by an organ type without a measured fraction: 1 % of the removal",
+    "organ.angiogenesis.branch": "tip branching probability per unit VEGF",
+    "organ.angiogenesis.sprout_threshold": "VEGF level at which vessel sites sprout",
+    "organ.angiogenesis.sprout_rate": "sprouting rate per unit VEGF excess",
+    "organ.angiogenesis.escape": "no anastomosis within 56 um of a sprout's birth point",
     "exosomes.off_target": "uptake of integrin-tropic exosomes by non-target organs",
+    "interventions.strength": "anti-VEGF sink ~10 x VEGF's decay rate",
 }
 _SOIL = {"oxygen": "oxygen", "vegf": "vegf", "niche": "niche", "exosomes": "niche",
          "angiogenesis": "angiogenesis"}  # key part -> switch
@@ -75,15 +87,16 @@ class Scales(Strict):
 
 class Time(Strict):
     dt: Pos = 1.0e-3  # Franssen et al. (2019)
-    steps: Annotated[int, Field(ge=0)] = 100
+    steps: Annotated[int, Field(ge=0)] = 100  # run length (setting)
 
 
 class Output(Strict):
-    every: Annotated[int, Field(ge=1)] = 50
+    every: Annotated[int, Field(ge=1)] = 50  # steps between outputs (setting)
     fields: bool = True
     cells: bool = True
     vtx: bool = False  # VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF
-    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between checkpoints (0: only on SIGTERM/SIGUSR1)
+    # steps between checkpoints (setting; 0: only on SIGTERM/SIGUSR1)
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0
     plots: bool = True  # seedsoil run writes OUTDIR/plots/*.png at the end (solver/plots.py)
 
 
@@ -92,19 +105,19 @@ class Geometry(Strict):
 
     kind: Literal["box", "liver", "lung", "bone", "brain", "stl", "msh"] = "box"  # Gmsh builders, STL, user mesh
     dim: Literal[2, 3] = 2
-    size: list[Pos] = Field(default_factory=lambda: [1.0, 1.0])  # Franssen: [0, 1]^2
-    h: Pos = 5.0e-3  # Franssen: 201 x 201 nodes on [0, 1]^2
-    h_fine: Pos | None = None  # None: same as h
+    size: list[Pos] = Field(default_factory=lambda: [1.0, 1.0])  # Franssen et al. (2019): [0, 1]^2
+    h: Pos = 5.0e-3  # Franssen et al. (2019): 201 x 201 nodes on [0, 1]^2
+    h_fine: Pos | None = None  # None: same as h (illustrative: a numerical choice)
     tumour_centre: list[float] | None = None  # None: block centre
-    tumour_radius: Pos = 0.03
+    tumour_radius: Pos = 0.03  # initial tumour region for meshing (illustrative)
     normal_vessels: Annotated[int, Field(ge=0)] = 2  # Franssen et al. (2019), Table 2
     ruptured_vessels: Annotated[int, Field(ge=0)] = 8  # Franssen et al. (2019), Table 2
-    vessel_radius: Pos = 5.0e-3
-    vessel_min_distance: NonNeg = 0.2
-    vessel_seed: int = 0
+    vessel_radius: Pos = 5.0e-3  # ~ one cell diameter (illustrative)
+    vessel_min_distance: NonNeg = 0.2  # vessels away from the tumour (illustrative)
+    vessel_seed: int = 0  # random vessel placement (setting)
     vessel_centres: list[list[float]] | None = None  # explicit ruptured sites (instead of random placement)
     file: str | None = None  # kind = "msh" or "stl": path, relative to the case file
-    stl_scale: Pos = 1.0  # kind = "stl": case length units per STL unit
+    stl_scale: Pos = 1.0  # kind = "stl": case length units per STL unit (setting)
 
     @model_validator(mode="after")
     def _shape(self):
@@ -123,7 +136,7 @@ class Geometry(Strict):
 
 
 class ECM(Strict):
-    w0: Prob = 1.0  # initial ECM density (Franssen: uniform)
+    w0: Prob = 1.0  # initial ECM density (Franssen et al. 2019: uniform)
     w0_groups: dict[str, Prob] = Field(default_factory=dict)  # per physical group
     Gamma1: NonNeg = 1.0  # degradation by mesenchymal cells; Franssen et al. (2019)
     Gamma2: NonNeg = 1.0  # degradation by MMP; Franssen et al. (2019)
@@ -139,7 +152,7 @@ class Extravasation(Strict):
     """p_ext = 1 - (1 - p0) exp(-epsilon N_local) (MODEL.md section 4)."""
 
     p0: Prob = 1.0  # Franssen et al. (2019): arrivals settle wherever there is room
-    epsilon: NonNeg = 0.0  # niche effect; N = 0 until the niche is modelled
+    epsilon: NonNeg = 0.0  # niche effect (off: a case that models the niche sets it)
 
 
 class Oxygen(Strict):
@@ -169,11 +182,11 @@ class VEGF(Strict):
 
     D: NonNeg = 0.29  # 2.9e-7 cm^2/s, the TAF diffusivity of Anderson & Chaplain (1998)'s scaling
     decay: NonNeg = 5.1  # half-life 90 min; Kleinheinz et al. (2010) Head Face Med 6:17
-    s_cells: NonNeg = 1.3  # per hypoxic cell density: decay / 4 makes v = 1 in a packed hypoxic colony
+    s_cells: NonNeg = 1.3  # per hypoxic cell density (derived: decay / 4 makes v = 1 in a packed hypoxic colony)
     s_niche: NonNeg = 2.5  # conditioned tissue (illustrative: v = 0.5 where N = 1)
     vessel_uptake: NonNeg = 5.1  # k_v (illustrative: a perfused patch halves VEGF's lifetime)
     hypoxia_width: Pos = 0.02  # width of the smoothed switch H(o) around o_hyp (numerical)
-    initial: str = "0"  # v at t = 0: a numpy expression of x, y, z (e.g. a benchmark's TAF profile)
+    initial: Expression = "0"  # v at t = 0: an expression of x, y, z (e.g. a benchmark's TAF profile)
 
 
 class Niche(Strict):
@@ -186,7 +199,7 @@ class Niche(Strict):
     uptake: NonNeg = 1.0  # k_u, by resident cells (illustrative)
     rate: NonNeg = 0.033  # k_N: N reaches 63 % in ~14 days at x = 1 (niche before the cells; Kaplan et al. 2005 Nature 438:820)
     loss: NonNeg = 0.015  # delta_N: conditioning lasts weeks (Peinado et al. 2012 Nat Med 18:883) (illustrative)
-    deposition: NonNeg = 0.0  # mu_w: ECM deposition where N > 0 (per unit N; fibronectin, Costa-Silva 2015) (illustrative, off)
+    deposition: NonNeg = 0.0  # mu_w: ECM deposition where N > 0 (per unit N; fibronectin, Costa-Silva 2015) (off)
     wake: NonNeg = 5.0  # epsilon_w: wake-up rate r_wake (1 + wake N) (illustrative)
 
 
@@ -200,19 +213,19 @@ class Angiogenesis(Strict):
     """Tip cells (solver/vessels.py): motility D, chemotaxis chi0 / (1 + alpha v), haptotaxis
     rho, fibronectin production beta and uptake gamma, VEGF uptake eta (A&C 1998)."""
 
-    D: NonNeg = 3.5e-4 * _AC
-    chi0: NonNeg = 0.38 * _AC
-    alpha: NonNeg = 0.6
-    rho: NonNeg = 0.34 * _AC
-    beta: NonNeg = 0.05 * _AC
-    gamma: NonNeg = 0.1 * _AC
-    eta: NonNeg = 0.1 * _AC
-    psi: NonNeg = 0.5 / _AC  # minimum tip age before branching (their psi = 0.5)
+    D: NonNeg = 3.5e-4 * _AC  # A&C (1998), as all from here to psi
+    chi0: NonNeg = 0.38 * _AC  # A&C (1998)
+    alpha: NonNeg = 0.6  # A&C (1998)
+    rho: NonNeg = 0.34 * _AC  # A&C (1998)
+    beta: NonNeg = 0.05 * _AC  # A&C (1998)
+    gamma: NonNeg = 0.1 * _AC  # A&C (1998)
+    eta: NonNeg = 0.1 * _AC  # A&C (1998)
+    psi: NonNeg = 0.5 / _AC  # minimum tip age before branching (A&C 1998: their psi = 0.5)
     branch: NonNeg = 1.0  # branching probability per unit time per unit v after psi (illustrative)
     sprout_threshold: NonNeg = 0.1  # VEGF above which a perfused vessel site sprouts (illustrative)
     sprout_rate: NonNeg = 2.0  # sprouts per unit time per site per unit VEGF excess (illustrative)
     max_tips: Annotated[int, Field(ge=1)] = 20_000  # a cap on tips per organ (numerical)
-    f_initial: str = "0"  # fibronectin at t = 0: a numpy expression of x, y, z
+    f_initial: Expression = "0"  # fibronectin at t = 0: an expression of x, y, z
     initial_tips: bool = False  # one tip from every vessel site at the first step (A&C's start)
     # A tip fuses on meeting the trail of any sprout ("any": a vessel is a vessel), or only
     # of a sprout whose tip is still active (the rule of the A&C re-implementation of
@@ -235,7 +248,8 @@ class Organ(Strict):
     vegf: VEGF = Field(default_factory=VEGF)
     niche: Niche = Field(default_factory=Niche)
     angiogenesis: Angiogenesis = Field(default_factory=Angiogenesis)
-    colony: Annotated[int, Field(ge=0)] = 0  # a secondary's cells at t = 0 (a micrometastasis at its tumour centre)
+    # a secondary's cells at t = 0 (setting: a micrometastasis at its tumour centre)
+    colony: Annotated[int, Field(ge=0)] = 0
     type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
 
     def organ_type(self) -> str:
@@ -245,23 +259,25 @@ class Organ(Strict):
 class Circulation(Strict):
     """The blood (MODEL.md section 4); Franssen et al. (2019), Table 1 and section 2.4."""
 
-    T_V: Pos = 0.18  # time in the blood: 180 steps of 1e-3
-    P_d: Prob = 0.5  # a cell breaks away from a multicell cluster
-    P_s: Prob = 5.0e-4  # a single cell survives the blood
-    P_C: Prob = 2.5e-2  # a cluster survives the blood
+    T_V: Pos = 0.18  # time in the blood: 180 steps of 1e-3; Franssen et al. (2019), as P_d, P_s, P_C
+    P_d: Prob = 0.5  # a cell breaks away from a multicell cluster (Franssen 2019)
+    P_s: Prob = 5.0e-4  # a single cell survives the blood (Franssen 2019)
+    P_C: Prob = 2.5e-2  # a cluster survives the blood (Franssen 2019)
     order: Literal["disaggregate_first", "survive_first"] = "disaggregate_first"  # as the reference code
     routing: Literal["split", "anatomical"] = "split"
     split: dict[str, Prob] = Field(default_factory=dict)  # secondary organ -> fraction (sum 1); {} = equal
     # Anatomical routing (solver/circulation.py): first capillary bed, lungs, then arteries.
     primary_type: Literal["colorectal", "breast", "prostate", "lung", "melanoma", "other"] = "other"
-    arrest: dict[str, Prob] = Field(default_factory=dict)  # organ type -> arrest in its bed (default 0.8)
+    # organ type -> arrest in its bed (default 0.8, illustrative)
+    arrest: dict[str, Prob] = Field(default_factory=dict)
     affinity: dict[str, NonNeg] = Field(default_factory=dict)  # organ type -> metastatic efficiency index
-    vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus
+    vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus (off)
 
 
 # Fraction of an intravenous dose of tumour exosomes found per organ at 4 h (B16BL6
 # exosomes in mice; J Pharm Sci (2015) 104:705, Table/Fig.); other organ types: 1 % (illustrative).
 EXOSOME_UPTAKE = {"liver": 0.28, "lung": 0.07, "spleen": 0.016}
+EXOSOME_UPTAKE_OTHER = 0.01  # other organ types (illustrative; listed as exosomes.uptake)
 
 
 class Exosomes(Strict):
@@ -269,7 +285,8 @@ class Exosomes(Strict):
 
     release: NonNeg = 1.0e-2  # sigma per primary cell (illustrative: x ~ 1 in a primed organ of size 1 from ~1e4 cells)
     removal: Pos = 231.0  # k_clear + sum k_j: plasma half-life ~2 min (Takahashi et al. 2013 J Biotechnol 165:77, as cited by Wiklander et al. 2015)
-    uptake: dict[str, Prob] = Field(default_factory=dict)  # organ type -> fraction of removal (default EXOSOME_UPTAKE, else 0.01)
+    # organ type -> fraction of the removal (default EXOSOME_UPTAKE, else EXOSOME_UPTAKE_OTHER, illustrative)
+    uptake: dict[str, Prob] = Field(default_factory=dict)
     # Hoshino et al. (2015) Nature 527:329: integrin alpha6beta4 -> lung, alphavbeta5 -> liver,
     # brain-tropic EVs. "none": uptake by the fractions above; otherwise the matching organ
     # type keeps its fraction and the others are multiplied by off_target.
@@ -285,10 +302,10 @@ class Intervention(Strict):
     doses of ``duration`` every ``every`` (0: continuous)."""
 
     kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin"]
-    start: NonNeg = 0.0
+    start: NonNeg = 0.0  # the schedule (setting), as stop, every and duration
     stop: NonNeg | None = None  # None: to the end of the run
-    every: NonNeg = 0.0
-    duration: NonNeg = 0.0
+    every: NonNeg = 0.0  # (setting)
+    duration: NonNeg = 0.0  # (setting)
     strength: NonNeg = 50.0  # vegf_blockade: ~10 x VEGF's decay rate (illustrative; anti-VEGF binds free VEGF)
     profile: Literal["lung", "liver", "brain"] | None = None  # integrin: the blocked tropism
 
@@ -317,7 +334,7 @@ class Soil(Strict):
     angiogenesis: bool = False  # tip cells from vessel sites up VEGF gradients; perfused trails raise b
     # Oxygen, VEGF and the niche step every `every` cell steps with that longer step
     # (implicit, so stable; the error of sub-cycling is measured in tests/test_soil.py).
-    every: Annotated[int, Field(ge=1)] = 20
+    every: Annotated[int, Field(ge=1)] = 20  # (numerical)
 
     @model_validator(mode="after")
     def _needs(self):
@@ -329,8 +346,8 @@ class Soil(Strict):
 class Lesions(Strict):
     """Lesion sizes for reporting; AJCC Cancer Staging Manual, 8th ed. (2017)."""
 
-    micro_mm: Pos = 0.2  # micrometastasis: > 0.2 mm (smaller: isolated tumour cells)
-    macro_mm: Pos = 2.0  # macrometastasis: > 2 mm
+    micro_mm: Pos = 0.2  # AJCC (2017): micrometastasis > 0.2 mm (smaller: isolated tumour cells)
+    macro_mm: Pos = 2.0  # AJCC (2017): macrometastasis > 2 mm
     detect_mm: Pos = 1.0  # imaging-detection size (illustrative: ~ clinical MRI/CT resolution)
 
 
@@ -356,7 +373,7 @@ class Cells(Strict):
     T_M: Pos = 2.0  # 2000 steps of 1e-3; Franssen et al. (2019)
     Q: Pos = 4.0  # cells per reference volume h_ref^d, 2D; Franssen et al. (2019)
     capacity_3d: Pos = 8.0  # 3D: cells per h_ref^3 (10 um)^3 ... illustrative
-    h_ref: Pos = 5.0e-3  # Franssen's grid spacing (10 um with L = 0.2 cm)
+    h_ref: Pos = 5.0e-3  # Franssen et al. (2019)'s grid spacing (10 um with L = 0.2 cm)
     proliferation: bool = True
     initial: InitialCells = Field(default_factory=InitialCells)
 
@@ -364,16 +381,68 @@ class Cells(Strict):
         return self.Q if dim == 2 else self.capacity_3d
 
 
+# PETSc options a case file may set (docs/inputs.md): solver settings only, an allowlist.
+# Everything else is refused, above all what writes files or runs code: viewers (*_view),
+# monitors, -log_view, -options_file, debuggers, -malloc_dump, python types. The command
+# line (--petsc-option) is the user's own and stays open.
+PETSC_FIELDS = ("mmp_", "oxygen_", "vegf_", "niche_")  # per-field prefixes (reaction_diffusion.py)
+_LEVEL = r"(ksp_type|pc_type|ksp_max_it|ksp_rtol|ksp_atol|pc_factor_levels|pc_factor_mat_solver_type|pc_sor_its)"
+PETSC_ALLOWED = re.compile(r"""
+    ksp_type | pc_type
+  | ksp_(rtol|atol|divtol|max_it|min_it|norm_type|pc_side|initial_guess_nonzero|cg_single_reduction)
+  | ksp_gmres_(restart|modifiedgramschmidt|classicalgramschmidt|cgs_refinement_type)
+  | ksp_chebyshev_(eigenvalues|esteig) | ksp_richardson_scale
+  | pc_jacobi_(type|abs|fixdiagonal) | pc_bjacobi_blocks | pc_asm_(overlap|type)
+  | pc_sor_(omega|its|lits|symmetric|forward|backward|local_symmetric)
+  | pc_factor_(levels|fill|mat_ordering_type|shift_type|shift_amount|diagonal_fill|reuse_ordering
+               |mat_solver_type|nonzeros_along_diagonal|zeropivot|pivot_in_blocks)
+  | pc_hypre_type
+  | pc_hypre_boomeramg_(max_iter|tol|strong_threshold|coarsen_type|interp_type|relax_type_(all|up|down|coarse)
+                        |agg_nl|agg_num_paths|max_levels|truncfactor|p_max|grid_sweeps_(all|up|down|coarse)
+                        |relax_weight_all|nodal_coarsen|vec_interp_variant|max_row_sum|no_cf)
+  | pc_gamg_(type|agg_nsmooths|threshold|threshold_scale|square_graph|sym_graph|coarse_eq_limit
+             |process_eq_limit|reuse_interpolation|esteig_ksp_type|esteig_ksp_max_it|repartition
+             |use_parallel_coarse_grid_solver|aggressive_coarsening|agg_type|low_memory_threshold_filter)
+  | pc_mg_(levels|cycle_type|type|smoothup|smoothdown|galerkin)
+  | (sub|mg_levels|mg_coarse)_""" + _LEVEL, re.X | re.I)
+_PETSC_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")  # a number, a type name, a boolean: no paths, no spaces
+
+
+def check_petsc(options: dict) -> dict:
+    """Case-file PETSc options, without leading dashes, if every key is an allowed solver
+    setting (``PETSC_ALLOWED``, optionally after a field prefix) with a plain value."""
+    out = {}
+    for key, value in options.items():
+        k = key.lstrip("-")
+        field = next((p for p in PETSC_FIELDS if k.lower().startswith(p)), "")
+        if not PETSC_ALLOWED.fullmatch(k[len(field):]):
+            raise PydanticCustomError(
+                "petsc_option", "not a solver setting that a case file may pass to PETSc (allowed: Krylov and "
+                "preconditioner types, tolerances, iteration limits and the like, see docs/inputs.md; viewers, "
+                "monitors, logs, debuggers and options files are refused); your own options go on the command "
+                "line: --petsc-option -{key}=VALUE", {"key": key})
+        if isinstance(value, str) and (not _PETSC_VALUE.fullmatch(value) or "python" in value.lower()):
+            raise PydanticCustomError("petsc_option", "the value '{value}' is not allowed (a number, a type name or "
+                                      "a boolean; no paths, spaces or python types)", {"key": key, "value": value})
+        out[k.lower()] = value  # PETSc's option names ignore case
+    return out
+
+
 class Solver(Strict):
-    rtol: Pos = 1.0e-10
+    rtol: Pos = 1.0e-10  # (numerical)
     # Oxygen and VEGF: their steps are sub-cycled (a splitting error ~1 %), so a tighter
     # solve buys nothing and costs 2x the iterations (scripts/bench_soil.py). The niche
     # factor keeps rtol: its exosome mass balance closes to round-off.
-    soil_rtol: Pos = 1.0e-6
+    soil_rtol: Pos = 1.0e-6  # (numerical)
     # Discrete diffusion on positive off-diagonal stiffness entries (obtuse elements):
     # guaranteed non-negative fields at some accuracy cost. None: on in 2D, off in 3D.
     m_matrix: bool | None = None
-    petsc: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    petsc: dict[str, str | int | float | bool] = Field(default_factory=dict)  # checked: check_petsc
+
+    @field_validator("petsc")
+    @classmethod
+    def _petsc(cls, options):
+        return check_petsc(options)
 
 
 class Parallel(Strict):
@@ -388,12 +457,12 @@ class Parallel(Strict):
     # costing ``cell_cost`` elements' field work (solver/partition.py; 3D, measured by
     # scripts/scaling.py: a cell ~1 us per step against ~35 ns for an element's fields).
     balance: Literal["elements", "cells"] = "elements"
-    cell_cost: NonNeg = 30.0
+    cell_cost: NonNeg = 30.0  # (numerical, measured)
 
 
 class Case(Strict):
     name: str = "case"
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 1
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 1  # random streams (setting)
     scales: Scales = Field(default_factory=Scales)
     time: Time = Field(default_factory=Time)
     output: Output = Field(default_factory=Output)
@@ -430,36 +499,68 @@ class Case(Strict):
 
     # Where the case came from (for relative mesh paths and error messages).
     source: str | None = Field(default=None, exclude=True)
+    # PETSc options from the command line (--petsc-option): the user's own, so not checked
+    # against the allowlist; not part of the case (a restart does not replay them).
+    _petsc_command_line: dict = PrivateAttr(default_factory=dict)
+
+    def petsc(self, command_line: dict | None = None) -> dict:
+        """The PETSc options of the field solvers: the case's, then the command line's
+        (``command_line``, if given, replaces the stored ones)."""
+        if command_line is not None:
+            self._petsc_command_line = dict(command_line)
+        return {**self.solver.petsc, **self._petsc_command_line}
+
+    def petsc_command_line(self) -> dict:
+        return dict(self._petsc_command_line)
 
     def illustrative(self) -> dict[str, str]:
-        """The illustrative defaults that this case relies on (not set by the user)."""
+        """The illustrative defaults that this case relies on (not set by the user, in a
+        process that runs), by the keys that error messages use."""
+        organs = [("primary", self.primary)] + [(f"secondary.{k}", o) for k, o in enumerate(self.secondary)]
+        blockades = [(f"interventions.{k}", iv) for k, iv in enumerate(self.interventions)
+                     if iv.kind == "vegf_blockade"]
         used = {}
         for key, why in ILLUSTRATIVE.items():
-            obj = self
-            *parents, leaf = key.split(".")
-            for p in parents:
-                obj = getattr(obj, p)
-            if leaf not in obj.model_fields_set:
-                if key == "cells.capacity_3d" and self.primary.geometry.dim != 3:
-                    continue
-                if key == "circulation.arrest" and self.circulation.routing != "anatomical":
-                    continue
-                switch = next((_SOIL[p] for p in key.split(".") if p in _SOIL), None)
-                if switch and not getattr(self.soil, switch):
-                    continue
-                used[key] = why
+            head, *parts = key.split(".")
+            switch = next((_SOIL[p] for p in key.split(".") if p in _SOIL), None)
+            if switch and not getattr(self.soil, switch):
+                continue
+            if key == "cells.capacity_3d" and all(o.geometry.dim != 3 for o in self.organs()):
+                continue
+            if key == "circulation.arrest" and self.circulation.routing != "anatomical":
+                continue
+            if key == "exosomes.uptake":  # the 1 % applies per organ type without a value
+                types = {o.organ_type() for o in self.secondary} - set(EXOSOME_UPTAKE) - set(self.exosomes.uptake)
+                if types:
+                    used[key] = f"{why} ({', '.join(sorted(types))})"
+                continue
+            groups = {"organ": organs, "interventions": blockades}
+            places = groups[head] if head in groups else [(head, getattr(self, head))]
+            for prefix, obj in places:
+                *parents, leaf = parts
+                for p in parents:
+                    obj = getattr(obj, p)
+                if leaf not in obj.model_fields_set:
+                    used[".".join([prefix, *parts])] = why
         return used
+
+
+def _short(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else f"{text[:n]}... ({len(text)} characters)"
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid case file"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in e["loc"] + ((e["ctx"]["key"],) if e["type"] == "petsc_option" else ()))
+        loc = loc or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see `seedsoil validate --help`)"
+        if e["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         got = e.get("input")
-        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        got_s = "" if isinstance(got, dict) else f" (got {_short(repr(got))})"
         lines.append(f"  key '{loc}': {msg}{got_s}")
     return "\n".join(lines)
 
@@ -540,5 +641,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Case:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CaseError(f"{path}: not valid TOML: {err}") from None
+    if not data:  # a wrong or truncated file must not run as a case of all defaults
+        raise CaseError(f"{path}: the case file sets no key (it is empty or holds only comments); the smallest "
+                        "case names itself, e.g. name = \"my_case\", and every key it leaves out takes its default")
     data = apply_overrides(data, overrides or [], str(path))
     return from_dict(data, str(path))

@@ -55,10 +55,10 @@ class Organ:
         m_matrix = case.solver.m_matrix if case.solver.m_matrix is not None else self.dim == 2
         K = stiffness(V, m_matrix)
         self.mmp = ReactionDiffusion(self.fields["m"], K, self.lumped, spec.mmp.D, spec.mmp.Lambda, self.dt,
-                                     "mmp", case.solver.petsc, case.solver.rtol, positive=m_matrix)
+                                     "mmp", case.petsc(), case.solver.rtol, positive=m_matrix)
         self.soil = None
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
-            self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt * case.soil.every, case.solver.petsc,
+            self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt * case.soil.every, case.petsc(),
                              case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol,
                              positive=m_matrix)
             self.soil_every, self._uptake = case.soil.every, 0.0

@@ -66,6 +66,7 @@ class Simulation:
             ranks=comm.size,
             versions=versions(),
             illustrative=case.illustrative(),
+            petsc_command_line=case.petsc_command_line(),
             organs=[o.name for o in case.organs()],
             steps_done=0 if resume is None else resume["step"],
         )
@@ -408,16 +409,18 @@ class Simulation:
 
     @classmethod
     def restart(cls, outdir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, steps: int | None = None,
-                quiet: bool = False) -> Simulation:
+                quiet: bool = False, petsc: dict | None = None) -> Simulation:
         """A run continued from OUTDIR/checkpoint, on any rank count: the same case (from
-        the manifest), ``steps`` to extend it."""
+        the manifest, checked as a case file is), ``steps`` to extend it, ``petsc`` the
+        user's own PETSc options (the first run's command line is not replayed)."""
         outdir = Path(outdir).resolve()
         info = checkpoint.meta(outdir / "checkpoint", comm)
         if info is None:
             raise config.CaseError(f"{outdir}: no checkpoint to restart from (run with --checkpoint-every N, "
                                    "or stop a run with SIGTERM/SIGUSR1)")
         data = comm.bcast(json.loads((outdir / "manifest.json").read_text()) if comm.rank == 0 else None, root=0)
-        case = config.from_dict(data["case"])
+        case = config.from_dict(data["case"], str(outdir / "manifest.json"))
+        case.petsc(petsc or {})
         case.source = data.get("case_file")
         if steps is not None:
             if steps < info["step"]:

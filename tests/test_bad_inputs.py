@@ -50,13 +50,40 @@ CASES = [
     ('[[interventions]]\nkind = "vegf_blockade"\nevery = 1.0\n', "interventions.0", "dosing schedule"),
     ('name = "x"\nname2 = 3\n', "name2", "unknown key"),
     ('this is not toml', "", "not valid TOML"),
+    ('', "", "sets no key"),
+    ('# a comment\n\n   # another\n', "", "sets no key"),
+    ('[soil]\nvegf = true\n[primary.vegf]\ninitial = "exp(-q)"\n', "primary.vegf.initial", "'q' is not allowed"),
+    ('[primary.vegf]\ninitial = "__import__(\'os\').system(\'true\')"\n', "primary.vegf.initial",
+     "only the listed functions may be called"),
+    ('[primary.angiogenesis]\nf_initial = "np.save(\'f\', x)"\n', "primary.angiogenesis.f_initial",
+     "'save' is not a listed function"),
+    ('[[secondary]]\nname = "lung"\n[secondary.vegf]\ninitial = "x.__class__"\n', "secondary.0.vegf.initial",
+     "no attributes"),
+    # [solver.petsc]: solver settings only (an allowlist); nothing that writes files or runs code.
+    ('[solver.petsc]\nksp_view = "ascii:/tmp/overwritten.txt"\n', "solver.petsc.ksp_view", "not a solver setting"),
+    ('[solver.petsc]\nmmp_ksp_monitor = "ascii:m.txt"\n', "solver.petsc.mmp_ksp_monitor", "not a solver setting"),
+    ('[solver.petsc]\noxygen_ksp_view_final_residual = true\n', "solver.petsc.oxygen_ksp_view_final_residual",
+     "not a solver setting"),
+    ('[solver.petsc]\nKSP_VIEW = true\n', "solver.petsc.KSP_VIEW", "not a solver setting"),
+    ('[solver.petsc]\n"-options_file" = "/etc/passwd"\n', "solver.petsc.-options_file", "not a solver setting"),
+    ('[solver.petsc]\nstart_in_debugger = "noxterm"\n', "solver.petsc.start_in_debugger", "not a solver setting"),
+    ('[solver.petsc]\non_error_attach_debugger = true\n', "solver.petsc.on_error_attach_debugger", "not a solver"),
+    ('[solver.petsc]\nlog_view = ":log.txt"\n', "solver.petsc.log_view", "not a solver setting"),
+    ('[solver.petsc]\nmalloc_dump = true\n', "solver.petsc.malloc_dump", "not a solver setting"),
+    ('[solver.petsc]\nhistory = "h.txt"\n', "solver.petsc.history", "not a solver setting"),
+    ('[solver.petsc]\nvegf_mat_view = "draw"\n', "solver.petsc.vegf_mat_view", "not a solver setting"),
+    ('[solver.petsc]\npc_hypre_boomeramg_print_statistics = 1\n', "solver.petsc.pc_hypre_boomeramg_print_statistics",
+     "not a solver setting"),
+    ('[solver.petsc]\nksp_python_type = "os.system"\n', "solver.petsc.ksp_python_type", "not a solver setting"),
+    ('[solver.petsc]\npc_type = "python"\n', "solver.petsc.pc_type", "python types"),
+    ('[solver.petsc]\nksp_type = "cg -ksp_view ascii:v.txt"\n', "solver.petsc.ksp_type", "no paths, spaces"),
+    ('[solver.petsc]\nmmp_ksp_type = "/tmp/x"\n', "solver.petsc.mmp_ksp_type", "no paths, spaces"),
 ]
 
 # Found only when the run builds its organs: (case text, extra --set, message parts).
 RUNS = [
-    ('', ["primary.geometry.tumour_radius=0.15"], ["primary.geometry", "must lie inside the tissue"]),
+    ('name = "r"\n', ["primary.geometry.tumour_radius=0.15"], ["primary.geometry", "must lie inside the tissue"]),
     ('[primary.geometry]\nvessel_centres = [[0.19, 0.1]]\n', [], ["vessel_centres[0]"]),
-    ('[soil]\nvegf = true\n[primary.vegf]\ninitial = "exp(-q)"\n', [], ["vegf.initial", "numpy expression"]),
 ]
 
 
@@ -147,6 +174,7 @@ ARGS = [
     (["validate", DEMO, "--set", "cells.Q=[1,"], "cells.Q"),
     (["validate", DEMO, "--set", "cells.nonsense=1"], "unknown key"),
     (["run", DEMO, "--petsc-option==3"], "--petsc-option expects"),
+    (["validate", DEMO, "--set", "solver.petsc.ksp_view=\"ascii:v.txt\""], "key 'solver.petsc.ksp_view'"),
     (["ensemble", DEMO, "--replicates", "0"], "at least 1"),
     (["ensemble", DEMO, "--replicates", "two"], "invalid int value"),
     (["sweep", DEMO, "--vary", "cells.D_M=1:2", "--samples", "0"], "at least 1"),
@@ -181,3 +209,77 @@ def test_full_disk_fails_before_any_work(tmp_path, capsys, monkeypatch):
     code, out = run_cli(["run", DEMO, "-o", tmp_path / "out"] + sets(SMALL), capsys)
     assert code == 2 and "1 MiB free" in out and "output.every" in out, out
     assert unfinished(tmp_path / "out") and not (tmp_path / "out" / "metrics.csv").exists()
+
+
+def test_petsc_viewer_from_a_case_file_writes_nothing(tmp_path, capsys):
+    """A case file's ksp_view = "ascii:PATH" wrote PATH (outside the output folder) and
+    the run finished; now the run is refused before any work."""
+    target = tmp_path / "elsewhere" / "written.txt"
+    target.parent.mkdir()
+    path = tmp_path / "bad.toml"
+    path.write_text(f'name = "p"\n[solver.petsc]\nmmp_ksp_view = "ascii:{target}"\n')
+    code, out = run_cli(["run", path, "-o", tmp_path / "out"] + sets(SMALL), capsys)
+    assert code == 2 and "solver.petsc.mmp_ksp_view" in out and "--petsc-option" in out, out
+    assert not target.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parallel
+def test_petsc_command_line_stays_open_and_restart_checks_the_manifest(tmp_path, capsys):
+    """--petsc-option is the user's own: a viewer works (and is recorded in the manifest
+    apart from the case). A restart rebuilds the case from manifest.json, data like a case
+    file: an option there outside the allowlist is refused naming the file and the key;
+    restart takes the user's own options again. Serial and on 2 ranks."""
+    from mpi4py import MPI
+    from petsc4py import PETSc
+
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(str(tmp_path), root=0))
+    view, out = tmp / "view.txt", tmp / "out"
+
+    def cli(args):
+        try:
+            return run_cli(args, capsys)
+        finally:
+            PETSc.Options().delValue("mmp_ksp_view")  # the options database is global to the process
+
+    def tamper(petsc):
+        if comm.rank == 0:
+            man["case"]["solver"]["petsc"] = petsc
+            (out / "manifest.json").write_text(json.dumps(man))
+        comm.barrier()
+
+    code, text = cli(["run", DEMO, "-o", out, f"--petsc-option=-mmp_ksp_view=ascii:{view}",
+                      "--petsc-option=-ksp_rtol=1e-9", "--checkpoint-every", "2"] + sets(SMALL + ["output.plots=false"]))
+    assert code == 0 and "KSP Object: (mmp_)" in view.read_text(), text
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["petsc_command_line"] == {"mmp_ksp_view": f"ascii:{view}", "ksp_rtol": "1e-9"}
+    assert man["case"]["solver"]["petsc"] == {}
+    comm.barrier()
+    tamper({"ksp_view": f"ascii:{tmp / 'from_manifest.txt'}"})
+    code, text = cli(["restart", out, "--steps", "6"])
+    assert code == 2 and (comm.rank > 0 or "manifest.json" in text and "key 'solver.petsc.ksp_view'" in text), text
+    assert not (tmp / "from_manifest.txt").exists()
+    tamper({"ksp_type": "cg"})
+    code, text = cli(["restart", out, "--steps", "6", f"--petsc-option=-mmp_ksp_view=ascii:{view}.2"])
+    assert code == 0 and "KSP Object: (mmp_)" in Path(f"{view}.2").read_text(), text
+
+
+@pytest.mark.parallel
+def test_code_and_viewers_in_a_case_file_fail_on_every_rank(tmp_path, capsys):
+    """On 2 ranks: an expression escape and a PETSc viewer in one case file exit 2 on every
+    rank before any work (rank 0 names both keys); nothing is written."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    folder = Path(comm.bcast(str(tmp_path), root=0))
+    target = folder / "written.txt"
+    path = folder / "bad.toml"
+    if comm.rank == 0:
+        path.write_text(f'name = "p"\n[primary.vegf]\ninitial = "__import__(\'os\').system(\'touch {target}\')"\n'
+                        f'[solver.petsc]\nksp_view = "ascii:{target}"\n')
+    comm.barrier()
+    code, out = run_cli(["run", path, "-o", folder / "out"] + sets(SMALL), capsys)
+    assert code == 2 and "Traceback" not in out
+    assert comm.rank > 0 or ("key 'primary.vegf.initial'" in out and "key 'solver.petsc.ksp_view'" in out), out
+    comm.barrier()
+    assert not target.exists() and not (folder / "out").exists()

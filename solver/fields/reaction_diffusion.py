@@ -18,6 +18,8 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from solver.config import PETSC_FIELDS
+
 
 def lumped_mass(V) -> np.ndarray:
     """Row sums of the P1 mass matrix (patch volumes), owned + ghost dofs."""
@@ -56,7 +58,7 @@ def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
     return K
 
 
-FIELDS = ("mmp_", "oxygen_", "vegf_", "niche_")  # option prefixes of the fields
+FIELDS = PETSC_FIELDS  # option prefixes of the fields
 
 
 def petsc_options(prefix: str, options: dict, rtol: float) -> None:
