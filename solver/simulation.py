@@ -103,10 +103,13 @@ class Simulation:
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger = {"initial": initial if self.discrete else 0, "failed_extravasation": 0}
         out = case.output
-        # A restart writes its fields to a new series from its step on (fields_<step>.xdmf).
+        # A restart writes its fields to a new series from its step on (fields_<step>.xdmf);
+        # ORGAN/fields_series.xdmf shows the one history (solver/io/fields.py).
         series = "fields" if resume is None else f"fields_{resume['step']:06d}"
         self.field_writers = [FieldWriter(o.comm, self.outdir / o.name, o.mesh, list(o.fields.values()),
-                                          name=series, vtx=out.vtx) for o in self.organs] if out.fields else []
+                                          name=series, vtx=out.vtx, index=True,
+                                          resume_after=None if resume is None else resume["time"])
+                              for o in self.organs] if out.fields else []
         after = None if resume is None else resume["time"]
         self.cell_writers = [CellWriter(o.comm, self.outdir / o.name, name="cells", resume_after=after)
                              for o in self.organs] if out.cells else []
