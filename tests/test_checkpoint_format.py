@@ -121,6 +121,10 @@ TAMPER = {
         (ck / "primary.json").read_text().replace('"a0"', '"zz"', 1)), "primary.json", "does not hold"),
     "not json": (lambda ck: (ck / "simulation.json").write_text("{'n': __import__('os')}"), "simulation.json",
                  "not valid JSON"),
+    "unknown flag": (lambda ck: _edit("primary")(ck, lambda s: _set(s["flags"], "step", 0)), "primary.json",
+                     "'flags'"),
+    "npy not npz": (lambda ck: np.save(open(ck / "simulation.npz", "wb"), np.arange(3)), "simulation.npz",
+                    "not a valid .npz"),
     "wrong mesh": (_meta(lambda m: _set(m["organs"]["primary"], "vertices", 5)), "meta.json", "'organs.primary'"),
 }
 

@@ -293,6 +293,8 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     for k in ("pristine", "_had_cells", "pristine_cells"):
         c.get(flags, k, f"flags.{k}", bool)
     c.get(flags, "initial_cells", "flags.initial_cells", int)
+    if len(flags) != 4:  # restored with setattr: only these
+        c.fail("flags", f"unknown flags {sorted(set(flags) - {'pristine', '_had_cells', 'pristine_cells'})}")
     sites = c.get(rest, "sites", "sites", list)
     if len(sites) != 2:
         c.fail("sites", "expected [positions, kinds]")
@@ -303,6 +305,8 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     c.get(rest, "uptake", "uptake", float, finite=True)
     if organ.soil is not None:
         soil = c.get(rest, "soil", "soil", dict)
+        if set(soil) != {"rest", "taken_up", "consumed"}:  # restored with setattr: only these
+            c.fail("soil", f"keys {sorted(soil)}, expected rest, taken_up, consumed")
         for k in ("taken_up", "consumed"):
             c.get(soil, k, f"soil.{k}", float, finite=True)
         for k, v in c.get(soil, "rest", "soil.rest", dict).items():
@@ -342,7 +346,9 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
     if len(last) != 2 or type(last[0]) is not int or not isinstance(last[1], (int, float)):
         c.fail("last_output", "expected [step, time]")
     if state.get("last") is not None:
-        c.get(state, "last", "last", dict)
+        for k, v in c.get(state, "last", "last", dict).items():
+            if v is not None and not isinstance(v, (int, float, str)):
+                c.fail(f"last.{k}", "expected a number or a string")
     for k in c.get(state, "detected", "detected", dict):
         c.get(state["detected"], k, f"detected.{k}", float, finite=True)
     c.get(state, "wall", "wall", dict)

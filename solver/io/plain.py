@@ -99,7 +99,10 @@ def read(folder: Path, stem: str):
         raise config.CaseError(f"{js}: not valid JSON ({e})") from None
     arrays = {}
     try:
-        with np.load(npz, allow_pickle=False) as z:
+        z = np.load(npz, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an archive")
+        with z:
             for k in z.files:
                 try:
                     arrays[k] = z[k]
