@@ -100,7 +100,7 @@ def _set(d, k, v):
 
 TAMPER = {
     "old pickle": (_old_pickle, "meta.json", "primary.pkl"),
-    "pickle beside": (_pickle_beside, "primary.pkl", "pickled"),
+    "pickle beside": (_pickle_beside, "primary.pkl", "Python-object"),
     "bad version": (_meta(lambda m: _set(m, "version", 99)), "meta.json", "'version'"),
     "no version": (_meta(lambda m: m.pop("version")), "meta.json", "'format'/'version'"),
     "wrong dtype": (_cells(lambda c: _set(c, "id", c["id"].astype(np.float64))), "primary.json", "'cells.id'"),
@@ -203,9 +203,9 @@ def test_round_trip_of_plain_data(tmp_path):
             plain.write(tmp_path, "y", bad)
 
 
-def test_no_pickle_in_the_package():
+def test_no_pickle_in_the_package(tmp_path):
     """No module of the solver or the scripts imports pickle (or a relative of it) or lets
-    numpy unpickle."""
+    numpy load Python objects."""
     banned = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
     for path in sorted((ROOT / "solver").rglob("*.py")) + sorted((ROOT / "scripts").rglob("*.py")):
         tree = ast.parse(path.read_text())
@@ -216,3 +216,6 @@ def test_no_pickle_in_the_package():
                 assert (node.module or "").split(".")[0] not in banned, path
             elif isinstance(node, ast.keyword) and node.arg == "allow_pickle":
                 assert isinstance(node.value, ast.Constant) and node.value.value is False, path
+    np.save(tmp_path / "objects.npy", np.array([None], dtype=object))
+    with pytest.raises(ValueError):  # numpy's default, on which plain.read relies
+        np.load(tmp_path / "objects.npy")

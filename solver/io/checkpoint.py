@@ -153,14 +153,14 @@ def _read_meta(folder: Path) -> dict:
         raise config.CaseError(f"{path}: not a checkpoint's meta.json")
     old = sorted(p.name for p in folder.glob("*.pkl"))
     if data.get("format") != FORMAT or "version" not in data:
-        why = f" and holds pickled state ({', '.join(old)}), which is never loaded" if old else ""
+        why = f" and holds Python-object state ({', '.join(old)}), which is never loaded" if old else ""
         raise config.CaseError(f"{path}: key 'format'/'version': not a {FORMAT} version {VERSION} checkpoint "
                                f"(written by an older seedsoil?){why}; refused")
     if data["version"] != VERSION:
         raise config.CaseError(f"{path}: key 'version': {data['version']!r} is not a version this seedsoil "
                                f"reads ({VERSION}); refused")
     if old:
-        raise config.CaseError(f"{folder / old[0]}: pickled state in a checkpoint; refused")
+        raise config.CaseError(f"{folder / old[0]}: Python-object (.pkl) state in a checkpoint; refused")
     for key, kind in (("step", int), ("time", float), ("ranks", int), ("organs", dict)):
         v = data.get(key)
         if not isinstance(v, kind) and not (kind is float and isinstance(v, int)) or isinstance(v, bool):

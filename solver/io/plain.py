@@ -1,7 +1,8 @@
 """Plain data on disk: nested dicts and lists of int, float, str, bool, None and numpy
 arrays, as ``<stem>.json`` (the structure and the scalars) and ``<stem>.npz`` (the arrays,
-written with np.savez, read with allow_pickle=False). Nothing read here can run code:
-JSON has no objects, and an object array in the .npz is refused.
+written with np.savez, read with np.load, whose default refuses object arrays: the
+object-array test in tests/test_checkpoint_format.py holds it to that). Nothing read here
+can run code: JSON has no objects, and an object array in the .npz is refused.
 
 In the JSON an array is ``{"__array__": "a<k>"}`` (a key of the .npz) and a dict with
 integer keys is ``{"__int_keys__": [[k, v], ...]}``; tuples come back as lists, numpy
@@ -99,7 +100,7 @@ def read(folder: Path, stem: str):
         raise config.CaseError(f"{js}: not valid JSON ({e})") from None
     arrays = {}
     try:
-        z = np.load(npz, allow_pickle=False)
+        z = np.load(npz)  # never with Python objects (numpy's default since 1.16.3)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise ValueError("a single array, not an archive")
         with z:
