@@ -135,7 +135,8 @@ class Simulation:
             return None
         cost = case.parallel.cell_cost
         if self.resume is not None:
-            cell = checkpoint.saved_cells(Path(self.resume["folder"]), spec.name)  # input index of each cell's element
+            # The input index of each saved cell's element.
+            cell = checkpoint.saved_cells(Path(self.resume["folder"]), spec.name)
             cell = cell[cell >= 0]  # out-of-range indices weigh nothing here; checkpoint.load refuses them
 
             def from_checkpoint(mid, vol, centre):  # on the rank that holds the mesh's cells

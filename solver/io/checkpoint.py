@@ -316,7 +316,8 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
         any_int = (np.int64, (), None, None, False)
         c.columns(a, "tips", {"cell": cell, "id": (np.uint64, (), None, None, False), "label": any_int,
                               "root": any_int, "age": (np.float64, (), None, None, True),
-                              "state": (np.int8, (), None, None, False), "x": (np.float64, (dim,), None, None, True),
+                              "state": (np.int8, (), None, None, False),
+                              "x": (np.float64, (dim,), None, None, True),
                               "x0": (np.float64, (dim,), None, None, True)}, "angio")
         c.counters(a, "stats", "angio")
         for k, v in c.get(a, "parent", "angio.parent", dict).items():
@@ -375,8 +376,8 @@ def load(sim, folder: Path, info: dict) -> None:
                 raise config.CaseError(f"{where}: missing")
             size = (organ.V.dofmap.index_map.size_global, organ.mesh.topology.index_map(organ.dim).size_global)
             if (o["vertices"], o["elements"]) != size:
-                raise config.CaseError(f"{where}: a mesh of {o['vertices']} vertices and {o['elements']} elements, "
-                                       f"this case's has {size[0]} and {size[1]}")
+                raise config.CaseError(f"{where}: a mesh of {o['vertices']} vertices and {o['elements']} "
+                                       f"elements, this case's has {size[0]} and {size[1]}")
             names = o["fields"]
             need = set(organ.fields) | ({"_trail"} if organ.angio is not None else set())
             if set(names) != need:

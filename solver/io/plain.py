@@ -108,7 +108,7 @@ def read(folder: Path, stem: str):
                 try:
                     arrays[k] = z[k]
                 except ValueError:
-                    raise config.CaseError(f"{npz}: key {k!r}: an object array (Python objects), refused") from None
+                    raise config.CaseError(f"{npz}: key {k!r}: an object array, refused") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise config.CaseError(f"{npz}: not a valid .npz ({e})") from None
     for k, a in arrays.items():
