@@ -40,15 +40,19 @@ def main():
     view.InteractionMode = "2D"
     shift, times, shown = 0.0, set(), []
     for name in organs:
-        xdmf = os.path.join(outdir, name, "fields.xdmf")
-        if not os.path.isfile(xdmf):
-            print(f"{name}: no fields.xdmf (output.fields = false?)")
+        # The one history across restarts (solver/io/series.py); fields.xdmf in older outputs.
+        xdmf = next((p for p in (os.path.join(outdir, name, f) for f in ("fields_series.xdmf", "fields.xdmf"))
+                     if os.path.isfile(p)), None)
+        if xdmf is None:
+            print(f"{name}: no fields_series.xdmf (output.fields = false?)")
             continue
         fields = Xdmf3ReaderS(FileName=[xdmf])
         RenameSource(f"{name} fields", fields)
         fields.UpdatePipelineInformation()
-        times.update(fields.TimestepValues or [0.0])
-        last = max(fields.TimestepValues or [0.0])
+        steps = list(fields.TimestepValues or [0.0])
+        times.update(steps)
+        last = max(steps)
+        print(f"{name}: fields from {os.path.basename(xdmf)}, {len(steps)} times {min(steps):g} .. {last:g}")
         fields.UpdatePipeline(last)
         if a.field not in fields.PointData.keys():
             print(f"{name}: no field {a.field!r} (has {sorted(fields.PointData.keys())})")

@@ -35,7 +35,9 @@ export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/.cache}
 # The venv's MPI (MPICH from PyPI) runs within a node. Across nodes use the site's MPI:
 # build mpi4py/petsc4py against it, or run the Docker image under Apptainer with the
 # host's MPI bound in (apptainer exec --bind ... seedsoil.sif seedsoil ...).
-if [ -f "$OUT/checkpoint/meta.json" ]; then
+# A complete checkpoint has its meta.json; a job killed while writing one may have left
+# it in checkpoint.tmp or checkpoint.prev (docs/reliability.md): restart finds it.
+if compgen -G "$OUT/checkpoint*/meta.json" >/dev/null; then
     CMD=("$SEEDSOIL" restart "$OUT")
 else
     CMD=("$SEEDSOIL" run "$CASE" --output "$OUT" --checkpoint-every "$CHECKPOINT" "${EXTRA[@]}")

@@ -166,6 +166,26 @@ class Blood:
     def __len__(self) -> int:
         return len(self.rows["id"])
 
+    def state(self) -> dict:
+        """What a checkpoint keeps, as plain data (the rest follows from the case)."""
+        return {"rows": dict(self.rows), "counts": dict(self.counts), "p_ext": list(self.p_ext)}
+
+    def check_state(self, c, state: dict) -> None:
+        """Refuse (``c``: checkpoint.Check) a simulation state whose blood ``state`` did not write."""
+        spec = {k: (v.dtype, v.shape[1:], 0 if k in ("entered", "origin") else None, None, k == "clock")
+                for k, v in self.rows.items()}
+        spec["phenotype"] = (np.int8, (), 0, 2, False)
+        c.columns(c.get(state, "blood", "blood", dict), "rows", spec, "blood")
+        c.counters(state["blood"], "counts", "blood")
+        p = c.get(state["blood"], "p_ext", "blood.p_ext", list)
+        if len(p) != len(self.p_ext):
+            c.fail("blood.p_ext", f"{len(p)} organs, the case has {len(self.p_ext)}")
+        for j, a in enumerate(p):
+            c.array(a, f"blood.p_ext[{j}]", np.float64, (None,), 0.0, 1.0 + 1e-12, finite=True)
+
+    def load_state(self, state: dict) -> None:
+        self.rows, self.counts, self.p_ext = dict(state["rows"]), dict(state["counts"]), list(state["p_ext"])
+
     def set_extravasation(self, organ: int, p_sites: np.ndarray) -> None:
         """Per-site probabilities of extravasation of secondary ``organ`` (niche: they
         rise with the conditioning N at each site)."""
@@ -294,6 +314,28 @@ class ExosomePool:
         self.set_uptake(k_organs)
         self.E = 0.0
         self.totals = {"released": 0.0, "cleared": 0.0, "taken_up": np.zeros(len(self.k))}
+
+    def state(self) -> dict:
+        """What a checkpoint keeps, as plain data."""
+        return {"E": self.E, "releasing": self.releasing, "k": self.k, "totals": dict(self.totals)}
+
+    def check_state(self, c, state: dict) -> None:
+        """Refuse (``c``: checkpoint.Check) a simulation state whose pool ``state`` did not write."""
+        s = c.get(state, "exosomes", "exosomes", dict)
+        c.get(s, "E", "exosomes.E", float, finite=True)
+        c.get(s, "releasing", "exosomes.releasing", bool)
+        k = c.array(c.get(s, "k", "exosomes.k"), "exosomes.k", np.float64, self.k.shape, 0.0, finite=True)
+        if k.sum() > self.removal * (1 + 1e-12):
+            c.fail("exosomes.k", "uptake rates exceed the removal rate")
+        t = c.get(s, "totals", "exosomes.totals", dict)
+        for key in ("released", "cleared"):
+            c.get(t, key, f"exosomes.totals.{key}", float, finite=True)
+        c.array(c.get(t, "taken_up", "exosomes.totals.taken_up"), "exosomes.totals.taken_up", np.float64,
+                self.k.shape, finite=True)
+
+    def load_state(self, state: dict) -> None:
+        self.E, self.releasing, self.totals = state["E"], state["releasing"], dict(state["totals"])
+        self.set_uptake(state["k"])
 
     def set_uptake(self, k_organs) -> None:
         """The organs' uptake rates k_j; the mononuclear phagocyte system takes the rest of

@@ -262,7 +262,8 @@ class Organ:
     def snapshot(self) -> tuple[dict[str, np.ndarray], dict | None]:
         """Owned values of every P1 field, and the rest of the organ on its first rank
         (None elsewhere): cells and tips with the input index of their element, counters,
-        flags and vessel sites (collective on the organ)."""
+        flags and vessel sites (collective on the organ). Plain data only (solver/io/plain.py);
+        solver/io/checkpoint.check_organ checks it on load."""
         n = self.n_owned
         dofs = {name: f.x.array[:n].copy() for name, f in self.fields.items()}
         orig = self.mesh.topology.original_cell_index
@@ -279,7 +280,7 @@ class Organ:
             tips = {k: v for k, v in a.tips.items() if k not in ("host", "vertex")}
             rest["angio"] = {"tips": _gather(self.comm, dict(tips, cell=orig[a.tips["host"]])),
                              "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in a.stats.items()},
-                             "parent": a.parent, "birth": a.birth, "perfused": a.perfused_labels,
+                             "parent": a.parent, "birth": a.birth, "perfused": sorted(a.perfused_labels),
                              "sprouted": a.sprouted,
                              "new_sites": a.new_sites}
         return dofs, rest if self.comm.rank == 0 else None
@@ -316,7 +317,7 @@ class Organ:
                           vertex=a.walker.place(host, tips["x"][mine]))
             a.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in st["stats"].items()}
             a.parent, a.birth, a.perfused_labels, a.sprouted, a.new_sites = st["parent"], st["birth"], \
-                st["perfused"], st["sprouted"], st["new_sites"]
+                set(st["perfused"]), st["sprouted"], list(st["new_sites"])
             self.soil.tip_uptake = a.vegf_uptake()
 
     def _owned_cells(self):

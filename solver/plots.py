@@ -9,7 +9,7 @@ at the end unless ``output.plots = false``), as PNG in ``OUTDIR/plots/``:
 - ``lesions.png``: metastasis counts (all, micro, macro), the largest lesion per organ
   against the detection size, and the time each organ first held a detectable lesion;
 - ``fields_<organ>.png``: the organ's fields at the last output, rendered off-screen
-  with pyvista from ``fields.h5``.
+  with pyvista from ``fields_series.xdmf`` (the history across restarts).
 An ensemble folder gets ``ensemble.png`` (mean and 5-95 % bands); a sweep folder
 ``sensitivity.png`` (Morris mu* or Spearman rho per key and output).
 """
@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from solver.io.series import history, last_fields
 
 FIELDS = ("w", "m", "c_M", "o", "v", "N", "b")  # what a snapshot shows, where present
 
@@ -164,28 +166,23 @@ def run(outdir: Path) -> list[Path]:
     save(fig, "lesions.png")
 
     for o in organs:
-        h5 = outdir / o / "fields.h5"
-        if h5.exists():
-            made.append(snapshot(h5, folder / f"fields_{o}.png", o))
+        times, xdmf = history(outdir / o)  # the continuous series across restarts
+        if times:
+            made.append(snapshot(xdmf, folder / f"fields_{o}.png", o))
     return made
 
 
-def snapshot(h5: Path, png: Path, title: str) -> Path:
-    """The fields of FIELDS present in a dolfinx XDMF/HDF5 file, at its last time, side by
-    side, rendered off-screen with pyvista."""
-    import h5py
+def snapshot(xdmf: Path, png: Path, title: str) -> Path:
+    """The fields of FIELDS present in a dolfinx XDMF file (or an organ's
+    fields_series.xdmf), at its last time, side by side, rendered off-screen with pyvista."""
     import pyvista as pv
     from vtkmodules.vtkCommonCore import vtkLogger
 
     # Without an X server VTK says so, then renders off-screen anyway (EGL/OSMesa).
     vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
 
-    with h5py.File(h5, "r") as f:
-        x = f["Mesh/mesh/geometry"][()]
-        cells = f["Mesh/mesh/topology"][()]
-        names = [n for n in FIELDS if f"Function/{n}" in f]
-        last = max(f[f"Function/{names[0]}"], key=lambda t: float(t.replace("_", ".")))
-        values = {n: f[f"Function/{n}/{last}"][()].ravel() for n in names}
+    _, x, cells, values = last_fields(xdmf, list(FIELDS))
+    names = list(values)
     kind = {3: pv.CellType.TRIANGLE, 4: pv.CellType.TETRA}[cells.shape[1]]
     pts = np.zeros((len(x), 3))
     pts[:, : x.shape[1]] = x

@@ -12,7 +12,6 @@ Python API::
 from __future__ import annotations
 
 import json
-import pickle
 import signal
 import time
 from pathlib import Path
@@ -57,7 +56,8 @@ class Simulation:
         self.manifest = Manifest(comm, self.outdir, keep=resume is not None)
         if resume is not None:
             restarts = self.manifest.content.get("restarts", []) + [
-                {"from_step": resume["step"], "ranks": comm.size, "started": self.manifest.now}]
+                {"from_step": resume["step"], "from": resume.get("found", "checkpoint"), "ranks": comm.size,
+                 "started": self.manifest.now}]
             self.manifest.write(restarts=restarts, complete=False, failed=None, stopped_by=None)
         self.manifest.write(
             case=case.model_dump(mode="json"),
@@ -104,10 +104,13 @@ class Simulation:
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger = {"initial": initial if self.discrete else 0, "failed_extravasation": 0}
         out = case.output
-        # A restart writes its fields to a new series from its step on (fields_<step>.xdmf).
+        # A restart writes its fields to a new series from its step on (fields_<step>.xdmf);
+        # ORGAN/fields_series.xdmf shows the one history (solver/io/fields.py).
         series = "fields" if resume is None else f"fields_{resume['step']:06d}"
         self.field_writers = [FieldWriter(o.comm, self.outdir / o.name, o.mesh, list(o.fields.values()),
-                                          name=series, vtx=out.vtx) for o in self.organs] if out.fields else []
+                                          name=series, vtx=out.vtx, index=True,
+                                          resume_after=None if resume is None else resume["time"])
+                              for o in self.organs] if out.fields else []
         after = None if resume is None else resume["time"]
         self.cell_writers = [CellWriter(o.comm, self.outdir / o.name, name="cells", resume_after=after)
                              for o in self.organs] if out.cells else []
@@ -133,12 +136,12 @@ class Simulation:
             return None
         cost = case.parallel.cell_cost
         if self.resume is not None:
-            saved = self.outdir / "checkpoint" / f"{spec.name}.pkl"
+            # The input index of each saved cell's element.
+            cell = checkpoint.saved_cells(Path(self.resume["folder"]), spec.name)
+            cell = cell[cell >= 0]  # out-of-range indices weigh nothing here; checkpoint.load refuses them
 
             def from_checkpoint(mid, vol, centre):  # on the rank that holds the mesh's cells
-                with open(saved, "rb") as fh:
-                    cell = pickle.load(fh)["cells"]["cell"]  # input index of each cell's element
-                return 1.0 + cost * np.bincount(cell, minlength=len(mid))[: len(mid)]
+                return 1.0 + cost * np.bincount(cell[cell < len(mid)], minlength=len(mid))
 
             return from_checkpoint
         count = case.cells.initial.count if k == 0 else spec.colony
@@ -394,15 +397,22 @@ class Simulation:
         self.wall["checkpoint"] = self.wall.get("checkpoint", 0.0) + time.perf_counter() - t0
 
     def snapshot(self) -> dict:
-        """What the simulation holds besides its organs (the same on every rank)."""
-        return {"n": self.n, "t": self.t, "ledger": self.ledger, "blood": self.blood, "exosomes": self.exosomes,
-                "blocked": self._blocked, "last_output": self.last_output, "last": getattr(self, "last", None),
-                "detected": self.detected, "wall": self.wall}
+        """What the simulation holds besides its organs (the same on every rank), as plain
+        data (solver/io/plain.py; checked on load by checkpoint.check_simulation)."""
+        return {"n": self.n, "t": self.t, "ledger": self.ledger,
+                "blood": None if self.blood is None else self.blood.state(),
+                "exosomes": None if self.exosomes is None else self.exosomes.state(),
+                "blocked": sorted(self._blocked), "last_output": list(self.last_output),
+                "last": getattr(self, "last", None), "detected": self.detected, "wall": self.wall}
 
     def restore(self, state: dict) -> None:
-        self.n, self.t, self.ledger, self.blood, self.exosomes = (state[k] for k in ("n", "t", "ledger", "blood",
-                                                                                     "exosomes"))
-        self._blocked, self.last_output, self.detected = state["blocked"], state["last_output"], state["detected"]
+        self.n, self.t, self.ledger = state["n"], state["t"], state["ledger"]
+        if self.blood is not None:
+            self.blood.load_state(state["blood"])
+        if self.exosomes is not None:
+            self.exosomes.load_state(state["exosomes"])
+        self._blocked, self.last_output = set(state["blocked"]), tuple(state["last_output"])
+        self.detected = state["detected"]
         if state["last"] is not None:
             self.last = state["last"]
         self.wall.update({k: v for k, v in state["wall"].items() if k != "setup"})
@@ -410,14 +420,16 @@ class Simulation:
     @classmethod
     def restart(cls, outdir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, steps: int | None = None,
                 quiet: bool = False, petsc: dict | None = None) -> Simulation:
-        """A run continued from OUTDIR/checkpoint, on any rank count: the same case (from
-        the manifest, checked as a case file is), ``steps`` to extend it, ``petsc`` the
-        user's own PETSc options (the first run's command line is not replayed)."""
+        """A run continued from the newest complete checkpoint of OUTDIR (checkpoint.find),
+        on any rank count: the same case (from the manifest, checked as a case file is),
+        ``steps`` to extend it, ``petsc`` the user's own PETSc options (the first run's
+        command line is not replayed)."""
         outdir = Path(outdir).resolve()
-        info = checkpoint.meta(outdir / "checkpoint", comm)
-        if info is None:
+        found = checkpoint.find(outdir, comm)
+        if found is None:
             raise config.CaseError(f"{outdir}: no checkpoint to restart from (run with --checkpoint-every N, "
                                    "or stop a run with SIGTERM/SIGUSR1)")
+        where, info = checkpoint.settle(outdir, found[0], comm), found[1]
         data = comm.bcast(json.loads((outdir / "manifest.json").read_text()) if comm.rank == 0 else None, root=0)
         case = config.from_dict(data["case"], str(outdir / "manifest.json"))
         case.petsc(petsc or {})
@@ -426,8 +438,11 @@ class Simulation:
             if steps < info["step"]:
                 raise config.CaseError(f"--steps {steps} is before the checkpoint's step {info['step']}")
             case.time.steps = steps
-        sim = cls(case, outdir, comm, quiet, resume=info)
-        checkpoint.load(sim, outdir / "checkpoint")
+        if case.parallel.balance == "cells":  # read while partitioning: refuse a bad one on every rank first
+            for spec in case.organs():
+                checkpoint.saved_cells(where, spec.name)
+        sim = cls(case, outdir, comm, quiet, resume=dict(info, folder=str(where), found=found[0].name))
+        checkpoint.load(sim, where, info)
         return sim
 
     def _fail(self, n: int, why: str) -> None:

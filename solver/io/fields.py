@@ -1,4 +1,6 @@
-"""Time series of P1 fields: XDMF (+HDF5), optionally ADIOS2/VTX (.bp)."""
+"""Time series of P1 fields: XDMF (+HDF5), optionally ADIOS2/VTX (.bp). A run writes
+``fields.xdmf``, each restart a new series ``fields_<step>.xdmf`` (XDMF cannot be appended
+to); solver/io/series.py keeps the one history across them."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import dolfinx
 import dolfinx.fem
 import dolfinx.io
 import dolfinx.mesh
+
+from solver.io.series import SeriesIndex
 
 
 class FieldWriter:
@@ -29,7 +33,11 @@ class FieldWriter:
         functions: list[dolfinx.fem.Function],
         name: str = "fields",
         vtx: bool = False,
+        index: bool = False,
+        resume_after: float | None = None,
     ) -> None:
+        """``index``: keep ``SeriesIndex`` (a run's writers); ``resume_after``: the time of
+        the checkpoint a restart continues from."""
         names = [f.name for f in functions]
         if len(set(names)) != len(names):
             raise ValueError(f"field names must be unique, got {names}")
@@ -45,6 +53,7 @@ class FieldWriter:
         os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
         self._xdmf = dolfinx.io.XDMFFile(comm, str(self.xdmf_path), "w")
         self._xdmf.write_mesh(mesh)  # once: write_function references this grid
+        self.index = SeriesIndex(outdir, self.xdmf_path.name, resume_after) if index and comm.rank == 0 else None
         self._vtx: dolfinx.io.VTXWriter | None = None
         if vtx:
             # static mesh: reuse it instead of rewriting geometry every step
@@ -57,6 +66,8 @@ class FieldWriter:
         for f in self.functions:
             self._xdmf.write_function(f, float(t))
         self._xdmf.flush()  # push HDF5 buffers so a reader (or a crash) sees this step
+        if self.index is not None:
+            self.index.add(float(t))
         if self._vtx is not None:
             self._vtx.write(float(t))
 
@@ -74,3 +85,4 @@ class FieldWriter:
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+

@@ -5,6 +5,7 @@ instead of after hours with a half-written folder."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -52,3 +53,28 @@ def prepare(comm: MPI.Comm, outdir: Path, subdirs: list[str], need: int) -> None
     problem = comm.bcast(problem, root=0)
     if problem:
         raise CaseError(f"output folder {outdir}: {problem}")
+
+
+# -- durability (docs/reliability.md) ------------------------------------------------------
+def fsync(path: Path) -> None:
+    """Make ``path`` (a file, or a folder's entries: new names, renames) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace(tmp: Path, path: Path) -> None:
+    """``tmp`` (written and synced) becomes ``path`` atomically, durably."""
+    os.replace(tmp, path)
+    fsync(path.parent)
+
+
+def fault(where: str, stage: str, step: int) -> None:
+    """Die here (os._exit, no clean-up: as a kill would) if SEEDSOIL_FAULT asks for it:
+    ``<where>:<stage>`` at every pass, ``<where>:<stage>@<step>`` at that step only. For
+    the tests of what survives a crash (tests/test_checkpoint_crash.py)."""
+    want = os.environ.get("SEEDSOIL_FAULT")
+    if want and want in (f"{where}:{stage}", f"{where}:{stage}@{step}"):
+        os._exit(70)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from mpi4py import MPI
+
+from solver.io.folder import fault, replace
 
 
 def _fmt(v: Any) -> str:
@@ -38,10 +41,17 @@ class MetricsWriter:
             kept = []
             if resume_after is not None and self.path.exists():
                 lines = self.path.read_text().splitlines()[1:]
-                kept = [ln for ln in lines if int(float(ln.split(",", 1)[0])) <= resume_after]
-            self._fh = open(self.path, "w", buffering=1)  # line-buffered
-            self._fh.write("\n".join([",".join(self.columns)] + kept) + "\n")
-            self._fh.flush()
+                kept = [ln for ln in lines if ln and int(float(ln.split(",", 1)[0])) <= resume_after]
+            # The header and the kept rows into a new file, synced, renamed over the old
+            # one: a kill at any point leaves the old file or the new, never a cut one.
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "w") as fh:
+                fh.write("\n".join([",".join(self.columns)] + kept) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            fault("outputs", f"kept-{self.path.stem}", -1 if resume_after is None else resume_after)
+            replace(tmp, self.path)
+            self._fh = open(self.path, "a", buffering=1)  # line-buffered
 
     def row(self, values: dict[str, Any]) -> None:
         unknown = set(values) - set(self.columns)
