@@ -62,6 +62,7 @@ class Organ:
                              case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol,
                              positive=m_matrix)
             self.soil_every, self._uptake = case.soil.every, 0.0
+            self._soil_last: int | None = 0  # the step the soil last stepped to
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
@@ -202,16 +203,18 @@ class Organ:
         return self.comm.allreduce(float(self.lumped[: self.n_owned] @ values[: self.n_owned]), op=MPI.SUM)
 
     # -- time stepping ----------------------------------------------------------------
-    def step(self, n: int, uptake: float = 0.0) -> None:
+    def step(self, n: int, uptake: float = 0.0, flush: bool = False) -> None:
         """One step; ``uptake``: the exosome amount per unit time this organ takes from
-        the plasma over the step (niche). A field that fails (FieldError, raised on every
-        rank of the organ) leaves ``failure`` set for the simulation to stop on."""
+        the plasma over the step (niche); ``flush``: the run ends here, so the sub-cycled
+        soil steps now over the steps since its last step (what the plasma gave reaches
+        the organ). A field that fails (FieldError, raised on every rank of the organ)
+        leaves ``failure`` set for the simulation to stop on."""
         try:
-            self._step(n, uptake)
+            self._step(n, uptake, flush)
         except FieldError as err:
             self.failure = f"organ '{self.name}', {err}"
 
-    def _step(self, n: int, uptake: float) -> None:
+    def _step(self, n: int, uptake: float, flush: bool = False) -> None:
         f = self.fields
         t0 = time.perf_counter()
         if self.continuum is None:
@@ -251,10 +254,15 @@ class Organ:
                     self.add_site(x, RUPTURED)
         if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake
             self._uptake += uptake
-            if n % self.soil_every == 0:
-                self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / self.soil_every,
-                               not self.pristine_cells)
-                self._uptake = 0.0
+            if n % self.soil_every == 0 or flush:
+                # The cycle's length: soil_every steps, or fewer after a flush (a run that
+                # ended between cycles and was extended by restart; None: a checkpoint
+                # from before the soil kept its last step, which was on the schedule).
+                last = self._soil_last if self._soil_last is not None else (n - 1) // self.soil_every * self.soil_every
+                k = n - last
+                self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / k,
+                               not self.pristine_cells, dt=k * self.dt)
+                self._uptake, self._soil_last = 0.0, n
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
@@ -270,7 +278,8 @@ class Organ:
         rest = {"cells": _gather(self.comm, dict(pop.portable(), cell=orig[pop.host])),
                 "cell_stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.cells.stats.items()},
                 "flags": {k: getattr(self, k) for k in ("pristine", "_had_cells", "pristine_cells", "initial_cells")},
-                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0)}
+                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0),
+                "soil_last": -1 if getattr(self, "_soil_last", 0) is None else getattr(self, "_soil_last", 0)}
         if self.soil is not None:
             rest["soil"] = {"rest": dict(self.soil.rest), "taken_up": self.soil.taken_up, "consumed": self.soil.consumed}
         a = self.angio
@@ -293,6 +302,7 @@ class Organ:
         for k, v in rest["flags"].items():
             setattr(self, k, v)
         self._uptake = rest["uptake"]
+        self._soil_last = None if rest.get("soil_last", -1) < 0 else rest["soil_last"]
         site_x, site_kind = rest["sites"]
         for x, kind in zip(site_x[len(self.site_x):], site_kind[len(self.site_kind):]):
             self.add_site(x, int(kind))  # new perfused vessels: their elements take the kind

@@ -345,7 +345,7 @@ class Simulation:
                 self._treat()
                 uptake = self._exosomes()
                 for organ in self.organs:
-                    organ.step(n, uptake[organ.index - 1] / self.case.time.dt if organ.index else 0.0)
+                    organ.step(n, uptake[organ.index - 1] / self.case.time.dt if organ.index else 0.0, n == steps)
                 if self.blood is not None:
                     t1 = time.perf_counter()
                     self._circulate(n)
