@@ -363,6 +363,7 @@ class Organ:
             "ecm_degraded_area_fraction": degraded,
             "mmp_max": self.comm.allreduce(float(f["m"].x.array[:n].max(initial=0.0)), op=MPI.MAX),
             "mmp_min": self.comm.allreduce(float(f["m"].x.array[:n].min(initial=0.0)), op=MPI.MIN),
+            "mmp_negative": self.negative_part("m"),
             "radius_max": r[0],
             "radius_95": r[1],
             "mmp_iterations": self.mmp.iterations,
@@ -378,6 +379,12 @@ class Organ:
             local = (values.min(initial=np.inf) if op is MPI.MIN else values.max(initial=-np.inf))
             return self.comm.allreduce(float(local), op=op)
 
+        # Without the M-matrix (3D default) o, v and x can undershoot below zero, and where
+        # they are used (cells' hypoxia, tips' chemotaxis and branching, conditioning) the
+        # negative part counts as zero: what that clip removes, relative to the field's mass.
+        for name in ("o", "v", "x"):
+            if name in f:
+                out[f"{name}_negative"] = self.negative_part(name)
         if "o" in f:
             out["o_min"] = extreme("o", MPI.MIN)
             hyp = f["o"].x.array[:n] < self.spec.oxygen.hypoxia
@@ -392,6 +399,13 @@ class Organ:
         if self.angio is not None:
             out.update(self.angio.metrics(self.origin_sites, self.volume))
         return out
+
+    def negative_part(self, name: str) -> float:
+        """int max(-u, 0) / int |u| of field ``name`` (lumped): the share of its mass that
+        a clip at zero removes (0 for a field kept non-negative)."""
+        u = self.fields[name].x.array
+        neg, tot = self._integral(np.maximum(-u, 0.0)), self._integral(np.abs(u))
+        return neg / tot if tot > 0 else 0.0
 
     def lesions(self, les, mm_per_unit: float) -> dict:
         """Lesions in this organ (connected occupied places) and their sizes in mm."""

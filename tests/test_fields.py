@@ -130,3 +130,23 @@ def test_m_matrix_stiffness_on_an_obtuse_3d_mesh():
         ones = K.createVecRight()
         ones.set(1.0)
         assert (K * ones).norm(PETSc.NormType.INFINITY) < 1e-12
+
+
+@pytest.mark.parallel
+def test_negative_part_is_what_a_clip_at_zero_removes(small_mesh):
+    """metrics' <field>_negative: int max(-u, 0) / int |u| with the lumped mass, against
+    the P1 field's exact integrals of a field that changes sign on a line."""
+    import dolfinx.fem as fem
+    import ufl
+
+    case = config.from_dict({"primary": {"geometry": small_mesh.model_dump()},
+                             "cells": {"h_ref": 0.02, "initial": {"count": 60}}})
+    organ = Organ(case.primary, geometry.build(case.primary.geometry, COMM), case)
+    m = organ.fields["m"]
+    m.interpolate(lambda x: x[0] - 0.05)  # negative on x < 0.05 of [0, 0.2]: a quarter of the box
+    assert organ.metrics()["mmp_negative"] == pytest.approx(0.05**2 / (0.05**2 + 0.15**2), rel=0.02)  # 0.1
+    m.x.array[:] = np.abs(m.x.array)
+    assert organ.metrics()["mmp_negative"] == 0.0
+    m.x.array[:] = -1.0
+    total = COMM.allreduce(fem.assemble_scalar(fem.form(fem.Constant(organ.mesh, 1.0) * ufl.dx)))
+    assert organ.negative_part("m") == 1.0 and organ.volume == pytest.approx(total, rel=1e-12)
