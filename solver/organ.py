@@ -203,18 +203,37 @@ class Organ:
         return self.comm.allreduce(float(self.lumped[: self.n_owned] @ values[: self.n_owned]), op=MPI.SUM)
 
     # -- time stepping ----------------------------------------------------------------
-    def step(self, n: int, uptake: float = 0.0, flush: bool = False) -> None:
+    def step(self, n: int, uptake: float = 0.0) -> None:
         """One step; ``uptake``: the exosome amount per unit time this organ takes from
-        the plasma over the step (niche); ``flush``: the run ends here, so the sub-cycled
-        soil steps now over the steps since its last step (what the plasma gave reaches
-        the organ). A field that fails (FieldError, raised on every rank of the organ)
-        leaves ``failure`` set for the simulation to stop on."""
+        the plasma over the step (niche). A field that fails (FieldError, raised on every
+        rank of the organ) leaves ``failure`` set for the simulation to stop on."""
         try:
-            self._step(n, uptake, flush)
+            self._step(n, uptake)
         except FieldError as err:
             self.failure = f"organ '{self.name}', {err}"
 
-    def _step(self, n: int, uptake: float, flush: bool = False) -> None:
+    def flush(self, n: int) -> None:
+        """The run ends at step ``n`` between two soil sub-cycles: the soil steps now over
+        the steps since its last step, so that what the plasma gave reaches the organ
+        (collective; a failure as in ``step``)."""
+        if self.soil is None or self._soil_last == n:
+            return
+        try:
+            self._soil_step(n)
+        except FieldError as err:
+            self.failure = f"organ '{self.name}', {err}"
+
+    def _soil_step(self, n: int) -> None:
+        """The soil over the steps since its last step, with their mean uptake. A cycle is
+        soil_every steps, shorter after a flush (None: a checkpoint from before the soil
+        kept its last step, which was then on the schedule)."""
+        last = self._soil_last if self._soil_last is not None else (n - 1) // self.soil_every * self.soil_every
+        k, f = n - last, self.fields
+        self.soil.step(f["c_M"].x.array[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / k,
+                       not self.pristine_cells, dt=k * self.dt)
+        self._uptake, self._soil_last = 0.0, n
+
+    def _step(self, n: int, uptake: float) -> None:
         f = self.fields
         t0 = time.perf_counter()
         if self.continuum is None:
@@ -254,15 +273,8 @@ class Organ:
                     self.add_site(x, RUPTURED)
         if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake
             self._uptake += uptake
-            if n % self.soil_every == 0 or flush:
-                # The cycle's length: soil_every steps, or fewer after a flush (a run that
-                # ended between cycles and was extended by restart; None: a checkpoint
-                # from before the soil kept its last step, which was on the schedule).
-                last = self._soil_last if self._soil_last is not None else (n - 1) // self.soil_every * self.soil_every
-                k = n - last
-                self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / k,
-                               not self.pristine_cells, dt=k * self.dt)
-                self._uptake, self._soil_last = 0.0, n
+            if n % self.soil_every == 0:
+                self._soil_step(n)
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 

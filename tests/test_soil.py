@@ -89,7 +89,7 @@ def test_exosome_mass_balance(tmp_path):
 
 def _run_with_exosome_ledger(out, legs, **niche):
     """A run with the niche on (in ``legs``: [steps] or [steps, extended to, ...], each leg
-    checkpointed at its end and extended by restart), and what its exosomes did measured
+    checkpointed at its end and extended by restart), and what its exosomes did, measured
     from outside the bookkeeping of the pool and the soil: released = sigma dt sum of the
     primary's cell count at the start of each step (frozen over the step); in the organs,
     the integral of x after every step."""
@@ -109,9 +109,11 @@ def _run_with_exosome_ledger(out, legs, **niche):
         held.append(s.everywhere(lambda o: o._integral(o.fields["x"].x.array) if o.index else 0.0))
 
     sim.run(callback=record)
-    for steps in legs[1:]:
+    for steps in legs[1:]:  # from the checkpoint at the leg's end (taken before its flush)
         sim = Simulation.restart(out, COMM, steps=steps, quiet=True)
         sim.run(steps, callback=record)
+    # The run's end: the soil's last, partial cycle (after the callback of the last step).
+    held[-1] = sim.everywhere(lambda o: o._integral(o.fields["x"].x.array) if o.index else 0.0)
     released = case.exosomes.release * case.time.dt * float(np.sum(counts[:-1]))
     return sim, case, released, [sum(h.values()) for h in held]
 
@@ -139,8 +141,8 @@ def test_exosomes_lost_in_the_organs_are_what_x_decayed(tmp_path, legs):
     x lost at rate (decay + uptake). That loss is integrated from x after every step with
     implicit Euler's rule (the rate times the value at the end of the interval: each step
     takes x at the next step where x changed), so the balance closes to round-off; also
-    when a run that ended between sub-cycles is extended by restart (its next cycle is the
-    10 steps to 140)."""
+    when a run that ended between sub-cycles is extended by restart: its checkpoint holds
+    the open cycle's uptake, and the restart closes the cycle at 140."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
     sim, case, released, x = _run_with_exosome_ledger(out / "ex", legs, decay=1.0, uptake=1.0)
     pool = sim.exosomes
