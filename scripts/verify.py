@@ -28,6 +28,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--quick", action="store_true", help="a subset in under 5 minutes")
 ap.add_argument("--only", default="", help="comma-separated name prefixes to run")
 ap.add_argument("--replicates", type=int, default=8, help="seeds per mesh in the mesh independence check")
+ap.add_argument("--mesh-steps", type=int, default=3000, help="steps of each mesh independence run")
+ap.add_argument("--mesh-size", type=float, default=0.4, help="side of the mesh independence window")
 args = ap.parse_args()
 failed = []
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -97,7 +99,7 @@ if wanted("cells_vs_continuum"):
 # Mesh independence of cell-level outputs (Franssen primary, two resolutions).
 # Independent seeds on each mesh; Welch's test per statistic, Holm over them (1 %).
 if wanted("mesh_independence") and not args.quick:
-    r = vc.mesh_independence(comm, replicates=args.replicates)
+    r = vc.mesh_independence(comm, replicates=args.replicates, steps=args.mesh_steps, size=args.mesh_size)
     for k, st in r["stats"].items():
         lo, hi = st["ci_rel"]
         check(f"mesh_independence_{k}_{tag}", st["p"], "p>alpha_Holm", not st["differs"],
