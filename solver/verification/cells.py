@@ -46,6 +46,15 @@ def msd(comm=MPI.COMM_WORLD, dim: int = 2, count: int = 4000, steps: int = 50, D
     return {"measured": total, "expected": expected, "stderr": se}
 
 
+def _steps(organ, steps: int) -> None:
+    """Steps 1..steps of an organ; a failed step (the organ keeps its old fields) is an
+    error here, not a state to measure."""
+    for k in range(1, steps + 1):
+        organ.step(k)
+        if organ.failure:
+            raise RuntimeError(f"step {k}: {organ.failure}")
+
+
 def _sorted_positions(comm, pop) -> np.ndarray:
     ids = np.concatenate(comm.allgather(pop.id))
     return np.concatenate(comm.allgather(pop.x))[np.argsort(ids)]
@@ -93,8 +102,7 @@ def coupled_state(comm=MPI.COMM_WORLD, steps: int = 300, seed: int = 2) -> dict:
     })
     om = geometry.build(case.primary.geometry, comm)
     organ = Organ(case.primary, om, case)
-    for k in range(1, steps + 1):
-        organ.step(k)
+    _steps(organ, steps)
     pop = organ.cells.pop
     ids = np.concatenate(comm.allgather(pop.id))
     x = np.concatenate(comm.allgather(pop.x))
@@ -186,8 +194,7 @@ def mesh_independence(comm=MPI.COMM_WORLD, hs=(5e-3, 3.5e-3), replicates: int = 
             if perturb is not None and i == 1:
                 perturb(case, h)
             organ = Organ(case.primary, geometry.build(case.primary.geometry, comm), case)
-            for k in range(1, steps + 1):
-                organ.step(k)
+            _steps(organ, steps)
             m = organ.metrics()
             d2 = np.sum((organ.cells.pop.x - organ.om.tumour_centre) ** 2)
             n = organ.comm.allreduce(len(organ.cells.pop))
