@@ -62,6 +62,7 @@ class Organ:
                              case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol,
                              positive=m_matrix)
             self.soil_every, self._uptake = case.soil.every, 0.0
+            self._soil_last: int | None = 0  # the step the soil last stepped to
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
@@ -211,6 +212,27 @@ class Organ:
         except FieldError as err:
             self.failure = f"organ '{self.name}', {err}"
 
+    def flush(self, n: int) -> None:
+        """The run ends at step ``n`` between two soil sub-cycles: the soil steps now over
+        the steps since its last step, so that what the plasma gave reaches the organ
+        (collective; a failure as in ``step``)."""
+        if self.soil is None or self._soil_last == n:
+            return
+        try:
+            self._soil_step(n)
+        except FieldError as err:
+            self.failure = f"organ '{self.name}', {err}"
+
+    def _soil_step(self, n: int) -> None:
+        """The soil over the steps since its last step, with their mean uptake. A cycle is
+        soil_every steps, shorter after a flush (None: a checkpoint from before the soil
+        kept its last step, which was then on the schedule)."""
+        last = self._soil_last if self._soil_last is not None else (n - 1) // self.soil_every * self.soil_every
+        k, f = n - last, self.fields
+        self.soil.step(f["c_M"].x.array[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / k,
+                       not self.pristine_cells, dt=k * self.dt)
+        self._uptake, self._soil_last = 0.0, n
+
     def _step(self, n: int, uptake: float) -> None:
         f = self.fields
         t0 = time.perf_counter()
@@ -252,9 +274,7 @@ class Organ:
         if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake
             self._uptake += uptake
             if n % self.soil_every == 0:
-                self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / self.soil_every,
-                               not self.pristine_cells)
-                self._uptake = 0.0
+                self._soil_step(n)
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
@@ -271,7 +291,8 @@ class Organ:
         rest = {"cells": _gather(self.comm, dict(pop.portable(), cell=orig[pop.host])),
                 "cell_stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.cells.stats.items()},
                 "flags": {k: getattr(self, k) for k in ("pristine", "_had_cells", "pristine_cells", "initial_cells")},
-                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0)}
+                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0),
+                "soil_last": -1 if getattr(self, "_soil_last", 0) is None else getattr(self, "_soil_last", 0)}
         if self.soil is not None:
             rest["soil"] = {"rest": dict(self.soil.rest), "taken_up": self.soil.taken_up, "consumed": self.soil.consumed}
         a = self.angio
@@ -294,6 +315,7 @@ class Organ:
         for k, v in rest["flags"].items():
             setattr(self, k, v)
         self._uptake = rest["uptake"]
+        self._soil_last = None if rest.get("soil_last", -1) < 0 else rest["soil_last"]
         site_x, site_kind = rest["sites"]
         for x, kind in zip(site_x[len(self.site_x):], site_kind[len(self.site_kind):]):
             self.add_site(x, int(kind))  # new perfused vessels: their elements take the kind
@@ -354,6 +376,7 @@ class Organ:
             "ecm_degraded_area_fraction": degraded,
             "mmp_max": self.comm.allreduce(float(f["m"].x.array[:n].max(initial=0.0)), op=MPI.MAX),
             "mmp_min": self.comm.allreduce(float(f["m"].x.array[:n].min(initial=0.0)), op=MPI.MIN),
+            "mmp_negative": self.negative_part("m"),
             "radius_max": r[0],
             "radius_95": r[1],
             "mmp_iterations": self.mmp.iterations,
@@ -369,6 +392,12 @@ class Organ:
             local = (values.min(initial=np.inf) if op is MPI.MIN else values.max(initial=-np.inf))
             return self.comm.allreduce(float(local), op=op)
 
+        # Without the M-matrix (3D default) o, v and x can undershoot below zero, and where
+        # they are used (cells' hypoxia, tips' chemotaxis and branching, conditioning) the
+        # negative part counts as zero: what that clip removes, relative to the field's mass.
+        for name in ("o", "v", "x"):
+            if name in f:
+                out[f"{name}_negative"] = self.negative_part(name)
         if "o" in f:
             out["o_min"] = extreme("o", MPI.MIN)
             hyp = f["o"].x.array[:n] < self.spec.oxygen.hypoxia
@@ -383,6 +412,13 @@ class Organ:
         if self.angio is not None:
             out.update(self.angio.metrics(self.origin_sites, self.volume))
         return out
+
+    def negative_part(self, name: str) -> float:
+        """int max(-u, 0) / int |u| of field ``name`` (lumped): the share of its mass that
+        a clip at zero removes (0 for a field kept non-negative)."""
+        u = self.fields[name].x.array
+        neg, tot = self._integral(np.maximum(-u, 0.0)), self._integral(np.abs(u))
+        return neg / tot if tot > 0 else 0.0
 
     def lesions(self, les, mm_per_unit: float) -> dict:
         """Lesions in this organ (connected occupied places) and their sizes in mm."""

@@ -37,26 +37,59 @@ def small_mesh():
     return geo
 
 
+def _bounded_case(small_mesh, D, theta, lam, g1, g2, dt, phi, petsc=None):
+    return config.from_dict({
+        "time": {"dt": dt},
+        "primary": {"geometry": small_mesh.model_dump(), "mmp": {"D": D, "Theta": theta, "Lambda": lam},
+                    "ecm": {"Gamma1": g1, "Gamma2": g2}},
+        "cells": {"h_ref": 0.02, "Phi_M": phi, "Phi_E": phi, "D_M": 1e-3, "D_E": 1e-3, "T_E": 0.01, "T_M": 0.01,
+                  "initial": {"count": 60}},
+        "solver": {"petsc": petsc or {}},
+    })
+
+
+def _steps_stay_bounded(case, steps=7):
+    """Step an organ and check, after every step, that the step succeeded (a failed step
+    restores the old fields, which would pass the bounds on stale values), that the fields
+    moved where their sources say they must, and the bounds 0 <= w <= 1, m >= 0."""
+    organ = Organ(case.primary, geometry.build(case.primary.geometry, COMM), case)
+    theta, g1 = case.primary.mmp.Theta, case.primary.ecm.Gamma1
+    for n in range(1, steps + 1):
+        m_old, w_old = organ._integral(organ.fields["m"].x.array), organ._integral(organ.fields["w"].x.array)
+        c_M = organ._integral(organ.fields["c_M"].x.array)  # the step's source (cells move first, but stay)
+        organ.step(n)
+        assert organ.failure is None, organ.failure
+        w, m = organ.fields["w"].x.array, organ.fields["m"].x.array
+        m_new, w_new = organ._integral(m), organ._integral(w)
+        # Theta c_M > 0 produces MMP (implicit Euler: m_new > m_old / (1 + dt Lambda) > 0);
+        # Gamma1 c_M > 0 removes ECM (exactly, w * exp(-dt Gamma1 c_M) where c_M > 0).
+        if theta * c_M > 1e-300:
+            assert m_new > m_old / (1.0 + case.time.dt * case.primary.mmp.Lambda), (n, m_old, m_new)
+        if g1 * c_M * case.time.dt > 1e-12:
+            assert w_new < w_old or w_new == 0.0, (n, w_old, w_new)
+        assert COMM.allreduce(bool(((w >= 0) & (w <= 1)).all()), op=MPI.LAND)
+        assert COMM.allreduce(float(m.min()), op=MPI.MIN) >= -1e-12 * max(1.0, COMM.allreduce(float(m.max()), op=MPI.MAX))
+
+
 @pytest.mark.parallel
 @settings(max_examples=12, deadline=None)
 @given(D=st.floats(0, 1), theta=st.floats(0, 100), lam=st.floats(0, 10), g1=st.floats(0, 100), g2=st.floats(0, 100),
        dt=st.sampled_from([1e-4, 1e-3, 1e-2, 0.1]), phi=st.floats(0, 1e-2))
 def test_w_in_unit_interval_and_m_nonnegative(small_mesh, D, theta, lam, g1, g2, dt, phi):
     params = COMM.bcast((D, theta, lam, g1, g2, dt, phi), root=0)  # every rank runs the same example
-    D, theta, lam, g1, g2, dt, phi = params
-    case = config.from_dict({
-        "time": {"dt": dt},
-        "primary": {"geometry": small_mesh.model_dump(), "mmp": {"D": D, "Theta": theta, "Lambda": lam},
-                    "ecm": {"Gamma1": g1, "Gamma2": g2}},
-        "cells": {"h_ref": 0.02, "Phi_M": phi, "Phi_E": phi, "D_M": 1e-3, "D_E": 1e-3, "T_E": 0.01, "T_M": 0.01,
-                  "initial": {"count": 60}},
-    })
-    organ = Organ(case.primary, geometry.build(case.primary.geometry, COMM), case)
-    for n in range(1, 8):
-        organ.step(n)
-        w, m = organ.fields["w"].x.array, organ.fields["m"].x.array
-        assert COMM.allreduce(bool(((w >= 0) & (w <= 1)).all()), op=MPI.LAND)
-        assert COMM.allreduce(float(m.min()), op=MPI.MIN) >= -1e-12 * max(1.0, COMM.allreduce(float(m.max()), op=MPI.MAX))
+    _steps_stay_bounded(_bounded_case(small_mesh, *params))
+
+
+@pytest.mark.parallel
+def test_the_bounds_check_catches_a_failed_step(small_mesh):
+    """A one-iteration MMP solver fails every step and leaves the old (bounded) fields:
+    the check above must refuse it rather than pass on stale values."""
+    case = _bounded_case(small_mesh, 1e-2, 10.0, 1.0, 10.0, 10.0, 1e-2, 1e-3, {"mmp_ksp_max_it": 1})
+    try:
+        with pytest.raises(AssertionError, match="field 'mmp'"):
+            _steps_stay_bounded(case)
+    finally:  # PETSc's options database is global: later solvers in this process would see it
+        PETSc.Options().delValue("mmp_ksp_max_it")
 
 
 @pytest.mark.parallel
@@ -97,3 +130,23 @@ def test_m_matrix_stiffness_on_an_obtuse_3d_mesh():
         ones = K.createVecRight()
         ones.set(1.0)
         assert (K * ones).norm(PETSc.NormType.INFINITY) < 1e-12
+
+
+@pytest.mark.parallel
+def test_negative_part_is_what_a_clip_at_zero_removes(small_mesh):
+    """metrics' <field>_negative: int max(-u, 0) / int |u| with the lumped mass, against
+    the P1 field's exact integrals of a field that changes sign on a line."""
+    import dolfinx.fem as fem
+    import ufl
+
+    case = config.from_dict({"primary": {"geometry": small_mesh.model_dump()},
+                             "cells": {"h_ref": 0.02, "initial": {"count": 60}}})
+    organ = Organ(case.primary, geometry.build(case.primary.geometry, COMM), case)
+    m = organ.fields["m"]
+    m.interpolate(lambda x: x[0] - 0.05)  # negative on x < 0.05 of [0, 0.2]: a quarter of the box
+    assert organ.metrics()["mmp_negative"] == pytest.approx(0.05**2 / (0.05**2 + 0.15**2), rel=0.02)  # 0.1
+    m.x.array[:] = np.abs(m.x.array)
+    assert organ.metrics()["mmp_negative"] == 0.0
+    m.x.array[:] = -1.0
+    total = COMM.allreduce(fem.assemble_scalar(fem.form(fem.Constant(organ.mesh, 1.0) * ufl.dx)))
+    assert organ.negative_part("m") == 1.0 and organ.volume == pytest.approx(total, rel=1e-12)

@@ -87,6 +87,76 @@ def test_exosome_mass_balance(tmp_path):
     assert 0 < last["liver.niche_max"] <= 1 and last["ledger_error"] == 0
 
 
+def _run_with_exosome_ledger(out, legs, **niche):
+    """A run with the niche on (in ``legs``: [steps] or [steps, extended to, ...], each leg
+    checkpointed at its end and extended by restart), and what its exosomes did, measured
+    from outside the bookkeeping of the pool and the soil: released = sigma dt sum of the
+    primary's cell count at the start of each step (frozen over the step); in the organs,
+    the integral of x after every step."""
+    case = small_soil_body(niche=True)
+    case.time.steps = case.output.checkpoint_every = legs[0]
+    for o in case.secondary:
+        o.niche = o.niche.model_copy(update=niche)
+    sim = Simulation(case, out, quiet=True)
+
+    def primary(s):
+        return sum(s.everywhere(lambda o: sum(o.cells.total()) if o.index == 0 else 0).values())
+
+    counts, held = [primary(sim)], []
+
+    def record(s, n, t):
+        counts.append(primary(s))
+        held.append(s.everywhere(lambda o: o._integral(o.fields["x"].x.array) if o.index else 0.0))
+
+    sim.run(callback=record)
+    for steps in legs[1:]:  # from the checkpoint at the leg's end (taken before its flush)
+        sim = Simulation.restart(out, COMM, steps=steps, quiet=True)
+        sim.run(steps, callback=record)
+    # The run's end: the soil's last, partial cycle (after the callback of the last step).
+    held[-1] = sim.everywhere(lambda o: o._integral(o.fields["x"].x.array) if o.index else 0.0)
+    released = case.exosomes.release * case.time.dt * float(np.sum(counts[:-1]))
+    return sim, case, released, [sum(h.values()) for h in held]
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("steps", [120, 130])
+def test_exosomes_released_reach_the_organs_in_runs_of_any_length(tmp_path, steps):
+    """With x conserved in the organs (no decay, no uptake into N), what the primary
+    released and the plasma no longer holds splits between the organs (their share of the
+    removal rate, sum k_j / k) and clearance elsewhere; the organs' share must be in their
+    x at the end of the run, to round-off, whether or not the run's length is a multiple
+    of soil.every (20): the uptake of a last, partial sub-cycle reaches the organs too."""
+    out = Path(COMM.bcast(str(tmp_path), root=0))
+    sim, case, released, x = _run_with_exosome_ledger(out / "ex", [steps], decay=0.0, uptake=0.0)
+    pool = sim.exosomes
+    to_organs = pool.k.sum() / pool.removal * (released - pool.E)  # dE = sigma N dt - k (int E dt), exactly
+    assert released > 0 and to_organs > 0
+    assert abs(x[-1] - to_organs) < 1e-9 * to_organs, (x[-1], to_organs, steps)
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("legs", [[130], [130, 170]])
+def test_exosomes_lost_in_the_organs_are_what_x_decayed(tmp_path, legs):
+    """With decay and uptake into N: released - left in the plasma - cleared = in x + what
+    x lost at rate (decay + uptake). That loss is integrated from x after every step with
+    implicit Euler's rule (the rate times the value at the end of the interval: each step
+    takes x at the next step where x changed), so the balance closes to round-off; also
+    when a run that ended between sub-cycles is extended by restart: its checkpoint holds
+    the open cycle's uptake, and the restart closes the cycle at 140."""
+    out = Path(COMM.bcast(str(tmp_path), root=0))
+    sim, case, released, x = _run_with_exosome_ledger(out / "ex", legs, decay=1.0, uptake=1.0)
+    pool = sim.exosomes
+    to_organs = pool.k.sum() / pool.removal * (released - pool.E)
+    right, ahead = [], x[-1]
+    for n in range(len(x) - 1, -1, -1):
+        if x[n] != (x[n - 1] if n else 0.0):  # x changed in this step: the value of its interval
+            ahead = x[n]
+        right.append(ahead)
+    lost = 2.0 * case.time.dt * float(np.sum(right))
+    assert lost > 0.05 * x[-1]  # the loss matters
+    assert abs(x[-1] + lost - to_organs) < 1e-8 * to_organs, (x[-1], lost, to_organs)
+
+
 @pytest.mark.parallel
 def test_oxygen_gates_division_and_survival(tmp_path):
     """Hypoxic cells do not divide; anoxic cells die and the ledger counts them."""

@@ -3,6 +3,7 @@ setting: sprouts climb the VEGF gradient, branch, fuse, and perfused trails rais
 the same on 2 ranks."""
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -85,20 +86,28 @@ def test_anastomosis_into_any_trail_or_only_active_ones(tmp_path):
         assert (angio.tips["state"][1] == 1) == fuses, (mode, other_state, born)
 
 
+REFERENCE = ROOT / "tests" / "data" / "sprouts_ac1998_h002_branch40.csv"
+
+
 @pytest.mark.parallel
 def test_the_sprout_log_is_the_same_on_any_rank_count(tmp_path):
-    """Tips draw their random numbers by id and step, not by rank: on 2 ranks the new
-    vessels sprout, branch and fuse at the same steps and places (to round-off) as on 1."""
+    """Tips draw their random numbers by id and step, not by rank: on 1 and on 2 ranks the
+    new vessels sprout, branch and fuse at the same steps and places (to round-off) as in
+    the stored log of a serial run (tests/data; a change of the model that moves them is
+    re-recorded with SEEDSOIL_UPDATE_REFERENCE=1 on 1 rank, and says so in its commit)."""
     tmp = Path(COMM.bcast(str(tmp_path), root=0))
     sets = ["time.steps=4000", "output.every=500", "output.fields=false", "output.cells=false",
             "primary.geometry.h=0.02", "primary.angiogenesis.branch=40"]
     case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml", sets)
     Simulation(case, tmp / "all", quiet=True).run()
-    Simulation(case, tmp / f"alone_{COMM.rank}", MPI.COMM_SELF, quiet=True).run()
     COMM.barrier()
     if COMM.rank == 0:
-        a, b = (list(csv.DictReader(open(tmp / d / "primary" / "sprouts.csv"))) for d in ("all", "alone_0"))
+        log = tmp / "all" / "primary" / "sprouts.csv"
+        if os.environ.get("SEEDSOIL_UPDATE_REFERENCE") and COMM.size == 1:
+            REFERENCE.parent.mkdir(exist_ok=True)
+            REFERENCE.write_text(log.read_text())
+        a, b = (list(csv.DictReader(open(f))) for f in (log, REFERENCE))
         assert [(r["step"], r["event"]) for r in a] == [(r["step"], r["event"]) for r in b]
         assert len(a) > 15 and {r["event"] for r in a} == {"sprout", "branch", "anastomosis"}
         xy = [[float(r[k]) for k in "xy"] for r in a], [[float(r[k]) for k in "xy"] for r in b]
-        assert np.allclose(*xy, rtol=0, atol=1e-12)
+        assert np.allclose(*xy, rtol=0, atol=1e-9)

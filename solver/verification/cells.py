@@ -46,6 +46,15 @@ def msd(comm=MPI.COMM_WORLD, dim: int = 2, count: int = 4000, steps: int = 50, D
     return {"measured": total, "expected": expected, "stderr": se}
 
 
+def _steps(organ, steps: int) -> None:
+    """Steps 1..steps of an organ; a failed step (the organ keeps its old fields) is an
+    error here, not a state to measure."""
+    for k in range(1, steps + 1):
+        organ.step(k)
+        if organ.failure:
+            raise RuntimeError(f"step {k}: {organ.failure}")
+
+
 def _sorted_positions(comm, pop) -> np.ndarray:
     ids = np.concatenate(comm.allgather(pop.id))
     return np.concatenate(comm.allgather(pop.x))[np.argsort(ids)]
@@ -93,8 +102,7 @@ def coupled_state(comm=MPI.COMM_WORLD, steps: int = 300, seed: int = 2) -> dict:
     })
     om = geometry.build(case.primary.geometry, comm)
     organ = Organ(case.primary, om, case)
-    for k in range(1, steps + 1):
-        organ.step(k)
+    _steps(organ, steps)
     pop = organ.cells.pop
     ids = np.concatenate(comm.allgather(pop.id))
     x = np.concatenate(comm.allgather(pop.x))
@@ -149,30 +157,70 @@ def against_continuum(comm=MPI.COMM_WORLD, counts=(1000, 4000, 16000, 64000), st
     return {"counts": list(counts), "l1": errors, "slope": slope}
 
 
-def mesh_independence(comm=MPI.COMM_WORLD, hs=(5e-3, 3.5e-3), seeds=(1, 2, 3, 4), steps: int = 3000,
-                      size: float = 0.4) -> dict:
-    """Cell-level outputs of the Franssen primary (their parameters, a size x size window)
-    on two mesh resolutions: the mean cell count and invasion radius over seeds must
-    agree within their stochastic spread (the capacity is per h_ref^d, not per element)."""
+MESH_STATS = ("radius_95", "radius_max", "spread", "ecm_lost_fraction", "ecm_degraded_area_fraction", "mmp_max")
+
+
+def mesh_independence(comm=MPI.COMM_WORLD, hs=(5e-3, 3.5e-3), replicates: int = 4, steps: int = 3000,
+                      size: float = 0.4, alpha: float = 0.01, perturb=None,
+                      first: np.ndarray | None = None) -> dict:
+    """Outputs of the Franssen primary (their parameters, a size x size window) on two mesh
+    resolutions, each with its own seeds (1..k on the first mesh, k+1..2k on the second):
+    for each statistic that the mesh can change (MESH_STATS: invasion radii, the spread
+    sqrt(mean |x - centre|^2) of the cells, ECM lost and degraded, MMP peak; not the cell
+    count nor the M fraction: division clocks depend on cell ids only, so with one seed
+    they are the same on any mesh, and they tell nothing about it), Welch's
+    two-sample t-test of the difference of means, Holm's correction over the statistics
+    at family-wise level ``alpha``, and the 95 % interval of the difference relative to
+    the first mesh's mean (its half-width is about the smallest difference the check can
+    detect). ``perturb(case, h)``: changes the case on the second mesh (to show that the
+    check fails on a deliberately mesh-dependent model); ``first``: the first mesh's
+    values from an earlier call (``values[0]``), not run again."""
+    from scipy import stats
+
     from solver import geometry
     from solver.organ import Organ
 
-    out = {}
-    for h in hs:
+    values = {}
+    for i, h in enumerate(hs):
+        if i == 0 and first is not None:
+            values[h] = first
+            continue
         rows = []
-        for seed in seeds:
+        for seed in range(1 + i * replicates, 1 + (i + 1) * replicates):
             case = config.from_dict({
                 "seed": seed,
                 "primary": {"geometry": {"size": [size, size], "h": h, "normal_vessels": 0, "ruptured_vessels": 0}},
             })
+            if perturb is not None and i == 1:
+                perturb(case, h)
             organ = Organ(case.primary, geometry.build(case.primary.geometry, comm), case)
-            for k in range(1, steps + 1):
-                organ.step(k)
+            _steps(organ, steps)
             m = organ.metrics()
-            rows.append((m["cells"], m["radius_95"], m["cells_M"] / max(m["cells"], 1)))
-        a = np.array(rows)
-        out[h] = {"mean": a.mean(axis=0).tolist(), "stderr": (a.std(axis=0, ddof=1) / np.sqrt(len(a))).tolist()}
-    (h1, h2) = hs
-    z = [abs(out[h1]["mean"][i] - out[h2]["mean"][i]) / max(np.hypot(out[h1]["stderr"][i], out[h2]["stderr"][i]), 1e-12)
-         for i in range(3)]
-    return {"by_h": out, "z": {"cells": z[0], "radius_95": z[1], "fraction_M": z[2]}}
+            d2 = np.sum((organ.cells.pop.x - organ.om.tumour_centre) ** 2)
+            n = organ.comm.allreduce(len(organ.cells.pop))
+            m["spread"] = float(np.sqrt(organ.comm.allreduce(float(d2)) / max(n, 1)))
+            rows.append([m[k] for k in MESH_STATS] + [m["cells"], m["cells_M"]])
+        values[h] = np.array(rows)
+    a, b = values[hs[0]], values[hs[1]]
+    out = {"hs": list(hs), "replicates": replicates, "steps": steps, "size": size, "stats": {}, "values": [a, b]}
+    for j, name in enumerate(MESH_STATS):
+        t = stats.ttest_ind(b[:, j], a[:, j], equal_var=False)
+        va, vb = a[:, j].var(ddof=1) / len(a), b[:, j].var(ddof=1) / len(b)
+        half = stats.t.ppf(0.975, t.df) * np.sqrt(va + vb) if va + vb > 0 else 0.0
+        ref = abs(a[:, j].mean()) or 1.0
+        diff = b[:, j].mean() - a[:, j].mean()
+        out["stats"][name] = {"mean": [float(a[:, j].mean()), float(b[:, j].mean())],
+                              "sd": [float(a[:, j].std(ddof=1)), float(b[:, j].std(ddof=1))],
+                              "p": float(t.pvalue) if va + vb > 0 else float(diff == 0),
+                              "diff_rel": float(diff / ref),
+                              "ci_rel": [float((diff - half) / ref), float((diff + half) / ref)]}
+    # Holm: the i-th smallest of m p-values is compared with alpha / (m - i).
+    ps = sorted((s_["p"], k) for k, s_ in out["stats"].items())
+    going = True  # step-down: stop at the first hypothesis kept
+    for i, (p, k) in enumerate(ps):
+        going = going and p <= alpha / (len(ps) - i)
+        out["stats"][k]["differs"] = going
+    out["counts"] = {"cells": [float(a[:, -2].mean()), float(b[:, -2].mean())],
+                     "cells_M": [float(a[:, -1].mean()), float(b[:, -1].mean())]}
+    out["pass"] = not any(s_["differs"] for s_ in out["stats"].values())
+    return out
