@@ -303,6 +303,8 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     if len(x) < len(organ.site_x):
         c.fail("sites", f"{len(x)} vessel sites, fewer than the case's {len(organ.site_x)}")
     c.get(rest, "uptake", "uptake", float, finite=True)
+    if "soil_last" in rest:  # the step the soil last stepped to (-1: unknown)
+        c.get(rest, "soil_last", "soil_last", int)
     if organ.soil is not None:
         soil = c.get(rest, "soil", "soil", dict)
         if set(soil) != {"rest", "taken_up", "consumed"}:  # restored with setattr: only these
