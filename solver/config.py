@@ -423,6 +423,14 @@ class Case(Strict):
                 raise ValueError(f"circulation.split names {unknown}, which are not secondary organs {names[1:]}")
             if abs(sum(split.values()) - 1.0) > 1e-9:
                 raise ValueError(f"circulation.split fractions must sum to 1, got {sum(split.values())}")
+        if self.cells.mode == "continuum":  # the switches that have no meaning for a density (docs/continuum.md)
+            if self.parallel.balance == "cells":
+                raise ValueError("key 'parallel.balance' = 'cells' weights elements by the discrete cells they "
+                                 "hold; with cells.mode = 'continuum' the cells are a field that costs the same on "
+                                 "every element: use 'elements'")
+            if self.output.cells and "cells" in self.output.model_fields_set:
+                raise ValueError("key 'output.cells' = true writes discrete cells; with cells.mode = 'continuum' "
+                                 "there are none (the densities c_E, c_M are in the fields output): drop the key")
         return self
 
     def organs(self) -> list[Organ]:
