@@ -428,9 +428,6 @@ class Case(Strict):
                 raise ValueError("key 'parallel.balance' = 'cells' weights elements by the discrete cells they "
                                  "hold; with cells.mode = 'continuum' the cells are a field that costs the same on "
                                  "every element: use 'elements'")
-            if self.output.cells and "cells" in self.output.model_fields_set:
-                raise ValueError("key 'output.cells' = true writes discrete cells; with cells.mode = 'continuum' "
-                                 "there are none (the densities c_E, c_M are in the fields output): drop the key")
         return self
 
     def organs(self) -> list[Organ]:
