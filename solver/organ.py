@@ -29,6 +29,9 @@ from solver.geometry import OrganMesh
 
 
 NORMAL, RUPTURED = 1, 2  # vessel kinds
+# Gmsh puts nodes on the vessel circle/sphere: distances are compared with a relative
+# tolerance, so that a node on it is in (or out) whatever round-off the partition brings.
+_EDGE = 1.0 + 1e-9
 
 
 class Organ:
@@ -153,7 +156,7 @@ class Organ:
         if not hasattr(self, "_site_dofs"):
             xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
             r = self.spec.geometry.vessel_radius
-            self._site_dofs = [np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r) for c in self.site_x]
+            self._site_dofs = [np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r * _EDGE) for c in self.site_x]
         values = self.fields[name].x.array
         sums = np.array([[values[d].sum(), len(d)] for d in self._site_dofs], dtype=float).reshape(-1, 2)
         self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
@@ -232,9 +235,9 @@ class Organ:
         for x in self.site_x[len(regions):]:
             d = np.linalg.norm(xy - x, axis=1)
             nearest = self.comm.allreduce(float(d.min(initial=np.inf)), op=MPI.MIN)
-            r = max(r_v, nearest * (1.0 + 1e-12))
-            regions.append((np.flatnonzero(d <= r), np.flatnonzero(d <= self.reach),
-                            np.flatnonzero((d > self.reach) & (d <= 2.0 * self.reach))))
+            r, reach = max(r_v, nearest) * _EDGE, self.reach * _EDGE
+            regions.append((np.flatnonzero(d <= r), np.flatnonzero(d <= reach),
+                            np.flatnonzero((d > reach) & (d <= 2.0 * reach))))
         self._regions = regions
         return regions
 

@@ -384,7 +384,9 @@ class Simulation:
             for s, h in old.items():
                 signal.signal(s, h)
             self.close()
-        stats = self.everywhere(lambda o: {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()})
+        stats = self.everywhere(lambda o: {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()}
+                                if o.continuum is None else  # continuum: masses in cells (real numbers)
+                                dict(o.tissue_stats(), woke=o.comm.allreduce(o.density_stats["woke"], op=MPI.SUM)))
         if self.blood is not None:
             stats["blood"] = dict(self.blood.counts)
         self.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=stats, final=self.last)

@@ -261,6 +261,10 @@ def test_continuum_sheds_clusters_that_arrive_and_the_ledger_closes(tmp_path):
     assert events(out / f"alone_{COMM.rank}", "intravasation") == world
     assert events(out / f"alone_{COMM.rank}", "arrival") == events(out / "world", "arrival")
     assert alone.last["liver.cells"] == pytest.approx(last["liver.cells"], rel=1e-9)
+    # Each organ over every rank: the densities at a site are split between ranks.
+    spread = run(cascade(**{"parallel.organs": '"all"'}), out / "all")
+    assert events(out / "all", "intravasation") == world and events(out / "all", "arrival") == events(out / "world", "arrival")
+    assert spread.last["liver.cells"] == pytest.approx(last["liver.cells"], rel=1e-9)
 
 
 def test_continuum_arrivals_dormant_wake_and_exosomes_from_the_density(tmp_path):
