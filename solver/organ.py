@@ -11,10 +11,12 @@ c_E, c_M (and d_E, d_M for dormant arrivals): docs/continuum.md says what each s
 
 from __future__ import annotations
 
+import math
 import time
 
 import dolfinx.fem as fem
 import numpy as np
+import scipy.sparse as sp
 from mpi4py import MPI
 
 from solver import config, lesions
@@ -241,6 +243,28 @@ class Organ:
         self._regions = regions
         return regions
 
+    def _on_vessels(self) -> np.ndarray:
+        """Cells on each site's vessel elements (the discrete rule's trigger area: owned
+        elements of a vessel kind, each given to its nearest site), per phenotype, summed
+        over ranks: (sites, 2). Lumped: an element holds volume / (d + 1) of each vertex's
+        density."""
+        if getattr(self, "_trigger_sites", -1) != len(self.site_x):  # rebuilt when vessels are added
+            w = self.cells.walker
+            own = np.flatnonzero(self.element_kind[: w.n_owned] > 0)
+            X = w.X[own]
+            J = np.stack([X[:, k + 1] - X[:, 0] for k in range(self.dim)], axis=2)
+            vol = np.abs(np.linalg.det(J)) / math.factorial(self.dim)
+            site = np.argmin(np.linalg.norm(X.mean(axis=1)[:, None, :] - self.site_x[None], axis=2), axis=1) \
+                if len(own) else np.zeros(0, dtype=np.int64)
+            dofs = self.V.dofmap.list[own]
+            rows = np.repeat(site, self.dim + 1)
+            self._trigger = sp.csr_matrix((np.repeat(vol / (self.dim + 1), self.dim + 1), (rows, dofs.ravel())),
+                                          shape=(len(self.site_x), len(self.fields["c_E"].x.array)))
+            self._trigger_sites = len(self.site_x)
+        vol = self.cells_cfg.h_ref**self.dim
+        out = np.column_stack([self._trigger @ self.fields[k].x.array / vol for k in ("c_E", "c_M")])
+        return self.comm.allreduce(out, op=MPI.SUM)
+
     def _masses(self, names: list[str], dofs: list[np.ndarray]) -> np.ndarray:
         """Cells of each density field in each dof set, summed over ranks: (sets, fields)."""
         m, vol = self.lumped, self.cells_cfg.h_ref**self.dim
@@ -251,14 +275,14 @@ class Organ:
         """Continuum intravasation, the mean field of the discrete rule (docs/continuum.md):
         a site fires with the probability that at least one triggering cell (any active
         cell at a ruptured site, a mesenchymal one at a normal site) lies on it, 1 - exp(-N),
-        N = the cells on the site (Poisson); it sheds one cluster of the cells within its
+        N = the cells on its vessel elements (Poisson); it sheds one cluster of the cells within its
         reach (expected size: that mass plus the triggering cells' excess over the mean,
         so that the sizes match the discrete sweep's), a stochastic rounding per phenotype,
         taken from the density there (from the annulus reach < d <= 2 reach for what exceeds
         the mass within reach), so that mass is conserved. Rank-independent: draws keyed by
         site and step, ids from the counter-based hash. Collective; the same on every rank."""
         regions = self._site_regions()
-        on = self._masses(["c_E", "c_M"], [r[0] for r in regions])
+        on = self._on_vessels()
         ruptured = self.site_kind == RUPTURED
         trig = np.where(ruptured, on.sum(axis=1), on[:, 1])
         sites = np.arange(len(regions), dtype=np.uint64)
