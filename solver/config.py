@@ -492,6 +492,14 @@ class Case(Strict):
                 raise ValueError(f"circulation.split names {unknown}, which are not secondary organs {names[1:]}")
             if abs(sum(split.values()) - 1.0) > 1e-9:
                 raise ValueError(f"circulation.split fractions must sum to 1, got {sum(split.values())}")
+        if self.primary.extravasation != Extravasation():  # compared by value: a restart's case sets every key
+            raise ValueError("key 'primary.extravasation': no cell arrives in the primary (arrivals settle in the "
+                             "secondary organs), so it has no effect: set [secondary.extravasation] instead")
+        # The one switch without meaning for a density (docs/continuum.md lists every switch).
+        if self.cells.mode == "continuum" and self.parallel.balance == "cells":
+            raise ValueError("key 'parallel.balance' = 'cells' weights elements by the discrete cells they hold; "
+                             "with cells.mode = 'continuum' the cells are a field that costs the same on every "
+                             "element: use 'elements'")
         return self
 
     def organs(self) -> list[Organ]:

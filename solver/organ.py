@@ -4,14 +4,19 @@ One step of an organ (operator splitting, data flowing one way):
 cells move, divide (and, with oxygen, stop dividing when hypoxic and die when anoxic) in
 the start-of-step fields -> cell densities -> MMP (implicit) -> ECM (exact) -> the soil
 (oxygen, VEGF, niche factor: implicit; conditioning: exact).
+
+In continuum mode (cells.mode = "continuum") the same processes act on the densities
+c_E, c_M (and d_E, d_M for dormant arrivals): docs/continuum.md says what each switch does.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import dolfinx.fem as fem
 import numpy as np
+import scipy.sparse as sp
 from mpi4py import MPI
 
 from solver import config, lesions
@@ -26,6 +31,9 @@ from solver.geometry import OrganMesh
 
 
 NORMAL, RUPTURED = 1, 2  # vessel kinds
+# Gmsh puts nodes on the vessel circle/sphere: distances are compared with a relative
+# tolerance, so that a node on it is in (or out) whatever round-off the partition brings.
+_EDGE = 1.0 + 1e-9
 
 
 class Organ:
@@ -87,6 +95,12 @@ class Organ:
 
             self.continuum = ContinuumCells(V, self.lumped, cc, self.dt, self.fields["c_E"], self.fields["c_M"])
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+            self.r_wake = case.dormancy.r_wake
+            if self.r_wake is not None:  # dormant arrivals: densities that neither move nor divide
+                for name in ("d_E", "d_M"):
+                    self.fields[name] = fem.Function(V, name=name)
+            # This rank's share of the cells (real numbers) that died in the tissue and woke.
+            self.density_stats = {"died": 0.0, "woke": 0.0}
         self.angio = None
         self.origin_sites = self.site_x.copy()  # before any new perfused vessel
         if case.soil.angiogenesis:
@@ -94,7 +108,42 @@ class Organ:
                                       self.dt, self.site_x, spec.geometry.vessel_radius, index, self.soil.b)
             self.fields.update(f=self.angio.f, tips=self.angio.n)
         if self.soil is not None:
-            self.soil.equilibrate(self.fields["c_E"].x.array[: self.n_owned] + self.fields["c_M"].x.array[: self.n_owned])
+            self.soil.equilibrate(self._all_cells()[: self.n_owned])
+
+    def _densities(self) -> list[str]:
+        """The names of the cell-density fields (continuum mode: active, then dormant)."""
+        return [k for k in ("c_E", "c_M", "d_E", "d_M") if k in self.fields]
+
+    def _all_cells(self) -> np.ndarray:
+        """Density of all cells (active and dormant), owned + ghost dofs."""
+        return sum(self.fields[k].x.array for k in self._densities())
+
+    def count(self) -> float:
+        """Cells in the organ, on every rank (collective): discrete, a whole number;
+        continuum, the integral of the densities over h_ref^d."""
+        if self.continuum is None:
+            return float(sum(self.cells.total()))
+        return self._integral(self._all_cells()) / self.cells_cfg.h_ref**self.dim
+
+    def tissue_stats(self) -> dict[str, float]:
+        """Cells born, died and (continuum) added back by the clip at zero in this organ so
+        far, on every rank of the organ (collective)."""
+        if self.continuum is None:
+            st = self.cells.stats
+            local = [st["divisions"], st["died"], 0.0]
+        else:
+            vol = self.cells_cfg.h_ref**self.dim
+            st = self.continuum.stats
+            local = [st["born"] / vol, self.density_stats["died"], st["clip_removed"] / vol]
+        born, died, clip = self.comm.allreduce(np.array(local, dtype=float), op=MPI.SUM)
+        return {"born": born, "died": died, "clip_removed": clip}
+
+    def resect(self) -> None:
+        """Remove every cell (surgery on the primary)."""
+        self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+        if self.continuum is not None:
+            for k in self._densities():
+                self.fields[k].x.array[:] = 0.0
 
     def seed_tumour(self, count: int, fraction_M: float, per_place: float | None = None) -> None:
         """A tumour of ``count`` cells around the organ's tumour centre (collective): the
@@ -110,7 +159,7 @@ class Organ:
         if not hasattr(self, "_site_dofs"):
             xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
             r = self.spec.geometry.vessel_radius
-            self._site_dofs = [np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r) for c in self.site_x]
+            self._site_dofs = [np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r * _EDGE) for c in self.site_x]
         values = self.fields[name].x.array
         sums = np.array([[values[d].sum(), len(d)] for d in self._site_dofs], dtype=float).reshape(-1, 2)
         self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
@@ -147,8 +196,10 @@ class Organ:
         any cell triggers a ruptured vessel, only a mesenchymal one a normal vessel.
         Returns (site, cells) per triggered site, the same on every rank (collective)."""
         pop = self.cells.pop
-        if len(self.site_x) == 0 or self.continuum is not None:
+        if len(self.site_x) == 0:
             return []
+        if self.continuum is not None:
+            return self._shed(n)
         kind = self.element_kind[pop.host]
         active = pop.state != DORMANT
         trig = active & ((kind == RUPTURED) | ((kind == NORMAL) & (pop.phenotype == MESENCHYMAL)))
@@ -166,6 +217,8 @@ class Organ:
     def extravasate(self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool) -> int:
         """Arrivals settle at their vessel sites where there is room; returns how many
         were placed (the rest die). Rows are the same on every rank (collective)."""
+        if self.continuum is not None:
+            return self._settle(n, site, cells, dormant)
         ids = cells["id"]
         jitter = rng.normal(self.seed, ids, n, rng.PLACE, self.dim) * (0.5 * self.spec.geometry.vessel_radius)
         x = self.site_x[site] + jitter
@@ -174,6 +227,122 @@ class Organ:
                 "state": state}
         placed = self.cells.insert(x, cols, n, rng.ARRIVE)
         return int(placed.sum())
+
+    # -- continuum cells at the vessel sites -------------------------------------------------
+    def _site_regions(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per vessel site, owned dofs within the vessel radius (at least the organ's nearest
+        dof), within the reach (radius + h_ref) and in the annulus reach < d <= 2 reach."""
+        regions = getattr(self, "_regions", [])
+        xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
+        r_v = self.spec.geometry.vessel_radius
+        for x in self.site_x[len(regions):]:
+            d = np.linalg.norm(xy - x, axis=1)
+            nearest = self.comm.allreduce(float(d.min(initial=np.inf)), op=MPI.MIN)
+            r, reach = max(r_v, nearest) * _EDGE, self.reach * _EDGE
+            regions.append((np.flatnonzero(d <= r), np.flatnonzero(d <= reach),
+                            np.flatnonzero((d > reach) & (d <= 2.0 * reach))))
+        self._regions = regions
+        return regions
+
+    def _on_vessels(self) -> np.ndarray:
+        """Cells on each site's vessel elements (the discrete rule's trigger area: owned
+        elements of a vessel kind, each given to its nearest site), per phenotype, summed
+        over ranks: (sites, 2). Lumped: an element holds volume / (d + 1) of each vertex's
+        density."""
+        if getattr(self, "_trigger_sites", -1) != len(self.site_x):  # rebuilt when vessels are added
+            w = self.cells.walker
+            own = np.flatnonzero(self.element_kind[: w.n_owned] > 0)
+            X = w.X[own]
+            J = np.stack([X[:, k + 1] - X[:, 0] for k in range(self.dim)], axis=2)
+            vol = np.abs(np.linalg.det(J)) / math.factorial(self.dim)
+            site = np.argmin(np.linalg.norm(X.mean(axis=1)[:, None, :] - self.site_x[None], axis=2), axis=1) \
+                if len(own) else np.zeros(0, dtype=np.int64)
+            dofs = self.V.dofmap.list[own]
+            rows = np.repeat(site, self.dim + 1)
+            self._trigger = sp.csr_matrix((np.repeat(vol / (self.dim + 1), self.dim + 1), (rows, dofs.ravel())),
+                                          shape=(len(self.site_x), len(self.fields["c_E"].x.array)))
+            self._trigger_sites = len(self.site_x)
+        vol = self.cells_cfg.h_ref**self.dim
+        out = np.column_stack([self._trigger @ self.fields[k].x.array / vol for k in ("c_E", "c_M")])
+        return self.comm.allreduce(out, op=MPI.SUM)
+
+    def _masses(self, names: list[str], dofs: list[np.ndarray]) -> np.ndarray:
+        """Cells of each density field in each dof set, summed over ranks: (sets, fields)."""
+        m, vol = self.lumped, self.cells_cfg.h_ref**self.dim
+        out = np.array([[m[d] @ self.fields[k].x.array[d] / vol for k in names] for d in dofs], dtype=float)
+        return self.comm.allreduce(out.reshape(len(dofs), len(names)), op=MPI.SUM)
+
+    def _shed(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Continuum intravasation, the mean field of the discrete rule (docs/continuum.md):
+        a site fires with the probability that at least one triggering cell (any active
+        cell at a ruptured site, a mesenchymal one at a normal site) lies on it, 1 - exp(-N),
+        N = the cells on its vessel elements (Poisson); it sheds one cluster of the cells within its
+        reach, a stochastic rounding of that mass per phenotype (expected size = the mass),
+        taken from the density there (from the annulus reach < d <= 2 reach for the
+        rounding's last cell), so that mass is conserved. Rank-independent: draws keyed by
+        site and step, ids from the counter-based hash. Collective; the same on every rank."""
+        regions = self._site_regions()
+        on = self._on_vessels()
+        trig = np.where(self.site_kind == RUPTURED, on.sum(axis=1), on[:, 1])
+        sites = np.arange(len(regions), dtype=np.uint64)
+        fired = np.flatnonzero(rng.uniform(self.seed, sites, n, rng.SHED) < -np.expm1(-trig))
+        out = []
+        for s in fired:  # one at a time: the regions of neighbouring sites may overlap
+            _, reach, ring = regions[s]
+            near, far = self._masses(["c_E", "c_M"], [reach, ring])
+            # Expected size = the mass within reach, so the expected shed mass is the discrete
+            # rule's at the same density (adding the Poisson excess of triggering cells given a
+            # firing, lam / (e^lam - 1), sheds 13 % too much: docs/continuum.md).
+            u = rng.uniform(self.seed, np.array([2 * s, 2 * s + 1], dtype=np.uint64), n, rng.SHED_ROUND)
+            k = np.floor(near) + (u < near - np.floor(near))
+            k = np.where(k - near > far, np.floor(near + far), k)  # no more than the annulus holds
+            for j, name in enumerate(("c_E", "c_M")):
+                c = self.fields[name].x.array
+                if k[j] <= near[j]:
+                    c[reach] *= 1.0 - k[j] / near[j] if near[j] > 0 else 1.0
+                else:
+                    c[reach] = 0.0
+                    c[ring] *= 1.0 - (k[j] - near[j]) / far[j]
+            nE, nM = int(k[0]), int(k[1])
+            if nE + nM == 0:
+                continue
+            ids = rng.hash64(self.seed, (np.uint64(s) << np.uint64(32)) + np.arange(nE + nM, dtype=np.uint64), n,
+                             rng.SHED_ID)
+            phen = np.r_[np.zeros(nE, np.int8), np.ones(nM, np.int8)]
+            order = np.argsort(ids, kind="stable")
+            x = np.repeat(self.site_x[s][None], nE + nM, axis=0)
+            out.append((int(s), {"id": ids[order], "parent": ids[order], "x": x, "phenotype": phen[order],
+                                 "state": np.zeros(nE + nM, np.int8), "clock": np.zeros(nE + nM)}))
+        if len(fired):
+            for name in ("c_E", "c_M"):
+                self.fields[name].x.scatter_forward()
+        return out
+
+    def _settle(self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool) -> int:
+        """Continuum extravasation: arrivals join the density (dormant ones the dormant
+        density) on the dofs of their vessel site, spread in proportion to the room each dof
+        has left (Q - all cells), so that no dof exceeds Q; as many whole cells as the
+        site has room for settle (in the order of a hash of their ids), the rest die.
+        Returns how many settled (collective; rows the same on every rank)."""
+        regions = self._site_regions()
+        Q, vol = self.cells_cfg.capacity(self.dim), self.cells_cfg.h_ref**self.dim
+        placed = 0
+        for s in np.unique(site):
+            rows = np.flatnonzero(site == s)
+            rows = rows[np.argsort(rng.hash64(self.seed, cells["id"][rows], n, rng.ARRIVE), kind="stable")]
+            dofs = regions[s][0]
+            room = np.maximum(Q - self._all_cells()[dofs], 0.0)
+            total = self.comm.allreduce(float(self.lumped[dofs] @ room) / vol, op=MPI.SUM)
+            take = rows[: min(len(rows), int(np.floor(total + 1e-9)))]
+            if len(take) == 0:
+                continue
+            placed += len(take)
+            for j, name in enumerate(("d_E", "d_M") if dormant else ("c_E", "c_M")):
+                k = int((cells["phenotype"][take] == j).sum())
+                self.fields[name].x.array[dofs] += k * room / total
+        for name in self._densities():
+            self.fields[name].x.scatter_forward()
+        return placed
 
     def _initial_ecm(self):
         w = self.fields["w"]
@@ -229,8 +398,7 @@ class Organ:
         kept its last step, which was then on the schedule)."""
         last = self._soil_last if self._soil_last is not None else (n - 1) // self.soil_every * self.soil_every
         k, f = n - last, self.fields
-        self.soil.step(f["c_M"].x.array[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / k,
-                       not self.pristine_cells, dt=k * self.dt)
+        self.soil.step(self._all_cells()[: self.n_owned], self._uptake / k, not self.pristine_cells, dt=k * self.dt)
         self._uptake, self._soil_last = 0.0, n
 
     def _step(self, n: int, uptake: float) -> None:
@@ -250,8 +418,7 @@ class Organ:
             self.pristine_cells = self.pristine_cells and not present
             self._had_cells = present
         else:
-            self.continuum.step(f["w"])
-            self.pristine_cells = False
+            self._continuum_step(n)
         t1 = time.perf_counter()
         c_M = f["c_M"].x.array
         deposition = self.spec.niche.deposition * f["N"].x.array if "N" in f and self.spec.niche.deposition else 0.0
@@ -278,6 +445,37 @@ class Organ:
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
+    def _continuum_step(self, n: int) -> None:
+        """The densities over one step, skipped while the organ holds no cell: transport,
+        growth (none where o < o_hyp: hypoxic arrest), then death of every cell where
+        o < o_nec (the discrete rule's probability 1 per step), then waking of dormant cells
+        at r_wake (1 + wake N), exactly per step (the discrete rule's probability)."""
+        f = self.fields
+        here = max(float(f[k].x.array[: self.n_owned].max(initial=0.0)) for k in self._densities())
+        if self.comm.allreduce(here, op=MPI.MAX) == 0.0:
+            return
+        self.pristine_cells = False
+        ox = f.get("o")
+        dormant = f["d_E"].x.array + f["d_M"].x.array if "d_E" in f else None
+        self.continuum.step(f["w"], grow=None if ox is None else ox.x.array >= self.spec.oxygen.hypoxia,
+                            occupied=dormant)
+        n_own, vol = self.n_owned, self.cells_cfg.h_ref**self.dim
+        if ox is not None:
+            dead = ox.x.array < self.spec.oxygen.necrosis
+            if self.comm.allreduce(bool(dead.any()), op=MPI.LOR):
+                for k in self._densities():
+                    c = f[k].x.array
+                    self.density_stats["died"] += float(self.lumped[:n_own] @ (c[:n_own] * dead[:n_own])) / vol
+                    c[dead] = 0.0
+        if dormant is not None:
+            gain = self.spec.niche.wake * f["N"].x.array if "N" in f else 0.0
+            p = -np.expm1(-self.r_wake * self.dt * (1.0 + gain))
+            for d, c in (("d_E", "c_E"), ("d_M", "c_M")):
+                moved = p * f[d].x.array
+                self.density_stats["woke"] += float(self.lumped[:n_own] @ moved[:n_own]) / vol
+                f[c].x.array[:] += moved
+                f[d].x.array[:] -= moved
+
     # -- checkpoints (solver/io/checkpoint.py) -----------------------------------------
     def snapshot(self) -> tuple[dict[str, np.ndarray], dict | None]:
         """Owned values of every P1 field, and the rest of the organ on its first rank
@@ -293,6 +491,9 @@ class Organ:
                 "flags": {k: getattr(self, k) for k in ("pristine", "_had_cells", "pristine_cells", "initial_cells")},
                 "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0),
                 "soil_last": -1 if getattr(self, "_soil_last", 0) is None else getattr(self, "_soil_last", 0)}
+        if self.continuum is not None:
+            rest["continuum"] = {k: self.comm.allreduce(v, op=MPI.SUM)
+                                 for k, v in {**self.continuum.stats, **self.density_stats}.items()}
         if self.soil is not None:
             rest["soil"] = {"rest": dict(self.soil.rest), "taken_up": self.soil.taken_up, "consumed": self.soil.consumed}
         a = self.angio
@@ -325,6 +526,10 @@ class Organ:
         cols = {k: v[mine] for k, v in cols.items()}
         self.cells.pop = Population.from_columns(self.dim, dict(cols, host=host, vertex=self.cells.walker.place(host, cols["x"])))
         self.cells.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in rest["cell_stats"].items()}
+        if self.continuum is not None:
+            st = {k: (float(v) if self.comm.rank == 0 else 0.0) for k, v in rest["continuum"].items()}
+            self.continuum.stats = {k: st[k] for k in self.continuum.stats}
+            self.density_stats = {k: st[k] for k in self.density_stats}
         if self.soil is not None:
             for k, v in rest["soil"].items():
                 setattr(self.soil, k, v)
@@ -360,12 +565,17 @@ class Organ:
         f = self.fields
         n = self.n_owned
         w = f["w"].x.array
+        extra = {}
         if self.continuum is None:
             nE, nM = self.cells.total()
         else:
             scale = 1.0 / self.cells_cfg.h_ref**self.dim  # c is in cells per h_ref^d
-            nE = self._integral(f["c_E"].x.array) * scale
-            nM = self._integral(f["c_M"].x.array) * scale
+            nE = sum(self._integral(f[k].x.array) for k in ("c_E", "d_E") if k in f) * scale
+            nM = sum(self._integral(f[k].x.array) for k in ("c_M", "d_M") if k in f) * scale
+            if "d_E" in f:
+                extra["cells_dormant"] = (self._integral(f["d_E"].x.array) + self._integral(f["d_M"].x.array)) * scale
+            # Mass the clip at zero added back (cumulative, cells): round-off if the scheme is right.
+            extra["clip_removed"] = self.tissue_stats()["clip_removed"]
         degraded = self.comm.allreduce(float(self.lumped[:n] @ (w[:n] < 0.5)), op=MPI.SUM) / self.volume
         r = self.invasion_radius()
         return {
@@ -380,6 +590,7 @@ class Organ:
             "radius_max": r[0],
             "radius_95": r[1],
             "mmp_iterations": self.mmp.iterations,
+            **extra,
             **(self._soil_metrics() if self.soil is not None else {}),
         }
 
@@ -421,8 +632,17 @@ class Organ:
         return neg / tot if tot > 0 else 0.0
 
     def lesions(self, les, mm_per_unit: float) -> dict:
-        """Lesions in this organ (connected occupied places) and their sizes in mm."""
-        cells, boxes = lesions.find(self.cells.lattice, self.cells.pop.place, self.comm)
+        """Lesions in this organ (connected occupied places) and their sizes in mm; in
+        continuum mode a place is occupied when the density puts more than half a cell in it
+        (each dof's cells counted in the place that holds the dof)."""
+        if self.continuum is None:
+            cells, boxes = lesions.find(self.cells.lattice, self.cells.pop.place, self.comm)
+        else:
+            n = self.n_owned
+            xy = self.V.tabulate_dof_coordinates()[:n, : self.dim]
+            mass = self.lumped[:n] * self._all_cells()[:n] / self.cells_cfg.h_ref**self.dim
+            cells, boxes = lesions.find(self.cells.lattice, self.cells.lattice.box(xy), self.comm, weights=mass,
+                                        min_cells=0.5)
         d = lesions.diameters(boxes, self.cells_cfg.h_ref * mm_per_unit, self.dim)
         return {"lesions": len(cells), "micro": int(((d > les.micro_mm) & (d <= les.macro_mm)).sum()),
                 "macro": int((d > les.macro_mm).sum()), "largest_lesion_mm": float(d.max(initial=0.0)),
@@ -436,7 +656,7 @@ class Organ:
         else:
             coords = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
             d = np.linalg.norm(coords - self.om.tumour_centre, axis=1)
-            c = self.fields["c_E"].x.array[: self.n_owned] + self.fields["c_M"].x.array[: self.n_owned]
+            c = self._all_cells()[: self.n_owned]
             weights = c * self.lumped[: self.n_owned]
             keep = c > 1e-3  # a density below ~1/1000 cell per place is not tumour
             d, weights = d[keep], weights[keep]

@@ -102,7 +102,7 @@ class Simulation:
                                         exosome_uptake(case.exosomes, self.types), case.time.dt)
         self.discrete = case.cells.mode == "discrete"
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
-        self.ledger = {"initial": initial if self.discrete else 0, "failed_extravasation": 0}
+        self.ledger = {"initial": initial, "failed_extravasation": 0}
         out = case.output
         # A restart writes its fields to a new series from its step on (fields_<step>.xdmf);
         # ORGAN/fields_series.xdmf shows the one history (solver/io/fields.py).
@@ -208,9 +208,9 @@ class Simulation:
             count = self._primary_cells()
             p = self.hosted.get(0)
             if p is not None:
-                p.cells.pop = p.cells.pop.take(np.zeros(0, dtype=np.int64))
-            self.ledger["resected"] = count
-            self._event("resection", self.names[0], -1, 0, np.zeros(int(count), dtype=np.int8))
+                p.resect()
+            self.ledger["resected"] = count if self.discrete else float(count)
+            self._event("resection", self.names[0], -1, 0, np.zeros(int(round(count)), dtype=np.int8))
         sink = sum(i.strength for i in active["vegf_blockade"])
         for o in self.organs:
             if o.soil is not None:
@@ -229,13 +229,14 @@ class Simulation:
             return np.zeros(len(self.names) - 1)
         return self.exosomes.step(self._primary_cells(), self.exosomes.releasing)
 
-    def _primary_cells(self) -> int:
-        """The primary's cell count, on every rank (collective)."""
+    def _primary_cells(self) -> float:
+        """The primary's cell count (continuum: the integral of its density), on every
+        rank (collective)."""
         p = self.hosted.get(0)
-        count = sum(p.cells.total()) if p is not None else 0
+        count = p.count() if p is not None else 0.0
         if self.organ_comm is not self.comm:
             count = self.comm.bcast(count, root=self.leader[0])
-        return int(count)
+        return int(count) if self.discrete else float(count)
 
     def _niche_extravasation(self):
         """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary."""
@@ -249,10 +250,15 @@ class Simulation:
 
     def census(self) -> dict:
         """The ledger: alive in each organ + in blood + died in blood + failed extravasation
-        + died in tissue = initial + born; ``ledger_error`` is the difference (zero)."""
-        alive = list(self.everywhere(lambda o: sum(o.cells.total())).values())
-        born, died = self.comm.allreduce(np.array([sum(o.cells.stats[k] for o in self.organs)
-                                                   for k in ("divisions", "died")]), op=MPI.SUM)
+        + died in tissue = initial + born; ``ledger_error`` is the difference (zero). In
+        continuum mode the tissue terms are real numbers (integrals of the densities) and
+        the mass the clip at zero added back counts as born (``clip_removed``), so the
+        error is round-off."""
+        alive = list(self.everywhere(lambda o: o.count()).values())
+        stats = list(self.everywhere(lambda o: o.tissue_stats()).values())
+        born, died, clip = (sum(st[k] for st in stats) for k in ("born", "died", "clip_removed"))
+        if self.discrete:
+            alive, born, died = [int(a) for a in alive], int(born), int(died)
         b = self.blood
         blood = len(b) if b is not None else 0
         died_blood = b.counts["died"] if b is not None else 0
@@ -260,7 +266,10 @@ class Simulation:
         elsewhere = b.counts["elsewhere"] if b is not None else 0
         row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood, "failed_extravasation": failed,
                "died_in_tissue": int(died), "arrested_elsewhere": elsewhere,
-               "resected": self.ledger.get("resected", 0), "initial": self.ledger["initial"], "born": int(born)}
+               "resected": self.ledger.get("resected", 0), "initial": self.ledger["initial"], "born": born}
+        if not self.discrete:
+            row["died_in_tissue"], row["clip_removed"] = died, clip
+            born = born + clip
         row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"] + elsewhere
                                + row["resected"] - row["initial"] - born)
         if b is not None:
@@ -280,18 +289,16 @@ class Simulation:
             m = o.metrics()
             m["radius_max_mm"] = m["radius_max"] * mm
             m["radius_95_mm"] = m["radius_95"] * mm
-            if self.discrete:
-                m.update(o.lesions(self.case.lesions, mm))
+            m.update(o.lesions(self.case.lesions, mm))
             return m
 
         for name, m in self.everywhere(report).items():
-            if self.discrete:
-                if m["largest_lesion_mm"] >= self.case.lesions.detect_mm and name not in self.detected:
-                    self.detected[name] = row["hours"]
-                    self.manifest.write(detected_hours=dict(self.detected))
-                m["detected"] = int(name in self.detected)
+            if m["largest_lesion_mm"] >= self.case.lesions.detect_mm and name not in self.detected:
+                self.detected[name] = row["hours"]
+                self.manifest.write(detected_hours=dict(self.detected))
+            m["detected"] = int(name in self.detected)
             row.update({f"{name}.{k}": v for k, v in m.items()})
-        row["cells"] = ledger["alive"] if self.discrete else row[f"{self.names[0]}.cells"]
+        row["cells"] = ledger["alive"]
         row.update(ledger)
         if self.metrics_writer is None:
             self.metrics_writer = MetricsWriter(self.comm, self.outdir / "metrics.csv", list(row),
@@ -394,7 +401,9 @@ class Simulation:
             for s, h in old.items():
                 signal.signal(s, h)
             self.close()
-        stats = self.everywhere(lambda o: {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()})
+        stats = self.everywhere(lambda o: {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()}
+                                if o.continuum is None else  # continuum: masses in cells (real numbers)
+                                dict(o.tissue_stats(), woke=o.comm.allreduce(o.density_stats["woke"], op=MPI.SUM)))
         if self.blood is not None:
             stats["blood"] = dict(self.blood.counts)
         self.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=stats, final=self.last)

@@ -25,6 +25,8 @@ CASES = [
     ('[cells.initial]\nfraction_M = 1.5\n', "cells.initial.fraction_M", "less than or equal to 1"),
     ('[cells.initial]\ncount = -3\n', "cells.initial.count", "greater than or equal to 0"),
     ('[cells]\nmode = "fuzzy"\n', "cells.mode", "'discrete' or 'continuum'"),
+    ('[cells]\nmode = "continuum"\n[parallel]\nbalance = "cells"\n', "parallel.balance", "use 'elements'"),
+    ('[primary.extravasation]\np0 = 0.5\n', "primary.extravasation", "no cell arrives in the primary"),
     ('[time]\ndt = 0\n', "time.dt", "greater than 0"),
     ('[time]\nsteps = -5\n', "time.steps", "greater than or equal to 0"),
     ('[output]\nevery = 0\n', "output.every", "greater than or equal to 1"),

@@ -31,6 +31,10 @@ EXTRAVASATE = 36
 PLACE = 37  # position within the vessel site (PLACE .. PLACE + 3)
 WAKE = 41
 ARRIVE = 42  # room for arrivals (ARRIVE, ARRIVE + 1)
+# Continuum cells (solver/organ.py), keyed by vessel site or by cell id.
+SHED = 60  # does a vessel site shed this step
+SHED_ROUND = 61  # stochastic rounding of the cells within reach (SHED_ROUND, SHED_ROUND + 1)
+SHED_ID = 63  # ids of the cells a site sheds
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -11,12 +11,15 @@ diffusion d_ij = max(0, a_ij, a_ji), has L_ij <= 0 off the diagonal, so one forw
 with dt <= m_i / L_ii is a convex combination (non-negative). The antidiffusive fluxes
 f_ij = d_ij (c_i - c_j) give back the Galerkin scheme wherever Zalesak's limiter lets them
 without leaving the local bounds of the low-order solution: non-negative, conservative, and
-second order where the solution is smooth. The step is sub-cycled in equal sub-steps below the
+second order where the solution is smooth. The final max(., 0) only removes round-off below
+zero; the mass it adds back is counted in ``stats["clip_removed"]`` (so a test can check the
+scheme, not the clipped field). The step is sub-cycled in equal sub-steps below the
 positivity bound (w changes every step, so the bound is recomputed every step).
 
 Growth and sources are split off per sub-step with a linearly implicit (Patankar) update
 c <- (c (1 + dt r) + dt s) / (1 + dt r S/Q), S = c_E + c_M: non-negative for s >= 0, and
-S never crosses Q, whatever dt.
+S never crosses Q, whatever dt. ``grow`` (per dof) switches growth off where cells are hypoxic;
+``occupied`` (per dof) is room taken by cells that do not move or divide (dormant ones).
 
 Parallel: matrices are dolfinx MatrixCSR in local indexing (owned rows x owned+ghost
 columns after scatter_reverse); a_ji for ghost columns comes from assembling the transposed
@@ -95,6 +98,9 @@ class ContinuumCells:
         self._cL = dolfinx.la.vector(cmap, bs=2)
         self._R = dolfinx.la.vector(cmap, bs=4)  # (R+_E, R+_M, R-_E, R-_M)
         self.substeps = 0
+        # This rank's share (owned dofs) of the mass, in cells x h_ref^d per unit volume
+        # integrated: born by growth, and added back by the clip at zero (round-off).
+        self.stats = {"born": 0.0, "clip_removed": 0.0}
         self.limited = 0.0  # fraction of non-zero antidiffusive fluxes cut by the limiter (last step)
 
     def _operators(self, w: fem.Function) -> float:
@@ -118,13 +124,18 @@ class ContinuumCells:
         return self.comm.allreduce(bound, op=MPI.MIN)
 
     def step(self, w: fem.Function, source_E: np.ndarray | None = None,
-             source_M: np.ndarray | None = None) -> None:
-        """Advance c_E, c_M by dt; sources per dof (owned or owned+ghost), per unit time."""
+             source_M: np.ndarray | None = None, grow: np.ndarray | None = None,
+             occupied: np.ndarray | None = None) -> None:
+        """Advance c_E, c_M by dt; sources per dof (owned or owned+ghost), per unit time;
+        ``grow``: where cells may divide (bool per dof, default everywhere); ``occupied``:
+        density of cells that take room but neither move nor divide."""
         bound = self._operators(w)
         ns = 1 if not np.isfinite(bound) else max(1, math.ceil(self.dt / (self.safety * bound) - 1e-12))
         self.substeps = ns
         tau = self.dt / ns
         src = [None if s is None else np.asarray(s, dtype=float)[: self.n] for s in (source_E, source_M)]
+        self._grow = None if grow is None else np.asarray(grow, dtype=bool)[: self.n]
+        self._occupied = None if occupied is None else np.asarray(occupied, dtype=float)[: self.n]
         c = self._c.array.reshape(-1, 2)
         for k in range(2):
             c[: self.n, k] = self.c[k].x.array[: self.n]
@@ -164,8 +175,10 @@ class ContinuumCells:
         Rpi, Rmi = np.take(Rp, rows, axis=0), np.take(Rm, rows, axis=0)
         Rpj, Rmj = np.take(Rp, cols, axis=0), np.take(Rm, cols, axis=0)
         alpha = np.where(f > 0, np.minimum(Rpi, Rmj), np.minimum(Rmi, Rpj))
-        # max(., 0) only removes round-off below zero (the bounds are >= 0).
-        c[:n] = np.maximum(cL[:n] + mt * np.add.reduceat(alpha * f, starts), 0.0)
+        # max(., 0) only removes round-off below zero (the bounds are >= 0): counted, not hidden.
+        new = cL[:n] + mt * np.add.reduceat(alpha * f, starts)
+        self.stats["clip_removed"] += float(self.m @ np.maximum(-new, 0.0).sum(axis=1))
+        c[:n] = np.maximum(new, 0.0)
         nz = f != 0.0
         return np.array([np.count_nonzero(nz & (alpha < 1.0 - 1e-12)), np.count_nonzero(nz)])
 
@@ -173,11 +186,19 @@ class ContinuumCells:
         n = self.n
         c = self._c.array.reshape(-1, 2).T
         S = c[0][:n] + c[1][:n]
+        if self._occupied is not None:
+            S = S + self._occupied
         for k in range(2):
             a = tau * self.r[k]
-            num = c[k][:n] * (1.0 + a)
-            if src[k] is not None:
-                num = num + tau * src[k]
-            if a != 0.0 or src[k] is not None:
+            if self._grow is not None and a != 0.0:
+                a = np.where(self._grow, a, 0.0)  # hypoxic arrest: no division, no crowding term
+            if np.any(a != 0.0) or src[k] is not None:
+                num = c[k][:n] * (1.0 + a)
+                if src[k] is not None:
+                    num = num + tau * src[k]
                 # Patankar-type: positive for s >= 0; a negative source cannot remove more than is there
-                c[k][:n] = np.maximum(num / (1.0 + a * S / self.Q), 0.0)
+                new = num / (1.0 + a * S / self.Q)
+                self.stats["clip_removed"] += float(self.m @ np.maximum(-new, 0.0))
+                new = np.maximum(new, 0.0)
+                self.stats["born"] += float(self.m @ (new - c[k][:n]))  # growth, crowding and sources
+                c[k][:n] = new

@@ -305,6 +305,10 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     c.get(rest, "uptake", "uptake", float, finite=True)
     if "soil_last" in rest:  # the step the soil last stepped to (-1: unknown)
         c.get(rest, "soil_last", "soil_last", int)
+    if organ.continuum is not None:  # the densities' counters (Organ.snapshot)
+        cont = c.get(rest, "continuum", "continuum", dict)
+        for k in (*organ.continuum.stats, *organ.density_stats):
+            c.get(cont, k, f"continuum.{k}", float, finite=True)
     if organ.soil is not None:
         soil = c.get(rest, "soil", "soil", dict)
         if set(soil) != {"rest", "taken_up", "consumed"}:  # restored with setattr: only these
