@@ -258,6 +258,18 @@ class Circulation(Strict):
     affinity: dict[str, NonNeg] = Field(default_factory=dict)  # organ type -> metastatic efficiency index
     vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus
 
+    @model_validator(mode="after")
+    def _fit_affinities(self):
+        # The default affinities are fitted to the case's arrest: refuse at load a case they cannot fit.
+        from .circulation import INCIDENCE, default_affinity
+
+        if self.routing == "anatomical" and set(INCIDENCE.get(self.primary_type, ())) - set(self.affinity):
+            try:
+                default_affinity(self)
+            except CaseError as err:
+                raise ValueError(str(err)) from None
+        return self
+
 
 # Fraction of an intravenous dose of tumour exosomes found per organ at 4 h (B16BL6
 # exosomes in mice; J Pharm Sci (2015) 104:705, Table/Fig.); other organ types: 1 % (illustrative).
