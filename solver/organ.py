@@ -231,7 +231,7 @@ class Organ:
             self.continuum.step(f["w"])
             self.pristine_cells = False
         t1 = time.perf_counter()
-        c_M = f["c_M"].x.array
+        c_M = f["c_M"].x.array if self.continuum is not None else self.cells.active_M_density(self.lumped, f["c_M"].x.array)
         deposition = self.spec.niche.deposition * f["N"].x.array if "N" in f and self.spec.niche.deposition else 0.0
         # An organ that has never held a cell (nor a conditioned niche) has m = 0 and no
         # source: its MMP and ECM steps are exactly the identity, so skip them (most of an
@@ -252,7 +252,7 @@ class Organ:
         if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake
             self._uptake += uptake
             if n % self.soil_every == 0:
-                self.soil.step(c_M[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / self.soil_every,
+                self.soil.step(f["c_M"].x.array[: self.n_owned] + f["c_E"].x.array[: self.n_owned], self._uptake / self.soil_every,
                                not self.pristine_cells)
                 self._uptake = 0.0
         self.wall["cells"] += t1 - t0
