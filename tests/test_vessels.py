@@ -142,3 +142,52 @@ def test_tips_reaching_a_vertex_together_obey_the_escape_rule(tmp_path):
     angio._fuse_and_mark(5)
     assert angio.tips["state"].tolist() == [1, 0] and angio.stats["anastomoses"] == 1
     assert {20, 30} <= angio.perfused_labels
+
+
+@pytest.mark.parallel
+def test_tied_vertex_is_decided_the_same_across_ranks(tmp_path):
+    """A parent and its daughter reach one vertex in the same step from elements of two
+    different ranks (on 1 rank: of one): the vertex goes to the smaller label on its owner
+    and its ghost alike, and neither tip fuses there."""
+    tmp = Path(COMM.bcast(str(tmp_path), root=0))
+    case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml",
+                       ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05"])
+    angio = Simulation(case, tmp / "run", quiet=True).organ.angio
+    imap = angio.V.dofmap.index_map
+    # A vertex owned by rank 0 and ghosted on rank 1 (the middle vertex on one rank).
+    if COMM.size == 1:
+        xy = angio.V.tabulate_dof_coordinates()[:, :2]
+        g = int(np.argmin(np.linalg.norm(xy - 0.5, axis=1)))
+    else:
+        g = -1
+        if COMM.rank == 1:
+            g = int(imap.ghosts[imap.owners == 0].min())
+        g = COMM.allreduce(g, op=MPI.MAX)
+    r0, r1 = imap.local_range
+    ghosts = list(imap.ghosts)
+    local = g - r0 if r0 <= g < r1 else imap.size_local + ghosts.index(g) if g in ghosts else -1
+    xy = angio.V.tabulate_dof_coordinates()[:, :2]
+    at = COMM.allreduce(xy[local] if r0 <= g < r1 else np.zeros(2))  # the vertex, from its owner
+    # Parent 9 grew from far away; daughter 8 was born at the vertex (the branch point).
+    angio.parent.update({9: 0, 8: 9})
+    angio.birth.update({9: np.array([0.1, 0.5]), 8: at})
+    angio.trail.array[:] = 0.0
+    labels = [9, 8] if COMM.size == 1 else [[9], [8]][COMM.rank] if COMM.rank < 2 else []
+    tips = {k: v[:0] for k, v in angio.tips.items()}
+    if labels:
+        dofs = angio.V.dofmap.list[: angio.walker.n_owned]
+        cell = int(np.flatnonzero((dofs == local).any(axis=1))[0])
+        x = np.tile(0.95 * at + 0.05 * xy[dofs[cell]].mean(axis=0), (len(labels), 1))
+        host = np.full(len(labels), cell, dtype=np.int64)
+        vertex = angio.walker.place(host, x)
+        assert (vertex == local).all()
+        k = len(labels)
+        tips = {"id": np.array(labels, dtype=np.uint64) - 1, "label": np.array(labels), "root": np.zeros(k, int),
+                "x": x, "x0": np.array([angio.birth[lbl] for lbl in labels]), "host": host, "vertex": vertex,
+                "age": np.ones(k), "state": np.zeros(k, dtype=np.int8)}
+    angio.tips = tips
+    angio._fuse_and_mark(1)
+    if local >= 0:
+        assert angio.trail.array[local] == 8.0
+    angio._fuse_and_mark(2)
+    assert COMM.allreduce(angio.stats["anastomoses"]) == 0

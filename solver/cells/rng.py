@@ -31,6 +31,7 @@ EXTRAVASATE = 36
 PLACE = 37  # position within the vessel site (PLACE .. PLACE + 3)
 WAKE = 41
 ARRIVE = 42  # room for arrivals (ARRIVE, ARRIVE + 1)
+PLACE_AGAIN = 60  # a new position within the vessel site for one that fell outside (.. + 3)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
