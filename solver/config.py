@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 # Franssen, Lorenzi, Burgess, Chaplain (2019) Bull Math Biol 81:1965, Table 1
 # (nondimensional; restated in MetaSpread's documentation). Cited values.
@@ -31,7 +31,6 @@ ILLUSTRATIVE: dict[str, str] = {
     "primary.geometry.vessel_radius": "vessel site radius ~ one cell diameter",
     "primary.geometry.vessel_min_distance": "vessels placed away from the tumour",
     "primary.geometry.tumour_radius": "initial tumour region for meshing",
-    "cells.capacity_3d": "Q in 3D from a 10 um cell diameter packing (illustrative)",
     "lesions.detect_mm": "imaging-detection size ~1 mm (clinical MRI/CT resolution)",
     "circulation.arrest": "arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um capillaries)",
     # The soil (only when [soil] switches the process on; every organ has the same keys).
@@ -352,6 +351,12 @@ class Dormancy(Strict):
     r_wake: NonNeg | None = None
 
 
+# Tumour cells packed without stroma: 10^9 cells per cm^3 (1 g), the classic figure for cells of
+# ~10 um; Del Monte (2009) Cell Cycle 8:505 argues that epithelial tumours, with their stroma,
+# hold about an order of magnitude fewer. A packing ceiling, so the packed value.
+PACKED_CELLS_PER_CM3 = 1.0e9
+
+
 class InitialCells(Strict):
     count: Annotated[int, Field(ge=0)] = 388  # Franssen et al. (2019)
     fraction_M: Prob = 0.6  # Franssen et al. (2019): 60 % mesenchymal
@@ -367,13 +372,23 @@ class Cells(Strict):
     T_E: Pos = 3.0  # doubling time, 3000 steps of 1e-3; Franssen et al. (2019)
     T_M: Pos = 2.0  # 2000 steps of 1e-3; Franssen et al. (2019)
     Q: Pos = 4.0  # cells per reference volume h_ref^d, 2D; Franssen et al. (2019)
-    capacity_3d: Pos = 8.0  # 3D: cells per h_ref^3 (10 um)^3 ... illustrative
+    # 3D: cells per h_ref^3; None: packed tumour cells, PACKED_CELLS_PER_CM3 in h_ref^3 (1 cell
+    # per (10 um)^3, 8 per (20 um)^3).
+    capacity_3d: Pos | None = None
     h_ref: Pos = 5.0e-3  # Franssen's grid spacing (10 um with L = 0.2 cm)
     proliferation: bool = True
     initial: InitialCells = Field(default_factory=InitialCells)
 
+    _length_cm: float = PrivateAttr(default=0.2)  # the case's scales.length_cm (set by Case)
+
     def capacity(self, dim: int) -> float:
-        return self.Q if dim == 2 else self.capacity_3d
+        """Cells per lattice box h_ref^d: Q in 2D; in 3D capacity_3d, by default the packed
+        density in cells per cm^3 times the box's volume in cm^3."""
+        if dim == 2:
+            return self.Q
+        if self.capacity_3d is not None:
+            return self.capacity_3d
+        return PACKED_CELLS_PER_CM3 * (self.h_ref * self._length_cm) ** 3
 
 
 class Solver(Strict):
@@ -423,6 +438,7 @@ class Case(Strict):
 
     @model_validator(mode="after")
     def _organs(self):
+        self.cells._length_cm = self.scales.length_cm  # the 3D capacity is a density in cm^-3
         names = [self.primary.name] + [o.name for o in self.secondary]
         if len(set(names)) != len(names):
             raise ValueError(f"organ names must differ, got {names}")
@@ -452,8 +468,6 @@ class Case(Strict):
             for p in parents:
                 obj = getattr(obj, p)
             if leaf not in obj.model_fields_set:
-                if key == "cells.capacity_3d" and self.primary.geometry.dim != 3:
-                    continue
                 if key == "circulation.arrest" and self.circulation.routing != "anatomical":
                     continue
                 switch = next((_SOIL[p] for p in key.split(".") if p in _SOIL), None)
