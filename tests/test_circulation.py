@@ -240,6 +240,7 @@ def test_default_affinity_refuses_what_it_cannot_fit(tmp_path):
     affinities below 1e-12 of its own: a clear case error naming the keys, exit 2."""
     import subprocess
     import sys
+    from pathlib import Path
 
     with pytest.raises(config.CaseError, match="circulation.arrest.*circulation.affinity"):
         from solver.circulation import default_affinity
@@ -247,7 +248,7 @@ def test_default_affinity_refuses_what_it_cannot_fit(tmp_path):
         default_affinity(config.Circulation.model_construct(routing="anatomical", primary_type="breast",
                                                             arrest={"bone": 1e-15}))
     case = tmp_path / "case.toml"
-    case.write_text(open("cases/breast_multiorgan.toml").read())
+    case.write_text((Path(__file__).resolve().parents[1] / "cases" / "breast_multiorgan.toml").read_text())
     run = subprocess.run([sys.executable, "-m", "solver", "validate", str(case), "--set",
                           "circulation.arrest.bone=1e-15"], capture_output=True, text=True)
     out = run.stdout + run.stderr
