@@ -140,8 +140,8 @@ class DiscreteCells:
     def step(self, n: int, w_values: np.ndarray, o_values: np.ndarray | None = None,
              limits: tuple[float, float] = (0.0, 0.0), N_values: np.ndarray | None = None, wake_gain: float = 0.0):
         """Advance the cells by one step ``n`` in the ECM field ``w`` (P1 dof values,
-        owned + ghost, from the start of the step). With oxygen ``o_values``: no division
-        below ``limits[0]`` (o_hyp), death below ``limits[1]`` (o_nec). With the niche
+        owned + ghost, from the start of the step). With oxygen ``o_values``: below ``limits[0]``
+        (o_hyp) no division and the cycle clock stands still, death below ``limits[1]`` (o_nec). With the niche
         conditioning ``N_values``: dormant cells wake at r_wake (1 + wake_gain N)."""
         self._move(n, w_values)
         if o_values is not None:
