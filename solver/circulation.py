@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import least_squares
 
+from solver import config
 from solver.cells import rng
 
 COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin")
@@ -29,6 +31,7 @@ COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin")
 CARDIAC_OUTPUT = {"brain": 0.12, "kidney": 0.20, "liver": 0.065, "bone": 0.05, "muscle": 0.17, "skin": 0.05,
                   "heart": 0.04, "gut": 0.20, "other": 0.105}
 ARREST = 0.8  # illustrative default arrest probability in a capillary bed
+LOG_MIN_AFFINITY = np.log(1e-12)  # a fitted affinity below 1e-12 of the best soil's: no fit
 
 # Observed incidence of metastases by primary type (relative; patients with a metastasis in
 # the organ). The default affinities are derived from these (``default_affinity``).
@@ -86,40 +89,63 @@ def _beds(cfg, affinity: dict[str, float]) -> dict[str, float]:
 def default_affinity(cfg) -> dict[str, float]:
     """The metastatic efficiency index (observed / flow-expected incidence; Weiss 1992,
     Scott et al. 2014) of each organ type for ``cfg.primary_type``: the affinities with
-    which this routing reproduces the observed incidence shares in ``INCIDENCE``, scaled
-    so that the most favoured organ has 1 (it arrests ``arrest`` of what reaches it, so
-    flow is not counted twice). Derived without the vertebral bypass, which a case adds
-    on top. Primary types without data (and organ types outside the table): 1."""
+    which this routing (with the case's ``arrest``) reproduces the observed incidence shares
+    in ``INCIDENCE``, scaled so that the most favoured organ has 1 (it arrests ``arrest`` of
+    what reaches it, so flow is not counted twice). Derived without the vertebral bypass,
+    which a case adds on top. Primary types without data (and organ types outside the
+    table): 1. Raises ``config.CaseError`` when no affinities in (0, 1] reproduce the shares."""
     observed = INCIDENCE.get(cfg.primary_type)
     if not observed:
         return {}
     flow = cfg.model_copy(update={"vertebral_bypass": 0.0})
     # Organ types that arrest nothing (arrest 0 in the case) get no share whatever their
-    # affinity: they keep 1 and the others are fitted to their observed incidence.
-    reach = _beds(flow, dict.fromkeys(observed, 1.0))
-    types = [t for t in observed if reach[t] > 0]
+    # affinity: they keep 1 and the others are fitted to their observed incidence. Reach is
+    # tested with small affinities: at 1, an arrest override 1.0 upstream would hide the rest.
+    reach = _beds(flow, dict.fromkeys(observed, 1e-3))
+    types = [t for t in observed if reach.get(t, 0.0) > 0]
     out = dict.fromkeys(observed, 1.0)
-    if not types:
+    if len(types) < 2:
         return out
     target = np.array([observed[t] for t in types], dtype=float)
     target /= target.sum()
-    a = np.ones(len(types))
-    for _ in range(10_000):  # multiplicative fixed point; shares rise with their own affinity
-        where = _beds(flow, out | dict(zip(types, a)))
-        share = np.array([where[t] for t in types])
-        share /= share.sum()
-        if np.abs(share - target).max() < 1e-12:
-            break
-        a = a * target / share
-        a /= a.max()
-    return out | dict(zip(types, a.tolist()))
+
+    def shares(a: dict[str, float]) -> np.ndarray:
+        where = _beds(flow, out | a)
+        s = np.array([where[t] for t in types])
+        return s / s.sum()
+
+    # The most favoured type has affinity 1; try each type as that one and solve for the
+    # log-affinities (<= 0) of the others: n - 1 unknowns, n - 1 independent shares.
+    best = None
+    for top in sorted(types, key=lambda t: -target[types.index(t)]):
+        free = [t for t in types if t != top]
+
+        def residual(x, top=top, free=free):
+            return (shares({top: 1.0} | dict(zip(free, np.exp(x)))) - target)[[types.index(t) for t in free]]
+
+        fit = least_squares(residual, np.zeros(len(free)), bounds=(LOG_MIN_AFFINITY, 0.0), xtol=1e-15, ftol=1e-15,
+                            gtol=1e-15)
+        a = {top: 1.0} | dict(zip(free, np.exp(fit.x).tolist()))
+        err = np.abs(shares(a) - target).max()
+        if best is None or err < best[0]:
+            best = (err, a)
+        if err < 1e-9:
+            return out | a
+    got = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, shares(best[1])))
+    want = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, target))
+    raise config.CaseError(
+        f"key 'circulation.arrest' = {dict(cfg.arrest)}: no default affinities (0 < affinity <= 1) reproduce the "
+        f"observed incidence of {cfg.primary_type} metastases ({want}); the closest is {got}: an organ type whose "
+        "arrest is too small for its share would need the others' affinities below 1e-12 of its own. Give "
+        "'circulation.affinity' for these organ types or change their 'circulation.arrest'.")
 
 
 def anatomical_split(cfg, types: list[str]) -> np.ndarray:
     """Probability that a surviving unit arrests in each organ (by type; organs of one type
     share it) and, last, that it arrests in an organ the case does not model (counted as
     elsewhere). Affinities: the case's, else ``default_affinity``."""
-    where = _beds(cfg, default_affinity(cfg) | dict(cfg.affinity))
+    fitted = set(INCIDENCE.get(cfg.primary_type, ())) - set(cfg.affinity)
+    where = _beds(cfg, (default_affinity(cfg) if fitted else {}) | dict(cfg.affinity))
     probs = np.zeros(len(types) + 1)
     for j, t in enumerate(types):
         probs[j] = where.get(t, 0.0) / types.count(t)

@@ -40,7 +40,6 @@ ILLUSTRATIVE: dict[str, str] = {
     "organ.geometry.vessel_radius": "vessel site radius ~ one cell diameter",
     "organ.geometry.vessel_min_distance": "vessels placed away from the tumour",
     "organ.geometry.tumour_radius": "initial tumour region for meshing",
-    "cells.capacity_3d": "Q in 3D from a 10 um cell diameter packing (illustrative)",
     "lesions.detect_mm": "imaging-detection size ~1 mm (clinical MRI/CT resolution)",
     "circulation.arrest": "arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um capillaries)",
     # The soil (only when [soil] switches the process on).
@@ -273,6 +272,18 @@ class Circulation(Strict):
     affinity: dict[str, NonNeg] = Field(default_factory=dict)  # organ type -> metastatic efficiency index
     vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus (off)
 
+    @model_validator(mode="after")
+    def _fit_affinities(self):
+        # The default affinities are fitted to the case's arrest: refuse at load a case they cannot fit.
+        from .circulation import INCIDENCE, default_affinity
+
+        if self.routing == "anatomical" and set(INCIDENCE.get(self.primary_type, ())) - set(self.affinity):
+            try:
+                default_affinity(self)
+            except CaseError as err:
+                raise ValueError(str(err)) from None
+        return self
+
 
 # Fraction of an intravenous dose of tumour exosomes found per organ at 4 h (B16BL6
 # exosomes in mice; J Pharm Sci (2015) 104:705, Table/Fig.); other organ types: 1 % (illustrative).
@@ -357,6 +368,12 @@ class Dormancy(Strict):
     r_wake: NonNeg | None = None
 
 
+# Tumour cells packed without stroma: 10^9 cells per cm^3 (1 g), the classic figure for cells of
+# ~10 um; Del Monte (2009) Cell Cycle 8:505 argues that epithelial tumours, with their stroma,
+# hold about an order of magnitude fewer. A packing ceiling, so the packed value.
+PACKED_CELLS_PER_CM3 = 1.0e9
+
+
 class InitialCells(Strict):
     count: Annotated[int, Field(ge=0)] = 388  # Franssen et al. (2019)
     fraction_M: Prob = 0.6  # Franssen et al. (2019): 60 % mesenchymal
@@ -372,13 +389,23 @@ class Cells(Strict):
     T_E: Pos = 3.0  # doubling time, 3000 steps of 1e-3; Franssen et al. (2019)
     T_M: Pos = 2.0  # 2000 steps of 1e-3; Franssen et al. (2019)
     Q: Pos = 4.0  # cells per reference volume h_ref^d, 2D; Franssen et al. (2019)
-    capacity_3d: Pos = 8.0  # 3D: cells per h_ref^3 (10 um)^3 ... illustrative
+    # 3D: cells per h_ref^3; None: packed tumour cells, PACKED_CELLS_PER_CM3 in h_ref^3 (1 cell
+    # per (10 um)^3, 8 per (20 um)^3).
+    capacity_3d: Pos | None = None
     h_ref: Pos = 5.0e-3  # Franssen et al. (2019)'s grid spacing (10 um with L = 0.2 cm)
     proliferation: bool = True
     initial: InitialCells = Field(default_factory=InitialCells)
 
+    _length_cm: float = PrivateAttr(default=0.2)  # the case's scales.length_cm (set by Case)
+
     def capacity(self, dim: int) -> float:
-        return self.Q if dim == 2 else self.capacity_3d
+        """Cells per lattice box h_ref^d: Q in 2D; in 3D capacity_3d, by default the packed
+        density in cells per cm^3 times the box's volume in cm^3."""
+        if dim == 2:
+            return self.Q
+        if self.capacity_3d is not None:
+            return self.capacity_3d
+        return PACKED_CELLS_PER_CM3 * (self.h_ref * self._length_cm) ** 3
 
 
 # PETSc options a case file may set (docs/inputs.md): solver settings only, an allowlist.
@@ -480,6 +507,7 @@ class Case(Strict):
 
     @model_validator(mode="after")
     def _organs(self):
+        self.cells._length_cm = self.scales.length_cm  # the 3D capacity is a density in cm^-3
         names = [self.primary.name] + [o.name for o in self.secondary]
         if len(set(names)) != len(names):
             raise ValueError(f"organ names must differ, got {names}")
@@ -532,8 +560,6 @@ class Case(Strict):
             head, *parts = key.split(".")
             switch = next((_SOIL[p] for p in key.split(".") if p in _SOIL), None)
             if switch and not getattr(self.soil, switch):
-                continue
-            if key == "cells.capacity_3d" and all(o.geometry.dim != 3 for o in self.organs()):
                 continue
             if key == "circulation.arrest" and self.circulation.routing != "anatomical":
                 continue

@@ -22,6 +22,7 @@ from mpi4py import MPI
 from solver import config, lesions
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
+from solver.cells.locate import claim
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL, Population
 from solver.fields import ecm
 from solver.fields.reaction_diffusion import FieldError, ReactionDiffusion, lumped_mass, stiffness
@@ -34,6 +35,7 @@ NORMAL, RUPTURED = 1, 2  # vessel kinds
 # Gmsh puts nodes on the vessel circle/sphere: distances are compared with a relative
 # tolerance, so that a node on it is in (or out) whatever round-off the partition brings.
 _EDGE = 1.0 + 1e-9
+PLACE_TRIES = 8  # draws of an arrival's position inside the organ before its site's centre
 
 
 class Organ:
@@ -216,12 +218,26 @@ class Organ:
 
     def extravasate(self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool) -> int:
         """Arrivals settle at their vessel sites where there is room; returns how many
-        were placed (the rest die). Rows are the same on every rank (collective)."""
+        were placed (the rest die). Rows are the same on every rank (collective).
+
+        Each lands at its site's centre plus a normal jitter of half the vessel radius. One
+        that lands outside the organ (a site near the boundary) draws again, up to
+        ``PLACE_TRIES`` times (counter-based draws: the same on every rank), then takes the
+        site's centre: geometry never kills an arrival, only the room does."""
         if self.continuum is not None:
             return self._settle(n, site, cells, dormant)
         ids = cells["id"]
-        jitter = rng.normal(self.seed, ids, n, rng.PLACE, self.dim) * (0.5 * self.spec.geometry.vessel_radius)
-        x = self.site_x[site] + jitter
+        spread = 0.5 * self.spec.geometry.vessel_radius
+        x = self.site_x[site] + rng.normal(self.seed, ids, n, rng.PLACE, self.dim) * spread
+        for attempt in range(1, PLACE_TRIES + 1):
+            out = np.flatnonzero(claim(self.cells.walker, self.mesh, x)[0] < 0)
+            if len(out) == 0:
+                break
+            if attempt == PLACE_TRIES:
+                x[out] = self.site_x[site[out]]
+            else:
+                key = (PLACE_TRIES + 1) * n + attempt  # a stream per (step, attempt)
+                x[out] = self.site_x[site[out]] + rng.normal(self.seed, ids[out], key, rng.PLACE_AGAIN, self.dim) * spread
         state = np.full(len(ids), DORMANT if dormant else INVADING, dtype=np.int8)
         cols = {"id": ids, "parent": cells["parent"], "phenotype": cells["phenotype"], "clock": cells["clock"],
                 "state": state}
@@ -420,7 +436,7 @@ class Organ:
         else:
             self._continuum_step(n)
         t1 = time.perf_counter()
-        c_M = f["c_M"].x.array
+        c_M = f["c_M"].x.array if self.continuum is not None else self.cells.active_M_density(self.lumped, f["c_M"].x.array)
         deposition = self.spec.niche.deposition * f["N"].x.array if "N" in f and self.spec.niche.deposition else 0.0
         # An organ that has never held a cell (nor a conditioned niche) has m = 0 and no
         # source: its MMP and ECM steps are exactly the identity, so skip them (most of an

@@ -64,8 +64,8 @@ class Angiogenesis:
         self.f = fem.Function(V, name="f")  # fibronectin
         self.f.x.array[:] = initial_values(V, cfg.f_initial, "angiogenesis.f_initial")
         self.n = fem.Function(V, name="tips")  # tip density
-        # The label of the first tip that visited each vertex (0: none; -1: two tips at
-        # once); owners decide, ghosts copy. A label is the tip's id cut to 50 bits, + 1
+        # The label of the first tip that visited each vertex (0: none; of two tips at once,
+        # the smaller label); owners decide, ghosts copy. A label is the tip's id cut to 50 bits, + 1
         # (exact in a float); ``parent`` maps each label to its parent's (0: a sprout).
         self.trail = dolfinx.la.vector(V.dofmap.index_map)
         self._marks, self._count = (dolfinx.la.vector(V.dofmap.index_map) for _ in range(2))
@@ -197,7 +197,7 @@ class Angiogenesis:
         t = self.tips
         trail = self.trail.array
         act = np.flatnonzero(t["state"] == ACTIVE)
-        other = np.rint(trail[t["vertex"][act]]).astype(np.int64)  # 0: none; -1: mixed
+        other = np.rint(trail[t["vertex"][act]]).astype(np.int64)  # 0: none
         grown = np.linalg.norm(t["x"][act] - t["x0"][act], axis=1) > self.escape
         into_trail = grown & (other != 0) & (other != t["label"][act])
         if self.cfg.anastomosis == "active":  # only into the trails of tips still growing
@@ -218,17 +218,30 @@ class Angiogenesis:
             self._perfuse(int(lbl))
         where = np.concatenate(self.comm.allgather(t["x"][act[fuse]])).reshape(-1, self.dim)
         self.new_sites += list(where[np.lexsort(where.T[::-1])]) if len(where) else []
-        # Trails: the first tip to reach a vertex keeps it; two at once mark it -1.
+        # Trails: the first tip to reach a vertex keeps it; of several at once, the smallest
+        # label (not a "mixed" mark that any tip could fuse into, bypassing ``escape``).
         for vec in (self._marks, self._count):
             vec.array[:] = 0.0
         np.add.at(self._marks.array, t["vertex"], t["label"].astype(float))
         np.add.at(self._count.array, t["vertex"], 1.0)
         for vec in (self._marks, self._count):
             vec.scatter_reverse(dolfinx.la.InsertMode.add)
+        self._count.scatter_forward()  # the owners' totals to the ghosts
         m = self.n_owned
-        s1, k = self._marks.array[:m], self._count.array[:m]
-        fresh = (trail[:m] == 0) & (k > 0)
-        trail[:m] = np.where(fresh, np.where(k == 1, s1, -1.0), trail[:m])
+        s1, k = self._marks.array[:m], self._count.array
+        tie = (trail[t["vertex"]] == 0) & (k[t["vertex"]] > 1)
+        if self.comm.allreduce(bool(tie.any()), op=MPI.LOR):  # (global vertex, label) of tied tips
+            imap = self.V.dofmap.index_map
+            g = imap.local_to_global(t["vertex"][tie].astype(np.int32))
+            pairs = np.concatenate(self.comm.allgather(np.stack([g, t["label"][tie]], axis=1)))
+            r0, r1 = imap.local_range
+            pairs = pairs[(pairs[:, 0] >= r0) & (pairs[:, 0] < r1)]
+            first = s1.copy()
+            first[pairs[:, 0] - r0] = np.inf
+            np.minimum.at(first, pairs[:, 0] - r0, pairs[:, 1].astype(float))
+            s1 = first
+        fresh = (trail[:m] == 0) & (k[:m] > 0)
+        trail[:m] = np.where(fresh, s1, trail[:m])
         self.trail.scatter_forward()
         if self.perfused_labels:
             on = np.isin(np.rint(trail).astype(np.int64), np.fromiter(self.perfused_labels, dtype=np.int64))

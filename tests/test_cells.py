@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dolfinx.fem as fem
 import numpy as np
@@ -182,3 +183,75 @@ def test_cell_outputs_do_not_depend_on_the_mesh():
 
     bad = mesh_independence(MPI.COMM_SELF, perturb=scaled, first=r["values"][0], **opts)
     assert not bad["pass"] and bad["stats"]["mmp_max"]["differs"], bad["stats"]
+
+
+def _few_cells(T_E=0.02, T_M=0.015):
+    V = unit_space(COMM, 10)
+    params = config.Cells(h_ref=0.1, D_E=1e-3, D_M=1e-3, Phi_E=0.0, Phi_M=0.0, T_E=T_E, T_M=T_M)
+    cells = DiscreteCells(V, lumped_mass(V), params, 3, 1e-3)
+    cells.seed_initial(np.array([0.5, 0.5]), 40, 0.5, 4.0)  # 10 places of 4: no room to divide...
+    cells.lattice.capacity = np.full_like(cells.lattice.capacity, 1e6)  # ...unless we give it
+    return V, cells
+
+
+@pytest.mark.parallel
+def test_quiescent_cells_keep_their_cycle_clock():
+    """Dormant cells and hypoxic cells are arrested in G0/G1: their cycle clock stands still
+    (before, it ran on and they divided at once on waking or re-oxygenation)."""
+    from solver.cells.population import DORMANT, INVADING
+
+    V, cells = _few_cells()
+    def T():  # each cell's doubling time in steps (rows are re-sorted as cells move)
+        return cells.doubling[cells.pop.phenotype]
+
+    cells.pop.clock[:] = T() - 5  # five steps from dividing
+    cells.pop.state[:] = DORMANT
+    w = np.ones(len(cells.lumped))
+    for k in range(1, 201):  # long asleep
+        cells.step(k, w)
+    assert np.array_equal(cells.pop.clock, T() - 5) and COMM.allreduce(cells.stats["divisions"]) == 0
+    cells.pop.state[:] = INVADING  # woken: four steps without division, the fifth divides all
+    for k in range(201, 205):
+        cells.step(k, w)
+    assert COMM.allreduce(cells.stats["divisions"]) == 0
+    cells.step(205, w)
+    assert COMM.allreduce(cells.stats["divisions"]) == 40
+    # Hypoxic (o below o_hyp at every cell): the clock stands still; re-oxygenated, it runs.
+    V, cells = _few_cells()
+    cells.pop.clock[:] = T() - 5
+    low, high = np.full(len(w), 0.1), np.ones(len(w))
+    for k in range(1, 101):
+        cells.step(k, w, low, (0.5, 0.0))
+    assert np.array_equal(cells.pop.clock, T() - 5) and COMM.allreduce(cells.stats["divisions"]) == 0
+    cells.step(101, w, high, (0.5, 0.0))
+    assert np.array_equal(cells.pop.clock, T() - 4)
+
+
+@pytest.mark.parallel
+def test_dormant_mesenchymal_cells_make_no_mmp(tmp_path):
+    """Dormant cells are quiescent: no MMP source, no ECM degradation; c_M still counts them.
+    Woken, the same cells make MMP."""
+    from solver.cells.population import DORMANT, MESENCHYMAL
+    from solver.simulation import Simulation
+
+    out = Path(COMM.bcast(str(tmp_path), root=0))
+    box = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "normal_vessels": 1, "ruptured_vessels": 1,
+           "vessel_radius": 0.008, "vessel_min_distance": 0.0}
+    m_total = {}
+    for asleep in (True, False):
+        case = config.from_dict({"name": "mmp", "time": {"dt": 1e-3, "steps": 20},
+                                 "output": {"every": 20, "fields": False, "cells": False},
+                                 "primary": {"geometry": box}, "cells": {"h_ref": 0.01, "initial": {"count": 60}}})
+        sim = Simulation(case, out / f"asleep{asleep}", quiet=True)
+        organ = sim.organ
+        if asleep:
+            organ.cells.pop.state[:] = DORMANT
+        sim.run()
+        m = organ.fields["m"].x.array[: organ.n_owned]
+        w = organ.fields["w"].x.array[: organ.n_owned]
+        m_total[asleep] = COMM.allreduce(float(np.abs(m).sum()))
+        n_M = COMM.allreduce(int((organ.cells.pop.phenotype == MESENCHYMAL).sum()))
+        assert n_M > 0 and COMM.allreduce(float(organ.fields["c_M"].x.array[: organ.n_owned].sum())) > 0
+        if asleep:
+            assert COMM.allreduce(float(np.abs(w - case.primary.ecm.w0).max()), op=MPI.MAX) == 0.0
+    assert m_total[True] == 0.0 and m_total[False] > 0

@@ -166,3 +166,90 @@ def test_default_affinity_with_organs_that_arrest_nothing():
         p = anatomical_split(cfg, ["liver", "lung"])
     assert all(np.isfinite(v) and 0 < v <= 1 for v in a.values())
     assert np.all(np.isfinite(p)) and np.isclose(p.sum(), 1.0) and p[0] > p[1] > 0
+
+
+def _monte_carlo_routing(cfg, affinity: dict[str, float], n: int, seed: int) -> dict[str, int]:
+    """Route n units bed by bed with random draws, as the routing is described (not the
+    series formula of ``_beds``): bypass to bone (prostate), portal liver (colorectal), the
+    lungs, one artery bed drawn by cardiac output; what passes goes round again."""
+    from solver.circulation import ARREST, CARDIAC_OUTPUT
+
+    rng = np.random.default_rng(seed)
+    beds = list(CARDIAC_OUTPUT)
+    flow = np.array([CARDIAC_OUTPUT[b] for b in beds])
+    where = np.full(n, "", dtype=object)
+    free = np.ones(n, bool)
+
+    def bed(name, who):  # arrest the units ``who`` (indices) in bed ``name`` with their draw
+        p = min(1.0, cfg.arrest.get(name, ARREST) * affinity.get(name, 1.0))
+        hit = who[rng.random(len(who)) < p]
+        where[hit], free[hit] = name, False
+
+    if cfg.primary_type == "prostate":
+        via = np.flatnonzero(rng.random(n) < cfg.vertebral_bypass)
+        bed("bone", via)
+    if cfg.primary_type == "colorectal":
+        bed("liver", np.flatnonzero(free))
+    for _ in range(10_000):
+        if not free.any():
+            break
+        if cfg.primary_type != "lung":
+            bed("lung", np.flatnonzero(free))
+        who = np.flatnonzero(free)
+        artery = rng.choice(len(beds), size=len(who), p=flow)
+        for k, name in enumerate(beds):
+            bed(name, who[artery == k])
+        if cfg.primary_type == "lung":
+            bed("lung", np.flatnonzero(free))
+    assert not free.any()
+    return {b: int((where == b).sum()) for b in set(where)}
+
+
+@pytest.mark.parametrize("primary,arrest,bypass", [
+    ("breast", {"lung": 1.0}, 0.0),  # the reported case: 100 % to the lung before the fix
+    ("breast", {"liver": 1.0, "bone": 0.3}, 0.0),
+    ("prostate", {"lung": 1.0}, 0.3),
+    ("colorectal", {"liver": 1.0}, 0.0),
+    ("colorectal", {"lung": 1.0, "brain": 0.1}, 0.0),
+    ("lung", {"brain": 1.0, "lung": 1.0}, 0.0),
+])
+def test_default_affinity_fits_arrest_overrides(primary, arrest, bypass):
+    """With arrest overrides the default affinities still reproduce the observed incidence
+    (without the bypass), and the analytic split agrees with a Monte Carlo of the routing
+    within binomial bounds (5 sigma), bypass included."""
+    from solver.circulation import INCIDENCE, anatomical_split, default_affinity
+
+    cfg = config.Circulation(routing="anatomical", primary_type=primary, arrest=arrest)
+    a = default_affinity(cfg)
+    assert np.isclose(max(a.values()), 1.0) and min(a.values()) > 0
+    types = list(INCIDENCE[primary])
+    p = anatomical_split(cfg, types)
+    observed = np.array([INCIDENCE[primary][t] for t in types], dtype=float)
+    assert np.allclose(p[:-1] / p[:-1].sum(), observed / observed.sum(), atol=1e-9)
+    cfg = cfg.model_copy(update={"vertebral_bypass": bypass})
+    p = anatomical_split(cfg, types)
+    n = 200_000
+    mc = _monte_carlo_routing(cfg, a, n, seed=len(types) + len(arrest))
+    for t, q in zip(types, p):
+        assert within(mc.get(t, 0), n, q), (t, mc.get(t, 0), n * q)
+    assert within(n - sum(mc.get(t, 0) for t in types), n, p[-1])
+
+
+def test_default_affinity_refuses_what_it_cannot_fit(tmp_path):
+    """A bone arrest so small that bone could take its observed share only with the others'
+    affinities below 1e-12 of its own: a clear case error naming the keys, exit 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with pytest.raises(config.CaseError, match="circulation.arrest.*circulation.affinity"):
+        from solver.circulation import default_affinity
+
+        default_affinity(config.Circulation.model_construct(routing="anatomical", primary_type="breast",
+                                                            arrest={"bone": 1e-15}))
+    case = tmp_path / "case.toml"
+    case.write_text((Path(__file__).resolve().parents[1] / "cases" / "breast_multiorgan.toml").read_text())
+    run = subprocess.run([sys.executable, "-m", "solver", "validate", str(case), "--set",
+                          "circulation.arrest.bone=1e-15"], capture_output=True, text=True)
+    out = run.stdout + run.stderr
+    assert run.returncode == 2 and str(case) in out and "circulation.arrest" in out, out

@@ -7,6 +7,8 @@ import tokenize
 import typing
 from pathlib import Path
 
+import pytest
+
 from solver import config
 
 
@@ -148,3 +150,18 @@ def test_allowed_petsc_options_reach_the_solvers(tmp_path):
     sim = Simulation(case, tmp_path, quiet=True)
     ksp = sim.organs[0].mmp.ksp
     assert ksp.getType() == "gmres" and ksp.getTolerances()[3] == 77
+
+
+def test_3d_capacity_is_the_packed_cell_density():
+    """In 3D a lattice box holds 10^9 cells per cm^3 (packed ~10 um cells; Del Monte 2009)
+    times its volume (h_ref * scales.length_cm)^3 unless the case sets cells.capacity_3d:
+    1 cell per (10 um)^3 (it was 8, i.e. 8e9 cells per cm^3), 8 per (20 um)^3."""
+    assert config.Cells().capacity(3) == pytest.approx(1.0)  # h_ref 0.005 x L 0.2 cm = 10 um
+    assert config.Cells().capacity(2) == 4.0  # 2D: Franssen's Q
+    case = config.from_dict({"cells": {"h_ref": 0.01}})
+    assert case.cells.capacity(3) == pytest.approx(8.0)
+    case = config.from_dict({"scales": {"length_cm": 0.1}, "cells": {"h_ref": 0.01}})
+    assert case.cells.capacity(3) == pytest.approx(1.0)
+    assert case.model_copy(deep=True).cells.capacity(3) == pytest.approx(1.0)
+    assert config.from_dict({"cells": {"capacity_3d": 3.0}}).cells.capacity(3) == 3.0
+    assert "cells.capacity_3d" not in config.from_dict({"primary": {"geometry": {"dim": 3, "size": [1.0, 1.0, 1.0]}}}).illustrative()

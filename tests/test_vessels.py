@@ -111,3 +111,94 @@ def test_the_sprout_log_is_the_same_on_any_rank_count(tmp_path):
         assert len(a) > 15 and {r["event"] for r in a} == {"sprout", "branch", "anastomosis"}
         xy = [[float(r[k]) for k in "xy"] for r in a], [[float(r[k]) for k in "xy"] for r in b]
         assert np.allclose(*xy, rtol=0, atol=1e-9)
+
+
+def _tips(angio, labels, x, x0, parents, births):
+    """Tips of ``labels`` all at the point x (one vertex), from x0, in a fresh trail field."""
+    host = angio.walker.locate(x[None], np.zeros(1, dtype=np.int64), {})[1]
+    vertex = angio.walker.place(host, x[None])
+    angio.trail.array[:] = 0.0
+    for lbl, parent, born in zip(labels, parents, births):
+        angio.parent[lbl], angio.birth[lbl] = parent, np.asarray(born, float)
+    k = len(labels)
+    angio.tips = {"id": np.array(labels, dtype=np.uint64) - 1, "label": np.array(labels), "root": np.zeros(k, int),
+                  "x": np.tile(x, (k, 1)), "x0": np.asarray(x0, float), "host": np.repeat(host, k),
+                  "vertex": np.repeat(vertex, k), "age": np.ones(k), "state": np.zeros(k, dtype=np.int8)}
+    return vertex
+
+
+def test_tips_reaching_a_vertex_together_obey_the_escape_rule(tmp_path):
+    """A vertex first reached by two tips in the same step belongs to one of them (the
+    smaller label), so the escape rule still applies there: a parent and its daughter that
+    reach it just after branching do not fuse (before, the vertex was "mixed" and the
+    parent fused into it at once); two unrelated tips that meet do fuse."""
+    case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml",
+                       ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05"])
+    angio = Simulation(case, tmp_path / "run", quiet=True).organ.angio
+    x = np.array([0.5, 0.5])
+    branch_point = x - [0.03, 0.0]  # within escape (0.14) of x
+    # Parent 9 grew from far away; daughter 8 was born at the branch point. Both reach x.
+    vertex = _tips(angio, [9, 8], x, [[0.1, 0.5], branch_point], parents=[0, 9], births=[[0.1, 0.5], branch_point])
+    angio._fuse_and_mark(1)
+    assert angio.trail.array[vertex] == 8.0
+    for n in (2, 3):  # they stay there (no move in between)
+        angio._fuse_and_mark(n)
+        assert (angio.tips["state"] == 0).all() and angio.stats["anastomoses"] == 0
+    # Two unrelated sprouts, both born far from x, meet at x: the one whose label does not
+    # hold the vertex fuses into the other's trail, and both paths are perfused.
+    _tips(angio, [30, 20], x, [[0.1, 0.5], [0.5, 0.1]], parents=[0, 0], births=[[0.1, 0.5], [0.5, 0.1]])
+    angio._fuse_and_mark(4)
+    angio._fuse_and_mark(5)
+    assert angio.tips["state"].tolist() == [1, 0] and angio.stats["anastomoses"] == 1
+    assert {20, 30} <= angio.perfused_labels
+
+
+@pytest.mark.parallel
+def test_tied_vertex_is_decided_the_same_across_ranks(tmp_path):
+    """A parent and its daughter reach one vertex in the same step from elements of two
+    different ranks (on 1 rank: of one): the vertex goes to the smaller label on its owner
+    and its ghost alike, and neither tip fuses there."""
+    tmp = Path(COMM.bcast(str(tmp_path), root=0))
+    case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml",
+                       ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05"])
+    angio = Simulation(case, tmp / "run", quiet=True).organ.angio
+    imap = angio.V.dofmap.index_map
+    # A vertex owned by rank 0 and ghosted on rank 1 (the middle vertex on one rank).
+    if COMM.size == 1:
+        xy = angio.V.tabulate_dof_coordinates()[:, :2]
+        g = int(np.argmin(np.linalg.norm(xy - 0.5, axis=1)))
+    else:
+        g = -1
+        if COMM.rank == 1:  # one in an element of rank 1 (ghosts may come from ghost elements)
+            seen = np.unique(angio.V.dofmap.list[: angio.walker.n_owned])
+            k = seen[seen >= imap.size_local] - imap.size_local
+            g = int(imap.ghosts[k][imap.owners[k] == 0].min())
+        g = COMM.allreduce(g, op=MPI.MAX)
+    r0, r1 = imap.local_range
+    ghosts = list(imap.ghosts)
+    local = g - r0 if r0 <= g < r1 else imap.size_local + ghosts.index(g) if g in ghosts else -1
+    xy = angio.V.tabulate_dof_coordinates()[:, :2]
+    at = COMM.allreduce(xy[local] if r0 <= g < r1 else np.zeros(2))  # the vertex, from its owner
+    # Parent 9 grew from far away; daughter 8 was born at the vertex (the branch point).
+    angio.parent.update({9: 0, 8: 9})
+    angio.birth.update({9: np.array([0.1, 0.5]), 8: at})
+    angio.trail.array[:] = 0.0
+    labels = [9, 8] if COMM.size == 1 else [[9], [8]][COMM.rank] if COMM.rank < 2 else []
+    tips = {k: v[:0] for k, v in angio.tips.items()}
+    if labels:
+        dofs = angio.V.dofmap.list[: angio.walker.n_owned]
+        cell = int(np.flatnonzero((dofs == local).any(axis=1))[0])
+        x = np.tile(0.95 * at + 0.05 * xy[dofs[cell]].mean(axis=0), (len(labels), 1))
+        host = np.full(len(labels), cell, dtype=np.int64)
+        vertex = angio.walker.place(host, x)
+        k = len(labels)
+        tips = {"id": np.array(labels, dtype=np.uint64) - 1, "label": np.array(labels), "root": np.zeros(k, int),
+                "x": x, "x0": np.array([angio.birth[lbl] for lbl in labels]), "host": host, "vertex": vertex,
+                "age": np.ones(k), "state": np.zeros(k, dtype=np.int8)}
+    angio.tips = tips
+    # Checked on every rank together (a failure on one rank alone would leave the other waiting).
+    assert COMM.allreduce(bool((tips["vertex"] == local).all()), op=MPI.LAND)
+    angio._fuse_and_mark(1)
+    assert COMM.allreduce(bool(local < 0 or angio.trail.array[local] == 8.0), op=MPI.LAND)
+    angio._fuse_and_mark(2)
+    assert COMM.allreduce(angio.stats["anastomoses"]) == 0

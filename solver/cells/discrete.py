@@ -7,6 +7,10 @@ One step, from the start-of-step state:
      start-of-step room (hash rule); refused cells stay where they were;
   3. cells whose cycle clock has reached their doubling time divide if their place
      still has room (the same rule); refused ones try again next step.
+Dormant cells and, with oxygen, hypoxic ones (o < o_hyp) are quiescent: arrested in
+G0/G1 (Sosa et al. 2014; Gardner et al. 2001), their cycle clock stands still, so on
+waking or re-oxygenation they resume the cycle where it stopped; dormant cells neither
+move nor make MMP nor degrade the ECM (``active_M_density``; docs/model-decisions.md).
 """
 
 from __future__ import annotations
@@ -136,8 +140,8 @@ class DiscreteCells:
     def step(self, n: int, w_values: np.ndarray, o_values: np.ndarray | None = None,
              limits: tuple[float, float] = (0.0, 0.0), N_values: np.ndarray | None = None, wake_gain: float = 0.0):
         """Advance the cells by one step ``n`` in the ECM field ``w`` (P1 dof values,
-        owned + ghost, from the start of the step). With oxygen ``o_values``: no division
-        below ``limits[0]`` (o_hyp), death below ``limits[1]`` (o_nec). With the niche
+        owned + ghost, from the start of the step). With oxygen ``o_values``: below ``limits[0]``
+        (o_hyp) no division and the cycle clock stands still, death below ``limits[1]`` (o_nec). With the niche
         conditioning ``N_values``: dormant cells wake at r_wake (1 + wake_gain N)."""
         self._move(n, w_values)
         if o_values is not None:
@@ -208,9 +212,9 @@ class DiscreteCells:
 
     def _divide(self, n: int, allowed: np.ndarray | None = None):
         pop, lat = self.pop, self.lattice
-        pop.data["clock"] = pop.clock + 1.0
-        ready = (pop.clock >= self.doubling[pop.phenotype]) & (pop.state != DORMANT)
-        ready = np.flatnonzero(ready if allowed is None else ready & allowed)
+        cycling = pop.state != DORMANT if allowed is None else (pop.state != DORMANT) & allowed
+        pop.data["clock"] = pop.clock + cycling  # quiescent (dormant, hypoxic): the cycle halts in G0/G1
+        ready = np.flatnonzero((pop.clock >= self.doubling[pop.phenotype]) & cycling)
         lat.census(pop.place)
         ids = pop.id[ready]
         ok = lat.grant(pop.place[ready], rng.hash64(self.seed, ids, n, rng.DIVIDE), ids,
@@ -236,6 +240,16 @@ class DiscreteCells:
         nE, nM = self.vertex_counts(~m), self.vertex_counts(m)
         scale = self.p.h_ref**self.dim / lumped[: len(nE)]
         return nE * scale, nM * scale
+
+    def active_M_density(self, lumped: np.ndarray, c_M: np.ndarray) -> np.ndarray:
+        """The density of mesenchymal cells that are not dormant: the MMP source and contact
+        degradation of the ECM (dormant cells are quiescent: docs/model-decisions.md).
+        ``c_M``: the density of all of them, returned as is when none is dormant (collective)."""
+        still = (self.pop.phenotype == MESENCHYMAL) & (self.pop.state == DORMANT)
+        if not self.comm.allreduce(bool(still.any()), op=MPI.LOR):
+            return c_M
+        n = self.vertex_counts((self.pop.phenotype == MESENCHYMAL) & ~still)
+        return n * self.p.h_ref**self.dim / lumped[: len(n)]
 
     def total(self) -> tuple[int, int]:
         m = int((self.pop.phenotype == MESENCHYMAL).sum())

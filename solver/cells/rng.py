@@ -35,6 +35,7 @@ ARRIVE = 42  # room for arrivals (ARRIVE, ARRIVE + 1)
 SHED = 60  # does a vessel site shed this step
 SHED_ROUND = 61  # stochastic rounding of the cells within reach (SHED_ROUND, SHED_ROUND + 1)
 SHED_ID = 63  # ids of the cells a site sheds
+PLACE_AGAIN = 64  # a new position within the vessel site for one that fell outside (.. + 3)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
