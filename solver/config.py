@@ -358,10 +358,22 @@ class Cells(Strict):
     capacity_3d: Pos = 8.0  # 3D: cells per h_ref^3 (10 um)^3 ... illustrative
     h_ref: Pos = 5.0e-3  # Franssen's grid spacing (10 um with L = 0.2 cm)
     proliferation: bool = True
+    # "synchronous": the reference code's rule (MetaSpread cancermodel.py, step/proliferate):
+    # every cell of a phenotype divides at once, in the steps after the step count reaches a
+    # multiple of its doubling time; "asynchronous": each cell has its own cycle clock
+    # (docs/fidelity.md says why one would choose each).
+    division: Literal["synchronous", "asynchronous"] = "asynchronous"
     initial: InitialCells = Field(default_factory=InitialCells)
 
     def capacity(self, dim: int) -> float:
         return self.Q if dim == 2 else self.capacity_3d
+
+    @model_validator(mode="after")
+    def _division(self):
+        if self.mode == "continuum" and self.division == "synchronous":
+            raise ValueError("division = 'synchronous' divides discrete cells at once; a continuum "
+                             "density grows at a rate: use division = 'asynchronous' (the default)")
+        return self
 
 
 class Solver(Strict):
