@@ -97,8 +97,10 @@ class Geometry(Strict):
     h_fine: Pos | None = None  # None: same as h
     tumour_centre: list[float] | None = None  # None: block centre
     tumour_radius: Pos = 0.03
-    normal_vessels: Annotated[int, Field(ge=0)] = 2  # Franssen et al. (2019), Table 2
-    ruptured_vessels: Annotated[int, Field(ge=0)] = 8  # Franssen et al. (2019), Table 2
+    # MetaSpread's documentation table; its code (the reference) has 8 normal + 2 ruptured,
+    # as cases/franssen2019*.toml (docs/fidelity.md)
+    normal_vessels: Annotated[int, Field(ge=0)] = 2
+    ruptured_vessels: Annotated[int, Field(ge=0)] = 8
     vessel_radius: Pos = 5.0e-3
     vessel_min_distance: NonNeg = 0.2
     vessel_seed: int = 0
