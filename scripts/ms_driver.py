@@ -115,6 +115,18 @@ def check(steps: int, seed: int) -> None:
           f"m max {a.mmp2[0].max():.6g}, w min {a.ecm[0].min():.6g}", flush=True)
 
 
+def timing(steps: int, seed: int) -> None:
+    """CPU time per step of the primary grid, MetaSpread's own update and --fast."""
+    for fast in (False, True):
+        model, intr = build(seed, fast), {"done": 0}
+        advance(model, intr)
+        c0 = time.process_time()
+        for _ in range(steps):
+            advance(model, intr)
+        print(f"\nMS_CPU_S_PER_STEP {'fast' if fast else 'original'} {(time.process_time() - c0) / steps:.4f}",
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, required=True)
@@ -123,12 +135,15 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--fast", action="store_true", help="the vectorised environment update (bitwise the same)")
     ap.add_argument("--check", type=int, default=0, help="compare --fast with the original over N steps")
+    ap.add_argument("--time", type=int, default=0, help="CPU time per step over N steps, original and --fast")
     args = ap.parse_args()
     out = os.path.abspath(args.out) if args.out else None
     with tempfile.TemporaryDirectory() as scratch:
         os.chdir(scratch)  # MetaSpread writes simulations_configs.csv (defaults) here
         if args.check:
             return check(args.check, args.seed)
+        if args.time:
+            return timing(args.time, args.seed)
         import metaspread.configs as c
         model = build(args.seed, args.fast)
         intr = {"done": 0}
