@@ -109,8 +109,10 @@ class Geometry(Strict):
     h_fine: Pos | None = None  # None: same as h (illustrative: a numerical choice)
     tumour_centre: list[float] | None = None  # None: block centre
     tumour_radius: Pos = 0.03  # initial tumour region for meshing (illustrative)
-    normal_vessels: Annotated[int, Field(ge=0)] = 2  # Franssen et al. (2019), Table 2
-    ruptured_vessels: Annotated[int, Field(ge=0)] = 8  # Franssen et al. (2019), Table 2
+    # Franssen et al. (2019) as MetaSpread's documentation table states them; its code (the
+    # reference) has 8 normal + 2 ruptured, as the Franssen cases (docs/fidelity.md)
+    normal_vessels: Annotated[int, Field(ge=0)] = 2
+    ruptured_vessels: Annotated[int, Field(ge=0)] = 8
     vessel_radius: Pos = 5.0e-3  # ~ one cell diameter (illustrative)
     vessel_min_distance: NonNeg = 0.2  # vessels away from the tumour (illustrative)
     vessel_seed: int = 0  # random vessel placement (setting)
@@ -394,6 +396,11 @@ class Cells(Strict):
     capacity_3d: Pos | None = None
     h_ref: Pos = 5.0e-3  # Franssen et al. (2019)'s grid spacing (10 um with L = 0.2 cm)
     proliferation: bool = True
+    # "synchronous": the reference code's rule (MetaSpread cancermodel.py, step/proliferate):
+    # every cell of a phenotype divides at once, in the steps after the step count reaches a
+    # multiple of its doubling time; "asynchronous": each cell has its own cycle clock
+    # (docs/fidelity.md says why one would choose each).
+    division: Literal["synchronous", "asynchronous"] = "asynchronous"
     initial: InitialCells = Field(default_factory=InitialCells)
 
     _length_cm: float = PrivateAttr(default=0.2)  # the case's scales.length_cm (set by Case)
@@ -453,6 +460,13 @@ def check_petsc(options: dict) -> dict:
                                       "a boolean; no paths, spaces or python types)", {"key": key, "value": value})
         out[k.lower()] = value  # PETSc's option names ignore case
     return out
+
+    @model_validator(mode="after")
+    def _division(self):
+        if self.mode == "continuum" and self.division == "synchronous":
+            raise ValueError("division = 'synchronous' divides discrete cells at once; a continuum "
+                             "density grows at a rate: use division = 'asynchronous' (the default)")
+        return self
 
 
 class Solver(Strict):

@@ -5,8 +5,10 @@ One step, from the start-of-step state:
   1. every cell proposes X + Phi grad(w) dt + sqrt(2 D dt) xi (reflected at the boundary);
   2. proposals into another place (lattice box of side h_ref) compete for its
      start-of-step room (hash rule); refused cells stay where they were;
-  3. cells whose cycle clock has reached their doubling time divide if their place
-     still has room (the same rule); refused ones try again next step.
+  3. division (cells.division): "asynchronous", cells whose cycle clock has reached
+     their doubling time divide if their place still has room (the same rule), refused
+     ones try again next step; "synchronous" (the reference code's rule), all cells of a
+     phenotype divide in the steps T + 1, 2T + 1, ... where their place has room.
 Dormant cells and, with oxygen, hypoxic ones (o < o_hyp) are quiescent: arrested in
 G0/G1 (Sosa et al. 2014; Gardner et al. 2001), their cycle clock stands still, so on
 waking or re-oxygenation they resume the cycle where it stopped; dormant cells neither
@@ -214,14 +216,30 @@ class DiscreteCells:
         pop, lat = self.pop, self.lattice
         cycling = pop.state != DORMANT if allowed is None else (pop.state != DORMANT) & allowed
         pop.data["clock"] = pop.clock + cycling  # quiescent (dormant, hypoxic): the cycle halts in G0/G1
-        ready = np.flatnonzero((pop.clock >= self.doubling[pop.phenotype]) & cycling)
-        lat.census(pop.place)
-        ids = pop.id[ready]
-        ok = lat.grant(pop.place[ready], rng.hash64(self.seed, ids, n, rng.DIVIDE), ids,
-                       rng.uniform(self.seed, ids, n, rng.DIVIDE_FRACTION))
-        born = ready[ok]
+        if self.p.division == "synchronous":
+            # Franssen's reference code (MetaSpread 2024.0.6 cancermodel.py, step and
+            # proliferate): when the count of completed steps n - 1 reaches a multiple of a
+            # phenotype's doubling time, all its cells divide, mesenchymal before epithelial;
+            # a cell without room (or quiescent) waits for the next period.
+            due = [p for p in (MESENCHYMAL, EPITHELIAL) if n > 1 and (n - 1) % self.doubling[p] == 0]
+            if not due:  # the same on every rank: no collective this step
+                return
+            ready = cycling & np.isin(pop.phenotype, due)
+            groups = [pop.phenotype == p for p in due]
+        else:
+            ready = (pop.clock >= self.doubling[pop.phenotype]) & cycling
+            groups = [True]
+        born = []
+        for g in groups:  # a group's daughters take room before the next group asks
+            sel = np.flatnonzero(ready & g)
+            lat.census(np.concatenate([pop.place] + [pop.place[b] for b in born]))
+            ids = pop.id[sel]
+            ok = lat.grant(pop.place[sel], rng.hash64(self.seed, ids, n, rng.DIVIDE), ids,
+                           rng.uniform(self.seed, ids, n, rng.DIVIDE_FRACTION))
+            born.append(sel[ok])
+            self.stats["refused_divisions"] += int((~ok).sum())
+        born = np.concatenate(born)
         self.stats["divisions"] += len(born)
-        self.stats["refused_divisions"] += int((~ok).sum())
         if len(born) == 0:
             return
         pop.clock[born] = 0.0
