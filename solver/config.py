@@ -111,8 +111,8 @@ class Geometry(Strict):
     tumour_radius: Pos = 0.03  # initial tumour region for meshing (illustrative)
     # Franssen et al. (2019) as MetaSpread's documentation table states them; its code (the
     # reference) has 8 normal + 2 ruptured, as the Franssen cases (docs/fidelity.md)
-    normal_vessels: Annotated[int, Field(ge=0)] = 2
-    ruptured_vessels: Annotated[int, Field(ge=0)] = 8
+    normal_vessels: Annotated[int, Field(ge=0)] = 2  # Franssen et al. (2019), documentation table
+    ruptured_vessels: Annotated[int, Field(ge=0)] = 8  # Franssen et al. (2019), documentation table
     vessel_radius: Pos = 5.0e-3  # ~ one cell diameter (illustrative)
     vessel_min_distance: NonNeg = 0.2  # vessels away from the tumour (illustrative)
     vessel_seed: int = 0  # random vessel placement (setting)
@@ -414,6 +414,13 @@ class Cells(Strict):
             return self.capacity_3d
         return PACKED_CELLS_PER_CM3 * (self.h_ref * self._length_cm) ** 3
 
+    @model_validator(mode="after")
+    def _division(self):
+        if self.mode == "continuum" and self.division == "synchronous":
+            raise ValueError("division = 'synchronous' divides discrete cells at once; a continuum "
+                             "density grows at a rate: use division = 'asynchronous' (the default)")
+        return self
+
 
 # PETSc options a case file may set (docs/inputs.md): solver settings only, an allowlist.
 # Everything else is refused, above all what writes files or runs code: viewers (*_view),
@@ -460,13 +467,6 @@ def check_petsc(options: dict) -> dict:
                                       "a boolean; no paths, spaces or python types)", {"key": key, "value": value})
         out[k.lower()] = value  # PETSc's option names ignore case
     return out
-
-    @model_validator(mode="after")
-    def _division(self):
-        if self.mode == "continuum" and self.division == "synchronous":
-            raise ValueError("division = 'synchronous' divides discrete cells at once; a continuum "
-                             "density grows at a rate: use division = 'asynchronous' (the default)")
-        return self
 
 
 class Solver(Strict):

@@ -397,21 +397,10 @@ class Organ:
         except FieldError as err:
             self.failure = f"organ '{self.name}', {err}"
 
-    def flush(self, n: int) -> None:
-        """The run ends at step ``n`` between two soil sub-cycles: the soil steps now over
-        the steps since its last step, so that what the plasma gave reaches the organ
-        (collective; a failure as in ``step``)."""
-        if self.soil is None or self._soil_last == n:
-            return
-        try:
-            self._soil_step(n)
-        except FieldError as err:
-            self.failure = f"organ '{self.name}', {err}"
-
     def _soil_step(self, n: int) -> None:
-        """The soil over the steps since its last step, with their mean uptake. A cycle is
-        soil_every steps, shorter after a flush (None: a checkpoint from before the soil
-        kept its last step, which was then on the schedule)."""
+        """The soil over the steps since its last step, with their mean uptake (a cycle is
+        soil_every steps; None: a checkpoint from before the soil kept its last step, which
+        was then on the schedule)."""
         last = self._soil_last if self._soil_last is not None else (n - 1) // self.soil_every * self.soil_every
         k, f = n - last, self.fields
         self.soil.step(self._all_cells()[: self.n_owned], self._uptake / k, not self.pristine_cells, dt=k * self.dt)
@@ -636,6 +625,9 @@ class Organ:
             out["niche_max"] = extreme("N", MPI.MAX)
             out["niche_mean"] = self._integral(f["N"].x.array) / self.volume
             out["exosomes_taken_up"] = self.soil.taken_up
+            # Taken from the plasma in the open sub-cycle, delivered to x at its end: an
+            # output between soil steps holds it here, so the balance closes at any step.
+            out["exosomes_pending"] = self._uptake * self.dt
         if self.angio is not None:
             out.update(self.angio.metrics(self.origin_sites, self.volume))
         return out

@@ -372,18 +372,6 @@ class Simulation:
                     if failed:
                         self._fail(n, failed[0])
                 due = bool(self.case.output.checkpoint_every and n % self.case.output.checkpoint_every == 0)
-                if n == steps and not alarm:
-                    # The run ends, maybe between soil sub-cycles: its checkpoint keeps the
-                    # cycle open (a restart continues it as the uninterrupted run would),
-                    # its outputs have the last partial cycle's uptake in the organs.
-                    if due:
-                        self.checkpoint()
-                        due = False
-                    for organ in self.organs:
-                        organ.flush(n)
-                    failed = [o.failure for o in self.organs if o.failure]
-                    if self.comm.allreduce(bool(failed), op=MPI.LOR):
-                        self._fail(n, [w for ws in self.comm.allgather(failed) for w in ws][0])
                 if n % every == 0 or n == steps:
                     self._output()
                     self._progress(steps, t_start)
