@@ -72,7 +72,6 @@ class Organ:
                              case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol,
                              positive=m_matrix)
             self.soil_every, self._uptake = case.soil.every, 0.0
-            self._soil_last: int | None = 0  # the step the soil last stepped to
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
@@ -397,14 +396,11 @@ class Organ:
         except FieldError as err:
             self.failure = f"organ '{self.name}', {err}"
 
-    def _soil_step(self, n: int) -> None:
-        """The soil over the steps since its last step, with their mean uptake (a cycle is
-        soil_every steps; None: a checkpoint from before the soil kept its last step, which
-        was then on the schedule)."""
-        last = self._soil_last if self._soil_last is not None else (n - 1) // self.soil_every * self.soil_every
-        k, f = n - last, self.fields
-        self.soil.step(self._all_cells()[: self.n_owned], self._uptake / k, not self.pristine_cells, dt=k * self.dt)
-        self._uptake, self._soil_last = 0.0, n
+    def _soil_step(self) -> None:
+        """The soil over its sub-cycle of soil_every steps, with their mean uptake (until
+        then the uptake is pending: ``exosomes_pending``)."""
+        self.soil.step(self._all_cells()[: self.n_owned], self._uptake / self.soil_every, not self.pristine_cells)
+        self._uptake = 0.0
 
     def _step(self, n: int, uptake: float) -> None:
         f = self.fields
@@ -446,7 +442,7 @@ class Organ:
         if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake
             self._uptake += uptake
             if n % self.soil_every == 0:
-                self._soil_step(n)
+                self._soil_step()
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
@@ -494,8 +490,7 @@ class Organ:
         rest = {"cells": _gather(self.comm, dict(pop.portable(), cell=orig[pop.host])),
                 "cell_stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.cells.stats.items()},
                 "flags": {k: getattr(self, k) for k in ("pristine", "_had_cells", "pristine_cells", "initial_cells")},
-                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0),
-                "soil_last": -1 if getattr(self, "_soil_last", 0) is None else getattr(self, "_soil_last", 0)}
+                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0)}
         if self.continuum is not None:
             rest["continuum"] = {k: self.comm.allreduce(v, op=MPI.SUM)
                                  for k, v in {**self.continuum.stats, **self.density_stats}.items()}
@@ -521,7 +516,6 @@ class Organ:
         for k, v in rest["flags"].items():
             setattr(self, k, v)
         self._uptake = rest["uptake"]
-        self._soil_last = None if rest.get("soil_last", -1) < 0 else rest["soil_last"]
         site_x, site_kind = rest["sites"]
         for x, kind in zip(site_x[len(self.site_x):], site_kind[len(self.site_kind):]):
             self.add_site(x, int(kind))  # new perfused vessels: their elements take the kind

@@ -96,23 +96,11 @@ class Soil:
         return self.spec.oxygen.b0 + self.b.x.array[: self.n]
 
     def step(self, c: np.ndarray, uptake: float = 0.0, cells: bool = True,
-             forcing: dict[str, np.ndarray] | None = None, dt: float | None = None) -> None:
+             forcing: dict[str, np.ndarray] | None = None) -> None:
         """One step with the cell density ``c`` (c_E + c_M, owned dofs) frozen, and the
         exosome uptake rate ``uptake`` (amount per unit time, the step's mean) of this organ;
         ``cells``: whether any rank of the organ has cells or had them last step (the same
-        on every rank). ``forcing``: extra sources per field (manufactured solutions);
-        ``dt``: a step of another length than the soil's own (a partial sub-cycle)."""
-        if dt is not None and dt != self.dt:
-            full, solvers = self.dt, list(self.solvers.values())
-            self.dt = dt
-            for s in solvers:
-                s.dt = dt
-            try:
-                return self.step(c, uptake, cells, forcing)
-            finally:  # each solver resets its operator on its next step of length full
-                self.dt = full
-                for s in solvers:
-                    s.dt = full
+        on every rank). ``forcing``: extra sources per field (manufactured solutions)."""
         n, b = self.n, self.b.x.array[: self.n]
         extra = forcing or {}
         if cells or extra:

@@ -303,8 +303,6 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     if len(x) < len(organ.site_x):
         c.fail("sites", f"{len(x)} vessel sites, fewer than the case's {len(organ.site_x)}")
     c.get(rest, "uptake", "uptake", float, finite=True)
-    if "soil_last" in rest:  # the step the soil last stepped to (-1: unknown)
-        c.get(rest, "soil_last", "soil_last", int)
     if organ.continuum is not None:  # the densities' counters (Organ.snapshot)
         cont = c.get(rest, "continuum", "continuum", dict)
         for k in (*organ.continuum.stats, *organ.density_stats):
