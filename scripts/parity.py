@@ -1,4 +1,4 @@
-"""Parity of the discrete cells across rank counts (DESIGN.md).
+"""Parity of the discrete cells across rank counts (docs/numerics.md).
 
     mpirun -n 2 python -m mpi4py scripts/parity.py [DIM]          # frozen fields: digest
     mpirun -n 2 python -m mpi4py scripts/parity.py coupled STEPS   # coupled run: state

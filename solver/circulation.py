@@ -1,5 +1,5 @@
 """The blood: clusters of circulating tumour cells between intravasation and arrival in
-a secondary organ (MODEL.md section 4).
+a secondary organ (docs/model.md section 4).
 
 Organs are coupled only here. The blood is small, so every rank keeps the same copy,
 and every decision (break-away, survival, route, vessel site, extravasation) is drawn
@@ -27,7 +27,7 @@ from solver.cells import rng
 COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin")
 
 # Resting cardiac output to organs (fractions); Williams & Leggett (1989) Clin Phys Physiol
-# Meas 10:187, as restated in MODEL.md section 4 (liver: hepatic artery only).
+# Meas 10:187, as restated in docs/model.md section 4 (liver: hepatic artery only).
 CARDIAC_OUTPUT = {"brain": 0.12, "kidney": 0.20, "liver": 0.065, "bone": 0.05, "muscle": 0.17, "skin": 0.05,
                   "heart": 0.04, "gut": 0.20, "other": 0.105}
 ARREST = 0.8  # illustrative default arrest probability in a capillary bed
@@ -324,7 +324,7 @@ def exosome_uptake(cfg, types: list[str], blocked: set[str] = frozenset()) -> np
 
 
 class ExosomePool:
-    """The plasma exosome pool E (MODEL.md section 5), an amount replicated on every rank:
+    """The plasma exosome pool E (docs/model.md section 5), an amount replicated on every rank:
 
         dE/dt = sigma N_T - (k_clear + sum_j k_j) E
 

@@ -5,7 +5,7 @@ cited (the reference sits beside it) or listed in ``ILLUSTRATIVE`` so that the
 run manifest can say which illustrative values a run used.
 
 Units: lengths in units of ``scales.length_cm`` and times in units of
-``scales.time_s`` (MODEL.md section 0). Franssen et al. (2019) use
+``scales.time_s`` (docs/model.md section 0). Franssen et al. (2019) use
 L = 0.2 cm and tau = L^2 / 1e-6 cm^2/s = 4e4 s.
 """
 
@@ -150,7 +150,7 @@ class MMP(Strict):
 
 
 class Extravasation(Strict):
-    """p_ext = 1 - (1 - p0) exp(-epsilon N_local) (MODEL.md section 4)."""
+    """p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4)."""
 
     p0: Prob = 1.0  # Franssen et al. (2019): arrivals settle wherever there is room
     epsilon: NonNeg = 0.0  # niche effect (off: a case that models the niche sets it)
@@ -160,7 +160,7 @@ class Oxygen(Strict):
     """o, normalised to healthy tissue (o = 1 ~ 46 mmHg, the median normal-tissue pO2 in
     Vaupel's compilation, McKeown 2014 Br J Radiol 87:20130676, Table 2):
     do/dt = D lap o + supply (b0 (1 - regression min(c/Q, 1)) + b)(1 - o) - uptake c o
-    (MODEL.md section 2; the regression factor: section 6)."""
+    (docs/model.md section 2; the regression factor: section 6)."""
 
     D: NonNeg = 17.5  # 1.75e-5 cm^2/s at 37 C; Grote, Suesskind & Vaupel (1977) Pfluegers Arch 372:37
     # Per unit cell density: o falls to the hypoxic level ~100 um and to anoxia ~200 um into
@@ -191,7 +191,7 @@ class VEGF(Strict):
 
 
 class Niche(Strict):
-    """The exosome-borne niche factor x and the conditioning N (MODEL.md section 5):
+    """The exosome-borne niche factor x and the conditioning N (docs/model.md section 5):
     dx/dt = D lap x - (decay + uptake) x + (organ uptake from plasma, where vessels are);
     dN/dt = rate uptake x (1 - N) - loss N (pointwise, exact)."""
 
@@ -206,7 +206,7 @@ class Niche(Strict):
 
 # Anderson & Chaplain (1998) Bull Math Biol 60:857, their nondimensional values (as in the
 # re-implementation of Nardini et al. 2021 PLoS Comput Biol 17:e1009094), times 0.290 for
-# these units (their tau = L^2 / 2.9e-7 cm^2/s with L = 0.2 cm, MODEL.md section 0).
+# these units (their tau = L^2 / 2.9e-7 cm^2/s with L = 0.2 cm, docs/model.md section 0).
 _AC = 4.0e4 / (0.2**2 / 2.9e-7)
 
 
@@ -258,7 +258,7 @@ class Organ(Strict):
 
 
 class Circulation(Strict):
-    """The blood (MODEL.md section 4); Franssen et al. (2019), Table 1 and section 2.4."""
+    """The blood (docs/model.md section 4); Franssen et al. (2019), Table 1 and section 2.4."""
 
     T_V: Pos = 0.18  # time in the blood: 180 steps of 1e-3; Franssen et al. (2019), as P_d, P_s, P_C
     P_d: Prob = 0.5  # a cell breaks away from a multicell cluster (Franssen 2019)
@@ -294,7 +294,7 @@ EXOSOME_UPTAKE_OTHER = 0.01  # other organ types (illustrative; listed as exosom
 
 
 class Exosomes(Strict):
-    """The plasma exosome pool E (MODEL.md section 5; solver/circulation.py ExosomePool)."""
+    """The plasma exosome pool E (docs/model.md section 5; solver/circulation.py ExosomePool)."""
 
     release: NonNeg = 1.0e-2  # sigma per primary cell (illustrative: x ~ 1 in a primed organ of size 1 from ~1e4 cells)
     removal: Pos = 231.0  # k_clear + sum k_j: plasma half-life ~2 min (Takahashi et al. 2013 J Biotechnol 165:77, as cited by Wiklander et al. 2015)
@@ -339,7 +339,7 @@ class Intervention(Strict):
 
 
 class Soil(Strict):
-    """Which soil processes run (MODEL.md sections 2, 5, 6); off: Franssen's invasion model."""
+    """Which soil processes run (docs/model.md sections 2, 5, 6); off: Franssen's invasion model."""
 
     oxygen: bool = False  # oxygen field; division stops below o_hyp, cells die below o_nec
     vegf: bool = False  # VEGF field (from hypoxic cells and conditioned tissue)
@@ -365,7 +365,7 @@ class Lesions(Strict):
 
 
 class Dormancy(Strict):
-    """Cellular dormancy of arrivals (MODEL.md section 6); None: arrivals are active at once."""
+    """Cellular dormancy of arrivals (docs/model.md section 6); None: arrivals are active at once."""
 
     r_wake: NonNeg | None = None
 

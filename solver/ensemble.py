@@ -1,5 +1,5 @@
 """Ensembles: the same case over N seeds, on MPI sub-communicators, summarised as the
-mean and the 5-95 % band of every metric over time (MODEL.md: answers with error bars).
+mean and the 5-95 % band of every metric over time (docs/model.md: answers with error bars).
 
 Replicate k runs with seed = case.seed + k on its own group of ranks, so it is identical
 to ``seedsoil run CASE --set seed=<seed + k>`` on as many ranks.

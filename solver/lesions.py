@@ -1,5 +1,5 @@
 """Lesions: connected groups of occupied places (lattice boxes sharing a face), their
-sizes, and the micro/macro classification that clinical staging uses (MODEL.md section 6).
+sizes, and the micro/macro classification that clinical staging uses (docs/model.md section 6).
 
 Sizes are equivalent diameters of the occupied boxes (disc in 2D, ball in 3D). Defaults
 follow the AJCC staging manual (8th ed., 2017): isolated tumour cells <= 0.2 mm,

@@ -193,7 +193,7 @@ class Organ:
 
     def intravasate(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
         """Cells that have moved onto a vessel site leave with the cells around it
-        (within the site's radius plus h_ref) as one cluster (MODEL.md section 4):
+        (within the site's radius plus h_ref) as one cluster (docs/model.md section 4):
         any cell triggers a ruptured vessel, only a mesenchymal one a normal vessel.
         Returns (site, cells) per triggered site, the same on every rank (collective)."""
         pop = self.cells.pop

@@ -201,7 +201,7 @@ class Simulation:
                 self._event("arrival", self.names[1 + a.organ], int(a.site[sel][0]), int(u), a.cells["phenotype"][sel])
 
     def _treat(self):
-        """Interventions of the case at this step's time (MODEL.md; config.Intervention)."""
+        """Interventions of the case at this step's time (docs/model.md; config.Intervention)."""
         active = {k: [i for i in self.case.interventions if i.kind == k and i.active(self.t)]
                   for k in ("resection", "vegf_blockade", "exosome_release", "integrin")}
         if active["resection"] and not self.ledger.get("resected"):

@@ -1,5 +1,5 @@
 """Tip-cell angiogenesis in one organ, Anderson & Chaplain (1998)'s hybrid model
-(MODEL.md section 6), on the machinery of the cancer cells: arrays, the mesh walk across
+(docs/model.md section 6), on the machinery of the cancer cells: arrays, the mesh walk across
 ranks, counter-based random numbers.
 
 Per step, from the start-of-step fields:

@@ -286,7 +286,7 @@ def test_sub_cycling_error_is_small_and_first_order():
 
 @pytest.mark.parallel
 def test_angiogenic_dormancy_oxygen():
-    """MODEL.md section 6 with the default oxygen parameters: a packed colony wider than the
+    """docs/model.md section 6 with the default oxygen parameters: a packed colony wider than the
     diffusion limit (radius 300 um) has an anoxic core once it has displaced the capillaries
     it packs, and none while they stay (regression 0); a small colony (60 um) is normoxic at
     its rim; new perfused vessels (b = 1) over the big one make it normoxic throughout."""

@@ -1,5 +1,5 @@
 """Discrete cancer cells in an organ: haptotactic Euler-Maruyama moves with room on
-places, division, and the densities they hand to the fields (MODEL.md section 3).
+places, division, and the densities they hand to the fields (docs/model.md section 3).
 
 One step, from the start-of-step state:
   1. every cell proposes X + Phi grad(w) dt + sqrt(2 D dt) xi (reflected at the boundary);
@@ -55,7 +55,7 @@ class DiscreteCells:
         self.D = np.array([params.D_E, params.D_M])
         self.Phi = np.array([params.Phi_E, params.Phi_M])
         self.pop = Population(self.dim)
-        # Dormant cells neither move nor divide; they wake at rate r_wake (MODEL.md section 6).
+        # Dormant cells neither move nor divide; they wake at rate r_wake (docs/model.md section 6).
         self.p_wake = 0.0 if r_wake is None else -np.expm1(-r_wake * dt)
         self.stats = {"refused_moves": 0, "divisions": 0, "refused_divisions": 0, "migrated": 0, "woke": 0, "died": 0}
 
@@ -253,7 +253,7 @@ class DiscreteCells:
         return count_at_vertices(self._vertex_count, self.pop.vertex if select is None else self.pop.vertex[select])
 
     def densities(self, lumped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (MODEL.md section 0)."""
+        """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (docs/model.md section 0)."""
         m = self.pop.phenotype == MESENCHYMAL
         nE, nM = self.vertex_counts(~m), self.vertex_counts(m)
         scale = self.p.h_ref**self.dim / lumped[: len(nE)]

@@ -4,7 +4,7 @@ boundary and hands it to the rank that owns its new element.
 
 Vertices of every element are stored sorted by their input (mesh-file) index and all
 arithmetic is element-wise in a fixed order, so a cell's path is bitwise the same
-whichever rank computes it (DESIGN.md, parity).
+whichever rank computes it (docs/numerics.md, parity).
 """
 
 from __future__ import annotations

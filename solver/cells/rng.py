@@ -1,5 +1,5 @@
 """Counter-based random numbers: every draw is a pure function of
-(seed, cell id, step, purpose), never of processing order or rank (MODEL.md section 3).
+(seed, cell id, step, purpose), never of processing order or rank (docs/model.md section 3).
 
 The mixer is SplitMix64's finaliser (Steele, Lea, Flood 2014), applied to a running
 combination of the keys; numpy uint64 arithmetic wraps modulo 2^64 as the mixer needs.
@@ -20,7 +20,7 @@ DIVIDE_FRACTION = 12
 INIT = 16  # initial placement jitter (INIT .. INIT + 3)
 INIT_CLOCK = 20
 INIT_PHENOTYPE = 21
-# The blood and the organs it links (MODEL.md section 4); keyed by cell or cluster id.
+# The blood and the organs it links (docs/model.md section 4); keyed by cell or cluster id.
 CLUSTER = 30
 DISAGGREGATE = 31
 SINGLE = 32

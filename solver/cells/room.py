@@ -1,4 +1,4 @@
-"""Places and their room (MODEL.md sections 0 and 3).
+"""Places and their room (docs/model.md sections 0 and 3).
 
 A place is a box of a lattice of spacing h_ref laid over the organ (Franssen's grid:
 one box per grid node), not an element or vertex of the finite-element mesh, so that

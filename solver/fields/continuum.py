@@ -1,4 +1,4 @@
-"""Continuum (mean-field) cancer cells by explicit FEM-FCT (DESIGN.md, numerics).
+"""Continuum (mean-field) cancer cells by explicit FEM-FCT (docs/numerics.md, numerics).
 
     dc_k/dt = D_k lap c_k - Phi_k div(c_k grad w) + r_k c_k (1 - (c_E + c_M)/Q) + s_k,
     r_k = ln 2 / T_k, k in {E, M}, zero flux on the boundary.

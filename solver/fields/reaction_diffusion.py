@@ -1,5 +1,5 @@
 """Implicit Euler for du/dt = D lap(u) - (lambda + r) u + s with a lumped (row-sum) mass
-matrix (DESIGN.md, numerics).
+matrix (docs/numerics.md, numerics).
 
 The system (M_L (1/dt + lambda + r) + D K) u^{n+1} = M_L (u^n / dt + s) is an M-matrix on
 Delaunay meshes, so u stays non-negative for non-negative sources. K is assembled once

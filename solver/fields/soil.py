@@ -1,4 +1,4 @@
-"""The soil of one organ (MODEL.md sections 2 and 5): oxygen o, VEGF v, the exosome-borne
+"""The soil of one organ (docs/model.md sections 2 and 5): oxygen o, VEGF v, the exosome-borne
 niche factor x, the conditioning N and the perfused new-vessel density b.
 
     do/dt = D_o lap o + p_o (b0 (1 - r min(c/Q, 1)) + b)(1 - o) - q_o c o
@@ -130,7 +130,7 @@ class Soil:
             relax(N, gain, gain + nx.loss, self.dt)  # owned + ghost: x is scattered
 
     def equilibrate(self, c: np.ndarray, steps: int = 40) -> None:
-        """Oxygen at its steady state with the cells ``c`` (MODEL.md: the initial state).
+        """Oxygen at its steady state with the cells ``c`` (docs/model.md: the initial state).
         Oxygen relaxes at rate >= supply b0 per unit time, so a few implicit steps reach
         round-off; the other fields keep their values."""
         if "o" not in self.solvers:
