@@ -6,11 +6,14 @@ What is checked, per fenced code block (the info string after the three backtick
   temporary folder that holds links to the repository's ``cases/`` and ``meshes/``, with
   the repository on ``PYTHONPATH``. Each block is self-contained (no state from earlier
   blocks) and must take seconds (keep examples small, e.g. ``time.steps=20``).
-- ``sh`` and ``console``: every command line that calls ``seedsoil`` (any path ending in
+- ``sh``, ``bash`` and ``console``: every command line that calls ``seedsoil`` (any path ending in
   ``seedsoil``, or ``python -m solver``) is parsed by the real CLI parser
   (``solver.cli._parser``), nothing is run; every ``cases/*.toml`` and ``scripts/*.py`` a
   line names must exist. Continuation lines (trailing backslash) are joined; ``#`` starts
   a comment; a ``$ `` prompt is dropped.
+- ``toml``: the block is a valid case, or a valid part of one: it is loaded as a case file
+  in a temporary ``cases/`` folder beside a link to ``meshes/`` (so relative mesh paths
+  resolve as in the repository), every key checked by the schema.
 - A block that must not run (an hour-long study, an example that needs a file you do not
   have) adds ``no-run`` to its info string: ```` ```python no-run ````. Its Python is then
   compiled only, and its command lines are still parsed (parsing runs nothing). Blocks
@@ -66,7 +69,8 @@ def _blocks_of(lang: set[str]) -> list:
     for page in PAGES:
         for kind, flags, code, line in blocks(page):
             if kind in lang:
-                params.append(pytest.param(page, flags, code, id=f"{page.relative_to(ROOT)}:{line}"))
+                name = f"{page.relative_to(ROOT)}:{line}"
+                params.append(pytest.param(page, flags, code, id=name))
     return params
 
 
@@ -89,14 +93,17 @@ def command_lines(code: str) -> list[str]:
 
 def seedsoil_args(line: str) -> list[list[str]]:
     """The argument lists of every seedsoil call on a line (split at ; && ||)."""
-    words = shlex.split(line, comments=True)
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)  # "1000;" is "1000", ";"
+    lexer.whitespace_split = True
+    words = list(lexer)  # "#" starts a comment
     calls, cmd = [], []
     for w in words + [";"]:
-        if w in (";", "&&", "||", "|"):
+        if w in (";", "&&", "||", "|", "&"):
             # The last seedsoil on a command is the program (docker run IMAGE seedsoil ...);
             # one after -t is an image tag.
             for i in reversed(range(len(cmd))):
-                if Path(cmd[i]).name == "seedsoil" and (i == 0 or cmd[i - 1] not in ("-t", "--tag")):
+                tag = i > 0 and cmd[i - 1] in ("-t", "--tag")
+                if Path(cmd[i]).name == "seedsoil" and not tag:
                     calls.append(cmd[i + 1:])
                     break
                 if cmd[i] == "-m" and i + 1 < len(cmd) and cmd[i + 1] == "solver":
@@ -115,12 +122,13 @@ def test_shell_commands_parse(page, flags, code):
     parser = _parser()
     for line in command_lines(code):
         for name in re.findall(r"(?<![\w/.])((?:cases|scripts)/[\w./-]+\.(?:toml|py))", line):
-            assert (ROOT / name).exists(), f"{page.name}: {line!r} names {name}, which does not exist"
+            assert (ROOT / name).exists(), f"{page.name}: {line!r} names {name}, which is missing"
         for args in seedsoil_args(line):
             try:
                 parser.parse_args(args)
             except SystemExit:
-                pytest.fail(f"{page.name}: the CLI does not accept {line!r} (seedsoil {' '.join(args)})")
+                pytest.fail(f"{page.name}: the CLI does not accept {line!r} "
+                            f"(seedsoil {' '.join(args)})")
 
 
 @pytest.mark.parametrize("page, flags, code", _blocks_of({"python"}))
@@ -130,10 +138,28 @@ def test_python_examples_run(page, flags, code, tmp_path):
         return
     for name in ("cases", "meshes"):
         (tmp_path / name).symlink_to(ROOT / name)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=300)
-    assert run.returncode == 0, f"{page.name}: the example failed:\n{code}\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
+    assert run.returncode == 0, (f"{page.name}: the example failed:\n{code}\n"
+                                 f"{run.stdout[-2000:]}\n{run.stderr[-4000:]}")
+
+
+@pytest.mark.parametrize("page, flags, code", _blocks_of({"toml"}))
+def test_toml_examples_are_valid_cases(page, flags, code, tmp_path):
+    import tomllib
+
+    from solver import config
+
+    if "no-run" in flags:
+        tomllib.loads(code)
+        return
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "meshes").symlink_to(ROOT / "meshes")
+    case = tmp_path / "cases" / "example.toml"
+    case.write_text(code)
+    config.load(str(case))
 
 
 def links(page: Path) -> list[str]:
