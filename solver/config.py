@@ -422,7 +422,7 @@ class Cells(Strict):
         return self
 
 
-# PETSc options a case file may set (docs/inputs.md): solver settings only, an allowlist.
+# PETSc options a case file may set (docs/reliability.md): solver settings only, an allowlist.
 # Everything else is refused, above all what writes files or runs code: viewers (*_view),
 # monitors, -log_view, -options_file, debuggers, -malloc_dump, python types. The command
 # line (--petsc-option) is the user's own and stays open.
@@ -459,7 +459,7 @@ def check_petsc(options: dict) -> dict:
         if not PETSC_ALLOWED.fullmatch(k[len(field):]):
             raise PydanticCustomError(
                 "petsc_option", "not a solver setting that a case file may pass to PETSc (allowed: Krylov and "
-                "preconditioner types, tolerances, iteration limits and the like, see docs/inputs.md; viewers, "
+                "preconditioner types, tolerances, iteration limits and the like, see docs/reliability.md; viewers, "
                 "monitors, logs, debuggers and options files are refused); your own options go on the command "
                 "line: --petsc-option -{key}=VALUE", {"key": key})
         if isinstance(value, str) and (not _PETSC_VALUE.fullmatch(value) or "python" in value.lower()):
@@ -487,7 +487,7 @@ class Solver(Strict):
 
 
 class Parallel(Strict):
-    """How organs map onto MPI ranks (README: measured by scripts/bench_mapping.py)."""
+    """How organs map onto MPI ranks (docs/performance.md: measured by scripts/bench_mapping.py)."""
 
     # "split": the ranks form one group per organ (up to the number of organs), the primary
     # alone in the first group, the secondaries shared round-robin by the others;

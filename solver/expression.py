@@ -8,7 +8,7 @@ spelled ``np.<name>``), then evaluated by walking the checked tree. Nothing else
 reachable: no attributes but ``np.<allowed>``, no subscripts, strings, keywords, lambdas or
 comprehensions. Blocklists of dangerous names get bypassed (numexpr, CVE-2023-39631); an
 allowlist cannot be. Numbers are floats, so ``10**10**10`` is inf at once, not a hang.
-docs/inputs.md gives the grammar.
+docs/reliability.md (section 1) gives the grammar.
 """
 
 from __future__ import annotations

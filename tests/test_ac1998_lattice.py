@@ -37,7 +37,7 @@ def test_lattice_reference_schemes(tmp_path):
 def test_the_code_crosses_by_its_tips_own_uptake(tmp_path):
     """With A&C's parameters the code's sprouts reach the tumour; without TAF uptake by the
     tips (read at their own site by its one-sided differences) they stall where
-    chemotaxis and haptotaxis balance, as the drift scheme's and seedsoil's do (README)."""
+    chemotaxis and haptotaxis balance, as the drift scheme's and seedsoil's do (docs/studies.md)."""
     uptake = _run(tmp_path, "--t-max", "20")
     none = _run(tmp_path, "--t-max", "20", "--eta", "0")
     assert uptake["summary"]["t_reach_AC"]["n"] == 2

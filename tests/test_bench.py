@@ -1,4 +1,4 @@
-"""The benchmark scripts run and report what README quotes (not timed: the numbers are
+"""The benchmark scripts run and report what docs/performance.md quotes (not timed: the numbers are
 checked against each other and against the test's own clock)."""
 
 import json
@@ -23,7 +23,7 @@ def check_bench_body(stdout: str, steps: int, wall: float) -> dict:
     # The split of the step (cells, fields, circulation) was timed inside the step.
     parts = res["cells_ms"] + res["fields_ms"] + res["circulation_ms"]
     assert 0 < parts <= ours * (1 + 1e-6), (parts, ours)
-    # The printed lines say what the JSON says (README quotes them).
+    # The printed lines say what the JSON says (docs/performance.md quotes them).
     line = re.search(r"([\d.]+) ms per step \(cells ([\d.]+), fields ([\d.]+), circulation ([\d.]+)\)", stdout)
     printed = [float(g) for g in line.groups()]
     assert printed == pytest.approx([ours, res["cells_ms"], res["fields_ms"], res["circulation_ms"]], abs=0.006)

@@ -39,7 +39,7 @@ def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
     column sums, hence conservation, are unchanged, and nothing changes on non-obtuse
     meshes. The price is accuracy where many entries change: on Gmsh's 3D meshes (most
     tetrahedra obtuse) it smooths peaks by ~10 %, while the Galerkin undershoot it removes
-    is ~1e-5 of the peak, so the case default is on in 2D and off in 3D (README)."""
+    is ~1e-5 of the peak, so the case default is on in 2D and off in 3D (docs/numerics.md)."""
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     K = dolfinx.fem.petsc.assemble_matrix(fem.form(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx))
     K.assemble()
@@ -67,7 +67,7 @@ def petsc_options(prefix: str, options: dict, rtol: float) -> None:
     opts = PETSc.Options()
     # Jacobi for MMP (its lumped mass dominates: 9 iterations); block-Jacobi/ILU(0) for the
     # soil's stiffer sub-cycled systems (3x fewer iterations than Jacobi, faster than GAMG
-    # whose set-up each step costs more than it saves; measured, README).
+    # whose set-up each step costs more than it saves; measured, docs/performance.md).
     pc = "jacobi" if prefix in ("mmp_",) or not prefix.startswith(FIELDS) else "bjacobi"
     base = {"ksp_type": "cg", "pc_type": pc, "ksp_rtol": rtol, "ksp_atol": 1e-300}
     for k, v in base.items():
