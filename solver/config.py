@@ -225,7 +225,8 @@ class MMP(Strict):
 
 
 class Extravasation(Strict):
-    """p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4); a secondary's."""
+    """A secondary organ's extravasation (no cell arrives in the primary): an arrival settles
+    with p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4)."""
 
     p0: Prob = param(1.0, unit="1", source=f"{FRANSSEN}: arrivals settle wherever there is room",
                      doc="Probability that an arrival extravasates into unconditioned tissue.")
@@ -487,7 +488,7 @@ class Intervention(Strict):
     ``every`` (0: continuous)."""
 
     kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin"] = param(
-        unit="-", source="setting", doc="The treatment.")
+        unit="-", source="setting", doc="The treatment (see above).")
     start: NonNeg = param(0.0, unit="T", source="setting", doc="Start.")
     stop: NonNeg | None = param(
         None, unit="T", source="setting", doc="Stop; unset: the end of the run.")
