@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -793,11 +794,11 @@ class Case(Strict):
         process that runs), by the keys that error messages use, with the reason (the
         ``source`` of each key after ``illustrative: ``)."""
         used: dict[str, str] = {}
-        for key, table, name, meta in leaves(self):
-            why = meta["source"].removeprefix("illustrative: ")
-            if why == meta["source"] or (table.process and not getattr(self.soil, table.process)):
+        for key, table, name, info in leaves(self):
+            why = info["source"].removeprefix("illustrative: ")
+            if why == info["source"] or (table.process and not getattr(self.soil, table.process)):
                 continue
-            if any(getattr(table, k) != v for k, v in meta.get("when", {}).items()):
+            if any(getattr(table, k) != v for k, v in info.get("when", {}).items()):
                 continue
             if key == "exosomes.uptake":  # the 1 % applies per organ type without a value
                 types = ({o.organ_type() for o in self.secondary} - set(EXOSOME_UPTAKE)
@@ -818,7 +819,7 @@ def meta(model: type[BaseModel], name: str) -> dict[str, Any]:
 
 def tables(model: type[BaseModel]) -> dict[str, type[Strict]]:
     """The sub-tables of a table class, by key: a table or a list of tables."""
-    out = {}
+    out: dict[str, type[Strict]] = {}
     for name, field in model.model_fields.items():
         args = (field.annotation, *getattr(field.annotation, "__args__", ()))
         sub = next((a for a in args if isinstance(a, type) and issubclass(a, Strict)), None)
@@ -827,7 +828,7 @@ def tables(model: type[BaseModel]) -> dict[str, type[Strict]]:
     return out
 
 
-def leaves(table: Strict, prefix: str = ""):
+def leaves(table: Strict, prefix: str = "") -> Iterator[tuple[str, Strict, str, dict[str, Any]]]:
     """(key, table, name, metadata) of every leaf key of a case (or of one of its tables), in
     schema order, keys as error messages name them (``secondary.0.oxygen.D``)."""
     subs = tables(type(table))
