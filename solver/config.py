@@ -6,6 +6,9 @@ The case reference (docs/case-reference.md, ``python -m solver.casedoc``) and th
 manifest's list of illustrative values a run used (``Case.illustrative``) are read from
 this metadata.
 
+Each table of the case file is a ``<Table>Spec`` class (``OrganSpec`` configures the
+runtime ``organ.Organ``); the whole file is ``Case``.
+
 Units (``UNITS``): lengths in units of ``scales.length_cm`` (L) and times in units of
 ``scales.time_s`` (T) (docs/model.md section 0). Franssen et al. (2019) use L = 0.2 cm and
 T = L^2 / 1e-6 cm^2/s = 4e4 s.
@@ -109,7 +112,7 @@ class Strict(BaseModel):
     process: ClassVar[str | None] = None
 
 
-class Scales(Strict):
+class ScalesSpec(Strict):
     """The units of the case: every length is in L = length_cm, every time in T = time_s."""
 
     length_cm: Pos = param(0.2, unit="cm", source=FRANSSEN, doc="L, the unit of length.")
@@ -117,14 +120,14 @@ class Scales(Strict):
                         doc="T, the unit of time: L^2 / D_ref with D_ref = 1e-6 cm^2/s.")
 
 
-class Time(Strict):
+class TimeSpec(Strict):
     """The time step of the cells and of the fast fields, and the run's length."""
 
     dt: Pos = param(1.0e-3, unit="T", source=FRANSSEN, doc="Time step.")
     steps: Count = param(100, unit="steps", source="setting", doc="Run length.")
 
 
-class Output(Strict):
+class OutputSpec(Strict):
     """What a run writes, and how often."""
 
     every: Annotated[int, Field(ge=1)] = param(
@@ -141,7 +144,7 @@ class Output(Strict):
         doc="`seedsoil run` writes OUTDIR/plots/*.png at the end (solver/plots.py).")
 
 
-class Geometry(Strict):
+class GeometrySpec(Strict):
     """The organ's tissue: a block or an organ shape from the Gmsh builders, a closed STL
     surface or a user mesh, with a tumour region and vessel sites."""
 
@@ -204,7 +207,7 @@ class Geometry(Strict):
         return self
 
 
-class ECM(Strict):
+class ECMSpec(Strict):
     """The extracellular matrix w, degraded by mesenchymal cells and MMP (docs/model.md
     section 1)."""
 
@@ -216,7 +219,7 @@ class ECM(Strict):
     Gamma2: NonNeg = param(1.0, unit="1/T", source=FRANSSEN, doc="Degradation by MMP.")
 
 
-class MMP(Strict):
+class MMPSpec(Strict):
     """Matrix metalloproteinase m (docs/model.md section 1)."""
 
     D: NonNeg = param(1.0e-3, unit="L^2/T", source=FRANSSEN, doc="D_m, diffusivity.")
@@ -225,7 +228,7 @@ class MMP(Strict):
     Lambda: NonNeg = param(0.1, unit="1/T", source=FRANSSEN, doc="Decay.")
 
 
-class Extravasation(Strict):
+class ExtravasationSpec(Strict):
     """A secondary organ's extravasation (no cell arrives in the primary): an arrival settles
     with p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4)."""
 
@@ -235,7 +238,7 @@ class Extravasation(Strict):
                             doc="Niche effect on extravasation, per unit conditioning N.")
 
 
-class Oxygen(Strict):
+class OxygenSpec(Strict):
     """o, normalised to healthy tissue (o = 1 ~ 46 mmHg, the median normal-tissue pO2 in
     Vaupel's compilation, McKeown 2014 Br J Radiol 87:20130676, Table 2):
     do/dt = D lap o + supply (b0 (1 - regression min(c/Q, 1)) + b)(1 - o) - uptake c o
@@ -271,7 +274,7 @@ class Oxygen(Strict):
                            doc="o_nec: cells die below it.")
 
 
-class VEGF(Strict):
+class VEGFSpec(Strict):
     """v, normalised to a packed hypoxic colony's steady level:
     dv/dt = D lap v + s_cells c H(o) + s_niche N - decay v - vessel_uptake b v."""
 
@@ -297,7 +300,7 @@ class VEGF(Strict):
         doc="v at t = 0: an expression of x, y, z (e.g. a benchmark's TAF profile).")
 
 
-class Niche(Strict):
+class NicheSpec(Strict):
     """The exosome-borne niche factor x and the conditioning N (docs/model.md section 5):
     dx/dt = D lap x - (decay + uptake) x + (organ uptake from plasma, where vessels are);
     dN/dt = rate uptake x (1 - N) - loss N (pointwise, exact)."""
@@ -325,7 +328,7 @@ class Niche(Strict):
         doc="epsilon_w: dormant cells wake at r_wake (1 + wake N).")
 
 
-class Angiogenesis(Strict):
+class AngiogenesisSpec(Strict):
     """Tip cells (solver/vessels.py): motility D, chemotaxis chi0 / (1 + alpha v), haptotaxis
     rho, fibronectin production beta and uptake gamma, VEGF uptake eta (A&C 1998)."""
 
@@ -373,19 +376,19 @@ class Angiogenesis(Strict):
             "once.")
 
 
-class Organ(Strict):
+class OrganSpec(Strict):
     """An organ: [primary], or one [[secondary]] table per secondary organ."""
 
     name: str = param(
         "primary", unit="-", source="setting", doc="The organ's name (its output folder).")
-    geometry: Geometry = Field(default_factory=Geometry)
-    ecm: ECM = Field(default_factory=ECM)
-    mmp: MMP = Field(default_factory=MMP)
-    extravasation: Extravasation = Field(default_factory=Extravasation)
-    oxygen: Oxygen = Field(default_factory=Oxygen)
-    vegf: VEGF = Field(default_factory=VEGF)
-    niche: Niche = Field(default_factory=Niche)
-    angiogenesis: Angiogenesis = Field(default_factory=Angiogenesis)
+    geometry: GeometrySpec = Field(default_factory=GeometrySpec)
+    ecm: ECMSpec = Field(default_factory=ECMSpec)
+    mmp: MMPSpec = Field(default_factory=MMPSpec)
+    extravasation: ExtravasationSpec = Field(default_factory=ExtravasationSpec)
+    oxygen: OxygenSpec = Field(default_factory=OxygenSpec)
+    vegf: VEGFSpec = Field(default_factory=VEGFSpec)
+    niche: NicheSpec = Field(default_factory=NicheSpec)
+    angiogenesis: AngiogenesisSpec = Field(default_factory=AngiogenesisSpec)
     colony: Count = param(
         0, unit="cells", source="setting",
         doc="A secondary's cells at t = 0: a micrometastasis at its tumour centre.")
@@ -398,7 +401,7 @@ class Organ(Strict):
         return self.type or (self.geometry.kind if self.geometry.kind not in ("box", "msh", "stl") else self.name)
 
 
-class Circulation(Strict):
+class CirculationSpec(Strict):
     """The blood (docs/model.md section 4); Franssen et al. (2019), Table 1 and section 2.4."""
 
     T_V: Pos = param(0.18, unit="T", source=FRANSSEN, doc="Time in the blood: 180 steps of 1e-3.")
@@ -452,7 +455,7 @@ EXOSOME_UPTAKE = {"liver": 0.28, "lung": 0.07, "spleen": 0.016}
 EXOSOME_UPTAKE_OTHER = 0.01  # other organ types (illustrative; listed as exosomes.uptake)
 
 
-class Exosomes(Strict):
+class ExosomesSpec(Strict):
     """The plasma exosome pool E (docs/model.md section 5; solver/circulation.py ExosomePool)."""
 
     process: ClassVar[str | None] = "niche"
@@ -481,7 +484,7 @@ class Exosomes(Strict):
             "published).")
 
 
-class Intervention(Strict):
+class InterventionSpec(Strict):
     """A treatment in time: ``resection`` of the primary at ``start``; ``vegf_blockade``
     (an extra VEGF sink ``strength`` while a dose acts), ``exosome_release`` blocked (e.g.
     GW4869), ``integrin`` blocked (uptake by the ``profile`` organ type times
@@ -517,7 +520,7 @@ class Intervention(Strict):
         return not self.every or (t - self.start) % self.every < self.duration
 
 
-class Soil(Strict):
+class SoilSpec(Strict):
     """Which soil processes run (docs/model.md sections 2, 5, 6); all off: Franssen's
     invasion model."""
 
@@ -543,7 +546,7 @@ class Soil(Strict):
         return self
 
 
-class Lesions(Strict):
+class LesionsSpec(Strict):
     """Lesion sizes for reporting; AJCC Cancer Staging Manual, 8th ed. (2017)."""
 
     micro_mm: Pos = param(0.2, unit="mm", source="AJCC Cancer Staging Manual, 8th ed. (2017)",
@@ -555,7 +558,7 @@ class Lesions(Strict):
         source="illustrative: imaging-detection size ~1 mm (clinical MRI/CT resolution)")
 
 
-class Dormancy(Strict):
+class DormancySpec(Strict):
     """Cellular dormancy of arrivals (docs/model.md section 6)."""
 
     r_wake: NonNeg | None = param(
@@ -569,7 +572,7 @@ class Dormancy(Strict):
 PACKED_CELLS_PER_CM3 = 1.0e9
 
 
-class InitialCells(Strict):
+class InitialCellsSpec(Strict):
     """The primary's cells at t = 0, around its tumour centre."""
 
     count: Count = param(388, unit="cells", source=FRANSSEN, doc="Number of cells.")
@@ -579,7 +582,7 @@ class InitialCells(Strict):
         doc="Cells per place; unset: Q (fill the places nearest the tumour centre).")
 
 
-class Cells(Strict):
+class CellsSpec(Strict):
     """The cancer cells: epithelial (E) and mesenchymal (M), on a lattice of boxes h_ref^d
     (docs/model.md section 1)."""
 
@@ -608,7 +611,7 @@ class Cells(Strict):
         doc="synchronous: every cell of a phenotype divides at once when the step count reaches a "
             "multiple of its doubling time; asynchronous: each cell has its own cycle clock "
             "(docs/fidelity.md says why one would choose each).")
-    initial: InitialCells = Field(default_factory=InitialCells)
+    initial: InitialCellsSpec = Field(default_factory=InitialCellsSpec)
 
     _length_cm: float = PrivateAttr(default=0.2)  # the case's scales.length_cm (set by Case)
 
@@ -676,7 +679,7 @@ def check_petsc(options: dict) -> dict:
     return out
 
 
-class Solver(Strict):
+class SolverSpec(Strict):
     """The linear solves of the fields."""
 
     rtol: Pos = param(
@@ -703,7 +706,7 @@ class Solver(Strict):
         return check_petsc(options)
 
 
-class Parallel(Strict):
+class ParallelSpec(Strict):
     """How organs map onto MPI ranks (measured by scripts/bench_mapping.py)."""
 
     organs: Literal["split", "all"] = param(
@@ -730,20 +733,20 @@ class Case(Strict):
         "case", unit="-", source="setting", doc="The case's name (the default output folder).")
     seed: Annotated[int, Field(ge=0, lt=2**63)] = param(1, unit="-", source="setting",
                                                         doc="Seed of the random streams.")
-    scales: Scales = Field(default_factory=Scales)
-    time: Time = Field(default_factory=Time)
-    output: Output = Field(default_factory=Output)
-    primary: Organ = Field(default_factory=Organ)
-    secondary: list[Organ] = Field(default_factory=list)
-    circulation: Circulation = Field(default_factory=Circulation)
-    dormancy: Dormancy = Field(default_factory=Dormancy)
-    soil: Soil = Field(default_factory=Soil)
-    exosomes: Exosomes = Field(default_factory=Exosomes)
-    interventions: list[Intervention] = Field(default_factory=list)
-    lesions: Lesions = Field(default_factory=Lesions)
-    cells: Cells = Field(default_factory=Cells)
-    solver: Solver = Field(default_factory=Solver)
-    parallel: Parallel = Field(default_factory=Parallel)
+    scales: ScalesSpec = Field(default_factory=ScalesSpec)
+    time: TimeSpec = Field(default_factory=TimeSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    primary: OrganSpec = Field(default_factory=OrganSpec)
+    secondary: list[OrganSpec] = Field(default_factory=list)
+    circulation: CirculationSpec = Field(default_factory=CirculationSpec)
+    dormancy: DormancySpec = Field(default_factory=DormancySpec)
+    soil: SoilSpec = Field(default_factory=SoilSpec)
+    exosomes: ExosomesSpec = Field(default_factory=ExosomesSpec)
+    interventions: list[InterventionSpec] = Field(default_factory=list)
+    lesions: LesionsSpec = Field(default_factory=LesionsSpec)
+    cells: CellsSpec = Field(default_factory=CellsSpec)
+    solver: SolverSpec = Field(default_factory=SolverSpec)
+    parallel: ParallelSpec = Field(default_factory=ParallelSpec)
 
     @model_validator(mode="after")
     def _organs(self):
@@ -760,7 +763,7 @@ class Case(Strict):
                 raise ValueError(f"circulation.split names {unknown}, which are not secondary organs {names[1:]}")
             if abs(sum(split.values()) - 1.0) > 1e-9:
                 raise ValueError(f"circulation.split fractions must sum to 1, got {sum(split.values())}")
-        if self.primary.extravasation != Extravasation():  # compared by value: a restart's case sets every key
+        if self.primary.extravasation != ExtravasationSpec():  # compared by value: a restart's case sets every key
             raise ValueError("key 'primary.extravasation': no cell arrives in the primary (arrivals settle in the "
                              "secondary organs), so it has no effect: set [secondary.extravasation] instead")
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
@@ -770,7 +773,7 @@ class Case(Strict):
                              "element: use 'elements'")
         return self
 
-    def organs(self) -> list[Organ]:
+    def organs(self) -> list[OrganSpec]:
         return [self.primary] + list(self.secondary)
 
     # Where the case came from (for relative mesh paths and error messages).

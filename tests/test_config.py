@@ -24,7 +24,7 @@ def test_soil_and_vessel_input_errors_are_clear():
 
     with pytest.raises(config.CaseError, match="angiogenesis follows VEGF"):
         config.from_dict({"soil": {"angiogenesis": True}})
-    geo = config.Geometry(size=[0.2, 0.2], h=0.02, vessel_radius=0.01, vessel_centres=[[0.19, 0.1]])
+    geo = config.GeometrySpec(size=[0.2, 0.2], h=0.02, vessel_radius=0.01, vessel_centres=[[0.19, 0.1]])
     with pytest.raises(config.CaseError, match=r"vessel_centres\[0\]"):
         geometry.build(geo, MPI.COMM_WORLD)
     with pytest.raises(config.CaseError, match="key 'primary.vegf.initial': the name 'q' is not allowed"):
@@ -53,7 +53,7 @@ def test_every_default_is_cited_or_listed():
     names sibling keys."""
     bad, n = [], 0
     for model in _tables():
-        if model.process and model.process not in config.Soil.model_fields:
+        if model.process and model.process not in config.SoilSpec.model_fields:
             bad.append(f"{model.__name__}: process {model.process!r} is not a [soil] switch")
         for name, field in model.model_fields.items():
             if field.exclude or name in config.tables(model):
@@ -148,8 +148,8 @@ def test_3d_capacity_is_the_packed_cell_density():
     """In 3D a lattice box holds 10^9 cells per cm^3 (packed ~10 um cells; Del Monte 2009)
     times its volume (h_ref * scales.length_cm)^3 unless the case sets cells.capacity_3d:
     1 cell per (10 um)^3 (it was 8, i.e. 8e9 cells per cm^3), 8 per (20 um)^3."""
-    assert config.Cells().capacity(3) == pytest.approx(1.0)  # h_ref 0.005 x L 0.2 cm = 10 um
-    assert config.Cells().capacity(2) == 4.0  # 2D: Franssen's Q
+    assert config.CellsSpec().capacity(3) == pytest.approx(1.0)  # h_ref 0.005 x L 0.2 cm = 10 um
+    assert config.CellsSpec().capacity(2) == 4.0  # 2D: Franssen's Q
     case = config.from_dict({"cells": {"h_ref": 0.01}})
     assert case.cells.capacity(3) == pytest.approx(8.0)
     case = config.from_dict({"scales": {"length_cm": 0.1}, "cells": {"h_ref": 0.01}})
