@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--steps", type=int, default=None, help="run to this step (default: the case's)")
     rs.add_argument("--petsc-option", action="append", default=[], metavar="-KEY=VALUE",
                     help="PETSc option for every field solver (not replayed from the first run: give it again)")
-    v = sub.add_parser("validate", help="check a case file and print what it resolves to")
+    v = sub.add_parser("validate", help="check a case file and print what it resolves to",
+                       epilog="docs/case-reference.md lists every key of a case file with its "
+                              "default, unit and source")
     v.add_argument("case")
     v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     m = sub.add_parser("mesh", help="build the organ mesh, write the .msh and print counts and quality")

@@ -1,20 +1,26 @@
 """Case-file schema (pydantic v2), loading, overrides and defaults with citations.
 
-A case is one TOML file. Every parameter has a default; each default is either
-cited (the reference sits beside it) or listed in ``ILLUSTRATIVE`` so that the
-run manifest can say which illustrative values a run used.
+A case is one TOML file. Every key is declared with ``param``: what it is, its unit and the
+source of its default (a citation, or a tag with the reason, e.g. ``illustrative: ...``).
+The case reference (docs/case-reference.md, ``python -m solver.casedoc``) and the run
+manifest's list of illustrative values a run used (``Case.illustrative``) are read from
+this metadata.
 
-Units: lengths in units of ``scales.length_cm`` and times in units of
-``scales.time_s`` (docs/model.md section 0). Franssen et al. (2019) use
-L = 0.2 cm and tau = L^2 / 1e-6 cm^2/s = 4e4 s.
+Each table of the case file is a ``<Table>Spec`` class (``OrganSpec`` configures the
+runtime ``organ.Organ``); the whole file is ``Case``.
+
+Units (``UNITS``): lengths in units of ``scales.length_cm`` (L) and times in units of
+``scales.time_s`` (T) (docs/model.md section 0). Franssen et al. (2019) use L = 0.2 cm and
+T = L^2 / 1e-6 cm^2/s = 4e4 s.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
                       model_validator)
@@ -25,45 +31,68 @@ from solver import expression
 # Franssen, Lorenzi, Burgess, Chaplain (2019) Bull Math Biol 81:1965, Table 1
 # (nondimensional; restated in MetaSpread's documentation). Cited values.
 FRANSSEN = "Franssen et al. (2019) Bull Math Biol 81:1965, Table 1"
+# Anderson & Chaplain (1998) Bull Math Biol 60:857, their nondimensional values (as in the
+# re-implementation of Nardini et al. 2021 PLoS Comput Biol 17:e1009094), times 0.290 for
+# these units (their tau = L^2 / 2.9e-7 cm^2/s with L = 0.2 cm, docs/model.md section 0).
+AC1998 = "Anderson & Chaplain (1998) Bull Math Biol 60:857, x 0.290 for these units"
+_AC = 4.0e4 / (0.2**2 / 2.9e-7)
 
 NonNeg = Annotated[float, Field(ge=0.0)]
 Pos = Annotated[float, Field(gt=0.0)]
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
 # An expression of x, y, z (solver/expression.py), checked when the case is loaded.
 Expression = Annotated[str, AfterValidator(expression.check)]
 
-# Defaults that are not taken from a publication: the manifest lists the ones a run used.
-# "organ." keys are every organ's (primary.<key>, secondary.<k>.<key>), "interventions." keys
-# every intervention's (interventions.<k>.<key>), as error messages name them.
-ILLUSTRATIVE: dict[str, str] = {
-    "organ.geometry.h_fine": "mesh size near tumour and vessels (numerical choice)",
-    "organ.geometry.vessel_radius": "vessel site radius ~ one cell diameter",
-    "organ.geometry.vessel_min_distance": "vessels placed away from the tumour",
-    "organ.geometry.tumour_radius": "initial tumour region for meshing",
-    "lesions.detect_mm": "imaging-detection size ~1 mm (clinical MRI/CT resolution)",
-    "circulation.arrest": "arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um capillaries)",
-    # The soil (only when [soil] switches the process on).
-    "organ.oxygen.supply": "oxygen supply per vessel density: a vascularised packed patch stays normoxic",
-    "organ.oxygen.b0": "background capillaries: a packed colony's core goes hypoxic without new vessels",
-    "organ.oxygen.necrosis": "anoxia ~1 mmHg",
-    "organ.vegf.s_niche": "VEGF from conditioned tissue: v = 0.5 where N = 1",
-    "organ.vegf.vessel_uptake": "VEGF uptake by perfused vessels ~ its decay",
-    "organ.niche.D": "exosome diffusivity in tissue",
-    "organ.niche.decay": "niche-factor decay",
-    "organ.niche.uptake": "niche-factor uptake by resident cells",
-    "organ.niche.loss": "loss of conditioning (weeks)",
-    "organ.niche.wake": "wake-up gain of dormant cells in a conditioned niche",
-    "exosomes.release": "exosome release per primary cell",
-    "exosomes.uptake": "exosome uptake by an organ type without a measured fraction: 1 % of the removal",
-    "organ.angiogenesis.branch": "tip branching probability per unit VEGF",
-    "organ.angiogenesis.sprout_threshold": "VEGF level at which vessel sites sprout",
-    "organ.angiogenesis.sprout_rate": "sprouting rate per unit VEGF excess",
-    "organ.angiogenesis.escape": "no anastomosis within 56 um of a sprout's birth point",
-    "exosomes.off_target": "uptake of integrin-tropic exosomes by non-target organs",
-    "interventions.strength": "anti-VEGF sink ~10 x VEGF's decay rate",
+# The unit of every key (the case reference prints this legend).
+UNITS: dict[str, str] = {
+    "L": "length, in units of scales.length_cm",
+    "T": "time, in units of scales.time_s",
+    "L^2/T": "diffusivity or taxis coefficient",
+    "1/T": "rate (per unit of the density or level it multiplies, as the description says)",
+    "1": "dimensionless: a fraction, probability, normalised level or factor",
+    "46 mmHg": "oxygen level o, normalised to healthy tissue (o = 1 ~ 46 mmHg)",
+    "cells": "number of cancer cells",
+    "count": "a number of things (vessel sites, tips)",
+    "steps": "time steps of time.dt",
+    "elements": "mesh elements' worth of work",
+    "L/STL unit": "case length units per unit of the STL file",
+    "mm": "millimetres",
+    "cm": "centimetres",
+    "s": "seconds",
+    "-": "not a quantity: a switch, a choice, a name, a seed or solver options",
 }
-_SOIL = {"oxygen": "oxygen", "vegf": "vegf", "niche": "niche", "exosomes": "niche",
-         "angiogenesis": "angiogenesis"}  # key part -> switch
+# What a source that is not a citation says (the word before the colon). A citation names
+# its year. "illustrative" values are listed in the manifest when a run uses them.
+TAGS: dict[str, str] = {
+    "illustrative": "a value chosen for this model, no source (the manifest lists it when used)",
+    "numerical": "a solver or discretisation setting",
+    "setting": "a choice of the run: its length, outputs, seeds, schedules, switches",
+    "off": "the effect is off by default; a case that models it sets it",
+    "derived": "follows from other values or the units",
+}
+
+
+def param(default: Any = ..., *, unit: str, source: str, doc: str, factory: Any = None,
+          when: dict[str, str] | None = None) -> Any:
+    """A case key with its documentation, for the case reference and the manifest.
+
+    Args:
+        default: The default value (``...``: the key is required).
+        unit: One of ``UNITS``.
+        source: Where the default comes from: a citation with its year, or a tag of ``TAGS``
+            with the reason (``"illustrative: ..."``); ``"setting"`` alone for a choice.
+        doc: What the key is, one or two sentences.
+        factory: Builds a mutable default (a list or a table) instead of ``default``.
+        when: The key is used only when sibling keys have these values (``{"routing":
+            "anatomical"}``): an illustrative default counts only then.
+    """
+    extra: dict[str, Any] = {"unit": unit, "source": source}
+    if when:
+        extra["when"] = when
+    if factory is not None:
+        return Field(default_factory=factory, description=doc, json_schema_extra=extra)
+    return Field(default, description=doc, json_schema_extra=extra)
 
 
 class CaseError(Exception):
@@ -76,49 +105,91 @@ class Failed(Exception):
 
 
 class Strict(BaseModel):
+    """A table of the case file: unknown keys are errors, assignments are validated."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # The [soil] switch that turns this table's process on (None: always on).
+    process: ClassVar[str | None] = None
 
 
-class Scales(Strict):
-    length_cm: Pos = 0.2  # Franssen et al. (2019): L = 0.2 cm
-    time_s: Pos = 4.0e4  # Franssen et al. (2019): tau = L^2 / D_ref, D_ref = 1e-6 cm^2/s
+class ScalesSpec(Strict):
+    """The units of the case: every length is in L = length_cm, every time in T = time_s."""
+
+    length_cm: Pos = param(0.2, unit="cm", source=FRANSSEN, doc="L, the unit of length.")
+    time_s: Pos = param(4.0e4, unit="s", source=FRANSSEN,
+                        doc="T, the unit of time: L^2 / D_ref with D_ref = 1e-6 cm^2/s.")
 
 
-class Time(Strict):
-    dt: Pos = 1.0e-3  # Franssen et al. (2019)
-    steps: Annotated[int, Field(ge=0)] = 100  # run length (setting)
+class TimeSpec(Strict):
+    """The time step of the cells and of the fast fields, and the run's length."""
+
+    dt: Pos = param(1.0e-3, unit="T", source=FRANSSEN, doc="Time step.")
+    steps: Count = param(100, unit="steps", source="setting", doc="Run length.")
 
 
-class Output(Strict):
-    every: Annotated[int, Field(ge=1)] = 50  # steps between outputs (setting)
-    fields: bool = True
-    cells: bool = True
-    vtx: bool = False  # VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF
-    # steps between checkpoints (setting; 0: only on SIGTERM/SIGUSR1)
-    checkpoint_every: Annotated[int, Field(ge=0)] = 0
-    plots: bool = True  # seedsoil run writes OUTDIR/plots/*.png at the end (solver/plots.py)
+class OutputSpec(Strict):
+    """What a run writes, and how often."""
+
+    every: Annotated[int, Field(ge=1)] = param(
+        50, unit="steps", source="setting",
+        doc="Steps between outputs of fields, cells and metrics.")
+    fields: bool = param(True, unit="-", source="setting", doc="Write the fields (XDMF).")
+    cells: bool = param(True, unit="-", source="setting", doc="Write the cells (VTU point clouds).")
+    vtx: bool = param(False, unit="-", source="setting",
+                      doc="Also write VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF.")
+    checkpoint_every: Count = param(0, unit="steps", source="setting",
+                                    doc="Steps between checkpoints; 0: only on SIGTERM or SIGUSR1.")
+    plots: bool = param(
+        True, unit="-", source="setting",
+        doc="`seedsoil run` writes OUTDIR/plots/*.png at the end (solver/plots.py).")
 
 
-class Geometry(Strict):
-    """The primary site: a tissue block with a tumour and vessel sites, or a user mesh."""
+class GeometrySpec(Strict):
+    """The organ's tissue: a block or an organ shape from the Gmsh builders, a closed STL
+    surface or a user mesh, with a tumour region and vessel sites."""
 
-    kind: Literal["box", "liver", "lung", "bone", "brain", "stl", "msh"] = "box"  # Gmsh builders, STL, user mesh
-    dim: Literal[2, 3] = 2
-    size: list[Pos] = Field(default_factory=lambda: [1.0, 1.0])  # Franssen et al. (2019): [0, 1]^2
-    h: Pos = 5.0e-3  # Franssen et al. (2019): 201 x 201 nodes on [0, 1]^2
-    h_fine: Pos | None = None  # None: same as h (illustrative: a numerical choice)
-    tumour_centre: list[float] | None = None  # None: block centre
-    tumour_radius: Pos = 0.03  # initial tumour region for meshing (illustrative)
-    # Franssen et al. (2019) as MetaSpread's documentation table states them; its code (the
-    # reference) has 8 normal + 2 ruptured, as the Franssen cases (docs/fidelity.md)
-    normal_vessels: Annotated[int, Field(ge=0)] = 2  # Franssen et al. (2019), documentation table
-    ruptured_vessels: Annotated[int, Field(ge=0)] = 8  # Franssen et al. (2019), documentation table
-    vessel_radius: Pos = 5.0e-3  # ~ one cell diameter (illustrative)
-    vessel_min_distance: NonNeg = 0.2  # vessels away from the tumour (illustrative)
-    vessel_seed: int = 0  # random vessel placement (setting)
-    vessel_centres: list[list[float]] | None = None  # explicit ruptured sites (instead of random placement)
-    file: str | None = None  # kind = "msh" or "stl": path, relative to the case file
-    stl_scale: Pos = 1.0  # kind = "stl": case length units per STL unit (setting)
+    kind: Literal["box", "liver", "lung", "bone", "brain", "stl", "msh"] = param(
+        "box", unit="-", source="setting",
+        doc="A Gmsh builder (box, liver, lung, bone, brain), a closed surface (stl) or a user mesh"
+            " (msh).")
+    dim: Literal[2, 3] = param(2, unit="-", source="setting", doc="Spatial dimension.")
+    size: list[Pos] = param(
+        unit="L", source=f"{FRANSSEN}: the unit square", factory=lambda: [1.0, 1.0],
+        doc="Side lengths of the block (the bounding box of an organ shape).")
+    h: Pos = param(
+        5.0e-3, unit="L", source=f"{FRANSSEN}: 201 x 201 nodes on [0, 1]^2", doc="Mesh size.")
+    h_fine: Pos | None = param(
+        None, unit="L", doc="Mesh size near the tumour and the vessels; unset: h.",
+        source="illustrative: mesh size near tumour and vessels (numerical choice)")
+    tumour_centre: list[float] | None = param(
+        None, unit="L", source="setting", doc="Centre of the tumour; unset: the block's centre.")
+    tumour_radius: Pos = param(
+        0.03, unit="L", source="illustrative: initial tumour region for meshing",
+        doc="Radius of the tumour region refined in the mesh.")
+    # MetaSpread's documentation table states 2 normal + 8 ruptured; its code (the reference)
+    # has 8 normal + 2 ruptured, as the Franssen cases (docs/fidelity.md).
+    normal_vessels: Count = param(
+        2, unit="count", source="Franssen et al. (2019), documentation table",
+        doc="Normal vessel sites: a mesenchymal cell there triggers intravasation.")
+    ruptured_vessels: Count = param(
+        8, unit="count", source="Franssen et al. (2019), documentation table",
+        doc="Ruptured vessel sites: any cell there triggers intravasation.")
+    vessel_radius: Pos = param(
+        5.0e-3, unit="L", source="illustrative: vessel site radius ~ one cell diameter",
+        doc="Radius of a vessel site.")
+    vessel_min_distance: NonNeg = param(
+        0.2, unit="L", source="illustrative: vessels placed away from the tumour",
+        doc="Least distance of a randomly placed vessel site from the tumour.")
+    vessel_seed: int = param(
+        0, unit="-", source="setting", doc="Seed of the random vessel placement.")
+    vessel_centres: list[list[float]] | None = param(
+        None, unit="L", source="setting",
+        doc="Explicit ruptured vessel sites, instead of random placement.")
+    file: str | None = param(None, unit="-", source="setting",
+                             doc="kind = stl or msh: the file, relative to the case file.")
+    stl_scale: Pos = param(
+        1.0, unit="L/STL unit", source="setting",
+        doc="kind = stl: case length units per STL unit (0.5 for an STL in mm with L = 2 mm).")
 
     @model_validator(mode="after")
     def _shape(self):
@@ -136,143 +207,234 @@ class Geometry(Strict):
         return self
 
 
-class ECM(Strict):
-    w0: Prob = 1.0  # initial ECM density (Franssen et al. 2019: uniform)
-    w0_groups: dict[str, Prob] = Field(default_factory=dict)  # per physical group
-    Gamma1: NonNeg = 1.0  # degradation by mesenchymal cells; Franssen et al. (2019)
-    Gamma2: NonNeg = 1.0  # degradation by MMP; Franssen et al. (2019)
+class ECMSpec(Strict):
+    """The extracellular matrix w, degraded by mesenchymal cells and MMP (docs/model.md
+    section 1)."""
+
+    w0: Prob = param(1.0, unit="1", source=f"{FRANSSEN}: uniform", doc="Initial ECM density.")
+    w0_groups: dict[str, Prob] = param(unit="1", source="setting", factory=dict,
+                                       doc="Initial ECM density per physical group of the mesh.")
+    Gamma1: NonNeg = param(
+        1.0, unit="1/T", source=FRANSSEN, doc="Degradation by mesenchymal cells.")
+    Gamma2: NonNeg = param(1.0, unit="1/T", source=FRANSSEN, doc="Degradation by MMP.")
 
 
-class MMP(Strict):
-    D: NonNeg = 1.0e-3  # D_m; Franssen et al. (2019)
-    Theta: NonNeg = 0.195  # production by mesenchymal cells; Franssen et al. (2019)
-    Lambda: NonNeg = 0.1  # decay; Franssen et al. (2019)
+class MMPSpec(Strict):
+    """Matrix metalloproteinase m (docs/model.md section 1)."""
+
+    D: NonNeg = param(1.0e-3, unit="L^2/T", source=FRANSSEN, doc="D_m, diffusivity.")
+    Theta: NonNeg = param(
+        0.195, unit="1/T", source=FRANSSEN, doc="Production by mesenchymal cells.")
+    Lambda: NonNeg = param(0.1, unit="1/T", source=FRANSSEN, doc="Decay.")
 
 
-class Extravasation(Strict):
-    """p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4)."""
+class ExtravasationSpec(Strict):
+    """A secondary organ's extravasation (no cell arrives in the primary): an arrival settles
+    with p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4)."""
 
-    p0: Prob = 1.0  # Franssen et al. (2019): arrivals settle wherever there is room
-    epsilon: NonNeg = 0.0  # niche effect (off: a case that models the niche sets it)
+    p0: Prob = param(1.0, unit="1", source=f"{FRANSSEN}: arrivals settle wherever there is room",
+                     doc="Probability that an arrival extravasates into unconditioned tissue.")
+    epsilon: NonNeg = param(0.0, unit="1", source="off: a case that models the niche sets it",
+                            doc="Niche effect on extravasation, per unit conditioning N.")
 
 
-class Oxygen(Strict):
+class OxygenSpec(Strict):
     """o, normalised to healthy tissue (o = 1 ~ 46 mmHg, the median normal-tissue pO2 in
     Vaupel's compilation, McKeown 2014 Br J Radiol 87:20130676, Table 2):
     do/dt = D lap o + supply (b0 (1 - regression min(c/Q, 1)) + b)(1 - o) - uptake c o
     (docs/model.md section 2; the regression factor: section 6)."""
 
-    D: NonNeg = 17.5  # 1.75e-5 cm^2/s at 37 C; Grote, Suesskind & Vaupel (1977) Pfluegers Arch 372:37
-    # Per unit cell density: o falls to the hypoxic level ~100 um and to anoxia ~200 um into
-    # packed tumour (diffusion limit 120-140 um: Grote 1977; Lanzen et al. 2006 Cancer Res
-    # 66:2219); ~120 amol O2/cell/s, inside the range of Wagner et al. 2011 FRBM 51:700.
-    uptake: NonNeg = 9.3e3
-    supply: NonNeg = 3.7e4  # per unit vessel density (illustrative: a fully vascularised packed patch stays normoxic)
-    b0: Prob = 0.1  # background capillaries (illustrative: a packed colony's core goes hypoxic without new vessels)
-    # Fraction of the background capillaries a packed colony displaces: tumours co-opt the
-    # host vessels and the co-opted vessels regress (Holash et al. 1999 Science 284:1994), so
-    # a colony's core goes anoxic and dies unless new vessels reach it (angiogenic dormancy).
-    regression: Prob = 1.0
-    hypoxia: Prob = 0.22  # o_hyp: pO2 < 10 mmHg (Hughes et al. 2019 Br J Radiol 92:20170955), / 46 mmHg
-    necrosis: Prob = 0.02  # o_nec: ~1 mmHg (illustrative), / 46 mmHg
+    process: ClassVar[str | None] = "oxygen"
+
+    D: NonNeg = param(
+        17.5, unit="L^2/T", source="Grote, Suesskind & Vaupel (1977) Pfluegers Arch 372:37",
+        doc="Diffusivity: 1.75e-5 cm^2/s at 37 C.")
+    # o falls to the hypoxic level ~100 um and to anoxia ~200 um into packed tumour.
+    uptake: NonNeg = param(
+        9.3e3, unit="1/T",
+        doc="Consumption per unit cell density: ~120 amol O2 per cell per second.",
+        source="diffusion limit 120-140 um: Grote (1977), Lanzen et al. (2006) Cancer Res 66:2219;"
+               " inside the range of Wagner et al. (2011) Free Radic Biol Med 51:700")
+    supply: NonNeg = param(
+        3.7e4, unit="1/T", doc="Supply per unit vessel density.",
+        source="illustrative: oxygen supply per vessel density: a vascularised packed patch stays "
+               "normoxic")
+    b0: Prob = param(
+        0.1, unit="1", doc="Density of the background capillaries.",
+        source="illustrative: background capillaries: a packed colony's core goes hypoxic without "
+               "new vessels")
+    regression: Prob = param(
+        1.0, unit="1", source="Holash et al. (1999) Science 284:1994: co-opted vessels regress",
+        doc="Fraction of the background capillaries a packed colony displaces, so that its core "
+            "goes anoxic and dies unless new vessels reach it (angiogenic dormancy).")
+    hypoxia: Prob = param(
+        0.22, unit="46 mmHg", doc="o_hyp: division stops below it (pO2 < 10 mmHg).",
+        source="Hughes et al. (2019) Br J Radiol 92:20170955")
+    necrosis: Prob = param(0.02, unit="46 mmHg", source="illustrative: anoxia ~1 mmHg",
+                           doc="o_nec: cells die below it.")
 
 
-class VEGF(Strict):
+class VEGFSpec(Strict):
     """v, normalised to a packed hypoxic colony's steady level:
     dv/dt = D lap v + s_cells c H(o) + s_niche N - decay v - vessel_uptake b v."""
 
-    D: NonNeg = 0.29  # 2.9e-7 cm^2/s, the TAF diffusivity of Anderson & Chaplain (1998)'s scaling
-    decay: NonNeg = 5.1  # half-life 90 min; Kleinheinz et al. (2010) Head Face Med 6:17
-    s_cells: NonNeg = 1.3  # per hypoxic cell density (derived: decay / 4 makes v = 1 in a packed hypoxic colony)
-    s_niche: NonNeg = 2.5  # conditioned tissue (illustrative: v = 0.5 where N = 1)
-    vessel_uptake: NonNeg = 5.1  # k_v (illustrative: a perfused patch halves VEGF's lifetime)
-    hypoxia_width: Pos = 0.02  # width of the smoothed switch H(o) around o_hyp (numerical)
-    initial: Expression = "0"  # v at t = 0: an expression of x, y, z (e.g. a benchmark's TAF profile)
+    process: ClassVar[str | None] = "vegf"
+
+    D: NonNeg = param(0.29, unit="L^2/T", doc="Diffusivity: 2.9e-7 cm^2/s, the TAF diffusivity.",
+                      source="Anderson & Chaplain (1998) Bull Math Biol 60:857, their scaling")
+    decay: NonNeg = param(5.1, unit="1/T", doc="Decay: half-life 90 min.",
+                          source="Kleinheinz et al. (2010) Head Face Med 6:17")
+    s_cells: NonNeg = param(1.3, unit="1/T", doc="Production per unit hypoxic cell density.",
+                            source="derived: decay / 4 makes v = 1 in a packed hypoxic colony")
+    s_niche: NonNeg = param(
+        2.5, unit="1/T", doc="Production by conditioned tissue, per unit N.",
+        source="illustrative: VEGF from conditioned tissue: v = 0.5 where N = 1")
+    vessel_uptake: NonNeg = param(
+        5.1, unit="1/T", doc="k_v, uptake per unit vessel density.",
+        source="illustrative: VEGF uptake by perfused vessels ~ its decay")
+    hypoxia_width: Pos = param(
+        0.02, unit="46 mmHg", doc="Width of the smoothed switch H(o) around o_hyp.",
+        source="numerical: smooths the switch over a few % of o")
+    initial: Expression = param(
+        "0", unit="1", source="setting",
+        doc="v at t = 0: an expression of x, y, z (e.g. a benchmark's TAF profile).")
 
 
-class Niche(Strict):
+class NicheSpec(Strict):
     """The exosome-borne niche factor x and the conditioning N (docs/model.md section 5):
     dx/dt = D lap x - (decay + uptake) x + (organ uptake from plasma, where vessels are);
     dN/dt = rate uptake x (1 - N) - loss N (pointwise, exact)."""
 
-    D: NonNeg = 0.01  # exosomes (~100 nm) barely diffuse in tissue (illustrative)
-    decay: NonNeg = 1.0  # illustrative
-    uptake: NonNeg = 1.0  # k_u, by resident cells (illustrative)
-    rate: NonNeg = 0.033  # k_N: N reaches 63 % in ~14 days at x = 1 (niche before the cells; Kaplan et al. 2005 Nature 438:820)
-    loss: NonNeg = 0.015  # delta_N: conditioning lasts weeks (Peinado et al. 2012 Nat Med 18:883) (illustrative)
-    deposition: NonNeg = 0.0  # mu_w: ECM deposition where N > 0 (per unit N; fibronectin, Costa-Silva 2015) (off)
-    wake: NonNeg = 5.0  # epsilon_w: wake-up rate r_wake (1 + wake N) (illustrative)
+    process: ClassVar[str | None] = "niche"
+
+    D: NonNeg = param(0.01, unit="L^2/T", source="illustrative: exosome diffusivity in tissue",
+                      doc="Diffusivity: exosomes (~100 nm) barely diffuse in tissue.")
+    decay: NonNeg = param(
+        1.0, unit="1/T", source="illustrative: niche-factor decay", doc="Decay of x.")
+    uptake: NonNeg = param(
+        1.0, unit="1/T", source="illustrative: niche-factor uptake by resident cells",
+        doc="k_u, uptake of x by resident cells.")
+    rate: NonNeg = param(
+        0.033, unit="1/T", source="Kaplan et al. (2005) Nature 438:820: niche before the cells",
+        doc="k_N, conditioning rate: N reaches 63 % in ~14 days at x = 1.")
+    loss: NonNeg = param(
+        0.015, unit="1/T", source="illustrative: loss of conditioning (weeks)",
+        doc="delta_N, loss of conditioning: it lasts weeks (Peinado et al. 2012 Nat Med 18:883).")
+    deposition: NonNeg = param(
+        0.0, unit="1/T", source="off: fibronectin deposition (Costa-Silva et al. 2015)",
+        doc="mu_w, ECM deposition where N > 0, per unit N.")
+    wake: NonNeg = param(
+        5.0, unit="1", source="illustrative: wake-up gain of dormant cells in a conditioned niche",
+        doc="epsilon_w: dormant cells wake at r_wake (1 + wake N).")
 
 
-# Anderson & Chaplain (1998) Bull Math Biol 60:857, their nondimensional values (as in the
-# re-implementation of Nardini et al. 2021 PLoS Comput Biol 17:e1009094), times 0.290 for
-# these units (their tau = L^2 / 2.9e-7 cm^2/s with L = 0.2 cm, docs/model.md section 0).
-_AC = 4.0e4 / (0.2**2 / 2.9e-7)
-
-
-class Angiogenesis(Strict):
+class AngiogenesisSpec(Strict):
     """Tip cells (solver/vessels.py): motility D, chemotaxis chi0 / (1 + alpha v), haptotaxis
     rho, fibronectin production beta and uptake gamma, VEGF uptake eta (A&C 1998)."""
 
-    D: NonNeg = 3.5e-4 * _AC  # A&C (1998), as all from here to psi
-    chi0: NonNeg = 0.38 * _AC  # A&C (1998)
-    alpha: NonNeg = 0.6  # A&C (1998)
-    rho: NonNeg = 0.34 * _AC  # A&C (1998)
-    beta: NonNeg = 0.05 * _AC  # A&C (1998)
-    gamma: NonNeg = 0.1 * _AC  # A&C (1998)
-    eta: NonNeg = 0.1 * _AC  # A&C (1998)
-    psi: NonNeg = 0.5 / _AC  # minimum tip age before branching (A&C 1998: their psi = 0.5)
-    branch: NonNeg = 1.0  # branching probability per unit time per unit v after psi (illustrative)
-    sprout_threshold: NonNeg = 0.1  # VEGF above which a perfused vessel site sprouts (illustrative)
-    sprout_rate: NonNeg = 2.0  # sprouts per unit time per site per unit VEGF excess (illustrative)
-    max_tips: Annotated[int, Field(ge=1)] = 20_000  # a cap on tips per organ (numerical)
-    f_initial: Expression = "0"  # fibronectin at t = 0: an expression of x, y, z
-    initial_tips: bool = False  # one tip from every vessel site at the first step (A&C's start)
-    # A tip fuses on meeting the trail of any sprout ("any": a vessel is a vessel), or only
-    # of a sprout whose tip is still active (the rule of the A&C re-implementation of
-    # Nardini et al. 2021, scripts/ac1998_lattice.py).
-    anastomosis: Literal["any", "active"] = "any"
-    # No anastomosis within this distance of where either sprout was born (at least two mesh
-    # cells): a branch and its parent start together and would otherwise re-cross each
-    # other's trails at once, more often the finer the mesh. 0.028 = 56 um, a few cell
-    # lengths (illustrative; with it the A&C benchmark matches the lattice at h = 0.01 and 0.005).
-    escape: NonNeg = 0.028
+    process: ClassVar[str | None] = "angiogenesis"
+
+    D: NonNeg = param(3.5e-4 * _AC, unit="L^2/T", source=AC1998, doc="Random motility of tips.")
+    chi0: NonNeg = param(
+        0.38 * _AC, unit="L^2/T", source=AC1998, doc="Chemotaxis chi0 / (1 + alpha v).")
+    alpha: NonNeg = param(
+        0.6, unit="1", source="Anderson & Chaplain (1998)", doc="Chemotactic saturation.")
+    rho: NonNeg = param(0.34 * _AC, unit="L^2/T", source=AC1998, doc="Haptotaxis up fibronectin.")
+    beta: NonNeg = param(
+        0.05 * _AC, unit="1/T", source=AC1998, doc="Fibronectin production by tips.")
+    gamma: NonNeg = param(0.1 * _AC, unit="1/T", source=AC1998, doc="Fibronectin uptake by tips.")
+    eta: NonNeg = param(0.1 * _AC, unit="1/T", source=AC1998, doc="VEGF uptake by tips.")
+    psi: NonNeg = param(0.5 / _AC, unit="T", source=f"{AC1998} (their psi = 0.5)",
+                        doc="Least tip age before branching.")
+    branch: NonNeg = param(
+        1.0, unit="1/T", source="illustrative: tip branching probability per unit VEGF",
+        doc="Branching probability per unit time per unit v after psi.")
+    sprout_threshold: NonNeg = param(
+        0.1, unit="1", source="illustrative: VEGF level at which vessel sites sprout",
+        doc="VEGF above which a perfused vessel site sprouts.")
+    sprout_rate: NonNeg = param(
+        2.0, unit="1/T", source="illustrative: sprouting rate per unit VEGF excess",
+        doc="Sprouts per unit time per site per unit VEGF excess.")
+    max_tips: Annotated[int, Field(ge=1)] = param(
+        20_000, unit="count", source="numerical: a memory cap", doc="Most tips per organ.")
+    f_initial: Expression = param("0", unit="1", source="setting",
+                                  doc="Fibronectin at t = 0: an expression of x, y, z.")
+    initial_tips: bool = param(
+        False, unit="-", source="setting: Anderson & Chaplain (1998)'s start",
+        doc="One tip from every vessel site at the first step.")
+    anastomosis: Literal["any", "active"] = param(
+        "any", unit="-",
+        source="setting: active is the rule of Nardini et al. (2021), scripts/ac1998_lattice.py",
+        doc="A tip fuses on meeting the trail of any sprout (a vessel is a vessel), or only of a "
+            "sprout whose tip is still active.")
+    # With 0.028 the A&C benchmark matches the lattice at h = 0.01 and 0.005.
+    escape: NonNeg = param(
+        0.028, unit="L",
+        source="illustrative: no anastomosis within 56 um of a sprout's birth point",
+        doc="No anastomosis within this distance of where either sprout was born (at least two "
+            "mesh cells): a branch and its parent would otherwise re-cross each other's trails at "
+            "once.")
 
 
-class Organ(Strict):
-    name: str = "primary"
-    geometry: Geometry = Field(default_factory=Geometry)
-    ecm: ECM = Field(default_factory=ECM)
-    mmp: MMP = Field(default_factory=MMP)
-    extravasation: Extravasation = Field(default_factory=Extravasation)
-    oxygen: Oxygen = Field(default_factory=Oxygen)
-    vegf: VEGF = Field(default_factory=VEGF)
-    niche: Niche = Field(default_factory=Niche)
-    angiogenesis: Angiogenesis = Field(default_factory=Angiogenesis)
-    # a secondary's cells at t = 0 (setting: a micrometastasis at its tumour centre)
-    colony: Annotated[int, Field(ge=0)] = 0
-    type: str | None = None  # organ type for anatomical routing; default: geometry.kind (liver, lung, ...)
+class OrganSpec(Strict):
+    """An organ: [primary], or one [[secondary]] table per secondary organ."""
+
+    name: str = param(
+        "primary", unit="-", source="setting", doc="The organ's name (its output folder).")
+    geometry: GeometrySpec = Field(default_factory=GeometrySpec)
+    ecm: ECMSpec = Field(default_factory=ECMSpec)
+    mmp: MMPSpec = Field(default_factory=MMPSpec)
+    extravasation: ExtravasationSpec = Field(default_factory=ExtravasationSpec)
+    oxygen: OxygenSpec = Field(default_factory=OxygenSpec)
+    vegf: VEGFSpec = Field(default_factory=VEGFSpec)
+    niche: NicheSpec = Field(default_factory=NicheSpec)
+    angiogenesis: AngiogenesisSpec = Field(default_factory=AngiogenesisSpec)
+    colony: Count = param(
+        0, unit="cells", source="setting",
+        doc="A secondary's cells at t = 0: a micrometastasis at its tumour centre.")
+    type: str | None = param(
+        None, unit="-", source="setting",
+        doc="Organ type for anatomical routing and exosome uptake; unset: geometry.kind (liver, "
+            "lung, ...) or else the name.")
 
     def organ_type(self) -> str:
         return self.type or (self.geometry.kind if self.geometry.kind not in ("box", "msh", "stl") else self.name)
 
 
-class Circulation(Strict):
+class CirculationSpec(Strict):
     """The blood (docs/model.md section 4); Franssen et al. (2019), Table 1 and section 2.4."""
 
-    T_V: Pos = 0.18  # time in the blood: 180 steps of 1e-3; Franssen et al. (2019), as P_d, P_s, P_C
-    P_d: Prob = 0.5  # a cell breaks away from a multicell cluster (Franssen 2019)
-    P_s: Prob = 5.0e-4  # a single cell survives the blood (Franssen 2019)
-    P_C: Prob = 2.5e-2  # a cluster survives the blood (Franssen 2019)
-    order: Literal["disaggregate_first", "survive_first"] = "disaggregate_first"  # as the reference code
-    routing: Literal["split", "anatomical"] = "split"
-    split: dict[str, Prob] = Field(default_factory=dict)  # secondary organ -> fraction (sum 1); {} = equal
-    # Anatomical routing (solver/circulation.py): first capillary bed, lungs, then arteries.
-    primary_type: Literal["colorectal", "breast", "prostate", "lung", "melanoma", "other"] = "other"
-    # organ type -> arrest in its bed (default 0.8, illustrative)
-    arrest: dict[str, Prob] = Field(default_factory=dict)
-    affinity: dict[str, NonNeg] = Field(default_factory=dict)  # organ type -> metastatic efficiency index
-    vertebral_bypass: Prob = 0.0  # prostate: fraction that reaches bone through Batson's plexus (off)
+    T_V: Pos = param(0.18, unit="T", source=FRANSSEN, doc="Time in the blood: 180 steps of 1e-3.")
+    P_d: Prob = param(
+        0.5, unit="1", source=FRANSSEN, doc="A cell breaks away from a multicell cluster.")
+    P_s: Prob = param(5.0e-4, unit="1", source=FRANSSEN, doc="A single cell survives the blood.")
+    P_C: Prob = param(2.5e-2, unit="1", source=FRANSSEN, doc="A cluster survives the blood.")
+    order: Literal["disaggregate_first", "survive_first"] = param(
+        "disaggregate_first", unit="-",
+        source="Franssen et al. (2019), as the reference code (MetaSpread)",
+        doc="Whether clusters break up before or after the survival draw.")
+    routing: Literal["split", "anatomical"] = param(
+        "split", unit="-", source="setting",
+        doc="split: arrivals go to the secondaries by `split`; anatomical: through the capillary "
+            "beds (solver/circulation.py: first bed, lungs, then arteries).")
+    split: dict[str, Prob] = param(
+        unit="1", source="setting", factory=dict,
+        doc="Secondary organ -> fraction of the arrivals (sum 1); empty: equal.")
+    primary_type: Literal["colorectal", "breast", "prostate", "lung", "melanoma", "other"] = param(
+        "other", unit="-", source="setting",
+        doc="Anatomical routing: the primary's type, which sets the first bed.")
+    arrest: dict[str, Prob] = param(
+        unit="1", factory=dict, when={"routing": "anatomical"},
+        source="illustrative: arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um "
+               "capillaries)",
+        doc="Organ type -> probability of arrest in its capillary bed; default 0.8.")
+    affinity: dict[str, NonNeg] = param(
+        unit="1", source="setting", factory=dict,
+        doc="Organ type -> metastatic efficiency index; default: fitted to the incidence per "
+            "primary type (solver/circulation.py).")
+    vertebral_bypass: Prob = param(
+        0.0, unit="1", source="off: prostate cases set it (Batson's plexus)",
+        doc="Prostate: fraction that reaches bone through Batson's plexus.")
 
     @model_validator(mode="after")
     def _fit_affinities(self):
@@ -293,34 +455,54 @@ EXOSOME_UPTAKE = {"liver": 0.28, "lung": 0.07, "spleen": 0.016}
 EXOSOME_UPTAKE_OTHER = 0.01  # other organ types (illustrative; listed as exosomes.uptake)
 
 
-class Exosomes(Strict):
+class ExosomesSpec(Strict):
     """The plasma exosome pool E (docs/model.md section 5; solver/circulation.py ExosomePool)."""
 
-    release: NonNeg = 1.0e-2  # sigma per primary cell (illustrative: x ~ 1 in a primed organ of size 1 from ~1e4 cells)
-    removal: Pos = 231.0  # k_clear + sum k_j: plasma half-life ~2 min (Takahashi et al. 2013 J Biotechnol 165:77, as cited by Wiklander et al. 2015)
-    # organ type -> fraction of the removal (default EXOSOME_UPTAKE, else EXOSOME_UPTAKE_OTHER, illustrative)
-    uptake: dict[str, Prob] = Field(default_factory=dict)
-    # Hoshino et al. (2015) Nature 527:329: integrin alpha6beta4 -> lung, alphavbeta5 -> liver,
-    # brain-tropic EVs. "none": uptake by the fractions above; otherwise the matching organ
-    # type keeps its fraction and the others are multiplied by off_target.
-    tropism: Literal["none", "lung", "liver", "brain"] = "none"
-    off_target: Prob = 0.15  # illustrative (no quantitative affinities published)
+    process: ClassVar[str | None] = "niche"
+
+    release: NonNeg = param(
+        1.0e-2, unit="1/T", source="illustrative: exosome release per primary cell",
+        doc="sigma, release per primary cell: x ~ 1 in a primed organ of size 1 from ~1e4 cells.")
+    removal: Pos = param(
+        231.0, unit="1/T", doc="k_clear + sum k_j: plasma half-life ~2 min.",
+        source="Takahashi et al. (2013) J Biotechnol 165:77, as cited by Wiklander et al. (2015)")
+    uptake: dict[str, Prob] = param(
+        unit="1", factory=dict,
+        source="illustrative: exosome uptake by an organ type without a measured fraction: 1 % of "
+               "the removal",
+        doc="Organ type -> fraction of the removal; default: liver 0.28, lung 0.07, spleen 0.016 "
+            "(J Pharm Sci (2015) 104:705), other types 0.01.")
+    tropism: Literal["none", "lung", "liver", "brain"] = param(
+        "none", unit="-", source="setting: integrins after Hoshino et al. (2015) Nature 527:329",
+        doc="none: uptake by the fractions above; otherwise the matching organ type keeps its "
+            "fraction and the others are multiplied by off_target (alpha6beta4 -> lung, "
+            "alphavbeta5 -> liver).")
+    off_target: Prob = param(
+        0.15, unit="1",
+        source="illustrative: uptake of integrin-tropic exosomes by non-target organs",
+        doc="Uptake of tropic exosomes by non-target organs, as a factor (no affinities "
+            "published).")
 
 
-class Intervention(Strict):
-    """A treatment in time (simulation units): ``resection`` of the primary at ``start``;
-    ``vegf_blockade`` (an extra VEGF sink ``strength`` per unit time while a dose acts),
-    ``exosome_release`` blocked (e.g. GW4869), ``integrin`` blocked (uptake by the
-    ``profile`` organ type times ``exosomes.off_target``) from ``start`` to ``stop``, in
-    doses of ``duration`` every ``every`` (0: continuous)."""
+class InterventionSpec(Strict):
+    """A treatment in time: ``resection`` of the primary at ``start``; ``vegf_blockade``
+    (an extra VEGF sink ``strength`` while a dose acts), ``exosome_release`` blocked (e.g.
+    GW4869), ``integrin`` blocked (uptake by the ``profile`` organ type times
+    ``exosomes.off_target``) from ``start`` to ``stop``, in doses of ``duration`` every
+    ``every`` (0: continuous)."""
 
-    kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin"]
-    start: NonNeg = 0.0  # the schedule (setting), as stop, every and duration
-    stop: NonNeg | None = None  # None: to the end of the run
-    every: NonNeg = 0.0  # (setting)
-    duration: NonNeg = 0.0  # (setting)
-    strength: NonNeg = 50.0  # vegf_blockade: ~10 x VEGF's decay rate (illustrative; anti-VEGF binds free VEGF)
-    profile: Literal["lung", "liver", "brain"] | None = None  # integrin: the blocked tropism
+    kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin"] = param(
+        unit="-", source="setting", doc="The treatment (see above).")
+    start: NonNeg = param(0.0, unit="T", source="setting", doc="Start.")
+    stop: NonNeg | None = param(
+        None, unit="T", source="setting", doc="Stop; unset: the end of the run.")
+    every: NonNeg = param(0.0, unit="T", source="setting", doc="Dosing interval; 0: continuous.")
+    duration: NonNeg = param(0.0, unit="T", source="setting", doc="How long each dose acts.")
+    strength: NonNeg = param(50.0, unit="1/T", when={"kind": "vegf_blockade"},
+                             source="illustrative: anti-VEGF sink ~10 x VEGF's decay rate",
+                             doc="vegf_blockade: the extra VEGF sink (anti-VEGF binds free VEGF).")
+    profile: Literal["lung", "liver", "brain"] | None = param(None, unit="-", source="setting",
+                                                             doc="integrin: the blocked tropism.")
 
     @model_validator(mode="after")
     def _schedule(self):
@@ -338,16 +520,24 @@ class Intervention(Strict):
         return not self.every or (t - self.start) % self.every < self.duration
 
 
-class Soil(Strict):
-    """Which soil processes run (docs/model.md sections 2, 5, 6); off: Franssen's invasion model."""
+class SoilSpec(Strict):
+    """Which soil processes run (docs/model.md sections 2, 5, 6); all off: Franssen's
+    invasion model."""
 
-    oxygen: bool = False  # oxygen field; division stops below o_hyp, cells die below o_nec
-    vegf: bool = False  # VEGF field (from hypoxic cells and conditioned tissue)
-    niche: bool = False  # plasma exosomes, niche factor x and conditioning N
-    angiogenesis: bool = False  # tip cells from vessel sites up VEGF gradients; perfused trails raise b
-    # Oxygen, VEGF and the niche step every `every` cell steps with that longer step
-    # (implicit, so stable; the error of sub-cycling is measured in tests/test_soil.py).
-    every: Annotated[int, Field(ge=1)] = 20  # (numerical)
+    oxygen: bool = param(False, unit="-", source="setting",
+                         doc="Oxygen field: division stops below o_hyp, cells die below o_nec.")
+    vegf: bool = param(False, unit="-", source="setting",
+                       doc="VEGF field, from hypoxic cells and conditioned tissue.")
+    niche: bool = param(False, unit="-", source="setting",
+                        doc="Plasma exosomes, niche factor x and conditioning N.")
+    angiogenesis: bool = param(
+        False, unit="-", source="setting",
+        doc="Tip cells from vessel sites up VEGF gradients; perfused trails raise b.")
+    # The error of sub-cycling is measured in tests/test_soil.py.
+    every: Annotated[int, Field(ge=1)] = param(
+        20, unit="steps",
+        source="numerical: implicit steps, so stable; the splitting error is measured",
+        doc="Oxygen, VEGF and the niche step every `every` cell steps, with that longer step.")
 
     @model_validator(mode="after")
     def _needs(self):
@@ -356,18 +546,24 @@ class Soil(Strict):
         return self
 
 
-class Lesions(Strict):
+class LesionsSpec(Strict):
     """Lesion sizes for reporting; AJCC Cancer Staging Manual, 8th ed. (2017)."""
 
-    micro_mm: Pos = 0.2  # AJCC (2017): micrometastasis > 0.2 mm (smaller: isolated tumour cells)
-    macro_mm: Pos = 2.0  # AJCC (2017): macrometastasis > 2 mm
-    detect_mm: Pos = 1.0  # imaging-detection size (illustrative: ~ clinical MRI/CT resolution)
+    micro_mm: Pos = param(0.2, unit="mm", source="AJCC Cancer Staging Manual, 8th ed. (2017)",
+                          doc="Micrometastasis above it (smaller: isolated tumour cells).")
+    macro_mm: Pos = param(2.0, unit="mm", source="AJCC Cancer Staging Manual, 8th ed. (2017)",
+                          doc="Macrometastasis above it.")
+    detect_mm: Pos = param(
+        1.0, unit="mm", doc="Imaging-detection size.",
+        source="illustrative: imaging-detection size ~1 mm (clinical MRI/CT resolution)")
 
 
-class Dormancy(Strict):
-    """Cellular dormancy of arrivals (docs/model.md section 6); None: arrivals are active at once."""
+class DormancySpec(Strict):
+    """Cellular dormancy of arrivals (docs/model.md section 6)."""
 
-    r_wake: NonNeg | None = None
+    r_wake: NonNeg | None = param(
+        None, unit="1/T", source="off: a case that models dormancy sets it",
+        doc="Arrivals are dormant and wake at this rate; unset: active at once.")
 
 
 # Tumour cells packed without stroma: 10^9 cells per cm^3 (1 g), the classic figure for cells of
@@ -376,32 +572,46 @@ class Dormancy(Strict):
 PACKED_CELLS_PER_CM3 = 1.0e9
 
 
-class InitialCells(Strict):
-    count: Annotated[int, Field(ge=0)] = 388  # Franssen et al. (2019)
-    fraction_M: Prob = 0.6  # Franssen et al. (2019): 60 % mesenchymal
-    per_place: Pos | None = None  # None: Q (fill the places nearest the tumour centre)
+class InitialCellsSpec(Strict):
+    """The primary's cells at t = 0, around its tumour centre."""
+
+    count: Count = param(388, unit="cells", source=FRANSSEN, doc="Number of cells.")
+    fraction_M: Prob = param(0.6, unit="1", source=FRANSSEN, doc="Mesenchymal fraction.")
+    per_place: Pos | None = param(
+        None, unit="cells", source="setting",
+        doc="Cells per place; unset: Q (fill the places nearest the tumour centre).")
 
 
-class Cells(Strict):
-    mode: Literal["discrete", "continuum"] = "discrete"
-    D_E: NonNeg = 5.0e-5  # Franssen et al. (2019)
-    D_M: NonNeg = 1.0e-4  # Franssen et al. (2019)
-    Phi_E: NonNeg = 5.0e-4  # haptotaxis; Franssen et al. (2019)
-    Phi_M: NonNeg = 5.0e-4  # Franssen et al. (2019)
-    T_E: Pos = 3.0  # doubling time, 3000 steps of 1e-3; Franssen et al. (2019)
-    T_M: Pos = 2.0  # 2000 steps of 1e-3; Franssen et al. (2019)
-    Q: Pos = 4.0  # cells per reference volume h_ref^d, 2D; Franssen et al. (2019)
-    # 3D: cells per h_ref^3; None: packed tumour cells, PACKED_CELLS_PER_CM3 in h_ref^3 (1 cell
-    # per (10 um)^3, 8 per (20 um)^3).
-    capacity_3d: Pos | None = None
-    h_ref: Pos = 5.0e-3  # Franssen et al. (2019)'s grid spacing (10 um with L = 0.2 cm)
-    proliferation: bool = True
-    # "synchronous": the reference code's rule (MetaSpread cancermodel.py, step/proliferate):
-    # every cell of a phenotype divides at once, in the steps after the step count reaches a
-    # multiple of its doubling time; "asynchronous": each cell has its own cycle clock
-    # (docs/fidelity.md says why one would choose each).
-    division: Literal["synchronous", "asynchronous"] = "asynchronous"
-    initial: InitialCells = Field(default_factory=InitialCells)
+class CellsSpec(Strict):
+    """The cancer cells: epithelial (E) and mesenchymal (M), on a lattice of boxes h_ref^d
+    (docs/model.md section 1)."""
+
+    mode: Literal["discrete", "continuum"] = param(
+        "discrete", unit="-", source="setting",
+        doc="Discrete cells, or a continuum density (docs/continuum.md).")
+    D_E: NonNeg = param(5.0e-5, unit="L^2/T", source=FRANSSEN, doc="Diffusivity of E cells.")
+    D_M: NonNeg = param(1.0e-4, unit="L^2/T", source=FRANSSEN, doc="Diffusivity of M cells.")
+    Phi_E: NonNeg = param(5.0e-4, unit="L^2/T", source=FRANSSEN, doc="Haptotaxis of E cells.")
+    Phi_M: NonNeg = param(5.0e-4, unit="L^2/T", source=FRANSSEN, doc="Haptotaxis of M cells.")
+    T_E: Pos = param(
+        3.0, unit="T", source=FRANSSEN, doc="Doubling time of E cells: 3000 steps of 1e-3.")
+    T_M: Pos = param(
+        2.0, unit="T", source=FRANSSEN, doc="Doubling time of M cells: 2000 steps of 1e-3.")
+    Q: Pos = param(4.0, unit="cells", source=FRANSSEN, doc="Cells per lattice box h_ref^2 (2D).")
+    capacity_3d: Pos | None = param(
+        None, unit="cells",
+        source="derived: PACKED_CELLS_PER_CM3, 1e9 per cm^3 (Del Monte 2009 Cell Cycle 8:505)",
+        doc="Cells per lattice box h_ref^3 (3D); unset: packed tumour cells, 1 per (10 um)^3.")
+    h_ref: Pos = param(
+        5.0e-3, unit="L", source=FRANSSEN, doc="Lattice spacing: 10 um with L = 0.2 cm.")
+    proliferation: bool = param(True, unit="-", source="setting", doc="Cells divide.")
+    division: Literal["synchronous", "asynchronous"] = param(
+        "asynchronous", unit="-",
+        source="setting: synchronous is the reference code's rule (MetaSpread)",
+        doc="synchronous: every cell of a phenotype divides at once when the step count reaches a "
+            "multiple of its doubling time; asynchronous: each cell has its own cycle clock "
+            "(docs/fidelity.md says why one would choose each).")
+    initial: InitialCellsSpec = Field(default_factory=InitialCellsSpec)
 
     _length_cm: float = PrivateAttr(default=0.2)  # the case's scales.length_cm (set by Case)
 
@@ -469,16 +679,26 @@ def check_petsc(options: dict) -> dict:
     return out
 
 
-class Solver(Strict):
-    rtol: Pos = 1.0e-10  # (numerical)
-    # Oxygen and VEGF: their steps are sub-cycled (a splitting error ~1 %), so a tighter
-    # solve buys nothing and costs 2x the iterations (scripts/bench_soil.py). The niche
+class SolverSpec(Strict):
+    """The linear solves of the fields."""
+
+    rtol: Pos = param(
+        1.0e-10, unit="1", source="numerical: the fields' mass balances close to round-off",
+        doc="Relative tolerance of the MMP and niche-factor solves.")
+    # A tighter solve costs 2x the iterations for nothing (scripts/bench_soil.py); the niche
     # factor keeps rtol: its exosome mass balance closes to round-off.
-    soil_rtol: Pos = 1.0e-6  # (numerical)
-    # Discrete diffusion on positive off-diagonal stiffness entries (obtuse elements):
-    # guaranteed non-negative fields at some accuracy cost. None: on in 2D, off in 3D.
-    m_matrix: bool | None = None
-    petsc: dict[str, str | int | float | bool] = Field(default_factory=dict)  # checked: check_petsc
+    soil_rtol: Pos = param(
+        1.0e-6, unit="1", source="numerical: below the ~1 % splitting error of sub-cycling",
+        doc="Relative tolerance of the oxygen and VEGF solves.")
+    m_matrix: bool | None = param(
+        None, unit="-",
+        source="numerical: non-negative fields on obtuse elements, at some accuracy cost",
+        doc="Discrete diffusion on positive off-diagonal stiffness entries; unset: on in 2D, off "
+            "in 3D.")
+    petsc: dict[str, str | int | float | bool] = param(
+        unit="-", source="setting", factory=dict,
+        doc="PETSc options of the field solvers (an allowlist of solver settings, optionally after"
+            " a field prefix mmp_, oxygen_, vegf_, niche_; docs/reliability.md).")
 
     @field_validator("petsc")
     @classmethod
@@ -486,38 +706,47 @@ class Solver(Strict):
         return check_petsc(options)
 
 
-class Parallel(Strict):
+class ParallelSpec(Strict):
     """How organs map onto MPI ranks (docs/performance.md: measured by scripts/bench_mapping.py)."""
 
-    # "split": the ranks form one group per organ (up to the number of organs), the primary
-    # alone in the first group, the secondaries shared round-robin by the others;
-    # "all": every organ distributed over every rank.
-    organs: Literal["split", "all"] = "split"
-    # How an organ's mesh is cut among its ranks: "elements" (dolfinx's graph partitioner)
-    # or "cells": weighted by the cancer cells each element holds at the start, each
-    # costing ``cell_cost`` elements' field work (solver/partition.py; 3D, measured by
-    # scripts/scaling.py: a cell ~1 us per step against ~35 ns for an element's fields).
-    balance: Literal["elements", "cells"] = "elements"
-    cell_cost: NonNeg = 30.0  # (numerical, measured)
+    organs: Literal["split", "all"] = param(
+        "split", unit="-", source="setting",
+        doc="split: the ranks form one group per organ (up to the number of organs), the primary "
+            "alone in the first group, the secondaries shared round-robin by the others; all: "
+            "every organ distributed over every rank.")
+    balance: Literal["elements", "cells"] = param(
+        "elements", unit="-", source="setting",
+        doc="How an organ's mesh is cut among its ranks: elements (dolfinx's graph partitioner) or"
+            " cells: weighted by the cancer cells each element holds at the start "
+            "(solver/partition.py).")
+    # 3D, measured by scripts/scaling.py: a cell ~1 us per step against ~35 ns for an
+    # element's fields.
+    cell_cost: NonNeg = param(
+        30.0, unit="elements", source="numerical: measured by scripts/scaling.py",
+        doc="balance = cells: the work of one cancer cell, in elements' field work.")
 
 
 class Case(Strict):
-    name: str = "case"
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 1  # random streams (setting)
-    scales: Scales = Field(default_factory=Scales)
-    time: Time = Field(default_factory=Time)
-    output: Output = Field(default_factory=Output)
-    primary: Organ = Field(default_factory=Organ)
-    secondary: list[Organ] = Field(default_factory=list)
-    circulation: Circulation = Field(default_factory=Circulation)
-    dormancy: Dormancy = Field(default_factory=Dormancy)
-    soil: Soil = Field(default_factory=Soil)
-    exosomes: Exosomes = Field(default_factory=Exosomes)
-    interventions: list[Intervention] = Field(default_factory=list)
-    lesions: Lesions = Field(default_factory=Lesions)
-    cells: Cells = Field(default_factory=Cells)
-    solver: Solver = Field(default_factory=Solver)
-    parallel: Parallel = Field(default_factory=Parallel)
+    """The case file: the tables below, each optional."""
+
+    name: str = param(
+        "case", unit="-", source="setting", doc="The case's name (the default output folder).")
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = param(1, unit="-", source="setting",
+                                                        doc="Seed of the random streams.")
+    scales: ScalesSpec = Field(default_factory=ScalesSpec)
+    time: TimeSpec = Field(default_factory=TimeSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    primary: OrganSpec = Field(default_factory=OrganSpec)
+    secondary: list[OrganSpec] = Field(default_factory=list)
+    circulation: CirculationSpec = Field(default_factory=CirculationSpec)
+    dormancy: DormancySpec = Field(default_factory=DormancySpec)
+    soil: SoilSpec = Field(default_factory=SoilSpec)
+    exosomes: ExosomesSpec = Field(default_factory=ExosomesSpec)
+    interventions: list[InterventionSpec] = Field(default_factory=list)
+    lesions: LesionsSpec = Field(default_factory=LesionsSpec)
+    cells: CellsSpec = Field(default_factory=CellsSpec)
+    solver: SolverSpec = Field(default_factory=SolverSpec)
+    parallel: ParallelSpec = Field(default_factory=ParallelSpec)
 
     @model_validator(mode="after")
     def _organs(self):
@@ -534,7 +763,7 @@ class Case(Strict):
                 raise ValueError(f"circulation.split names {unknown}, which are not secondary organs {names[1:]}")
             if abs(sum(split.values()) - 1.0) > 1e-9:
                 raise ValueError(f"circulation.split fractions must sum to 1, got {sum(split.values())}")
-        if self.primary.extravasation != Extravasation():  # compared by value: a restart's case sets every key
+        if self.primary.extravasation != ExtravasationSpec():  # compared by value: a restart's case sets every key
             raise ValueError("key 'primary.extravasation': no cell arrives in the primary (arrivals settle in the "
                              "secondary organs), so it has no effect: set [secondary.extravasation] instead")
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
@@ -544,7 +773,7 @@ class Case(Strict):
                              "element: use 'elements'")
         return self
 
-    def organs(self) -> list[Organ]:
+    def organs(self) -> list[OrganSpec]:
         return [self.primary] + list(self.secondary)
 
     # Where the case came from (for relative mesh paths and error messages).
@@ -565,32 +794,58 @@ class Case(Strict):
 
     def illustrative(self) -> dict[str, str]:
         """The illustrative defaults that this case relies on (not set by the user, in a
-        process that runs), by the keys that error messages use."""
-        organs = [("primary", self.primary)] + [(f"secondary.{k}", o) for k, o in enumerate(self.secondary)]
-        blockades = [(f"interventions.{k}", iv) for k, iv in enumerate(self.interventions)
-                     if iv.kind == "vegf_blockade"]
-        used = {}
-        for key, why in ILLUSTRATIVE.items():
-            head, *parts = key.split(".")
-            switch = next((_SOIL[p] for p in key.split(".") if p in _SOIL), None)
-            if switch and not getattr(self.soil, switch):
+        process that runs), by the keys that error messages use, with the reason (the
+        ``source`` of each key after ``illustrative: ``)."""
+        used: dict[str, str] = {}
+        for key, table, name, info in leaves(self):
+            why = info["source"].removeprefix("illustrative: ")
+            if why == info["source"] or (table.process and not getattr(self.soil, table.process)):
                 continue
-            if key == "circulation.arrest" and self.circulation.routing != "anatomical":
+            if any(getattr(table, k) != v for k, v in info.get("when", {}).items()):
                 continue
             if key == "exosomes.uptake":  # the 1 % applies per organ type without a value
-                types = {o.organ_type() for o in self.secondary} - set(EXOSOME_UPTAKE) - set(self.exosomes.uptake)
+                types = ({o.organ_type() for o in self.secondary} - set(EXOSOME_UPTAKE)
+                         - set(self.exosomes.uptake))
                 if types:
                     used[key] = f"{why} ({', '.join(sorted(types))})"
-                continue
-            groups = {"organ": organs, "interventions": blockades}
-            places = groups[head] if head in groups else [(head, getattr(self, head))]
-            for prefix, obj in places:
-                *parents, leaf = parts
-                for p in parents:
-                    obj = getattr(obj, p)
-                if leaf not in obj.model_fields_set:
-                    used[".".join([prefix, *parts])] = why
+            elif name not in table.model_fields_set:
+                used[key] = why
         return used
+
+
+def meta(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """A key's metadata: ``description``, ``unit``, ``source`` (and ``when`` if it has one)."""
+    field = model.model_fields[name]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return {"description": field.description, **extra}
+
+
+def tables(model: type[BaseModel]) -> dict[str, type[Strict]]:
+    """The sub-tables of a table class, by key: a table or a list of tables."""
+    out: dict[str, type[Strict]] = {}
+    for name, field in model.model_fields.items():
+        args = (field.annotation, *getattr(field.annotation, "__args__", ()))
+        sub = next((a for a in args if isinstance(a, type) and issubclass(a, Strict)), None)
+        if sub is not None:
+            out[name] = sub
+    return out
+
+
+def leaves(table: Strict, prefix: str = "") -> Iterator[tuple[str, Strict, str, dict[str, Any]]]:
+    """(key, table, name, metadata) of every leaf key of a case (or of one of its tables), in
+    schema order, keys as error messages name them (``secondary.0.oxygen.D``)."""
+    subs = tables(type(table))
+    for name, field in type(table).model_fields.items():
+        if field.exclude:
+            continue
+        value = getattr(table, name)
+        if name not in subs:
+            yield f"{prefix}{name}", table, name, meta(type(table), name)
+        elif isinstance(value, list):
+            for k, item in enumerate(value):
+                yield from leaves(item, f"{prefix}{name}.{k}.")
+        else:
+            yield from leaves(value, f"{prefix}{name}.")
 
 
 def _short(text: str, n: int = 120) -> str:

@@ -117,7 +117,7 @@ _HOLES = {
 class _Shape:
     """The tissue region of an organ kind inside its block, for meshing and placement."""
 
-    def __init__(self, geo: config.Geometry):
+    def __init__(self, geo: config.GeometrySpec):
         self.kind, self.d = geo.kind, geo.dim
         if self.kind == "stl":
             self.surface = _Surface(geo.file, geo.stl_scale)
@@ -252,7 +252,7 @@ def _ellipsoid(occ, d: int, centre: np.ndarray, semi: np.ndarray) -> int:
     return t
 
 
-def _place_vessels(geo: config.Geometry, shape: _Shape, centre: np.ndarray, h_fine: float,
+def _place_vessels(geo: config.GeometrySpec, shape: _Shape, centre: np.ndarray, h_fine: float,
                    where: str) -> dict[str, np.ndarray]:
     """Vessel centres uniform in the tissue, away from the tumour, each other and the
     boundary; or the case's ``vessel_centres`` (ruptured), which must lie in the tissue."""
@@ -289,7 +289,7 @@ def _place_vessels(geo: config.Geometry, shape: _Shape, centre: np.ndarray, h_fi
     return out
 
 
-def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
+def _mesh_block(gmsh, geo: config.GeometrySpec, centre, sites, h_fine) -> None:
     """OCC block + tumour + vessels, fragmented to be conforming, meshed on this rank."""
     occ, d = gmsh.model.occ, geo.dim
     if d == 2:
@@ -320,7 +320,7 @@ def _mesh_block(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
     _generate(gmsh, geo, regions, h_fine)
 
 
-def _regions(geo: config.Geometry, centre, sites) -> list[tuple[str, np.ndarray, float]]:
+def _regions(geo: config.GeometrySpec, centre, sites) -> list[tuple[str, np.ndarray, float]]:
     """(group, centre, radius) of the tumour and of every vessel site."""
     regions = [("tumour", centre, geo.tumour_radius)]
     for kind, cs in sites.items():
@@ -328,7 +328,7 @@ def _regions(geo: config.Geometry, centre, sites) -> list[tuple[str, np.ndarray,
     return regions
 
 
-def _generate(gmsh, geo: config.Geometry, regions, h_fine: float) -> None:
+def _generate(gmsh, geo: config.GeometrySpec, regions, h_fine: float) -> None:
     """Size: h_fine inside and one element around each region, graded to h over a layer wide
     enough that neighbouring elements differ by < ~20 %; then mesh."""
     d = geo.dim
@@ -363,7 +363,7 @@ def _generate(gmsh, geo: config.Geometry, regions, h_fine: float) -> None:
     gmsh.model.mesh.generate(d)
 
 
-def _mesh_stl(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
+def _mesh_stl(gmsh, geo: config.GeometrySpec, centre, sites, h_fine) -> None:
     """The volume inside a closed STL surface, remeshed by gmsh (surface reparametrised
     at 40-degree feature edges, Gmsh tutorial t13); elements whose centroids lie in the
     tumour or a vessel ball form those groups. Rebuilt as a discrete model per group."""
@@ -408,11 +408,11 @@ def _mesh_stl(gmsh, geo: config.Geometry, centre, sites, h_fine) -> None:
     gmsh.model.addPhysicalGroup(2, [s], FACET_GROUPS["boundary"], name="boundary")
 
 
-def _what(geo: config.Geometry) -> str:
+def _what(geo: config.GeometrySpec) -> str:
     return f"STL surface {geo.file}" if geo.kind == "stl" else f"{geo.kind} of size {list(geo.size)}"
 
 
-def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
+def build(geo: config.GeometrySpec, comm: MPI.Comm, msh_path: str | None = None,
           where: str = "primary.geometry", weights=None) -> OrganMesh:
     """Mesh an organ kind (block, organ section, STL) on rank 0 with gmsh and distribute it
     (collective)."""
@@ -448,7 +448,7 @@ def build(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
     return _organ(md, centre, sites)
 
 
-def organ_mesh(geo: config.Geometry, comm: MPI.Comm, msh_path: str | None = None,
+def organ_mesh(geo: config.GeometrySpec, comm: MPI.Comm, msh_path: str | None = None,
                where: str = "primary.geometry", weights=None) -> OrganMesh:
     """An organ's mesh from its geometry: built (writing ``msh_path``) or a user .msh
     (collective). ``weights(mid, volume, centre)``: element weights for the partition."""

@@ -39,7 +39,7 @@ PLACE_TRIES = 8  # draws of an arrival's position inside the organ before its si
 
 
 class Organ:
-    def __init__(self, spec: config.Organ, om: OrganMesh, case: config.Case, index: int = 0):
+    def __init__(self, spec: config.OrganSpec, om: OrganMesh, case: config.Case, index: int = 0):
         """``index``: 0 for the primary (which holds the initial tumour), k for the k-th secondary."""
         self.spec = spec
         self.name = spec.name

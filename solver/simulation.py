@@ -126,7 +126,7 @@ class Simulation:
         self.detected = {}  # organ -> hours at which it first held a lesion of detect_mm
         self.wall["setup"] = time.perf_counter() - t0
 
-    def _weights(self, k: int, spec: config.Organ):
+    def _weights(self, k: int, spec: config.OrganSpec):
         """Element weights for the partition of organ k (parallel.balance = "cells"), each
         cancer cell worth parallel.cell_cost elements: the cells where they are in the
         checkpoint on a restart (the partition follows the tumours as they grew), else
@@ -201,7 +201,7 @@ class Simulation:
                 self._event("arrival", self.names[1 + a.organ], int(a.site[sel][0]), int(u), a.cells["phenotype"][sel])
 
     def _treat(self):
-        """Interventions of the case at this step's time (docs/model.md; config.Intervention)."""
+        """Interventions of the case at this step's time (docs/model.md; config.InterventionSpec)."""
         active = {k: [i for i in self.case.interventions if i.kind == k and i.active(self.t)]
                   for k in ("resection", "vegf_blockade", "exosome_release", "integrin")}
         if active["resection"] and not self.ledger.get("resected"):

@@ -69,11 +69,11 @@ def test_capacity_is_Q_per_lattice_box_whatever_the_mesh(size, cut):
     the fraction inside (here the last row and column are 0.3 inside)."""
     from solver import geometry
 
-    geo = config.Geometry(size=[size, size], h=0.05, h_fine=0.02, tumour_radius=0.1, normal_vessels=0,
+    geo = config.GeometrySpec(size=[size, size], h=0.05, h_fine=0.02, tumour_radius=0.1, normal_vessels=0,
                           ruptured_vessels=0)
     om = geometry.build(geo, COMM)
     V = fem.functionspace(om.mesh, ("Lagrange", 1))
-    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=0.1), 1, 1e-3)
+    cells = DiscreteCells(V, lumped_mass(V), config.CellsSpec(h_ref=0.1), 1, 1e-3)
     cap = np.concatenate(COMM.allgather(cells.lattice.capacity))
     assert len(cap) == 100
     if not cut:
@@ -85,7 +85,7 @@ def test_capacity_is_Q_per_lattice_box_whatever_the_mesh(size, cut):
 
 def test_grant_ranks_by_hash_and_accepts_fractional_room():
     V = unit_space(MPI.COMM_SELF, 4)
-    cells = DiscreteCells(V, lumped_mass(V), config.Cells(h_ref=0.25, Q=2.5), 1, 1e-3)
+    cells = DiscreteCells(V, lumped_mass(V), config.CellsSpec(h_ref=0.25, Q=2.5), 1, 1e-3)
     lat = cells.lattice
     lat.census(np.array([], dtype=np.int64))
     keys = np.array([50, 10, 40, 20, 30], dtype=np.uint64)
@@ -103,7 +103,7 @@ def test_grant_ranks_by_hash_and_accepts_fractional_room():
 def test_cells_conserved_and_room_respected():
     n = 20
     V = unit_space(COMM, n)
-    params = config.Cells(h_ref=1.0 / n, D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.02, T_M=0.015)
+    params = config.CellsSpec(h_ref=1.0 / n, D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.02, T_M=0.015)
     cells = DiscreteCells(V, lumped_mass(V), params, 9, 1e-3)
     w = np.linspace(0, 1, len(cells.lumped))
     cells.seed_initial(np.array([0.5, 0.5]), 150, 0.5, 4.0)
@@ -187,7 +187,7 @@ def test_cell_outputs_do_not_depend_on_the_mesh():
 
 def _few_cells(T_E=0.02, T_M=0.015):
     V = unit_space(COMM, 10)
-    params = config.Cells(h_ref=0.1, D_E=1e-3, D_M=1e-3, Phi_E=0.0, Phi_M=0.0, T_E=T_E, T_M=T_M)
+    params = config.CellsSpec(h_ref=0.1, D_E=1e-3, D_M=1e-3, Phi_E=0.0, Phi_M=0.0, T_E=T_E, T_M=T_M)
     cells = DiscreteCells(V, lumped_mass(V), params, 3, 1e-3)
     cells.seed_initial(np.array([0.5, 0.5]), 40, 0.5, 4.0)  # 10 places of 4: no room to divide...
     cells.lattice.capacity = np.full_like(cells.lattice.capacity, 1e6)  # ...unless we give it

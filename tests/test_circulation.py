@@ -19,7 +19,7 @@ def within(k: int, n: int, p: float, z: float = 5.0) -> bool:
 @pytest.mark.parametrize("order", ["disaggregate_first", "survive_first"])
 @pytest.mark.parametrize("P_d,P_s,P_C", [(0.3, 0.2, 0.6), (0.5, 5e-4, 2.5e-2)])  # the second: Franssen's
 def test_blood_reproduces_its_probabilities(order, P_d, P_s, P_C):
-    cfg = config.Circulation(T_V=0.18, P_d=P_d, P_s=P_s, P_C=P_C, order=order, split={"liver": 0.75, "lung": 0.25})
+    cfg = config.CirculationSpec(T_V=0.18, P_d=P_d, P_s=P_s, P_C=P_C, order=order, split={"liver": 0.75, "lung": 0.25})
     blood = Blood(cfg, ["liver", "lung"], sites=[10, 4], p_ext=[0.9, 0.5], seed=5, dt=1e-3)
     sizes = np.random.default_rng(0).integers(1, 6, 100_000)  # clusters of 1 to 5 cells
     n = int(sizes.sum())
@@ -61,12 +61,12 @@ def test_anatomical_routing():
     from solver.circulation import ARREST, CARDIAC_OUTPUT, anatomical_split
 
     # Colorectal: the portal vein takes every unit to the liver first.
-    cfg = config.Circulation(routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0},
+    cfg = config.CirculationSpec(routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0},
                              affinity=FLOW_ONLY)
     assert np.allclose(anatomical_split(cfg, ["liver", "lung"]), [1.0, 0.0, 0.0])
     # Others: lungs first; what passes goes out by cardiac output (liver: hepatic artery);
     # what passes every bed comes back to the lungs and goes round again.
-    cfg = config.Circulation(routing="anatomical", primary_type="breast", arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0},
+    cfg = config.CirculationSpec(routing="anatomical", primary_type="breast", arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0},
                              affinity=FLOW_ONLY)
     p = anatomical_split(cfg, ["lung", "liver", "bone"])
     passing = 0.5 * (1 - 0.065 - 0.05) * (1 - ARREST)  # lungs, then every other artery bed at 0.8
@@ -77,11 +77,11 @@ def test_anatomical_routing():
     cfg2 = cfg.model_copy(update={"affinity": FLOW_ONLY | {"lung": 1.5}, "arrest": every})
     assert np.isclose(anatomical_split(cfg2, ["lung", "lung"])[0], 0.75 / 2)
     # Prostate: Batson's plexus takes a fraction straight to bone.
-    cfg = config.Circulation(routing="anatomical", primary_type="prostate", vertebral_bypass=0.3,
+    cfg = config.CirculationSpec(routing="anatomical", primary_type="prostate", vertebral_bypass=0.3,
                              arrest={"bone": 1.0, "lung": 1.0}, affinity=FLOW_ONLY)
     assert np.allclose(anatomical_split(cfg, ["bone", "lung"]), [0.3, 0.7, 0.0])
     # A lung primary drains into the arteries; the lungs see what comes back.
-    cfg = config.Circulation(routing="anatomical", primary_type="lung", arrest={"brain": 1.0, "lung": 1.0},
+    cfg = config.CirculationSpec(routing="anatomical", primary_type="lung", arrest={"brain": 1.0, "lung": 1.0},
                              affinity=FLOW_ONLY)
     assert np.allclose(anatomical_split(cfg, ["brain", "lung"])[:2], [CARDIAC_OUTPUT["brain"], 1 - 0.8 * (1 - 0.12) - 0.12])
 
@@ -92,7 +92,7 @@ def test_default_affinity_reproduces_the_cited_incidence(primary):
     the observed incidence shares of the cited registry data; the best soil has 1."""
     from solver.circulation import INCIDENCE, anatomical_split, default_affinity
 
-    cfg = config.Circulation(routing="anatomical", primary_type=primary)
+    cfg = config.CirculationSpec(routing="anatomical", primary_type=primary)
     a = default_affinity(cfg)
     assert np.isclose(max(a.values()), 1.0) and min(a.values()) > 0
     types = list(INCIDENCE[primary])
@@ -115,7 +115,7 @@ def test_default_affinity_reproduces_the_cited_incidence(primary):
 
 @pytest.mark.parallel
 def test_blood_follows_the_anatomical_split():
-    cfg = config.Circulation(P_s=1.0, P_C=1.0, routing="anatomical", primary_type="breast",
+    cfg = config.CirculationSpec(P_s=1.0, P_C=1.0, routing="anatomical", primary_type="breast",
                              arrest={"lung": 0.5, "bone": 1.0, "liver": 1.0})
     blood = Blood(cfg, ["lungs", "skeleton"], sites=[5, 5], p_ext=[1.0, 1.0], seed=9, dt=1e-3, types=["lung", "bone"])
     n = 100_000
@@ -159,7 +159,7 @@ def test_default_affinity_with_organs_that_arrest_nothing():
 
     from solver.circulation import anatomical_split, default_affinity
 
-    cfg = config.Circulation(routing="anatomical", primary_type="colorectal", arrest={"liver": 0.8, "lung": 1.0})
+    cfg = config.CirculationSpec(routing="anatomical", primary_type="colorectal", arrest={"liver": 0.8, "lung": 1.0})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         a = default_affinity(cfg)
@@ -219,7 +219,7 @@ def test_default_affinity_fits_arrest_overrides(primary, arrest, bypass):
     within binomial bounds (5 sigma), bypass included."""
     from solver.circulation import INCIDENCE, anatomical_split, default_affinity
 
-    cfg = config.Circulation(routing="anatomical", primary_type=primary, arrest=arrest)
+    cfg = config.CirculationSpec(routing="anatomical", primary_type=primary, arrest=arrest)
     a = default_affinity(cfg)
     assert np.isclose(max(a.values()), 1.0) and min(a.values()) > 0
     types = list(INCIDENCE[primary])
@@ -245,7 +245,7 @@ def test_default_affinity_refuses_what_it_cannot_fit(tmp_path):
     with pytest.raises(config.CaseError, match="circulation.arrest.*circulation.affinity"):
         from solver.circulation import default_affinity
 
-        default_affinity(config.Circulation.model_construct(routing="anatomical", primary_type="breast",
+        default_affinity(config.CirculationSpec.model_construct(routing="anatomical", primary_type="breast",
                                                             arrest={"bone": 1e-15}))
     case = tmp_path / "case.toml"
     case.write_text((Path(__file__).resolve().parents[1] / "cases" / "breast_multiorgan.toml").read_text())

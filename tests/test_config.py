@@ -1,11 +1,7 @@
 """Case-file helpers (solver/config.py)."""
 
-import ast
-import io
 import re
-import tokenize
 import typing
-from pathlib import Path
 
 import pytest
 
@@ -28,78 +24,74 @@ def test_soil_and_vessel_input_errors_are_clear():
 
     with pytest.raises(config.CaseError, match="angiogenesis follows VEGF"):
         config.from_dict({"soil": {"angiogenesis": True}})
-    geo = config.Geometry(size=[0.2, 0.2], h=0.02, vessel_radius=0.01, vessel_centres=[[0.19, 0.1]])
+    geo = config.GeometrySpec(size=[0.2, 0.2], h=0.02, vessel_radius=0.01, vessel_centres=[[0.19, 0.1]])
     with pytest.raises(config.CaseError, match=r"vessel_centres\[0\]"):
         geometry.build(geo, MPI.COMM_WORLD)
     with pytest.raises(config.CaseError, match="key 'primary.vegf.initial': the name 'q' is not allowed"):
         config.from_dict({"primary": {"vegf": {"initial": "exp(-q)"}}, "soil": {"vegf": True}})
 
 
-# How config.py marks a default (the comment beside the field, or the comment block right
-# above it): a source with its year, or a tag. "(illustrative" defaults are listed in
-# config.ILLUSTRATIVE (and so in the manifest); the others say why no source is needed.
 YEAR = re.compile(r"\b(19|20)\d\d\b")
-TAG = re.compile(r"\((illustrative|numerical|setting|off|derived)\b")
 
 
-def _comments() -> dict[tuple[str, str], str]:
-    """(class, field) -> the comments beside each class-level field of config.py."""
-    src = Path(config.__file__).read_text()
-    notes = {t.start[0]: t.string for t in tokenize.generate_tokens(io.StringIO(src).readline)
-             if t.type == tokenize.COMMENT}
-    lines = src.splitlines()
-    out = {}
-    for cls in ast.parse(src).body:
-        for node in getattr(cls, "body", []) if isinstance(cls, ast.ClassDef) else []:
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                text = [notes.get(k, "") for k in range(node.lineno, node.end_lineno + 1)]
-                k = node.lineno - 1
-                while k > 0 and lines[k - 1].lstrip().startswith("#"):
-                    text.insert(0, notes[k])
-                    k -= 1
-                out[(cls.name, node.target.id)] = " ".join(text)
-    return out
-
-
-def _fields(model, prefix):
-    """(generic key, class name, field name, default) of every field with a default, through
-    the schema; an organ's keys as "organ.<key>", an intervention's as "interventions.<key>"."""
-    for name, f in model.model_fields.items():
-        if f.exclude:
-            continue
-        sub = next((a for a in (f.annotation, *typing.get_args(f.annotation))
-                    if isinstance(a, type) and issubclass(a, config.BaseModel)), None)
-        if sub is not None:
-            key = "organ" if sub is config.Organ else name if sub is config.Intervention else f"{prefix}{name}"
-            yield from _fields(sub, key + ".")
-        elif not f.is_required() and typing.get_origin(f.annotation) is not typing.Literal:  # choices are the user's
-            yield f"{prefix}{name}", model.__name__, name, f.get_default(call_default_factory=True)
-
-
-def _numeric(v) -> bool:
-    is_num = isinstance(v, (int, float)) and not isinstance(v, bool)
-    return is_num or (isinstance(v, list) and bool(v) and all(_numeric(x) for x in v))
+def _tables(model=config.Case, seen=None):
+    """Every table class of the schema, from Case down, once each."""
+    seen = seen if seen is not None else []
+    seen.append(model)
+    for sub in config.tables(model).values():
+        if sub not in seen:
+            _tables(sub, seen)
+    return seen
 
 
 def test_every_default_is_cited_or_listed():
-    """Every numeric default (a quantity; choices, switches, names, expressions and empty
-    tables are the user's) carries a source or a tag; illustrative ones are exactly those in ILLUSTRATIVE;
-    every ILLUSTRATIVE key exists."""
-    comments, seen = _comments(), set()
-    bad = []
-    for key, cls, name, default in _fields(config.Case, ""):
-        if key in seen:  # the primary's and the secondaries' keys are one class
-            continue
-        seen.add(key)
-        note = comments.get((cls, name), "")
-        listed, says = key in config.ILLUSTRATIVE, "illustrative" in note
-        if listed != says:
-            bad.append(f"{key}: " + ("listed but its comment does not say illustrative" if listed else
-                                     "illustrative but not in config.ILLUSTRATIVE"))
-        elif _numeric(default) and not (listed or YEAR.search(note) or TAG.search(note)):
-            bad.append(f"{key} = {default!r}: no source (author, year) and no tag beside it")
-    bad += [f"{key}: in ILLUSTRATIVE but not a key of the schema" for key in config.ILLUSTRATIVE if key not in seen]
-    assert not bad, "\n".join(bad)
+    """Every leaf key of the schema (choices, switches, names, expressions and tables
+    included, which the comment check it replaces skipped) carries a description, a unit of
+    config.UNITS and a source: a citation with its year, or a tag of config.TAGS with its
+    reason ("setting" alone for a choice of the run). "illustrative" appears only as the
+    tag, so that the manifest's list (read from the tag) is the whole of it; a ``when``
+    names sibling keys."""
+    bad, n = [], 0
+    for model in _tables():
+        if model.process and model.process not in config.SoilSpec.model_fields:
+            bad.append(f"{model.__name__}: process {model.process!r} is not a [soil] switch")
+        for name, field in model.model_fields.items():
+            if field.exclude or name in config.tables(model):
+                continue
+            n += 1
+            where, meta = f"{model.__name__}.{name}", config.meta(model, name)
+            source = meta.get("source") or ""
+            tag, _, why = source.partition(": ")
+            if not (meta["description"] or "").strip().endswith("."):
+                bad.append(f"{where}: no description (a sentence)")
+            if meta.get("unit") not in config.UNITS:
+                bad.append(f"{where}: unit {meta.get('unit')!r} is not one of config.UNITS")
+            if not (YEAR.search(source) or source == "setting" or (tag in config.TAGS and why)):
+                bad.append(f"{where}: source {source!r} is no citation (year) nor 'tag: reason'")
+            if "illustrative" in source and tag != "illustrative":
+                bad.append(f"{where}: says illustrative but is not tagged 'illustrative: reason'")
+            for key, value in meta.get("when", {}).items():
+                sibling = model.model_fields.get(key)
+                if sibling is None or value not in typing.get_args(sibling.annotation):
+                    bad.append(f"{where}: when {key} = {value!r} names no sibling key and choice")
+    assert n > 100 and not bad, "\n".join(bad)
+
+
+def test_every_illustrative_default_reaches_the_manifest():
+    """With every process on, anatomical routing, a VEGF blockade and a secondary organ of a
+    type without a measured exosome uptake, the manifest's list holds every key tagged
+    illustrative, for every organ, and nothing else."""
+    case = config.from_dict({
+        "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
+        "circulation": {"routing": "anatomical"},
+        "secondary": [{"name": "kidney"}, {"name": "liver", "geometry": {"kind": "liver"}}],
+        "interventions": [{"kind": "vegf_blockade"}, {"kind": "resection"}]})
+    tagged = {key for key, _, _, meta in config.leaves(case)
+              if meta["source"].startswith("illustrative: ")}
+    tagged.discard("interventions.1.strength")  # a resection has no strength
+    assert set(case.illustrative()) == tagged
+    assert {"secondary.1.niche.wake", "circulation.arrest", "interventions.0.strength"} <= tagged
+    assert case.illustrative()["exosomes.uptake"].endswith("(kidney)")
 
 
 def test_manifest_lists_every_organs_illustrative_keys(tmp_path):
@@ -156,8 +148,8 @@ def test_3d_capacity_is_the_packed_cell_density():
     """In 3D a lattice box holds 10^9 cells per cm^3 (packed ~10 um cells; Del Monte 2009)
     times its volume (h_ref * scales.length_cm)^3 unless the case sets cells.capacity_3d:
     1 cell per (10 um)^3 (it was 8, i.e. 8e9 cells per cm^3), 8 per (20 um)^3."""
-    assert config.Cells().capacity(3) == pytest.approx(1.0)  # h_ref 0.005 x L 0.2 cm = 10 um
-    assert config.Cells().capacity(2) == 4.0  # 2D: Franssen's Q
+    assert config.CellsSpec().capacity(3) == pytest.approx(1.0)  # h_ref 0.005 x L 0.2 cm = 10 um
+    assert config.CellsSpec().capacity(2) == 4.0  # 2D: Franssen's Q
     case = config.from_dict({"cells": {"h_ref": 0.01}})
     assert case.cells.capacity(3) == pytest.approx(8.0)
     case = config.from_dict({"scales": {"length_cm": 0.1}, "cells": {"h_ref": 0.01}})

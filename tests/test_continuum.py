@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from mpi4py import MPI
 
 from solver import config
-from solver.config import Cells
+from solver.config import CellsSpec
 from solver.fields.continuum import ContinuumCells
 from solver.fields.reaction_diffusion import lumped_mass
 
@@ -84,7 +84,7 @@ def test_positive_random(seed, D_E, D_M, Phi_E, Phi_M, eps, dt, grow):
     cE.interpolate(bumps(rng))
     cM.interpolate(bumps(rng))
     w.interpolate(step_ecm(rng.uniform(0.2, 0.8), eps))  # steep, step-like ECM
-    p = Cells(D_E=D_E, D_M=D_M, Phi_E=Phi_E, Phi_M=Phi_M, T_E=0.5, T_M=0.3, proliferation=grow)
+    p = CellsSpec(D_E=D_E, D_M=D_M, Phi_E=Phi_E, Phi_M=Phi_M, T_E=0.5, T_M=0.3, proliferation=grow)
     cc = ContinuumCells(V, m, p, dt, cE, cM)
     mass0 = total(V, m, cE), total(V, m, cM)
     assert mass0[0] > 0 and mass0[1] > 0
@@ -103,7 +103,7 @@ def test_mass_conserved_steep_ecm(dim):
     V, m, cE, cM, w = setup(dim, 24 if dim == 2 else 8)
     cE.interpolate(bumps(np.random.default_rng(1), dim))
     cM.interpolate(bumps(np.random.default_rng(2), dim))
-    p = Cells(D_E=1e-4, D_M=1e-3, Phi_E=0.05, Phi_M=0.2, proliferation=False)
+    p = CellsSpec(D_E=1e-4, D_M=1e-3, Phi_E=0.05, Phi_M=0.2, proliferation=False)
     cc = ContinuumCells(V, m, p, 0.02, cE, cM)
     mass0 = total(V, m, cE), total(V, m, cM)
     for i in range(20):
@@ -119,7 +119,7 @@ def test_ghosts_up_to_date():
     V, m, cE, cM, w = setup()
     cE.interpolate(bumps(np.random.default_rng(3)))
     w.interpolate(step_ecm(0.5, 0.05))
-    cc = ContinuumCells(V, m, Cells(Phi_E=0.1, D_E=1e-3), 0.05, cE, cM)
+    cc = ContinuumCells(V, m, CellsSpec(Phi_E=0.1, D_E=1e-3), 0.05, cE, cM)
     cc.step(w)
     before = cE.x.array.copy()
     cE.x.scatter_forward()
@@ -131,7 +131,7 @@ def test_logistic_growth_to_capacity():
     w.x.array[:] = 0.7  # uniform ECM and data: no transport
     cE.x.array[:] = 0.5
     cM.x.array[:] = 0.3
-    p = Cells(T_E=1.0, T_M=1.0)  # equal rates: S follows the logistic law exactly
+    p = CellsSpec(T_E=1.0, T_M=1.0)  # equal rates: S follows the logistic law exactly
     Q, r, S0, dt = p.capacity(2), math.log(2), 0.8, 0.01
     cc = ContinuumCells(V, m, p, dt, cE, cM)
     S_prev = S0
@@ -143,7 +143,7 @@ def test_logistic_growth_to_capacity():
         if i == 100:  # t = 1: first-order splitting error O(dt)
             exact = Q / (1 + (Q / S0 - 1) * math.exp(-r))
             assert abs(S[0] - exact) < 2 * dt * exact
-    p = Cells(T_E=3.0, T_M=0.2)  # unequal rates, large dt: still bounded by Q, converges to Q
+    p = CellsSpec(T_E=3.0, T_M=0.2)  # unequal rates, large dt: still bounded by Q, converges to Q
     cE.x.array[:], cM.x.array[:] = 0.1, 0.1
     cc = ContinuumCells(V, m, p, 1.0, cE, cM)
     for _ in range(200):
@@ -156,7 +156,7 @@ def test_source_adds_mass():
     V, m, cE, cM, w = setup(n=12)
     w.interpolate(step_ecm(0.5, 0.05))
     cE.interpolate(bumps(np.random.default_rng(4)))
-    cc = ContinuumCells(V, m, Cells(Phi_E=0.2, D_E=1e-3, proliferation=False), 0.1, cE, cM)
+    cc = ContinuumCells(V, m, CellsSpec(Phi_E=0.2, D_E=1e-3, proliferation=False), 0.1, cE, cM)
     s = np.full(cE.x.array.shape, 2.0)
     m0 = total(V, m, cE), total(V, m, cM)
     cc.step(w, source_E=s, source_M=s)
@@ -170,13 +170,13 @@ def test_subcycling():
     cE.interpolate(bumps(np.random.default_rng(5)))
     cM.interpolate(bumps(np.random.default_rng(6)))
     w.interpolate(step_ecm(0.5, 0.02))
-    p = Cells()  # Franssen's defaults: dt = 1e-3 needs no sub-steps
+    p = CellsSpec()  # Franssen's defaults: dt = 1e-3 needs no sub-steps
     cc = ContinuumCells(V, m, p, 1e-3, cE, cM)
     cc.step(w)
     assert cc.substeps == 1
     cE.interpolate(bumps(np.random.default_rng(5)))
     cM.interpolate(bumps(np.random.default_rng(6)))
-    p = Cells(D_E=0.01, D_M=0.02, Phi_E=0.5, Phi_M=0.5, proliferation=False)
+    p = CellsSpec(D_E=0.01, D_M=0.02, Phi_E=0.5, Phi_M=0.5, proliferation=False)
     big = ContinuumCells(V, m, p, 0.05, cE, cM)
     big.step(w)
     assert big.substeps > 1 and clipped(big) <= 1e-14 * total(V, m, cE)

@@ -20,7 +20,7 @@ CASES = Path(__file__).resolve().parent.parent / "cases"
 def _cells(division: str, **kw) -> DiscreteCells:
     n = 20
     V = unit_space(COMM, n)
-    params = config.Cells(h_ref=1.0 / n, division=division, **kw)
+    params = config.CellsSpec(h_ref=1.0 / n, division=division, **kw)
     return DiscreteCells(V, lumped_mass(V), params, 5, 1e-3)
 
 
@@ -76,7 +76,7 @@ def test_synchronous_division_grants_exactly_the_room_mesenchymal_first():
 def test_division_key_checked_and_franssen_cases_synchronous():
     for name in ("franssen2019.toml", "franssen2019_primary.toml"):
         assert config.load(CASES / name).cells.division == "synchronous"
-    assert config.Cells().division == "asynchronous"
+    assert config.CellsSpec().division == "asynchronous"
     with pytest.raises(config.CaseError, match="division"):
         config.from_dict({"cells": {"mode": "continuum", "division": "synchronous"}})
     with pytest.raises(config.CaseError, match="division"):

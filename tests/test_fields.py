@@ -33,7 +33,7 @@ def test_ecm_matches_the_closed_form():
 
 @pytest.fixture(scope="module")
 def small_mesh():
-    geo = config.Geometry(size=[0.2, 0.2], h=0.02, tumour_radius=0.03, normal_vessels=0, ruptured_vessels=0)
+    geo = config.GeometrySpec(size=[0.2, 0.2], h=0.02, tumour_radius=0.03, normal_vessels=0, ruptured_vessels=0)
     return geo
 
 
@@ -118,7 +118,7 @@ def test_m_matrix_stiffness_on_an_obtuse_3d_mesh():
 
     from solver.fields.reaction_diffusion import stiffness
 
-    geo = config.Geometry(dim=3, size=[0.3, 0.3, 0.3], h=0.06, tumour_radius=0.05, normal_vessels=0,
+    geo = config.GeometrySpec(dim=3, size=[0.3, 0.3, 0.3], h=0.06, tumour_radius=0.05, normal_vessels=0,
                           ruptured_vessels=0)
     V = fem.functionspace(geometry.build(geo, COMM).mesh, ("Lagrange", 1))
     for fix in (False, True):

@@ -20,13 +20,13 @@ PRIMARY_2D = os.path.join(ROOT, "meshes", "primary_2d.msh")
 def geo2(**kw):
     base = dict(dim=2, size=[1.0, 0.8], h=0.05, h_fine=0.02, tumour_radius=0.1, vessel_radius=0.03,
                 normal_vessels=2, ruptured_vessels=3, vessel_min_distance=0.1, vessel_seed=3)
-    return config.Geometry(**(base | kw))
+    return config.GeometrySpec(**(base | kw))
 
 
 def geo3(**kw):
     base = dict(dim=3, size=[1.0, 1.0, 1.0], h=0.15, h_fine=0.08, tumour_radius=0.2, vessel_radius=0.08,
                 normal_vessels=1, ruptured_vessels=2, vessel_min_distance=0.05)
-    return config.Geometry(**(base | kw))
+    return config.GeometrySpec(**(base | kw))
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_organ_shapes(kind):
     import ufl
 
     size = [0.6, 0.4]
-    geo = config.Geometry(kind=kind, dim=2, size=size, h=0.01, tumour_radius=0.03, normal_vessels=1,
+    geo = config.GeometrySpec(kind=kind, dim=2, size=size, h=0.01, tumour_radius=0.03, normal_vessels=1,
                           ruptured_vessels=4, vessel_radius=0.01, vessel_min_distance=0.0)
     om = geometry.build(geo, MPI.COMM_WORLD)
     area = MPI.COMM_WORLD.allreduce(fem.assemble_scalar(fem.form(1.0 * ufl.dx(domain=om.mesh))))
@@ -220,7 +220,7 @@ KIDNEY = os.path.join(ROOT, "meshes", "kidney.stl")
 def geo_stl(**kw):
     base = dict(kind="stl", dim=3, file=KIDNEY, h=0.03, h_fine=0.012, tumour_radius=0.03, vessel_radius=0.015,
                 normal_vessels=1, ruptured_vessels=3, vessel_min_distance=0.0, vessel_seed=2)
-    return config.Geometry(**(base | kw))
+    return config.GeometrySpec(**(base | kw))
 
 
 def stl_volume_area(tri):

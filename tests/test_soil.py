@@ -23,8 +23,8 @@ COMM = MPI.COMM_WORLD
 def _soil(flags, **organ):
     msh = dmesh.create_unit_square(COMM, 12, 12)
     V = fem.functionspace(msh, ("Lagrange", 1))
-    spec = config.Organ(**organ)
-    return Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(**flags), 1e-3, {}, 1e-12), spec
+    spec = config.OrganSpec(**organ)
+    return Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(**flags), 1e-3, {}, 1e-12), spec
 
 
 @pytest.mark.parallel
@@ -184,9 +184,9 @@ def test_oxygen_gates_division_and_survival(tmp_path):
 
 
 def test_dosing_schedule():
-    i = config.Intervention(kind="vegf_blockade", start=1.0, stop=3.0, every=1.0, duration=0.25)
+    i = config.InterventionSpec(kind="vegf_blockade", start=1.0, stop=3.0, every=1.0, duration=0.25)
     assert [i.active(t) for t in (0.9, 1.0, 1.2, 1.3, 2.1, 2.5, 3.1)] == [False, True, True, False, True, False, False]
-    assert config.Intervention(kind="exosome_release", start=0.5).active(100.0)
+    assert config.InterventionSpec(kind="exosome_release", start=0.5).active(100.0)
     with pytest.raises(config.CaseError, match="duration"):
         config.from_dict({"interventions": [{"kind": "vegf_blockade", "every": 1.0}]})
 
@@ -198,7 +198,7 @@ def test_interventions(tmp_path):
     an anti-VEGF dose lowers VEGF to s / (decay + strength)."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
     case = small_soil_body(niche=True)
-    case.interventions = [config.Intervention(kind="resection", start=0.05)]
+    case.interventions = [config.InterventionSpec(kind="resection", start=0.05)]
     sim = Simulation(case, out / "resect", quiet=True)
     sim.run()
     led = sim.census()
@@ -208,13 +208,13 @@ def test_interventions(tmp_path):
     assert not after and any(",resection," in e for e in events)
 
     case = small_soil_body(niche=True)
-    case.interventions = [config.Intervention(kind="exosome_release", start=0.0)]
+    case.interventions = [config.InterventionSpec(kind="exosome_release", start=0.0)]
     sim = Simulation(case, out / "noexo", quiet=True)
     sim.run()
     assert sim.exosomes.totals["released"] == 0.0
 
     case = small_soil_body(niche=True)
-    case.interventions = [config.Intervention(kind="integrin", profile="liver")]
+    case.interventions = [config.InterventionSpec(kind="integrin", profile="liver")]
     sim = Simulation(case, out / "integrin", quiet=True)
     sim.run()
     t = sim.exosomes.totals["taken_up"]
@@ -238,10 +238,10 @@ def test_soil_bounds_under_random_parameters(q, p, b0, Do, s, lam, kv, k, up, dt
     q, p, b0, Do, s, lam, kv, k, up, dt = COMM.bcast((q, p, b0, Do, s, lam, kv, k, up, dt), root=0)
     msh = dmesh.create_unit_square(COMM, 8, 8)
     V = fem.functionspace(msh, ("Lagrange", 1))
-    spec = config.Organ(oxygen={"D": Do, "uptake": q, "supply": p, "b0": b0},
+    spec = config.OrganSpec(oxygen={"D": Do, "uptake": q, "supply": p, "b0": b0},
                         vegf={"D": 0.3, "s_cells": s, "decay": lam, "vessel_uptake": kv, "s_niche": s},
                         niche={"rate": k, "loss": k / 3, "uptake": k, "decay": k})
-    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True, vegf=True, niche=True), dt, {}, 1e-10)
+    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(oxygen=True, vegf=True, niche=True), dt, {}, 1e-10)
     rng = np.random.default_rng(0)
     soil.b.x.array[:] = rng.uniform(0, 1, len(soil.b.x.array))
     c = rng.uniform(0, 4, soil.n)
@@ -262,7 +262,7 @@ def test_sub_cycling_error_is_small_and_first_order():
     msh = dmesh.create_unit_square(COMM, 24, 24)
     V = fem.functionspace(msh, ("Lagrange", 1))
     xy = V.tabulate_dof_coordinates()
-    spec, flags = config.Organ(), config.Soil(oxygen=True, vegf=True, niche=True)
+    spec, flags = config.OrganSpec(), config.SoilSpec(oxygen=True, vegf=True, niche=True)
 
     def run(k, dt=1e-3, steps=1000):
         soil = Soil(V, stiffness(V), lumped_mass(V), spec, flags, dt * k, {}, 1e-12)
@@ -296,8 +296,8 @@ def test_angiogenic_dormancy_oxygen():
     r = np.hypot(xy[:, 0], xy[:, 1])
 
     def oxygen(radius, regression, b=0.0):
-        spec = config.Organ(oxygen={"regression": regression})
-        soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True), 1e-3, {}, 1e-12, 4.0)
+        spec = config.OrganSpec(oxygen={"regression": regression})
+        soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(oxygen=True), 1e-3, {}, 1e-12, 4.0)
         soil.b.x.array[:] = b
         c = np.where(r <= radius + 1e-9, 4.0, 0.0)
         soil.equilibrate(c)
@@ -322,7 +322,7 @@ def test_colony_hypoxia_drives_vegf_and_blockade_lowers_it(tmp_path):
     VEGF; a VEGF blockade lowers it; the ledger counts the colony as initial cells."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
     peaks = {}
-    for arm, treat in (("control", []), ("blockade", [config.Intervention(kind="vegf_blockade", start=0.0)])):
+    for arm, treat in (("control", []), ("blockade", [config.InterventionSpec(kind="vegf_blockade", start=0.0)])):
         case = small_soil_body(oxygen=True, vegf=True)
         case.secondary[0].colony = 600
         case.secondary[0].geometry.size = [0.3, 0.3]

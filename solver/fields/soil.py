@@ -47,7 +47,7 @@ class Soil:
     def __init__(self, V, K, lumped: np.ndarray, spec, flags, dt: float, petsc: dict, rtol: float,
                  capacity: float = 4.0, rtol_ov: float | None = None, positive: bool = False):
         """``spec``: the organ's config (oxygen, vegf, niche tables); ``flags``: which
-        processes run (config.Soil); ``capacity``: the packed cell density Q; ``rtol_ov``:
+        processes run (config.SoilSpec); ``capacity``: the packed cell density Q; ``rtol_ov``:
         the solver tolerance of o and v (default ``rtol``); ``positive``: K is an M-matrix
         (ReactionDiffusion)."""
         rtol_ov = rtol_ov or rtol

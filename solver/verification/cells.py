@@ -30,8 +30,8 @@ def msd(comm=MPI.COMM_WORLD, dim: int = 2, count: int = 4000, steps: int = 50, D
     """Mean square displacement of cells with grad w = 0 and ample room: 2 d D t."""
     n = 16 if dim == 2 else 8
     V = unit_space(comm, n, dim)
-    params = config.Cells(D_E=D, D_M=D, Phi_E=1.0, Phi_M=1.0, Q=1e9, capacity_3d=1e9, h_ref=1.0 / n,
-                          proliferation=False, initial=config.InitialCells(count=count, fraction_M=0.5))
+    params = config.CellsSpec(D_E=D, D_M=D, Phi_E=1.0, Phi_M=1.0, Q=1e9, capacity_3d=1e9, h_ref=1.0 / n,
+                          proliferation=False, initial=config.InitialCellsSpec(count=count, fraction_M=0.5))
     cells = DiscreteCells(V, lumped_mass(V), params, seed, dt)
     centre = np.full(dim, 0.5)
     cells.seed_initial(centre, count, 0.5, per_place=count)  # all on the centre vertex
@@ -64,7 +64,7 @@ def frozen_field_digest(comm=MPI.COMM_WORLD, dim: int = 2, steps: int = 150, n: 
     """Run cells in a prescribed ECM with moves, refusals, divisions and (under MPI)
     migrations; return a digest of the sorted final state and the event counts."""
     V = unit_space(comm, n, dim)
-    params = config.Cells(h_ref=1.0 / n, D_E=1e-3, D_M=2e-3, Phi_E=1e-2, Phi_M=2e-2, T_E=0.05, T_M=0.03,
+    params = config.CellsSpec(h_ref=1.0 / n, D_E=1e-3, D_M=2e-3, Phi_E=1e-2, Phi_M=2e-2, T_E=0.05, T_M=0.03,
                           capacity_3d=4.0)
     cells = DiscreteCells(V, lumped_mass(V), params, seed, 1e-3)
     w = fem.Function(V)
@@ -130,7 +130,7 @@ def against_continuum(comm=MPI.COMM_WORLD, counts=(1000, 4000, 16000, 64000), st
     nd = V.dofmap.index_map.size_local
     w = fem.Function(V)
     w.interpolate(lambda x: 0.5 + 0.4 * np.sin(2 * np.pi * x[0]) * np.cos(np.pi * x[1]))
-    params = config.Cells(D_E=D, D_M=D, Phi_E=Phi, Phi_M=Phi, Q=1e12, h_ref=1.0 / n, proliferation=False)
+    params = config.CellsSpec(D_E=D, D_M=D, Phi_E=Phi, Phi_M=Phi, Q=1e12, h_ref=1.0 / n, proliferation=False)
     xy = V.tabulate_dof_coordinates()[:nd, :2]
     box = (np.minimum((xy[:, 0] * bins).astype(int), bins - 1) * bins
            + np.minimum((xy[:, 1] * bins).astype(int), bins - 1))

@@ -19,7 +19,7 @@ import ufl
 from mpi4py import MPI
 
 from solver import config
-from solver.config import Cells
+from solver.config import CellsSpec
 from solver.fields.continuum import ContinuumCells
 from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
 from solver.fields.soil import Soil
@@ -156,11 +156,11 @@ def _continuum_run(dim, comm, n, params, T, dt_h2):
     return [e() for e in errs], limited, subs, steps
 
 
-def continuum_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, T: float = 0.2, params: Cells | None = None,
+def continuum_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, T: float = 0.2, params: CellsSpec | None = None,
                     dt_h2: float = 10.0) -> dict:
     """Space rate of ContinuumCells (limiter on) for both phenotypes, h halving, dt ~ h^2."""
     ns = ns or ((16, 32, 64, 128) if dim == 2 else (10, 20, 40))
-    params = params or Cells(D_E=0.02, D_M=0.01, Phi_E=0.3, Phi_M=0.6, T_E=1.0, T_M=1.0, proliferation=True)
+    params = params or CellsSpec(D_E=0.02, D_M=0.01, Phi_E=0.3, Phi_M=0.6, T_E=1.0, T_M=1.0, proliferation=True)
     # cell Peclet Phi |grad w| h / D up to ~3.5 on the coarsest 2D mesh: the limiter acts
     t0 = time.perf_counter()
     runs = [_continuum_run(dim, comm, n, params, T, dt_h2) for n in ns]
@@ -188,7 +188,7 @@ def _soil_run(dim, comm, n, dt, T, kind):
              "x": time_part * (1.0 + 0.5 * _cos(x, dim, 2.0))}
     c = 1.0 + 0.5 * (1.0 + tv) * _cos(x, dim) ** 2  # below Q = 4: the regression min(c/Q, 1) is c/Q
     b = 0.5 + 0.25 * _cos(x, dim)
-    spec = config.Organ(oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3, "regression": 0.5},
+    spec = config.OrganSpec(oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3, "regression": 0.5},
                         vegf={"D": 0.3, "decay": 1.0, "vessel_uptake": 0.7, "s_cells": 0.0, "s_niche": 0.0},
                         niche={"D": 0.2, "decay": 0.5, "uptake": 0.5})
     ox, vg, nx = spec.oxygen, spec.vegf, spec.niche
@@ -202,7 +202,7 @@ def _soil_run(dim, comm, n, dt, T, kind):
         "v": ufl.diff(exact["v"], tv) - vg.D * lap(exact["v"]) + (vg.decay + vg.vessel_uptake * b) * exact["v"],
         "x": ufl.diff(exact["x"], tv) - nx.D * lap(exact["x"]) + (nx.decay + nx.uptake) * exact["x"],
     }
-    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.Soil(oxygen=True, vegf=True, niche=True), dt, {}, 1e-12, 4.0)
+    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(oxygen=True, vegf=True, niche=True), dt, {}, 1e-12, 4.0)
     soil.b.interpolate(fem.Expression(b, V.element.interpolation_points))
     for name, e in exact.items():
         soil.fields[name].interpolate(fem.Expression(e, V.element.interpolation_points))
