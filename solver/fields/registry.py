@@ -54,7 +54,7 @@ class FieldInfo:
 _DENSITY = "cells per h_ref^d"
 FIELDS: dict[str, FieldInfo] = {f.symbol: f for f in (
     FieldInfo("w", "ECM density", "1 = intact matrix", "always", "section 2"),
-    FieldInfo("m", "MMP concentration", "nondimensional (Franssen 2019)", "always", "section 2"),
+    FieldInfo("m", "MMP concentration", "nondimensional, Franssen 2019", "always", "section 2"),
     FieldInfo("c_E", "epithelial cell density", _DENSITY, "always", "sections 0, 3"),
     FieldInfo("c_M", "mesenchymal cell density", _DENSITY, "always", "sections 0, 3"),
     FieldInfo("d_E", "dormant epithelial cell density", _DENSITY,
@@ -68,7 +68,7 @@ FIELDS: dict[str, FieldInfo] = {f.symbol: f for f in (
     FieldInfo("x", "exosome-borne niche factor", "exosome amount per volume", "soil.niche",
               "section 5"),
     FieldInfo("N", "niche conditioning", "0 to 1", "soil.niche", "section 5"),
-    FieldInfo("f", "fibronectin", "nondimensional (Anderson & Chaplain 1998)",
+    FieldInfo("f", "fibronectin", "nondimensional, Anderson & Chaplain 1998",
               "soil.angiogenesis", "section 6"),
     FieldInfo("tips", "tip-cell density", "tips per h_ref^d", "soil.angiogenesis", "section 6"),
 )}
