@@ -30,7 +30,8 @@ def _multiorgan(out: str, folder: Path) -> None:
     arrived = [int(n) for n in re.findall(r"(\d+) arrived", out)]
     assert len(arrived) == 3 and arrived[-1] > 0, out
     for organ in ("primary", "liver", "lung"):
-        assert re.search(rf"^{organ} oxygen \[1 = 46 mmHg\]: integral [\d.e+-]+, range", out, re.M), out
+        oxygen = rf"^{organ} oxygen \[1 = 46 mmHg\]: integral [\d.e+-]+, range"
+        assert re.search(oxygen, out, re.M), out
         assert re.search(rf"^{organ}: \d+ cells, \d+ mesenchymal$", out, re.M), out
     assert (folder / "multiorgan_example.png").stat().st_size > 20000
 

@@ -13,13 +13,13 @@ from solver.organ import Organ
 from solver.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
-GEOMETRY = {"size": [0.2, 0.2], "h": 0.02, "tumour_radius": 0.03, "normal_vessels": 1, "ruptured_vessels": 1,
-            "vessel_min_distance": 0.03, "vessel_radius": 0.01}
+GEOMETRY = {"size": [0.2, 0.2], "h": 0.02, "tumour_radius": 0.03, "normal_vessels": 1,
+            "ruptured_vessels": 1, "vessel_min_distance": 0.03, "vessel_radius": 0.01}
 
 
 def _organ(**case) -> Organ:
-    spec = config.from_dict({"primary": {"geometry": GEOMETRY}, "cells": {"h_ref": 0.02, "initial": {"count": 20}},
-                             **case})
+    cells = {"h_ref": 0.02, "initial": {"count": 20}}
+    spec = config.from_dict({"primary": {"geometry": GEOMETRY}, "cells": cells, **case})
     return Organ(spec.primary, geometry.build(spec.primary.geometry, MPI.COMM_WORLD), spec)
 
 
@@ -45,9 +45,9 @@ def test_outputs_carry_long_names_and_units(tmp_path):
     from solver.io.series import last_fields
 
     case = config.load(ROOT / "cases" / "demo.toml", [
-        "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.02", "primary.geometry.tumour_radius=0.02",
-        "primary.geometry.vessel_min_distance=0.05", "primary.geometry.vessel_radius=0.006", "time.steps=2",
-        "output.every=1", "output.plots=false"])
+        "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.02",
+        "primary.geometry.tumour_radius=0.02", "primary.geometry.vessel_min_distance=0.05",
+        "primary.geometry.vessel_radius=0.006", "time.steps=2", "output.every=1", "output.plots=false"])
     Simulation(case, tmp_path, quiet=True).run()
     folder = tmp_path / "primary"
     meta = json.loads((folder / "fields_series.json").read_text())
@@ -55,7 +55,8 @@ def test_outputs_carry_long_names_and_units(tmp_path):
     held = ["w", "m", "c_E", "c_M", "o", "v", "b", "x", "N", "f", "tips"]
     assert sorted(meta["fields"]) == sorted(held)
     for name, attrs in meta["fields"].items():
-        assert attrs == {"long_name": registry.FIELDS[name].long_name, "units": registry.FIELDS[name].units}
+        assert attrs == registry.FIELDS[name].attributes()
+        assert attrs["long_name"] and attrs["units"]
     xdmf = (folder / "fields_series.xdmf").read_text()
     assert '<Information Name="units" Value="1 = 46 mmHg" />' in xdmf
     t, _, _, values = last_fields(folder / "fields_series.xdmf", ["w", "o"])
@@ -69,7 +70,7 @@ def test_outputs_carry_long_names_and_units(tmp_path):
 def test_docs_fields_page_is_generated_from_the_registry(tmp_path, capsys):
     """docs/fields.md is what ``python -m solver.fields.registry`` writes; --check fails on
     a stale page."""
-    assert registry.main(["--check"]) == 0, "docs/fields.md is stale: run python -m solver.fields.registry"
+    assert registry.main(["--check"]) == 0, "stale: run python -m solver.fields.registry"
     stale = tmp_path / "fields.md"
     stale.write_text(registry.DOC.read_text().replace("oxygen", "OXYGEN"))
     assert registry.main(["--check", "--output", str(stale)]) == 1
