@@ -33,6 +33,12 @@ from solver.io.series import history, last_fields
 FIELDS = ("w", "m", "c_M", "o", "v", "N", "b")  # what a snapshot shows, where present
 DENSITIES = ("c_E", "c_M", "d_E", "d_M")  # where the cells are (continuum mode, 3D)
 PHENOTYPES = (("epithelial", "royalblue"), ("mesenchymal", "crimson"))  # codes 0, 1
+# The soil figure's metrics (Organ.metrics), labelled from the registry of fields.
+SOIL = {"niche_mean": f"mean {registry.label('N')}",
+        "hypoxic_fraction": "volume fraction with o < oxygen.hypoxia",
+        "vegf_max": f"max {registry.label('v')}",
+        "perfused_fraction": f"mean {registry.label('b')}",
+        "tips_active": "active tip cells"}
 
 
 def _pyplot():
@@ -130,8 +136,7 @@ def run(outdir: Path) -> list[Path]:
             ax.legend(fontsize=7)
     save(fig, "events.png")
 
-    soil = [c for c in ("niche_mean", "hypoxic_fraction", "vegf_max", "perfused_fraction", "tips_active")
-            if any(f"{o}.{c}" in m for o in organs)]
+    soil = [c for c in SOIL if any(f"{o}.{c}" in m for o in organs)]
     if soil:
         fig, axes = panels(len(soil), "the soil")
         for ax, c in zip(axes, soil):
@@ -139,6 +144,7 @@ def run(outdir: Path) -> list[Path]:
                 if f"{o}.{c}" in m:
                     ax.plot(days, m[f"{o}.{c}"], label=o)
             ax.set_title(c)
+            ax.set_ylabel(SOIL[c], fontsize=8)
             ax.legend(fontsize=7)
         save(fig, "soil.png")
 
@@ -203,25 +209,32 @@ class Snapshot:
 
 
 def focus(points: np.ndarray, weights: np.ndarray, radius: float) -> np.ndarray | None:
-    """Where the cells are densest: the weighted mean of the points within ``radius`` of
-    the point that has the most weight within ``radius`` (the centre of the largest
-    lesion when lesions are smaller than ``radius``); None without weight.
+    """Where the cells are densest: the weighted mean of the points within ``radius`` of the
+    centre of the cube of side ``2 radius`` that holds the most weight (the centre of the
+    largest lesion when lesions are smaller than ``radius``); None without weight. Cubes
+    on a grid of side ``radius / 2.5``: linear in the number of points (a run may hold
+    millions of cells).
 
     Args:
         points: (n, d) positions (cells, or mesh vertices).
         weights: (n,) cells each point stands for (1 per cell, or density x volume).
         radius: the neighbourhood's radius.
     """
-    from scipy.spatial import cKDTree
+    from scipy.ndimage import uniform_filter
 
     keep = weights > 0
     points, weights = points[keep], weights[keep]
     if len(points) == 0:
         return None
-    tree = cKDTree(points)
-    near = tree.query_ball_point(points, radius)
-    best = near[int(np.argmax([weights[k].sum() for k in near]))]
-    return np.average(points[best], axis=0, weights=weights[best])
+    low, side = points.min(axis=0), radius / 2.5
+    index = np.floor((points - low) / side).astype(np.int64)
+    shape = tuple(index.max(axis=0) + 1)
+    flat = np.ravel_multi_index(tuple(index.T), shape)
+    mass = np.bincount(flat, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
+    box = uniform_filter(mass, size=5, mode="constant")  # 5 voxels: a cube of side 2 radius
+    best = low + (np.array(np.unravel_index(np.argmax(box), box.shape)) + 0.5) * side
+    near = np.linalg.norm(points - best, axis=1) <= radius
+    return np.average(points[near], axis=0, weights=weights[near])
 
 
 def _cells_at(folder: Path, t: float) -> dict[str, np.ndarray] | None:
