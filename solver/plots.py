@@ -191,7 +191,7 @@ def run(outdir: Path) -> list[Path]:
 
 @dataclass
 class Snapshot:
-    """What ``snapshot`` drew.
+    """What ``snapshot`` drew (its tests read the centre of the cut).
 
     Attributes:
         png: the image.
@@ -209,16 +209,20 @@ class Snapshot:
 
 
 def focus(points: np.ndarray, weights: np.ndarray, radius: float) -> np.ndarray | None:
-    """Where the cells are densest: the weighted mean of the points within ``radius`` of the
-    centre of the cube of side ``2 radius`` that holds the most weight (the centre of the
-    largest lesion when lesions are smaller than ``radius``); None without weight. Cubes
-    on a grid of side ``radius / 2.5``: linear in the number of points (a run may hold
-    millions of cells).
+    """Find where the cells are densest.
+
+    The weighted mean of the points within ``radius`` of the centre of the cube of side
+    ``2 radius`` that holds the most weight: the centre of the largest lesion when lesions
+    are smaller than ``radius``. Cubes on a grid of side ``radius / 2.5``: linear in the
+    number of points (a run may hold millions of cells).
 
     Args:
         points: (n, d) positions (cells, or mesh vertices).
         weights: (n,) cells each point stands for (1 per cell, or density x volume).
         radius: the neighbourhood's radius.
+
+    Returns:
+        The centre, or None if no point has weight.
     """
     from scipy.ndimage import uniform_filter
 
@@ -273,9 +277,11 @@ def _bar(plotter, name: str, title: str, constant: bool) -> None:
 
 def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
              cells: dict[str, np.ndarray] | None = None) -> Snapshot:
-    """The fields of FIELDS present in a dolfinx XDMF file (or an organ's
-    fields_series.xdmf) at its last time, one panel each, rendered off-screen with pyvista;
-    colour bars labelled with each field's long name and units (solver/fields/registry.py).
+    """Render an organ's fields at the last output time to a PNG (off-screen, pyvista).
+
+    The fields of FIELDS present in a dolfinx XDMF file (or an organ's fields_series.xdmf),
+    one panel each, colour bars labelled with each field's long name and units
+    (solver/fields/registry.py).
 
     A 2D organ shows each field on the whole mesh. A 3D organ is cut open by three
     orthogonal planes through where the cells are densest (``focus``: the largest lesion,
@@ -291,6 +297,9 @@ def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
         title: the organ's name.
         hours: the time shown, in hours, for the panel titles.
         cells: the organ's cells at that time (3D; None: no cells panel).
+
+    Returns:
+        What was drawn: the image, the time, the fields, the centre of the cut.
     """
     import pyvista as pv
     from vtkmodules.vtkCommonCore import vtkLogger
@@ -315,7 +324,8 @@ def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
             centre = focus(_xyz(cells["x"]), np.ones(len(cells["x"])), 0.1 * diagonal)
         else:  # continuum cells, or no cell output: the density fields' cells per vertex
             density = sum(values[k] for k in DENSITIES if k in values)
-            centre = focus(pts, np.asarray(density * _vertex_volumes(pts, topology)), 0.1 * diagonal)
+            weights = np.asarray(density * _vertex_volumes(pts, topology))
+            centre = focus(pts, weights, 0.1 * diagonal)
         if centre is None:  # no cell in the organ: through its middle
             centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
         planes = grid.slice_orthogonal(x=centre[0], y=centre[1], z=centre[2])

@@ -47,7 +47,8 @@ def test_outputs_carry_long_names_and_units(tmp_path):
     case = config.load(ROOT / "cases" / "demo.toml", [
         "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.02",
         "primary.geometry.tumour_radius=0.02", "primary.geometry.vessel_min_distance=0.05",
-        "primary.geometry.vessel_radius=0.006", "time.steps=2", "output.every=1", "output.plots=false"])
+        "primary.geometry.vessel_radius=0.006", "time.steps=2", "output.every=1",
+        "output.plots=false"])
     Simulation(case, tmp_path, quiet=True).run()
     folder = tmp_path / "primary"
     meta = json.loads((folder / "fields_series.json").read_text())

@@ -99,9 +99,9 @@ class SeriesIndex:
                     colls[n].append(g)
         ET.indent(root)
         _atomic(self.folder / COMBINED, '<?xml version="1.0"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
-        fields = {n: _meta(n) for n in colls if _meta(n)}  # long names and units (registry)
-        _atomic(self.folder / INDEX, json.dumps({"times": [[t, f] for t, f in self.entries], "fields": fields},
-                                                indent=1) + "\n")
+        index = {"times": [[t, f] for t, f in self.entries],
+                 "fields": {n: _meta(n) for n in colls if _meta(n)}}  # long names and units
+        _atomic(self.folder / INDEX, json.dumps(index, indent=1) + "\n")
 
 
 def _meta(name: str) -> dict[str, str]:
