@@ -182,7 +182,7 @@ def run(outdir: Path) -> list[Path]:
     hour = manifest["case"]["scales"]["time_s"] / 3600.0
     for o in organs:
         times, xdmf = history(outdir / o)  # the continuous series across restarts
-        if times:
+        if times and xdmf is not None:
             t = times[-1][0]
             made.append(snapshot(xdmf, folder / f"fields_{o}.png", o, hours=t * hour,
                                  cells=_cells_at(outdir / o, t)).png)
@@ -347,7 +347,7 @@ def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
         what = "cells, and the planes of the cut" if n == "cells" else registry.info(n).long_name
         what += "" if n == "cells" else f" ({n})"
         plotter.add_text(f"{title}, {when}\n{what}", font_size=9, color="black")
-        if n == "cells":
+        if n == "cells" and cells is not None:
             plotter.add_mesh(surface, color="lightgrey", opacity=0.1)
             for plane in planes:
                 outline = plane.extract_feature_edges(boundary_edges=True, feature_edges=False,
