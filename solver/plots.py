@@ -9,7 +9,9 @@ at the end unless ``output.plots = false``), as PNG in ``OUTDIR/plots/``:
 - ``lesions.png``: metastasis counts (all, micro, macro), the largest lesion per organ
   against the detection size, and the time each organ first held a detectable lesion;
 - ``fields_<organ>.png``: the organ's fields at the last output, rendered off-screen
-  with pyvista from ``fields_series.xdmf`` (the history across restarts).
+  with pyvista from ``fields_series.xdmf`` (the history across restarts), colour bars
+  labelled from the registry of fields; a 3D organ cut open through its largest lesion,
+  with its cells as points (``snapshot``).
 An ensemble folder gets ``ensemble.png`` (mean and 5-95 % bands); a sweep folder
 ``sensitivity.png`` (Morris mu* or Spearman rho per key and output).
 """
@@ -18,13 +20,25 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from solver.fields import registry
 from solver.io.series import history, last_fields
 
 FIELDS = ("w", "m", "c_M", "o", "v", "N", "b")  # what a snapshot shows, where present
+DENSITIES = ("c_E", "c_M", "d_E", "d_M")  # where the cells are (continuum mode, 3D)
+PHENOTYPES = (("epithelial", "royalblue"), ("mesenchymal", "crimson"))  # codes 0, 1
+# The soil figure's metrics (Organ.metrics), labelled from the registry of fields.
+SOIL = {"niche_mean": f"mean {registry.label('N')}",
+        "hypoxic_fraction": "volume fraction with o < oxygen.hypoxia",
+        "vegf_max": f"max {registry.label('v')}",
+        "perfused_fraction": f"mean {registry.label('b')}",
+        "tips_active": "active tip cells"}
 
 
 def _pyplot():
@@ -122,8 +136,7 @@ def run(outdir: Path) -> list[Path]:
             ax.legend(fontsize=7)
     save(fig, "events.png")
 
-    soil = [c for c in ("niche_mean", "hypoxic_fraction", "vegf_max", "perfused_fraction", "tips_active")
-            if any(f"{o}.{c}" in m for o in organs)]
+    soil = [c for c in SOIL if any(f"{o}.{c}" in m for o in organs)]
     if soil:
         fig, axes = panels(len(soil), "the soil")
         for ax, c in zip(axes, soil):
@@ -131,6 +144,7 @@ def run(outdir: Path) -> list[Path]:
                 if f"{o}.{c}" in m:
                     ax.plot(days, m[f"{o}.{c}"], label=o)
             ax.set_title(c)
+            ax.set_ylabel(SOIL[c], fontsize=8)
             ax.legend(fontsize=7)
         save(fig, "soil.png")
 
@@ -165,42 +179,225 @@ def run(outdir: Path) -> list[Path]:
         ax.legend(fontsize=7)
     save(fig, "lesions.png")
 
+    hour = manifest["case"]["scales"]["time_s"] / 3600.0
     for o in organs:
         times, xdmf = history(outdir / o)  # the continuous series across restarts
-        if times:
-            made.append(snapshot(xdmf, folder / f"fields_{o}.png", o))
+        if times and xdmf is not None:
+            t = times[-1][0]
+            made.append(snapshot(xdmf, folder / f"fields_{o}.png", o, hours=t * hour,
+                                 cells=_cells_at(outdir / o, t)).png)
     return made
 
 
-def snapshot(xdmf: Path, png: Path, title: str) -> Path:
-    """The fields of FIELDS present in a dolfinx XDMF file (or an organ's
-    fields_series.xdmf), at its last time, side by side, rendered off-screen with pyvista."""
+@dataclass
+class Snapshot:
+    """What ``snapshot`` drew (its tests read the centre of the cut).
+
+    Attributes:
+        png: the image.
+        time: the output time shown (simulation units).
+        fields: the fields shown, one panel each.
+        centre: 3D: the point the three orthogonal slices pass through (None in 2D).
+        cells: how many cells the cells panel shows (0 without cell output).
+    """
+
+    png: Path
+    time: float
+    fields: list[str]
+    centre: np.ndarray | None
+    cells: int
+
+
+def focus(points: np.ndarray, weights: np.ndarray, radius: float) -> np.ndarray | None:
+    """Find where the cells are densest.
+
+    The weighted mean of the points within ``radius`` of the centre of the cube of side
+    ``2 radius`` that holds the most weight: the centre of the largest lesion when lesions
+    are smaller than ``radius``. Cubes on a grid of side ``radius / 2.5``: linear in the
+    number of points (a run may hold millions of cells).
+
+    Args:
+        points: (n, d) positions (cells, or mesh vertices).
+        weights: (n,) cells each point stands for (1 per cell, or density x volume).
+        radius: the neighbourhood's radius.
+
+    Returns:
+        The centre, or None if no point has weight.
+    """
+    from scipy.ndimage import uniform_filter
+
+    keep = weights > 0
+    points, weights = points[keep], weights[keep]
+    if len(points) == 0:
+        return None
+    low, side = points.min(axis=0), radius / 2.5
+    index = np.floor((points - low) / side).astype(np.int64)
+    shape = tuple(index.max(axis=0) + 1)
+    flat = np.ravel_multi_index(tuple(index.T), shape)
+    mass = np.bincount(flat, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
+    box = uniform_filter(mass, size=5, mode="constant")  # 5 voxels: a cube of side 2 radius
+    best = low + (np.array(np.unravel_index(np.argmax(box), box.shape)) + 0.5) * side
+    near = np.linalg.norm(points - best, axis=1) <= radius
+    return np.average(points[near], axis=0, weights=weights[near])
+
+
+def _cells_at(folder: Path, t: float) -> dict[str, np.ndarray] | None:
+    """Positions and phenotypes of an organ's cells at output time ``t`` (ORGAN/cells.pvd),
+    None if no cell output was written at ``t``."""
+    pvd = folder / "cells.pvd"
+    if not pvd.exists():
+        return None
+    found = re.findall(r'timestep="([^"]+)" part="0" file="([^"]+)"', pvd.read_text())
+    files = [f for ti, f in found if abs(float(ti) - t) <= 1e-12 * max(abs(t), 1.0)]
+    if not files or not (folder / files[-1]).exists():
+        return None
+    import pyvista as pv
+
+    grid = pv.read(folder / files[-1])
+    return {"x": np.asarray(grid.points), "phenotype": np.asarray(grid.point_data["phenotype"])}
+
+
+def _bar(plotter, name: str, title: str, constant: bool) -> None:
+    """A horizontal colour bar at the panel's foot, its labels below it and its title below
+    them as a text of its own (VTK lays a long title over the labels); a constant field gets
+    no labels (its title says the value)."""
+    bar = plotter.add_scalar_bar(title=name, position_x=0.1, position_y=0.16, width=0.8,
+                                 height=0.08, fmt="%.4g", n_labels=0 if constant else 4,
+                                 label_font_size=11, color="black")
+    bar.SetTitle(" ")
+    bar.SetTextPositionToPrecedeScalarBar()
+    labels = bar.GetLabelTextProperty()  # readable over the organ behind them
+    labels.SetBackgroundColor(1.0, 1.0, 1.0)
+    labels.SetBackgroundOpacity(0.8)
+    width = plotter.window_size[0] / plotter.shape[1]
+    text = plotter.add_text("\n".join(textwrap.wrap(title, 48)), position=(0.05 * width, 4),
+                            font_size=7, color="black")
+    text.prop.background_color, text.prop.background_opacity = "white", 0.8
+
+
+def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
+             cells: dict[str, np.ndarray] | None = None) -> Snapshot:
+    """Render an organ's fields at the last output time to a PNG (off-screen, pyvista).
+
+    The fields of FIELDS present in a dolfinx XDMF file (or an organ's fields_series.xdmf),
+    one panel each, colour bars labelled with each field's long name and units
+    (solver/fields/registry.py).
+
+    A 2D organ shows each field on the whole mesh. A 3D organ is cut open by three
+    orthogonal planes through where the cells are densest (``focus``: the largest lesion,
+    the primary's tumour; without cells, the organ's middle) and the octant facing the
+    camera is removed: its outside and the three cut faces show the field, so that lesions,
+    airways and vessels inside the organ are seen. A first panel shows the cells (``cells``:
+    positions ``x`` and ``phenotype``, as ``_cells_at`` reads them) as points inside the
+    translucent organ, with the outlines of the three planes.
+
+    Args:
+        xdmf: the series.
+        png: the image to write.
+        title: the organ's name.
+        hours: the time shown, in hours, for the panel titles.
+        cells: the organ's cells at that time (3D; None: no cells panel).
+
+    Returns:
+        What was drawn: the image, the time, the fields, the centre of the cut.
+    """
     import pyvista as pv
     from vtkmodules.vtkCommonCore import vtkLogger
 
     # Without an X server VTK says so, then renders off-screen anyway (EGL/OSMesa).
     vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
 
-    _, x, cells, values = last_fields(xdmf, list(FIELDS))
-    names = list(values)
-    kind = {3: pv.CellType.TRIANGLE, 4: pv.CellType.TETRA}[cells.shape[1]]
-    pts = np.zeros((len(x), 3))
-    pts[:, : x.shape[1]] = x
-    grid = pv.UnstructuredGrid(np.c_[np.full(len(cells), cells.shape[1]), cells].ravel(),
-                               np.full(len(cells), kind), pts)
+    t, x, topology, values = last_fields(xdmf, list(FIELDS) + list(DENSITIES))
+    names = [n for n in values if n in FIELDS]
+    kind = {3: pv.CellType.TRIANGLE, 4: pv.CellType.TETRA}[topology.shape[1]]
+    pts = _xyz(x)
+    grid = pv.UnstructuredGrid(np.c_[np.full(len(topology), topology.shape[1]), topology].ravel(),
+                               np.full(len(topology), kind), pts)
+    for n in names:
+        grid.point_data[n] = values[n]
+    when = f"t = {t:.4g}" + ("" if hours is None else f" ({hours:.3g} h, {hours / 24:.3g} d)")
+    three_d = topology.shape[1] == 4
+    centre = None
+    if three_d:
+        diagonal = float(np.linalg.norm(np.ptp(pts, axis=0)))
+        if cells is not None and len(cells["x"]):
+            centre = focus(_xyz(cells["x"]), np.ones(len(cells["x"])), 0.1 * diagonal)
+        else:  # continuum cells, or no cell output: the density fields' cells per vertex
+            density = sum(values[k] for k in DENSITIES if k in values)
+            weights = np.asarray(density * _vertex_volumes(pts, topology))
+            centre = focus(pts, weights, 0.1 * diagonal)
+        if centre is None:  # no cell in the organ: through its middle
+            centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+        planes = grid.slice_orthogonal(x=centre[0], y=centre[1], z=centre[2])
+        surface = grid.extract_surface(algorithm="dataset_surface")
+        # The organ without the octant between the centre and the camera (view_isometric
+        # looks from +x +y +z): its outside, and inside it the three planes' faces.
+        top = pts.max(axis=0) + 1.0
+        cut = grid.clip_box([centre[0], top[0], centre[1], top[1], centre[2], top[2]], invert=True,
+                            crinkle=False).extract_surface(algorithm="dataset_surface")
+    panels = (["cells"] if three_d and cells is not None else []) + names
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
     pv.OFF_SCREEN = True
-    plotter = pv.Plotter(off_screen=True, shape=(1, len(names)), window_size=(320 * len(names), 340))
-    for j, n in enumerate(names):
-        plotter.subplot(0, j)
-        plotter.add_text(f"{title}: {n}", font_size=9)
-        plotter.add_mesh(grid.copy(), scalars=values[n], cmap="viridis", show_scalar_bar=True,
-                         scalar_bar_args={"title": n, "position_x": 0.15, "position_y": 0.03, "width": 0.7,
-                                          "height": 0.07, "fmt": "%.3g", "title_font_size": 12,
-                                          "label_font_size": 10})
-        plotter.view_xy() if x.shape[1] == 2 else plotter.view_isometric()
+    plotter = pv.Plotter(off_screen=True, shape=(rows, cols), window_size=(430 * cols, 430 * rows),
+                         border=False)
+    plotter.set_background("white")
+    for j, n in enumerate(panels):
+        plotter.subplot(j // cols, j % cols)
+        what = "cells, and the planes of the cut" if n == "cells" else registry.info(n).long_name
+        what += "" if n == "cells" else f" ({n})"
+        plotter.add_text(f"{title}, {when}\n{what}", font_size=9, color="black")
+        if n == "cells" and cells is not None:
+            plotter.add_mesh(surface, color="lightgrey", opacity=0.1)
+            for plane in planes:
+                outline = plane.extract_feature_edges(boundary_edges=True, feature_edges=False,
+                                                      manifold_edges=False)
+                plotter.add_mesh(outline, color="grey")
+            for code, (what, colour) in enumerate(PHENOTYPES):
+                sel = cells["phenotype"] == code
+                if sel.any():
+                    plotter.add_mesh(pv.PolyData(_xyz(cells["x"][sel])), color=colour, point_size=4,
+                                     render_points_as_spheres=True)
+                plotter.add_text(f"{what} cells: {int(sel.sum())}", position=(10, 30 - 18 * code),
+                                 font_size=9, color=colour)
+        else:
+            shown = cut if three_d else grid
+            lo, hi = float(values[n].min()), float(values[n].max())  # the organ's range
+            constant = not hi > lo
+            # A copy each: a shared mesh would show one field (its last active scalars) everywhere.
+            plotter.add_mesh(shown.copy(), scalars=n, cmap="viridis",
+                             clim=(lo, lo + 1.0 if constant else hi), show_scalar_bar=False)
+            note = f": {lo:.3g} everywhere" if constant else ""
+            _bar(plotter, n, registry.label(n) + note, constant)
+        plotter.view_xy() if not three_d else plotter.view_isometric()
+        _frame(plotter.camera, 0.85 if three_d else 0.72)
     plotter.screenshot(str(png))
     plotter.close()
-    return png
+    return Snapshot(png, t, names, centre, 0 if cells is None else len(cells["x"]))
+
+
+def _frame(camera, zoom: float) -> None:
+    """Make room for the titles and the colour bar: the organ smaller by ``zoom`` and raised
+    above the bar (the camera moved down by 9 % of the panel's height)."""
+    camera.zoom(zoom)
+    height = 2.0 * camera.distance * np.tan(np.radians(camera.view_angle) / 2.0)
+    shift = -0.09 * height * np.asarray(camera.up)
+    camera.position = np.asarray(camera.position) + shift
+    camera.focal_point = np.asarray(camera.focal_point) + shift
+
+
+def _xyz(x: np.ndarray) -> np.ndarray:
+    """Points in 3D (2D ones at z = 0), as VTK wants them."""
+    out = np.zeros((len(x), 3))
+    out[:, : x.shape[1]] = x
+    return out
+
+
+def _vertex_volumes(pts: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """The lumped volume of each vertex: a quarter of each tetrahedron it belongs to."""
+    X = pts[tets]
+    vol = np.abs(np.linalg.det(X[:, 1:] - X[:, :1])) / 6.0
+    return np.bincount(tets.ravel(), weights=np.repeat(vol / 4.0, 4), minlength=len(pts))
 
 
 def _sensitivity(outdir: Path) -> Path:

@@ -2,7 +2,9 @@
 
 A run writes ``fields.xdmf``; each restart writes a new series ``fields_<step>.xdmf``.
 ``SeriesIndex`` (kept by the FieldWriter of a run) writes, next to them:
-- ``fields_series.json``: each output time and the series file that holds it. On a
+- ``fields_series.json``: each output time and the series file that holds it, and each
+  field's long name and units (solver/fields/registry.py, also in the XDMF as
+  ``Information`` elements). On a
   restart the times after its checkpoint are dropped (a later, abandoned run wrote them;
   the restart writes them again), and series files no kept time refers to are removed;
 - ``fields_series.xdmf``: one XDMF temporal collection of exactly those times (each grid
@@ -21,6 +23,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+
+from solver.fields.registry import FIELDS
+
 INDEX, COMBINED = "fields_series.json", "fields_series.xdmf"
 SERIES = re.compile(r"fields(_\d{6})?\.xdmf$")
 
@@ -87,12 +92,22 @@ class SeriesIndex:
                 if n not in colls:
                     colls[n] = ET.SubElement(domain, "Grid", Name=n, GridType="Collection",
                                              CollectionType="Temporal")
+                    for k, v in _meta(n).items():  # XDMF's own element for metadata
+                        ET.SubElement(colls[n], "Information", Name=k, Value=v)
                 g = grids.get(n, {}).get(_key(t))
                 if g is not None:
                     colls[n].append(g)
         ET.indent(root)
         _atomic(self.folder / COMBINED, '<?xml version="1.0"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
-        _atomic(self.folder / INDEX, json.dumps({"times": [[t, f] for t, f in self.entries]}, indent=1) + "\n")
+        index = {"times": [[t, f] for t, f in self.entries],
+                 "fields": {n: _meta(n) for n in colls if _meta(n)}}  # long names and units
+        _atomic(self.folder / INDEX, json.dumps(index, indent=1) + "\n")
+
+
+def _meta(name: str) -> dict[str, str]:
+    """Long name and units of a field from the registry (none for a name it lacks)."""
+    found = FIELDS.get(name)
+    return found.attributes() if found is not None else {}
 
 
 def _atomic(path: Path, text: str) -> None:
