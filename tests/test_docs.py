@@ -45,7 +45,6 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PENDING = {
     "docs/architecture.md",
     "docs/sweeps.md",
-    "docs/examples",
 }
 
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```\s*$", re.M | re.S)
