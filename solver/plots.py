@@ -208,7 +208,7 @@ def _sensitivity(outdir: Path) -> Path:
     Sobol S1 and ST, or Spearman rho), with its 95 % interval where there is one."""
     plt = _pyplot()
     rows = list(csv.DictReader(open(outdir / "sensitivity.csv")))
-    measures = next(m for m in (["mu_star"], ["S1", "ST"], ["spearman_rho"]) if m[0] in rows[0])
+    measures = next(m for m in (["mu_star"], ["spearman_rho"], ["S1", "ST"]) if m[0] in rows[0])
     outputs = sorted({r["output"] for r in rows})
     fig, axes = plt.subplots(1, len(outputs), figsize=(4.5 * len(outputs), 3.4), squeeze=False)
     height = 0.8 / len(measures)

@@ -8,6 +8,7 @@ import pytest
 from mpi4py import MPI
 from SALib.analyze import morris as salib_morris
 from SALib.test_functions import Ishigami
+from scipy.stats import spearmanr
 
 from solver import config, sweep
 
@@ -106,6 +107,23 @@ def test_sobol_indices_of_known_models():
             assert abs(float(r["ST"]) - want_t) < 2 * float(r["ST_conf"])
     ishigami[3] = np.inf  # a variance needs finite values: no estimate, not a wrong one
     assert all(r[c] == "" for r in _rows("sobol", unit, [], ishigami) for c in ("S1", "ST"))
+
+
+
+def test_lhs_first_order_indices_by_rbd_fast():
+    """RBD-FAST's S1 on an LHS of the Ishigami and the linear model above, within twice
+    its 95 % half-width; no estimate below 8 M = 80 points; Spearman's rho as before."""
+    unit, _ = sweep.design("lhs", 3, 1024, seed=7)
+    a = np.array([1.0, 2.0, 3.0])
+    for y, s1 in ((Ishigami.evaluate(-np.pi + 2 * np.pi * unit), [0.3139, 0.4424, 0.0]),
+                  (unit @ a, a**2 / (a**2).sum())):
+        rows = _rows("lhs", unit, [], y)
+        for r, want in zip(rows, s1):
+            assert 0 < float(r["S1_conf"]) < 0.1 and abs(float(r["S1"]) - want) < 2 * float(r["S1_conf"])
+    assert [float(r["spearman_rho"]) for r in rows] == pytest.approx(
+        [spearmanr(unit[:, i], unit @ a)[0] for i in range(3)])
+    few, _ = sweep.design("lhs", 3, 79, seed=7)
+    assert all(r["S1"] == r["S1_conf"] == "" and r["spearman_rho"] for r in _rows("lhs", few, [], few @ a))
 
 
 @pytest.mark.parallel
