@@ -91,10 +91,11 @@ def test_morris_per_key_is_salibs_whole_design_and_skips_infinite_outputs():
 
 
 def test_sobol_indices_of_known_models():
-    """Ishigami (a = 7, b = 0.1 on [-pi, pi]^3): S1 = 0.3139, 0.4424, 0 and ST = 0.5576,
-    0.4424, 0.2437 (Saltelli et al. 2008, Global Sensitivity Analysis, section 4.7); a
-    linear model sum a_i x_i of uniform inputs: S1 = ST = a_i^2 / sum a_j^2. Each within
-    twice its own 95 % half-width, which shrinks as 1/sqrt(N)."""
+    """Ishigami (Ishigami & Homma 1990; a = 7, b = 0.1 on [-pi, pi]^3), from its closed-form
+    partial variances V1 = (1 + b pi^4 / 5)^2 / 2, V2 = a^2 / 8, V13 = b^2 pi^8 (1/18 - 1/50):
+    S1 = 0.3139, 0.4424, 0 and ST = 0.5576, 0.4424, 0.2437; a linear model sum a_i x_i of
+    uniform inputs: S1 = ST = a_i^2 / sum a_j^2. Each within twice its own 95 % half-width,
+    which shrinks as 1/sqrt(N)."""
     unit, _ = sweep.design("sobol", 3, 1024, seed=6)
     ishigami = Ishigami.evaluate(-np.pi + 2 * np.pi * unit)
     a = np.array([1.0, 2.0, 3.0])
