@@ -114,6 +114,14 @@ def morris(unit: np.ndarray, steps: list[Step], y: np.ndarray, seed: int) -> lis
     therefore analysed on its own steps with finite ends, each step a one-key trajectory
     of two points; with every output finite this is SALib's analysis of the whole design
     (tests/test_sweep.py checks it).
+
+    Args:
+        unit: the design's points in [0, 1]^k and ``steps`` its steps (see :func:`design`).
+        y: the output at every point.
+        seed: seeds the bootstrap of mu_star_conf.
+
+    Returns:
+        Per key, a dict of the measures (NaN without effects; sigma needs two).
     """
     rng = np.random.default_rng(seed)
     out = []

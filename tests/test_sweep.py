@@ -63,7 +63,8 @@ def test_morris_measures_of_a_known_model():
     y = 3 * unit[:, 0] - 2 * unit[:, 1] + unit[:, 2] ** 2
     rows = _rows("morris", unit, steps, y)
     for row, mu in zip(rows[:2], (3.0, -2.0)):
-        assert float(row["mu"]) == pytest.approx(mu) and float(row["mu_star"]) == pytest.approx(abs(mu))
+        assert float(row["mu"]) == pytest.approx(mu)
+        assert float(row["mu_star"]) == pytest.approx(abs(mu))
         assert float(row["sigma"]) == pytest.approx(0, abs=1e-12) and row["effects"] == r
     ee = [unit[a, 2] + unit[b, 2] for a, b, k in steps if k == 2]
     assert float(rows[2]["mu_star"]) == pytest.approx(np.mean(ee))
@@ -120,11 +121,13 @@ def test_lhs_first_order_indices_by_rbd_fast():
                   (unit @ a, a**2 / (a**2).sum())):
         rows = _rows("lhs", unit, [], y)
         for r, want in zip(rows, s1):
-            assert 0 < float(r["S1_conf"]) < 0.1 and abs(float(r["S1"]) - want) < 2 * float(r["S1_conf"])
+            assert 0 < float(r["S1_conf"]) < 0.1
+            assert abs(float(r["S1"]) - want) < 2 * float(r["S1_conf"])
     assert [float(r["spearman_rho"]) for r in rows] == pytest.approx(
         [spearmanr(unit[:, i], unit @ a)[0] for i in range(3)])
     few, _ = sweep.design("lhs", 3, 79, seed=7)
-    assert all(r["S1"] == r["S1_conf"] == "" and r["spearman_rho"] for r in _rows("lhs", few, [], few @ a))
+    rows = _rows("lhs", few, [], few @ a)
+    assert all(r["S1"] == r["S1_conf"] == "" and r["spearman_rho"] for r in rows)
 
 
 @pytest.mark.parallel
@@ -132,14 +135,17 @@ def test_morris_sweep_finds_the_influential_key(tmp_path):
     out = Path(COMM.bcast(str(tmp_path), root=0))
     case = config.load(ROOT / "cases" / "demo.toml", [
         "time.steps=300", "output.every=150", "output.fields=false", "output.cells=false",
-        "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.vessel_min_distance=0.0",
+        "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01",
+        "primary.geometry.vessel_min_distance=0.0",
         "secondary=[]", "circulation.split={}"])
-    table = sweep.run(case, out / "sw", [("cells.T_M", 0.1, 0.4), ("primary.mmp.Lambda", 0.05, 0.2)], samples=2,
+    vary = [("cells.T_M", 0.1, 0.4), ("primary.mmp.Lambda", 0.05, 0.2)]
+    table = sweep.run(case, out / "sw", vary, samples=2,
                       outputs=["primary.cells"], comm=COMM, ranks_per_run=1, log=lambda m: None)
     rows = list(csv.DictReader(open(out / "sw" / "sensitivity.csv")))
     mu = {r["key"]: float(r["mu_star"]) for r in rows}
     assert len(list(csv.DictReader(open(table)))) == 6
-    assert mu["cells.T_M"] > 10 * max(mu["primary.mmp.Lambda"], 1e-9)  # the doubling time drives the count
+    # the doubling time drives the count
+    assert mu["cells.T_M"] > 10 * max(mu["primary.mmp.Lambda"], 1e-9)
     if COMM.rank == 0:  # seedsoil plot on a sweep folder: the sensitivities as bars
         from solver import plots
 
@@ -148,16 +154,17 @@ def test_morris_sweep_finds_the_influential_key(tmp_path):
 
 
 @pytest.mark.parallel
-@pytest.mark.parametrize("kind,samples,runs,measure", [("lhs", 3, 3, "spearman_rho"), ("grid", 2, 4, "spearman_rho"),
-                                                       ("sobol", 2, 8, "S1")])
+@pytest.mark.parametrize("kind,samples,runs,measure", [
+    ("lhs", 3, 3, "spearman_rho"), ("grid", 2, 4, "spearman_rho"), ("sobol", 2, 8, "S1")])
 def test_sweep_of_each_design_is_the_same_on_any_ranks(tmp_path, kind, samples, runs, measure):
     """A small real sweep per design, once with a run per rank and once with every run on
     all ranks: the same design (from the case seed alone) and the same table."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
     case = config.load(ROOT / "cases" / "demo.toml", SMALL)
     vary = [("cells.T_M", 0.1, 0.4), ("primary.mmp.Lambda", 0.05, 0.2)]
-    tables = [sweep.run(case, out / f"rpr{rpr}", vary, samples, kind=kind, outputs=["primary.cells"],
-                        comm=COMM, ranks_per_run=rpr, log=lambda m: None).read_text()
+    tables = [sweep.run(case, out / f"rpr{rpr}", vary, samples, kind=kind,
+                        outputs=["primary.cells"], comm=COMM, ranks_per_run=rpr,
+                        log=lambda m: None).read_text()
               for rpr in (1, COMM.size)]
     assert COMM.allgather(tables[0]) == [tables[0]] * COMM.size and tables[0] == tables[1]
     rows = list(csv.DictReader(open(out / "rpr1" / "sweep.csv")))
@@ -166,7 +173,8 @@ def test_sweep_of_each_design_is_the_same_on_any_ranks(tmp_path, kind, samples, 
     assert len(rows) == runs
     assert np.array_equal([[float(r[k]) for k, _, _ in vary] for r in rows], lo + unit * (hi - lo))
     sens = list(csv.DictReader(open(out / "rpr1" / "sensitivity.csv")))
-    assert [r["key"] for r in sens] == [k for k, _, _ in vary] and all(r[measure] != "" for r in sens)
+    assert [r["key"] for r in sens] == [k for k, _, _ in vary]
+    assert all(r[measure] != "" for r in sens)
 
 
 def test_sobol_samples_must_be_a_power_of_2(capsys):
