@@ -57,11 +57,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="ranks that run one replicate (default: ranks // replicates, at least 1)")
     e.add_argument("--output", "-o", help="output folder (default output/<case name>_ensemble)")
     e.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    w = sub.add_parser("sweep", help="parameter study with a sensitivity summary (Morris, LHS or grid)")
+    w = sub.add_parser("sweep", help="parameter study with a sensitivity summary "
+                       "(Morris, Sobol, LHS or grid; docs/sweeps.md)")
     w.add_argument("case")
     w.add_argument("--vary", action="append", default=[], metavar="KEY.PATH=LO:HI", required=True)
-    w.add_argument("--samples", type=int, required=True, help="Morris trajectories, LHS points, or grid levels per key")
-    w.add_argument("--design", choices=["morris", "lhs", "grid"], default="morris")
+    w.add_argument("--samples", type=int, required=True,
+                   help="Morris trajectories, LHS points, grid levels per key, "
+                   "or Sobol base samples (a power of 2)")
+    w.add_argument("--design", choices=["morris", "lhs", "grid", "sobol"], default="morris")
     w.add_argument("--replicates", type=int, default=1)
     w.add_argument("--outputs", default="cells", help="comma-separated metrics.csv columns or detected_hours.<organ>")
     w.add_argument("--ranks-per-run", type=int, default=None)
@@ -185,8 +188,9 @@ def cmd_sweep(args) -> int:
     if args.samples < 1 or args.replicates < 1:
         raise config.CaseError("--samples and --replicates must be at least 1")
     out = Path(args.output or Path("output") / f"{case.name}_sweep")
-    table = sweep.run(case, out, sweep.parse_vary(args.vary), args.samples, args.design, args.replicates,
-                      [o for o in args.outputs.split(",") if o], COMM, args.ranks_per_run,
+    table = sweep.run(case, out, sweep.parse_vary(args.vary), args.samples, kind=args.design,
+                      replicates=args.replicates, outputs=[o for o in args.outputs.split(",") if o],
+                      comm=COMM, ranks_per_run=args.ranks_per_run,
                       log=lambda msg: print(f"seedsoil: {msg}", flush=True))
     if COMM.rank == 0:
         from solver import plots

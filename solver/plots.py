@@ -13,7 +13,7 @@ at the end unless ``output.plots = false``), as PNG in ``OUTDIR/plots/``:
   labelled from the registry of fields; a 3D organ cut open through its largest lesion,
   with its cells as points (``snapshot``).
 An ensemble folder gets ``ensemble.png`` (mean and 5-95 % bands); a sweep folder
-``sensitivity.png`` (Morris mu* or Spearman rho per key and output).
+``sensitivity.png`` (Morris mu*, Sobol S1 and ST, or Spearman rho per key and output).
 """
 
 from __future__ import annotations
@@ -401,16 +401,26 @@ def _vertex_volumes(pts: np.ndarray, tets: np.ndarray) -> np.ndarray:
 
 
 def _sensitivity(outdir: Path) -> Path:
+    """sensitivity.png: per output, a bar per key of the design's measure (Morris mu*,
+    Sobol S1 and ST, or Spearman rho), with its 95 % interval where there is one."""
     plt = _pyplot()
     rows = list(csv.DictReader(open(outdir / "sensitivity.csv")))
-    measure = "mu_star" if "mu_star" in rows[0] else "spearman_rho"
+    measures = next(m for m in (["mu_star"], ["spearman_rho"], ["S1", "ST"]) if m[0] in rows[0])
     outputs = sorted({r["output"] for r in rows})
     fig, axes = plt.subplots(1, len(outputs), figsize=(4.5 * len(outputs), 3.4), squeeze=False)
+    height = 0.8 / len(measures)
     for ax, o in zip(axes[0], outputs):
         sel = [r for r in rows if r["output"] == o]
-        ax.barh([r["key"] for r in sel], [float(r[measure] or 0) for r in sel])
+        at = np.arange(len(sel))
+        for i, m in enumerate(measures):
+            conf = [float(r.get(f"{m}_conf") or 0) for r in sel]
+            ax.barh(at + (i - (len(measures) - 1) / 2) * height, [float(r[m] or 0) for r in sel],
+                    height, xerr=conf if any(conf) else None, label=m)
+        ax.set_yticks(at, [r["key"] for r in sel])
         ax.set_title(o)
-        ax.set_xlabel(measure)
+        ax.set_xlabel(" and ".join(measures))
+        if len(measures) > 1:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(outdir / "sensitivity.png", dpi=100)
     plt.close(fig)
