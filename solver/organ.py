@@ -64,8 +64,9 @@ class Organ:
         self._initial_ecm()
         m_matrix = case.solver.m_matrix if case.solver.m_matrix is not None else self.dim == 2
         K = stiffness(V, m_matrix)
-        self.mmp = ReactionDiffusion(self.fields["m"], K, self.lumped, spec.mmp.D, spec.mmp.Lambda, self.dt,
-                                     "mmp", case.petsc(), case.solver.rtol, positive=m_matrix)
+        self.mmp = ReactionDiffusion(u=self.fields["m"], K=K, lumped=self.lumped, D=spec.mmp.D,
+                                     decay=spec.mmp.Lambda, dt=self.dt, name="mmp", organ=self.name,
+                                     options=case.petsc(), rtol=case.solver.rtol, positive=m_matrix)
         self.soil = None
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
             self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt * case.soil.every, case.petsc(),

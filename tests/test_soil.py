@@ -346,7 +346,8 @@ def test_uniform_fields_step_pointwise_and_exactly():
     V = fem.functionspace(msh, ("Lagrange", 1))
     u = fem.Function(V)
     u.x.array[:] = 0.3
-    rd = ReactionDiffusion(u, stiffness(V), lumped_mass(V), 0.5, 0.7, 0.01, "uniform", {}, 1e-12)
+    rd = ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=0.5, decay=0.7, dt=0.01, name="uniform",
+                           rtol=1e-12)
     n = V.dofmap.index_map.size_local
     rd.step(np.full(n, 2.0), 1.5)
     assert rd.iterations == 0

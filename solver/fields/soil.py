@@ -58,18 +58,21 @@ class Soil:
         self.fields: dict[str, fem.Function] = {}
         self.b = fem.Function(V, name="b")  # perfused new vessels: zero until angiogenesis
         self.solvers: dict[str, ReactionDiffusion] = {}
+        common = dict(K=K, lumped=lumped, dt=dt, organ=spec.name, options=petsc, positive=positive)
         if flags.oxygen:
             o = self._field(V, "o", 1.0)  # the steady state without cells
-            self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol_ov, positive)
+            self.solvers["o"] = ReactionDiffusion(u=o, D=spec.oxygen.D, decay=0.0, name="oxygen", rtol=rtol_ov, **common)
         if flags.vegf:
             v = self._field(V, "v", 0.0)
             v.x.array[:] = initial_values(V, spec.vegf.initial, f"{spec.name}.vegf.initial")
-            self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol_ov, positive)
+            self.solvers["v"] = ReactionDiffusion(u=v, D=spec.vegf.D, decay=spec.vegf.decay, name="vegf", rtol=rtol_ov,
+                                               **common)
         if flags.niche:
             nx = spec.niche
             x = self._field(V, "x", 0.0)
             self._field(V, "N", 0.0)
-            self.solvers["x"] = ReactionDiffusion(x, K, lumped, nx.D, nx.decay + nx.uptake, dt, "niche", petsc, rtol, positive)
+            self.solvers["x"] = ReactionDiffusion(u=x, D=nx.D, decay=nx.decay + nx.uptake, name="niche", rtol=rtol,
+                                               **common)
         if flags.oxygen or flags.vegf:
             self.fields["b"] = self.b
         # Fields at rest (o = 1, v = x = N = 0, nothing to change them) skip their solves,

@@ -88,7 +88,8 @@ def _mmp_run(dim, comm, n, dt, T, D, Lam, kind, variable=False):
     src = _Nodal(V, s)
     rate = _Nodal(V, r) if variable else None
     n_own = V.dofmap.index_map.size_local
-    rd = ReactionDiffusion(u, stiffness(V), lumped_mass(V), D, Lam, dt, name="mms_mmp", rtol=1e-12)
+    rd = ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=D, decay=Lam, dt=dt, name="mms_mmp",
+                           rtol=1e-12)
     err = _l2(u, ue)
     steps = round(T / dt)
     for i in range(steps):
