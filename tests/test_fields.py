@@ -9,6 +9,7 @@ from petsc4py import PETSc
 
 from solver import config, geometry
 from solver.fields import ecm
+from solver.fields.equations import ECMEquation
 from solver.organ import Organ
 
 COMM = MPI.COMM_WORLD
@@ -19,14 +20,14 @@ rates = st.floats(0, 1e3, allow_nan=False)
 @given(w0=st.floats(0, 1), cM=rates, m=st.floats(-10, 1e3), g1=rates, g2=rates, dep=rates, dt=st.floats(1e-6, 10))
 def test_ecm_exact_step_stays_in_unit_interval(w0, cM, m, g1, g2, dep, dt):
     w = np.array([w0])
-    ecm.step(w, dt, np.array([cM]), np.array([m]), g1, g2, dep)
+    ecm.step(w, dt, ECMEquation(g1, g2), np.array([cM]), np.array([m]), dep)
     assert 0.0 <= w[0] <= 1.0
 
 
 def test_ecm_matches_the_closed_form():
     w = np.array([0.8, 0.8])
     a = 1.5 * 0.7 + 2.0 * 0.3  # Gamma1 c_M + Gamma2 m
-    ecm.step(w, 0.2, np.array([0.7, 0.7]), np.array([0.3, -0.3]), 1.5, 2.0)
+    ecm.step(w, 0.2, ECMEquation(1.5, 2.0), np.array([0.7, 0.7]), np.array([0.3, -0.3]))
     assert np.isclose(w[0], 0.8 * np.exp(-a * 0.2), rtol=1e-14)
     assert np.isclose(w[1], 0.8 * np.exp(-1.5 * 0.7 * 0.2), rtol=1e-14)  # m+ = max(m, 0)
 

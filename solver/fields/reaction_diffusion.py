@@ -34,6 +34,12 @@ def lumped_mass(V) -> np.ndarray:
     return vec.array.copy()
 
 
+def integral(lumped: np.ndarray, values: np.ndarray, comm: MPI.Comm) -> float:
+    """The lumped integral sum_i m_i u_i over the owned dofs (``lumped`` cut to them), on
+    every rank of ``comm`` (collective)."""
+    return comm.allreduce(float(lumped @ values[: len(lumped)]), op=MPI.SUM)
+
+
 def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
     """The P1 stiffness matrix; with ``m_matrix``, made an M-matrix where the mesh is not.
 
