@@ -180,7 +180,9 @@ class VEGFEquation:
 @dataclass(frozen=True)
 class NicheEquation:
     """dx/dt = D lap x - (delta_x + k_u) x + U w / int w: the exosome-borne niche factor,
-    with the organ's uptake U from the plasma entering where the vessels w = b0 + b are."""
+    with the organ's uptake U from the plasma entering where the vessels w = b0 + b are.
+    Its field keeps the symbol "x" (docs/model.md, outputs, checkpoints: ``fields["x"]``);
+    cell positions are ``Population.x``."""
 
     D: float
     decay: float  # delta_x + k_u: decay and uptake by resident cells
