@@ -17,6 +17,7 @@ extravasate with p_ext = 1 - (1 - p0) exp(-epsilon N) (N = 0 until the niche exi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -32,6 +33,12 @@ CARDIAC_OUTPUT = {"brain": 0.12, "kidney": 0.20, "liver": 0.065, "bone": 0.05, "
                   "heart": 0.04, "gut": 0.20, "other": 0.105}
 ARREST = 0.8  # illustrative default arrest probability in a capillary bed
 LOG_MIN_AFFINITY = np.log(1e-12)  # a fitted affinity below 1e-12 of the best soil's: no fit
+
+
+def extravasation_probability(spec: config.ExtravasationSpec, N: np.ndarray | float = 0.0) -> Any:
+    """p_ext = 1 - (1 - p0) exp(-epsilon N) for the niche conditioning N at a vessel site
+    (docs/model.md section 4): the arrivals' chance to leave the blood there."""
+    return 1.0 - (1.0 - spec.p0) * np.exp(-spec.epsilon * N)
 
 # Observed incidence of metastases by primary type (relative; patients with a metastasis in
 # the organ). The default affinities are derived from these (``default_affinity``).
@@ -165,11 +172,16 @@ class Arrival:
 
 
 class Blood:
-    def __init__(self, cfg, secondaries: list[str], sites: list[int], p_ext: list[float], seed: int, dt: float,
-                 types: list[str] | None = None):
-        """``sites``: number of vessel sites per secondary organ; ``p_ext``: the
-        probability of extravasation per secondary organ (p0 with N = 0); ``types``:
-        organ types for anatomical routing (default: the names)."""
+    def __init__(self, *, cfg: config.CirculationSpec, secondaries: list[str], sites: list[int],
+                 p_ext: list[float], seed: int, dt: float, types: list[str] | None = None):
+        """Args:
+            cfg: the ``[circulation]`` parameters.
+            secondaries: the secondary organs' names.
+            sites: number of vessel sites per secondary organ.
+            p_ext: the probability of extravasation per secondary organ (p0 with N = 0).
+            seed, dt: the run's.
+            types: organ types for anatomical routing (default: the names).
+        """
         self.cfg = cfg
         self.seed = seed
         self.transit = max(int(round(cfg.T_V / dt)), 1)
@@ -333,8 +345,9 @@ class ExosomePool:
     release = change of E + cleared + sum of uptakes holds to round-off; the organs put
     their uptake into their niche factor where their vessels are."""
 
-    def __init__(self, sigma: float, removal: float, k_organs, dt: float):
-        """``removal``: k_clear + sum k_j (from the plasma half-life); ``k_organs``: k_j."""
+    def __init__(self, *, sigma: float, removal: float, k_organs, dt: float):
+        """``sigma``: release per primary cell; ``removal``: k_clear + sum k_j (from the
+        plasma half-life); ``k_organs``: k_j."""
         self.sigma, self.removal, self.dt = sigma, removal, dt
         self.releasing = True  # False while release is blocked (an intervention)
         self.set_uptake(k_organs)

@@ -25,7 +25,9 @@ from solver.cells.discrete import DiscreteCells
 from solver.cells.locate import claim
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL, Population
 from solver.fields import ecm
-from solver.fields.reaction_diffusion import FieldError, ReactionDiffusion, lumped_mass, stiffness
+from solver.fields.equations import ECMEquation, MMPEquation
+from solver.fields.reaction_diffusion import (FieldError, ReactionDiffusion, integral, lumped_mass,
+                                              stiffness)
 from solver.fields.soil import Soil
 from solver.vessels import Angiogenesis
 from solver.geometry import OrganMesh
@@ -64,12 +66,18 @@ class Organ:
         self._initial_ecm()
         m_matrix = case.solver.m_matrix if case.solver.m_matrix is not None else self.dim == 2
         K = stiffness(V, m_matrix)
-        self.mmp = ReactionDiffusion(self.fields["m"], K, self.lumped, spec.mmp.D, spec.mmp.Lambda, self.dt,
-                                     "mmp", case.petsc(), case.solver.rtol, positive=m_matrix)
+        self.mmp_equation = MMPEquation.of(spec.mmp)
+        self.ecm_equation = ECMEquation.of(spec.ecm, spec.niche)
+        mmp = self.mmp_equation
+        self.mmp = ReactionDiffusion(u=self.fields["m"], K=K, lumped=self.lumped, D=mmp.D,
+                                     decay=mmp.decay, dt=self.dt, name="mmp", organ=self.name,
+                                     options=case.petsc(), rtol=case.solver.rtol, positive=m_matrix)
         self.soil = None
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
-            self.soil = Soil(V, K, self.lumped, spec, case.soil, self.dt * case.soil.every, case.petsc(),
-                             case.solver.rtol, case.cells.capacity(V.mesh.topology.dim), case.solver.soil_rtol,
+            self.soil = Soil(V=V, K=K, lumped=self.lumped, spec=spec, flags=case.soil,
+                             dt=self.dt * case.soil.every, petsc=case.petsc(),
+                             rtol=case.solver.rtol,
+                             capacity=case.cells.capacity(self.dim), rtol_ov=case.solver.soil_rtol,
                              positive=m_matrix)
             self.soil_every, self._uptake = case.soil.every, 0.0
             self.fields.update(self.soil.fields)
@@ -79,7 +87,8 @@ class Organ:
         cc = case.cells
         # The discrete cells also define the continuum's initial density, so that the
         # continuum mode is the mean field of the same initial state.
-        self.cells = DiscreteCells(V, self.lumped, cc, case.seed, self.dt, r_wake=case.dormancy.r_wake)
+        self.cells = DiscreteCells(V=V, lumped=self.lumped, params=cc, seed=case.seed, dt=self.dt,
+                                   r_wake=case.dormancy.r_wake)
         self.initial_cells = 0
         if index == 0:
             self.seed_tumour(cc.initial.count, cc.initial.fraction_M, cc.initial.per_place)
@@ -94,7 +103,8 @@ class Organ:
         if cc.mode == "continuum":
             from solver.fields.continuum import ContinuumCells
 
-            self.continuum = ContinuumCells(V, self.lumped, cc, self.dt, self.fields["c_E"], self.fields["c_M"])
+            self.continuum = ContinuumCells(V=V, lumped=self.lumped, params=cc, dt=self.dt,
+                                            c_E=self.fields["c_E"], c_M=self.fields["c_M"])
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
             self.r_wake = case.dormancy.r_wake
             if self.r_wake is not None:  # dormant arrivals: densities that neither move nor divide
@@ -105,8 +115,11 @@ class Organ:
         self.angio = None
         self.origin_sites = self.site_x.copy()  # before any new perfused vessel
         if case.soil.angiogenesis:
-            self.angio = Angiogenesis(V, self.cells.walker, self.lumped, spec.angiogenesis, cc.h_ref, case.seed,
-                                      self.dt, self.site_x, spec.geometry.vessel_radius, index, self.soil.b)
+            self.angio = Angiogenesis(V=V, walker=self.cells.walker, lumped=self.lumped,
+                                      cfg=spec.angiogenesis, h_ref=cc.h_ref, seed=case.seed,
+                                      dt=self.dt, site_x=self.site_x,
+                                      site_radius=spec.geometry.vessel_radius, organ_index=index,
+                                      b=self.soil.b)
             self.fields.update(f=self.angio.f, tips=self.angio.n)
         if self.soil is not None:
             self.soil.equilibrate(self._all_cells()[: self.n_owned])
@@ -384,7 +397,7 @@ class Organ:
         return {"m": self.mmp, **(self.soil.solvers if self.soil is not None else {})}
 
     def _integral(self, values: np.ndarray) -> float:
-        return self.comm.allreduce(float(self.lumped[: self.n_owned] @ values[: self.n_owned]), op=MPI.SUM)
+        return integral(self.lumped[: self.n_owned], values, self.comm)
 
     # -- time stepping ----------------------------------------------------------------
     def step(self, n: int, uptake: float = 0.0) -> None:
@@ -422,7 +435,10 @@ class Organ:
             self._continuum_step(n)
         t1 = time.perf_counter()
         c_M = f["c_M"].x.array if self.continuum is not None else self.cells.active_M_density(self.lumped, f["c_M"].x.array)
-        deposition = self.spec.niche.deposition * f["N"].x.array if "N" in f and self.spec.niche.deposition else 0.0
+        ecm_eq = self.ecm_equation
+        deposition = 0.0
+        if "N" in f and ecm_eq.deposition_rate:
+            deposition = ecm_eq.deposition(f["N"].x.array)
         # An organ that has never held a cell (nor a conditioned niche) has m = 0 and no
         # source: its MMP and ECM steps are exactly the identity, so skip them (most of an
         # empty secondary's cost).
@@ -430,9 +446,8 @@ class Organ:
             here = max(float(c_M[: self.n_owned].max(initial=0.0)), float(np.max(deposition, initial=0.0)))
             self.pristine = self.comm.allreduce(here, op=MPI.MAX) == 0.0
         if not self.pristine:
-            self.mmp.step(self.spec.mmp.Theta * c_M[: self.n_owned])
-            e = self.spec.ecm
-            ecm.step(f["w"].x.array, self.dt, c_M, f["m"].x.array, e.Gamma1, e.Gamma2, deposition)
+            self.mmp.step(self.mmp_equation.source(c_M[: self.n_owned]))
+            ecm.step(f["w"].x.array, self.dt, ecm_eq, c_M, f["m"].x.array, deposition)
         if self.angio is not None:
             self.angio.step(n, f["v"].x.array, self.site_values("v"))
             self.soil.tip_uptake = self.angio.vegf_uptake()

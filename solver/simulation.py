@@ -23,7 +23,7 @@ from mpi4py import MPI
 from solver import config, geometry, partition, vessels
 from solver.config import Failed
 from solver.cells import rng
-from solver.circulation import Blood, ExosomePool, exosome_uptake
+from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
 from solver.io.cells import CellWriter
 from solver.io import checkpoint, folder
 from solver.io.fields import FieldWriter
@@ -90,16 +90,18 @@ class Simulation:
         if len(specs) > 1:
             secondary = specs[1:]
             sites = self.everywhere(lambda o: len(o.site_x))
-            self.blood = Blood(case.circulation, self.names[1:], [sites[o.name] for o in secondary],
-                               [1.0 - (1.0 - o.extravasation.p0) * np.exp(-o.extravasation.epsilon * 0.0)
-                                for o in secondary], case.seed, case.time.dt,
+            self.blood = Blood(cfg=case.circulation, secondaries=self.names[1:],
+                               sites=[sites[o.name] for o in secondary],
+                               p_ext=[extravasation_probability(o.extravasation) for o in secondary],
+                               seed=case.seed, dt=case.time.dt,
                                types=[o.organ_type() for o in secondary])
         self.exosomes = None
         self._blocked: set[str] = set()  # integrin profiles blocked now (interventions)
         self.types = [o.organ_type() for o in specs[1:]]
         if case.soil.niche and self.blood is not None:
-            self.exosomes = ExosomePool(case.exosomes.release, case.exosomes.removal,
-                                        exosome_uptake(case.exosomes, self.types), case.time.dt)
+            self.exosomes = ExosomePool(sigma=case.exosomes.release, removal=case.exosomes.removal,
+                                        k_organs=exosome_uptake(case.exosomes, self.types),
+                                        dt=case.time.dt)
         self.discrete = case.cells.mode == "discrete"
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger = {"initial": initial, "failed_extravasation": 0}
@@ -241,8 +243,7 @@ class Simulation:
     def _niche_extravasation(self):
         """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary."""
         def p_sites(o: Organ) -> np.ndarray:
-            e = o.spec.extravasation
-            return 1.0 - (1.0 - e.p0) * np.exp(-e.epsilon * o.site_values("N"))
+            return extravasation_probability(o.spec.extravasation, o.site_values("N"))
 
         for name, p in self.everywhere(lambda o: p_sites(o) if o.index else None).items():
             if p is not None:

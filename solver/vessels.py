@@ -32,13 +32,13 @@ import dolfinx.fem as fem
 import numpy as np
 from mpi4py import MPI
 
+from solver import config
 from solver.cells import rng
 from solver.cells.discrete import count_at_vertices
 from solver.cells.locate import MeshWalker, claim
 from solver.fields.ecm import relax
 from solver.fields.soil import initial_values
 
-SPROUT, TIP_MOVE, BRANCH, TIP_PLACE = 50, 51, 55, 56  # random streams (TIP_MOVE .. +3)
 ACTIVE, FUSED = 0, 1
 EVENTS = ("sprout", "branch", "anastomosis")  # the event codes of the log
 
@@ -49,9 +49,20 @@ def _label(ids: np.ndarray) -> np.ndarray:
 
 
 class Angiogenesis:
-    def __init__(self, V, walker: MeshWalker, lumped: np.ndarray, cfg, h_ref: float, seed: int, dt: float,
-                 site_x: np.ndarray, site_radius: float, organ_index: int, b: fem.Function):
-        """``walker``: the organ's mesh walker (shared with its cancer cells)."""
+    """Tip cells, their trails, fibronectin f and tip density n of one organ."""
+
+    def __init__(self, *, V: fem.FunctionSpace, walker: MeshWalker, lumped: np.ndarray,
+                 cfg: config.AngiogenesisSpec, h_ref: float, seed: int, dt: float, site_x: np.ndarray,
+                 site_radius: float, organ_index: int, b: fem.Function):
+        """Args:
+            V, lumped: the organ's P1 space and lumped mass.
+            walker: the organ's mesh walker (shared with its cancer cells).
+            cfg: the organ's ``[angiogenesis]`` parameters.
+            h_ref: the cell length (tip density per h_ref^d); seed, dt: the run's.
+            site_x, site_radius: the vessel sites (perfused: they sprout) and their radius.
+            organ_index: the organ's index (part of the sprouts' random keys).
+            b: the perfused new-vessel density (the soil's), set where blood flows.
+        """
         self.V, self.cfg, self.seed, self.dt = V, cfg, seed, dt
         self.comm = V.mesh.comm
         self.dim = V.mesh.topology.dim
@@ -153,13 +164,14 @@ class Angiogenesis:
             excess = np.maximum(site_v - c.sprout_threshold, 0.0)
             if not excess.any() or self.comm.allreduce(len(self), op=MPI.SUM) >= c.max_tips:
                 return
-            go = np.flatnonzero(rng.uniform(self.seed, keys, n, SPROUT) < -np.expm1(-c.sprout_rate * excess * self.dt))
+            p = -np.expm1(-c.sprout_rate * excess * self.dt)
+            go = np.flatnonzero(rng.uniform(self.seed, keys, n, rng.SPROUT) < p)
         if len(go) == 0:
             return
-        ids = rng.hash64(self.seed, keys[go], n, SPROUT + 1)
+        ids = rng.hash64(self.seed, keys[go], n, rng.SPROUT + 1)
         self.sprouted = True
         # Start on the rim of the vessel site, towards a random direction.
-        direction = rng.normal(self.seed, ids, n, TIP_PLACE, self.dim)
+        direction = rng.normal(self.seed, ids, n, rng.TIP_PLACE, self.dim)
         direction /= np.linalg.norm(direction, axis=1)[:, None]
         x = self.site_x[go] + 0.9 * self.site_radius * direction
         for lbl, at in zip(_label(ids), x):
@@ -184,7 +196,8 @@ class Angiogenesis:
         vh = v[w.place(t["host"], t["x"])] if len(self) else np.zeros(0)
         chem = (c.chi0 / (1.0 + c.alpha * np.maximum(vh, 0.0)))[:, None] * w.gradient(v, t["host"])
         drift = (chem + c.rho * w.gradient(self.f.x.array, t["host"])) * self.dt
-        noise = np.sqrt(2.0 * c.D * self.dt) * rng.normal(self.seed, t["id"], n, TIP_MOVE, self.dim)
+        xi = rng.normal(self.seed, t["id"], n, rng.TIP_MOVE, self.dim)
+        noise = np.sqrt(2.0 * c.D * self.dt) * xi
         x_new = np.where(act[:, None], t["x"] + drift + noise, t["x"])
         payload = {k: t[k] for k in ("id", "label", "root", "age", "state", "x0", "x")}
         x, host, vertex, payload = w.locate(x_new, t["host"], payload, fallback="x")
@@ -261,7 +274,7 @@ class Angiogenesis:
             return
         old = np.flatnonzero((t["state"] == ACTIVE) & (t["age"] >= c.psi))
         p = np.minimum(1.0, c.branch * np.maximum(v[t["vertex"][old]], 0.0) * self.dt)
-        go = old[rng.uniform(self.seed, t["id"][old], n, BRANCH) < p]
+        go = old[rng.uniform(self.seed, t["id"][old], n, rng.BRANCH) < p]
         born = self._spawn(n, go)
         for kid, parent, *at in np.concatenate(self.comm.allgather(born)).reshape(-1, 2 + self.dim):
             self.parent[int(kid)], self.birth[int(kid)] = int(parent), np.array(at)

@@ -39,6 +39,39 @@ def test_rng_is_a_pure_function_of_its_keys():
     assert abs(np.corrcoef(g[:, 0], g[:, 1])[0, 1]) < 0.01
 
 
+def test_random_streams_have_one_registry_and_disjoint_ranges():
+    """Every purpose the code draws with is a stream of rng.STREAMS (no module keeps its own
+    numbers), each constant is its stream's first purpose, and no two streams' ranges
+    p .. p + width - 1 overlap except the pairs rng.SHARED documents."""
+    import ast
+
+    used = set()
+    for path in (Path(ROOT) / "solver").rglob("*.py"):
+        if "from solver.cells import rng" not in path.read_text():
+            continue  # (geometry.py's rng is a numpy Generator)
+        for call in ast.walk(ast.parse(path.read_text())):
+            f = getattr(call, "func", None)
+            if isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "rng" and f.attr in (
+                    "uniform", "hash64", "normal"):
+                purpose = call.args[3]  # (seed, ids, step, purpose[, dim])
+                names = {a.attr for a in ast.walk(purpose) if isinstance(a, ast.Attribute)
+                         and getattr(a.value, "id", "") == "rng"}
+                # a stream from the registry, or DiscreteCells.insert's parameter (given one)
+                assert names or ast.unparse(purpose) in ("purpose", "purpose + 1"), (path, ast.unparse(call))
+                used |= names
+    assert used <= set(rng.STREAMS), used - set(rng.STREAMS)
+    for name, (first, width) in rng.STREAMS.items():
+        assert getattr(rng, name) == first and width >= 1
+    names = sorted(rng.STREAMS)
+    overlaps = set()
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            (pa, wa), (pb, wb) = rng.STREAMS[a], rng.STREAMS[b]
+            if pa < pb + wb and pb < pa + wa:
+                overlaps.add((a, b))
+    assert overlaps == rng.SHARED, overlaps
+
+
 @pytest.mark.parallel
 @pytest.mark.parametrize("dim", [2, 3])
 def test_walk_finds_host_and_reflects(dim):
@@ -73,7 +106,7 @@ def test_capacity_is_Q_per_lattice_box_whatever_the_mesh(size, cut):
                           ruptured_vessels=0)
     om = geometry.build(geo, COMM)
     V = fem.functionspace(om.mesh, ("Lagrange", 1))
-    cells = DiscreteCells(V, lumped_mass(V), config.CellsSpec(h_ref=0.1), 1, 1e-3)
+    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.1), seed=1, dt=1e-3)
     cap = np.concatenate(COMM.allgather(cells.lattice.capacity))
     assert len(cap) == 100
     if not cut:
@@ -85,7 +118,7 @@ def test_capacity_is_Q_per_lattice_box_whatever_the_mesh(size, cut):
 
 def test_grant_ranks_by_hash_and_accepts_fractional_room():
     V = unit_space(MPI.COMM_SELF, 4)
-    cells = DiscreteCells(V, lumped_mass(V), config.CellsSpec(h_ref=0.25, Q=2.5), 1, 1e-3)
+    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.25, Q=2.5), seed=1, dt=1e-3)
     lat = cells.lattice
     lat.census(np.array([], dtype=np.int64))
     keys = np.array([50, 10, 40, 20, 30], dtype=np.uint64)
@@ -104,7 +137,7 @@ def test_cells_conserved_and_room_respected():
     n = 20
     V = unit_space(COMM, n)
     params = config.CellsSpec(h_ref=1.0 / n, D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.02, T_M=0.015)
-    cells = DiscreteCells(V, lumped_mass(V), params, 9, 1e-3)
+    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=9, dt=1e-3)
     w = np.linspace(0, 1, len(cells.lumped))
     cells.seed_initial(np.array([0.5, 0.5]), 150, 0.5, 4.0)
     before = sum(cells.total())
@@ -188,7 +221,7 @@ def test_cell_outputs_do_not_depend_on_the_mesh():
 def _few_cells(T_E=0.02, T_M=0.015):
     V = unit_space(COMM, 10)
     params = config.CellsSpec(h_ref=0.1, D_E=1e-3, D_M=1e-3, Phi_E=0.0, Phi_M=0.0, T_E=T_E, T_M=T_M)
-    cells = DiscreteCells(V, lumped_mass(V), params, 3, 1e-3)
+    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=3, dt=1e-3)
     cells.seed_initial(np.array([0.5, 0.5]), 40, 0.5, 4.0)  # 10 places of 4: no room to divide...
     cells.lattice.capacity = np.full_like(cells.lattice.capacity, 1e6)  # ...unless we give it
     return V, cells

@@ -20,7 +20,7 @@ def within(k: int, n: int, p: float, z: float = 5.0) -> bool:
 @pytest.mark.parametrize("P_d,P_s,P_C", [(0.3, 0.2, 0.6), (0.5, 5e-4, 2.5e-2)])  # the second: Franssen's
 def test_blood_reproduces_its_probabilities(order, P_d, P_s, P_C):
     cfg = config.CirculationSpec(T_V=0.18, P_d=P_d, P_s=P_s, P_C=P_C, order=order, split={"liver": 0.75, "lung": 0.25})
-    blood = Blood(cfg, ["liver", "lung"], sites=[10, 4], p_ext=[0.9, 0.5], seed=5, dt=1e-3)
+    blood = Blood(cfg=cfg, secondaries=["liver", "lung"], sites=[10, 4], p_ext=[0.9, 0.5], seed=5, dt=1e-3)
     sizes = np.random.default_rng(0).integers(1, 6, 100_000)  # clusters of 1 to 5 cells
     n = int(sizes.sum())
     ids = np.arange(n, dtype=np.uint64) + 10**6
@@ -117,7 +117,8 @@ def test_default_affinity_reproduces_the_cited_incidence(primary):
 def test_blood_follows_the_anatomical_split():
     cfg = config.CirculationSpec(P_s=1.0, P_C=1.0, routing="anatomical", primary_type="breast",
                              arrest={"lung": 0.5, "bone": 1.0, "liver": 1.0})
-    blood = Blood(cfg, ["lungs", "skeleton"], sites=[5, 5], p_ext=[1.0, 1.0], seed=9, dt=1e-3, types=["lung", "bone"])
+    blood = Blood(cfg=cfg, secondaries=["lungs", "skeleton"], sites=[5, 5], p_ext=[1.0, 1.0], seed=9, dt=1e-3,
+                  types=["lung", "bone"])
     n = 100_000
     ids = np.arange(n, dtype=np.uint64)
     blood.enter({"id": ids, "parent": ids, "phenotype": np.zeros(n, np.int8), "clock": np.zeros(n)}, ids, 0, 0)
@@ -136,7 +137,7 @@ def test_exosome_pool_closed_form_and_balance():
     sigma, k_clear, k_org, N = 2.0, 30.0, [5.0, 1.0, 4.0], 1000.0
     k = k_clear + sum(k_org)
     for dt in (1e-3, 0.05):
-        pool = ExosomePool(sigma, k, k_org, dt)
+        pool = ExosomePool(sigma=sigma, removal=k, k_organs=k_org, dt=dt)
         for n in range(1, 41):
             up = pool.step(N)
             assert pool.E == pytest.approx(sigma * N / k * -np.expm1(-k * n * dt), rel=1e-12)

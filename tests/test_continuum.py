@@ -85,7 +85,7 @@ def test_positive_random(seed, D_E, D_M, Phi_E, Phi_M, eps, dt, grow):
     cM.interpolate(bumps(rng))
     w.interpolate(step_ecm(rng.uniform(0.2, 0.8), eps))  # steep, step-like ECM
     p = CellsSpec(D_E=D_E, D_M=D_M, Phi_E=Phi_E, Phi_M=Phi_M, T_E=0.5, T_M=0.3, proliferation=grow)
-    cc = ContinuumCells(V, m, p, dt, cE, cM)
+    cc = ContinuumCells(V=V, lumped=m, params=p, dt=dt, c_E=cE, c_M=cM)
     mass0 = total(V, m, cE), total(V, m, cM)
     assert mass0[0] > 0 and mass0[1] > 0
     for _ in range(4):
@@ -104,7 +104,7 @@ def test_mass_conserved_steep_ecm(dim):
     cE.interpolate(bumps(np.random.default_rng(1), dim))
     cM.interpolate(bumps(np.random.default_rng(2), dim))
     p = CellsSpec(D_E=1e-4, D_M=1e-3, Phi_E=0.05, Phi_M=0.2, proliferation=False)
-    cc = ContinuumCells(V, m, p, 0.02, cE, cM)
+    cc = ContinuumCells(V=V, lumped=m, params=p, dt=0.02, c_E=cE, c_M=cM)
     mass0 = total(V, m, cE), total(V, m, cM)
     for i in range(20):
         w.interpolate(step_ecm(0.3 + 0.02 * i, 0.01))  # w changes every step
@@ -119,7 +119,7 @@ def test_ghosts_up_to_date():
     V, m, cE, cM, w = setup()
     cE.interpolate(bumps(np.random.default_rng(3)))
     w.interpolate(step_ecm(0.5, 0.05))
-    cc = ContinuumCells(V, m, CellsSpec(Phi_E=0.1, D_E=1e-3), 0.05, cE, cM)
+    cc = ContinuumCells(V=V, lumped=m, params=CellsSpec(Phi_E=0.1, D_E=1e-3), dt=0.05, c_E=cE, c_M=cM)
     cc.step(w)
     before = cE.x.array.copy()
     cE.x.scatter_forward()
@@ -133,7 +133,7 @@ def test_logistic_growth_to_capacity():
     cM.x.array[:] = 0.3
     p = CellsSpec(T_E=1.0, T_M=1.0)  # equal rates: S follows the logistic law exactly
     Q, r, S0, dt = p.capacity(2), math.log(2), 0.8, 0.01
-    cc = ContinuumCells(V, m, p, dt, cE, cM)
+    cc = ContinuumCells(V=V, lumped=m, params=p, dt=dt, c_E=cE, c_M=cM)
     S_prev = S0
     for i in range(1, 301):
         cc.step(w)
@@ -145,7 +145,7 @@ def test_logistic_growth_to_capacity():
             assert abs(S[0] - exact) < 2 * dt * exact
     p = CellsSpec(T_E=3.0, T_M=0.2)  # unequal rates, large dt: still bounded by Q, converges to Q
     cE.x.array[:], cM.x.array[:] = 0.1, 0.1
-    cc = ContinuumCells(V, m, p, 1.0, cE, cM)
+    cc = ContinuumCells(V=V, lumped=m, params=p, dt=1.0, c_E=cE, c_M=cM)
     for _ in range(200):
         cc.step(w)
         assert np.all(cE.x.array + cM.x.array <= Q * (1 + 1e-14))
@@ -156,7 +156,7 @@ def test_source_adds_mass():
     V, m, cE, cM, w = setup(n=12)
     w.interpolate(step_ecm(0.5, 0.05))
     cE.interpolate(bumps(np.random.default_rng(4)))
-    cc = ContinuumCells(V, m, CellsSpec(Phi_E=0.2, D_E=1e-3, proliferation=False), 0.1, cE, cM)
+    cc = ContinuumCells(V=V, lumped=m, params=CellsSpec(Phi_E=0.2, D_E=1e-3, proliferation=False), dt=0.1, c_E=cE, c_M=cM)
     s = np.full(cE.x.array.shape, 2.0)
     m0 = total(V, m, cE), total(V, m, cM)
     cc.step(w, source_E=s, source_M=s)
@@ -171,13 +171,13 @@ def test_subcycling():
     cM.interpolate(bumps(np.random.default_rng(6)))
     w.interpolate(step_ecm(0.5, 0.02))
     p = CellsSpec()  # Franssen's defaults: dt = 1e-3 needs no sub-steps
-    cc = ContinuumCells(V, m, p, 1e-3, cE, cM)
+    cc = ContinuumCells(V=V, lumped=m, params=p, dt=1e-3, c_E=cE, c_M=cM)
     cc.step(w)
     assert cc.substeps == 1
     cE.interpolate(bumps(np.random.default_rng(5)))
     cM.interpolate(bumps(np.random.default_rng(6)))
     p = CellsSpec(D_E=0.01, D_M=0.02, Phi_E=0.5, Phi_M=0.5, proliferation=False)
-    big = ContinuumCells(V, m, p, 0.05, cE, cM)
+    big = ContinuumCells(V=V, lumped=m, params=p, dt=0.05, c_E=cE, c_M=cM)
     big.step(w)
     assert big.substeps > 1 and clipped(big) <= 1e-14 * total(V, m, cE)
     # Sub-cycling is consistent: one big step ~ ten small ones.
@@ -185,10 +185,10 @@ def test_subcycling():
     cE2, cM2 = fem.Function(V), fem.Function(V)
     cE2.interpolate(bumps(np.random.default_rng(5)))
     cM2.interpolate(bumps(np.random.default_rng(6)))
-    big2 = ContinuumCells(V, m, p, 0.05, cE2, cM2)
+    big2 = ContinuumCells(V=V, lumped=m, params=p, dt=0.05, c_E=cE2, c_M=cM2)
     big2.step(w)
     assert np.array_equal(a, cE2.x.array)  # deterministic
-    small = ContinuumCells(V, m, p, 0.005, cE2, cM2)
+    small = ContinuumCells(V=V, lumped=m, params=p, dt=0.005, c_E=cE2, c_M=cM2)
     cE2.interpolate(bumps(np.random.default_rng(5)))
     cM2.interpolate(bumps(np.random.default_rng(6)))
     for _ in range(10):

@@ -21,7 +21,7 @@ def _cells(division: str, **kw) -> DiscreteCells:
     n = 20
     V = unit_space(COMM, n)
     params = config.CellsSpec(h_ref=1.0 / n, division=division, **kw)
-    return DiscreteCells(V, lumped_mass(V), params, 5, 1e-3)
+    return DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=5, dt=1e-3)
 
 
 def _counts(cells: DiscreteCells) -> tuple[int, int]:

@@ -29,8 +29,8 @@ def _field(n=24):
 
 
 def _rd(V, u, dt, **options):
-    return ReactionDiffusion(u, stiffness(V), lumped_mass(V), 1.0, 0.0, dt, "probe",
-                             dict({"pc_type": "jacobi"}, **options), 1e-10, positive=True)
+    return ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=1.0, decay=0.0, dt=dt, name="probe",
+                             options=dict({"pc_type": "jacobi"}, **options), rtol=1e-10, positive=True)
 
 
 @pytest.mark.parallel

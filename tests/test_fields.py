@@ -9,6 +9,7 @@ from petsc4py import PETSc
 
 from solver import config, geometry
 from solver.fields import ecm
+from solver.fields.equations import ECMEquation
 from solver.organ import Organ
 
 COMM = MPI.COMM_WORLD
@@ -19,14 +20,14 @@ rates = st.floats(0, 1e3, allow_nan=False)
 @given(w0=st.floats(0, 1), cM=rates, m=st.floats(-10, 1e3), g1=rates, g2=rates, dep=rates, dt=st.floats(1e-6, 10))
 def test_ecm_exact_step_stays_in_unit_interval(w0, cM, m, g1, g2, dep, dt):
     w = np.array([w0])
-    ecm.step(w, dt, np.array([cM]), np.array([m]), g1, g2, dep)
+    ecm.step(w, dt, ECMEquation(g1, g2), np.array([cM]), np.array([m]), dep)
     assert 0.0 <= w[0] <= 1.0
 
 
 def test_ecm_matches_the_closed_form():
     w = np.array([0.8, 0.8])
     a = 1.5 * 0.7 + 2.0 * 0.3  # Gamma1 c_M + Gamma2 m
-    ecm.step(w, 0.2, np.array([0.7, 0.7]), np.array([0.3, -0.3]), 1.5, 2.0)
+    ecm.step(w, 0.2, ECMEquation(1.5, 2.0), np.array([0.7, 0.7]), np.array([0.3, -0.3]))
     assert np.isclose(w[0], 0.8 * np.exp(-a * 0.2), rtol=1e-14)
     assert np.isclose(w[1], 0.8 * np.exp(-1.5 * 0.7 * 0.2), rtol=1e-14)  # m+ = max(m, 0)
 
@@ -85,11 +86,8 @@ def test_the_bounds_check_catches_a_failed_step(small_mesh):
     """A one-iteration MMP solver fails every step and leaves the old (bounded) fields:
     the check above must refuse it rather than pass on stale values."""
     case = _bounded_case(small_mesh, 1e-2, 10.0, 1.0, 10.0, 10.0, 1e-2, 1e-3, {"mmp_ksp_max_it": 1})
-    try:
-        with pytest.raises(AssertionError, match="field 'mmp'"):
-            _steps_stay_bounded(case)
-    finally:  # PETSc's options database is global: later solvers in this process would see it
-        PETSc.Options().delValue("mmp_ksp_max_it")
+    with pytest.raises(AssertionError, match="field 'mmp'"):
+        _steps_stay_bounded(case)
 
 
 @pytest.mark.parallel
@@ -150,3 +148,34 @@ def test_negative_part_is_what_a_clip_at_zero_removes(small_mesh):
     m.x.array[:] = -1.0
     total = COMM.allreduce(fem.assemble_scalar(fem.form(fem.Constant(organ.mesh, 1.0) * ufl.dx)))
     assert organ.negative_part("m") == 1.0 and organ.volume == pytest.approx(total, rel=1e-12)
+
+
+@pytest.mark.parallel
+def test_petsc_options_are_per_organ_and_field_and_removed_after_use(small_mesh, tmp_path):
+    """Case-file PETSc options reach each solver under its own prefix
+    (seedsoil_<organ>_<field>_) and leave PETSc's global options database once read, so a
+    second run in the same process gets the defaults; serial and on 2 ranks."""
+    from solver.simulation import Simulation
+
+    def run(petsc, name):
+        case = config.from_dict({"time": {"dt": 1e-3, "steps": 2}, "soil": {"oxygen": True},
+                                 "primary": {"geometry": small_mesh.model_dump()},
+                                 "cells": {"h_ref": 0.02, "initial": {"count": 20}}, "solver": {"petsc": petsc},
+                                 "output": {"every": 100, "plots": False}})
+        out = COMM.bcast(str(tmp_path / name), root=0)
+        sim = Simulation(case, out, COMM, quiet=True)
+        sim.run()
+        sim.close()
+        return sim.organ.solvers()
+
+    first = run({"ksp_type": "gmres", "oxygen_ksp_max_it": 77, "mmp_pc_type": "none"}, "with")
+    assert first["m"].ksp.getOptionsPrefix() == "seedsoil_primary_mmp_"
+    assert first["o"].ksp.getOptionsPrefix() == "seedsoil_primary_oxygen_"
+    assert {k: s.ksp.getType() for k, s in first.items()} == {"m": "gmres", "o": "gmres"}
+    assert first["o"].ksp.getTolerances()[3] == 77 and first["m"].ksp.getTolerances()[3] != 77
+    assert first["m"].ksp.getPC().getType() == "none" and first["o"].ksp.getPC().getType() == "bjacobi"
+    left = [k for k in PETSc.Options().getAll() if "ksp_" in k or "pc_" in k]
+    assert left == [], left
+    second = run({}, "without")
+    assert {k: s.ksp.getType() for k, s in second.items()} == {"m": "cg", "o": "cg"}
+    assert second["m"].ksp.getPC().getType() == "jacobi" and second["o"].ksp.getTolerances()[3] != 77

@@ -44,3 +44,36 @@ def test_soil_rates(dim, ns):
     for k in ("o", "v", "x"):
         assert r[f"{k}_space"] >= 1.8, r
         assert dim == 3 or r[f"{k}_time"] >= 0.9, r
+
+
+@pytest.mark.parallel
+def test_the_check_verifies_the_equations_the_step_solves(monkeypatch):
+    """One home per equation (solver/fields/equations.py): a deliberate change of a source
+    term there (oxygen from the new vessels doubled) changes the step and the manufactured
+    forcing together, so the check still converges, now to the changed model; a step that
+    departs from the home (an extra oxygen source written in the step alone) fails it."""
+    from solver.fields.equations import OxygenEquation
+    from solver.fields.soil import Soil
+    from solver.verification.mms import soil_rates
+
+    def changed(self, c, b):
+        bed = self.b0 * (1.0 - self.regression * c / self.capacity)
+        supply = self.supply * (bed + 2.0 * b)
+        return supply, supply + self.uptake * c
+
+    def run():
+        return soil_rates(2, COMM, ns=(8, 16), time_rates=False)
+
+    with monkeypatch.context() as m:
+        m.setattr(OxygenEquation, "terms", changed)
+        r = run()
+    assert r["o_space"] >= 1.8, r
+
+    def departed(self, c, forcing=0.0):
+        source, rate = self.oxygen.terms(c, self.b.x.array[: self.n])
+        self.solvers["o"].step(source + 0.5 + forcing, rate)
+
+    with monkeypatch.context() as m:
+        m.setattr(Soil, "_oxygen", departed)
+        r = run()
+    assert r["o_space"] < 1.0 and r["v_space"] >= 1.8, r

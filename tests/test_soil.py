@@ -14,7 +14,8 @@ from mpi4py import MPI
 
 from solver import config
 from solver.fields.reaction_diffusion import lumped_mass, stiffness
-from solver.fields.soil import Soil, hypoxic
+from solver.fields.equations import VEGFEquation
+from solver.fields.soil import Soil
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD
@@ -24,7 +25,8 @@ def _soil(flags, **organ):
     msh = dmesh.create_unit_square(COMM, 12, 12)
     V = fem.functionspace(msh, ("Lagrange", 1))
     spec = config.OrganSpec(**organ)
-    return Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(**flags), 1e-3, {}, 1e-12), spec
+    return Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=config.SoilSpec(**flags), dt=1e-3, petsc={},
+                rtol=1e-12), spec
 
 
 @pytest.mark.parallel
@@ -41,7 +43,7 @@ def test_uniform_steady_states():
     bed = ox.b0 * (1.0 - ox.regression * 2.0 / 4.0)
     o = ox.supply * bed / (ox.supply * bed + ox.uptake * 2.0)
     assert np.allclose(soil.fields["o"].x.array, o, rtol=1e-8)
-    v = (vg.s_cells * 2.0 * hypoxic(np.array(o), ox.hypoxia, vg.hypoxia_width) + vg.s_niche * 0.0) / vg.decay
+    v = (vg.s_cells * 2.0 * VEGFEquation.of(vg, ox.hypoxia).hypoxic(np.array(o)) + vg.s_niche * 0.0) / vg.decay
     x = 0.5 / (nx.decay + nx.uptake)  # the uptake spread over a unit-area organ
     N = nx.rate * nx.uptake * x / (nx.rate * nx.uptake * x + nx.loss)
     assert np.allclose(soil.fields["x"].x.array, x, rtol=1e-6)
@@ -241,7 +243,8 @@ def test_soil_bounds_under_random_parameters(q, p, b0, Do, s, lam, kv, k, up, dt
     spec = config.OrganSpec(oxygen={"D": Do, "uptake": q, "supply": p, "b0": b0},
                         vegf={"D": 0.3, "s_cells": s, "decay": lam, "vessel_uptake": kv, "s_niche": s},
                         niche={"rate": k, "loss": k / 3, "uptake": k, "decay": k})
-    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(oxygen=True, vegf=True, niche=True), dt, {}, 1e-10)
+    soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=config.SoilSpec(oxygen=True, vegf=True, niche=True),
+                dt=dt, petsc={}, rtol=1e-10)
     rng = np.random.default_rng(0)
     soil.b.x.array[:] = rng.uniform(0, 1, len(soil.b.x.array))
     c = rng.uniform(0, 4, soil.n)
@@ -265,7 +268,7 @@ def test_sub_cycling_error_is_small_and_first_order():
     spec, flags = config.OrganSpec(), config.SoilSpec(oxygen=True, vegf=True, niche=True)
 
     def run(k, dt=1e-3, steps=1000):
-        soil = Soil(V, stiffness(V), lumped_mass(V), spec, flags, dt * k, {}, 1e-12)
+        soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=flags, dt=dt * k, petsc={}, rtol=1e-12)
         tumour = np.exp(-((xy[: soil.n, 0] - 0.5) ** 2 + (xy[: soil.n, 1] - 0.5) ** 2) / 0.02)
         acc = 0.0
         for i in range(1, steps + 1):
@@ -297,7 +300,8 @@ def test_angiogenic_dormancy_oxygen():
 
     def oxygen(radius, regression, b=0.0):
         spec = config.OrganSpec(oxygen={"regression": regression})
-        soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(oxygen=True), 1e-3, {}, 1e-12, 4.0)
+        soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=config.SoilSpec(oxygen=True), dt=1e-3,
+                    petsc={}, rtol=1e-12, capacity=4.0)
         soil.b.x.array[:] = b
         c = np.where(r <= radius + 1e-9, 4.0, 0.0)
         soil.equilibrate(c)
@@ -346,7 +350,8 @@ def test_uniform_fields_step_pointwise_and_exactly():
     V = fem.functionspace(msh, ("Lagrange", 1))
     u = fem.Function(V)
     u.x.array[:] = 0.3
-    rd = ReactionDiffusion(u, stiffness(V), lumped_mass(V), 0.5, 0.7, 0.01, "uniform", {}, 1e-12)
+    rd = ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=0.5, decay=0.7, dt=0.01, name="uniform",
+                           rtol=1e-12)
     n = V.dofmap.index_map.size_local
     rd.step(np.full(n, 2.0), 1.5)
     assert rd.iterations == 0

@@ -17,10 +17,12 @@ move nor make MMP nor degrade the ECM (``active_M_density``; docs/model-decision
 
 from __future__ import annotations
 
+import dolfinx.fem as fem
 import dolfinx.la
 import numpy as np
 from mpi4py import MPI
 
+from solver import config
 from solver.cells import rng
 from solver.cells.exchange import exchange
 from solver.cells.locate import MeshWalker, claim
@@ -39,7 +41,13 @@ def count_at_vertices(vec: dolfinx.la.Vector, vertices: np.ndarray) -> np.ndarra
 
 
 class DiscreteCells:
-    def __init__(self, V, lumped: np.ndarray, params, seed: int, dt: float, r_wake: float | None = None):
+    def __init__(self, *, V: fem.FunctionSpace, lumped: np.ndarray, params: config.CellsSpec, seed: int,
+                 dt: float, r_wake: float | None = None):
+        """Args:
+            V, lumped: the organ's P1 space and lumped mass.
+            params: the ``[cells]`` parameters; seed, dt: the run's.
+            r_wake: the wake-up rate of dormant cells (None: they stay dormant).
+        """
         self.V = V
         self.comm = V.mesh.comm
         self.dim = V.mesh.topology.dim

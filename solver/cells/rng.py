@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# Purposes: one stream per kind of decision.
+# Purposes: one stream per kind of decision, for every module that draws (the registry:
+# ``STREAMS``). A stream of width k uses the purposes p .. p + k - 1 (``normal`` one per
+# coordinate: 4 in 3D; ``DiscreteCells.insert`` p and p + 1). The numbers are part of the
+# results (rank parity, checkpoints, the measured figures): never renumber one.
 MOVE = 1  # Euler-Maruyama increments (uses MOVE, MOVE + 1, ... per coordinate pair)
 ROOM = 8  # rank of a proposal for contested room
 ROOM_FRACTION = 9  # fractional acceptance on places whose room is not a whole number
@@ -31,11 +34,35 @@ EXTRAVASATE = 36
 PLACE = 37  # position within the vessel site (PLACE .. PLACE + 3)
 WAKE = 41
 ARRIVE = 42  # room for arrivals (ARRIVE, ARRIVE + 1)
+# Angiogenesis (solver/vessels.py): sprouting keyed by vessel site, the rest by tip id.
+SPROUT = 50  # does a site sprout (SPROUT); the new tip's id (SPROUT + 1, a hash of the site key)
+TIP_MOVE = 51  # tip increments (TIP_MOVE .. TIP_MOVE + 3)
+BRANCH = 55
+TIP_PLACE = 56  # direction of a new tip from its site (TIP_PLACE .. TIP_PLACE + 3)
 # Continuum cells (solver/organ.py), keyed by vessel site or by cell id.
 SHED = 60  # does a vessel site shed this step
 SHED_ROUND = 61  # stochastic rounding of the cells within reach (SHED_ROUND, SHED_ROUND + 1)
 SHED_ID = 63  # ids of the cells a site sheds
 PLACE_AGAIN = 64  # a new position within the vessel site for one that fell outside (.. + 3)
+
+# name -> (first purpose, width): every purpose any module draws with.
+STREAMS: dict[str, tuple[int, int]] = {
+    "MOVE": (MOVE, 4), "ROOM": (ROOM, 1), "ROOM_FRACTION": (ROOM_FRACTION, 1),
+    "DIVIDE": (DIVIDE, 1), "DAUGHTER": (DAUGHTER, 1), "DIVIDE_FRACTION": (DIVIDE_FRACTION, 1),
+    "INIT": (INIT, 4), "INIT_CLOCK": (INIT_CLOCK, 1), "INIT_PHENOTYPE": (INIT_PHENOTYPE, 1),
+    "CLUSTER": (CLUSTER, 1), "DISAGGREGATE": (DISAGGREGATE, 1), "SINGLE": (SINGLE, 1),
+    "SURVIVE": (SURVIVE, 1), "ROUTE": (ROUTE, 1), "SITE": (SITE, 1),
+    "EXTRAVASATE": (EXTRAVASATE, 1), "PLACE": (PLACE, 4), "WAKE": (WAKE, 1), "ARRIVE": (ARRIVE, 2),
+    "SPROUT": (SPROUT, 2), "TIP_MOVE": (TIP_MOVE, 4), "BRANCH": (BRANCH, 1),
+    "TIP_PLACE": (TIP_PLACE, 4),
+    "SHED": (SHED, 1), "SHED_ROUND": (SHED_ROUND, 2), "SHED_ID": (SHED_ID, 1),
+    "PLACE_AGAIN": (PLACE_AGAIN, 4),
+}
+# Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
+# site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):
+# the same draw needs a tip id below 2^32, a chance of ~1e-10 per tip. Kept, since
+# renumbering either changes every angiogenesis result.
+SHARED = {("SPROUT", "TIP_MOVE")}
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

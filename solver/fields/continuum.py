@@ -1,7 +1,5 @@
-"""Continuum (mean-field) cancer cells by explicit FEM-FCT (docs/numerics.md, numerics).
-
-    dc_k/dt = D_k lap c_k - Phi_k div(c_k grad w) + r_k c_k (1 - (c_E + c_M)/Q) + s_k,
-    r_k = ln 2 / T_k, k in {E, M}, zero flux on the boundary.
+"""Continuum (mean-field) cancer cells by explicit FEM-FCT (docs/numerics.md, numerics):
+ContinuumEquation (solver/fields/equations.py) for c_E, c_M with zero flux on the boundary.
 
 Transport: lumped-mass Galerkin M_L dc/dt = -A c with
 A_ij = int D grad phi_j . grad phi_i - Phi phi_j grad w . grad phi_i (zero flux is the natural
@@ -40,6 +38,9 @@ import scipy.sparse as sp
 import ufl
 from mpi4py import MPI
 
+from solver import config
+from solver.fields.equations import ContinuumEquation
+
 
 class _CSR:
     """A bilinear form assembled into a reusable dolfinx MatrixCSR, seen as scipy CSR."""
@@ -60,18 +61,23 @@ class _CSR:
 class ContinuumCells:
     """c_E, c_M advanced by dt per ``step(w)``; ``substeps`` and ``limited`` report the last step."""
 
-    def __init__(self, V, lumped: np.ndarray, params, dt: float, cE: fem.Function, cM: fem.Function,
-                 safety: float = 0.9):
-        self.V, self.dt, self.c, self.safety = V, float(dt), (cE, cM), safety
+    def __init__(self, *, V: fem.FunctionSpace, lumped: np.ndarray, params: config.CellsSpec, dt: float,
+                 c_E: fem.Function, c_M: fem.Function, safety: float = 0.9):
+        """Args:
+            V, lumped: the P1 space and its lumped mass.
+            params: the ``[cells]`` parameters (ContinuumEquation.of).
+            dt: the step (sub-cycled below the positivity bound).
+            c_E, c_M: the densities, stepped in place.
+            safety: the sub-step as a fraction of the positivity bound.
+        """
+        self.V, self.dt, self.c, self.safety = V, float(dt), (c_E, c_M), safety
         self.comm = V.mesh.comm
         imap = V.dofmap.index_map
         self.n = imap.size_local
         self.m = np.asarray(lumped)[: self.n]
-        self.Q = params.capacity(V.mesh.topology.dim)
-        self.D = (params.D_E, params.D_M)
-        self.Phi = (params.Phi_E, params.Phi_M)
-        grow = params.proliferation
-        self.r = (math.log(2) / params.T_E if grow else 0.0, math.log(2) / params.T_M if grow else 0.0)
+        self.equation = ContinuumEquation.of(params, V.mesh.topology.dim)
+        eq = self.equation
+        self.Q, self.D, self.Phi, self.r = eq.Q, eq.D, eq.Phi, eq.r
 
         u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
         self._w = fem.Function(V)  # w is copied in, so the taxis forms compile once

@@ -1,13 +1,16 @@
-"""Extracellular matrix density w, pointwise and exact over a step.
+"""Pointwise fields stepped exactly: the extracellular matrix density w (ECMEquation in
+solver/fields/equations.py), and, through ``relax``, the niche conditioning N and
+fibronectin f.
 
-dw/dt = -a w + b (1 - w) with a = Gamma1 c_M + Gamma2 m+ (degradation) and
-b = mu_w N (deposition, from niche conditioning) frozen over the step has the solution
-w = w_inf + (w - w_inf) exp(-(a + b) dt), w_inf = b / (a + b): it stays in [0, 1].
+du/dt = gain - total u with gain, total >= 0 frozen over the step has the solution
+u = u_inf + (u - u_inf) exp(-total dt), u_inf = gain / total: w stays in [0, 1].
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from solver.fields.equations import ECMEquation
 
 
 def relax(u: np.ndarray, gain, total, dt: float) -> None:
@@ -19,8 +22,8 @@ def relax(u: np.ndarray, gain, total, dt: float) -> None:
     u[:] = u_inf + (u - u_inf) * np.exp(-total * dt)
 
 
-def step(w: np.ndarray, dt: float, c_M: np.ndarray, m: np.ndarray, Gamma1: float, Gamma2: float,
+def step(w: np.ndarray, dt: float, equation: ECMEquation, c_M: np.ndarray, m: np.ndarray,
          deposition: np.ndarray | float = 0.0) -> None:
-    """Update ``w`` in place (all arrays per dof, same length)."""
-    a = Gamma1 * c_M + Gamma2 * np.maximum(m, 0.0)
-    relax(w, deposition, a + deposition, dt)
+    """Update ``w`` in place by ``equation`` (all arrays per dof, same length; ``deposition``:
+    the gain, ``equation.deposition(N)``)."""
+    relax(w, *equation.terms(c_M, m, deposition), dt)

@@ -11,6 +11,10 @@ diagonal in place, frozen over the step.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 import numpy as np
@@ -28,6 +32,12 @@ def lumped_mass(V) -> np.ndarray:
     vec.scatter_reverse(dolfinx.la.InsertMode.add)
     vec.scatter_forward()
     return vec.array.copy()
+
+
+def integral(lumped: np.ndarray, values: np.ndarray, comm: MPI.Comm) -> float:
+    """The lumped integral sum_i m_i u_i over the owned dofs (``lumped`` cut to them), on
+    every rank of ``comm`` (collective)."""
+    return comm.allreduce(float(lumped @ values[: len(lumped)]), op=MPI.SUM)
 
 
 def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
@@ -58,26 +68,48 @@ def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
     return K
 
 
-FIELDS = PETSC_FIELDS  # option prefixes of the fields
+FIELDS = PETSC_FIELDS  # user-facing option prefixes of the fields ("mmp_", "oxygen_", ...)
 
 
-def petsc_options(prefix: str, options: dict, rtol: float) -> None:
-    """Set this field's options: defaults, then the user's (unprefixed keys apply to
-    every field, ``<field>_key`` to one)."""
-    opts = PETSc.Options()
+def field_options(field: str, options: dict, rtol: float | None = None) -> dict:
+    """One field's PETSc options, keys without a prefix: the defaults (given ``rtol``), then
+    the user's in their order (an unprefixed key applies to every field, ``<field>_key`` to
+    this one)."""
     # Jacobi for MMP (its lumped mass dominates: 9 iterations); block-Jacobi/ILU(0) for the
     # soil's stiffer sub-cycled systems (3x fewer iterations than Jacobi, faster than GAMG
     # whose set-up each step costs more than it saves; measured, docs/performance.md).
-    pc = "jacobi" if prefix in ("mmp_",) or not prefix.startswith(FIELDS) else "bjacobi"
-    base = {"ksp_type": "cg", "pc_type": pc, "ksp_rtol": rtol, "ksp_atol": 1e-300}
-    for k, v in base.items():
-        opts[prefix + k] = v
+    pc = "bjacobi" if f"{field}_" in FIELDS and field != "mmp" else "jacobi"
+    out: dict = {}
+    if rtol is not None:
+        out = {"ksp_type": "cg", "pc_type": pc, "ksp_rtol": rtol, "ksp_atol": 1e-300}
     for k, v in options.items():
         k = k.lstrip("-")
-        if k.startswith(prefix):
-            opts[k] = v
+        if k.startswith(f"{field}_"):
+            out[k[len(field) + 1:]] = v
         elif not k.startswith(FIELDS):  # another field's option is not this one's
-            opts[prefix + k] = v
+            out[k] = v
+    return out
+
+
+def solver_prefix(organ: str, field: str) -> str:
+    """The KSP's options prefix, ``seedsoil_<organ>_<field>_`` (characters PETSc would
+    misread become ``_``): unique per organ and field of a run."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(p for p in ("seedsoil", organ, field) if p)) + "_"
+
+
+@contextmanager
+def scoped_options(prefix: str, options: dict) -> Iterator[None]:
+    """``options`` under ``prefix`` in PETSc's global options database while the block runs,
+    removed afterwards (dolfinx's pattern, dolfinx/fem/petsc.py): solvers of other organs,
+    fields or simulations in the same process never see them."""
+    db = PETSc.Options()
+    for k, v in options.items():
+        db[prefix + k] = v
+    try:
+        yield
+    finally:
+        for k in options:
+            db.delValue(prefix + k)
 
 
 class FieldError(RuntimeError):
@@ -88,10 +120,20 @@ class ReactionDiffusion:
     """One scalar P1 field with constant diffusivity, linear decay and an optional
     per-step, per-dof reaction rate."""
 
-    def __init__(self, u: fem.Function, K: PETSc.Mat, lumped: np.ndarray, D: float, decay: float, dt: float,
-                 name: str, options: dict | None = None, rtol: float = 1e-10, positive: bool = False):
-        """``positive``: the operator is an M-matrix, so a value below zero beyond the
-        solver tolerance means a fault (checked after every solve with NaN and divergence)."""
+    def __init__(self, *, u: fem.Function, K: PETSc.Mat, lumped: np.ndarray, D: float, decay: float,
+                 dt: float, name: str, organ: str = "", options: dict | None = None, rtol: float = 1e-10,
+                 positive: bool = False):
+        """Args:
+            u: the field, stepped in place.
+            K: the P1 stiffness matrix (shared, not modified); lumped: the lumped mass.
+            D, decay: diffusivity and linear decay rate.
+            dt: the step.
+            name: the field's name in messages and options (``<name>_ksp_type``).
+            organ: the organ, for the options prefix (``solver_prefix``).
+            options: PETSc options (``field_options``); rtol: the Krylov tolerance.
+            positive: the operator is an M-matrix, so a value below zero beyond the solver
+                tolerance means a fault (checked after every solve with NaN and divergence).
+        """
         self.u = u
         self.dt = dt
         self.name, self.positive, self.rtol = name, positive, rtol
@@ -107,10 +149,15 @@ class ReactionDiffusion:
         self._diag = diag
         self.ksp = PETSc.KSP().create(u.function_space.mesh.comm)
         self.ksp.setOperators(A)
-        prefix = f"{name}_"
-        petsc_options(prefix, options or {}, rtol)
-        self.ksp.setOptionsPrefix(prefix)
-        self.ksp.setFromOptions()
+        # Set under this solver's own prefix only while PETSc reads them: all at setFromOptions;
+        # the user's again around each solve (sub-solvers read theirs at the first set-up,
+        # viewers and -ksp_converged_reason at the end of every solve). The defaults are read
+        # at setFromOptions only (setting them per solve would cost ~60 us a solve).
+        self.prefix, self.options = solver_prefix(organ, name), field_options(name, options or {}, rtol)
+        self._user = field_options(name, options or {})
+        self.ksp.setOptionsPrefix(self.prefix)
+        with scoped_options(self.prefix, self.options):
+            self.ksp.setFromOptions()
         self.ksp.setInitialGuessNonzero(True)
         self.b = A.createVecRight()
         self.iterations = 0  # of the last solve
@@ -156,7 +203,8 @@ class ReactionDiffusion:
         u, n = self.u, len(self.m)
         self._operator(dt, rate)
         self.b.array[:] = self.m * (u.x.array[:n] / dt + source)
-        self.ksp.solve(self.b, u.x.petsc_vec)
+        with scoped_options(self.prefix, self._user):
+            self.ksp.solve(self.b, u.x.petsc_vec)
         reason = self.ksp.getConvergedReason()
         self.iterations = self.ksp.getIterationNumber()
         self.work[0] += 1

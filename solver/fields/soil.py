@@ -1,30 +1,31 @@
 """The soil of one organ (docs/model.md sections 2 and 5): oxygen o, VEGF v, the exosome-borne
-niche factor x, the conditioning N and the perfused new-vessel density b.
-
-    do/dt = D_o lap o + p_o (b0 (1 - r min(c/Q, 1)) + b)(1 - o) - q_o c o
-    dv/dt = D_v lap v + s_v c H(o) + s_N N - lambda_v v - k_v b v
-    dx/dt = D_x lap x - (delta_x + k_u) x + (uptake from the plasma, where the vessels are)
-    dN/dt = k_N k_u x (1 - N) - delta_N N                       (pointwise, exact)
+niche factor x, the conditioning N and the perfused new-vessel density b. Their equations
+are solver/fields/equations.py's OxygenEquation, VEGFEquation, NicheEquation and
+ConditioningEquation.
 
 o, v and x are implicit Euler with the lumped mass (ReactionDiffusion); their reaction
 coefficients that change every step (c, b) go into the lumped diagonal, frozen over the
-step, so the systems stay M-matrices and the fields non-negative, and o stays <= 1. The
-colony displaces the background capillaries b0 it packs (r, vessel co-option and regression),
-so its core goes anoxic unless new vessels b reach it: angiogenic dormancy. What the
-organ takes up from the plasma over a step enters x with the weight (b0 + b) normalised
-over the organ, so the exosome mass balance closes (ExosomePool, test_soil).
-"""
+step, so the systems stay M-matrices and the fields non-negative, and o stays <= 1; N is
+exact per step (ecm.relax). The colony displaces the background capillaries b0 it packs
+(vessel co-option and regression), so its core goes anoxic unless new vessels b reach it:
+angiogenic dormancy. What the organ takes up from the plasma over a step enters x with the
+weight (b0 + b) normalised over the organ, so the exosome mass balance closes (ExosomePool,
+test_soil)."""
 
 from __future__ import annotations
 
 import dolfinx.fem as fem
 import numpy as np
 from mpi4py import MPI
+from petsc4py import PETSc
 
+from solver import config
 from solver.config import CaseError
 from solver.expression import ExpressionError, compile_expression
 from solver.fields.ecm import relax
-from solver.fields.reaction_diffusion import ReactionDiffusion
+from solver.fields.equations import (ConditioningEquation, NicheEquation, OxygenEquation,
+                                     VEGFEquation)
+from solver.fields.reaction_diffusion import ReactionDiffusion, integral
 
 
 def initial_values(V, expression: str, what: str) -> np.ndarray:
@@ -38,38 +39,49 @@ def initial_values(V, expression: str, what: str) -> np.ndarray:
     return f(xyz[:, 0], xyz[:, 1], xyz[:, 2])
 
 
-def hypoxic(o: np.ndarray, threshold: float, width: float) -> np.ndarray:
-    """H(o): a smoothed switch, 1 well below ``threshold`` and 0 well above it."""
-    return 0.5 * (1.0 - np.tanh((o - threshold) / width))
-
-
 class Soil:
-    def __init__(self, V, K, lumped: np.ndarray, spec, flags, dt: float, petsc: dict, rtol: float,
+    """The soil's fields of one organ and their steps (equations: solver/fields/equations.py)."""
+
+    def __init__(self, *, V: fem.FunctionSpace, K: PETSc.Mat, lumped: np.ndarray,
+                 spec: config.OrganSpec, flags: config.SoilSpec, dt: float, petsc: dict, rtol: float,
                  capacity: float = 4.0, rtol_ov: float | None = None, positive: bool = False):
-        """``spec``: the organ's config (oxygen, vegf, niche tables); ``flags``: which
-        processes run (config.SoilSpec); ``capacity``: the packed cell density Q; ``rtol_ov``:
-        the solver tolerance of o and v (default ``rtol``); ``positive``: K is an M-matrix
-        (ReactionDiffusion)."""
+        """Args:
+            V, K, lumped: the organ's P1 space, stiffness matrix and lumped mass.
+            spec: the organ's config (oxygen, vegf, niche tables).
+            flags: which processes run (config.SoilSpec).
+            dt: the soil's step (its sub-cycle).
+            petsc, rtol: PETSc options and the Krylov tolerance (ReactionDiffusion).
+            capacity: the packed cell density Q.
+            rtol_ov: the solver tolerance of o and v (default ``rtol``).
+            positive: K is an M-matrix (ReactionDiffusion).
+        """
         rtol_ov = rtol_ov or rtol
         self.spec, self.flags, self.dt, self.capacity = spec, flags, dt, capacity
+        self.oxygen = OxygenEquation.of(spec.oxygen, capacity)
+        self.vegf = VEGFEquation.of(spec.vegf, spec.oxygen.hypoxia)
+        self.niche = NicheEquation.of(spec.niche)
+        self.conditioning = ConditioningEquation.of(spec.niche)
         self.comm = V.mesh.comm
         self.n = V.dofmap.index_map.size_local
         self.lumped = lumped
         self.fields: dict[str, fem.Function] = {}
         self.b = fem.Function(V, name="b")  # perfused new vessels: zero until angiogenesis
         self.solvers: dict[str, ReactionDiffusion] = {}
+        common = dict(K=K, lumped=lumped, dt=dt, organ=spec.name, options=petsc, positive=positive)
         if flags.oxygen:
             o = self._field(V, "o", 1.0)  # the steady state without cells
-            self.solvers["o"] = ReactionDiffusion(o, K, lumped, spec.oxygen.D, 0.0, dt, "oxygen", petsc, rtol_ov, positive)
+            self.solvers["o"] = ReactionDiffusion(u=o, D=self.oxygen.D, decay=self.oxygen.decay,
+                                                  name="oxygen", rtol=rtol_ov, **common)
         if flags.vegf:
             v = self._field(V, "v", 0.0)
             v.x.array[:] = initial_values(V, spec.vegf.initial, f"{spec.name}.vegf.initial")
-            self.solvers["v"] = ReactionDiffusion(v, K, lumped, spec.vegf.D, spec.vegf.decay, dt, "vegf", petsc, rtol_ov, positive)
+            self.solvers["v"] = ReactionDiffusion(u=v, D=self.vegf.D, decay=self.vegf.decay,
+                                                  name="vegf", rtol=rtol_ov, **common)
         if flags.niche:
-            nx = spec.niche
             x = self._field(V, "x", 0.0)
             self._field(V, "N", 0.0)
-            self.solvers["x"] = ReactionDiffusion(x, K, lumped, nx.D, nx.decay + nx.uptake, dt, "niche", petsc, rtol, positive)
+            self.solvers["x"] = ReactionDiffusion(u=x, D=self.niche.D, decay=self.niche.decay,
+                                                  name="niche", rtol=rtol, **common)
         if flags.oxygen or flags.vegf:
             self.fields["b"] = self.b
         # Fields at rest (o = 1, v = x = N = 0, nothing to change them) skip their solves,
@@ -87,9 +99,6 @@ class Soil:
         f.x.array[:] = value
         self.fields[name] = f
         return f
-
-    def _integral(self, values: np.ndarray) -> float:
-        return self.comm.allreduce(float(self.lumped[: self.n] @ values[: self.n]), op=MPI.SUM)
 
     def vessels(self) -> np.ndarray:
         """b0 + b per owned dof: where oxygen and exosomes leave the blood."""
@@ -113,21 +122,20 @@ class Soil:
         if "o" in self.solvers and not self.rest["o"]:
             self._oxygen(c, extra.get("o", 0.0))
         if "v" in self.solvers and not self.rest["v"]:
-            vg = self.spec.vegf
-            source = vg.s_cells * c * self._hypoxia()
-            if "N" in self.fields:
-                source = source + vg.s_niche * self.fields["N"].x.array[:n]
-            self.solvers["v"].step(source + extra.get("v", 0.0), vg.vessel_uptake * b + self.blockade + self.tip_uptake)
+            N = self.fields["N"].x.array[:n] if "N" in self.fields else None
+            source = self.vegf.source(c, self._hypoxia(), N)
+            rate = self.vegf.rate(b, self.blockade, self.tip_uptake)
+            self.solvers["v"].step(source + extra.get("v", 0.0), rate)
         if "x" in self.solvers and not self.rest["x"]:
             weight = self.vessels()
-            self.solvers["x"].step(uptake * weight / self._integral(weight) + extra.get("x", 0.0))
-            nx, N = self.spec.niche, self.fields["N"].x.array
+            total = integral(self.lumped[:n], weight, self.comm)
+            self.solvers["x"].step(self.niche.source(uptake, weight, total) + extra.get("x", 0.0))
             x = self.fields["x"].x.array
             # Lumped implicit Euler conserves exactly: d(int x) = dt (uptake - (delta + k_u) int x_new).
             self.taken_up += uptake * self.dt
-            self.consumed += self.dt * (nx.decay + nx.uptake) * self._integral(x)
-            gain = nx.rate * nx.uptake * np.maximum(x, 0.0)
-            relax(N, gain, gain + nx.loss, self.dt)  # owned + ghost: x is scattered
+            self.consumed += self.dt * self.niche.decay * integral(self.lumped[:n], x, self.comm)
+            gain, total = self.conditioning.terms(x)
+            relax(self.fields["N"].x.array, gain, total, self.dt)  # owned + ghost: x is scattered
 
     def equilibrate(self, c: np.ndarray, steps: int = 40) -> None:
         """Oxygen at its steady state with the cells ``c`` (docs/model.md: the initial state).
@@ -141,18 +149,16 @@ class Soil:
     def _oxygen(self, c: np.ndarray, forcing: np.ndarray | float = 0.0) -> None:
         """One oxygen step: supply from the capillaries the cells leave and the new vessels,
         uptake c o by cells."""
-        ox = self.spec.oxygen
-        bed = ox.b0 * (1.0 - ox.regression * np.minimum(c / self.capacity, 1.0))
-        supply = ox.supply * (bed + self.b.x.array[: self.n])
-        self.solvers["o"].step(supply + forcing, supply + ox.uptake * c)
+        source, rate = self.oxygen.terms(c, self.b.x.array[: self.n])
+        self.solvers["o"].step(source + forcing, rate)
 
     def _hypoxia(self) -> np.ndarray:
         """H(o) per owned dof; without an oxygen field every cell counts as normoxic."""
         if "o" not in self.fields:
             return np.zeros(self.n)
-        ox = self.spec.oxygen
-        return hypoxic(self.fields["o"].x.array[: self.n], ox.hypoxia, self.spec.vegf.hypoxia_width)
+        return self.vegf.hypoxic(self.fields["o"].x.array[: self.n])
 
     def amounts(self) -> dict[str, float]:
         """Integrals of the fields over the organ (collective), e.g. exosome mass in x."""
-        return {name: self._integral(f.x.array) for name, f in self.fields.items()}
+        m = self.lumped[: self.n]
+        return {name: integral(m, f.x.array, self.comm) for name, f in self.fields.items()}

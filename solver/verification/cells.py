@@ -32,7 +32,7 @@ def msd(comm=MPI.COMM_WORLD, dim: int = 2, count: int = 4000, steps: int = 50, D
     V = unit_space(comm, n, dim)
     params = config.CellsSpec(D_E=D, D_M=D, Phi_E=1.0, Phi_M=1.0, Q=1e9, capacity_3d=1e9, h_ref=1.0 / n,
                           proliferation=False, initial=config.InitialCellsSpec(count=count, fraction_M=0.5))
-    cells = DiscreteCells(V, lumped_mass(V), params, seed, dt)
+    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=seed, dt=dt)
     centre = np.full(dim, 0.5)
     cells.seed_initial(centre, count, 0.5, per_place=count)  # all on the centre vertex
     x0 = _sorted_positions(comm, cells.pop)
@@ -66,7 +66,7 @@ def frozen_field_digest(comm=MPI.COMM_WORLD, dim: int = 2, steps: int = 150, n: 
     V = unit_space(comm, n, dim)
     params = config.CellsSpec(h_ref=1.0 / n, D_E=1e-3, D_M=2e-3, Phi_E=1e-2, Phi_M=2e-2, T_E=0.05, T_M=0.03,
                           capacity_3d=4.0)
-    cells = DiscreteCells(V, lumped_mass(V), params, seed, 1e-3)
+    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=seed, dt=1e-3)
     w = fem.Function(V)
     w.interpolate(lambda x: 0.5 + 0.4 * np.sin(3 * x[0]) * np.cos(2 * x[1]))
     cells.seed_initial(np.full(dim, 0.5), 200, 0.6, 4.0)
@@ -138,11 +138,11 @@ def against_continuum(comm=MPI.COMM_WORLD, counts=(1000, 4000, 16000, 64000), st
     m = lumped[:nd]
 
     def l1(N: int, seed: int) -> float:
-        cells = DiscreteCells(V, lumped, params, seed, dt)
+        cells = DiscreteCells(V=V, lumped=lumped, params=params, seed=seed, dt=dt)
         cells.seed_initial(np.array([0.5, 0.5]), N, 0.5, per_place=N / places)
         cE, cM = fem.Function(V), fem.Function(V)
         cE.x.array[:], cM.x.array[:] = cells.densities(lumped)
-        cont = ContinuumCells(V, lumped, params, dt, cE, cM)
+        cont = ContinuumCells(V=V, lumped=lumped, params=params, dt=dt, c_E=cE, c_M=cM)
         for k in range(1, steps + 1):
             cells.step(k, w.x.array)
             cont.step(w)

@@ -2,8 +2,11 @@
 
 Each function builds unit-square/cube meshes, runs the solver class the simulation uses
 (lumping, limiter and sub-cycling on), and returns the observed rates with the errors behind
-them. Exact solutions are ufl expressions of x and a time Constant, so sources follow by ufl
-differentiation (no hand algebra) and are interpolated into P1 per dof, as cell sources are.
+them. The equations are the step's own (solver/fields/equations.py), their reaction terms
+evaluated on ufl expressions here and on nodal arrays in the step: a change there changes
+what is verified. Exact solutions are ufl expressions of x and a time Constant, so the
+manufactured forcings follow by ufl differentiation (no hand algebra) and are interpolated
+into P1 per dof, as cell sources are.
 The L2 error is integrated against the ufl expression on a high-degree quadrature.
 """
 
@@ -21,6 +24,7 @@ from mpi4py import MPI
 from solver import config
 from solver.config import CellsSpec
 from solver.fields.continuum import ContinuumCells
+from solver.fields.equations import ContinuumEquation, MMPEquation
 from solver.fields.reaction_diffusion import ReactionDiffusion, lumped_mass, stiffness
 from solver.fields.soil import Soil
 
@@ -62,16 +66,17 @@ def _rate(errors, factors) -> float:
 
 
 # ---------------------------------------------------------------------------------------
-# MMP: du/dt = D lap u - Lambda u + s, implicit Euler, lumped mass (ReactionDiffusion).
-# With ``variable``: du/dt = D lap u - (Lambda + r(x, t)) u + s, the per-step rate in the
-# lumped diagonal (oxygen supply and uptake, VEGF and niche-factor uptake use it).
+# MMP (MMPEquation): du/dt = D lap u - Lambda u + Theta c_M + f with prescribed c_M(x, t)
+# and the manufactured forcing f, implicit Euler, lumped mass (ReactionDiffusion). With
+# ``variable``: an extra rate r(x, t), in the lumped diagonal (oxygen supply and uptake, VEGF
+# and niche-factor uptake use it).
 
 def _rate_expr(x, t, dim):
     """A positive reaction rate that varies in space and time."""
     return 1.0 + 0.5 * (1.0 + t) * _cos(x, dim) ** 2
 
 
-def _mmp_run(dim, comm, n, dt, T, D, Lam, kind, variable=False):
+def _mmp_run(dim, comm, n, dt, T, eq: MMPEquation, kind, variable=False):
     msh = _mesh(dim, comm, n)
     V = fem.functionspace(msh, ("Lagrange", 1))
     x = ufl.SpatialCoordinate(msh)
@@ -82,30 +87,35 @@ def _mmp_run(dim, comm, n, dt, T, D, Lam, kind, variable=False):
     else:  # exponential in t: the time error dominates on a fine mesh
         ue = ufl.exp(-tv) * (2.0 + _cos(x, dim))
     r = _rate_expr(x, tv, dim) if variable else 0.0
-    s = ufl.diff(ue, tv) - D * ufl.div(ufl.grad(ue)) + (Lam + r) * ue
+    c_M = 1.0 + 0.5 * (1.0 + tv) * _cos(x, dim, 2.0)
+    s = ufl.diff(ue, tv) - eq.D * ufl.div(ufl.grad(ue)) + (eq.decay + r) * ue - eq.source(c_M)
     u = fem.Function(V)
     u.interpolate(fem.Expression(ue, V.element.interpolation_points))
-    src = _Nodal(V, s)
+    src, cells = _Nodal(V, s), _Nodal(V, c_M)
     rate = _Nodal(V, r) if variable else None
     n_own = V.dofmap.index_map.size_local
-    rd = ReactionDiffusion(u, stiffness(V), lumped_mass(V), D, Lam, dt, name="mms_mmp", rtol=1e-12)
+    rd = ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=eq.D, decay=eq.decay,
+                           dt=dt, name="mms_mmp", rtol=1e-12)
     err = _l2(u, ue)
     steps = round(T / dt)
     for i in range(steps):
         t.value = (i + 1) * dt  # implicit Euler: source and rate at the new time
-        rd.step(src()[:n_own], rate()[:n_own] if variable else None)
+        rd.step(eq.source(cells()[:n_own]) + src()[:n_own], rate()[:n_own] if variable else None)
     return err()
 
 
 def mmp_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, dts=(0.2, 0.1, 0.05, 0.025),
-              n_time=None, D: float = 0.5, Lam: float = 0.5, T: float = 1.0, variable: bool = False) -> dict:
-    """Space rate (h halving, time-linear solution) and time rate (dt halving, fine mesh);
-    ``variable``: with a reaction rate that changes in space and every step."""
+              n_time=None, D: float = 0.5, Lam: float = 0.5, T: float = 1.0, variable: bool = False,
+              Theta: float = 0.5) -> dict:
+    """Space rate (h halving, time-linear solution) and time rate (dt halving, fine mesh) of
+    MMPEquation with D, Lambda = ``Lam`` and ``Theta``; ``variable``: with a reaction rate
+    that changes in space and every step."""
+    eq = MMPEquation.of(config.MMPSpec(D=D, Lambda=Lam, Theta=Theta))
     ns = ns or ((8, 16, 32, 64) if dim == 2 else (8, 16, 32))
     n_time = n_time or (128 if dim == 2 else 16)
     t0 = time.perf_counter()
-    es = [_mmp_run(dim, comm, n, 0.1, 0.5, D, Lam, "space", variable) for n in ns]
-    et = [_mmp_run(dim, comm, n_time, dt, T, D, Lam, "time", variable) for dt in dts]
+    es = [_mmp_run(dim, comm, n, 0.1, 0.5, eq, "space", variable) for n in ns]
+    et = [_mmp_run(dim, comm, n_time, dt, T, eq, "time", variable) for dt in dts]
     return dict(space=_rate(es, [a / b for a, b in zip(ns[1:], ns)]),
                 time=_rate(et, [a / b for a, b in zip(dts, dts[1:])]),
                 ns=list(ns), space_errors=es, dts=list(dts), time_errors=et,
@@ -124,18 +134,16 @@ def _continuum_run(dim, comm, n, params, T, dt_h2):
     g = [1.0 + 0.6 * _cos(x, dim), 1.0 + 0.5 * _cos(x, dim, 2.0)]
     a = [lambda t: 1.0 + 0.5 * t, lambda t: math.exp(-0.5 * t)]
     da = [lambda t: 0.5, lambda t: -0.5 * math.exp(-0.5 * t)]
-    D, Phi = (params.D_E, params.D_M), (params.Phi_E, params.Phi_M)
-    r = (math.log(2) / params.T_E, math.log(2) / params.T_M)
-    Q = params.capacity(dim)
+    eq = ContinuumEquation.of(params, dim)
     # Separable in t: nodal g, lap g and div(g grad w) once, the source per step in numpy.
     G = [_Nodal(V, gk)().copy() for gk in g]
     LG = [_Nodal(V, ufl.div(ufl.grad(gk)))().copy() for gk in g]
     TG = [_Nodal(V, ufl.div(gk * ufl.grad(we)))().copy() for gk in g]
 
-    def source(k, t):  # dc/dt - D lap c + Phi div(c grad w) - r c (1 - S/Q)
+    def source(k, t):  # dc/dt - D lap c + Phi div(c grad w) - growth
         S = a[0](t) * G[0] + a[1](t) * G[1]
-        return (da[k](t) * G[k] - D[k] * a[k](t) * LG[k] + Phi[k] * a[k](t) * TG[k]
-                - r[k] * a[k](t) * G[k] * (1.0 - S / Q))
+        return (da[k](t) * G[k] - eq.D[k] * a[k](t) * LG[k] + eq.Phi[k] * a[k](t) * TG[k]
+                - eq.growth(k, a[k](t) * G[k], S))
 
     w = fem.Function(V)
     w.interpolate(fem.Expression(we, V.element.interpolation_points))
@@ -145,7 +153,7 @@ def _continuum_run(dim, comm, n, params, T, dt_h2):
     # Step ~ h^2 so that the first-order splitting error is O(h^2); sub-cycling may split further.
     steps = math.ceil(T * n**2 / dt_h2)
     dt = T / steps
-    cc = ContinuumCells(V, lumped_mass(V), params, dt, *cs)
+    cc = ContinuumCells(V=V, lumped=lumped_mass(V), params=params, dt=dt, c_E=cs[0], c_M=cs[1])
     tc = fem.Constant(msh, T)
     errs = [_l2(f, (1.0 + 0.5 * tc) * g[0] if k == 0 else ufl.exp(-0.5 * tc) * g[1]) for k, f in enumerate(cs)]
     limited, subs = 0.0, 0
@@ -191,18 +199,19 @@ def _soil_run(dim, comm, n, dt, T, kind):
     spec = config.OrganSpec(oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3, "regression": 0.5},
                         vegf={"D": 0.3, "decay": 1.0, "vessel_uptake": 0.7, "s_cells": 0.0, "s_niche": 0.0},
                         niche={"D": 0.2, "decay": 0.5, "uptake": 0.5})
-    ox, vg, nx = spec.oxygen, spec.vegf, spec.niche
+    soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec,
+                flags=config.SoilSpec(oxygen=True, vegf=True, niche=True), dt=dt, petsc={}, rtol=1e-12,
+                capacity=4.0)
+    ox, vg, nx = soil.oxygen, soil.vegf, soil.niche  # the step's equations
 
-    def lap(u):
-        return ufl.div(ufl.grad(u))
+    def residual(name, eq, source, rate):  # du/dt - D lap u + (decay + rate) u - source
+        u = exact[name]
+        return ufl.diff(u, tv) - eq.D * ufl.div(ufl.grad(u)) + (eq.decay + rate) * u - source
 
-    forcing = {
-        "o": ufl.diff(exact["o"], tv) - ox.D * lap(exact["o"]) - ox.supply * (ox.b0 * (1 - ox.regression * c / 4.0) + b) * (1 - exact["o"])
-        + ox.uptake * c * exact["o"],
-        "v": ufl.diff(exact["v"], tv) - vg.D * lap(exact["v"]) + (vg.decay + vg.vessel_uptake * b) * exact["v"],
-        "x": ufl.diff(exact["x"], tv) - nx.D * lap(exact["x"]) + (nx.decay + nx.uptake) * exact["x"],
-    }
-    soil = Soil(V, stiffness(V), lumped_mass(V), spec, config.SoilSpec(oxygen=True, vegf=True, niche=True), dt, {}, 1e-12, 4.0)
+    N = 0.0 * c  # no conditioning (the step's N is its own ODE's, not prescribed)
+    forcing = {"o": residual("o", ox, *ox.terms(c, b)),
+               "v": residual("v", vg, vg.source(c, vg.hypoxic(exact["o"]), N), vg.rate(b)),
+               "x": residual("x", nx, 0.0, 0.0)}  # no plasma uptake
     soil.b.interpolate(fem.Expression(b, V.element.interpolation_points))
     for name, e in exact.items():
         soil.fields[name].interpolate(fem.Expression(e, V.element.interpolation_points))
