@@ -79,9 +79,16 @@ class CellWriter:
         if comm.rank == 0:
             (self.outdir / name).mkdir(parents=True, exist_ok=True)
         comm.barrier()
+        self.closed = False
+
+    def close(self) -> None:
+        """No more writes (each write leaves complete files: nothing stays open)."""
+        self.closed = True
 
     def write(self, t: float, positions: np.ndarray,
               attributes: dict[str, np.ndarray] | None = None) -> Path:
+        if self.closed:
+            raise ValueError(f"{self.outdir / self.name}: write to a closed CellWriter")
         comm, attributes = self.comm, dict(attributes or {})
         positions = np.asarray(positions, dtype=np.float64)
         n = positions.shape[0]
