@@ -65,7 +65,8 @@ class CellWriter:
     """Collective: gathers the local cells of every rank, rank 0 writes one .vtu per call
     and rewrites `<name>.pvd` listing all steps so far."""
 
-    def __init__(self, comm: MPI.Comm, outdir: Path, name: str = "cells", resume_after: float | None = None) -> None:
+    def __init__(self, comm: MPI.Comm, outdir: Path, *, name: str = "cells",
+                 resume_after: float | None = None) -> None:
         """``resume_after``: a restart's time: continue the collection with its steps up to
         that time (later files are written again)."""
         self.comm, self.name = comm, name

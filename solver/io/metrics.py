@@ -31,7 +31,8 @@ class MetricsWriter:
     Values are meant to be already reduced (identical on all ranks).
     """
 
-    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str], resume_after: int | None = None) -> None:
+    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str], *,
+                 resume_after: int | None = None) -> None:
         """``resume_after``: a restart's step: keep the file's rows up to that step (the
         ones after it are written again) and append."""
         self.comm, self.path, self.columns = comm, Path(path), list(columns)
