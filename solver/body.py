@@ -31,7 +31,8 @@ class Body:
         log: called with each row of events.csv (intravasation, arrival, resection).
     """
 
-    def __init__(self, *, case: config.Case, placement: Placement, log: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, *, case: config.Case, placement: Placement,
+                 log: Callable[[dict[str, Any]], None]) -> None:
         self.case = case
         self.placement = placement
         self.log = log
@@ -43,9 +44,10 @@ class Body:
         if len(specs) > 1:
             secondary = specs[1:]
             sites = placement.everywhere(lambda o: len(o.site_x))
+            p_ext = [1.0 - (1.0 - o.extravasation.p0) * np.exp(-o.extravasation.epsilon * 0.0)
+                     for o in secondary]
             self.blood = Blood(case.circulation, self.names[1:], [sites[o.name] for o in secondary],
-                               [1.0 - (1.0 - o.extravasation.p0) * np.exp(-o.extravasation.epsilon * 0.0)
-                                for o in secondary], case.seed, case.time.dt, types=self.types)
+                               p_ext, case.seed, case.time.dt, types=self.types)
         self.exosomes: ExosomePool | None = None
         if case.soil.niche and self.blood is not None:
             self.exosomes = ExosomePool(case.exosomes.release, case.exosomes.removal,
@@ -53,10 +55,12 @@ class Body:
         self.blocked: set[str] = set()  # integrin profiles blocked now (interventions)
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger: dict[str, int | float] = {"initial": initial, "failed_extravasation": 0}
-        self.detected: dict[str, float] = {}  # organ -> hours at which it first held a lesion of detect_mm
+        # organ -> hours at which it first held a lesion of lesions.detect_mm
+        self.detected: dict[str, float] = {}
 
     # -- one step -------------------------------------------------------------------
-    def _event(self, n: int, kind: str, organ: str, site: int, unit: int, phenotype: np.ndarray) -> None:
+    def _event(self, n: int, kind: str, organ: str, site: int, unit: int,
+               phenotype: np.ndarray) -> None:
         m = int((phenotype == 1).sum())
         t = n * self.case.time.dt
         self.log({"step": n, "time": t, "hours": scale_hours(t, self.case), "event": kind,
@@ -66,14 +70,16 @@ class Body:
     def treat(self, n: int) -> None:
         """Interventions of the case at step ``n``'s time (docs/model.md; config.Intervention)."""
         t = n * self.case.time.dt
-        active = {k: [i for i in self.case.interventions if i.kind == k and i.active(t)] for k in INTERVENTIONS}
+        active = {k: [i for i in self.case.interventions if i.kind == k and i.active(t)]
+                  for k in INTERVENTIONS}
         if active["resection"] and not self.ledger.get("resected"):
             count = self.primary_cells()
             p = self.placement.hosted.get(0)
             if p is not None:
                 p.resect()
             self.ledger["resected"] = count if self.discrete else float(count)
-            self._event(n, "resection", self.names[0], -1, 0, np.zeros(int(round(count)), dtype=np.int8))
+            cells = np.zeros(int(round(count)), dtype=np.int8)
+            self._event(n, "resection", self.names[0], -1, 0, cells)
         sink = sum(i.strength for i in active["vegf_blockade"])
         for o in self.placement.organs:
             if o.soil is not None:
@@ -105,7 +111,8 @@ class Body:
             self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=0)
             self._event(n, "intravasation", self.names[0], site, unit, cells["phenotype"])
         dormant = self.case.dormancy.r_wake is not None
-        if self.exosomes is not None and (self.blood.rows["entered"] + self.blood.transit <= n).any():
+        blood = self.blood
+        if self.exosomes is not None and (blood.rows["entered"] + blood.transit <= n).any():
             self._niche_extravasation()  # only when someone leaves the blood: a collective
         arrivals = self.blood.leave(n)
         if not arrivals:
@@ -159,16 +166,19 @@ class Body:
         b = self.blood
         blood = len(b) if b is not None else 0
         died_blood = b.counts["died"] if b is not None else 0
-        failed = self.ledger["failed_extravasation"] + (b.counts["failed_extravasation"] if b is not None else 0)
+        failed = self.ledger["failed_extravasation"]
+        failed += b.counts["failed_extravasation"] if b is not None else 0
         elsewhere = b.counts["elsewhere"] if b is not None else 0
-        row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood, "failed_extravasation": failed,
-               "died_in_tissue": int(died), "arrested_elsewhere": elsewhere,
-               "resected": self.ledger.get("resected", 0), "initial": self.ledger["initial"], "born": born}
+        row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood,
+               "failed_extravasation": failed, "died_in_tissue": int(died),
+               "arrested_elsewhere": elsewhere,
+               "resected": self.ledger.get("resected", 0), "initial": self.ledger["initial"],
+               "born": born}
         if not self.discrete:
             row["died_in_tissue"], row["clip_removed"] = died, clip
             born = born + clip
-        row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"] + elsewhere
-                               + row["resected"] - row["initial"] - born)
+        row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"]
+                               + elsewhere + row["resected"] - row["initial"] - born)
         if b is not None:
             row["ctc_single"], row["ctc_clusters"] = b.clusters()
             row["intravasated"] = b.counts["entered"]

@@ -101,8 +101,8 @@ class Organ:
         self._vessels(spec.geometry.vessel_radius + cc.h_ref)
         # Dofs near each vessel site, built when first needed and again when sites are added.
         self._site_dofs: list[np.ndarray] | None = None  # site_values: within the radius
-        self._regions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # continuum: _site_regions
-        self._trigger: sp.csr_matrix | None = None  # continuum: _on_vessels, for _trigger_sites sites
+        self._regions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # _site_regions
+        self._trigger: sp.csr_matrix | None = None  # _on_vessels, for _trigger_sites sites
         self._trigger_sites = -1
         self.continuum = None
         self.r_wake = case.dormancy.r_wake
@@ -503,13 +503,14 @@ class Organ:
         rest = {"cells": None if cells is None else cells["cells"],
                 "cell_stats": None if cells is None else cells["cell_stats"],
                 "flags": {"pristine": self.pristine, "_had_cells": self._had_cells,
-                          "pristine_cells": self.pristine_cells, "initial_cells": self.initial_cells},
+                          "pristine_cells": self.pristine_cells,
+                          "initial_cells": self.initial_cells},
                 "sites": (self.site_x, self.site_kind), "uptake": self._uptake}
         if self.continuum is not None:
             rest["continuum"] = {k: self.comm.allreduce(v, op=MPI.SUM)
                                  for k, v in {**self.continuum.stats, **self.density_stats}.items()}
         if self.soil is not None:
-            rest["soil"] = {"rest": dict(self.soil.rest), "taken_up": self.soil.taken_up, "consumed": self.soil.consumed}
+            rest["soil"] = self.soil.state()
         if self.angio is not None:
             angio = self.angio.state()
             dofs.update(angio["dofs"])
@@ -537,8 +538,7 @@ class Organ:
             self.continuum.stats = {k: st[k] for k in self.continuum.stats}
             self.density_stats = {k: st[k] for k in self.density_stats}
         if self.soil is not None:
-            soil = rest["soil"]
-            self.soil.rest, self.soil.taken_up, self.soil.consumed = soil["rest"], soil["taken_up"], soil["consumed"]
+            self.soil.load_state(rest["soil"])
         if self.angio is not None:
             self.angio.load_state({"dofs": {"_trail": dofs["_trail"]}, "rest": rest["angio"]})
             self.soil.tip_uptake = self.angio.vegf_uptake()

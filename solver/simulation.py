@@ -55,8 +55,9 @@ class Simulation:
             its step are kept and continued, and nothing is written at step 0.
     """
 
-    def __init__(self, case: config.Case, outdir: str | Path | None = None, *, comm: MPI.Comm = MPI.COMM_WORLD,
-                 quiet: bool = False, resume: dict | None = None) -> None:
+    def __init__(self, case: config.Case, outdir: str | Path | None = None, *,
+                 comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = False,
+                 resume: dict | None = None) -> None:
         self.case = case
         self.resume = resume
         self.comm = comm
@@ -98,7 +99,8 @@ class Simulation:
 
     @property
     def organ(self) -> Organ | None:
-        """The primary organ (the only one in single-organ cases); None on ranks that do not hold it."""
+        """The primary organ (the only one in single-organ cases); None on ranks that do not
+        hold it."""
         return self.placement.hosted.get(0)
 
     @property
@@ -134,7 +136,8 @@ class Simulation:
         if self.resume is not None:
             # The input index of each saved cell's element.
             cell = checkpoint.saved_cells(Path(self.resume["folder"]), spec.name)
-            cell = cell[cell >= 0]  # out-of-range indices weigh nothing here; checkpoint.load refuses them
+            # Out-of-range indices weigh nothing here; checkpoint.load refuses them.
+            cell = cell[cell >= 0]
 
             def from_checkpoint(mid, vol, centre):  # on the rank that holds the mesh's cells
                 return 1.0 + cost * np.bincount(cell[cell < len(mid)], minlength=len(mid))
@@ -145,7 +148,8 @@ class Simulation:
             return None
         c = case.cells
         per_volume = c.capacity(spec.geometry.dim) / c.h_ref ** spec.geometry.dim
-        return lambda mid, vol, centre: 1.0 + cost * partition.expected_cells(mid, vol, [(centre, count)], per_volume)
+        return lambda mid, vol, centre: 1.0 + cost * partition.expected_cells(
+            mid, vol, [(centre, count)], per_volume)
 
     # -- outputs ----------------------------------------------------------------------
     def _output(self) -> None:
@@ -190,18 +194,18 @@ class Simulation:
         every = self.case.output.every
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
         t_start = time.perf_counter()
-        body = self.body
+        body, dt, cadence = self.body, self.case.time.dt, self.case.output.checkpoint_every
         try:
             if self.n == 0:
                 self._output()
             self._progress(steps, t_start)
             for n in range(self.n + 1, steps + 1):
                 t0 = time.perf_counter()
-                self.n, self.t = n, n * self.case.time.dt
+                self.n, self.t = n, n * dt
                 body.treat(n)
                 uptake = body.exosome_uptake()
                 for organ in self.organs:
-                    organ.step(n, uptake[organ.index - 1] / self.case.time.dt if organ.index else 0.0)
+                    organ.step(n, uptake[organ.index - 1] / dt if organ.index else 0.0)
                 if body.blood is not None:
                     t1 = time.perf_counter()
                     body.circulate(n)
@@ -216,7 +220,7 @@ class Simulation:
                     failed = [w for ws in self.comm.allgather(failed) for w in ws]
                     if failed:
                         self._fail(n, failed[0])
-                due = bool(self.case.output.checkpoint_every and n % self.case.output.checkpoint_every == 0)
+                due = bool(cadence and n % cadence == 0)
                 if n % every == 0 or n == steps:
                     self._output()
                     self._progress(steps, t_start)
@@ -226,15 +230,18 @@ class Simulation:
                 if alarm:
                     if n % every and n != steps:
                         self._output()
-                    self.outputs.manifest.write(steps_done=n, stopped_by=self._signal or "signal on another rank")
-                    raise Stopped(f"stopped by {self._signal or 'a signal'} after step {n}; outputs up to "
-                                  f"step {n} and a checkpoint are written (seedsoil restart {self.outdir}); "
-                                  f"the manifest says complete: false")
+                    self.outputs.manifest.write(steps_done=n,
+                                                stopped_by=self._signal or "signal on another rank")
+                    by = self._signal or "a signal"
+                    raise Stopped(f"stopped by {by} after step {n}; outputs up to step {n} and a "
+                                  f"checkpoint are written (seedsoil restart {self.outdir}); the "
+                                  "manifest says complete: false")
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
             self.close()
-        self.outputs.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=body.stats(), final=self.last)
+        self.outputs.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=body.stats(),
+                                     final=self.last)
         assert self.last is not None
         return self.last
 
@@ -242,9 +249,10 @@ class Simulation:
     def checkpoint(self) -> None:
         """Write the state at this step boundary to OUTDIR/checkpoint (collective)."""
         t0 = time.perf_counter()
-        self.outputs.sprout_log(self.organs)  # the log then holds every event up to the checkpoint's step
+        self.outputs.sprout_log(self.organs)  # the log then holds every event up to this step
         checkpoint.save(self, self.outdir / "checkpoint")
-        self.outputs.manifest.write(checkpoint={"step": self.n, "time": self.t, "ranks": self.comm.size})
+        self.outputs.manifest.write(checkpoint={"step": self.n, "time": self.t,
+                                                "ranks": self.comm.size})
         self.wall["checkpoint"] = self.wall.get("checkpoint", 0.0) + time.perf_counter() - t0
 
     def state(self) -> dict:
@@ -255,13 +263,14 @@ class Simulation:
         body = self.body.state()
         return {"n": self.n, "t": self.t, "ledger": body["ledger"], "blood": body["blood"],
                 "exosomes": body["exosomes"], "blocked": body["blocked"],
-                "last_output": list(self.last_output), "last": self.last, "detected": body["detected"],
-                "wall": self.wall}
+                "last_output": list(self.last_output), "last": self.last,
+                "detected": body["detected"], "wall": self.wall}
 
     def load_state(self, state: dict) -> None:
         """The inverse of ``state``."""
         self.n, self.t = state["n"], state["t"]
-        self.body.load_state({k: state[k] for k in ("ledger", "blood", "exosomes", "blocked", "detected")})
+        self.body.load_state({k: state[k] for k in ("ledger", "blood", "exosomes", "blocked",
+                                                    "detected")})
         self.last_output = tuple(state["last_output"])
         if state["last"] is not None:
             self.last = state["last"]
@@ -277,21 +286,25 @@ class Simulation:
         outdir = Path(outdir).resolve()
         found = checkpoint.find(outdir, comm)
         if found is None:
-            raise config.CaseError(f"{outdir}: no checkpoint to restart from (run with --checkpoint-every N, "
-                                   "or stop a run with SIGTERM/SIGUSR1)")
+            raise config.CaseError(f"{outdir}: no checkpoint to restart from (run with "
+                                   "--checkpoint-every N, or stop a run with SIGTERM/SIGUSR1)")
         where, info = checkpoint.settle(outdir, found[0], comm), found[1]
-        data = comm.bcast(json.loads((outdir / "manifest.json").read_text()) if comm.rank == 0 else None, root=0)
-        case = config.from_dict(data["case"], str(outdir / "manifest.json"))
+        manifest = outdir / "manifest.json"
+        data = comm.bcast(json.loads(manifest.read_text()) if comm.rank == 0 else None, root=0)
+        case = config.from_dict(data["case"], str(manifest))
         case.petsc(petsc or {})
         case.source = data.get("case_file")
         if steps is not None:
             if steps < info["step"]:
-                raise config.CaseError(f"--steps {steps} is before the checkpoint's step {info['step']}")
+                raise config.CaseError(f"--steps {steps} is before the checkpoint's step "
+                                       f"{info['step']}")
             case.time.steps = steps
-        if case.parallel.balance == "cells":  # read while partitioning: refuse a bad one on every rank first
+        # Read while partitioning: refuse a bad one on every rank first.
+        if case.parallel.balance == "cells":
             for spec in case.organs():
                 checkpoint.saved_cells(where, spec.name)
-        sim = cls(case, outdir, comm=comm, quiet=quiet, resume=dict(info, folder=str(where), found=found[0].name))
+        resume = dict(info, folder=str(where), found=found[0].name)
+        sim = cls(case, outdir, comm=comm, quiet=quiet, resume=resume)
         try:
             checkpoint.load(sim, where, info)
         except BaseException:
@@ -302,8 +315,9 @@ class Simulation:
     def _fail(self, n: int, why: str) -> None:
         good, t = self.last_output
         self.outputs.manifest.write(failed={"step": n, "why": why, "last_good_output_step": good})
-        raise Failed(f"step {n} (t = {n * self.case.time.dt:g}): {why}. Outputs up to the last good one, step "
-                     f"{good} (t = {t:g}), are written and valid; the manifest says complete: false")
+        raise Failed(f"step {n} (t = {n * self.case.time.dt:g}): {why}. Outputs up to the last "
+                     f"good one, step {good} (t = {t:g}), are written and valid; the manifest "
+                     "says complete: false")
 
     def close(self) -> None:
         """Close every output writer (safe to call again)."""

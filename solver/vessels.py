@@ -115,8 +115,9 @@ class Angiogenesis:
         tips = {k: v for k, v in self.tips.items() if k not in ("host", "vertex")}
         rest = {"tips": gather_rows(self.comm, dict(tips, cell=orig[self.tips["host"]])),
                 "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
-                "parent": self.parent, "birth": self.birth, "perfused": sorted(self.perfused_labels),
-                "sprouted": self.sprouted, "new_sites": self.new_sites}
+                "parent": self.parent, "birth": self.birth,
+                "perfused": sorted(self.perfused_labels), "sprouted": self.sprouted,
+                "new_sites": self.new_sites}
         return {"dofs": {"_trail": self.trail.array[: self.n_owned].copy()},
                 "rest": rest if self.comm.rank == 0 else None}
 
@@ -131,7 +132,8 @@ class Angiogenesis:
                          vertex=self.walker.place(host, tips["x"][mine]))
         self.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in st["stats"].items()}
         self.parent, self.birth = st["parent"], st["birth"]
-        self.perfused_labels, self.sprouted, self.new_sites = set(st["perfused"]), st["sprouted"], list(st["new_sites"])
+        self.perfused_labels = set(st["perfused"])
+        self.sprouted, self.new_sites = st["sprouted"], list(st["new_sites"])
 
     # -- one step ------------------------------------------------------------------
     def step(self, n: int, v: np.ndarray, site_v: np.ndarray) -> None:

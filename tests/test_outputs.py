@@ -20,11 +20,12 @@ from solver.simulation import Simulation, Stopped
 COMM = MPI.COMM_WORLD
 ROOT = Path(__file__).resolve().parents[1]
 # The demo's primary alone, small, with VEGF and new vessels (a sprout log to write).
-SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.tumour_radius=0.02",
-         "primary.geometry.vessel_min_distance=0.02", "primary.geometry.vessel_radius=0.006",
-         "primary.geometry.normal_vessels=1", "primary.geometry.ruptured_vessels=2", "secondary=[]",
-         "circulation.split={}", "soil.vegf=true", "soil.niche=false", "soil.every=5", "time.steps=20",
-         "output.every=2", "output.fields=true", "output.cells=true"]
+SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01",
+         "primary.geometry.tumour_radius=0.02", "primary.geometry.vessel_min_distance=0.02",
+         "primary.geometry.vessel_radius=0.006", "primary.geometry.normal_vessels=1",
+         "primary.geometry.ruptured_vessels=2", "secondary=[]", "circulation.split={}",
+         "soil.vegf=true", "soil.niche=false", "soil.every=5", "time.steps=20", "output.every=2",
+         "output.fields=true", "output.cells=true"]
 
 
 def _sim(tmp: Path, name: str, *extra: str) -> Simulation:
@@ -36,7 +37,8 @@ def _all_closed(sim: Simulation) -> None:
     writers = sim.outputs.writers()
     kinds = {type(w) for w in writers}
     assert kinds == {FieldWriter, CellWriter, MetricsWriter}, kinds
-    assert len([w for w in writers if isinstance(w, MetricsWriter)]) == 3  # sprouts, events, metrics
+    tables = [w for w in writers if isinstance(w, MetricsWriter)]
+    assert len(tables) == 3  # sprouts, events, metrics
     assert sim.outputs.closed and all(w.closed for w in writers)
     assert all(w._fh is None for w in writers if isinstance(w, MetricsWriter))
     assert all(w._xdmf is None for w in writers if isinstance(w, FieldWriter))
@@ -44,7 +46,8 @@ def _all_closed(sim: Simulation) -> None:
     if COMM.rank == 0:
         rows = (sim.outdir / "metrics.csv").read_text().splitlines()[1:]
         assert int(rows[-1].split(",")[0]) == sim.last_output[0]
-        with h5py.File(sim.outdir / "primary" / "fields.h5", "r") as h5:  # closed: readable, complete
+        # Closed: readable, and complete.
+        with h5py.File(sim.outdir / "primary" / "fields.h5", "r") as h5:
             assert len(h5["Function"]["w"]) == len(rows)  # a time per output
 
 

@@ -76,7 +76,8 @@ class DiscreteCells:
         cols = dict(state["cells"])
         mine, host = input_cell_owner(self.V.mesh, self.walker.n_owned)(cols.pop("cell"))
         cols = {k: v[mine] for k, v in cols.items()}
-        self.pop = Population.from_columns(self.dim, dict(cols, host=host, vertex=self.walker.place(host, cols["x"])))
+        vertex = self.walker.place(host, cols["x"])
+        self.pop = Population.from_columns(self.dim, dict(cols, host=host, vertex=vertex))
         self.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in state["cell_stats"].items()}
 
     # -- initial state -------------------------------------------------------------
