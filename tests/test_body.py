@@ -72,7 +72,7 @@ def test_nothing_survives_the_blood_with_zero_survival(outdir):
 
 
 def test_layout():
-    from solver.simulation import layout
+    from solver.partition import layout
 
     assert layout(3, 1, "split") == ([0, 0, 0], [0])
     assert layout(3, 2, "split") == ([0, 1, 1], [0, 1])  # primary alone, secondaries together
