@@ -155,7 +155,8 @@ def partitions(args, parts: list[int], one: dict) -> dict:
     import dolfinx
 
     from solver import config, partition
-    from solver.simulation import Simulation, layout
+    from solver.partition import layout
+    from solver.simulation import Simulation
 
     comm = MPI.COMM_SELF
     case = config.load(args.case, ["time.steps=0", "output.fields=false", "output.cells=false", "output.plots=false"]

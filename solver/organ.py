@@ -41,8 +41,16 @@ PLACE_TRIES = 8  # draws of an arrival's position inside the organ before its si
 
 
 class Organ:
-    def __init__(self, spec: config.OrganSpec, om: OrganMesh, case: config.Case, index: int = 0):
-        """``index``: 0 for the primary (which holds the initial tumour), k for the k-th secondary."""
+    """One organ: its mesh, P1 fields, cancer cells, vessels, soil and new vessels.
+
+    Args:
+        spec: the organ's part of the case.
+        om: its mesh (geometry.organ_mesh), on the organ's ranks.
+        case: the case.
+        index: 0 for the primary (which holds the initial tumour), k for the k-th secondary.
+    """
+
+    def __init__(self, spec: config.OrganSpec, om: OrganMesh, case: config.Case, *, index: int = 0):
         self.spec = spec
         self.name = spec.name
         self.index = index
@@ -73,13 +81,14 @@ class Organ:
                                      decay=mmp.decay, dt=self.dt, name="mmp", organ=self.name,
                                      options=case.petsc(), rtol=case.solver.rtol, positive=m_matrix)
         self.soil = None
+        self.soil_every = case.soil.every  # the soil's sub-cycle, steps
+        self._uptake = 0.0  # exosome uptake per unit time summed over the open sub-cycle
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
             self.soil = Soil(V=V, K=K, lumped=self.lumped, spec=spec, flags=case.soil,
                              dt=self.dt * case.soil.every, petsc=case.petsc(),
                              rtol=case.solver.rtol,
                              capacity=case.cells.capacity(self.dim), rtol_ov=case.solver.soil_rtol,
                              positive=m_matrix)
-            self.soil_every, self._uptake = case.soil.every, 0.0
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
@@ -99,19 +108,24 @@ class Organ:
         self._had_cells = True
         self.pristine_cells = True  # no cell has been here yet (the soil at rest stays so)
         self._vessels(spec.geometry.vessel_radius + cc.h_ref)
+        # Dofs near each vessel site, built when first needed and again when sites are added.
+        self._site_dofs: list[np.ndarray] | None = None  # site_values: within the radius
+        self._regions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # _site_regions
+        self._trigger: sp.csr_matrix | None = None  # _on_vessels, for _trigger_sites sites
+        self._trigger_sites = -1
         self.continuum = None
+        self.r_wake = case.dormancy.r_wake
+        # Continuum: this rank's share of the cells (real numbers) that died in the tissue and woke.
+        self.density_stats = {"died": 0.0, "woke": 0.0}
         if cc.mode == "continuum":
             from solver.fields.continuum import ContinuumCells
 
             self.continuum = ContinuumCells(V=V, lumped=self.lumped, params=cc, dt=self.dt,
                                             c_E=self.fields["c_E"], c_M=self.fields["c_M"])
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
-            self.r_wake = case.dormancy.r_wake
             if self.r_wake is not None:  # dormant arrivals: densities that neither move nor divide
                 for name in ("d_E", "d_M"):
                     self.fields[name] = fem.Function(V, name=name)
-            # This rank's share of the cells (real numbers) that died in the tissue and woke.
-            self.density_stats = {"died": 0.0, "woke": 0.0}
         self.angio = None
         self.origin_sites = self.site_x.copy()  # before any new perfused vessel
         if case.soil.angiogenesis:
@@ -170,7 +184,7 @@ class Organ:
     def site_values(self, name: str) -> np.ndarray:
         """Mean of field ``name`` over the dofs of each vessel site (within its radius, at
         least the nearest dof), the same on every rank of the organ (collective)."""
-        if not hasattr(self, "_site_dofs"):
+        if self._site_dofs is None:
             xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
             r = self.spec.geometry.vessel_radius
             self._site_dofs = [np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r * _EDGE) for c in self.site_x]
@@ -189,8 +203,7 @@ class Organ:
         w = self.cells.walker
         near = np.linalg.norm(w.X.mean(axis=1) - x, axis=1) <= self.spec.geometry.vessel_radius
         self.element_kind[near & (self.element_kind == 0)] = kind
-        if hasattr(self, "_site_dofs"):
-            del self._site_dofs
+        self._site_dofs = None
 
     def _vessels(self, reach: float):
         """Vessel sites (normal first, then ruptured) and the kind of each local element."""
@@ -260,7 +273,7 @@ class Organ:
     def _site_regions(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per vessel site, owned dofs within the vessel radius (at least the organ's nearest
         dof), within the reach (radius + h_ref) and in the annulus reach < d <= 2 reach."""
-        regions = getattr(self, "_regions", [])
+        regions = self._regions
         xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
         r_v = self.spec.geometry.vessel_radius
         for x in self.site_x[len(regions):]:
@@ -277,7 +290,7 @@ class Organ:
         elements of a vessel kind, each given to its nearest site), per phenotype, summed
         over ranks: (sites, 2). Lumped: an element holds volume / (d + 1) of each vertex's
         density."""
-        if getattr(self, "_trigger_sites", -1) != len(self.site_x):  # rebuilt when vessels are added
+        if self._trigger_sites != len(self.site_x):  # rebuilt when vessels are added
             w = self.cells.walker
             own = np.flatnonzero(self.element_kind[: w.n_owned] > 0)
             X = w.X[own]
@@ -493,86 +506,57 @@ class Organ:
                 f[d].x.array[:] -= moved
 
     # -- checkpoints (solver/io/checkpoint.py) -----------------------------------------
-    def snapshot(self) -> tuple[dict[str, np.ndarray], dict | None]:
-        """Owned values of every P1 field, and the rest of the organ on its first rank
-        (None elsewhere): cells and tips with the input index of their element, counters,
-        flags and vessel sites (collective on the organ). Plain data only (solver/io/plain.py);
+    def state(self) -> dict:
+        """``dofs``: the owned values of every P1 field (and of the new vessels' trail);
+        ``rest``: the rest of the organ on its first rank (None elsewhere): cells and tips
+        with the input index of their element, counters, flags and vessel sites
+        (collective on the organ). Plain data only (solver/io/plain.py);
         solver/io/checkpoint.check_organ checks it on load."""
         n = self.n_owned
         dofs = {name: f.x.array[:n].copy() for name, f in self.fields.items()}
-        orig = self.mesh.topology.original_cell_index
-        pop = self.cells.pop
-        rest = {"cells": _gather(self.comm, dict(pop.portable(), cell=orig[pop.host])),
-                "cell_stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.cells.stats.items()},
-                "flags": {k: getattr(self, k) for k in ("pristine", "_had_cells", "pristine_cells", "initial_cells")},
-                "sites": (self.site_x, self.site_kind), "uptake": getattr(self, "_uptake", 0.0)}
+        cells = self.cells.state()
+        rest = {"cells": None if cells is None else cells["cells"],
+                "cell_stats": None if cells is None else cells["cell_stats"],
+                "flags": {"pristine": self.pristine, "_had_cells": self._had_cells,
+                          "pristine_cells": self.pristine_cells,
+                          "initial_cells": self.initial_cells},
+                "sites": (self.site_x, self.site_kind), "uptake": self._uptake}
         if self.continuum is not None:
             rest["continuum"] = {k: self.comm.allreduce(v, op=MPI.SUM)
                                  for k, v in {**self.continuum.stats, **self.density_stats}.items()}
         if self.soil is not None:
-            rest["soil"] = {"rest": dict(self.soil.rest), "taken_up": self.soil.taken_up, "consumed": self.soil.consumed}
-        a = self.angio
-        if a is not None:
-            dofs["_trail"] = a.trail.array[:n].copy()
-            tips = {k: v for k, v in a.tips.items() if k not in ("host", "vertex")}
-            rest["angio"] = {"tips": _gather(self.comm, dict(tips, cell=orig[a.tips["host"]])),
-                             "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in a.stats.items()},
-                             "parent": a.parent, "birth": a.birth, "perfused": sorted(a.perfused_labels),
-                             "sprouted": a.sprouted,
-                             "new_sites": a.new_sites}
-        return dofs, rest if self.comm.rank == 0 else None
+            rest["soil"] = self.soil.state()
+        if self.angio is not None:
+            angio = self.angio.state()
+            dofs.update(angio["dofs"])
+            rest["angio"] = angio["rest"]
+        return {"dofs": dofs, "rest": rest if self.comm.rank == 0 else None}
 
-    def restore(self, dofs: dict[str, np.ndarray], rest: dict) -> None:
-        """The inverse of ``snapshot`` on any partition of the same mesh (collective)."""
+    def load_state(self, state: dict) -> None:
+        """The inverse of ``state`` on any partition of the same mesh (collective); ``rest``
+        on every rank."""
+        dofs, rest = state["dofs"], state["rest"]
         n = self.n_owned
         for name, f in self.fields.items():
             f.x.array[:n] = dofs[name]
             f.x.scatter_forward()
-        for k, v in rest["flags"].items():
-            setattr(self, k, v)
+        flags = rest["flags"]
+        self.pristine, self._had_cells = flags["pristine"], flags["_had_cells"]
+        self.pristine_cells, self.initial_cells = flags["pristine_cells"], flags["initial_cells"]
         self._uptake = rest["uptake"]
         site_x, site_kind = rest["sites"]
         for x, kind in zip(site_x[len(self.site_x):], site_kind[len(self.site_kind):]):
             self.add_site(x, int(kind))  # new perfused vessels: their elements take the kind
-        host_of = self._owned_cells()
-        cols = rest["cells"]
-        mine, host = host_of(cols.pop("cell"))
-        cols = {k: v[mine] for k, v in cols.items()}
-        self.cells.pop = Population.from_columns(self.dim, dict(cols, host=host, vertex=self.cells.walker.place(host, cols["x"])))
-        self.cells.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in rest["cell_stats"].items()}
+        self.cells.load_state({"cells": rest["cells"], "cell_stats": rest["cell_stats"]})
         if self.continuum is not None:
             st = {k: (float(v) if self.comm.rank == 0 else 0.0) for k, v in rest["continuum"].items()}
             self.continuum.stats = {k: st[k] for k in self.continuum.stats}
             self.density_stats = {k: st[k] for k in self.density_stats}
         if self.soil is not None:
-            for k, v in rest["soil"].items():
-                setattr(self.soil, k, v)
-        a = self.angio
-        if a is not None:
-            a.trail.array[:n] = dofs["_trail"]
-            a.trail.scatter_forward()
-            st = rest["angio"]
-            tips = st["tips"]
-            mine, host = host_of(tips.pop("cell"))
-            a.tips = dict({k: v[mine] for k, v in tips.items()}, host=host,
-                          vertex=a.walker.place(host, tips["x"][mine]))
-            a.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in st["stats"].items()}
-            a.parent, a.birth, a.perfused_labels, a.sprouted, a.new_sites = st["parent"], st["birth"], \
-                set(st["perfused"]), st["sprouted"], list(st["new_sites"])
-            self.soil.tip_uptake = a.vegf_uptake()
-
-    def _owned_cells(self):
-        """A function: input cell indices -> (which of them this rank owns, their local index)."""
-        orig = self.mesh.topology.original_cell_index[: self.cells.walker.n_owned]
-        order = np.argsort(orig)
-        sorted_orig = orig[order]
-
-        def host_of(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            pos = np.minimum(np.searchsorted(sorted_orig, cells), max(len(sorted_orig) - 1, 0))
-            mine = (sorted_orig[pos] == cells) if len(sorted_orig) else np.zeros(len(cells), dtype=bool)
-            return mine, order[pos[mine]].astype(np.int64)
-
-        return host_of
+            self.soil.load_state(rest["soil"])
+        if self.angio is not None:
+            self.angio.load_state({"dofs": {"_trail": dofs["_trail"]}, "rest": rest["angio"]})
+            self.soil.tip_uptake = self.angio.vegf_uptake()
 
     # -- what is reported ---------------------------------------------------------------
     def metrics(self) -> dict:
@@ -695,9 +679,3 @@ def scale_hours(t: float, case: config.Case) -> float:
 
 def length_mm(x: float, case: config.Case) -> float:
     return x * case.scales.length_cm * 10.0
-
-
-def _gather(comm: MPI.Comm, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
-    """Rows of every rank concatenated in rank order on rank 0 (None elsewhere)."""
-    parts = comm.gather(cols, root=0)
-    return {k: np.concatenate([p[k] for p in parts]) for k in cols} if comm.rank == 0 else None

@@ -1,4 +1,5 @@
-"""How an organ's mesh is cut among its ranks.
+"""Which ranks hold which organ (``layout``, ``Placement``), and how an organ's mesh is
+cut among its ranks.
 
 By default dolfinx's graph partitioner balances elements. Cancer cells, though, crowd into
 tumours and cost more than the fields of the elements they sit in, so one rank can own
@@ -10,11 +11,16 @@ colony). Ghosts are the facet neighbours on other ranks, as dolfinx's shared_fac
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import numpy as np
 from mpi4py import MPI
 
 import dolfinx
 from dolfinx.cpp.graph import AdjacencyList_int32, AdjacencyList_int64
+
+if TYPE_CHECKING:
+    from solver.organ import Organ
 
 
 def bisect(x: np.ndarray, weight: np.ndarray, nparts: int) -> np.ndarray:
@@ -91,3 +97,66 @@ def weighted(coords, weight_of, dim: int):
         return AdjacencyList_int32(rank[order], offsets)
 
     return partition
+
+
+def layout(n_organs: int, size: int, mode: str) -> tuple[list[int], list[int]]:
+    """Organs onto ranks: (group of each organ, first rank of each group). "all": one group
+    of every rank. "split": min(size, n_organs) groups of consecutive ranks (sizes differ by
+    at most one, larger first); the primary alone in group 0, the secondaries round-robin
+    over the others. Measured against "all" by scripts/bench_mapping.py."""
+    groups = 1 if mode == "all" else max(1, min(size, n_organs))
+    organ_group = [0] + [1 + (k % (groups - 1)) if groups > 1 else 0 for k in range(n_organs - 1)]
+    sizes = [size // groups + (g < size % groups) for g in range(groups)]
+    first = [sum(sizes[:g]) for g in range(groups)]
+    return organ_group, first
+
+
+class Placement:
+    """The organs of a case on the ranks of ``comm`` (``layout``): this rank's group, its
+    communicator, the organs it holds (``add``), and the collectives that let every rank
+    see a value of every organ (``everywhere``, ``from_organ``).
+
+    Args:
+        comm: the run's communicator.
+        names: the organs' names in case order (primary first).
+        mode: ``parallel.organs`` ("all" or "split").
+    """
+
+    def __init__(self, *, comm: MPI.Comm, names: list[str], mode: str) -> None:
+        self.comm = comm
+        self.names = list(names)
+        self.group, first = layout(len(names), comm.size, mode)
+        self.colour = max(g for g, r in enumerate(first) if r <= comm.rank)
+        self.leader = [first[g] for g in self.group]  # first rank of each organ's group
+        self.organ_comm = comm.Split(self.colour, comm.rank) if len(first) > 1 else comm
+        self.organs: list[Organ] = []  # the organs this rank holds, in case order
+        self.hosted: dict[int, Organ] = {}  # the same by organ index
+
+    @property
+    def split(self) -> bool:
+        """Whether organs live on different groups of ranks."""
+        return self.organ_comm is not self.comm
+
+    def hosts(self, k: int) -> bool:
+        """Whether this rank holds organ ``k`` (case order)."""
+        return self.group[k] == self.colour
+
+    def add(self, organ: Organ) -> None:
+        """An organ this rank holds (built on ``organ_comm``)."""
+        self.organs.append(organ)
+        self.hosted[organ.index] = organ
+
+    def everywhere(self, fn: Callable[[Organ], Any]) -> dict[str, Any]:
+        """``fn(organ)`` for every organ, evaluated (collectively) by the ranks that hold
+        it, as {organ name: value} in case order on every rank."""
+        mine = {o.name: fn(o) for o in self.organs}
+        if not self.split:
+            return mine
+        parts = self.comm.allgather({o.name: mine[o.name] for o in self.organs if o.comm.rank == 0})
+        merged = {k: v for part in parts for k, v in part.items()}
+        return {name: merged[name] for name in self.names}
+
+    def from_organ(self, k: int, value: Any) -> Any:
+        """``value``, computed by the ranks of organ ``k`` (anything elsewhere), on every
+        rank (collective)."""
+        return self.comm.bcast(value, root=self.leader[k]) if self.split else value

@@ -38,6 +38,7 @@ from solver.cells.discrete import count_at_vertices
 from solver.cells.locate import MeshWalker, claim
 from solver.fields.ecm import relax
 from solver.fields.soil import initial_values
+from solver.io.checkpoint import gather_rows, input_cell_owner
 
 ACTIVE, FUSED = 0, 1
 EVENTS = ("sprout", "branch", "anastomosis")  # the event codes of the log
@@ -113,6 +114,37 @@ class Angiogenesis:
                 **{k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
                 "perfused_fraction": float(sums[2]) / volume,
                 "tip_reach": self.comm.allreduce(float(reach), op=MPI.MAX)}
+
+    # -- checkpoints (solver/io/checkpoint.py) ---------------------------------------
+    def state(self) -> dict:
+        """``dofs``: the trail labels at the owned vertices (every rank); ``rest``: the
+        tips (keyed by the input index of their element), counters, the label tree,
+        where sprouts were born, perfused labels and pending new sites, as plain data on
+        the first rank (None elsewhere). Collective; checked on load by
+        checkpoint.check_organ."""
+        orig = self.V.mesh.topology.original_cell_index
+        tips = {k: v for k, v in self.tips.items() if k not in ("host", "vertex")}
+        rest = {"tips": gather_rows(self.comm, dict(tips, cell=orig[self.tips["host"]])),
+                "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
+                "parent": self.parent, "birth": self.birth,
+                "perfused": sorted(self.perfused_labels), "sprouted": self.sprouted,
+                "new_sites": self.new_sites}
+        return {"dofs": {"_trail": self.trail.array[: self.n_owned].copy()},
+                "rest": rest if self.comm.rank == 0 else None}
+
+    def load_state(self, state: dict) -> None:
+        """The inverse of ``state`` on any partition of the same mesh (collective)."""
+        self.trail.array[: self.n_owned] = state["dofs"]["_trail"]
+        self.trail.scatter_forward()
+        st = state["rest"]
+        tips = dict(st["tips"])
+        mine, host = input_cell_owner(self.V.mesh, self.walker.n_owned)(tips.pop("cell"))
+        self.tips = dict({k: v[mine] for k, v in tips.items()}, host=host,
+                         vertex=self.walker.place(host, tips["x"][mine]))
+        self.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in st["stats"].items()}
+        self.parent, self.birth = st["parent"], st["birth"]
+        self.perfused_labels = set(st["perfused"])
+        self.sprouted, self.new_sites = st["sprouted"], list(st["new_sites"])
 
     # -- one step ------------------------------------------------------------------
     def step(self, n: int, v: np.ndarray, site_v: np.ndarray) -> None:

@@ -72,7 +72,7 @@ def test_nothing_survives_the_blood_with_zero_survival(outdir):
 
 
 def test_layout():
-    from solver.simulation import layout
+    from solver.partition import layout
 
     assert layout(3, 1, "split") == ([0, 0, 0], [0])
     assert layout(3, 2, "split") == ([0, 1, 1], [0, 1])  # primary alone, secondaries together
@@ -129,7 +129,7 @@ def test_no_arrival_is_lost_to_geometry(tmp_path):
     assert (np.linalg.norm(x - organ.site_x[site[0]], axis=1) < 6 * r).all()
     got = np.concatenate(COMM.allgather(np.column_stack([organ.cells.pop.id[arrived].astype(float), x])))
     got = got[np.argsort(got[:, 0])]
-    alone = Simulation(case, out / f"alone{COMM.rank}", MPI.COMM_SELF, quiet=True).organ
+    alone = Simulation(case, out / f"alone{COMM.rank}", comm=MPI.COMM_SELF, quiet=True).organ
     alone.extravasate(7, site, cells, dormant=True)
     mine = np.isin(alone.cells.pop.id, ids)
     ref = np.column_stack([alone.cells.pop.id[mine].astype(float), alone.cells.pop.x[mine]])

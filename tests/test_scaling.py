@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from solver.simulation import layout
+from solver.partition import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.tumour_radius=0.02",

@@ -29,6 +29,7 @@ from solver.cells.locate import MeshWalker, claim
 from solver.cells.population import DORMANT, EPITHELIAL, INVADING, MESENCHYMAL, Population
 from solver.cells.room import Lattice
 from solver.config import CaseError
+from solver.io.checkpoint import gather_rows, input_cell_owner
 
 
 def count_at_vertices(vec: dolfinx.la.Vector, vertices: np.ndarray) -> np.ndarray:
@@ -66,6 +67,26 @@ class DiscreteCells:
         # Dormant cells neither move nor divide; they wake at rate r_wake (docs/model.md section 6).
         self.p_wake = 0.0 if r_wake is None else -np.expm1(-r_wake * dt)
         self.stats = {"refused_moves": 0, "divisions": 0, "refused_divisions": 0, "migrated": 0, "woke": 0, "died": 0}
+
+    # -- checkpoints (solver/io/checkpoint.py) ---------------------------------------
+    def state(self) -> dict:
+        """The cells (keyed by the input index of their element: any partition can take
+        them) and the counters, as plain data on the first rank (None elsewhere;
+        collective). Checked on load by checkpoint.check_organ."""
+        orig = self.V.mesh.topology.original_cell_index
+        pop = self.pop
+        cells = gather_rows(self.comm, dict(pop.portable(), cell=orig[pop.host]))
+        stats = {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()}
+        return {"cells": cells, "cell_stats": stats} if self.comm.rank == 0 else None
+
+    def load_state(self, state: dict) -> None:
+        """The inverse of ``state`` on any partition of the same mesh (collective)."""
+        cols = dict(state["cells"])
+        mine, host = input_cell_owner(self.V.mesh, self.walker.n_owned)(cols.pop("cell"))
+        cols = {k: v[mine] for k, v in cols.items()}
+        vertex = self.walker.place(host, cols["x"])
+        self.pop = Population.from_columns(self.dim, dict(cols, host=host, vertex=vertex))
+        self.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in state["cell_stats"].items()}
 
     # -- initial state -------------------------------------------------------------
     def seed_initial(self, centre: np.ndarray, count: int, fraction_M: float, per_place: float, first_id: int = 0):

@@ -100,6 +100,17 @@ class Soil:
         self.fields[name] = f
         return f
 
+    def state(self) -> dict:
+        """What a checkpoint keeps besides the fields' values (in the organ's ``dofs``):
+        which fields are at rest and the exosome balance, as plain data (the same on every
+        rank of the organ; checked on load by checkpoint.check_organ)."""
+        return {"rest": dict(self.rest), "taken_up": self.taken_up, "consumed": self.consumed}
+
+    def load_state(self, state: dict) -> None:
+        """The inverse of ``state``."""
+        self.rest = dict(state["rest"])
+        self.taken_up, self.consumed = state["taken_up"], state["consumed"]
+
     def vessels(self) -> np.ndarray:
         """b0 + b per owned dof: where oxygen and exosomes leave the blood."""
         return self.spec.oxygen.b0 + self.b.x.array[: self.n]

@@ -65,7 +65,8 @@ class CellWriter:
     """Collective: gathers the local cells of every rank, rank 0 writes one .vtu per call
     and rewrites `<name>.pvd` listing all steps so far."""
 
-    def __init__(self, comm: MPI.Comm, outdir: Path, name: str = "cells", resume_after: float | None = None) -> None:
+    def __init__(self, comm: MPI.Comm, outdir: Path, *, name: str = "cells",
+                 resume_after: float | None = None) -> None:
         """``resume_after``: a restart's time: continue the collection with its steps up to
         that time (later files are written again)."""
         self.comm, self.name = comm, name
@@ -79,9 +80,16 @@ class CellWriter:
         if comm.rank == 0:
             (self.outdir / name).mkdir(parents=True, exist_ok=True)
         comm.barrier()
+        self.closed = False
+
+    def close(self) -> None:
+        """No more writes (each write leaves complete files: nothing stays open)."""
+        self.closed = True
 
     def write(self, t: float, positions: np.ndarray,
               attributes: dict[str, np.ndarray] | None = None) -> Path:
+        if self.closed:
+            raise ValueError(f"{self.outdir / self.name}: write to a closed CellWriter")
         comm, attributes = self.comm, dict(attributes or {})
         positions = np.asarray(positions, dtype=np.float64)
         n = positions.shape[0]

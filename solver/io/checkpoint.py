@@ -81,6 +81,29 @@ def read_table(comm: MPI.Comm, path: Path, rows: np.ndarray, width: int) -> np.n
     return back
 
 
+def gather_rows(comm: MPI.Comm, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """Rows of every rank concatenated in rank order on rank 0 (None elsewhere): a
+    component's table (cells, tips) for its ``state()``."""
+    parts = comm.gather(cols, root=0)
+    return {k: np.concatenate([p[k] for p in parts]) for k in cols} if comm.rank == 0 else None
+
+
+def input_cell_owner(mesh, n_owned: int):
+    """A function: input (Gmsh) element indices -> (which of them this rank owns, their
+    local index), for a component's ``load_state`` on any partition of the mesh;
+    ``n_owned``: the rank's owned elements."""
+    orig = mesh.topology.original_cell_index[:n_owned]
+    order = np.argsort(orig)
+    sorted_orig = orig[order]
+
+    def host_of(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.minimum(np.searchsorted(sorted_orig, cells), max(len(sorted_orig) - 1, 0))
+        mine = (sorted_orig[pos] == cells) if len(sorted_orig) else np.zeros(len(cells), dtype=bool)
+        return mine, order[pos[mine]].astype(np.int64)
+
+    return host_of
+
+
 def _sibling(folder: Path, suffix: str) -> Path:
     return folder.with_name(folder.name + suffix)
 
@@ -105,7 +128,8 @@ def save(sim, folder: Path) -> None:
     fault("checkpoint", "created", step)
     organs, states = {}, []
     for organ in sim.organs:
-        dofs, rest = organ.snapshot()
+        state = organ.state()
+        dofs, rest = state["dofs"], state["rest"]
         names = sorted(dofs)
         write_table(organ.comm, tmp / f"{organ.name}.dofs", input_index(organ.V),
                     np.stack([dofs[k] for k in names], axis=1))
@@ -119,7 +143,7 @@ def save(sim, folder: Path) -> None:
     fault("checkpoint", "organs", step)
     organs = {k: v for part in comm.allgather(organs) for k, v in part.items()}
     if comm.rank == 0:
-        plain.write(tmp, "simulation", sim.snapshot())
+        plain.write(tmp, "simulation", sim.state())
     fault("checkpoint", "simulation", step)
     comm.barrier()  # every rank's files are written and synced
     if comm.rank == 0:
@@ -275,7 +299,7 @@ class Check:
 
 
 def check_organ(path: Path, rest, organ, elements: int) -> dict:
-    """The organ's state as written by Organ.snapshot, checked against the organ."""
+    """The organ's state as written by Organ.state, checked against the organ."""
     c, dim = Check(path), organ.dim
     cell = (np.int64, (), 0, elements, False)
     if not isinstance(rest, dict):
@@ -303,7 +327,7 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     if len(x) < len(organ.site_x):
         c.fail("sites", f"{len(x)} vessel sites, fewer than the case's {len(organ.site_x)}")
     c.get(rest, "uptake", "uptake", float, finite=True)
-    if organ.continuum is not None:  # the densities' counters (Organ.snapshot)
+    if organ.continuum is not None:  # the densities' counters (Organ.state)
         cont = c.get(rest, "continuum", "continuum", dict)
         for k in (*organ.continuum.stats, *organ.density_stats):
             c.get(cont, k, f"continuum.{k}", float, finite=True)
@@ -338,7 +362,7 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
 
 
 def check_simulation(path: Path, state, sim, step: int) -> dict:
-    """The simulation's state as written by Simulation.snapshot, checked against it."""
+    """The simulation's state as written by Simulation.state, checked against it."""
     c = Check(path)
     if c.get(state, "n", "n", int) != step:
         c.fail("n", f"{state['n']} is not meta.json's step {step}")
@@ -357,13 +381,14 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
     for k in c.get(state, "detected", "detected", dict):
         c.get(state["detected"], k, f"detected.{k}", float, finite=True)
     c.get(state, "wall", "wall", dict)
-    for key, have in (("blood", sim.blood), ("exosomes", sim.exosomes)):
+    body = sim.body
+    for key, have in (("blood", body.blood), ("exosomes", body.exosomes)):
         if (c.get(state, key, key) is None) != (have is None):
             c.fail(key, f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint disagrees")
-    if sim.blood is not None:
-        sim.blood.check_state(c, state)
-    if sim.exosomes is not None:
-        sim.exosomes.check_state(c, state)
+    if body.blood is not None:
+        body.blood.check_state(c, state)
+    if body.exosomes is not None:
+        body.exosomes.check_state(c, state)
     return state
 
 
@@ -403,8 +428,8 @@ def load(sim, folder: Path, info: dict) -> None:
     if errors:
         raise config.CaseError(errors[0])
     for organ, dofs, rest in staged:
-        organ.restore(dofs, rest)
-    sim.restore(state)
+        organ.load_state({"dofs": dofs, "rest": rest})
+    sim.load_state(state)
 
 
 def saved_cells(folder: Path, name: str) -> np.ndarray:

@@ -71,6 +71,11 @@ class FieldWriter:
         if self._vtx is not None:
             self._vtx.write(float(t))
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` has run (the XDMF/HDF5 and VTX files are closed)."""
+        return self._xdmf is None and self._vtx is None
+
     def close(self) -> None:
         if self._xdmf is not None:
             self._xdmf.close()

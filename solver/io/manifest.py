@@ -59,7 +59,7 @@ def _json_default(o: Any) -> Any:
 class Manifest:
     """Collective; rank 0 rewrites `outdir/manifest.json` atomically on each update."""
 
-    def __init__(self, comm: MPI.Comm, outdir: Path | str, keep: bool = False) -> None:
+    def __init__(self, comm: MPI.Comm, outdir: Path | str, *, keep: bool = False) -> None:
         """``keep``: continue the folder's manifest (a restart) instead of starting anew."""
         self.comm = comm
         self.path = Path(outdir) / "manifest.json"

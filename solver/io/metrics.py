@@ -31,11 +31,13 @@ class MetricsWriter:
     Values are meant to be already reduced (identical on all ranks).
     """
 
-    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str], resume_after: int | None = None) -> None:
+    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str], *,
+                 resume_after: int | None = None) -> None:
         """``resume_after``: a restart's step: keep the file's rows up to that step (the
         ones after it are written again) and append."""
         self.comm, self.path, self.columns = comm, Path(path), list(columns)
         self._fh = None
+        self.closed = False
         if comm.rank == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             kept = []
@@ -54,6 +56,8 @@ class MetricsWriter:
             self._fh = open(self.path, "a", buffering=1)  # line-buffered
 
     def row(self, values: dict[str, Any]) -> None:
+        if self.closed:
+            raise ValueError(f"{self.path}: write to a closed MetricsWriter")
         unknown = set(values) - set(self.columns)
         if unknown:
             raise KeyError(f"unknown metric columns {sorted(unknown)}")
@@ -62,6 +66,7 @@ class MetricsWriter:
             self._fh.flush()
 
     def close(self) -> None:
+        self.closed = True
         if self._fh is not None:
             self._fh.close()
             self._fh = None

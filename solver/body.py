@@ -1,0 +1,239 @@
+"""The body around the organs: the blood between them (solver/circulation.py), the exosome
+pool in the plasma, the interventions of the case, the census of every cell and its
+ledger, and when each organ first held a detectable lesion.
+
+Organs meet only here. Every method is collective over the run's communicator and gives
+the same result on every rank, whichever ranks hold which organ (solver/partition.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from mpi4py import MPI
+
+from solver import config
+from solver.cells import rng
+from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
+from solver.organ import Organ, length_mm, scale_hours
+from solver.partition import Placement
+
+INTERVENTIONS = ("resection", "vegf_blockade", "exosome_release", "integrin")
+
+
+class Body:
+    """Blood, exosomes, interventions, census and ledger, detection times.
+
+    Args:
+        case: the case.
+        placement: the organs on the ranks (built; this rank's organs added).
+        log: called with each row of events.csv (intravasation, arrival, resection).
+    """
+
+    def __init__(self, *, case: config.Case, placement: Placement,
+                 log: Callable[[dict[str, Any]], None]) -> None:
+        self.case = case
+        self.placement = placement
+        self.log = log
+        self.names = placement.names
+        specs = case.organs()
+        self.discrete = case.cells.mode == "discrete"
+        self.types = [o.organ_type() for o in specs[1:]]
+        self.blood: Blood | None = None
+        if len(specs) > 1:
+            secondary = specs[1:]
+            sites = placement.everywhere(lambda o: len(o.site_x))
+            self.blood = Blood(cfg=case.circulation, secondaries=self.names[1:],
+                               sites=[sites[o.name] for o in secondary],
+                               p_ext=[extravasation_probability(o.extravasation) for o in secondary],
+                               seed=case.seed, dt=case.time.dt, types=self.types)
+        self.exosomes: ExosomePool | None = None
+        if case.soil.niche and self.blood is not None:
+            self.exosomes = ExosomePool(sigma=case.exosomes.release, removal=case.exosomes.removal,
+                                        k_organs=exosome_uptake(case.exosomes, self.types),
+                                        dt=case.time.dt)
+        self.blocked: set[str] = set()  # integrin profiles blocked now (interventions)
+        initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
+        self.ledger: dict[str, int | float] = {"initial": initial, "failed_extravasation": 0}
+        # organ -> hours at which it first held a lesion of lesions.detect_mm
+        self.detected: dict[str, float] = {}
+
+    # -- one step -------------------------------------------------------------------
+    def _event(self, n: int, kind: str, organ: str, site: int, unit: int,
+               phenotype: np.ndarray) -> None:
+        m = int((phenotype == 1).sum())
+        t = n * self.case.time.dt
+        self.log({"step": n, "time": t, "hours": scale_hours(t, self.case), "event": kind,
+                  "organ": organ, "site": site, "unit": unit, "cells": len(phenotype),
+                  "cells_E": len(phenotype) - m, "cells_M": m})
+
+    def treat(self, n: int) -> None:
+        """Interventions of the case at step ``n``'s time (docs/model.md; config.InterventionSpec)."""
+        t = n * self.case.time.dt
+        active = {k: [i for i in self.case.interventions if i.kind == k and i.active(t)]
+                  for k in INTERVENTIONS}
+        if active["resection"] and not self.ledger.get("resected"):
+            count = self.primary_cells()
+            p = self.placement.hosted.get(0)
+            if p is not None:
+                p.resect()
+            self.ledger["resected"] = count if self.discrete else float(count)
+            cells = np.zeros(int(round(count)), dtype=np.int8)
+            self._event(n, "resection", self.names[0], -1, 0, cells)
+        sink = sum(i.strength for i in active["vegf_blockade"])
+        for o in self.placement.organs:
+            if o.soil is not None:
+                o.soil.blockade = sink
+        if self.exosomes is not None:
+            self.exosomes.releasing = not active["exosome_release"]
+            blocked = {i.profile for i in active["integrin"]}
+            if blocked != self.blocked:  # a dose starts or ends
+                self.blocked = blocked
+                self.exosomes.set_uptake(exosome_uptake(self.case.exosomes, self.types, blocked))
+
+    def exosome_uptake(self) -> np.ndarray:
+        """The plasma pool over this step: released by the primary's cells, taken up by
+        each secondary organ (amounts, the same on every rank)."""
+        if self.exosomes is None:
+            return np.zeros(len(self.names) - 1)
+        return self.exosomes.step(self.primary_cells(), self.exosomes.releasing)
+
+    def circulate(self, n: int) -> None:
+        """Intravasation from the primary, the blood, extravasation into the secondaries."""
+        assert self.blood is not None
+        where = self.placement
+        p = where.hosted.get(0)
+        leaving = where.from_organ(0, p.intravasate(n) if p is not None else None)
+        for site, cells in leaving:
+            if len(cells["id"]) == 0:
+                continue
+            unit = int(rng.hash64(self.case.seed, np.array([site]), n, rng.CLUSTER)[0])
+            self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=0)
+            self._event(n, "intravasation", self.names[0], site, unit, cells["phenotype"])
+        dormant = self.case.dormancy.r_wake is not None
+        blood = self.blood
+        if self.exosomes is not None and (blood.rows["entered"] + blood.transit <= n).any():
+            self._niche_extravasation()  # only when someone leaves the blood: a collective
+        arrivals = self.blood.leave(n)
+        if not arrivals:
+            return
+        placed = np.zeros(len(arrivals), dtype=np.int64)
+        for i, a in enumerate(arrivals):
+            organ = where.hosted.get(1 + a.organ)
+            if organ is not None:
+                got = organ.extravasate(n, a.site, a.cells, dormant)
+                placed[i] = got if organ.comm.rank == 0 or not where.split else 0
+        if where.split:  # each arrival counted by its organ's first rank
+            where.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
+        for a, k in zip(arrivals, placed):
+            self.ledger["failed_extravasation"] += len(a.unit) - int(k)
+            for u in np.unique(a.unit):
+                sel = a.unit == u
+                self._event(n, "arrival", self.names[1 + a.organ], int(a.site[sel][0]), int(u),
+                            a.cells["phenotype"][sel])
+
+    def primary_cells(self) -> int | float:
+        """The primary's cell count (continuum: the integral of its density), on every
+        rank (collective)."""
+        p = self.placement.hosted.get(0)
+        count = self.placement.from_organ(0, p.count() if p is not None else 0.0)
+        return int(count) if self.discrete else float(count)
+
+    def _niche_extravasation(self) -> None:
+        """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary."""
+        assert self.blood is not None
+
+        def p_sites(o: Organ) -> np.ndarray:
+            return extravasation_probability(o.spec.extravasation, o.site_values("N"))
+
+        for name, p in self.placement.everywhere(lambda o: p_sites(o) if o.index else None).items():
+            if p is not None:
+                self.blood.set_extravasation(self.names.index(name) - 1, p)
+
+    # -- what is reported -----------------------------------------------------------
+    def census(self) -> dict:
+        """The ledger: alive in each organ + in blood + died in blood + failed extravasation
+        + died in tissue = initial + born; ``ledger_error`` is the difference (zero). In
+        continuum mode the tissue terms are real numbers (integrals of the densities) and
+        the mass the clip at zero added back counts as born (``clip_removed``), so the
+        error is round-off."""
+        alive = list(self.placement.everywhere(lambda o: o.count()).values())
+        stats = list(self.placement.everywhere(lambda o: o.tissue_stats()).values())
+        born, died, clip = (sum(st[k] for st in stats) for k in ("born", "died", "clip_removed"))
+        if self.discrete:
+            alive, born, died = [int(a) for a in alive], int(born), int(died)
+        b = self.blood
+        blood = len(b) if b is not None else 0
+        died_blood = b.counts["died"] if b is not None else 0
+        failed = self.ledger["failed_extravasation"]
+        failed += b.counts["failed_extravasation"] if b is not None else 0
+        elsewhere = b.counts["elsewhere"] if b is not None else 0
+        row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood,
+               "failed_extravasation": failed, "died_in_tissue": int(died),
+               "arrested_elsewhere": elsewhere,
+               "resected": self.ledger.get("resected", 0), "initial": self.ledger["initial"],
+               "born": born}
+        if not self.discrete:
+            row["died_in_tissue"], row["clip_removed"] = died, clip
+            born = born + clip
+        row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"]
+                               + elsewhere + row["resected"] - row["initial"] - born)
+        if b is not None:
+            row["ctc_single"], row["ctc_clusters"] = b.clusters()
+            row["intravasated"] = b.counts["entered"]
+            row["arrived"] = b.counts["arrived"]
+        return row
+
+    def metrics(self, hours: float) -> dict:
+        """Every organ's metrics (``ORGAN.key``, lengths also in mm, its lesions and whether
+        one was detected by now, ``hours``), then the census; records detection times."""
+        ledger = self.census()
+        mm = length_mm(1.0, self.case)
+
+        def report(o: Organ) -> dict:
+            m = o.metrics()
+            m["radius_max_mm"] = m["radius_max"] * mm
+            m["radius_95_mm"] = m["radius_95"] * mm
+            m.update(o.lesions(self.case.lesions, mm))
+            return m
+
+        row: dict[str, Any] = {}
+        for name, m in self.placement.everywhere(report).items():
+            if m["largest_lesion_mm"] >= self.case.lesions.detect_mm and name not in self.detected:
+                self.detected[name] = hours
+            m["detected"] = int(name in self.detected)
+            row.update({f"{name}.{k}": v for k, v in m.items()})
+        row["cells"] = ledger["alive"]
+        row.update(ledger)
+        return row
+
+    def stats(self) -> dict:
+        """The run's totals for the manifest: each organ's cell (continuum: density)
+        counters, the blood's (collective)."""
+        stats = self.placement.everywhere(
+            lambda o: {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()}
+            if o.continuum is None else  # continuum: masses in cells (real numbers)
+            dict(o.tissue_stats(), woke=o.comm.allreduce(o.density_stats["woke"], op=MPI.SUM)))
+        if self.blood is not None:
+            stats["blood"] = dict(self.blood.counts)
+        return stats
+
+    # -- checkpoints (solver/io/checkpoint.py) ----------------------------------------
+    def state(self) -> dict:
+        """The body's state as plain data, the same on every rank (the keys of the
+        checkpoint's simulation.json that are the body's)."""
+        return {"ledger": self.ledger,
+                "blood": None if self.blood is None else self.blood.state(),
+                "exosomes": None if self.exosomes is None else self.exosomes.state(),
+                "blocked": sorted(self.blocked), "detected": self.detected}
+
+    def load_state(self, state: dict) -> None:
+        """The inverse of ``state`` (checked first by checkpoint.check_simulation)."""
+        self.ledger = state["ledger"]
+        if self.blood is not None:
+            self.blood.load_state(state["blood"])
+        if self.exosomes is not None:
+            self.exosomes.load_state(state["exosomes"])
+        self.blocked = set(state["blocked"])
+        self.detected = state["detected"]
