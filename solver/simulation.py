@@ -55,8 +55,8 @@ class Simulation:
             its step are kept and continued, and nothing is written at step 0.
     """
 
-    def __init__(self, case: config.Case, outdir: str | Path | None = None, *,
-                 comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = False,
+    def __init__(self, case: config.Case, outdir: str | Path | None = None,
+                 comm: MPI.Comm = MPI.COMM_WORLD, *, quiet: bool = False,
                  resume: dict | None = None) -> None:
         self.case = case
         self.resume = resume
