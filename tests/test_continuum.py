@@ -2,8 +2,8 @@
 continuum mode of a whole run: shedding, arrivals, oxygen, dormancy, exosomes, resection,
 lesions and the ledger act on the densities (docs/continuum.md).
 
-Comm-agnostic: checks are reduced over ranks before asserting, and hypothesis is
-derandomised without a database, so every rank draws the same examples.
+Comm-agnostic: checks are reduced over ranks before asserting, and the random examples come
+from a seeded numpy generator, so every rank draws the same ones.
 """
 
 import csv
@@ -15,8 +15,6 @@ import dolfinx.fem as fem
 import dolfinx.mesh as dmesh
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 from mpi4py import MPI
 
 from solver import config
@@ -28,7 +26,7 @@ COMM = MPI.COMM_WORLD
 pytestmark = pytest.mark.parallel
 
 
-@functools.cache  # one mesh per size: hypothesis examples would otherwise exhaust MPI communicators
+@functools.cache  # one mesh per size: the examples would otherwise exhaust MPI communicators
 def space(dim, n):
     msh = dmesh.create_unit_square(COMM, n, n) if dim == 2 else dmesh.create_unit_cube(COMM, n, n, n)
     V = fem.functionspace(msh, ("Lagrange", 1))
@@ -71,13 +69,19 @@ def step_ecm(x0, eps, axis=0):
     return lambda x: 0.5 + 0.5 * np.tanh((x[axis] - x0) / eps)
 
 
-# No shrinking: each example builds operators (MPI communicators), and shrinking a failure
-# would run out of them; the first failing example is reported as it is.
-@settings(max_examples=15, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
-          suppress_health_check=list(HealthCheck))
-@given(seed=st.integers(0, 2**31 - 1), D_E=st.floats(0.0, 1e-2), D_M=st.floats(0.0, 1e-2),
-       Phi_E=st.floats(0.0, 1.0), Phi_M=st.floats(0.0, 1.0), eps=st.floats(0.002, 0.3),
-       dt=st.floats(1e-3, 0.3), grow=st.booleans())
+# 15 random examples drawn by a seeded numpy generator, the same on every rank. Hypothesis
+# drew them before, but under mpirun its examples are not guaranteed to agree across ranks
+# (seen: in the full parallel suite the ranks drew different dt, took different numbers of
+# sub-steps and hung in a collective), and a shrinking run would exhaust MPI communicators.
+def _random_examples(n: int = 15) -> list[tuple]:
+    r = np.random.default_rng(20261201)
+    return [(int(r.integers(0, 2**31 - 1)), r.uniform(0.0, 1e-2), r.uniform(0.0, 1e-2),
+             r.uniform(0.0, 1.0), r.uniform(0.0, 1.0), r.uniform(0.002, 0.3),
+             float(np.exp(r.uniform(np.log(1e-3), np.log(0.3)))), bool(r.integers(0, 2)))
+            for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed, D_E, D_M, Phi_E, Phi_M, eps, dt, grow", _random_examples())
 def test_positive_random(seed, D_E, D_M, Phi_E, Phi_M, eps, dt, grow):
     V, m, cE, cM, w = setup(n=20)
     rng = np.random.default_rng(seed)
