@@ -23,7 +23,7 @@ from solver import config, lesions
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.locate import claim
-from solver.cells.population import DORMANT, INVADING, MESENCHYMAL, Population
+from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
 from solver.fields import ecm
 from solver.fields.equations import ECMEquation, MMPEquation
 from solver.fields.reaction_diffusion import (FieldError, ReactionDiffusion, integral, lumped_mass,
