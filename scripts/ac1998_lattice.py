@@ -76,7 +76,8 @@ def move_probs(C, F, i, j, chi):
     """P0..P4 (stay, +x, -x, +y, -y) of angio_abm.move_sprouts (not normalised); with
     --scheme drift, the walk of the tip's own equation dX = (chi(c) grad c + rho grad f) dt
     + sqrt(2D) dW: the drift from central differences of the neighbours (the tip's own site
-    does not enter), the move up the drift gaining (no negative probabilities)."""
+    does not enter), the move up the drift gaining (no negative probabilities).
+    """
     k, m = DT / H**2, NG - 1
     P = [1.0 - 4 * k * D] + [k * D] * 4
     chn = chi(C[i, j])
@@ -97,7 +98,9 @@ def move_probs(C, F, i, j, chi):
         elif g < 0:
             P[0] += k * chn * gu
             P[dn] -= k * chi(nb_dn[ax]) * gd
-        if SCHEME == "upwind":  # haptotaxis upwinded like chemotaxis: only the move up the gradient gains
+        if (
+            SCHEME == "upwind"
+        ):  # haptotaxis upwinded like chemotaxis: only the move up the gradient gains
             if h > 0:
                 P[0] -= k * RHO * hu
                 P[up] += k * RHO * hu
@@ -140,7 +143,11 @@ def simulate(rng, t_max, rule, chemo):
         new_sprout((0, round(y0 / H)))
     front, n_br, n_an = 0, 0, 0
     n_tip_steps = n_neg_p = n_neg_tot = 0  # diagnostics: tip-steps, with some P<0, sum(P)<=0
-    out = {"t_reach": None, "front_x": {}, "events": []}  # events: (t, "branch"|"anastomosis", x, y)
+    out = {
+        "t_reach": None,
+        "front_x": {},
+        "events": [],
+    }  # events: (t, "branch"|"anastomosis", x, y)
     sample = {round(t / DT): t for t in SAMPLE_T}
     nsteps = round(t_max / DT)
     for step in range(1, nsteps + 1):
@@ -184,10 +191,13 @@ def simulate(rng, t_max, rule, chemo):
                 if age[s] > PSI:
                     i, j = paths[s][-1]
                     i0, j0 = max(i - 1, 0), max(j - 1, 0)
-                    block = N[i0:i + 2, j0:j + 2]
+                    block = N[i0 : i + 2, j0 : j + 2]
                     free = np.argwhere(~block)
-                    if block.sum() > NB / C[i, j] and len(free) and \
-                            rng.uniform() < branch_prob(C[i, j], rule):
+                    if (
+                        block.sum() > NB / C[i, j]
+                        and len(free)
+                        and rng.uniform() < branch_prob(C[i, j], rule)
+                    ):
                         a, b = free[rng.integers(len(free))]
                         new_sprout((i0 + int(a), j0 + int(b)))
                         front = max(front, i0 + int(a))
@@ -203,15 +213,23 @@ def simulate(rng, t_max, rule, chemo):
             out.update(t_reach=t, branches=n_br, anastomoses=n_an, active_at_reach=sum(active))
     if out["t_reach"] is None:
         out.update(branches=n_br, anastomoses=n_an)
-    out.update(active_end=sum(active), sprouts_end=len(paths), front_end=round(front * H, 6),
-               frac_neg_p=n_neg_p / n_tip_steps, frac_neg_total=n_neg_tot / n_tip_steps)
+    out.update(
+        active_end=sum(active),
+        sprouts_end=len(paths),
+        front_end=round(front * H, 6),
+        frac_neg_p=n_neg_p / n_tip_steps,
+        frac_neg_total=n_neg_tot / n_tip_steps,
+    )
     return out
 
 
 def stats(vals):
     v = [x for x in vals if x is not None]
-    return {"n": len(v), "mean": float(np.mean(v)), "min": float(min(v)),
-            "max": float(max(v))} if v else {"n": 0, "mean": None, "min": None, "max": None}
+    return (
+        {"n": len(v), "mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))}
+        if v
+        else {"n": 0, "mean": None, "min": None, "max": None}
+    )
 
 
 def fmt(v, p=2):
@@ -224,22 +242,39 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--t-max", type=float, default=20.0, help="A&C time units")
     ap.add_argument("--branch-prob", choices=("one", "step"), default="one")
-    ap.add_argument("--chemo", choices=("hill", "const"), default="hill",
-                    help="chi = chi0/(1+alpha c) (A&C), or chi0 (Nardini's runs)")
+    ap.add_argument(
+        "--chemo",
+        choices=("hill", "const"),
+        default="hill",
+        help="chi = chi0/(1+alpha c) (A&C), or chi0 (Nardini's runs)",
+    )
     ap.add_argument("--json", help="write the numbers to this file")
-    ap.add_argument("--scheme", choices=("code", "upwind", "drift"), default="code",
-                    help="haptotaxis as the code writes it (negative probabilities dropped), upwinded, "
-                         "or the walk of the tip's own drift (central differences, own site left out)")
-    ap.add_argument("--eta", type=float, default=0.1, help="TAF uptake by the tips (A&C: 0.1; 0: none)")
+    ap.add_argument(
+        "--scheme",
+        choices=("code", "upwind", "drift"),
+        default="code",
+        help="haptotaxis as the code writes it (negative probabilities dropped), upwinded, "
+        "or the walk of the tip's own drift (central differences, own site left out)",
+    )
+    ap.add_argument(
+        "--eta", type=float, default=0.1, help="TAF uptake by the tips (A&C: 0.1; 0: none)"
+    )
     ap.add_argument("--rho", type=float, default=0.34, help="haptotaxis (A&C: 0.34)")
-    ap.add_argument("--dt", type=float, default=0.01, help="A&C time units per step (the code's 0.01)")
+    ap.add_argument(
+        "--dt", type=float, default=0.01, help="A&C time units per step (the code's 0.01)"
+    )
     a = ap.parse_args()
     global DT, SCHEME, ETA, RHO  # module settings read by move_probs and simulate
     DT, SCHEME, ETA, RHO = a.dt, a.scheme, a.eta, a.rho
-    print(f"A&C 1998 lattice: branch-prob={a.branch_prob} chemo={a.chemo} seed={a.seed} "
-          f"t_max={a.t_max}  (1 A&C unit = {DAYS:.3f} d = {SEEDSOIL:.3f} seedsoil units)")
-    print("rep  t_reach(AC)   days  seedsoil | front x at t=" + ",".join(map(str, SAMPLE_T))
-          + " | branches anast | active_end sprouts  wall_s")
+    print(
+        f"A&C 1998 lattice: branch-prob={a.branch_prob} chemo={a.chemo} seed={a.seed} "
+        f"t_max={a.t_max}  (1 A&C unit = {DAYS:.3f} d = {SEEDSOIL:.3f} seedsoil units)"
+    )
+    print(
+        "rep  t_reach(AC)   days  seedsoil | front x at t="
+        + ",".join(map(str, SAMPLE_T))
+        + " | branches anast | active_end sprouts  wall_s"
+    )
     reps, t0 = [], time.perf_counter()
     for r in range(a.replicates):
         t1 = time.perf_counter()
@@ -247,42 +282,77 @@ def main():
         o["wall_s"] = time.perf_counter() - t1
         reps.append(o)
         tr = o["t_reach"]
-        print(f"{r:3d}  {fmt(tr) if tr is not None else 'not reached':>11} "
-              f"{fmt(tr and tr * DAYS)} {fmt(tr and tr * SEEDSOIL)}   | "
-              + " ".join(fmt(o["front_x"].get(t), 3) for t in SAMPLE_T)
-              + f" | {o['branches']:8d} {o['anastomoses']:5d} | {o['active_end']:10d} "
-              f"{o['sprouts_end']:7d}  {o['wall_s']:6.1f}")
+        print(
+            f"{r:3d}  {fmt(tr) if tr is not None else 'not reached':>11} "
+            f"{fmt(tr and tr * DAYS)} {fmt(tr and tr * SEEDSOIL)}   | "
+            + " ".join(fmt(o["front_x"].get(t), 3) for t in SAMPLE_T)
+            + f" | {o['branches']:8d} {o['anastomoses']:5d} | {o['active_end']:10d} "
+            f"{o['sprouts_end']:7d}  {o['wall_s']:6.1f}"
+        )
     tr = stats([o["t_reach"] for o in reps])
-    summ = {"t_reach_AC": tr,
-            "t_reach_days": {k: (v * DAYS if k != "n" and v is not None else v)
-                             for k, v in tr.items()},
-            "t_reach_seedsoil": {k: (v * SEEDSOIL if k != "n" and v is not None else v)
-                                 for k, v in tr.items()},
-            "front_x": {str(t): stats([o["front_x"].get(t) for o in reps]) for t in SAMPLE_T},
-            "branches": stats([o["branches"] for o in reps]),
-            "anastomoses": stats([o["anastomoses"] for o in reps]),
-            "active_at_reach": stats([o.get("active_at_reach") for o in reps]),
-            "active_end": stats([o["active_end"] for o in reps]),
-            "sprouts_end": stats([o["sprouts_end"] for o in reps]),
-            "frac_neg_p": stats([o["frac_neg_p"] for o in reps]),
-            "frac_neg_total": stats([o["frac_neg_total"] for o in reps])}
+    summ = {
+        "t_reach_AC": tr,
+        "t_reach_days": {k: (v * DAYS if k != "n" and v is not None else v) for k, v in tr.items()},
+        "t_reach_seedsoil": {
+            k: (v * SEEDSOIL if k != "n" and v is not None else v) for k, v in tr.items()
+        },
+        "front_x": {str(t): stats([o["front_x"].get(t) for o in reps]) for t in SAMPLE_T},
+        "branches": stats([o["branches"] for o in reps]),
+        "anastomoses": stats([o["anastomoses"] for o in reps]),
+        "active_at_reach": stats([o.get("active_at_reach") for o in reps]),
+        "active_end": stats([o["active_end"] for o in reps]),
+        "sprouts_end": stats([o["sprouts_end"] for o in reps]),
+        "frac_neg_p": stats([o["frac_neg_p"] for o in reps]),
+        "frac_neg_total": stats([o["frac_neg_total"] for o in reps]),
+    }
     wall = time.perf_counter() - t0
-    print(f"\nsummary over {len(reps)} replicates (mean / min / max); reached x>=0.9 in "
-          f"{tr['n']}/{len(reps)}")
-    for name, s in [("t_reach [A&C]", tr), ("t_reach [days]", summ["t_reach_days"]),
-                    ("t_reach [seedsoil]", summ["t_reach_seedsoil"])] + \
-            [(f"front x at t={t} AC ({t * DAYS:.2f} d, {t * SEEDSOIL:.2f} ss)",
-              summ["front_x"][str(t)]) for t in SAMPLE_T] + \
-            [(k + (" (at reach or T)" if k in ("branches", "anastomoses") else ""), summ[k])
-             for k in ("branches", "anastomoses", "active_at_reach", "active_end", "sprouts_end",
-                       "frac_neg_p", "frac_neg_total")]:
+    print(
+        f"\nsummary over {len(reps)} replicates (mean / min / max); reached x>=0.9 in "
+        f"{tr['n']}/{len(reps)}"
+    )
+    for name, s in (
+        [
+            ("t_reach [A&C]", tr),
+            ("t_reach [days]", summ["t_reach_days"]),
+            ("t_reach [seedsoil]", summ["t_reach_seedsoil"]),
+        ]
+        + [
+            (
+                f"front x at t={t} AC ({t * DAYS:.2f} d, {t * SEEDSOIL:.2f} ss)",
+                summ["front_x"][str(t)],
+            )
+            for t in SAMPLE_T
+        ]
+        + [
+            (k + (" (at reach or T)" if k in ("branches", "anastomoses") else ""), summ[k])
+            for k in (
+                "branches",
+                "anastomoses",
+                "active_at_reach",
+                "active_end",
+                "sprouts_end",
+                "frac_neg_p",
+                "frac_neg_total",
+            )
+        ]
+    ):
         print(f"  {name:38s} {fmt(s['mean'], 3)} / {fmt(s['min'], 3)} / {fmt(s['max'], 3)}")
     print(f"wall time {wall:.1f} s")
     if a.json:
         with open(a.json, "w") as fh:
-            json.dump({"args": vars(a), "tau_AC_s": TAU_AC, "AC_unit_days": DAYS,
-                       "AC_unit_seedsoil": SEEDSOIL, "replicates": reps, "summary": summ,
-                       "wall_s": wall}, fh, indent=1)
+            json.dump(
+                {
+                    "args": vars(a),
+                    "tau_AC_s": TAU_AC,
+                    "AC_unit_days": DAYS,
+                    "AC_unit_seedsoil": SEEDSOIL,
+                    "replicates": reps,
+                    "summary": summ,
+                    "wall_s": wall,
+                },
+                fh,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,10 @@ for name, sets in arms:
     case = config.load(args.case, sets)
     ensemble.run(case, out / name, args.replicates, comm, log=lambda m: None)
     if comm.rank == 0:
-        rows = [list(csv.DictReader(open(out / name / f"replicate_{k:03d}" / "metrics.csv")))[-1]
-                for k in range(args.replicates)]
+        rows = [
+            list(csv.DictReader(open(out / name / f"replicate_{k:03d}" / "metrics.csv")))[-1]
+            for k in range(args.replicates)
+        ]
         finals[name] = {m: np.array([float(r[m]) for r in rows]) for m in args.metrics.split(",")}
 
 if comm.rank == 0:
@@ -52,14 +54,39 @@ if comm.rank == 0:
     result = ensemble.effects(finals, ref)
     with open(out / "effects.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["arm", "metric", "mean", "p05", "p95", "effect_vs_" + ref, "ci95_low", "ci95_high", "p_value"])
+        w.writerow(
+            [
+                "arm",
+                "metric",
+                "mean",
+                "p05",
+                "p95",
+                "effect_vs_" + ref,
+                "ci95_low",
+                "ci95_high",
+                "p_value",
+            ]
+        )
         for name, metrics in result.items():
             for m, row in metrics.items():
-                w.writerow([name, m, row["mean"], row["p05"], row["p95"], row.get("effect", ""), row.get("low", ""),
-                            row.get("high", ""), row.get("p", "")])
+                w.writerow(
+                    [
+                        name,
+                        m,
+                        row["mean"],
+                        row["p05"],
+                        row["p95"],
+                        row.get("effect", ""),
+                        row.get("low", ""),
+                        row.get("high", ""),
+                        row.get("p", ""),
+                    ]
+                )
                 line = f"{name:>12} {m:<28} mean {row['mean']:10.2f}  5-95 % [{row['p05']:.1f}, {row['p95']:.1f}]"
                 if "effect" in row:
-                    line += (f"  effect vs {ref} {row['effect']:+.2f} (95 % CI {row['low']:+.2f} to {row['high']:+.2f},"
-                             f" p = {row['p']:.2g})")
+                    line += (
+                        f"  effect vs {ref} {row['effect']:+.2f} (95 % CI {row['low']:+.2f} to {row['high']:+.2f},"
+                        f" p = {row['p']:.2g})"
+                    )
                 print(line, flush=True)
     print(json.dumps(result))

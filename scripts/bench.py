@@ -31,7 +31,7 @@ from solver.organ import Organ
 if "--body" in sys.argv:  # the multi-organ benchmark lives in bench_body.py
     i = sys.argv.index("--body")
     body = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_body.py")
-    sys.argv = [body, "--phase", sys.argv[i + 1]] + sys.argv[1:i] + sys.argv[i + 2:]
+    sys.argv = [body, "--phase", sys.argv[i + 1]] + sys.argv[1:i] + sys.argv[i + 2 :]
     runpy.run_path(body, run_name="__main__")
     raise SystemExit(0)
 
@@ -57,16 +57,20 @@ def timed(fn, reps):
     return comm.allreduce(time.perf_counter() - t0, op=MPI.MAX) / reps
 
 
-case = config.from_dict({
-    "name": "bench",
-    "primary": {"geometry": {"size": [1.0, 1.0], "h": args.h, "tumour_radius": 0.03}},
-    "cells": {"initial": {"count": args.cells}},
-})
+case = config.from_dict(
+    {
+        "name": "bench",
+        "primary": {"geometry": {"size": [1.0, 1.0], "h": args.h, "tumour_radius": 0.03}},
+        "cells": {"initial": {"count": args.cells}},
+    }
+)
 om = geometry.build(case.primary.geometry, comm)
 organ = Organ(case.primary, om, case)
 ncells = sum(organ.cells.total())
 ndofs = organ.V.dofmap.index_map.size_global
-say(f"mesh: {ndofs} vertices, {om.mesh.topology.index_map(2).size_global} triangles; {ncells} cells; {comm.size} rank(s)")
+say(
+    f"mesh: {ndofs} vertices, {om.mesh.topology.index_map(2).size_global} triangles; {ncells} cells; {comm.size} rank(s)"
+)
 
 # Warm up (first solves, JIT caches), then time each piece in turn, interleaved twice.
 step = [0]
@@ -121,10 +125,23 @@ per_cell = t_cells / n_now
 ratio = t_full / (t_petsc + t_cells)
 say(f"full organ step:       {t_full * 1e3:.2f} ms")
 say(f"bare PETSc ({best[1]}): {t_petsc * 1e3:.3f} ms ({best[2]} iterations)")
-say(f"cell update:           {t_cells * 1e3:.2f} ms for {n_now} cells = {per_cell * 1e6:.3f} us per cell-step")
+say(
+    f"cell update:           {t_cells * 1e3:.2f} ms for {n_now} cells = {per_cell * 1e6:.3f} us per cell-step"
+)
 say(f"full / (PETSc + cells): {ratio:.3f}  (target <= 1.3)")
-say(json.dumps({
-    "ranks": comm.size, "vertices": ndofs, "cells": n_now, "full_step_ms": t_full * 1e3,
-    "bare_petsc_ms": t_petsc * 1e3, "bare_petsc_solver": best[1], "bare_petsc_iterations": best[2],
-    "cells_ms": t_cells * 1e3, "us_per_cell_step": per_cell * 1e6, "ratio_full_to_bare_plus_cells": ratio,
-}))
+say(
+    json.dumps(
+        {
+            "ranks": comm.size,
+            "vertices": ndofs,
+            "cells": n_now,
+            "full_step_ms": t_full * 1e3,
+            "bare_petsc_ms": t_petsc * 1e3,
+            "bare_petsc_solver": best[1],
+            "bare_petsc_iterations": best[2],
+            "cells_ms": t_cells * 1e3,
+            "us_per_cell_step": per_cell * 1e6,
+            "ratio_full_to_bare_plus_cells": ratio,
+        }
+    )
+)

@@ -32,8 +32,11 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--phase", choices=["early", "late"], default="early")
 ap.add_argument("--steps", type=int, default=200)
 ap.add_argument("--late-cells", type=int, default=10_000)
-ap.add_argument("--soil", action="store_true",
-                help="the full model (oxygen, VEGF, niche, angiogenesis) side by side with invasion only, and their ratio")
+ap.add_argument(
+    "--soil",
+    action="store_true",
+    help="the full model (oxygen, VEGF, niche, angiogenesis) side by side with invasion only, and their ratio",
+)
 ap.add_argument("--metaspread-python", default=None)
 ap.add_argument("--metaspread-steps", type=int, default=20)
 args = ap.parse_args()
@@ -48,9 +51,17 @@ def measure(soil: bool) -> tuple[float, dict, int]:
     extra = [f"cells.initial.count={args.late_cells}"] if late else []
     if soil:
         extra += [f"soil.{k}=true" for k in ("oxygen", "vegf", "niche", "angiogenesis")]
-    case = config.load(os.path.join(here, "..", "cases", "franssen2019.toml"),
-                       [f"time.steps={args.steps}", "output.fields=false", "output.cells=false", "output.plots=false",
-                        f"output.every={args.steps}"] + extra)
+    case = config.load(
+        os.path.join(here, "..", "cases", "franssen2019.toml"),
+        [
+            f"time.steps={args.steps}",
+            "output.fields=false",
+            "output.cells=false",
+            "output.plots=false",
+            f"output.every={args.steps}",
+        ]
+        + extra,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = comm.bcast(tmp, root=0)
         sim = Simulation(case, os.path.join(out, "bench"), comm=comm, quiet=True)
@@ -65,36 +76,66 @@ def measure(soil: bool) -> tuple[float, dict, int]:
         # Per step without the two outputs (first and last), which are reported on their own.
         step = (time.perf_counter() - t0 - sim.wall["output"]) / args.steps
         wall = sim.everywhere(lambda o: o.wall)  # organs on sub-communicators: summed over organs
-        split = {"cells": sum(w["cells"] for w in wall.values()), "fields": sum(w["fields"] for w in wall.values()),
-                 "circulation": sim.wall["circulation"], "output": sim.wall["output"]}
+        split = {
+            "cells": sum(w["cells"] for w in wall.values()),
+            "fields": sum(w["fields"] for w in wall.values()),
+            "circulation": sim.wall["circulation"],
+            "output": sim.wall["output"],
+        }
         return step, split, sim.census()["alive"]
 
 
 # With --soil, the invasion-only model first, then the full model in the same job.
 base = measure(False) if args.soil else None
 ours, split, cells = measure(args.soil)
-result = {"phase": args.phase, "soil": args.soil, "ranks": comm.size, "steps": args.steps, "cells_end": cells, "seedsoil_step_ms": ours * 1e3,
-          **{f"{k}_ms": v / args.steps * 1e3 for k, v in split.items()}}
+result = {
+    "phase": args.phase,
+    "soil": args.soil,
+    "ranks": comm.size,
+    "steps": args.steps,
+    "cells_end": cells,
+    "seedsoil_step_ms": ours * 1e3,
+    **{f"{k}_ms": v / args.steps * 1e3 for k, v in split.items()},
+}
 if comm.rank == 0:
-    print(f"seedsoil, {args.phase} phase, 3 organs at 201 x 201, {cells} cells at the end: {ours * 1e3:.2f} ms per step "
-          f"(cells {result['cells_ms']:.2f}, fields {result['fields_ms']:.2f}, circulation {result['circulation_ms']:.3f})")
+    print(
+        f"seedsoil, {args.phase} phase, 3 organs at 201 x 201, {cells} cells at the end: {ours * 1e3:.2f} ms per step "
+        f"(cells {result['cells_ms']:.2f}, fields {result['fields_ms']:.2f}, circulation {result['circulation_ms']:.3f})"
+    )
     if base is not None:
         result["invasion_only_step_ms"] = base[0] * 1e3
         result["soil_ratio"] = ours / base[0]
-        print(f"invasion only, same job: {base[0] * 1e3:.2f} ms per step ({base[2]} cells at the end); "
-              f"the full model costs {ours / base[0]:.2f}x (target 2x)")
+        print(
+            f"invasion only, same job: {base[0] * 1e3:.2f} ms per step ({base[2]} cells at the end); "
+            f"the full model costs {ours / base[0]:.2f}x (target 2x)"
+        )
     if args.metaspread_python:
         # Early: MetaSpread's 388 initial cells; late: as many cells as ours in each of its
         # grids, seeded through its API. Its CPU time per step (a busy machine inflates the wall).
         extra = [str(args.late_cells)] if late else []
         with tempfile.TemporaryDirectory() as tmp:
-            r = subprocess.run([args.metaspread_python, os.path.join(here, "metaspread_step.py"),
-                                str(args.metaspread_steps)] + extra, cwd=tmp, capture_output=True, text=True,
-                               timeout=7200)
+            r = subprocess.run(
+                [
+                    args.metaspread_python,
+                    os.path.join(here, "metaspread_step.py"),
+                    str(args.metaspread_steps),
+                ]
+                + extra,
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=7200,
+            )
         ms = float(r.stdout.split("METASPREAD_STEP_S")[1].split()[0])
         cpu = float(r.stdout.split("METASPREAD_CPU_S")[1].split()[0])
-        result.update(metaspread_step_ms=ms * 1e3, metaspread_cpu_ms=cpu * 1e3, speedup=ms / ours,
-                      speedup_cpu=cpu / ours)
-        print(f"MetaSpread, same setting: {ms * 1e3:.1f} ms per step ({cpu * 1e3:.1f} ms CPU) -> seedsoil is "
-              f"{ms / ours:.0f}x faster ({cpu / ours:.0f}x against its CPU time)")
+        result.update(
+            metaspread_step_ms=ms * 1e3,
+            metaspread_cpu_ms=cpu * 1e3,
+            speedup=ms / ours,
+            speedup_cpu=cpu / ours,
+        )
+        print(
+            f"MetaSpread, same setting: {ms * 1e3:.1f} ms per step ({cpu * 1e3:.1f} ms CPU) -> seedsoil is "
+            f"{ms / ours:.0f}x faster ({cpu / ours:.0f}x against its CPU time)"
+        )
     print(json.dumps(result))

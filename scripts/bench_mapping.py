@@ -33,7 +33,9 @@ here = os.path.dirname(os.path.abspath(__file__))
 def per_step(case: config.Case, comm: MPI.Comm, which: list[int], late: bool) -> float:
     """Wall time per step (max over all ranks) of the organs ``which`` on ``comm``."""
     specs = case.organs()
-    organs = [Organ(specs[k], geometry.organ_mesh(specs[k].geometry, comm), case, index=k) for k in which]
+    organs = [
+        Organ(specs[k], geometry.organ_mesh(specs[k].geometry, comm), case, index=k) for k in which
+    ]
     if late:
         for o in organs:
             if o.index:
@@ -63,9 +65,16 @@ for phase in ("early", "late"):
         sub.Free()
     else:
         split = every
-    result[phase] = {"all_ranks_ms": every * 1e3, "sub_communicators_ms": split * 1e3, "ratio_split_over_all": split / every}
+    result[phase] = {
+        "all_ranks_ms": every * 1e3,
+        "sub_communicators_ms": split * 1e3,
+        "ratio_split_over_all": split / every,
+    }
     if world.rank == 0:
-        print(f"{phase}: every organ on all {world.size} ranks {every * 1e3:.2f} ms per step; "
-              f"primary | secondaries on sub-communicators {split * 1e3:.2f} ms (ratio {split / every:.2f})", flush=True)
+        print(
+            f"{phase}: every organ on all {world.size} ranks {every * 1e3:.2f} ms per step; "
+            f"primary | secondaries on sub-communicators {split * 1e3:.2f} ms (ratio {split / every:.2f})",
+            flush=True,
+        )
 if world.rank == 0:
     print(json.dumps(result))

@@ -35,10 +35,17 @@ comm = MPI.COMM_WORLD
 result = {}
 for variant in args.pc:
     pc, _, more = variant.partition(":")
-    sets = [f"time.steps={args.steps}", "output.fields=false", "output.cells=false", f"output.every={args.steps}"]
+    sets = [
+        f"time.steps={args.steps}",
+        "output.fields=false",
+        "output.cells=false",
+        f"output.every={args.steps}",
+    ]
     sets += [f"soil.{k}=true" for k in ("oxygen", "vegf", "niche", "angiogenesis")]
     opts = dict(pc_type=pc, **dict(o.split("=", 1) for o in more.split(",") if o))
-    sets += [f"solver.petsc.{f}_{k}={v}" for f in ("oxygen", "vegf", "niche") for k, v in opts.items()]
+    sets += [
+        f"solver.petsc.{f}_{k}={v}" for f in ("oxygen", "vegf", "niche") for k, v in opts.items()
+    ]
     sets += [f"cells.initial.count={args.late_cells}"] if args.phase == "late" else []
     case = config.load("cases/franssen2019.toml", sets)
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,14 +57,19 @@ for variant in args.pc:
         spent, its = collections.defaultdict(float), {}
         for o in sim.organs:
             for name, rd in o.soil.solvers.items():
+
                 def timed(*a, _key=f"{o.name}.{name}", _step=rd.step, _rd=rd, **k):
                     t0 = time.perf_counter()
                     _step(*a, **k)
                     spent[_key] += time.perf_counter() - t0
                     its[_key] = _rd.iterations
+
                 rd.step = timed
         sim.run()
-    result[variant] = {k: {"ms_per_step": round(v / args.steps * 1e3, 2), "iterations": its[k]} for k, v in spent.items()}
+    result[variant] = {
+        k: {"ms_per_step": round(v / args.steps * 1e3, 2), "iterations": its[k]}
+        for k, v in spent.items()
+    }
     if comm.rank == 0:
         print(variant, result[variant], flush=True)
 if comm.rank == 0:

@@ -33,8 +33,10 @@ import numpy as np
 
 def sample(model, step: int, intravasated: dict) -> dict:
     """The statistics of the primary grid after `step` steps (same definitions as
-    vs_metaspread.stats_from_points: radius from the grid centre, in units of the side)."""
+    vs_metaspread.stats_from_points: radius from the grid centre, in units of the side).
+    """
     import metaspread.configs as c
+
     n = c.gridsize - 1  # spacing 1/n on [0, 1]
     pos, ph = [], []
     for a in model.schedule.agents:
@@ -44,14 +46,20 @@ def sample(model, step: int, intravasated: dict) -> dict:
     xy = np.asarray(pos, float).reshape(-1, 2) / n
     ecm = model.ecm[0][0]
     pending = sum(m + e for t, cl in model.vasculature.items() for m, e in cl)
-    return {"step": step, "xy": xy.round(6).tolist(), "M": np.asarray(ph, bool).astype(int).tolist(),
-            "degraded": float(np.mean(ecm < 0.5)), "intravasated": intravasated["done"] + pending,
-            "wall_s": time.time()}
+    return {
+        "step": step,
+        "xy": xy.round(6).tolist(),
+        "M": np.asarray(ph, bool).astype(int).tolist(),
+        "degraded": float(np.mean(ecm < 0.5)),
+        "intravasated": intravasated["done"] + pending,
+        "wall_s": time.time(),
+    }
 
 
 def environment(model, mmp2, ecm):
     """CancerModel.calculate_environment, vectorised: the same update, term by term in the
-    same order (zero-flux borders by mirroring the inner neighbour, as the original)."""
+    same order (zero-flux borders by mirroring the inner neighbour, as the original).
+    """
     import warnings
 
     import metaspread.cancermodel as cm
@@ -59,7 +67,10 @@ def environment(model, mmp2, ecm):
     g = cm.dmmp * cm.tha / cm.xha**2
     keep = 1 - 4 * cm.dmmp * cm.tha / cm.xha**2 - cm.th * cm.Lambda
     for i in range(len(mmp2)):
-        counts = {"mesenchymal": model.mesenchymal_count[i], "epithelial": model.epithelial_count[i]}
+        counts = {
+            "mesenchymal": model.mesenchymal_count[i],
+            "epithelial": model.epithelial_count[i],
+        }
         for c in counts.values():
             c[:] = 0
         for a in model.schedule.agents:
@@ -79,9 +90,13 @@ def environment(model, mmp2, ecm):
 def build(seed: int, fast: bool):
     import metaspread  # noqa: F401
     import metaspread.configs as c
+
     c.check_if_configs_are_present()
     from metaspread.cancermodel import CancerModel
-    model = CancerModel(c.number_of_initial_cells, c.gridsize, c.gridsize, 1, 10**9, 10**9, os.getcwd(), seed=seed)
+
+    model = CancerModel(
+        c.number_of_initial_cells, c.gridsize, c.gridsize, 1, 10**9, 10**9, os.getcwd(), seed=seed
+    )
     if fast:
         model.calculate_environment = lambda mmp2, ecm: environment(model, mmp2, ecm)
     return model
@@ -107,12 +122,19 @@ def check(steps: int, seed: int) -> None:
         advance(b, ib)
         pa = sorted((x.unique_id, x.pos) for x in a.schedule.agents)
         pb = sorted((x.unique_id, x.pos) for x in b.schedule.agents)
-        same = (np.array_equal(a.mmp2[0], b.mmp2[0]) and np.array_equal(a.ecm[0], b.ecm[0]) and pa == pb
-                and ia == ib)
+        same = (
+            np.array_equal(a.mmp2[0], b.mmp2[0])
+            and np.array_equal(a.ecm[0], b.ecm[0])
+            and pa == pb
+            and ia == ib
+        )
         if not same:
             raise SystemExit(f"--fast differs from MetaSpread's own update at step {k + 1}")
-    print(f"CHECK_OK {steps} steps: MMP, ECM and all {len(pa)} agents bitwise identical, "
-          f"m max {a.mmp2[0].max():.6g}, w min {a.ecm[0].min():.6g}", flush=True)
+    print(
+        f"CHECK_OK {steps} steps: MMP, ECM and all {len(pa)} agents bitwise identical, "
+        f"m max {a.mmp2[0].max():.6g}, w min {a.ecm[0].min():.6g}",
+        flush=True,
+    )
 
 
 def timing(steps: int, seed: int) -> None:
@@ -123,8 +145,10 @@ def timing(steps: int, seed: int) -> None:
         c0 = time.process_time()
         for _ in range(steps):
             advance(model, intr)
-        print(f"\nMS_CPU_S_PER_STEP {'fast' if fast else 'original'} {(time.process_time() - c0) / steps:.4f}",
-              flush=True)
+        print(
+            f"\nMS_CPU_S_PER_STEP {'fast' if fast else 'original'} {(time.process_time() - c0) / steps:.4f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -133,9 +157,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3300)
     ap.add_argument("--every", type=int, default=300)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--fast", action="store_true", help="the vectorised environment update (bitwise the same)")
-    ap.add_argument("--check", type=int, default=0, help="compare --fast with the original over N steps")
-    ap.add_argument("--time", type=int, default=0, help="CPU time per step over N steps, original and --fast")
+    ap.add_argument(
+        "--fast", action="store_true", help="the vectorised environment update (bitwise the same)"
+    )
+    ap.add_argument(
+        "--check", type=int, default=0, help="compare --fast with the original over N steps"
+    )
+    ap.add_argument(
+        "--time", type=int, default=0, help="CPU time per step over N steps, original and --fast"
+    )
     args = ap.parse_args()
     out = os.path.abspath(args.out) if args.out else None
     with tempfile.TemporaryDirectory() as scratch:
@@ -145,17 +175,43 @@ def main() -> None:
         if args.time:
             return timing(args.time, args.seed)
         import metaspread.configs as c
+
         model = build(args.seed, args.fast)
         intr = {"done": 0}
-        rec = {"seed": args.seed, "steps": args.steps, "every": args.every, "done": False, "fast": args.fast,
-               "config": {k: getattr(c, k) for k in ("dM", "dE", "phiM", "phiE", "dmmp", "theta", "Lambda",
-                                                     "gamma1", "gamma2", "doubling_time_M", "doubling_time_E",
-                                                     "carrying_capacity", "normal_vessels_primary",
-                                                     "ruptured_vessels_primary", "vasculature_time",
-                                                     "gridsize", "number_of_initial_cells")},
-               "vessels": [[int(p[0]), int(p[1])] for p in model.grid_vessels_positions[0]],
-               "ruptured": [bool(a.ruptured) for a in model.schedule.agents if a.agent_type == "vessel"],
-               "samples": [sample(model, 0, intr)]}
+        rec = {
+            "seed": args.seed,
+            "steps": args.steps,
+            "every": args.every,
+            "done": False,
+            "fast": args.fast,
+            "config": {
+                k: getattr(c, k)
+                for k in (
+                    "dM",
+                    "dE",
+                    "phiM",
+                    "phiE",
+                    "dmmp",
+                    "theta",
+                    "Lambda",
+                    "gamma1",
+                    "gamma2",
+                    "doubling_time_M",
+                    "doubling_time_E",
+                    "carrying_capacity",
+                    "normal_vessels_primary",
+                    "ruptured_vessels_primary",
+                    "vasculature_time",
+                    "gridsize",
+                    "number_of_initial_cells",
+                )
+            },
+            "vessels": [[int(p[0]), int(p[1])] for p in model.grid_vessels_positions[0]],
+            "ruptured": [
+                bool(a.ruptured) for a in model.schedule.agents if a.agent_type == "vessel"
+            ],
+            "samples": [sample(model, 0, intr)],
+        }
         for k in range(1, args.steps + 1):
             advance(model, intr)
             if k % args.every == 0 or k == args.steps:

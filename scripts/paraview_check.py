@@ -21,8 +21,17 @@ import os
 import sys
 
 from paraview.simple import (  # type: ignore[import-not-found]
-    ColorBy, CreateView, GetColorTransferFunction, PVDReader, Render, ResetCamera,
-    SaveScreenshot, Show, Threshold, Xdmf3ReaderS)
+    ColorBy,
+    CreateView,
+    GetColorTransferFunction,
+    PVDReader,
+    Render,
+    ResetCamera,
+    SaveScreenshot,
+    Show,
+    Threshold,
+    Xdmf3ReaderS,
+)
 
 errors = []
 
@@ -62,13 +71,17 @@ def main():
     ftimes = list(fr.TimestepValues or [0.0])
     fr.UpdatePipeline(ftimes[-1])
     names = sorted(fr.PointData.keys())
-    print(f"fields: {len(ftimes)} time steps {ftimes[0]} .. {ftimes[-1]}; point arrays {names}"
-          f"; cell arrays {sorted(fr.CellData.keys())}")
+    print(
+        f"fields: {len(ftimes)} time steps {ftimes[0]} .. {ftimes[-1]}; point arrays {names}"
+        f"; cell arrays {sorted(fr.CellData.keys())}"
+    )
     for f in want_fields:
         if f not in names:
             fail(f"field {f!r} not in {xdmf} (has {names})")
-    pieces = {f: Threshold(Input=fr, Scalars=["POINTS", f], LowerThreshold=-1e300,
-                           UpperThreshold=1e300) for f in names}
+    pieces = {
+        f: Threshold(Input=fr, Scalars=["POINTS", f], LowerThreshold=-1e300, UpperThreshold=1e300)
+        for f in names
+    }
     for t in ftimes:
         line = []
         for f, src in pieces.items():
@@ -88,10 +101,11 @@ def main():
         ctimes = [0.0]
     counts = [ranges(cr, t)[1] for t in ctimes]
     cranges, ncells = ranges(cr, ctimes[-1])
-    print(f"cells: {len(ctimes)} time steps {ctimes[0]} .. {ctimes[-1]}; points per step "
-          f"{counts}")
-    print(f"  at t={ctimes[-1]}: {ncells} cells; point arrays "
-          + ", ".join(f"{k}[{lo:.6g}, {hi:.6g}]" for k, (lo, hi) in sorted(cranges.items())))
+    print(f"cells: {len(ctimes)} time steps {ctimes[0]} .. {ctimes[-1]}; points per step {counts}")
+    print(
+        f"  at t={ctimes[-1]}: {ncells} cells; point arrays "
+        + ", ".join(f"{k}[{lo:.6g}, {hi:.6g}]" for k, (lo, hi) in sorted(cranges.items()))
+    )
     # array names from the file metadata: PointData lists none when a step has 0 cells
     declared = sorted(set(cr.PointArrays) | set(cranges))
     print(f"  cell attributes declared: {declared}")

@@ -19,8 +19,22 @@ import os
 import sys
 
 from paraview.simple import (  # type: ignore[import-not-found]
-    ColorBy, CreateView, GetAnimationScene, GetColorTransferFunction, PVDReader, Render, RenameSource,
-    ResetCamera, SaveScreenshot, SaveState, Show, Threshold, Transform, Xdmf3ReaderS, a3DText)
+    ColorBy,
+    CreateView,
+    GetAnimationScene,
+    GetColorTransferFunction,
+    PVDReader,
+    RenameSource,
+    Render,
+    ResetCamera,
+    SaveScreenshot,
+    SaveState,
+    Show,
+    Threshold,
+    Transform,
+    Xdmf3ReaderS,
+    a3DText,
+)
 
 
 def main():
@@ -41,8 +55,16 @@ def main():
     shift, times, shown = 0.0, set(), []
     for name in organs:
         # The one history across restarts (solver/io/series.py); fields.xdmf in older outputs.
-        xdmf = next((p for p in (os.path.join(outdir, name, f) for f in ("fields_series.xdmf", "fields.xdmf"))
-                     if os.path.isfile(p)), None)
+        xdmf = next(
+            (
+                p
+                for p in (
+                    os.path.join(outdir, name, f) for f in ("fields_series.xdmf", "fields.xdmf")
+                )
+                if os.path.isfile(p)
+            ),
+            None,
+        )
         if xdmf is None:
             print(f"{name}: no fields_series.xdmf (output.fields = false?)")
             continue
@@ -52,13 +74,17 @@ def main():
         steps = list(fields.TimestepValues or [0.0])
         times.update(steps)
         last = max(steps)
-        print(f"{name}: fields from {os.path.basename(xdmf)}, {len(steps)} times {min(steps):g} .. {last:g}")
+        print(
+            f"{name}: fields from {os.path.basename(xdmf)}, {len(steps)} times {min(steps):g} .. {last:g}"
+        )
         fields.UpdatePipeline(last)
         if a.field not in fields.PointData.keys():
             print(f"{name}: no field {a.field!r} (has {sorted(fields.PointData.keys())})")
             continue
         # One piece per function in dolfinx's XDMF: isolate the chosen one (paraview_check.py).
-        piece = Threshold(Input=fields, Scalars=["POINTS", a.field], LowerThreshold=-1e300, UpperThreshold=1e300)
+        piece = Threshold(
+            Input=fields, Scalars=["POINTS", a.field], LowerThreshold=-1e300, UpperThreshold=1e300
+        )
         piece.UpdatePipeline(last)
         bounds = piece.GetDataInformation().GetBounds()
         moved = Transform(Input=piece)
@@ -110,8 +136,10 @@ def main():
     SaveState(state)
     shot = os.path.abspath(a.screenshot or os.path.join(outdir, "paraview_state.png"))
     SaveScreenshot(shot, view, ImageResolution=[1600, 600])
-    print(f"paraview_state: {len(shown)} organs ({', '.join(shown)}), field {a.field}, {len(times)} times "
-          f"{times[0]:g} .. {times[-1]:g}; state {state}; screenshot {shot}")
+    print(
+        f"paraview_state: {len(shown)} organs ({', '.join(shown)}), field {a.field}, {len(times)} times "
+        f"{times[0]:g} .. {times[-1]:g}; state {state}; screenshot {shot}"
+    )
     return 0
 
 

@@ -8,7 +8,8 @@ the same result on every rank, whichever ranks hold which organ (solver/partitio
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from mpi4py import MPI
@@ -31,8 +32,9 @@ class Body:
         log: called with each row of events.csv (intravasation, arrival, resection).
     """
 
-    def __init__(self, *, case: config.Case, placement: Placement,
-                 log: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, *, case: config.Case, placement: Placement, log: Callable[[dict[str, Any]], None]
+    ) -> None:
         self.case = case
         self.placement = placement
         self.log = log
@@ -44,15 +46,23 @@ class Body:
         if len(specs) > 1:
             secondary = specs[1:]
             sites = placement.everywhere(lambda o: len(o.site_x))
-            self.blood = Blood(cfg=case.circulation, secondaries=self.names[1:],
-                               sites=[sites[o.name] for o in secondary],
-                               p_ext=[extravasation_probability(o.extravasation) for o in secondary],
-                               seed=case.seed, dt=case.time.dt, types=self.types)
+            self.blood = Blood(
+                cfg=case.circulation,
+                secondaries=self.names[1:],
+                sites=[sites[o.name] for o in secondary],
+                p_ext=[extravasation_probability(o.extravasation) for o in secondary],
+                seed=case.seed,
+                dt=case.time.dt,
+                types=self.types,
+            )
         self.exosomes: ExosomePool | None = None
         if case.soil.niche and self.blood is not None:
-            self.exosomes = ExosomePool(sigma=case.exosomes.release, removal=case.exosomes.removal,
-                                        k_organs=exosome_uptake(case.exosomes, self.types),
-                                        dt=case.time.dt)
+            self.exosomes = ExosomePool(
+                sigma=case.exosomes.release,
+                removal=case.exosomes.removal,
+                k_organs=exosome_uptake(case.exosomes, self.types),
+                dt=case.time.dt,
+            )
         self.blocked: set[str] = set()  # integrin profiles blocked now (interventions)
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger: dict[str, int | float] = {"initial": initial, "failed_extravasation": 0}
@@ -60,19 +70,33 @@ class Body:
         self.detected: dict[str, float] = {}
 
     # -- one step -------------------------------------------------------------------
-    def _event(self, n: int, kind: str, organ: str, site: int, unit: int,
-               phenotype: np.ndarray) -> None:
+    def _event(
+        self, n: int, kind: str, organ: str, site: int, unit: int, phenotype: np.ndarray
+    ) -> None:
         m = int((phenotype == 1).sum())
         t = n * self.case.time.dt
-        self.log({"step": n, "time": t, "hours": scale_hours(t, self.case), "event": kind,
-                  "organ": organ, "site": site, "unit": unit, "cells": len(phenotype),
-                  "cells_E": len(phenotype) - m, "cells_M": m})
+        self.log(
+            {
+                "step": n,
+                "time": t,
+                "hours": scale_hours(t, self.case),
+                "event": kind,
+                "organ": organ,
+                "site": site,
+                "unit": unit,
+                "cells": len(phenotype),
+                "cells_E": len(phenotype) - m,
+                "cells_M": m,
+            }
+        )
 
     def treat(self, n: int) -> None:
         """Interventions of the case at step ``n``'s time (docs/model.md; config.InterventionSpec)."""
         t = n * self.case.time.dt
-        active = {k: [i for i in self.case.interventions if i.kind == k and i.active(t)]
-                  for k in INTERVENTIONS}
+        active = {
+            k: [i for i in self.case.interventions if i.kind == k and i.active(t)]
+            for k in INTERVENTIONS
+        }
         if active["resection"] and not self.ledger.get("resected"):
             count = self.primary_cells()
             p = self.placement.hosted.get(0)
@@ -94,7 +118,8 @@ class Body:
 
     def exosome_uptake(self) -> np.ndarray:
         """The plasma pool over this step: released by the primary's cells, taken up by
-        each secondary organ (amounts, the same on every rank)."""
+        each secondary organ (amounts, the same on every rank).
+        """
         if self.exosomes is None:
             return np.zeros(len(self.names) - 1)
         return self.exosomes.step(self.primary_cells(), self.exosomes.releasing)
@@ -130,12 +155,19 @@ class Body:
             self.ledger["failed_extravasation"] += len(a.unit) - int(k)
             for u in np.unique(a.unit):
                 sel = a.unit == u
-                self._event(n, "arrival", self.names[1 + a.organ], int(a.site[sel][0]), int(u),
-                            a.cells["phenotype"][sel])
+                self._event(
+                    n,
+                    "arrival",
+                    self.names[1 + a.organ],
+                    int(a.site[sel][0]),
+                    int(u),
+                    a.cells["phenotype"][sel],
+                )
 
     def primary_cells(self) -> int | float:
         """The primary's cell count (continuum: the integral of its density), on every
-        rank (collective)."""
+        rank (collective).
+        """
         p = self.placement.hosted.get(0)
         count = self.placement.from_organ(0, p.count() if p is not None else 0.0)
         return int(count) if self.discrete else float(count)
@@ -157,7 +189,8 @@ class Body:
         + died in tissue = initial + born; ``ledger_error`` is the difference (zero). In
         continuum mode the tissue terms are real numbers (integrals of the densities) and
         the mass the clip at zero added back counts as born (``clip_removed``), so the
-        error is round-off."""
+        error is round-off.
+        """
         alive = list(self.placement.everywhere(lambda o: o.count()).values())
         stats = list(self.placement.everywhere(lambda o: o.tissue_stats()).values())
         born, died, clip = (sum(st[k] for st in stats) for k in ("born", "died", "clip_removed"))
@@ -169,16 +202,31 @@ class Body:
         failed = self.ledger["failed_extravasation"]
         failed += b.counts["failed_extravasation"] if b is not None else 0
         elsewhere = b.counts["elsewhere"] if b is not None else 0
-        row = {"alive": sum(alive), "in_blood": blood, "died_in_blood": died_blood,
-               "failed_extravasation": failed, "died_in_tissue": int(died),
-               "arrested_elsewhere": elsewhere,
-               "resected": self.ledger.get("resected", 0), "initial": self.ledger["initial"],
-               "born": born}
+        row = {
+            "alive": sum(alive),
+            "in_blood": blood,
+            "died_in_blood": died_blood,
+            "failed_extravasation": failed,
+            "died_in_tissue": int(died),
+            "arrested_elsewhere": elsewhere,
+            "resected": self.ledger.get("resected", 0),
+            "initial": self.ledger["initial"],
+            "born": born,
+        }
         if not self.discrete:
             row["died_in_tissue"], row["clip_removed"] = died, clip
             born = born + clip
-        row["ledger_error"] = (row["alive"] + blood + died_blood + failed + row["died_in_tissue"]
-                               + elsewhere + row["resected"] - row["initial"] - born)
+        row["ledger_error"] = (
+            row["alive"]
+            + blood
+            + died_blood
+            + failed
+            + row["died_in_tissue"]
+            + elsewhere
+            + row["resected"]
+            - row["initial"]
+            - born
+        )
         if b is not None:
             row["ctc_single"], row["ctc_clusters"] = b.clusters()
             row["intravasated"] = b.counts["entered"]
@@ -187,7 +235,8 @@ class Body:
 
     def metrics(self, hours: float) -> dict:
         """Every organ's metrics (``ORGAN.key``, lengths also in mm, its lesions and whether
-        one was detected by now, ``hours``), then the census; records detection times."""
+        one was detected by now, ``hours``), then the census; records detection times.
+        """
         ledger = self.census()
         mm = length_mm(1.0, self.case)
 
@@ -210,11 +259,18 @@ class Body:
 
     def stats(self) -> dict:
         """The run's totals for the manifest: each organ's cell (continuum: density)
-        counters, the blood's (collective)."""
+        counters, the blood's (collective).
+        """
         stats = self.placement.everywhere(
-            lambda o: {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()}
-            if o.continuum is None else  # continuum: masses in cells (real numbers)
-            dict(o.tissue_stats(), woke=o.comm.allreduce(o.density_stats["woke"], op=MPI.SUM)))
+            lambda o: (
+                {k: o.comm.allreduce(v, op=MPI.SUM) for k, v in o.cells.stats.items()}
+                if o.continuum is None
+                # continuum: masses in cells (real numbers)
+                else dict(
+                    o.tissue_stats(), woke=o.comm.allreduce(o.density_stats["woke"], op=MPI.SUM)
+                )
+            )
+        )
         if self.blood is not None:
             stats["blood"] = dict(self.blood.counts)
         return stats
@@ -222,11 +278,15 @@ class Body:
     # -- checkpoints (solver/io/checkpoint.py) ----------------------------------------
     def state(self) -> dict:
         """The body's state as plain data, the same on every rank (the keys of the
-        checkpoint's simulation.json that are the body's)."""
-        return {"ledger": self.ledger,
-                "blood": None if self.blood is None else self.blood.state(),
-                "exosomes": None if self.exosomes is None else self.exosomes.state(),
-                "blocked": sorted(self.blocked), "detected": self.detected}
+        checkpoint's simulation.json that are the body's).
+        """
+        return {
+            "ledger": self.ledger,
+            "blood": None if self.blood is None else self.blood.state(),
+            "exosomes": None if self.exosomes is None else self.exosomes.state(),
+            "blocked": sorted(self.blocked),
+            "detected": self.detected,
+        }
 
     def load_state(self, state: dict) -> None:
         """The inverse of ``state`` (checked first by checkpoint.check_simulation)."""

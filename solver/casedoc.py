@@ -72,8 +72,9 @@ A default is either cited (author and year) or tagged with the reason it needs n
 {tags}
 """
 
-_HEADER = ("| key | type | default | unit | source | description |\n"
-           "| --- | --- | --- | --- | --- | --- |")
+_HEADER = (
+    "| key | type | default | unit | source | description |\n| --- | --- | --- | --- | --- | --- |"
+)
 
 
 def _cell(text: str) -> str:
@@ -144,14 +145,25 @@ def _rows(model: type[BaseModel]) -> list[str]:
             continue
         meta = config.meta(model, name)
         value = None if field.is_required() else field.get_default(call_default_factory=True)
-        default = ("*required*" if field.is_required() else "*unset*" if value is None
-                   else f"`{_toml(value)}`")
+        default = (
+            "*required*"
+            if field.is_required()
+            else "*unset*"
+            if value is None
+            else f"`{_toml(value)}`"
+        )
         doc = meta["description"]
         if meta.get("when"):
             needs = ", ".join(f"{k} = {_toml(v)}" for k, v in meta["when"].items())
             doc += f" Used with {needs}."
-        cells = [f"`{name}`", _type(field.annotation, field.metadata), default, meta["unit"],
-                 meta["source"], doc]
+        cells = [
+            f"`{name}`",
+            _type(field.annotation, field.metadata),
+            default,
+            meta["unit"],
+            meta["source"],
+            doc,
+        ]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return rows
 
@@ -159,8 +171,9 @@ def _rows(model: type[BaseModel]) -> list[str]:
 Places = dict[type[BaseModel], list[str]]
 
 
-def _places(model: type[BaseModel] = config.Case, path: str = "",
-            out: Places | None = None) -> Places:
+def _places(
+    model: type[BaseModel] = config.Case, path: str = "", out: Places | None = None
+) -> Places:
     """Each table class, in schema order, with the TOML headers it appears under."""
     out = {model: ["top level"]} if out is None else out
     for name, sub in config.tables(model).items():

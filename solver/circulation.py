@@ -29,16 +29,27 @@ COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin")
 
 # Resting cardiac output to organs (fractions); Williams & Leggett (1989) Clin Phys Physiol
 # Meas 10:187, as restated in docs/model.md section 4 (liver: hepatic artery only).
-CARDIAC_OUTPUT = {"brain": 0.12, "kidney": 0.20, "liver": 0.065, "bone": 0.05, "muscle": 0.17, "skin": 0.05,
-                  "heart": 0.04, "gut": 0.20, "other": 0.105}
+CARDIAC_OUTPUT = {
+    "brain": 0.12,
+    "kidney": 0.20,
+    "liver": 0.065,
+    "bone": 0.05,
+    "muscle": 0.17,
+    "skin": 0.05,
+    "heart": 0.04,
+    "gut": 0.20,
+    "other": 0.105,
+}
 ARREST = 0.8  # illustrative default arrest probability in a capillary bed
 LOG_MIN_AFFINITY = np.log(1e-12)  # a fitted affinity below 1e-12 of the best soil's: no fit
 
 
 def extravasation_probability(spec: config.ExtravasationSpec, N: np.ndarray | float = 0.0) -> Any:
     """p_ext = 1 - (1 - p0) exp(-epsilon N) for the niche conditioning N at a vessel site
-    (docs/model.md section 4): the arrivals' chance to leave the blood there."""
+    (docs/model.md section 4): the arrivals' chance to leave the blood there.
+    """
     return 1.0 - (1.0 - spec.p0) * np.exp(-spec.epsilon * N)
+
 
 # Observed incidence of metastases by primary type (relative; patients with a metastasis in
 # the organ). The default affinities are derived from these (``default_affinity``).
@@ -64,7 +75,8 @@ def _beds(cfg, affinity: dict[str, float]) -> dict[str, float]:
     into the pulmonary veins, so its units meet the arteries first and the lungs on the
     venous return. In each bed a unit arrests with min(1, arrest x affinity). What passes
     every bed returns through the veins and goes round again (lungs, arteries) until it
-    arrests: a geometric series of circuits."""
+    arrests: a geometric series of circuits.
+    """
 
     def circuit(frac: float, where: dict[str, float], first: bool) -> float:
         def visit(bed: str, f: float) -> float:
@@ -100,7 +112,8 @@ def default_affinity(cfg) -> dict[str, float]:
     in ``INCIDENCE``, scaled so that the most favoured organ has 1 (it arrests ``arrest`` of
     what reaches it, so flow is not counted twice). Derived without the vertebral bypass,
     which a case adds on top. Primary types without data (and organ types outside the
-    table): 1. Raises ``config.CaseError`` when no affinities in (0, 1] reproduce the shares."""
+    table): 1. Raises ``config.CaseError`` when no affinities in (0, 1] reproduce the shares.
+    """
     observed = INCIDENCE.get(cfg.primary_type)
     if not observed:
         return {}
@@ -128,10 +141,18 @@ def default_affinity(cfg) -> dict[str, float]:
         free = [t for t in types if t != top]
 
         def residual(x, top=top, free=free):
-            return (shares({top: 1.0} | dict(zip(free, np.exp(x)))) - target)[[types.index(t) for t in free]]
+            return (shares({top: 1.0} | dict(zip(free, np.exp(x)))) - target)[
+                [types.index(t) for t in free]
+            ]
 
-        fit = least_squares(residual, np.zeros(len(free)), bounds=(LOG_MIN_AFFINITY, 0.0), xtol=1e-15, ftol=1e-15,
-                            gtol=1e-15)
+        fit = least_squares(
+            residual,
+            np.zeros(len(free)),
+            bounds=(LOG_MIN_AFFINITY, 0.0),
+            xtol=1e-15,
+            ftol=1e-15,
+            gtol=1e-15,
+        )
         a = {top: 1.0} | dict(zip(free, np.exp(fit.x).tolist()))
         err = np.abs(shares(a) - target).max()
         if best is None or err < best[0]:
@@ -144,13 +165,15 @@ def default_affinity(cfg) -> dict[str, float]:
         f"key 'circulation.arrest' = {dict(cfg.arrest)}: no default affinities (0 < affinity <= 1) reproduce the "
         f"observed incidence of {cfg.primary_type} metastases ({want}); the closest is {got}: an organ type whose "
         "arrest is too small for its share would need the others' affinities below 1e-12 of its own. Give "
-        "'circulation.affinity' for these organ types or change their 'circulation.arrest'.")
+        "'circulation.affinity' for these organ types or change their 'circulation.arrest'."
+    )
 
 
 def anatomical_split(cfg, types: list[str]) -> np.ndarray:
     """Probability that a surviving unit arrests in each organ (by type; organs of one type
     share it) and, last, that it arrests in an organ the case does not model (counted as
-    elsewhere). Affinities: the case's, else ``default_affinity``."""
+    elsewhere). Affinities: the case's, else ``default_affinity``.
+    """
     fitted = set(INCIDENCE.get(cfg.primary_type, ())) - set(cfg.affinity)
     where = _beds(cfg, (default_affinity(cfg) if fitted else {}) | dict(cfg.affinity))
     probs = np.zeros(len(types) + 1)
@@ -163,7 +186,8 @@ def anatomical_split(cfg, types: list[str]) -> np.ndarray:
 @dataclass
 class Arrival:
     """Cells that leave the blood into ``organ`` (index among the secondaries) at
-    vessel site ``site``; one row per cell, ``unit`` is the cluster (or single) id."""
+    vessel site ``site``; one row per cell, ``unit`` is the cluster (or single) id.
+    """
 
     organ: int
     site: np.ndarray
@@ -172,15 +196,24 @@ class Arrival:
 
 
 class Blood:
-    def __init__(self, *, cfg: config.CirculationSpec, secondaries: list[str], sites: list[int],
-                 p_ext: list[float], seed: int, dt: float, types: list[str] | None = None):
+    def __init__(
+        self,
+        *,
+        cfg: config.CirculationSpec,
+        secondaries: list[str],
+        sites: list[int],
+        p_ext: list[float],
+        seed: int,
+        dt: float,
+        types: list[str] | None = None,
+    ):
         """Args:
-            cfg: the ``[circulation]`` parameters.
-            secondaries: the secondary organs' names.
-            sites: number of vessel sites per secondary organ.
-            p_ext: the probability of extravasation per secondary organ (p0 with N = 0).
-            seed, dt: the run's.
-            types: organ types for anatomical routing (default: the names).
+        cfg: the ``[circulation]`` parameters.
+        secondaries: the secondary organs' names.
+        sites: number of vessel sites per secondary organ.
+        p_ext: the probability of extravasation per secondary organ (p0 with N = 0).
+        seed, dt: the run's.
+        types: organ types for anatomical routing (default: the names).
         """
         self.cfg = cfg
         self.seed = seed
@@ -189,17 +222,32 @@ class Blood:
         # Probability of extravasation per secondary organ and vessel site (set_extravasation).
         self.p_ext = [np.full(int(k), float(p)) for k, p in zip(sites, p_ext)]
         if cfg.routing == "anatomical":
-            split = anatomical_split(cfg, list(types or secondaries))  # last entry: unmodelled organs
+            split = anatomical_split(
+                cfg, list(types or secondaries)
+            )  # last entry: unmodelled organs
         else:
-            split = np.array([cfg.split.get(name, 0.0) for name in secondaries]) if cfg.split else np.ones(len(secondaries))
+            split = (
+                np.array([cfg.split.get(name, 0.0) for name in secondaries])
+                if cfg.split
+                else np.ones(len(secondaries))
+            )
             split = np.r_[split / split.sum(), 0.0] if len(secondaries) else np.zeros(1)
         self.split = split
         self.cumulative = np.cumsum(split)
-        self.rows = {k: np.zeros(0, dtype=np.uint64 if k in ("id", "parent", "cluster") else np.int64) for k in COLUMNS}
+        self.rows = {
+            k: np.zeros(0, dtype=np.uint64 if k in ("id", "parent", "cluster") else np.int64)
+            for k in COLUMNS
+        }
         self.rows["clock"] = np.zeros(0)
         self.rows["phenotype"] = np.zeros(0, dtype=np.int8)
-        self.counts = {"entered": 0, "clusters_entered": 0, "died": 0, "failed_extravasation": 0, "arrived": 0,
-                       "elsewhere": 0}
+        self.counts = {
+            "entered": 0,
+            "clusters_entered": 0,
+            "died": 0,
+            "failed_extravasation": 0,
+            "arrived": 0,
+            "elsewhere": 0,
+        }
 
     def __len__(self) -> int:
         return len(self.rows["id"])
@@ -210,8 +258,10 @@ class Blood:
 
     def check_state(self, c, state: dict) -> None:
         """Refuse (``c``: checkpoint.Check) a simulation state whose blood ``state`` did not write."""
-        spec = {k: (v.dtype, v.shape[1:], 0 if k in ("entered", "origin") else None, None, k == "clock")
-                for k, v in self.rows.items()}
+        spec = {
+            k: (v.dtype, v.shape[1:], 0 if k in ("entered", "origin") else None, None, k == "clock")
+            for k, v in self.rows.items()
+        }
         spec["phenotype"] = (np.int8, (), 0, 2, False)
         c.columns(c.get(state, "blood", "blood", dict), "rows", spec, "blood")
         c.counters(state["blood"], "counts", "blood")
@@ -222,11 +272,16 @@ class Blood:
             c.array(a, f"blood.p_ext[{j}]", np.float64, (None,), 0.0, 1.0 + 1e-12, finite=True)
 
     def load_state(self, state: dict) -> None:
-        self.rows, self.counts, self.p_ext = dict(state["rows"]), dict(state["counts"]), list(state["p_ext"])
+        self.rows, self.counts, self.p_ext = (
+            dict(state["rows"]),
+            dict(state["counts"]),
+            list(state["p_ext"]),
+        )
 
     def set_extravasation(self, organ: int, p_sites: np.ndarray) -> None:
         """Per-site probabilities of extravasation of secondary ``organ`` (niche: they
-        rise with the conditioning N at each site)."""
+        rise with the conditioning N at each site).
+        """
         self.p_ext[organ] = np.asarray(p_sites, dtype=float)
 
     def clusters(self) -> tuple[int, int]:
@@ -234,17 +289,26 @@ class Blood:
         _, size = np.unique(self.rows["cluster"], return_counts=True)
         return int((size == 1).sum()), int((size > 1).sum())
 
-    def enter(self, cells: dict[str, np.ndarray], cluster: np.ndarray, step: int, origin: int) -> None:
+    def enter(
+        self, cells: dict[str, np.ndarray], cluster: np.ndarray, step: int, origin: int
+    ) -> None:
         """Add cells (portable columns, the same on every rank) as clusters."""
         n = len(cluster)
         if n == 0:
             return
         new = {
-            "id": cells["id"], "parent": cells["parent"], "phenotype": cells["phenotype"], "clock": cells["clock"],
-            "cluster": np.asarray(cluster, dtype=np.uint64), "entered": np.full(n, step, dtype=np.int64),
+            "id": cells["id"],
+            "parent": cells["parent"],
+            "phenotype": cells["phenotype"],
+            "clock": cells["clock"],
+            "cluster": np.asarray(cluster, dtype=np.uint64),
+            "entered": np.full(n, step, dtype=np.int64),
             "origin": np.full(n, origin, dtype=np.int64),
         }
-        self.rows = {k: np.concatenate([self.rows[k], np.asarray(new[k], dtype=self.rows[k].dtype)]) for k in COLUMNS}
+        self.rows = {
+            k: np.concatenate([self.rows[k], np.asarray(new[k], dtype=self.rows[k].dtype)])
+            for k in COLUMNS
+        }
         self.counts["entered"] += n
         self.counts["clusters_entered"] += len(np.unique(cluster))
 
@@ -270,13 +334,17 @@ class Blood:
         if len(unit) == 0 or len(self.sites) == 0:
             self.counts["died"] += len(unit)
             return []
-        organ = np.searchsorted(self.cumulative, rng.uniform(seed, unit, step, rng.ROUTE), side="right")
+        organ = np.searchsorted(
+            self.cumulative, rng.uniform(seed, unit, step, rng.ROUTE), side="right"
+        )
         organ = np.minimum(organ, len(self.cumulative) - 1)
         gone = organ == len(self.sites)  # arrested in an organ the case does not model
         self.counts["elsewhere"] += int(gone.sum())
         out = {k: v[~gone] for k, v in out.items()}
         unit, organ = unit[~gone], organ[~gone]
-        site = np.floor(rng.uniform(seed, unit, step, rng.SITE) * self.sites[organ]).astype(np.int64)
+        site = np.floor(rng.uniform(seed, unit, step, rng.SITE) * self.sites[organ]).astype(
+            np.int64
+        )
         p = np.zeros(len(unit))
         for j in np.unique(organ):
             sel = organ == j
@@ -285,12 +353,19 @@ class Blood:
         ok = (self.sites[organ] > 0) & (rng.uniform(seed, unit, step, rng.EXTRAVASATE) < p)
         self.counts["failed_extravasation"] += int((~ok).sum())
         u, first = np.unique(unit, return_index=True)
-        last.update(units=len(u), units_to=np.bincount(organ[first], minlength=len(self.sites)).tolist(),
-                    units_extravasated=np.bincount(organ[first][ok[first]], minlength=len(self.sites)).tolist())
+        last.update(
+            units=len(u),
+            units_to=np.bincount(organ[first], minlength=len(self.sites)).tolist(),
+            units_extravasated=np.bincount(
+                organ[first][ok[first]], minlength=len(self.sites)
+            ).tolist(),
+        )
         arrivals = []
         for j in np.unique(organ[ok]):
             sel = ok & (organ == j)
-            arrivals.append(Arrival(int(j), site[sel], unit[sel], {k: v[sel] for k, v in out.items()}))
+            arrivals.append(
+                Arrival(int(j), site[sel], unit[sel], {k: v[sel] for k, v in out.items()})
+            )
         self.counts["arrived"] += int(ok.sum())
         return arrivals
 
@@ -312,9 +387,12 @@ class Blood:
         alive = rng.uniform(self.seed, unit, step, rng.SURVIVE) < p
         u, first = np.unique(unit, return_index=True)
         multi = size > 1
-        self.last.update(singles=int((~multi).sum()), clusters=int(multi.sum()),
-                         singles_survived=int((~multi & alive[first]).sum()),
-                         clusters_survived=int((multi & alive[first]).sum()))
+        self.last.update(
+            singles=int((~multi).sum()),
+            clusters=int(multi.sum()),
+            singles_survived=int((~multi & alive[first]).sum()),
+            clusters_survived=int((multi & alive[first]).sum()),
+        )
         return alive
 
 
@@ -323,7 +401,8 @@ def exosome_uptake(cfg, types: list[str], blocked: set[str] = frozenset()) -> np
     its organ type takes (shared by organs of one type), times ``off_target`` for the types
     the exosomes' integrins do not target (Hoshino et al. 2015) and for ``blocked`` ones
     (an integrin-blocking intervention); the rest of the removal is the mononuclear
-    phagocyte system elsewhere."""
+    phagocyte system elsewhere.
+    """
     from solver.config import EXOSOME_UPTAKE, EXOSOME_UPTAKE_OTHER
 
     k = np.zeros(len(types))
@@ -343,11 +422,13 @@ class ExosomePool:
     with the primary's cell count N_T frozen over a step, integrated exactly. ``step``
     returns what each organ took up over the step (k_j times the integral of E), so that
     release = change of E + cleared + sum of uptakes holds to round-off; the organs put
-    their uptake into their niche factor where their vessels are."""
+    their uptake into their niche factor where their vessels are.
+    """
 
     def __init__(self, *, sigma: float, removal: float, k_organs, dt: float):
         """``sigma``: release per primary cell; ``removal``: k_clear + sum k_j (from the
-        plasma half-life); ``k_organs``: k_j."""
+        plasma half-life); ``k_organs``: k_j.
+        """
         self.sigma, self.removal, self.dt = sigma, removal, dt
         self.releasing = True  # False while release is blocked (an intervention)
         self.set_uptake(k_organs)
@@ -363,14 +444,21 @@ class ExosomePool:
         s = c.get(state, "exosomes", "exosomes", dict)
         c.get(s, "E", "exosomes.E", float, finite=True)
         c.get(s, "releasing", "exosomes.releasing", bool)
-        k = c.array(c.get(s, "k", "exosomes.k"), "exosomes.k", np.float64, self.k.shape, 0.0, finite=True)
+        k = c.array(
+            c.get(s, "k", "exosomes.k"), "exosomes.k", np.float64, self.k.shape, 0.0, finite=True
+        )
         if k.sum() > self.removal * (1 + 1e-12):
             c.fail("exosomes.k", "uptake rates exceed the removal rate")
         t = c.get(s, "totals", "exosomes.totals", dict)
         for key in ("released", "cleared"):
             c.get(t, key, f"exosomes.totals.{key}", float, finite=True)
-        c.array(c.get(t, "taken_up", "exosomes.totals.taken_up"), "exosomes.totals.taken_up", np.float64,
-                self.k.shape, finite=True)
+        c.array(
+            c.get(t, "taken_up", "exosomes.totals.taken_up"),
+            "exosomes.totals.taken_up",
+            np.float64,
+            self.k.shape,
+            finite=True,
+        )
 
     def load_state(self, state: dict) -> None:
         self.E, self.releasing, self.totals = state["E"], state["releasing"], dict(state["totals"])
@@ -378,11 +466,14 @@ class ExosomePool:
 
     def set_uptake(self, k_organs) -> None:
         """The organs' uptake rates k_j; the mononuclear phagocyte system takes the rest of
-        the removal rate (the plasma half-life does not change)."""
+        the removal rate (the plasma half-life does not change).
+        """
         self.k = np.asarray(k_organs, dtype=float)
         self.k_clear = self.removal - self.k.sum()
         if self.k_clear < 0:
-            raise ValueError(f"organ uptake {self.k.sum()} exceeds the total removal rate {self.removal}")
+            raise ValueError(
+                f"organ uptake {self.k.sum()} exceeds the total removal rate {self.removal}"
+            )
 
     def step(self, n_primary: float, release: bool = True) -> np.ndarray:
         src = self.sigma * n_primary if release else 0.0
@@ -393,7 +484,9 @@ class ExosomePool:
             return np.zeros(len(self.k))
         E_inf = src / k
         decay = np.exp(-k * self.dt)
-        integral = E_inf * self.dt + (self.E - E_inf) * -np.expm1(-k * self.dt) / k  # of E over the step
+        integral = (
+            E_inf * self.dt + (self.E - E_inf) * -np.expm1(-k * self.dt) / k
+        )  # of E over the step
         self.E = E_inf + (self.E - E_inf) * decay
         uptake = self.k * integral
         self.totals["released"] += src * self.dt
@@ -402,6 +495,6 @@ class ExosomePool:
         return uptake
 
     def balance(self) -> float:
-        """released - E - cleared - taken up: zero up to round-off."""
+        """Released - E - cleared - taken up: zero up to round-off."""
         t = self.totals
         return t["released"] - self.E - t["cleared"] - float(t["taken_up"].sum())

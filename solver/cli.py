@@ -26,51 +26,101 @@ def say(*args):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seedsoil", description="Finite-element solver of the tumour microenvironment during metastasis.")
+    p = argparse.ArgumentParser(
+        prog="seedsoil",
+        description="Finite-element solver of the tumour microenvironment during metastasis.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a case")
     r.add_argument("case")
     r.add_argument("--output", "-o", help="output folder (default output/<case name>)")
-    r.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a case value (TOML syntax)")
-    r.add_argument("--petsc-option", action="append", default=[], metavar="-KEY=VALUE",
-                   help="PETSc option for every field solver (e.g. -ksp_type=cg, -mmp_pc_type=gamg)")
-    r.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                   help="write a checkpoint every N steps (always on SIGTERM/SIGUSR1)")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a case value (TOML syntax)",
+    )
+    r.add_argument(
+        "--petsc-option",
+        action="append",
+        default=[],
+        metavar="-KEY=VALUE",
+        help="PETSc option for every field solver (e.g. -ksp_type=cg, -mmp_pc_type=gamg)",
+    )
+    r.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="write a checkpoint every N steps (always on SIGTERM/SIGUSR1)",
+    )
     rs = sub.add_parser("restart", help="continue a run from OUTDIR/checkpoint, on any rank count")
     rs.add_argument("outdir")
-    rs.add_argument("--steps", type=int, default=None, help="run to this step (default: the case's)")
-    rs.add_argument("--petsc-option", action="append", default=[], metavar="-KEY=VALUE",
-                    help="PETSc option for every field solver (not replayed from the first run: give it again)")
-    v = sub.add_parser("validate", help="check a case file and print what it resolves to",
-                       epilog="docs/case-reference.md lists every key of a case file with its "
-                              "default, unit and source")
+    rs.add_argument(
+        "--steps", type=int, default=None, help="run to this step (default: the case's)"
+    )
+    rs.add_argument(
+        "--petsc-option",
+        action="append",
+        default=[],
+        metavar="-KEY=VALUE",
+        help="PETSc option for every field solver (not replayed from the first run: give it again)",
+    )
+    v = sub.add_parser(
+        "validate",
+        help="check a case file and print what it resolves to",
+        epilog="docs/case-reference.md lists every key of a case file with its "
+        "default, unit and source",
+    )
     v.add_argument("case")
     v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    m = sub.add_parser("mesh", help="build the organ mesh, write the .msh and print counts and quality")
+    m = sub.add_parser(
+        "mesh", help="build the organ mesh, write the .msh and print counts and quality"
+    )
     m.add_argument("case")
     m.add_argument("--output", "-o", help="output folder (default output/<case name>)")
     m.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    e = sub.add_parser("ensemble", help="run a case over several seeds and summarise (mean, 5-95 %% band)")
+    e = sub.add_parser(
+        "ensemble", help="run a case over several seeds and summarise (mean, 5-95 %% band)"
+    )
     e.add_argument("case")
     e.add_argument("--replicates", "-n", type=int, required=True)
-    e.add_argument("--ranks-per-replicate", type=int, default=None,
-                   help="ranks that run one replicate (default: ranks // replicates, at least 1)")
+    e.add_argument(
+        "--ranks-per-replicate",
+        type=int,
+        default=None,
+        help="ranks that run one replicate (default: ranks // replicates, at least 1)",
+    )
     e.add_argument("--output", "-o", help="output folder (default output/<case name>_ensemble)")
     e.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    w = sub.add_parser("sweep", help="parameter study with a sensitivity summary "
-                       "(Morris, Sobol, LHS or grid; docs/sweeps.md)")
+    w = sub.add_parser(
+        "sweep",
+        help="parameter study with a sensitivity summary "
+        "(Morris, Sobol, LHS or grid; docs/sweeps.md)",
+    )
     w.add_argument("case")
     w.add_argument("--vary", action="append", default=[], metavar="KEY.PATH=LO:HI", required=True)
-    w.add_argument("--samples", type=int, required=True,
-                   help="Morris trajectories, LHS points, grid levels per key, "
-                   "or Sobol base samples (a power of 2)")
+    w.add_argument(
+        "--samples",
+        type=int,
+        required=True,
+        help="Morris trajectories, LHS points, grid levels per key, "
+        "or Sobol base samples (a power of 2)",
+    )
     w.add_argument("--design", choices=["morris", "lhs", "grid", "sobol"], default="morris")
     w.add_argument("--replicates", type=int, default=1)
-    w.add_argument("--outputs", default="cells", help="comma-separated metrics.csv columns or detected_hours.<organ>")
+    w.add_argument(
+        "--outputs",
+        default="cells",
+        help="comma-separated metrics.csv columns or detected_hours.<organ>",
+    )
     w.add_argument("--ranks-per-run", type=int, default=None)
     w.add_argument("--output", "-o", help="output folder (default output/<case name>_sweep)")
     w.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    pl = sub.add_parser("plot", help="PNG figures of a run, ensemble or sweep folder (OUTDIR/plots)")
+    pl = sub.add_parser(
+        "plot", help="PNG figures of a run, ensemble or sweep folder (OUTDIR/plots)"
+    )
     pl.add_argument("outdir")
     sub.add_parser("info", help="versions of seedsoil and its stack; rank count")
     return p
@@ -78,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _petsc_options(items: list[str]) -> dict:
     """--petsc-option -key=value items as a dict: the user's own options, not the case's,
-    so not held to the case-file allowlist (config.check_petsc)."""
+    so not held to the case-file allowlist (config.check_petsc).
+    """
     out = {}
     for item in items:
         key, sep, value = item.lstrip("-").partition("=")
@@ -91,7 +142,11 @@ def _petsc_options(items: list[str]) -> dict:
 def cmd_run(args) -> int:
     from solver.simulation import Simulation
 
-    every = [] if args.checkpoint_every is None else [f"output.checkpoint_every={args.checkpoint_every}"]
+    every = (
+        []
+        if args.checkpoint_every is None
+        else [f"output.checkpoint_every={args.checkpoint_every}"]
+    )
     case = config.load(args.case, args.set + every)
     case.petsc(_petsc_options(args.petsc_option))
     sim = Simulation(case, args.output)
@@ -105,13 +160,16 @@ def cmd_restart(args) -> int:
     if not (Path(args.outdir) / "manifest.json").exists():
         raise config.CaseError(f"{args.outdir}: not a seedsoil output folder (no manifest.json)")
     sim = Simulation.restart(args.outdir, COMM, args.steps, petsc=_petsc_options(args.petsc_option))
-    say(f"seedsoil: restart of {sim.case.name!r} at step {sim.n} on {COMM.size} rank(s), output {sim.outdir}")
+    say(
+        f"seedsoil: restart of {sim.case.name!r} at step {sim.n} on {COMM.size} rank(s), output {sim.outdir}"
+    )
     return _go(sim)
 
 
 def _plots(sim) -> None:
     """The run's figures (rank 0), unless output.plots = false; a plotting problem is a
-    warning, never a failed run."""
+    warning, never a failed run.
+    """
     if not sim.case.output.plots or COMM.rank != 0:
         return
     from solver import plots
@@ -136,8 +194,10 @@ def _go(sim) -> int:
         say(f"seedsoil: the run failed at {err}")
         return 4
     radius = final[f"{sim.names[0]}.radius_max_mm"]
-    say(f"seedsoil: done, {final['cells']:.0f} cells, primary invasion radius {radius:.3f} mm; "
-        f"output in {sim.outdir}")
+    say(
+        f"seedsoil: done, {final['cells']:.0f} cells, primary invasion radius {radius:.3f} mm; "
+        f"output in {sim.outdir}"
+    )
     _plots(sim)
     return 0
 
@@ -175,9 +235,17 @@ def cmd_ensemble(args) -> int:
     if args.replicates < 1:
         raise config.CaseError(f"--replicates must be at least 1, got {args.replicates}")
     out = Path(args.output or Path("output") / f"{case.name}_ensemble")
-    summary = ensemble.run(case, out, args.replicates, COMM, args.ranks_per_replicate,
-                           log=lambda msg: print(f"seedsoil: {msg}", flush=True))
-    say(f"seedsoil: ensemble of {args.replicates} in {summary.parent}: {summary.name}, ensemble.png")
+    summary = ensemble.run(
+        case,
+        out,
+        args.replicates,
+        COMM,
+        args.ranks_per_replicate,
+        log=lambda msg: print(f"seedsoil: {msg}", flush=True),
+    )
+    say(
+        f"seedsoil: ensemble of {args.replicates} in {summary.parent}: {summary.name}, ensemble.png"
+    )
     return 0
 
 
@@ -188,10 +256,18 @@ def cmd_sweep(args) -> int:
     if args.samples < 1 or args.replicates < 1:
         raise config.CaseError("--samples and --replicates must be at least 1")
     out = Path(args.output or Path("output") / f"{case.name}_sweep")
-    table = sweep.run(case, out, sweep.parse_vary(args.vary), args.samples, kind=args.design,
-                      replicates=args.replicates, outputs=[o for o in args.outputs.split(",") if o],
-                      comm=COMM, ranks_per_run=args.ranks_per_run,
-                      log=lambda msg: print(f"seedsoil: {msg}", flush=True))
+    table = sweep.run(
+        case,
+        out,
+        sweep.parse_vary(args.vary),
+        args.samples,
+        kind=args.design,
+        replicates=args.replicates,
+        outputs=[o for o in args.outputs.split(",") if o],
+        comm=COMM,
+        ranks_per_run=args.ranks_per_run,
+        log=lambda msg: print(f"seedsoil: {msg}", flush=True),
+    )
     if COMM.rank == 0:
         from solver import plots
 
@@ -204,8 +280,11 @@ def cmd_plot(args) -> int:
     from solver import plots
 
     out = Path(args.outdir)
-    if not (out / "manifest.json").exists() and not (out / "ensemble.csv").exists() \
-            and not (out / "sensitivity.csv").exists():
+    if (
+        not (out / "manifest.json").exists()
+        and not (out / "ensemble.csv").exists()
+        and not (out / "sensitivity.csv").exists()
+    ):
         raise config.CaseError(f"{out}: not a seedsoil run, ensemble or sweep folder")
     if COMM.rank == 0:
         for path in plots.plot(out):
@@ -228,8 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: usage errors are user errors (code 2)
         return int(exc.code or 0)
     try:
-        commands = {"run": cmd_run, "restart": cmd_restart, "validate": cmd_validate, "mesh": cmd_mesh, "ensemble": cmd_ensemble, "sweep": cmd_sweep, "plot": cmd_plot,
-                    "info": cmd_info}
+        commands = {
+            "run": cmd_run,
+            "restart": cmd_restart,
+            "validate": cmd_validate,
+            "mesh": cmd_mesh,
+            "ensemble": cmd_ensemble,
+            "sweep": cmd_sweep,
+            "plot": cmd_plot,
+            "info": cmd_info,
+        }
         code = commands[args.command](args)
     except config.CaseError as err:
         say(f"seedsoil: error: {err}")

@@ -22,8 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from solver import expression
@@ -73,8 +81,15 @@ TAGS: dict[str, str] = {
 }
 
 
-def param(default: Any = ..., *, unit: str, source: str, doc: str, factory: Any = None,
-          when: dict[str, str] | None = None) -> Any:
+def param(
+    default: Any = ...,
+    *,
+    unit: str,
+    source: str,
+    doc: str,
+    factory: Any = None,
+    when: dict[str, str] | None = None,
+) -> Any:
     """A case key with its documentation, for the case reference and the manifest.
 
     Args:
@@ -101,7 +116,8 @@ class CaseError(Exception):
 
 class Failed(Exception):
     """A run failed numerically (a field step, even in sub-steps); the outputs up to the
-    last good one stay valid (exit code 4)."""
+    last good one stay valid (exit code 4).
+    """
 
 
 class Strict(BaseModel):
@@ -116,8 +132,12 @@ class ScalesSpec(Strict):
     """The units of the case: every length is in L = length_cm, every time in T = time_s."""
 
     length_cm: Pos = param(0.2, unit="cm", source=FRANSSEN, doc="L, the unit of length.")
-    time_s: Pos = param(4.0e4, unit="s", source=FRANSSEN,
-                        doc="T, the unit of time: L^2 / D_ref with D_ref = 1e-6 cm^2/s.")
+    time_s: Pos = param(
+        4.0e4,
+        unit="s",
+        source=FRANSSEN,
+        doc="T, the unit of time: L^2 / D_ref with D_ref = 1e-6 cm^2/s.",
+    )
 
 
 class TimeSpec(Strict):
@@ -131,65 +151,117 @@ class OutputSpec(Strict):
     """What a run writes, and how often."""
 
     every: Annotated[int, Field(ge=1)] = param(
-        50, unit="steps", source="setting",
-        doc="Steps between outputs of fields, cells and metrics.")
+        50,
+        unit="steps",
+        source="setting",
+        doc="Steps between outputs of fields, cells and metrics.",
+    )
     fields: bool = param(True, unit="-", source="setting", doc="Write the fields (XDMF).")
     cells: bool = param(True, unit="-", source="setting", doc="Write the cells (VTU point clouds).")
-    vtx: bool = param(False, unit="-", source="setting",
-                      doc="Also write VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF.")
-    checkpoint_every: Count = param(0, unit="steps", source="setting",
-                                    doc="Steps between checkpoints; 0: only on SIGTERM or SIGUSR1.")
+    vtx: bool = param(
+        False,
+        unit="-",
+        source="setting",
+        doc="Also write VTX .bp (ParaView >= 5.12 with ADIOS2) besides XDMF.",
+    )
+    checkpoint_every: Count = param(
+        0,
+        unit="steps",
+        source="setting",
+        doc="Steps between checkpoints; 0: only on SIGTERM or SIGUSR1.",
+    )
     plots: bool = param(
-        True, unit="-", source="setting",
-        doc="`seedsoil run` writes OUTDIR/plots/*.png at the end (solver/plots.py).")
+        True,
+        unit="-",
+        source="setting",
+        doc="`seedsoil run` writes OUTDIR/plots/*.png at the end (solver/plots.py).",
+    )
 
 
 class GeometrySpec(Strict):
     """The organ's tissue: a block or an organ shape from the Gmsh builders, a closed STL
-    surface or a user mesh, with a tumour region and vessel sites."""
+    surface or a user mesh, with a tumour region and vessel sites.
+    """
 
     kind: Literal["box", "liver", "lung", "bone", "brain", "stl", "msh"] = param(
-        "box", unit="-", source="setting",
+        "box",
+        unit="-",
+        source="setting",
         doc="A Gmsh builder (box, liver, lung, bone, brain), a closed surface (stl) or a user mesh"
-            " (msh).")
+        " (msh).",
+    )
     dim: Literal[2, 3] = param(2, unit="-", source="setting", doc="Spatial dimension.")
     size: list[Pos] = param(
-        unit="L", source=f"{FRANSSEN}: the unit square", factory=lambda: [1.0, 1.0],
-        doc="Side lengths of the block (the bounding box of an organ shape).")
+        unit="L",
+        source=f"{FRANSSEN}: the unit square",
+        factory=lambda: [1.0, 1.0],
+        doc="Side lengths of the block (the bounding box of an organ shape).",
+    )
     h: Pos = param(
-        5.0e-3, unit="L", source=f"{FRANSSEN}: 201 x 201 nodes on [0, 1]^2", doc="Mesh size.")
+        5.0e-3, unit="L", source=f"{FRANSSEN}: 201 x 201 nodes on [0, 1]^2", doc="Mesh size."
+    )
     h_fine: Pos | None = param(
-        None, unit="L", doc="Mesh size near the tumour and the vessels; unset: h.",
-        source="illustrative: mesh size near tumour and vessels (numerical choice)")
+        None,
+        unit="L",
+        doc="Mesh size near the tumour and the vessels; unset: h.",
+        source="illustrative: mesh size near tumour and vessels (numerical choice)",
+    )
     tumour_centre: list[float] | None = param(
-        None, unit="L", source="setting", doc="Centre of the tumour; unset: the block's centre.")
+        None, unit="L", source="setting", doc="Centre of the tumour; unset: the block's centre."
+    )
     tumour_radius: Pos = param(
-        0.03, unit="L", source="illustrative: initial tumour region for meshing",
-        doc="Radius of the tumour region refined in the mesh.")
+        0.03,
+        unit="L",
+        source="illustrative: initial tumour region for meshing",
+        doc="Radius of the tumour region refined in the mesh.",
+    )
     # MetaSpread's documentation table states 2 normal + 8 ruptured; its code (the reference)
     # has 8 normal + 2 ruptured, as the Franssen cases (docs/fidelity.md).
     normal_vessels: Count = param(
-        2, unit="count", source="Franssen et al. (2019), documentation table",
-        doc="Normal vessel sites: a mesenchymal cell there triggers intravasation.")
+        2,
+        unit="count",
+        source="Franssen et al. (2019), documentation table",
+        doc="Normal vessel sites: a mesenchymal cell there triggers intravasation.",
+    )
     ruptured_vessels: Count = param(
-        8, unit="count", source="Franssen et al. (2019), documentation table",
-        doc="Ruptured vessel sites: any cell there triggers intravasation.")
+        8,
+        unit="count",
+        source="Franssen et al. (2019), documentation table",
+        doc="Ruptured vessel sites: any cell there triggers intravasation.",
+    )
     vessel_radius: Pos = param(
-        5.0e-3, unit="L", source="illustrative: vessel site radius ~ one cell diameter",
-        doc="Radius of a vessel site.")
+        5.0e-3,
+        unit="L",
+        source="illustrative: vessel site radius ~ one cell diameter",
+        doc="Radius of a vessel site.",
+    )
     vessel_min_distance: NonNeg = param(
-        0.2, unit="L", source="illustrative: vessels placed away from the tumour",
-        doc="Least distance of a randomly placed vessel site from the tumour.")
+        0.2,
+        unit="L",
+        source="illustrative: vessels placed away from the tumour",
+        doc="Least distance of a randomly placed vessel site from the tumour.",
+    )
     vessel_seed: int = param(
-        0, unit="-", source="setting", doc="Seed of the random vessel placement.")
+        0, unit="-", source="setting", doc="Seed of the random vessel placement."
+    )
     vessel_centres: list[list[float]] | None = param(
-        None, unit="L", source="setting",
-        doc="Explicit ruptured vessel sites, instead of random placement.")
-    file: str | None = param(None, unit="-", source="setting",
-                             doc="kind = stl or msh: the file, relative to the case file.")
+        None,
+        unit="L",
+        source="setting",
+        doc="Explicit ruptured vessel sites, instead of random placement.",
+    )
+    file: str | None = param(
+        None,
+        unit="-",
+        source="setting",
+        doc="kind = stl or msh: the file, relative to the case file.",
+    )
     stl_scale: Pos = param(
-        1.0, unit="L/STL unit", source="setting",
-        doc="kind = stl: case length units per STL unit (0.5 for an STL in mm with L = 2 mm).")
+        1.0,
+        unit="L/STL unit",
+        source="setting",
+        doc="kind = stl: case length units per STL unit (0.5 for an STL in mm with L = 2 mm).",
+    )
 
     @model_validator(mode="after")
     def _shape(self):
@@ -198,24 +270,38 @@ class GeometrySpec(Strict):
         if self.kind == "stl" and self.dim != 3:
             raise ValueError("kind = 'stl' meshes the volume inside a closed surface: set dim = 3")
         if self.kind not in ("msh", "stl") and len(self.size) != self.dim:
-            raise ValueError(f"size must have {self.dim} entries (one per dimension), got {len(self.size)}")
-        if self.kind != "msh" and self.tumour_centre is not None and len(self.tumour_centre) != self.dim:
+            raise ValueError(
+                f"size must have {self.dim} entries (one per dimension), got {len(self.size)}"
+            )
+        if (
+            self.kind != "msh"
+            and self.tumour_centre is not None
+            and len(self.tumour_centre) != self.dim
+        ):
             raise ValueError(f"tumour_centre must have {self.dim} entries")
         if self.kind not in ("msh", "stl") and self.h > min(self.size) / 2:
-            raise ValueError(f"h = {self.h} is coarser than the tissue (smallest side {min(self.size)}): "
-                             f"use h <= {min(self.size) / 2:g}")
+            raise ValueError(
+                f"h = {self.h} is coarser than the tissue (smallest side {min(self.size)}): "
+                f"use h <= {min(self.size) / 2:g}"
+            )
         return self
 
 
 class ECMSpec(Strict):
     """The extracellular matrix w, degraded by mesenchymal cells and MMP (docs/model.md
-    section 1)."""
+    section 1).
+    """
 
     w0: Prob = param(1.0, unit="1", source=f"{FRANSSEN}: uniform", doc="Initial ECM density.")
-    w0_groups: dict[str, Prob] = param(unit="1", source="setting", factory=dict,
-                                       doc="Initial ECM density per physical group of the mesh.")
+    w0_groups: dict[str, Prob] = param(
+        unit="1",
+        source="setting",
+        factory=dict,
+        doc="Initial ECM density per physical group of the mesh.",
+    )
     Gamma1: NonNeg = param(
-        1.0, unit="1/T", source=FRANSSEN, doc="Degradation by mesenchymal cells.")
+        1.0, unit="1/T", source=FRANSSEN, doc="Degradation by mesenchymal cells."
+    )
     Gamma2: NonNeg = param(1.0, unit="1/T", source=FRANSSEN, doc="Degradation by MMP.")
 
 
@@ -224,163 +310,268 @@ class MMPSpec(Strict):
 
     D: NonNeg = param(1.0e-3, unit="L^2/T", source=FRANSSEN, doc="D_m, diffusivity.")
     Theta: NonNeg = param(
-        0.195, unit="1/T", source=FRANSSEN, doc="Production by mesenchymal cells.")
+        0.195, unit="1/T", source=FRANSSEN, doc="Production by mesenchymal cells."
+    )
     Lambda: NonNeg = param(0.1, unit="1/T", source=FRANSSEN, doc="Decay.")
 
 
 class ExtravasationSpec(Strict):
     """A secondary organ's extravasation (no cell arrives in the primary): an arrival settles
-    with p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4)."""
+    with p_ext = 1 - (1 - p0) exp(-epsilon N_local) (docs/model.md section 4).
+    """
 
-    p0: Prob = param(1.0, unit="1", source=f"{FRANSSEN}: arrivals settle wherever there is room",
-                     doc="Probability that an arrival extravasates into unconditioned tissue.")
-    epsilon: NonNeg = param(0.0, unit="1", source="off: a case that models the niche sets it",
-                            doc="Niche effect on extravasation, per unit conditioning N.")
+    p0: Prob = param(
+        1.0,
+        unit="1",
+        source=f"{FRANSSEN}: arrivals settle wherever there is room",
+        doc="Probability that an arrival extravasates into unconditioned tissue.",
+    )
+    epsilon: NonNeg = param(
+        0.0,
+        unit="1",
+        source="off: a case that models the niche sets it",
+        doc="Niche effect on extravasation, per unit conditioning N.",
+    )
 
 
 class OxygenSpec(Strict):
     """o, normalised to healthy tissue (o = 1 ~ 46 mmHg, the median normal-tissue pO2 in
     Vaupel's compilation, McKeown 2014 Br J Radiol 87:20130676, Table 2):
     do/dt = D lap o + supply (b0 (1 - regression min(c/Q, 1)) + b)(1 - o) - uptake c o
-    (docs/model.md section 2; the regression factor: section 6)."""
+    (docs/model.md section 2; the regression factor: section 6).
+    """
 
     process: ClassVar[str | None] = "oxygen"
 
     D: NonNeg = param(
-        17.5, unit="L^2/T", source="Grote, Suesskind & Vaupel (1977) Pfluegers Arch 372:37",
-        doc="Diffusivity: 1.75e-5 cm^2/s at 37 C.")
+        17.5,
+        unit="L^2/T",
+        source="Grote, Suesskind & Vaupel (1977) Pfluegers Arch 372:37",
+        doc="Diffusivity: 1.75e-5 cm^2/s at 37 C.",
+    )
     # o falls to the hypoxic level ~100 um and to anoxia ~200 um into packed tumour.
     uptake: NonNeg = param(
-        9.3e3, unit="1/T",
+        9.3e3,
+        unit="1/T",
         doc="Consumption per unit cell density: ~120 amol O2 per cell per second.",
         source="diffusion limit 120-140 um: Grote (1977), Lanzen et al. (2006) Cancer Res 66:2219;"
-               " inside the range of Wagner et al. (2011) Free Radic Biol Med 51:700")
+        " inside the range of Wagner et al. (2011) Free Radic Biol Med 51:700",
+    )
     supply: NonNeg = param(
-        3.7e4, unit="1/T", doc="Supply per unit vessel density.",
+        3.7e4,
+        unit="1/T",
+        doc="Supply per unit vessel density.",
         source="illustrative: oxygen supply per vessel density: a vascularised packed patch stays "
-               "normoxic")
+        "normoxic",
+    )
     b0: Prob = param(
-        0.1, unit="1", doc="Density of the background capillaries.",
+        0.1,
+        unit="1",
+        doc="Density of the background capillaries.",
         source="illustrative: background capillaries: a packed colony's core goes hypoxic without "
-               "new vessels")
+        "new vessels",
+    )
     regression: Prob = param(
-        1.0, unit="1", source="Holash et al. (1999) Science 284:1994: co-opted vessels regress",
+        1.0,
+        unit="1",
+        source="Holash et al. (1999) Science 284:1994: co-opted vessels regress",
         doc="Fraction of the background capillaries a packed colony displaces, so that its core "
-            "goes anoxic and dies unless new vessels reach it (angiogenic dormancy).")
+        "goes anoxic and dies unless new vessels reach it (angiogenic dormancy).",
+    )
     hypoxia: Prob = param(
-        0.22, unit="46 mmHg", doc="o_hyp: division stops below it (pO2 < 10 mmHg).",
-        source="Hughes et al. (2019) Br J Radiol 92:20170955")
-    necrosis: Prob = param(0.02, unit="46 mmHg", source="illustrative: anoxia ~1 mmHg",
-                           doc="o_nec: cells die below it.")
+        0.22,
+        unit="46 mmHg",
+        doc="o_hyp: division stops below it (pO2 < 10 mmHg).",
+        source="Hughes et al. (2019) Br J Radiol 92:20170955",
+    )
+    necrosis: Prob = param(
+        0.02,
+        unit="46 mmHg",
+        source="illustrative: anoxia ~1 mmHg",
+        doc="o_nec: cells die below it.",
+    )
 
 
 class VEGFSpec(Strict):
     """v, normalised to a packed hypoxic colony's steady level:
-    dv/dt = D lap v + s_cells c H(o) + s_niche N - decay v - vessel_uptake b v."""
+    dv/dt = D lap v + s_cells c H(o) + s_niche N - decay v - vessel_uptake b v.
+    """
 
     process: ClassVar[str | None] = "vegf"
 
-    D: NonNeg = param(0.29, unit="L^2/T", doc="Diffusivity: 2.9e-7 cm^2/s, the TAF diffusivity.",
-                      source="Anderson & Chaplain (1998) Bull Math Biol 60:857, their scaling")
-    decay: NonNeg = param(5.1, unit="1/T", doc="Decay: half-life 90 min.",
-                          source="Kleinheinz et al. (2010) Head Face Med 6:17")
-    s_cells: NonNeg = param(1.3, unit="1/T", doc="Production per unit hypoxic cell density.",
-                            source="derived: decay / 4 makes v = 1 in a packed hypoxic colony")
+    D: NonNeg = param(
+        0.29,
+        unit="L^2/T",
+        doc="Diffusivity: 2.9e-7 cm^2/s, the TAF diffusivity.",
+        source="Anderson & Chaplain (1998) Bull Math Biol 60:857, their scaling",
+    )
+    decay: NonNeg = param(
+        5.1,
+        unit="1/T",
+        doc="Decay: half-life 90 min.",
+        source="Kleinheinz et al. (2010) Head Face Med 6:17",
+    )
+    s_cells: NonNeg = param(
+        1.3,
+        unit="1/T",
+        doc="Production per unit hypoxic cell density.",
+        source="derived: decay / 4 makes v = 1 in a packed hypoxic colony",
+    )
     s_niche: NonNeg = param(
-        2.5, unit="1/T", doc="Production by conditioned tissue, per unit N.",
-        source="illustrative: VEGF from conditioned tissue: v = 0.5 where N = 1")
+        2.5,
+        unit="1/T",
+        doc="Production by conditioned tissue, per unit N.",
+        source="illustrative: VEGF from conditioned tissue: v = 0.5 where N = 1",
+    )
     vessel_uptake: NonNeg = param(
-        5.1, unit="1/T", doc="k_v, uptake per unit vessel density.",
-        source="illustrative: VEGF uptake by perfused vessels ~ its decay")
+        5.1,
+        unit="1/T",
+        doc="k_v, uptake per unit vessel density.",
+        source="illustrative: VEGF uptake by perfused vessels ~ its decay",
+    )
     hypoxia_width: Pos = param(
-        0.02, unit="46 mmHg", doc="Width of the smoothed switch H(o) around o_hyp.",
-        source="numerical: smooths the switch over a few % of o")
+        0.02,
+        unit="46 mmHg",
+        doc="Width of the smoothed switch H(o) around o_hyp.",
+        source="numerical: smooths the switch over a few % of o",
+    )
     initial: Expression = param(
-        "0", unit="1", source="setting",
-        doc="v at t = 0: an expression of x, y, z (e.g. a benchmark's TAF profile).")
+        "0",
+        unit="1",
+        source="setting",
+        doc="v at t = 0: an expression of x, y, z (e.g. a benchmark's TAF profile).",
+    )
 
 
 class NicheSpec(Strict):
     """The exosome-borne niche factor x and the conditioning N (docs/model.md section 5):
     dx/dt = D lap x - (decay + uptake) x + (organ uptake from plasma, where vessels are);
-    dN/dt = rate uptake x (1 - N) - loss N (pointwise, exact)."""
+    dN/dt = rate uptake x (1 - N) - loss N (pointwise, exact).
+    """
 
     process: ClassVar[str | None] = "niche"
 
-    D: NonNeg = param(0.01, unit="L^2/T", source="illustrative: exosome diffusivity in tissue",
-                      doc="Diffusivity: exosomes (~100 nm) barely diffuse in tissue.")
+    D: NonNeg = param(
+        0.01,
+        unit="L^2/T",
+        source="illustrative: exosome diffusivity in tissue",
+        doc="Diffusivity: exosomes (~100 nm) barely diffuse in tissue.",
+    )
     decay: NonNeg = param(
-        1.0, unit="1/T", source="illustrative: niche-factor decay", doc="Decay of x.")
+        1.0, unit="1/T", source="illustrative: niche-factor decay", doc="Decay of x."
+    )
     uptake: NonNeg = param(
-        1.0, unit="1/T", source="illustrative: niche-factor uptake by resident cells",
-        doc="k_u, uptake of x by resident cells.")
+        1.0,
+        unit="1/T",
+        source="illustrative: niche-factor uptake by resident cells",
+        doc="k_u, uptake of x by resident cells.",
+    )
     rate: NonNeg = param(
-        0.033, unit="1/T", source="Kaplan et al. (2005) Nature 438:820: niche before the cells",
-        doc="k_N, conditioning rate: N reaches 63 % in ~14 days at x = 1.")
+        0.033,
+        unit="1/T",
+        source="Kaplan et al. (2005) Nature 438:820: niche before the cells",
+        doc="k_N, conditioning rate: N reaches 63 % in ~14 days at x = 1.",
+    )
     loss: NonNeg = param(
-        0.015, unit="1/T", source="illustrative: loss of conditioning (weeks)",
-        doc="delta_N, loss of conditioning: it lasts weeks (Peinado et al. 2012 Nat Med 18:883).")
+        0.015,
+        unit="1/T",
+        source="illustrative: loss of conditioning (weeks)",
+        doc="delta_N, loss of conditioning: it lasts weeks (Peinado et al. 2012 Nat Med 18:883).",
+    )
     deposition: NonNeg = param(
-        0.0, unit="1/T", source="off: fibronectin deposition (Costa-Silva et al. 2015)",
-        doc="mu_w, ECM deposition where N > 0, per unit N.")
+        0.0,
+        unit="1/T",
+        source="off: fibronectin deposition (Costa-Silva et al. 2015)",
+        doc="mu_w, ECM deposition where N > 0, per unit N.",
+    )
     wake: NonNeg = param(
-        5.0, unit="1", source="illustrative: wake-up gain of dormant cells in a conditioned niche",
-        doc="epsilon_w: dormant cells wake at r_wake (1 + wake N).")
+        5.0,
+        unit="1",
+        source="illustrative: wake-up gain of dormant cells in a conditioned niche",
+        doc="epsilon_w: dormant cells wake at r_wake (1 + wake N).",
+    )
 
 
 class AngiogenesisSpec(Strict):
     """Tip cells (solver/vessels.py): motility D, chemotaxis chi0 / (1 + alpha v), haptotaxis
-    rho, fibronectin production beta and uptake gamma, VEGF uptake eta (A&C 1998)."""
+    rho, fibronectin production beta and uptake gamma, VEGF uptake eta (A&C 1998).
+    """
 
     process: ClassVar[str | None] = "angiogenesis"
 
     D: NonNeg = param(3.5e-4 * _AC, unit="L^2/T", source=AC1998, doc="Random motility of tips.")
     chi0: NonNeg = param(
-        0.38 * _AC, unit="L^2/T", source=AC1998, doc="Chemotaxis chi0 / (1 + alpha v).")
+        0.38 * _AC, unit="L^2/T", source=AC1998, doc="Chemotaxis chi0 / (1 + alpha v)."
+    )
     alpha: NonNeg = param(
-        0.6, unit="1", source="Anderson & Chaplain (1998)", doc="Chemotactic saturation.")
+        0.6, unit="1", source="Anderson & Chaplain (1998)", doc="Chemotactic saturation."
+    )
     rho: NonNeg = param(0.34 * _AC, unit="L^2/T", source=AC1998, doc="Haptotaxis up fibronectin.")
     beta: NonNeg = param(
-        0.05 * _AC, unit="1/T", source=AC1998, doc="Fibronectin production by tips.")
+        0.05 * _AC, unit="1/T", source=AC1998, doc="Fibronectin production by tips."
+    )
     gamma: NonNeg = param(0.1 * _AC, unit="1/T", source=AC1998, doc="Fibronectin uptake by tips.")
     eta: NonNeg = param(0.1 * _AC, unit="1/T", source=AC1998, doc="VEGF uptake by tips.")
-    psi: NonNeg = param(0.5 / _AC, unit="T", source=f"{AC1998} (their psi = 0.5)",
-                        doc="Least tip age before branching.")
+    psi: NonNeg = param(
+        0.5 / _AC,
+        unit="T",
+        source=f"{AC1998} (their psi = 0.5)",
+        doc="Least tip age before branching.",
+    )
     branch: NonNeg = param(
-        1.0, unit="1/T", source="illustrative: tip branching probability per unit VEGF",
-        doc="Branching probability per unit time per unit v after psi.")
+        1.0,
+        unit="1/T",
+        source="illustrative: tip branching probability per unit VEGF",
+        doc="Branching probability per unit time per unit v after psi.",
+    )
     sprout_threshold: NonNeg = param(
-        0.1, unit="1", source="illustrative: VEGF level at which vessel sites sprout",
-        doc="VEGF above which a perfused vessel site sprouts.")
+        0.1,
+        unit="1",
+        source="illustrative: VEGF level at which vessel sites sprout",
+        doc="VEGF above which a perfused vessel site sprouts.",
+    )
     sprout_rate: NonNeg = param(
-        2.0, unit="1/T", source="illustrative: sprouting rate per unit VEGF excess",
-        doc="Sprouts per unit time per site per unit VEGF excess.")
+        2.0,
+        unit="1/T",
+        source="illustrative: sprouting rate per unit VEGF excess",
+        doc="Sprouts per unit time per site per unit VEGF excess.",
+    )
     max_tips: Annotated[int, Field(ge=1)] = param(
-        20_000, unit="count", source="numerical: a memory cap", doc="Most tips per organ.")
-    f_initial: Expression = param("0", unit="1", source="setting",
-                                  doc="Fibronectin at t = 0: an expression of x, y, z.")
+        20_000, unit="count", source="numerical: a memory cap", doc="Most tips per organ."
+    )
+    f_initial: Expression = param(
+        "0", unit="1", source="setting", doc="Fibronectin at t = 0: an expression of x, y, z."
+    )
     initial_tips: bool = param(
-        False, unit="-", source="setting: Anderson & Chaplain (1998)'s start",
-        doc="One tip from every vessel site at the first step.")
+        False,
+        unit="-",
+        source="setting: Anderson & Chaplain (1998)'s start",
+        doc="One tip from every vessel site at the first step.",
+    )
     anastomosis: Literal["any", "active"] = param(
-        "any", unit="-",
+        "any",
+        unit="-",
         source="setting: active is the rule of Nardini et al. (2021), scripts/ac1998_lattice.py",
         doc="A tip fuses on meeting the trail of any sprout (a vessel is a vessel), or only of a "
-            "sprout whose tip is still active.")
+        "sprout whose tip is still active.",
+    )
     # With 0.028 the A&C benchmark matches the lattice at h = 0.01 and 0.005.
     escape: NonNeg = param(
-        0.028, unit="L",
+        0.028,
+        unit="L",
         source="illustrative: no anastomosis within 56 um of a sprout's birth point",
         doc="No anastomosis within this distance of where either sprout was born (at least two "
-            "mesh cells): a branch and its parent would otherwise re-cross each other's trails at "
-            "once.")
+        "mesh cells): a branch and its parent would otherwise re-cross each other's trails at "
+        "once.",
+    )
 
 
 class OrganSpec(Strict):
     """An organ: [primary], or one [[secondary]] table per secondary organ."""
 
     name: str = param(
-        "primary", unit="-", source="setting", doc="The organ's name (its output folder).")
+        "primary", unit="-", source="setting", doc="The organ's name (its output folder)."
+    )
     geometry: GeometrySpec = Field(default_factory=GeometrySpec)
     ecm: ECMSpec = Field(default_factory=ECMSpec)
     mmp: MMPSpec = Field(default_factory=MMPSpec)
@@ -390,15 +581,23 @@ class OrganSpec(Strict):
     niche: NicheSpec = Field(default_factory=NicheSpec)
     angiogenesis: AngiogenesisSpec = Field(default_factory=AngiogenesisSpec)
     colony: Count = param(
-        0, unit="cells", source="setting",
-        doc="A secondary's cells at t = 0: a micrometastasis at its tumour centre.")
+        0,
+        unit="cells",
+        source="setting",
+        doc="A secondary's cells at t = 0: a micrometastasis at its tumour centre.",
+    )
     type: str | None = param(
-        None, unit="-", source="setting",
+        None,
+        unit="-",
+        source="setting",
         doc="Organ type for anatomical routing and exosome uptake; unset: geometry.kind (liver, "
-            "lung, ...) or else the name.")
+        "lung, ...) or else the name.",
+    )
 
     def organ_type(self) -> str:
-        return self.type or (self.geometry.kind if self.geometry.kind not in ("box", "msh", "stl") else self.name)
+        return self.type or (
+            self.geometry.kind if self.geometry.kind not in ("box", "msh", "stl") else self.name
+        )
 
 
 class CirculationSpec(Strict):
@@ -406,42 +605,65 @@ class CirculationSpec(Strict):
 
     T_V: Pos = param(0.18, unit="T", source=FRANSSEN, doc="Time in the blood: 180 steps of 1e-3.")
     P_d: Prob = param(
-        0.5, unit="1", source=FRANSSEN, doc="A cell breaks away from a multicell cluster.")
+        0.5, unit="1", source=FRANSSEN, doc="A cell breaks away from a multicell cluster."
+    )
     P_s: Prob = param(5.0e-4, unit="1", source=FRANSSEN, doc="A single cell survives the blood.")
     P_C: Prob = param(2.5e-2, unit="1", source=FRANSSEN, doc="A cluster survives the blood.")
     order: Literal["disaggregate_first", "survive_first"] = param(
-        "disaggregate_first", unit="-",
+        "disaggregate_first",
+        unit="-",
         source="Franssen et al. (2019), as the reference code (MetaSpread)",
-        doc="Whether clusters break up before or after the survival draw.")
+        doc="Whether clusters break up before or after the survival draw.",
+    )
     routing: Literal["split", "anatomical"] = param(
-        "split", unit="-", source="setting",
+        "split",
+        unit="-",
+        source="setting",
         doc="split: arrivals go to the secondaries by `split`; anatomical: through the capillary "
-            "beds (solver/circulation.py: first bed, lungs, then arteries).")
+        "beds (solver/circulation.py: first bed, lungs, then arteries).",
+    )
     split: dict[str, Prob] = param(
-        unit="1", source="setting", factory=dict,
-        doc="Secondary organ -> fraction of the arrivals (sum 1); empty: equal.")
+        unit="1",
+        source="setting",
+        factory=dict,
+        doc="Secondary organ -> fraction of the arrivals (sum 1); empty: equal.",
+    )
     primary_type: Literal["colorectal", "breast", "prostate", "lung", "melanoma", "other"] = param(
-        "other", unit="-", source="setting",
-        doc="Anatomical routing: the primary's type, which sets the first bed.")
+        "other",
+        unit="-",
+        source="setting",
+        doc="Anatomical routing: the primary's type, which sets the first bed.",
+    )
     arrest: dict[str, Prob] = param(
-        unit="1", factory=dict, when={"routing": "anatomical"},
+        unit="1",
+        factory=dict,
+        when={"routing": "anatomical"},
         source="illustrative: arrest in a capillary bed 0.8 (CTCs of 12-25 um vs 5-8 um "
-               "capillaries)",
-        doc="Organ type -> probability of arrest in its capillary bed; default 0.8.")
+        "capillaries)",
+        doc="Organ type -> probability of arrest in its capillary bed; default 0.8.",
+    )
     affinity: dict[str, NonNeg] = param(
-        unit="1", source="setting", factory=dict,
+        unit="1",
+        source="setting",
+        factory=dict,
         doc="Organ type -> metastatic efficiency index; default: fitted to the incidence per "
-            "primary type (solver/circulation.py).")
+        "primary type (solver/circulation.py).",
+    )
     vertebral_bypass: Prob = param(
-        0.0, unit="1", source="off: prostate cases set it (Batson's plexus)",
-        doc="Prostate: fraction that reaches bone through Batson's plexus.")
+        0.0,
+        unit="1",
+        source="off: prostate cases set it (Batson's plexus)",
+        doc="Prostate: fraction that reaches bone through Batson's plexus.",
+    )
 
     @model_validator(mode="after")
     def _fit_affinities(self):
         # The default affinities are fitted to the case's arrest: refuse at load a case they cannot fit.
         from .circulation import INCIDENCE, default_affinity
 
-        if self.routing == "anatomical" and set(INCIDENCE.get(self.primary_type, ())) - set(self.affinity):
+        if self.routing == "anatomical" and set(INCIDENCE.get(self.primary_type, ())) - set(
+            self.affinity
+        ):
             try:
                 default_affinity(self)
             except CaseError as err:
@@ -461,27 +683,40 @@ class ExosomesSpec(Strict):
     process: ClassVar[str | None] = "niche"
 
     release: NonNeg = param(
-        1.0e-2, unit="1/T", source="illustrative: exosome release per primary cell",
-        doc="sigma, release per primary cell: x ~ 1 in a primed organ of size 1 from ~1e4 cells.")
+        1.0e-2,
+        unit="1/T",
+        source="illustrative: exosome release per primary cell",
+        doc="sigma, release per primary cell: x ~ 1 in a primed organ of size 1 from ~1e4 cells.",
+    )
     removal: Pos = param(
-        231.0, unit="1/T", doc="k_clear + sum k_j: plasma half-life ~2 min.",
-        source="Takahashi et al. (2013) J Biotechnol 165:77, as cited by Wiklander et al. (2015)")
+        231.0,
+        unit="1/T",
+        doc="k_clear + sum k_j: plasma half-life ~2 min.",
+        source="Takahashi et al. (2013) J Biotechnol 165:77, as cited by Wiklander et al. (2015)",
+    )
     uptake: dict[str, Prob] = param(
-        unit="1", factory=dict,
+        unit="1",
+        factory=dict,
         source="illustrative: exosome uptake by an organ type without a measured fraction: 1 % of "
-               "the removal",
+        "the removal",
         doc="Organ type -> fraction of the removal; default: liver 0.28, lung 0.07, spleen 0.016 "
-            "(J Pharm Sci (2015) 104:705), other types 0.01.")
+        "(J Pharm Sci (2015) 104:705), other types 0.01.",
+    )
     tropism: Literal["none", "lung", "liver", "brain"] = param(
-        "none", unit="-", source="setting: integrins after Hoshino et al. (2015) Nature 527:329",
+        "none",
+        unit="-",
+        source="setting: integrins after Hoshino et al. (2015) Nature 527:329",
         doc="none: uptake by the fractions above; otherwise the matching organ type keeps its "
-            "fraction and the others are multiplied by off_target (alpha6beta4 -> lung, "
-            "alphavbeta5 -> liver).")
+        "fraction and the others are multiplied by off_target (alpha6beta4 -> lung, "
+        "alphavbeta5 -> liver).",
+    )
     off_target: Prob = param(
-        0.15, unit="1",
+        0.15,
+        unit="1",
         source="illustrative: uptake of integrin-tropic exosomes by non-target organs",
         doc="Uptake of tropic exosomes by non-target organs, as a factor (no affinities "
-            "published).")
+        "published).",
+    )
 
 
 class InterventionSpec(Strict):
@@ -489,20 +724,28 @@ class InterventionSpec(Strict):
     (an extra VEGF sink ``strength`` while a dose acts), ``exosome_release`` blocked (e.g.
     GW4869), ``integrin`` blocked (uptake by the ``profile`` organ type times
     ``exosomes.off_target``) from ``start`` to ``stop``, in doses of ``duration`` every
-    ``every`` (0: continuous)."""
+    ``every`` (0: continuous).
+    """
 
     kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin"] = param(
-        unit="-", source="setting", doc="The treatment (see above).")
+        unit="-", source="setting", doc="The treatment (see above)."
+    )
     start: NonNeg = param(0.0, unit="T", source="setting", doc="Start.")
     stop: NonNeg | None = param(
-        None, unit="T", source="setting", doc="Stop; unset: the end of the run.")
+        None, unit="T", source="setting", doc="Stop; unset: the end of the run."
+    )
     every: NonNeg = param(0.0, unit="T", source="setting", doc="Dosing interval; 0: continuous.")
     duration: NonNeg = param(0.0, unit="T", source="setting", doc="How long each dose acts.")
-    strength: NonNeg = param(50.0, unit="1/T", when={"kind": "vegf_blockade"},
-                             source="illustrative: anti-VEGF sink ~10 x VEGF's decay rate",
-                             doc="vegf_blockade: the extra VEGF sink (anti-VEGF binds free VEGF).")
-    profile: Literal["lung", "liver", "brain"] | None = param(None, unit="-", source="setting",
-                                                             doc="integrin: the blocked tropism.")
+    strength: NonNeg = param(
+        50.0,
+        unit="1/T",
+        when={"kind": "vegf_blockade"},
+        source="illustrative: anti-VEGF sink ~10 x VEGF's decay rate",
+        doc="vegf_blockade: the extra VEGF sink (anti-VEGF binds free VEGF).",
+    )
+    profile: Literal["lung", "liver", "brain"] | None = param(
+        None, unit="-", source="setting", doc="integrin: the blocked tropism."
+    )
 
     @model_validator(mode="after")
     def _schedule(self):
@@ -522,22 +765,37 @@ class InterventionSpec(Strict):
 
 class SoilSpec(Strict):
     """Which soil processes run (docs/model.md sections 2, 5, 6); all off: Franssen's
-    invasion model."""
+    invasion model.
+    """
 
-    oxygen: bool = param(False, unit="-", source="setting",
-                         doc="Oxygen field: division stops below o_hyp, cells die below o_nec.")
-    vegf: bool = param(False, unit="-", source="setting",
-                       doc="VEGF field, from hypoxic cells and conditioned tissue.")
-    niche: bool = param(False, unit="-", source="setting",
-                        doc="Plasma exosomes, niche factor x and conditioning N.")
+    oxygen: bool = param(
+        False,
+        unit="-",
+        source="setting",
+        doc="Oxygen field: division stops below o_hyp, cells die below o_nec.",
+    )
+    vegf: bool = param(
+        False,
+        unit="-",
+        source="setting",
+        doc="VEGF field, from hypoxic cells and conditioned tissue.",
+    )
+    niche: bool = param(
+        False, unit="-", source="setting", doc="Plasma exosomes, niche factor x and conditioning N."
+    )
     angiogenesis: bool = param(
-        False, unit="-", source="setting",
-        doc="Tip cells from vessel sites up VEGF gradients; perfused trails raise b.")
+        False,
+        unit="-",
+        source="setting",
+        doc="Tip cells from vessel sites up VEGF gradients; perfused trails raise b.",
+    )
     # The error of sub-cycling is measured in tests/test_soil.py.
     every: Annotated[int, Field(ge=1)] = param(
-        20, unit="steps",
+        20,
+        unit="steps",
         source="numerical: implicit steps, so stable; the splitting error is measured",
-        doc="Oxygen, VEGF and the niche step every `every` cell steps, with that longer step.")
+        doc="Oxygen, VEGF and the niche step every `every` cell steps, with that longer step.",
+    )
 
     @model_validator(mode="after")
     def _needs(self):
@@ -549,21 +807,35 @@ class SoilSpec(Strict):
 class LesionsSpec(Strict):
     """Lesion sizes for reporting; AJCC Cancer Staging Manual, 8th ed. (2017)."""
 
-    micro_mm: Pos = param(0.2, unit="mm", source="AJCC Cancer Staging Manual, 8th ed. (2017)",
-                          doc="Micrometastasis above it (smaller: isolated tumour cells).")
-    macro_mm: Pos = param(2.0, unit="mm", source="AJCC Cancer Staging Manual, 8th ed. (2017)",
-                          doc="Macrometastasis above it.")
+    micro_mm: Pos = param(
+        0.2,
+        unit="mm",
+        source="AJCC Cancer Staging Manual, 8th ed. (2017)",
+        doc="Micrometastasis above it (smaller: isolated tumour cells).",
+    )
+    macro_mm: Pos = param(
+        2.0,
+        unit="mm",
+        source="AJCC Cancer Staging Manual, 8th ed. (2017)",
+        doc="Macrometastasis above it.",
+    )
     detect_mm: Pos = param(
-        1.0, unit="mm", doc="Imaging-detection size.",
-        source="illustrative: imaging-detection size ~1 mm (clinical MRI/CT resolution)")
+        1.0,
+        unit="mm",
+        doc="Imaging-detection size.",
+        source="illustrative: imaging-detection size ~1 mm (clinical MRI/CT resolution)",
+    )
 
 
 class DormancySpec(Strict):
     """Cellular dormancy of arrivals (docs/model.md section 6)."""
 
     r_wake: NonNeg | None = param(
-        None, unit="1/T", source="off: a case that models dormancy sets it",
-        doc="Arrivals are dormant and wake at this rate; unset: active at once.")
+        None,
+        unit="1/T",
+        source="off: a case that models dormancy sets it",
+        doc="Arrivals are dormant and wake at this rate; unset: active at once.",
+    )
 
 
 # Tumour cells packed without stroma: 10^9 cells per cm^3 (1 g), the classic figure for cells of
@@ -578,46 +850,61 @@ class InitialCellsSpec(Strict):
     count: Count = param(388, unit="cells", source=FRANSSEN, doc="Number of cells.")
     fraction_M: Prob = param(0.6, unit="1", source=FRANSSEN, doc="Mesenchymal fraction.")
     per_place: Pos | None = param(
-        None, unit="cells", source="setting",
-        doc="Cells per place; unset: Q (fill the places nearest the tumour centre).")
+        None,
+        unit="cells",
+        source="setting",
+        doc="Cells per place; unset: Q (fill the places nearest the tumour centre).",
+    )
 
 
 class CellsSpec(Strict):
     """The cancer cells: epithelial (E) and mesenchymal (M), on a lattice of boxes h_ref^d
-    (docs/model.md section 1)."""
+    (docs/model.md section 1).
+    """
 
     mode: Literal["discrete", "continuum"] = param(
-        "discrete", unit="-", source="setting",
-        doc="Discrete cells, or a continuum density (docs/continuum.md).")
+        "discrete",
+        unit="-",
+        source="setting",
+        doc="Discrete cells, or a continuum density (docs/continuum.md).",
+    )
     D_E: NonNeg = param(5.0e-5, unit="L^2/T", source=FRANSSEN, doc="Diffusivity of E cells.")
     D_M: NonNeg = param(1.0e-4, unit="L^2/T", source=FRANSSEN, doc="Diffusivity of M cells.")
     Phi_E: NonNeg = param(5.0e-4, unit="L^2/T", source=FRANSSEN, doc="Haptotaxis of E cells.")
     Phi_M: NonNeg = param(5.0e-4, unit="L^2/T", source=FRANSSEN, doc="Haptotaxis of M cells.")
     T_E: Pos = param(
-        3.0, unit="T", source=FRANSSEN, doc="Doubling time of E cells: 3000 steps of 1e-3.")
+        3.0, unit="T", source=FRANSSEN, doc="Doubling time of E cells: 3000 steps of 1e-3."
+    )
     T_M: Pos = param(
-        2.0, unit="T", source=FRANSSEN, doc="Doubling time of M cells: 2000 steps of 1e-3.")
+        2.0, unit="T", source=FRANSSEN, doc="Doubling time of M cells: 2000 steps of 1e-3."
+    )
     Q: Pos = param(4.0, unit="cells", source=FRANSSEN, doc="Cells per lattice box h_ref^2 (2D).")
     capacity_3d: Pos | None = param(
-        None, unit="cells",
+        None,
+        unit="cells",
         source="derived: PACKED_CELLS_PER_CM3, 1e9 per cm^3 (Del Monte 2009 Cell Cycle 8:505)",
-        doc="Cells per lattice box h_ref^3 (3D); unset: packed tumour cells, 1 per (10 um)^3.")
+        doc="Cells per lattice box h_ref^3 (3D); unset: packed tumour cells, 1 per (10 um)^3.",
+    )
     h_ref: Pos = param(
-        5.0e-3, unit="L", source=FRANSSEN, doc="Lattice spacing: 10 um with L = 0.2 cm.")
+        5.0e-3, unit="L", source=FRANSSEN, doc="Lattice spacing: 10 um with L = 0.2 cm."
+    )
     proliferation: bool = param(True, unit="-", source="setting", doc="Cells divide.")
     division: Literal["synchronous", "asynchronous"] = param(
-        "asynchronous", unit="-",
+        "asynchronous",
+        unit="-",
         source="setting: synchronous is the reference code's rule (MetaSpread)",
         doc="synchronous: every cell of a phenotype divides at once when the step count reaches a "
-            "multiple of its doubling time; asynchronous: each cell has its own cycle clock "
-            "(docs/fidelity.md says why one would choose each).")
+        "multiple of its doubling time; asynchronous: each cell has its own cycle clock "
+        "(docs/fidelity.md says why one would choose each).",
+    )
     initial: InitialCellsSpec = Field(default_factory=InitialCellsSpec)
 
     _length_cm: float = PrivateAttr(default=0.2)  # the case's scales.length_cm (set by Case)
 
     def capacity(self, dim: int) -> float:
         """Cells per lattice box h_ref^d: Q in 2D; in 3D capacity_3d, by default the packed
-        density in cells per cm^3 times the box's volume in cm^3."""
+        density in cells per cm^3 times the box's volume in cm^3.
+        """
         if dim == 2:
             return self.Q
         if self.capacity_3d is not None:
@@ -627,8 +914,10 @@ class CellsSpec(Strict):
     @model_validator(mode="after")
     def _division(self):
         if self.mode == "continuum" and self.division == "synchronous":
-            raise ValueError("division = 'synchronous' divides discrete cells at once; a continuum "
-                             "density grows at a rate: use division = 'asynchronous' (the default)")
+            raise ValueError(
+                "division = 'synchronous' divides discrete cells at once; a continuum "
+                "density grows at a rate: use division = 'asynchronous' (the default)"
+            )
         return self
 
 
@@ -638,7 +927,8 @@ class CellsSpec(Strict):
 # line (--petsc-option) is the user's own and stays open.
 PETSC_FIELDS = ("mmp_", "oxygen_", "vegf_", "niche_")  # per-field prefixes (reaction_diffusion.py)
 _LEVEL = r"(ksp_type|pc_type|ksp_max_it|ksp_rtol|ksp_atol|pc_factor_levels|pc_factor_mat_solver_type|pc_sor_its)"
-PETSC_ALLOWED = re.compile(r"""
+PETSC_ALLOWED = re.compile(
+    r"""
     ksp_type | pc_type
   | ksp_(rtol|atol|divtol|max_it|min_it|norm_type|pc_side|initial_guess_nonzero|cg_single_reduction)
   | ksp_gmres_(restart|modifiedgramschmidt|classicalgramschmidt|cgs_refinement_type)
@@ -655,26 +945,41 @@ PETSC_ALLOWED = re.compile(r"""
              |process_eq_limit|reuse_interpolation|esteig_ksp_type|esteig_ksp_max_it|repartition
              |use_parallel_coarse_grid_solver|aggressive_coarsening|agg_type|low_memory_threshold_filter)
   | pc_mg_(levels|cycle_type|type|smoothup|smoothdown|galerkin)
-  | (sub|mg_levels|mg_coarse)_""" + _LEVEL, re.X | re.I)
-_PETSC_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")  # a number, a type name, a boolean: no paths, no spaces
+  | (sub|mg_levels|mg_coarse)_"""
+    + _LEVEL,
+    re.X | re.I,
+)
+_PETSC_VALUE = re.compile(
+    r"[A-Za-z0-9_.+-]{1,64}"
+)  # a number, a type name, a boolean: no paths, no spaces
 
 
 def check_petsc(options: dict) -> dict:
     """Case-file PETSc options, without leading dashes, if every key is an allowed solver
-    setting (``PETSC_ALLOWED``, optionally after a field prefix) with a plain value."""
+    setting (``PETSC_ALLOWED``, optionally after a field prefix) with a plain value.
+    """
     out = {}
     for key, value in options.items():
         k = key.lstrip("-")
         field = next((p for p in PETSC_FIELDS if k.lower().startswith(p)), "")
-        if not PETSC_ALLOWED.fullmatch(k[len(field):]):
+        if not PETSC_ALLOWED.fullmatch(k[len(field) :]):
             raise PydanticCustomError(
-                "petsc_option", "not a solver setting that a case file may pass to PETSc (allowed: Krylov and "
+                "petsc_option",
+                "not a solver setting that a case file may pass to PETSc (allowed: Krylov and "
                 "preconditioner types, tolerances, iteration limits and the like, see docs/reliability.md; viewers, "
                 "monitors, logs, debuggers and options files are refused); your own options go on the command "
-                "line: --petsc-option -{key}=VALUE", {"key": key})
-        if isinstance(value, str) and (not _PETSC_VALUE.fullmatch(value) or "python" in value.lower()):
-            raise PydanticCustomError("petsc_option", "the value '{value}' is not allowed (a number, a type name or "
-                                      "a boolean; no paths, spaces or python types)", {"key": key, "value": value})
+                "line: --petsc-option -{key}=VALUE",
+                {"key": key},
+            )
+        if isinstance(value, str) and (
+            not _PETSC_VALUE.fullmatch(value) or "python" in value.lower()
+        ):
+            raise PydanticCustomError(
+                "petsc_option",
+                "the value '{value}' is not allowed (a number, a type name or "
+                "a boolean; no paths, spaces or python types)",
+                {"key": key, "value": value},
+            )
         out[k.lower()] = value  # PETSc's option names ignore case
     return out
 
@@ -683,22 +988,33 @@ class SolverSpec(Strict):
     """The linear solves of the fields."""
 
     rtol: Pos = param(
-        1.0e-10, unit="1", source="numerical: the fields' mass balances close to round-off",
-        doc="Relative tolerance of the MMP and niche-factor solves.")
+        1.0e-10,
+        unit="1",
+        source="numerical: the fields' mass balances close to round-off",
+        doc="Relative tolerance of the MMP and niche-factor solves.",
+    )
     # A tighter solve costs 2x the iterations for nothing (scripts/bench_soil.py); the niche
     # factor keeps rtol: its exosome mass balance closes to round-off.
     soil_rtol: Pos = param(
-        1.0e-6, unit="1", source="numerical: below the ~1 % splitting error of sub-cycling",
-        doc="Relative tolerance of the oxygen and VEGF solves.")
+        1.0e-6,
+        unit="1",
+        source="numerical: below the ~1 % splitting error of sub-cycling",
+        doc="Relative tolerance of the oxygen and VEGF solves.",
+    )
     m_matrix: bool | None = param(
-        None, unit="-",
+        None,
+        unit="-",
         source="numerical: non-negative fields on obtuse elements, at some accuracy cost",
         doc="Discrete diffusion on positive off-diagonal stiffness entries; unset: on in 2D, off "
-            "in 3D.")
+        "in 3D.",
+    )
     petsc: dict[str, str | int | float | bool] = param(
-        unit="-", source="setting", factory=dict,
+        unit="-",
+        source="setting",
+        factory=dict,
         doc="PETSc options of the field solvers (an allowlist of solver settings, optionally after"
-            " a field prefix mmp_, oxygen_, vegf_, niche_; docs/reliability.md).")
+        " a field prefix mmp_, oxygen_, vegf_, niche_; docs/reliability.md).",
+    )
 
     @field_validator("petsc")
     @classmethod
@@ -710,29 +1026,40 @@ class ParallelSpec(Strict):
     """How organs map onto MPI ranks (docs/performance.md: measured by scripts/bench_mapping.py)."""
 
     organs: Literal["split", "all"] = param(
-        "split", unit="-", source="setting",
+        "split",
+        unit="-",
+        source="setting",
         doc="split: the ranks form one group per organ (up to the number of organs), the primary "
-            "alone in the first group, the secondaries shared round-robin by the others; all: "
-            "every organ distributed over every rank.")
+        "alone in the first group, the secondaries shared round-robin by the others; all: "
+        "every organ distributed over every rank.",
+    )
     balance: Literal["elements", "cells"] = param(
-        "elements", unit="-", source="setting",
+        "elements",
+        unit="-",
+        source="setting",
         doc="How an organ's mesh is cut among its ranks: elements (dolfinx's graph partitioner) or"
-            " cells: weighted by the cancer cells each element holds at the start "
-            "(solver/partition.py).")
+        " cells: weighted by the cancer cells each element holds at the start "
+        "(solver/partition.py).",
+    )
     # 3D, measured by scripts/scaling.py: a cell ~1 us per step against ~35 ns for an
     # element's fields.
     cell_cost: NonNeg = param(
-        30.0, unit="elements", source="numerical: measured by scripts/scaling.py",
-        doc="balance = cells: the work of one cancer cell, in elements' field work.")
+        30.0,
+        unit="elements",
+        source="numerical: measured by scripts/scaling.py",
+        doc="balance = cells: the work of one cancer cell, in elements' field work.",
+    )
 
 
 class Case(Strict):
     """The case file: the tables below, each optional."""
 
     name: str = param(
-        "case", unit="-", source="setting", doc="The case's name (the default output folder).")
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = param(1, unit="-", source="setting",
-                                                        doc="Seed of the random streams.")
+        "case", unit="-", source="setting", doc="The case's name (the default output folder)."
+    )
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = param(
+        1, unit="-", source="setting", doc="Seed of the random streams."
+    )
     scales: ScalesSpec = Field(default_factory=ScalesSpec)
     time: TimeSpec = Field(default_factory=TimeSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
@@ -755,22 +1082,34 @@ class Case(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"organ names must differ, got {names}")
         if self.primary.colony:
-            raise ValueError("primary.colony seeds a secondary organ; the primary's cells are cells.initial")
+            raise ValueError(
+                "primary.colony seeds a secondary organ; the primary's cells are cells.initial"
+            )
         split = self.circulation.split
         if split:
             unknown = sorted(set(split) - set(names[1:]))
             if unknown:
-                raise ValueError(f"circulation.split names {unknown}, which are not secondary organs {names[1:]}")
+                raise ValueError(
+                    f"circulation.split names {unknown}, which are not secondary organs {names[1:]}"
+                )
             if abs(sum(split.values()) - 1.0) > 1e-9:
-                raise ValueError(f"circulation.split fractions must sum to 1, got {sum(split.values())}")
-        if self.primary.extravasation != ExtravasationSpec():  # compared by value: a restart's case sets every key
-            raise ValueError("key 'primary.extravasation': no cell arrives in the primary (arrivals settle in the "
-                             "secondary organs), so it has no effect: set [secondary.extravasation] instead")
+                raise ValueError(
+                    f"circulation.split fractions must sum to 1, got {sum(split.values())}"
+                )
+        if (
+            self.primary.extravasation != ExtravasationSpec()
+        ):  # compared by value: a restart's case sets every key
+            raise ValueError(
+                "key 'primary.extravasation': no cell arrives in the primary (arrivals settle in the "
+                "secondary organs), so it has no effect: set [secondary.extravasation] instead"
+            )
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
         if self.cells.mode == "continuum" and self.parallel.balance == "cells":
-            raise ValueError("key 'parallel.balance' = 'cells' weights elements by the discrete cells they hold; "
-                             "with cells.mode = 'continuum' the cells are a field that costs the same on every "
-                             "element: use 'elements'")
+            raise ValueError(
+                "key 'parallel.balance' = 'cells' weights elements by the discrete cells they hold; "
+                "with cells.mode = 'continuum' the cells are a field that costs the same on every "
+                "element: use 'elements'"
+            )
         return self
 
     def organs(self) -> list[OrganSpec]:
@@ -784,7 +1123,8 @@ class Case(Strict):
 
     def petsc(self, command_line: dict | None = None) -> dict:
         """The PETSc options of the field solvers: the case's, then the command line's
-        (``command_line``, if given, replaces the stored ones)."""
+        (``command_line``, if given, replaces the stored ones).
+        """
         if command_line is not None:
             self._petsc_command_line = dict(command_line)
         return {**self.solver.petsc, **self._petsc_command_line}
@@ -795,7 +1135,8 @@ class Case(Strict):
     def illustrative(self) -> dict[str, str]:
         """The illustrative defaults that this case relies on (not set by the user, in a
         process that runs), by the keys that error messages use, with the reason (the
-        ``source`` of each key after ``illustrative: ``)."""
+        ``source`` of each key after ``illustrative: ``).
+        """
         used: dict[str, str] = {}
         for key, table, name, info in leaves(self):
             why = info["source"].removeprefix("illustrative: ")
@@ -804,8 +1145,11 @@ class Case(Strict):
             if any(getattr(table, k) != v for k, v in info.get("when", {}).items()):
                 continue
             if key == "exosomes.uptake":  # the 1 % applies per organ type without a value
-                types = ({o.organ_type() for o in self.secondary} - set(EXOSOME_UPTAKE)
-                         - set(self.exosomes.uptake))
+                types = (
+                    {o.organ_type() for o in self.secondary}
+                    - set(EXOSOME_UPTAKE)
+                    - set(self.exosomes.uptake)
+                )
                 if types:
                     used[key] = f"{why} ({', '.join(sorted(types))})"
             elif name not in table.model_fields_set:
@@ -833,7 +1177,8 @@ def tables(model: type[BaseModel]) -> dict[str, type[Strict]]:
 
 def leaves(table: Strict, prefix: str = "") -> Iterator[tuple[str, Strict, str, dict[str, Any]]]:
     """(key, table, name, metadata) of every leaf key of a case (or of one of its tables), in
-    schema order, keys as error messages name them (``secondary.0.oxygen.D``)."""
+    schema order, keys as error messages name them (``secondary.0.oxygen.D``).
+    """
     subs = tables(type(table))
     for name, field in type(table).model_fields.items():
         if field.exclude:
@@ -855,7 +1200,9 @@ def _short(text: str, n: int = 120) -> str:
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid case file"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] + ((e["ctx"]["key"],) if e["type"] == "petsc_option" else ()))
+        loc = ".".join(
+            str(p) for p in e["loc"] + ((e["ctx"]["key"],) if e["type"] == "petsc_option" else ())
+        )
         loc = loc or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
@@ -878,7 +1225,8 @@ def _parse_value(text: str):
 
 def split_overrides(text: str) -> list[str]:
     """``key=value,key=value`` as a list, commas inside brackets, braces or quotes kept
-    (``interventions=[{kind="resection",start=2.0}],seed=3``)."""
+    (``interventions=[{kind="resection",start=2.0}],seed=3``).
+    """
     parts, depth, quote, start = [], 0, None, 0
     for i, ch in enumerate(text):
         if quote:
@@ -945,7 +1293,9 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Case:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CaseError(f"{path}: not valid TOML: {err}") from None
     if not data:  # a wrong or truncated file must not run as a case of all defaults
-        raise CaseError(f"{path}: the case file sets no key (it is empty or holds only comments); the smallest "
-                        "case names itself, e.g. name = \"my_case\", and every key it leaves out takes its default")
+        raise CaseError(
+            f"{path}: the case file sets no key (it is empty or holds only comments); the smallest "
+            'case names itself, e.g. name = "my_case", and every key it leaves out takes its default'
+        )
     data = apply_overrides(data, overrides or [], str(path))
     return from_dict(data, str(path))

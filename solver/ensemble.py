@@ -18,10 +18,16 @@ from solver import config
 from solver.simulation import Failed, Simulation
 
 
-def run_jobs(jobs: list[tuple[str, config.Case]], outdir: Path, comm: MPI.Comm, ranks_per_job: int | None,
-             log=print) -> None:
+def run_jobs(
+    jobs: list[tuple[str, config.Case]],
+    outdir: Path,
+    comm: MPI.Comm,
+    ranks_per_job: int | None,
+    log=print,
+) -> None:
     """Run cases (folder name, case) on groups of ``ranks_per_job`` ranks, job k on group
-    k mod groups (collective)."""
+    k mod groups (collective).
+    """
     size = comm.size
     rpr = ranks_per_job or max(1, size // max(len(jobs), 1))
     if size % rpr:
@@ -43,7 +49,9 @@ def run_jobs(jobs: list[tuple[str, config.Case]], outdir: Path, comm: MPI.Comm, 
         sub.Free()
     failed = [f for part in comm.allgather(failed) for f in part]
     if failed:
-        raise Failed(f"{len(failed)} of {len(jobs)} runs failed, the others finished; " + "; ".join(failed))
+        raise Failed(
+            f"{len(failed)} of {len(jobs)} runs failed, the others finished; " + "; ".join(failed)
+        )
 
 
 def with_seed(case: config.Case, seed: int) -> config.Case:
@@ -53,8 +61,14 @@ def with_seed(case: config.Case, seed: int) -> config.Case:
     return rep
 
 
-def run(case: config.Case, outdir: str | Path, replicates: int, comm: MPI.Comm = MPI.COMM_WORLD,
-        ranks_per_replicate: int | None = None, log=print) -> Path:
+def run(
+    case: config.Case,
+    outdir: str | Path,
+    replicates: int,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    ranks_per_replicate: int | None = None,
+    log=print,
+) -> Path:
     outdir = Path(outdir).resolve()
     jobs = [(f"replicate_{k:03d}", with_seed(case, case.seed + k)) for k in range(replicates)]
     run_jobs(jobs, outdir, comm, ranks_per_replicate, log)
@@ -74,7 +88,8 @@ def arrivals(folders: list[Path], out: Path) -> list[str]:
     together) and cells per replicate and secondary organ (``arrivals.csv``), and each
     organ's share of all arriving units with its exact 95 % interval (Clopper-Pearson:
     units choose their organ independently), and the ratio between the first two organs
-    with the interval that follows from the share's. Returns the summary lines."""
+    with the interval that follows from the share's. Returns the summary lines.
+    """
     from scipy.stats import beta
 
     organs: list[str] = []
@@ -90,7 +105,9 @@ def arrivals(folders: list[Path], out: Path) -> list[str]:
                 units.add((e["organ"], e["unit"]))
                 units_cells[0] += 1
             units_cells[1] += int(e["cells"])
-        organs += [o for o in json.load(open(folder / "manifest.json"))["organs"][1:] if o not in organs]
+        organs += [
+            o for o in json.load(open(folder / "manifest.json"))["organs"][1:] if o not in organs
+        ]
         rows += [(k, o, *count.get(o, [0, 0])) for o in organs]
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -108,13 +125,17 @@ def arrivals(folders: list[Path], out: Path) -> list[str]:
     for o in organs:
         if n:
             lo, hi = interval(total[o])
-            lines.append(f"arrivals in {o}: {total[o]} of {n} units ({total[o] / n:.1%}, 95 % interval {lo:.1%}-{hi:.1%})")
+            lines.append(
+                f"arrivals in {o}: {total[o]} of {n} units ({total[o] / n:.1%}, 95 % interval {lo:.1%}-{hi:.1%})"
+            )
     if n and len(organs) >= 2 and total[organs[1]] > 0:
         a, b = organs[:2]
         lo, hi = interval(total[a])  # share of a among a and b when only these two exist
         if len(organs) == 2:
-            lines.append(f"arrival ratio {a}/{b}: {total[a] / total[b]:.2f} (95 % interval "
-                         f"{lo / (1 - lo):.2f}-{hi / (1 - hi) if hi < 1 else float('inf'):.2f})")
+            lines.append(
+                f"arrival ratio {a}/{b}: {total[a] / total[b]:.2f} (95 % interval "
+                f"{lo / (1 - lo):.2f}-{hi / (1 - hi) if hi < 1 else float('inf'):.2f})"
+            )
     return lines
 
 
@@ -131,8 +152,18 @@ def summarise(files: list[Path], out: Path) -> None:
             for c in columns:
                 v = np.array([float(r[i][c]) for r in runs if r[i].get(c) not in (None, "")])
                 if len(v):
-                    w.writerow([head["step"], head["time"], head["hours"], c, repr(float(v.mean())),
-                                repr(float(np.quantile(v, 0.05))), repr(float(np.quantile(v, 0.95))), len(v)])
+                    w.writerow(
+                        [
+                            head["step"],
+                            head["time"],
+                            head["hours"],
+                            c,
+                            repr(float(v.mean())),
+                            repr(float(np.quantile(v, 0.05))),
+                            repr(float(np.quantile(v, 0.95))),
+                            len(v),
+                        ]
+                    )
 
 
 def plot(summary: Path, out: Path) -> None:
@@ -145,7 +176,11 @@ def plot(summary: Path, out: Path) -> None:
     organs = sorted({r["metric"].split(".")[0] for r in rows if r["metric"].endswith(".cells")})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, ax in zip(("cells", "blood"), axes):
-        keys = [f"{o}.cells" for o in organs] if name == "cells" else ["in_blood", "intravasated", "arrived"]
+        keys = (
+            [f"{o}.cells" for o in organs]
+            if name == "cells"
+            else ["in_blood", "intravasated", "arrived"]
+        )
         for key in keys:
             sel = [r for r in rows if r["metric"] == key]
             if not sel:
@@ -167,13 +202,18 @@ def plot(summary: Path, out: Path) -> None:
 
 def effects(finals: dict[str, dict[str, np.ndarray]], ref: str) -> dict[str, dict[str, dict]]:
     """Per arm and metric: the mean and 5-95 % band over replicates and, against arm
-    ``ref``, the difference of the means with its 95 % interval and p-value (Welch's t)."""
+    ``ref``, the difference of the means with its 95 % interval and p-value (Welch's t).
+    """
     from scipy.stats import ttest_ind
 
     out: dict[str, dict[str, dict]] = {}
     for arm, metrics in finals.items():
         for m, v in metrics.items():
-            row = {"mean": float(v.mean()), "p05": float(np.quantile(v, 0.05)), "p95": float(np.quantile(v, 0.95))}
+            row = {
+                "mean": float(v.mean()),
+                "p05": float(np.quantile(v, 0.05)),
+                "p95": float(np.quantile(v, 0.95)),
+            }
             if arm != ref:
                 base = finals[ref][m]
                 if np.ptp(np.r_[v, base]) == 0:  # identical constants: no spread to test against
@@ -181,7 +221,11 @@ def effects(finals: dict[str, dict[str, np.ndarray]], ref: str) -> dict[str, dic
                 else:
                     t = ttest_ind(v, base, equal_var=False)
                     ci = t.confidence_interval(0.95)
-                    row.update(effect=float(v.mean() - base.mean()), low=float(ci.low), high=float(ci.high),
-                               p=float(t.pvalue))
+                    row.update(
+                        effect=float(v.mean() - base.mean()),
+                        low=float(ci.low),
+                        high=float(ci.high),
+                        p=float(t.pvalue),
+                    )
             out.setdefault(arm, {})[m] = row
     return out

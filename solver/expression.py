@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,21 +25,47 @@ MAX_DEPTH = 40  # nesting
 
 # name -> (numpy function, number of arguments)
 FUNCTIONS: dict[str, tuple[Callable, int]] = {
-    "exp": (np.exp, 1), "log": (np.log, 1), "log10": (np.log10, 1), "sqrt": (np.sqrt, 1),
-    "sin": (np.sin, 1), "cos": (np.cos, 1), "tan": (np.tan, 1), "arctan": (np.arctan, 1),
-    "sinh": (np.sinh, 1), "cosh": (np.cosh, 1), "tanh": (np.tanh, 1),
-    "abs": (np.abs, 1), "sign": (np.sign, 1), "floor": (np.floor, 1), "ceil": (np.ceil, 1),
-    "arctan2": (np.arctan2, 2), "hypot": (np.hypot, 2),
-    "minimum": (np.minimum, 2), "maximum": (np.maximum, 2),
-    "where": (np.where, 3), "clip": (np.clip, 3),
+    "exp": (np.exp, 1),
+    "log": (np.log, 1),
+    "log10": (np.log10, 1),
+    "sqrt": (np.sqrt, 1),
+    "sin": (np.sin, 1),
+    "cos": (np.cos, 1),
+    "tan": (np.tan, 1),
+    "arctan": (np.arctan, 1),
+    "sinh": (np.sinh, 1),
+    "cosh": (np.cosh, 1),
+    "tanh": (np.tanh, 1),
+    "abs": (np.abs, 1),
+    "sign": (np.sign, 1),
+    "floor": (np.floor, 1),
+    "ceil": (np.ceil, 1),
+    "arctan2": (np.arctan2, 2),
+    "hypot": (np.hypot, 2),
+    "minimum": (np.minimum, 2),
+    "maximum": (np.maximum, 2),
+    "where": (np.where, 3),
+    "clip": (np.clip, 3),
 }
 CONSTANTS = {"pi": np.pi, "e": np.e, "nan": np.nan, "inf": np.inf}
 VARIABLES = ("x", "y", "z")
-BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-          ast.Pow: operator.pow, ast.Mod: np.mod}
+BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.Mod: np.mod,
+}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal,
-           ast.Eq: np.equal, ast.NotEq: np.not_equal}
+COMPARE = {
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+}
 
 
 class ExpressionError(ValueError):
@@ -50,7 +76,11 @@ def _name(node: ast.AST) -> str | None:
     """``name`` or ``np.name`` (the only attribute allowed); None for anything else."""
     if isinstance(node, ast.Name):
         return node.id
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "np":
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "np"
+    ):
         return node.attr
     return None
 
@@ -82,6 +112,7 @@ def _compile(node: ast.AST, depth: int) -> Callable[[dict], object]:
             vals = [t(env) for t in terms]
             out = np.logical_and.reduce([op(vals[i], vals[i + 1]) for i, op in enumerate(ops)])
             return np.asarray(out, dtype=float)
+
         return compare
     if isinstance(node, (ast.Name, ast.Attribute)):
         name = _name(node)
@@ -91,12 +122,18 @@ def _compile(node: ast.AST, depth: int) -> Callable[[dict], object]:
             value = np.float64(CONSTANTS[name])
             return lambda env: value
         if isinstance(node, ast.Name):
-            raise ExpressionError(f"the name {name!r} is not allowed (names: x, y, z, {', '.join(CONSTANTS)})")
+            raise ExpressionError(
+                f"the name {name!r} is not allowed (names: x, y, z, {', '.join(CONSTANTS)})"
+            )
         raise ExpressionError("no attributes but np.<a listed function or constant>")
     if isinstance(node, ast.Call):
         name = _name(node.func)
         if name not in FUNCTIONS:
-            what = f"{name!r} is not a listed function" if name else "only the listed functions may be called"
+            what = (
+                f"{name!r} is not a listed function"
+                if name
+                else "only the listed functions may be called"
+            )
             raise ExpressionError(f"{what} ({', '.join(FUNCTIONS)})")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise ExpressionError(f"{name}() takes plain arguments only (no keywords, no *)")
@@ -105,20 +142,28 @@ def _compile(node: ast.AST, depth: int) -> Callable[[dict], object]:
             raise ExpressionError(f"{name}() takes {arity} argument(s), got {len(node.args)}")
         args = [_compile(a, d) for a in node.args]
         return lambda env: f(*[a(env) for a in args])
-    raise ExpressionError(f"{type(node).__name__} is not allowed (numbers, + - * / % **, comparisons, "
-                          "x, y, z, constants and the listed functions only)")
+    raise ExpressionError(
+        f"{type(node).__name__} is not allowed (numbers, + - * / % **, comparisons, "
+        "x, y, z, constants and the listed functions only)"
+    )
 
 
 def compile_expression(text: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """Check ``text`` and return f(x, y, z) -> float array of the shape of x.
-    Raises ExpressionError for anything outside the language."""
+    Raises ExpressionError for anything outside the language.
+    """
     if not isinstance(text, str):
         raise ExpressionError("an expression is a string")
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:  # ValueError: int too long, NUL
+    except (
+        SyntaxError,
+        ValueError,
+        RecursionError,
+        MemoryError,
+    ) as err:  # ValueError: int too long, NUL
         raise ExpressionError(f"not an expression ({type(err).__name__}: {err})") from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExpressionError(f"more than {MAX_NODES} terms")
@@ -129,6 +174,7 @@ def compile_expression(text: str) -> Callable[[np.ndarray, np.ndarray, np.ndarra
         with np.errstate(all="ignore"):  # overflow gives inf, 0/0 nan: the field's checks see them
             value = body({"x": x, "y": np.asarray(y, dtype=float), "z": np.asarray(z, dtype=float)})
         return np.broadcast_to(np.asarray(value, dtype=float), x.shape).copy()
+
     return evaluate
 
 

@@ -20,10 +20,9 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpi4py import MPI
-
 import dolfinx
 import numpy as np
+from mpi4py import MPI
 
 from . import config, partition
 from .config import CaseError
@@ -45,7 +44,9 @@ class OrganMesh:
     facet_tags: dolfinx.mesh.MeshTags  # outer boundary facets tagged "boundary"
     groups: dict[str, tuple[int, int]]  # physical-group name -> (dim, tag)
     tumour_centre: np.ndarray  # shape (dim,), same on all ranks
-    vessel_sites: dict[str, np.ndarray]  # "normal"/"ruptured" -> (k, dim) centres, same on all ranks
+    vessel_sites: dict[
+        str, np.ndarray
+    ]  # "normal"/"ruptured" -> (k, dim) centres, same on all ranks
 
 
 def _partitioner():
@@ -82,7 +83,8 @@ def _gmsh_errors(gmsh) -> str:
 def _to_mesh(comm, model, dim: int, err: str | None, what: str, weights=None, centre=None):
     """Collective: share rank 0's error (avoids a deadlock), then distribute the gmsh model,
     cut by dolfinx's graph partitioner or, given ``weights(mid, volume, centre)`` per
-    element, by weighted coordinate bisection (solver/partition.py)."""
+    element, by weighted coordinate bisection (solver/partition.py).
+    """
     err = comm.bcast(err, root=0)
     if err:
         raise CaseError(err)
@@ -109,7 +111,11 @@ def _organ(md, centre, sites) -> OrganMesh:
 
 # Holes (centre and radius relative to the block) of the organ shapes.
 _HOLES = {
-    "lung": [((0.35, 0.5, 0.5), 0.08), ((0.62, 0.33, 0.5), 0.07), ((0.62, 0.67, 0.5), 0.07)],  # airways
+    "lung": [
+        ((0.35, 0.5, 0.5), 0.08),
+        ((0.62, 0.33, 0.5), 0.07),
+        ((0.62, 0.67, 0.5), 0.07),
+    ],  # airways
     "brain": [((0.33, 0.5, 0.5), 0.07), ((0.67, 0.5, 0.5), 0.07)],  # lateral ventricles
 }
 
@@ -127,7 +133,10 @@ class _Shape:
         self.size = np.asarray(geo.size, float)
         self.lo, self.hi = np.zeros(self.d), self.size
         self.semi = self.size / 2
-        self.holes = [(np.asarray(c[: self.d]) * self.size, r * self.size.min()) for c, r in _HOLES.get(self.kind, [])]
+        self.holes = [
+            (np.asarray(c[: self.d]) * self.size, r * self.size.min())
+            for c, r in _HOLES.get(self.kind, [])
+        ]
         self.cortex = 0.2 * self.semi.min() if self.kind == "bone" else 0.0
 
     def centre(self) -> np.ndarray:
@@ -148,7 +157,9 @@ class _Shape:
         """OCC entities: the tissue (holes cut) and extra named regions (bone's cortex)."""
         occ, d = gmsh.model.occ, self.d
         if self.kind == "box":
-            return (occ.addRectangle(0, 0, 0, *self.size) if d == 2 else occ.addBox(0, 0, 0, *self.size)), []
+            return (
+                occ.addRectangle(0, 0, 0, *self.size) if d == 2 else occ.addBox(0, 0, 0, *self.size)
+            ), []
         body = _ellipsoid(occ, d, self.semi, self.semi)
         extra = []
         if self.kind == "bone":
@@ -156,7 +167,11 @@ class _Shape:
             cortex, _ = occ.cut([(d, body)], [(d, marrow)], removeTool=False)
             body, extra = marrow, [("cortical", cortex[0][1])]
         if self.holes:
-            ball = (lambda c, r: occ.addDisk(c[0], c[1], 0, r, r)) if d == 2 else (lambda c, r: occ.addSphere(*c, r))
+            ball = (
+                (lambda c, r: occ.addDisk(c[0], c[1], 0, r, r))
+                if d == 2
+                else (lambda c, r: occ.addSphere(*c, r))
+            )
             cut, _ = occ.cut([(d, body)], [(d, ball(c, r)) for c, r in self.holes])
             body = cut[0][1]
         return body, extra
@@ -172,12 +187,18 @@ class _Surface:
         except (OSError, ValueError) as e:
             raise CaseError(f"{path}: cannot read the STL surface: {e}") from None
         if len(tri) < 4:
-            raise CaseError(f"{path}: an STL organ needs a closed surface, the file holds {len(tri)} triangles")
-        edges = np.sort(np.stack([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]], 1).reshape(-1, 2, 3), axis=1)
+            raise CaseError(
+                f"{path}: an STL organ needs a closed surface, the file holds {len(tri)} triangles"
+            )
+        edges = np.sort(
+            np.stack([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]], 1).reshape(-1, 2, 3), axis=1
+        )
         _, count = np.unique(np.round(edges.reshape(len(edges), 6), 9), axis=0, return_counts=True)
         if np.any(count != 2):
-            raise CaseError(f"{path}: the STL surface is not closed ({int((count == 1).sum())} edges belong to one"
-                            " triangle only); seedsoil meshes the volume inside a closed surface")
+            raise CaseError(
+                f"{path}: the STL surface is not closed ({int((count == 1).sum())} edges belong to one"
+                " triangle only); seedsoil meshes the volume inside a closed surface"
+            )
         self.tri = tri
 
     def contains(self, c: np.ndarray) -> bool:
@@ -212,7 +233,10 @@ class _Surface:
             ((vc <= 0) & (d1 >= 0) & (d3 <= 0), a + ab * _safe(d1, d1 - d3)[:, None]),
             ((d6 >= 0) & (d5 <= d6), e),
             ((vb <= 0) & (d2 >= 0) & (d6 <= 0), a + ac * _safe(d2, d2 - d6)[:, None]),
-            ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), b + (e - b) * _safe(d4 - d3, (d4 - d3) + (d5 - d6))[:, None]),
+            (
+                (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0),
+                b + (e - b) * _safe(d4 - d3, (d4 - d3) + (d5 - d6))[:, None],
+            ),
         ]
         for cond, point in reversed(cases):
             closest = np.where(cond[:, None], point, closest)
@@ -229,7 +253,9 @@ def _read_stl(path: str) -> np.ndarray:
     if len(data) >= 84:
         n = int(np.frombuffer(data, "<u4", 1, 80)[0])
         if len(data) == 84 + 50 * n:  # binary: 80-byte header, count, 50 bytes per triangle
-            rec = np.frombuffer(data, np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")]), n, 84)
+            rec = np.frombuffer(
+                data, np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")]), n, 84
+            )
             return rec["v"].astype(float)
     text = data.decode("ascii", errors="strict")
     if not text.lstrip().startswith("solid"):
@@ -252,18 +278,22 @@ def _ellipsoid(occ, d: int, centre: np.ndarray, semi: np.ndarray) -> int:
     return t
 
 
-def _place_vessels(geo: config.GeometrySpec, shape: _Shape, centre: np.ndarray, h_fine: float,
-                   where: str) -> dict[str, np.ndarray]:
+def _place_vessels(
+    geo: config.GeometrySpec, shape: _Shape, centre: np.ndarray, h_fine: float, where: str
+) -> dict[str, np.ndarray]:
     """Vessel centres uniform in the tissue, away from the tumour, each other and the
-    boundary; or the case's ``vessel_centres`` (ruptured), which must lie in the tissue."""
+    boundary; or the case's ``vessel_centres`` (ruptured), which must lie in the tissue.
+    """
     r = geo.vessel_radius
     gap = h_fine  # keep at least one element of tissue between regions
     if geo.vessel_centres is not None:
         cs = np.asarray(geo.vessel_centres, dtype=float).reshape(-1, geo.dim)
         for i, c in enumerate(cs):
             if len(geo.vessel_centres[i]) != geo.dim or not shape.inside(c, r):
-                raise CaseError(f"{where}.vessel_centres[{i}] = {geo.vessel_centres[i]}: a site of radius {r}"
-                                f" must lie inside the tissue of the {_what(geo)} ({geo.dim} coordinates)")
+                raise CaseError(
+                    f"{where}.vessel_centres[{i}] = {geo.vessel_centres[i]}: a site of radius {r}"
+                    f" must lie inside the tissue of the {_what(geo)} ({geo.dim} coordinates)"
+                )
         return {"normal": np.zeros((0, geo.dim)), "ruptured": cs}
     lo, hi = shape.lo + r + gap, shape.hi - r - gap
     rng = np.random.default_rng(geo.vessel_seed)
@@ -275,7 +305,11 @@ def _place_vessels(geo: config.GeometrySpec, shape: _Shape, centre: np.ndarray, 
             for _ in range(_MAX_TRIES if np.all(hi > lo) else 0):
                 c = rng.uniform(lo, hi)
                 far = np.linalg.norm(c - centre) >= geo.tumour_radius + r + geo.vessel_min_distance
-                if far and shape.inside(c, r + gap) and all(np.linalg.norm(c - p) >= 2 * r + gap for p in placed):
+                if (
+                    far
+                    and shape.inside(c, r + gap)
+                    and all(np.linalg.norm(c - p) >= 2 * r + gap for p in placed)
+                ):
                     placed.append(c)
                     break
             else:
@@ -330,7 +364,8 @@ def _regions(geo: config.GeometrySpec, centre, sites) -> list[tuple[str, np.ndar
 
 def _generate(gmsh, geo: config.GeometrySpec, regions, h_fine: float) -> None:
     """Size: h_fine inside and one element around each region, graded to h over a layer wide
-    enough that neighbouring elements differ by < ~20 %; then mesh."""
+    enough that neighbouring elements differ by < ~20 %; then mesh.
+    """
     d = geo.dim
     f = gmsh.model.mesh.field
     balls = []
@@ -366,7 +401,8 @@ def _generate(gmsh, geo: config.GeometrySpec, regions, h_fine: float) -> None:
 def _mesh_stl(gmsh, geo: config.GeometrySpec, centre, sites, h_fine) -> None:
     """The volume inside a closed STL surface, remeshed by gmsh (surface reparametrised
     at 40-degree feature edges, Gmsh tutorial t13); elements whose centroids lie in the
-    tumour or a vessel ball form those groups. Rebuilt as a discrete model per group."""
+    tumour or a vessel ball form those groups. Rebuilt as a discrete model per group.
+    """
     gmsh.merge(geo.file)
     if geo.stl_scale != 1.0:
         s = geo.stl_scale
@@ -389,8 +425,10 @@ def _mesh_stl(gmsh, geo: config.GeometrySpec, centre, sites, h_fine) -> None:
     for k, (name, c, r) in enumerate(regions):
         hit = np.linalg.norm(mid - c, axis=1) < r
         if not hit.any():
-            raise CaseError(f"{geo.file}: the {name} region {k} at {np.round(c, 4).tolist()} holds no element;"
-                            " lower h_fine or raise its radius")
+            raise CaseError(
+                f"{geo.file}: the {name} region {k} at {np.round(c, 4).tolist()} holds no element;"
+                " lower h_fine or raise its radius"
+            )
         group[hit] = CELL_GROUPS[name]
     gmsh.model.remove()
     gmsh.model.add("stl")
@@ -409,15 +447,25 @@ def _mesh_stl(gmsh, geo: config.GeometrySpec, centre, sites, h_fine) -> None:
 
 
 def _what(geo: config.GeometrySpec) -> str:
-    return f"STL surface {geo.file}" if geo.kind == "stl" else f"{geo.kind} of size {list(geo.size)}"
+    return (
+        f"STL surface {geo.file}" if geo.kind == "stl" else f"{geo.kind} of size {list(geo.size)}"
+    )
 
 
-def build(geo: config.GeometrySpec, comm: MPI.Comm, msh_path: str | None = None,
-          where: str = "primary.geometry", weights=None) -> OrganMesh:
+def build(
+    geo: config.GeometrySpec,
+    comm: MPI.Comm,
+    msh_path: str | None = None,
+    where: str = "primary.geometry",
+    weights=None,
+) -> OrganMesh:
     """Mesh an organ kind (block, organ section, STL) on rank 0 with gmsh and distribute it
-    (collective)."""
+    (collective).
+    """
     if geo.kind == "msh":
-        raise CaseError(f"{where}: build() needs a builder kind (box, liver, lung, bone, brain, stl); use load() for .msh")
+        raise CaseError(
+            f"{where}: build() needs a builder kind (box, liver, lung, bone, brain, stl); use load() for .msh"
+        )
     h_fine = geo.h if geo.h_fine is None else min(geo.h_fine, geo.h)
     shape = _Shape(geo)  # every rank: an unreadable STL is an error everywhere
     centre = shape.centre() if geo.tumour_centre is None else np.asarray(geo.tumour_centre, float)
@@ -448,16 +496,23 @@ def build(geo: config.GeometrySpec, comm: MPI.Comm, msh_path: str | None = None,
     return _organ(md, centre, sites)
 
 
-def organ_mesh(geo: config.GeometrySpec, comm: MPI.Comm, msh_path: str | None = None,
-               where: str = "primary.geometry", weights=None) -> OrganMesh:
+def organ_mesh(
+    geo: config.GeometrySpec,
+    comm: MPI.Comm,
+    msh_path: str | None = None,
+    where: str = "primary.geometry",
+    weights=None,
+) -> OrganMesh:
     """An organ's mesh from its geometry: built (writing ``msh_path``) or a user .msh
-    (collective). ``weights(mid, volume, centre)``: element weights for the partition."""
+    (collective). ``weights(mid, volume, centre)``: element weights for the partition.
+    """
     if geo.kind == "msh":
         return load(geo.file, comm, geo.dim, weights)
     return build(geo, comm, msh_path, where, weights)
 
 
 # ---------------------------------------------------------------- load
+
 
 def _centroids(gmsh, dim: int, tag: int) -> tuple[np.ndarray, np.ndarray]:
     """Volume-weighted centroids and volumes of the vertex-connected components of a cell group."""
@@ -484,7 +539,9 @@ def _centroids(gmsh, dim: int, tag: int) -> tuple[np.ndarray, np.ndarray]:
     g = g.tocsr()
     k, lab = connected_components(g @ g.T, directed=False)
     w = np.bincount(lab, weights=vol, minlength=k)
-    cen = np.stack([np.bincount(lab, weights=vol * mid[:, i], minlength=k) for i in range(dim)], axis=1)
+    cen = np.stack(
+        [np.bincount(lab, weights=vol * mid[:, i], minlength=k) for i in range(dim)], axis=1
+    )
     order = np.lexsort(cen.T[::-1])  # stable order of sites, independent of gmsh numbering
     return (cen / w[:, None])[order], w[order]
 
@@ -516,7 +573,9 @@ def _check_msh(gmsh, path: str, dim: int):
         return f"{path}: expected a {dim}D mesh, the file holds {held}", None
     if dim == 2 and np.any(np.abs(gmsh.model.mesh.getNodes()[1][2::3]) > 1e-12):
         return f"{path}: a 2D mesh must lie in the plane z = 0", None
-    if any(t not in (2, 4) for t in gmsh.model.mesh.getElementTypes(dim)):  # 3-node tri / 4-node tet
+    if any(
+        t not in (2, 4) for t in gmsh.model.mesh.getElementTypes(dim)
+    ):  # 3-node tri / 4-node tet
         return f"{path}: only linear triangles (2D) or tetrahedra (3D) are supported", None
     found = {gmsh.model.getPhysicalName(d, t): (d, t) for d, t in gmsh.model.getPhysicalGroups()}
     want = {n: dim - 1 if n == "boundary" else dim for n in REQUIRED}
@@ -536,6 +595,7 @@ def _check_msh(gmsh, path: str, dim: int):
 
 
 # ---------------------------------------------------------------- quality
+
 
 def _cell_points(mesh) -> np.ndarray:
     n = mesh.topology.index_map(mesh.topology.dim).size_local  # owned cells: no double counting
@@ -574,7 +634,10 @@ def _simplex_measures(p: np.ndarray):
         farea = np.stack([np.linalg.norm(v, axis=1) / 2 for v in normals], axis=1)
         r_in = 3 * vol / farea.sum(1)
         unit = [v / np.linalg.norm(v, axis=1)[:, None] for v in normals]
-        ang = [np.degrees(np.pi - np.arccos(np.clip((unit[i] * unit[j]).sum(1), -1, 1))) for i, j in edges]
+        ang = [
+            np.degrees(np.pi - np.arccos(np.clip((unit[i] * unit[j]).sum(1), -1, 1)))
+            for i, j in edges
+        ]
     return d * r_in / r_out, elen.max(1), np.stack(ang, axis=1)
 
 
@@ -605,7 +668,9 @@ def quality(om: OrganMesh) -> dict:
         "vertices": mesh.topology.index_map(0).size_global,
         "cells": mesh.topology.index_map(tdim).size_global,
         "facets": mesh.topology.index_map(tdim - 1).size_global,
-        "cells_per_tag": {n: count(om.cell_tags, tdim, t) for n, (d, t) in om.groups.items() if d == tdim},
+        "cells_per_tag": {
+            n: count(om.cell_tags, tdim, t) for n, (d, t) in om.groups.items() if d == tdim
+        },
         "facets_per_tag": {
             n: count(om.facet_tags, tdim - 1, t) for n, (d, t) in om.groups.items() if d == tdim - 1
         },

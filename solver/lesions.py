@@ -16,12 +16,18 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
-def find(lattice, boxes: np.ndarray, comm: MPI.Comm, weights: np.ndarray | None = None,
-         min_cells: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def find(
+    lattice,
+    boxes: np.ndarray,
+    comm: MPI.Comm,
+    weights: np.ndarray | None = None,
+    min_cells: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cells and boxes of each lesion (sorted by size, largest first), the same on
     every rank (collective). ``boxes``: the place of each local cell, or (with
     ``weights``, cells each) of each local piece of a density; a box is occupied when it
-    holds more than ``min_cells`` cells in all."""
+    holds more than ``min_cells`` cells in all.
+    """
     b, inv = np.unique(boxes, return_inverse=True)
     c = np.bincount(inv.ravel(), None if weights is None else weights, len(b)).astype(float)
     allb = np.concatenate(comm.allgather(b))

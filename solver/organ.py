@@ -26,12 +26,16 @@ from solver.cells.locate import claim
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
 from solver.fields import ecm
 from solver.fields.equations import ECMEquation, MMPEquation
-from solver.fields.reaction_diffusion import (FieldError, ReactionDiffusion, integral, lumped_mass,
-                                              stiffness)
+from solver.fields.reaction_diffusion import (
+    FieldError,
+    ReactionDiffusion,
+    integral,
+    lumped_mass,
+    stiffness,
+)
 from solver.fields.soil import Soil
-from solver.vessels import Angiogenesis
 from solver.geometry import OrganMesh
-
+from solver.vessels import Angiogenesis
 
 NORMAL, RUPTURED = 1, 2  # vessel kinds
 # Gmsh puts nodes on the vessel circle/sphere: distances are compared with a relative
@@ -77,18 +81,36 @@ class Organ:
         self.mmp_equation = MMPEquation.of(spec.mmp)
         self.ecm_equation = ECMEquation.of(spec.ecm, spec.niche)
         mmp = self.mmp_equation
-        self.mmp = ReactionDiffusion(u=self.fields["m"], K=K, lumped=self.lumped, D=mmp.D,
-                                     decay=mmp.decay, dt=self.dt, name="mmp", organ=self.name,
-                                     options=case.petsc(), rtol=case.solver.rtol, positive=m_matrix)
+        self.mmp = ReactionDiffusion(
+            u=self.fields["m"],
+            K=K,
+            lumped=self.lumped,
+            D=mmp.D,
+            decay=mmp.decay,
+            dt=self.dt,
+            name="mmp",
+            organ=self.name,
+            options=case.petsc(),
+            rtol=case.solver.rtol,
+            positive=m_matrix,
+        )
         self.soil = None
         self.soil_every = case.soil.every  # the soil's sub-cycle, steps
         self._uptake = 0.0  # exosome uptake per unit time summed over the open sub-cycle
         if case.soil.oxygen or case.soil.vegf or case.soil.niche:
-            self.soil = Soil(V=V, K=K, lumped=self.lumped, spec=spec, flags=case.soil,
-                             dt=self.dt * case.soil.every, petsc=case.petsc(),
-                             rtol=case.solver.rtol,
-                             capacity=case.cells.capacity(self.dim), rtol_ov=case.solver.soil_rtol,
-                             positive=m_matrix)
+            self.soil = Soil(
+                V=V,
+                K=K,
+                lumped=self.lumped,
+                spec=spec,
+                flags=case.soil,
+                dt=self.dt * case.soil.every,
+                petsc=case.petsc(),
+                rtol=case.solver.rtol,
+                capacity=case.cells.capacity(self.dim),
+                rtol_ov=case.solver.soil_rtol,
+                positive=m_matrix,
+            )
             self.fields.update(self.soil.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
@@ -96,8 +118,14 @@ class Organ:
         cc = case.cells
         # The discrete cells also define the continuum's initial density, so that the
         # continuum mode is the mean field of the same initial state.
-        self.cells = DiscreteCells(V=V, lumped=self.lumped, params=cc, seed=case.seed, dt=self.dt,
-                                   r_wake=case.dormancy.r_wake)
+        self.cells = DiscreteCells(
+            V=V,
+            lumped=self.lumped,
+            params=cc,
+            seed=case.seed,
+            dt=self.dt,
+            r_wake=case.dormancy.r_wake,
+        )
         self.initial_cells = 0
         if index == 0:
             self.seed_tumour(cc.initial.count, cc.initial.fraction_M, cc.initial.per_place)
@@ -120,8 +148,14 @@ class Organ:
         if cc.mode == "continuum":
             from solver.fields.continuum import ContinuumCells
 
-            self.continuum = ContinuumCells(V=V, lumped=self.lumped, params=cc, dt=self.dt,
-                                            c_E=self.fields["c_E"], c_M=self.fields["c_M"])
+            self.continuum = ContinuumCells(
+                V=V,
+                lumped=self.lumped,
+                params=cc,
+                dt=self.dt,
+                c_E=self.fields["c_E"],
+                c_M=self.fields["c_M"],
+            )
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
             if self.r_wake is not None:  # dormant arrivals: densities that neither move nor divide
                 for name in ("d_E", "d_M"):
@@ -129,11 +163,19 @@ class Organ:
         self.angio = None
         self.origin_sites = self.site_x.copy()  # before any new perfused vessel
         if case.soil.angiogenesis:
-            self.angio = Angiogenesis(V=V, walker=self.cells.walker, lumped=self.lumped,
-                                      cfg=spec.angiogenesis, h_ref=cc.h_ref, seed=case.seed,
-                                      dt=self.dt, site_x=self.site_x,
-                                      site_radius=spec.geometry.vessel_radius, organ_index=index,
-                                      b=self.soil.b)
+            self.angio = Angiogenesis(
+                V=V,
+                walker=self.cells.walker,
+                lumped=self.lumped,
+                cfg=spec.angiogenesis,
+                h_ref=cc.h_ref,
+                seed=case.seed,
+                dt=self.dt,
+                site_x=self.site_x,
+                site_radius=spec.geometry.vessel_radius,
+                organ_index=index,
+                b=self.soil.b,
+            )
             self.fields.update(f=self.angio.f, tips=self.angio.n)
         if self.soil is not None:
             self.soil.equilibrate(self._all_cells()[: self.n_owned])
@@ -148,14 +190,16 @@ class Organ:
 
     def count(self) -> float:
         """Cells in the organ, on every rank (collective): discrete, a whole number;
-        continuum, the integral of the densities over h_ref^d."""
+        continuum, the integral of the densities over h_ref^d.
+        """
         if self.continuum is None:
             return float(sum(self.cells.total()))
         return self._integral(self._all_cells()) / self.cells_cfg.h_ref**self.dim
 
     def tissue_stats(self) -> dict[str, float]:
         """Cells born, died and (continuum) added back by the clip at zero in this organ so
-        far, on every rank of the organ (collective)."""
+        far, on every rank of the organ (collective).
+        """
         if self.continuum is None:
             st = self.cells.stats
             local = [st["divisions"], st["died"], 0.0]
@@ -175,27 +219,36 @@ class Organ:
 
     def seed_tumour(self, count: int, fraction_M: float, per_place: float | None = None) -> None:
         """A tumour of ``count`` cells around the organ's tumour centre (collective): the
-        primary's initial state, or a seeded state of any organ (benchmarks, studies)."""
+        primary's initial state, or a seeded state of any organ (benchmarks, studies).
+        """
         per_place = per_place or self.cells_cfg.capacity(self.dim)
-        self.cells.seed_initial(self.om.tumour_centre, count, fraction_M, per_place, first_id=self.index << 48)
+        self.cells.seed_initial(
+            self.om.tumour_centre, count, fraction_M, per_place, first_id=self.index << 48
+        )
         self.initial_cells = count
         self._update_densities()
 
     def site_values(self, name: str) -> np.ndarray:
         """Mean of field ``name`` over the dofs of each vessel site (within its radius, at
-        least the nearest dof), the same on every rank of the organ (collective)."""
+        least the nearest dof), the same on every rank of the organ (collective).
+        """
         if self._site_dofs is None:
             xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
             r = self.spec.geometry.vessel_radius
-            self._site_dofs = [np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r * _EDGE) for c in self.site_x]
+            self._site_dofs = [
+                np.flatnonzero(np.linalg.norm(xy - c, axis=1) <= r * _EDGE) for c in self.site_x
+            ]
         values = self.fields[name].x.array
-        sums = np.array([[values[d].sum(), len(d)] for d in self._site_dofs], dtype=float).reshape(-1, 2)
+        sums = np.array([[values[d].sum(), len(d)] for d in self._site_dofs], dtype=float).reshape(
+            -1, 2
+        )
         self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
         return sums[:, 0] / np.maximum(sums[:, 1], 1.0)
 
     def add_site(self, x: np.ndarray, kind: int) -> None:
         """A new vessel site at ``x`` (the same on every rank): its elements (within the
-        vessel radius of x) take ``kind``."""
+        vessel radius of x) take ``kind``.
+        """
         self.site_x = np.vstack([self.site_x, x[None, :]])
         self.site_kind = np.r_[self.site_kind, kind]
         if self.angio is not None:  # a perfused vessel: it may sprout in turn
@@ -209,7 +262,9 @@ class Organ:
         """Vessel sites (normal first, then ruptured) and the kind of each local element."""
         sites = self.om.vessel_sites
         self.site_x = np.concatenate([sites["normal"], sites["ruptured"]]).reshape(-1, self.dim)
-        self.site_kind = np.r_[np.full(len(sites["normal"]), NORMAL), np.full(len(sites["ruptured"]), RUPTURED)]
+        self.site_kind = np.r_[
+            np.full(len(sites["normal"]), NORMAL), np.full(len(sites["ruptured"]), RUPTURED)
+        ]
         self.reach = reach
         n = len(self.cells.walker.cell_global)
         self.element_kind = np.zeros(n, dtype=np.int8)
@@ -221,7 +276,8 @@ class Organ:
         """Cells that have moved onto a vessel site leave with the cells around it
         (within the site's radius plus h_ref) as one cluster (docs/model.md section 4):
         any cell triggers a ruptured vessel, only a mesenchymal one a normal vessel.
-        Returns (site, cells) per triggered site, the same on every rank (collective)."""
+        Returns (site, cells) per triggered site, the same on every rank (collective).
+        """
         pop = self.cells.pop
         if len(self.site_x) == 0:
             return []
@@ -230,8 +286,11 @@ class Organ:
         kind = self.element_kind[pop.host]
         active = pop.state != DORMANT
         trig = active & ((kind == RUPTURED) | ((kind == NORMAL) & (pop.phenotype == MESENCHYMAL)))
-        near = np.argmin(np.linalg.norm(pop.x[trig, None, :] - self.site_x[None], axis=2), axis=1) if trig.any() \
+        near = (
+            np.argmin(np.linalg.norm(pop.x[trig, None, :] - self.site_x[None], axis=2), axis=1)
+            if trig.any()
             else np.zeros(0, dtype=np.int64)
+        )
         fired = np.unique(np.concatenate(self.comm.allgather(near)))
         if len(fired) == 0:
             return []
@@ -239,16 +298,22 @@ class Organ:
         within = dist <= self.reach
         site = np.where(within.any(axis=1), fired[np.argmax(within, axis=1)], -1)
         gone = self.cells.remove(site >= 0, extra={"site": site})
-        return [(int(s), {k: v[gone["site"] == s] for k, v in gone.items() if k != "site"}) for s in fired]
+        return [
+            (int(s), {k: v[gone["site"] == s] for k, v in gone.items() if k != "site"})
+            for s in fired
+        ]
 
-    def extravasate(self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool) -> int:
+    def extravasate(
+        self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool
+    ) -> int:
         """Arrivals settle at their vessel sites where there is room; returns how many
         were placed (the rest die). Rows are the same on every rank (collective).
 
         Each lands at its site's centre plus a normal jitter of half the vessel radius. One
         that lands outside the organ (a site near the boundary) draws again, up to
         ``PLACE_TRIES`` times (counter-based draws: the same on every rank), then takes the
-        site's centre: geometry never kills an arrival, only the room does."""
+        site's centre: geometry never kills an arrival, only the room does.
+        """
         if self.continuum is not None:
             return self._settle(n, site, cells, dormant)
         ids = cells["id"]
@@ -262,26 +327,40 @@ class Organ:
                 x[out] = self.site_x[site[out]]
             else:
                 key = (PLACE_TRIES + 1) * n + attempt  # a stream per (step, attempt)
-                x[out] = self.site_x[site[out]] + rng.normal(self.seed, ids[out], key, rng.PLACE_AGAIN, self.dim) * spread
+                x[out] = (
+                    self.site_x[site[out]]
+                    + rng.normal(self.seed, ids[out], key, rng.PLACE_AGAIN, self.dim) * spread
+                )
         state = np.full(len(ids), DORMANT if dormant else INVADING, dtype=np.int8)
-        cols = {"id": ids, "parent": cells["parent"], "phenotype": cells["phenotype"], "clock": cells["clock"],
-                "state": state}
+        cols = {
+            "id": ids,
+            "parent": cells["parent"],
+            "phenotype": cells["phenotype"],
+            "clock": cells["clock"],
+            "state": state,
+        }
         placed = self.cells.insert(x, cols, n, rng.ARRIVE)
         return int(placed.sum())
 
     # -- continuum cells at the vessel sites -------------------------------------------------
     def _site_regions(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per vessel site, owned dofs within the vessel radius (at least the organ's nearest
-        dof), within the reach (radius + h_ref) and in the annulus reach < d <= 2 reach."""
+        dof), within the reach (radius + h_ref) and in the annulus reach < d <= 2 reach.
+        """
         regions = self._regions
         xy = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
         r_v = self.spec.geometry.vessel_radius
-        for x in self.site_x[len(regions):]:
+        for x in self.site_x[len(regions) :]:
             d = np.linalg.norm(xy - x, axis=1)
             nearest = self.comm.allreduce(float(d.min(initial=np.inf)), op=MPI.MIN)
             r, reach = max(r_v, nearest) * _EDGE, self.reach * _EDGE
-            regions.append((np.flatnonzero(d <= r), np.flatnonzero(d <= reach),
-                            np.flatnonzero((d > reach) & (d <= 2.0 * reach))))
+            regions.append(
+                (
+                    np.flatnonzero(d <= r),
+                    np.flatnonzero(d <= reach),
+                    np.flatnonzero((d > reach) & (d <= 2.0 * reach)),
+                )
+            )
         self._regions = regions
         return regions
 
@@ -289,28 +368,40 @@ class Organ:
         """Cells on each site's vessel elements (the discrete rule's trigger area: owned
         elements of a vessel kind, each given to its nearest site), per phenotype, summed
         over ranks: (sites, 2). Lumped: an element holds volume / (d + 1) of each vertex's
-        density."""
+        density.
+        """
         if self._trigger_sites != len(self.site_x):  # rebuilt when vessels are added
             w = self.cells.walker
             own = np.flatnonzero(self.element_kind[: w.n_owned] > 0)
             X = w.X[own]
             J = np.stack([X[:, k + 1] - X[:, 0] for k in range(self.dim)], axis=2)
             vol = np.abs(np.linalg.det(J)) / math.factorial(self.dim)
-            site = np.argmin(np.linalg.norm(X.mean(axis=1)[:, None, :] - self.site_x[None], axis=2), axis=1) \
-                if len(own) else np.zeros(0, dtype=np.int64)
+            site = (
+                np.argmin(
+                    np.linalg.norm(X.mean(axis=1)[:, None, :] - self.site_x[None], axis=2), axis=1
+                )
+                if len(own)
+                else np.zeros(0, dtype=np.int64)
+            )
             dofs = self.V.dofmap.list[own]
             rows = np.repeat(site, self.dim + 1)
-            self._trigger = sp.csr_matrix((np.repeat(vol / (self.dim + 1), self.dim + 1), (rows, dofs.ravel())),
-                                          shape=(len(self.site_x), len(self.fields["c_E"].x.array)))
+            self._trigger = sp.csr_matrix(
+                (np.repeat(vol / (self.dim + 1), self.dim + 1), (rows, dofs.ravel())),
+                shape=(len(self.site_x), len(self.fields["c_E"].x.array)),
+            )
             self._trigger_sites = len(self.site_x)
         vol = self.cells_cfg.h_ref**self.dim
-        out = np.column_stack([self._trigger @ self.fields[k].x.array / vol for k in ("c_E", "c_M")])
+        out = np.column_stack(
+            [self._trigger @ self.fields[k].x.array / vol for k in ("c_E", "c_M")]
+        )
         return self.comm.allreduce(out, op=MPI.SUM)
 
     def _masses(self, names: list[str], dofs: list[np.ndarray]) -> np.ndarray:
         """Cells of each density field in each dof set, summed over ranks: (sets, fields)."""
         m, vol = self.lumped, self.cells_cfg.h_ref**self.dim
-        out = np.array([[m[d] @ self.fields[k].x.array[d] / vol for k in names] for d in dofs], dtype=float)
+        out = np.array(
+            [[m[d] @ self.fields[k].x.array[d] / vol for k in names] for d in dofs], dtype=float
+        )
         return self.comm.allreduce(out.reshape(len(dofs), len(names)), op=MPI.SUM)
 
     def _shed(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
@@ -321,7 +412,8 @@ class Organ:
         reach, a stochastic rounding of that mass per phenotype (expected size = the mass),
         taken from the density there (from the annulus reach < d <= 2 reach for the
         rounding's last cell), so that mass is conserved. Rank-independent: draws keyed by
-        site and step, ids from the counter-based hash. Collective; the same on every rank."""
+        site and step, ids from the counter-based hash. Collective; the same on every rank.
+        """
         regions = self._site_regions()
         on = self._on_vessels()
         trig = np.where(self.site_kind == RUPTURED, on.sum(axis=1), on[:, 1])
@@ -334,7 +426,9 @@ class Organ:
             # Expected size = the mass within reach, so the expected shed mass is the discrete
             # rule's at the same density (adding the Poisson excess of triggering cells given a
             # firing, lam / (e^lam - 1), sheds 13 % too much: docs/continuum.md).
-            u = rng.uniform(self.seed, np.array([2 * s, 2 * s + 1], dtype=np.uint64), n, rng.SHED_ROUND)
+            u = rng.uniform(
+                self.seed, np.array([2 * s, 2 * s + 1], dtype=np.uint64), n, rng.SHED_ROUND
+            )
             k = np.floor(near) + (u < near - np.floor(near))
             k = np.where(k - near > far, np.floor(near + far), k)  # no more than the annulus holds
             for j, name in enumerate(("c_E", "c_M")):
@@ -347,13 +441,28 @@ class Organ:
             nE, nM = int(k[0]), int(k[1])
             if nE + nM == 0:
                 continue
-            ids = rng.hash64(self.seed, (np.uint64(s) << np.uint64(32)) + np.arange(nE + nM, dtype=np.uint64), n,
-                             rng.SHED_ID)
+            ids = rng.hash64(
+                self.seed,
+                (np.uint64(s) << np.uint64(32)) + np.arange(nE + nM, dtype=np.uint64),
+                n,
+                rng.SHED_ID,
+            )
             phen = np.r_[np.zeros(nE, np.int8), np.ones(nM, np.int8)]
             order = np.argsort(ids, kind="stable")
             x = np.repeat(self.site_x[s][None], nE + nM, axis=0)
-            out.append((int(s), {"id": ids[order], "parent": ids[order], "x": x, "phenotype": phen[order],
-                                 "state": np.zeros(nE + nM, np.int8), "clock": np.zeros(nE + nM)}))
+            out.append(
+                (
+                    int(s),
+                    {
+                        "id": ids[order],
+                        "parent": ids[order],
+                        "x": x,
+                        "phenotype": phen[order],
+                        "state": np.zeros(nE + nM, np.int8),
+                        "clock": np.zeros(nE + nM),
+                    },
+                )
+            )
         if len(fired):
             for name in ("c_E", "c_M"):
                 self.fields[name].x.scatter_forward()
@@ -364,13 +473,16 @@ class Organ:
         density) on the dofs of their vessel site, spread in proportion to the room each dof
         has left (Q - all cells), so that no dof exceeds Q; as many whole cells as the
         site has room for settle (in the order of a hash of their ids), the rest die.
-        Returns how many settled (collective; rows the same on every rank)."""
+        Returns how many settled (collective; rows the same on every rank).
+        """
         regions = self._site_regions()
         Q, vol = self.cells_cfg.capacity(self.dim), self.cells_cfg.h_ref**self.dim
         placed = 0
         for s in np.unique(site):
             rows = np.flatnonzero(site == s)
-            rows = rows[np.argsort(rng.hash64(self.seed, cells["id"][rows], n, rng.ARRIVE), kind="stable")]
+            rows = rows[
+                np.argsort(rng.hash64(self.seed, cells["id"][rows], n, rng.ARRIVE), kind="stable")
+            ]
             dofs = regions[s][0]
             room = np.maximum(Q - self._all_cells()[dofs], 0.0)
             total = self.comm.allreduce(float(self.lumped[dofs] @ room) / vol, op=MPI.SUM)
@@ -416,7 +528,8 @@ class Organ:
     def step(self, n: int, uptake: float = 0.0) -> None:
         """One step; ``uptake``: the exosome amount per unit time this organ takes from
         the plasma over the step (niche). A field that fails (FieldError, raised on every
-        rank of the organ) leaves ``failure`` set for the simulation to stop on."""
+        rank of the organ) leaves ``failure`` set for the simulation to stop on.
+        """
         try:
             self._step(n, uptake)
         except FieldError as err:
@@ -424,8 +537,13 @@ class Organ:
 
     def _soil_step(self) -> None:
         """The soil over its sub-cycle of soil_every steps, with their mean uptake (until
-        then the uptake is pending: ``exosomes_pending``)."""
-        self.soil.step(self._all_cells()[: self.n_owned], self._uptake / self.soil_every, not self.pristine_cells)
+        then the uptake is pending: ``exosomes_pending``).
+        """
+        self.soil.step(
+            self._all_cells()[: self.n_owned],
+            self._uptake / self.soil_every,
+            not self.pristine_cells,
+        )
         self._uptake = 0.0
 
     def _step(self, n: int, uptake: float) -> None:
@@ -437,9 +555,14 @@ class Organ:
             present = self.comm.allreduce(len(self.cells.pop) > 0, op=MPI.LOR)
             if present:
                 ox, N = f.get("o"), f.get("N")
-                self.cells.step(n, f["w"].x.array, None if ox is None else ox.x.array,
-                                (self.spec.oxygen.hypoxia, self.spec.oxygen.necrosis),
-                                None if N is None else N.x.array, self.spec.niche.wake)
+                self.cells.step(
+                    n,
+                    f["w"].x.array,
+                    None if ox is None else ox.x.array,
+                    (self.spec.oxygen.hypoxia, self.spec.oxygen.necrosis),
+                    None if N is None else N.x.array,
+                    self.spec.niche.wake,
+                )
             if present or self._had_cells:
                 self._update_densities()
             self.pristine_cells = self.pristine_cells and not present
@@ -447,7 +570,11 @@ class Organ:
         else:
             self._continuum_step(n)
         t1 = time.perf_counter()
-        c_M = f["c_M"].x.array if self.continuum is not None else self.cells.active_M_density(self.lumped, f["c_M"].x.array)
+        c_M = (
+            f["c_M"].x.array
+            if self.continuum is not None
+            else self.cells.active_M_density(self.lumped, f["c_M"].x.array)
+        )
         ecm_eq = self.ecm_equation
         deposition = 0.0
         if "N" in f and ecm_eq.deposition_rate:
@@ -456,7 +583,9 @@ class Organ:
         # source: its MMP and ECM steps are exactly the identity, so skip them (most of an
         # empty secondary's cost).
         if self.pristine:
-            here = max(float(c_M[: self.n_owned].max(initial=0.0)), float(np.max(deposition, initial=0.0)))
+            here = max(
+                float(c_M[: self.n_owned].max(initial=0.0)), float(np.max(deposition, initial=0.0))
+            )
             self.pristine = self.comm.allreduce(here, op=MPI.MAX) == 0.0
         if not self.pristine:
             self.mmp.step(self.mmp_equation.source(c_M[: self.n_owned]))
@@ -478,7 +607,8 @@ class Organ:
         """The densities over one step, skipped while the organ holds no cell: transport,
         growth (none where o < o_hyp: hypoxic arrest), then death of every cell where
         o < o_nec (the discrete rule's probability 1 per step), then waking of dormant cells
-        at r_wake (1 + wake N), exactly per step (the discrete rule's probability)."""
+        at r_wake (1 + wake N), exactly per step (the discrete rule's probability).
+        """
         f = self.fields
         here = max(float(f[k].x.array[: self.n_owned].max(initial=0.0)) for k in self._densities())
         if self.comm.allreduce(here, op=MPI.MAX) == 0.0:
@@ -486,15 +616,20 @@ class Organ:
         self.pristine_cells = False
         ox = f.get("o")
         dormant = f["d_E"].x.array + f["d_M"].x.array if "d_E" in f else None
-        self.continuum.step(f["w"], grow=None if ox is None else ox.x.array >= self.spec.oxygen.hypoxia,
-                            occupied=dormant)
+        self.continuum.step(
+            f["w"],
+            grow=None if ox is None else ox.x.array >= self.spec.oxygen.hypoxia,
+            occupied=dormant,
+        )
         n_own, vol = self.n_owned, self.cells_cfg.h_ref**self.dim
         if ox is not None:
             dead = ox.x.array < self.spec.oxygen.necrosis
             if self.comm.allreduce(bool(dead.any()), op=MPI.LOR):
                 for k in self._densities():
                     c = f[k].x.array
-                    self.density_stats["died"] += float(self.lumped[:n_own] @ (c[:n_own] * dead[:n_own])) / vol
+                    self.density_stats["died"] += (
+                        float(self.lumped[:n_own] @ (c[:n_own] * dead[:n_own])) / vol
+                    )
                     c[dead] = 0.0
         if dormant is not None:
             gain = self.spec.niche.wake * f["N"].x.array if "N" in f else 0.0
@@ -511,19 +646,28 @@ class Organ:
         ``rest``: the rest of the organ on its first rank (None elsewhere): cells and tips
         with the input index of their element, counters, flags and vessel sites
         (collective on the organ). Plain data only (solver/io/plain.py);
-        solver/io/checkpoint.check_organ checks it on load."""
+        solver/io/checkpoint.check_organ checks it on load.
+        """
         n = self.n_owned
         dofs = {name: f.x.array[:n].copy() for name, f in self.fields.items()}
         cells = self.cells.state()
-        rest = {"cells": None if cells is None else cells["cells"],
-                "cell_stats": None if cells is None else cells["cell_stats"],
-                "flags": {"pristine": self.pristine, "_had_cells": self._had_cells,
-                          "pristine_cells": self.pristine_cells,
-                          "initial_cells": self.initial_cells},
-                "sites": (self.site_x, self.site_kind), "uptake": self._uptake}
+        rest = {
+            "cells": None if cells is None else cells["cells"],
+            "cell_stats": None if cells is None else cells["cell_stats"],
+            "flags": {
+                "pristine": self.pristine,
+                "_had_cells": self._had_cells,
+                "pristine_cells": self.pristine_cells,
+                "initial_cells": self.initial_cells,
+            },
+            "sites": (self.site_x, self.site_kind),
+            "uptake": self._uptake,
+        }
         if self.continuum is not None:
-            rest["continuum"] = {k: self.comm.allreduce(v, op=MPI.SUM)
-                                 for k, v in {**self.continuum.stats, **self.density_stats}.items()}
+            rest["continuum"] = {
+                k: self.comm.allreduce(v, op=MPI.SUM)
+                for k, v in {**self.continuum.stats, **self.density_stats}.items()
+            }
         if self.soil is not None:
             rest["soil"] = self.soil.state()
         if self.angio is not None:
@@ -534,7 +678,8 @@ class Organ:
 
     def load_state(self, state: dict) -> None:
         """The inverse of ``state`` on any partition of the same mesh (collective); ``rest``
-        on every rank."""
+        on every rank.
+        """
         dofs, rest = state["dofs"], state["rest"]
         n = self.n_owned
         for name, f in self.fields.items():
@@ -545,11 +690,13 @@ class Organ:
         self.pristine_cells, self.initial_cells = flags["pristine_cells"], flags["initial_cells"]
         self._uptake = rest["uptake"]
         site_x, site_kind = rest["sites"]
-        for x, kind in zip(site_x[len(self.site_x):], site_kind[len(self.site_kind):]):
+        for x, kind in zip(site_x[len(self.site_x) :], site_kind[len(self.site_kind) :]):
             self.add_site(x, int(kind))  # new perfused vessels: their elements take the kind
         self.cells.load_state({"cells": rest["cells"], "cell_stats": rest["cell_stats"]})
         if self.continuum is not None:
-            st = {k: (float(v) if self.comm.rank == 0 else 0.0) for k, v in rest["continuum"].items()}
+            st = {
+                k: (float(v) if self.comm.rank == 0 else 0.0) for k, v in rest["continuum"].items()
+            }
             self.continuum.stats = {k: st[k] for k in self.continuum.stats}
             self.density_stats = {k: st[k] for k in self.density_stats}
         if self.soil is not None:
@@ -571,16 +718,22 @@ class Organ:
             nE = sum(self._integral(f[k].x.array) for k in ("c_E", "d_E") if k in f) * scale
             nM = sum(self._integral(f[k].x.array) for k in ("c_M", "d_M") if k in f) * scale
             if "d_E" in f:
-                extra["cells_dormant"] = (self._integral(f["d_E"].x.array) + self._integral(f["d_M"].x.array)) * scale
+                extra["cells_dormant"] = (
+                    self._integral(f["d_E"].x.array) + self._integral(f["d_M"].x.array)
+                ) * scale
             # Mass the clip at zero added back (cumulative, cells): round-off if the scheme is right.
             extra["clip_removed"] = self.tissue_stats()["clip_removed"]
-        degraded = self.comm.allreduce(float(self.lumped[:n] @ (w[:n] < 0.5)), op=MPI.SUM) / self.volume
+        degraded = (
+            self.comm.allreduce(float(self.lumped[:n] @ (w[:n] < 0.5)), op=MPI.SUM) / self.volume
+        )
         r = self.invasion_radius()
         return {
             "cells_E": nE,
             "cells_M": nM,
             "cells": nE + nM,
-            "ecm_lost_fraction": 1.0 - self._integral(w) / self.w_initial if self.w_initial > 0 else 0.0,
+            "ecm_lost_fraction": 1.0 - self._integral(w) / self.w_initial
+            if self.w_initial > 0
+            else 0.0,
             "ecm_degraded_area_fraction": degraded,
             "mmp_max": self.comm.allreduce(float(f["m"].x.array[:n].max(initial=0.0)), op=MPI.MAX),
             "mmp_min": self.comm.allreduce(float(f["m"].x.array[:n].min(initial=0.0)), op=MPI.MIN),
@@ -598,7 +751,7 @@ class Organ:
 
         def extreme(name, op):
             values = f[name].x.array[:n]
-            local = (values.min(initial=np.inf) if op is MPI.MIN else values.max(initial=-np.inf))
+            local = values.min(initial=np.inf) if op is MPI.MIN else values.max(initial=-np.inf)
             return self.comm.allreduce(float(local), op=op)
 
         # Without the M-matrix (3D default) o, v and x can undershoot below zero, and where
@@ -610,7 +763,9 @@ class Organ:
         if "o" in f:
             out["o_min"] = extreme("o", MPI.MIN)
             hyp = f["o"].x.array[:n] < self.spec.oxygen.hypoxia
-            out["hypoxic_fraction"] = self.comm.allreduce(float(self.lumped[:n] @ hyp), op=MPI.SUM) / self.volume
+            out["hypoxic_fraction"] = (
+                self.comm.allreduce(float(self.lumped[:n] @ hyp), op=MPI.SUM) / self.volume
+            )
         if "v" in f:
             out["vegf_max"] = extreme("v", MPI.MAX)
         if "x" in f:
@@ -626,8 +781,9 @@ class Organ:
         return out
 
     def negative_part(self, name: str) -> float:
-        """int max(-u, 0) / int |u| of field ``name`` (lumped): the share of its mass that
-        a clip at zero removes (0 for a field kept non-negative)."""
+        """Int max(-u, 0) / int |u| of field ``name`` (lumped): the share of its mass that
+        a clip at zero removes (0 for a field kept non-negative).
+        """
         u = self.fields[name].x.array
         neg, tot = self._integral(np.maximum(-u, 0.0)), self._integral(np.abs(u))
         return neg / tot if tot > 0 else 0.0
@@ -635,19 +791,29 @@ class Organ:
     def lesions(self, les, mm_per_unit: float) -> dict:
         """Lesions in this organ (connected occupied places) and their sizes in mm; in
         continuum mode a place is occupied when the density puts more than half a cell in it
-        (each dof's cells counted in the place that holds the dof)."""
+        (each dof's cells counted in the place that holds the dof).
+        """
         if self.continuum is None:
             cells, boxes = lesions.find(self.cells.lattice, self.cells.pop.place, self.comm)
         else:
             n = self.n_owned
             xy = self.V.tabulate_dof_coordinates()[:n, : self.dim]
             mass = self.lumped[:n] * self._all_cells()[:n] / self.cells_cfg.h_ref**self.dim
-            cells, boxes = lesions.find(self.cells.lattice, self.cells.lattice.box(xy), self.comm, weights=mass,
-                                        min_cells=0.5)
+            cells, boxes = lesions.find(
+                self.cells.lattice,
+                self.cells.lattice.box(xy),
+                self.comm,
+                weights=mass,
+                min_cells=0.5,
+            )
         d = lesions.diameters(boxes, self.cells_cfg.h_ref * mm_per_unit, self.dim)
-        return {"lesions": len(cells), "micro": int(((d > les.micro_mm) & (d <= les.macro_mm)).sum()),
-                "macro": int((d > les.macro_mm).sum()), "largest_lesion_mm": float(d.max(initial=0.0)),
-                "largest_lesion_cells": float(cells.max(initial=0.0))}
+        return {
+            "lesions": len(cells),
+            "micro": int(((d > les.micro_mm) & (d <= les.macro_mm)).sum()),
+            "macro": int((d > les.macro_mm).sum()),
+            "largest_lesion_mm": float(d.max(initial=0.0)),
+            "largest_lesion_cells": float(cells.max(initial=0.0)),
+        }
 
     def invasion_radius(self) -> tuple[float, float]:
         """Largest and 95th-percentile distance of cells from the tumour centre."""

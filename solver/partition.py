@@ -11,13 +11,13 @@ colony). Ghosts are the facet neighbours on other ranks, as dolfinx's shared_fac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
-
-import numpy as np
-from mpi4py import MPI
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import dolfinx
+import numpy as np
 from dolfinx.cpp.graph import AdjacencyList_int32, AdjacencyList_int64
+from mpi4py import MPI
 
 if TYPE_CHECKING:
     from solver.organ import Organ
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 def bisect(x: np.ndarray, weight: np.ndarray, nparts: int) -> np.ndarray:
     """Recursive coordinate bisection: the part (0..nparts-1) of every point, each part
     holding about the same total weight. Splits the longest side at the weighted quantile
-    that matches the parts on either side."""
+    that matches the parts on either side.
+    """
     part = np.zeros(len(x), dtype=np.int32)
     todo = [(np.arange(len(x)), 0, nparts)]
     while todo:
@@ -44,10 +45,12 @@ def bisect(x: np.ndarray, weight: np.ndarray, nparts: int) -> np.ndarray:
     return part
 
 
-def expected_cells(mid: np.ndarray, volume: np.ndarray, tumours: list[tuple[np.ndarray, int]],
-                   per_volume: float) -> np.ndarray:
+def expected_cells(
+    mid: np.ndarray, volume: np.ndarray, tumours: list[tuple[np.ndarray, int]], per_volume: float
+) -> np.ndarray:
     """Cancer cells each element holds at the start: the tumours (centre, count) packed at
-    ``per_volume`` cells per unit volume in the balls of that volume around their centres."""
+    ``per_volume`` cells per unit volume in the balls of that volume around their centres.
+    """
     dim = mid.shape[1]
     ball = np.pi if dim == 2 else 4.0 * np.pi / 3.0
     cells = np.zeros(len(mid))
@@ -63,13 +66,18 @@ def dual_graph(comm: MPI.Comm, cell_type, topo: np.ndarray):
     """Elements sharing a facet, from an (elements, vertices) array (collective)."""
     nv = topo.shape[1]
     return dolfinx.mesh.build_dual_graph(
-        comm, cell_type, AdjacencyList_int64(topo.ravel(), np.arange(0, topo.size + 1, nv, dtype=np.int64)), 2)
+        comm,
+        cell_type,
+        AdjacencyList_int64(topo.ravel(), np.arange(0, topo.size + 1, nv, dtype=np.int64)),
+        2,
+    )
 
 
 def weighted(coords, weight_of, dim: int):
     """A dolfinx cell partitioner (for create_mesh / model_to_mesh) by weighted coordinate
     bisection. ``coords``: node coordinates by input node index on the rank that holds the
-    cells (None elsewhere); ``weight_of(mid, volume)``: element weights."""
+    cells (None elsewhere); ``weight_of(mid, volume)``: element weights.
+    """
 
     def partition(comm: MPI.Comm, nparts: int, cell_types, cells):
         nv = dim + 1
@@ -103,7 +111,8 @@ def layout(n_organs: int, size: int, mode: str) -> tuple[list[int], list[int]]:
     """Organs onto ranks: (group of each organ, first rank of each group). "all": one group
     of every rank. "split": min(size, n_organs) groups of consecutive ranks (sizes differ by
     at most one, larger first); the primary alone in group 0, the secondaries round-robin
-    over the others. Measured against "all" by scripts/bench_mapping.py."""
+    over the others. Measured against "all" by scripts/bench_mapping.py.
+    """
     groups = 1 if mode == "all" else max(1, min(size, n_organs))
     organ_group = [0] + [1 + (k % (groups - 1)) if groups > 1 else 0 for k in range(n_organs - 1)]
     sizes = [size // groups + (g < size % groups) for g in range(groups)]
@@ -148,7 +157,8 @@ class Placement:
 
     def everywhere(self, fn: Callable[[Organ], Any]) -> dict[str, Any]:
         """``fn(organ)`` for every organ, evaluated (collectively) by the ranks that hold
-        it, as {organ name: value} in case order on every rank."""
+        it, as {organ name: value} in case order on every rank.
+        """
         mine = {o.name: fn(o) for o in self.organs}
         if not self.split:
             return mine
@@ -158,5 +168,6 @@ class Placement:
 
     def from_organ(self, k: int, value: Any) -> Any:
         """``value``, computed by the ranks of organ ``k`` (anything elsewhere), on every
-        rank (collective)."""
+        rank (collective).
+        """
         return self.comm.bcast(value, root=self.leader[k]) if self.split else value

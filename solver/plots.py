@@ -34,11 +34,13 @@ FIELDS = ("w", "m", "c_M", "o", "v", "N", "b")  # what a snapshot shows, where p
 DENSITIES = ("c_E", "c_M", "d_E", "d_M")  # where the cells are (continuum mode, 3D)
 PHENOTYPES = (("epithelial", "royalblue"), ("mesenchymal", "crimson"))  # codes 0, 1
 # The soil figure's metrics (Organ.metrics), labelled from the registry of fields.
-SOIL = {"niche_mean": f"mean {registry.label('N')}",
-        "hypoxic_fraction": "volume fraction with o < oxygen.hypoxia",
-        "vegf_max": f"max {registry.label('v')}",
-        "perfused_fraction": f"mean {registry.label('b')}",
-        "tips_active": "active tip cells"}
+SOIL = {
+    "niche_mean": f"mean {registry.label('N')}",
+    "hypoxic_fraction": "volume fraction with o < oxygen.hypoxia",
+    "vegf_max": f"max {registry.label('v')}",
+    "perfused_fraction": f"mean {registry.label('b')}",
+    "tips_active": "active tip cells",
+}
 
 
 def _pyplot():
@@ -101,7 +103,11 @@ def run(outdir: Path) -> list[Path]:
 
     fig, axes = panels(len(organs), "cells per organ")
     for ax, o in zip(axes, organs):
-        for col, label in ((f"{o}.cells_E", "epithelial"), (f"{o}.cells_M", "mesenchymal"), (f"{o}.cells", "all")):
+        for col, label in (
+            (f"{o}.cells_E", "epithelial"),
+            (f"{o}.cells_M", "mesenchymal"),
+            (f"{o}.cells", "all"),
+        ):
             ax.plot(days, m[col], label=label)
         ax.set_title(o)
         ax.set_ylabel("cells")
@@ -113,7 +119,13 @@ def run(outdir: Path) -> list[Path]:
         for col in ("ctc_single", "ctc_clusters", "in_blood"):
             axes[0].plot(days, m[col], label=col)
         axes[0].set_ylabel("now in the blood")
-        for col in ("intravasated", "arrived", "died_in_blood", "failed_extravasation", "died_in_tissue"):
+        for col in (
+            "intravasated",
+            "arrived",
+            "died_in_blood",
+            "failed_extravasation",
+            "died_in_tissue",
+        ):
             axes[1].plot(days, m[col], label=col)
         axes[1].set_ylabel("cells so far")
         for ax in axes:
@@ -148,14 +160,20 @@ def run(outdir: Path) -> list[Path]:
             ax.legend(fontsize=7)
         save(fig, "soil.png")
 
-    logs = {o: _table(outdir / o / "sprouts.csv") for o in organs if (outdir / o / "sprouts.csv").exists()}
+    logs = {
+        o: _table(outdir / o / "sprouts.csv")
+        for o in organs
+        if (outdir / o / "sprouts.csv").exists()
+    }
     logs = {o: t for o, t in logs.items() if t}
     if logs:  # where the new vessels sprouted, branched and fused (x-y; 3D organs projected)
         fig, axes = panels(len(logs), "new vessels")
         for ax, (o, t) in zip(axes, logs.items()):
             for kind, mark in (("sprout", "o"), ("branch", "^"), ("anastomosis", "x")):
                 sel = t["event"] == kind
-                ax.scatter(t["x"][sel], t["y"][sel], s=9, marker=mark, label=f"{kind} ({sel.sum()})")
+                ax.scatter(
+                    t["x"][sel], t["y"][sel], s=9, marker=mark, label=f"{kind} ({sel.sum()})"
+                )
             ax.set_title(o)
             ax.set_xlabel("x")
             ax.set_ylabel("y")
@@ -172,7 +190,9 @@ def run(outdir: Path) -> list[Path]:
     axes[1].axhline(detect, color="k", lw=0.8, ls=":", label=f"detectable ({detect} mm)")
     for o, hours in manifest.get("detected_hours", {}).items():
         axes[1].axvline(hours / 24.0, lw=0.8, ls="--", color="grey")
-        axes[1].annotate(f"{o} detected", (hours / 24.0, detect), fontsize=7, rotation=90, va="bottom")
+        axes[1].annotate(
+            f"{o} detected", (hours / 24.0, detect), fontsize=7, rotation=90, va="bottom"
+        )
     axes[0].set_ylabel("lesions")
     axes[1].set_ylabel("largest lesion (mm)")
     for ax in axes:
@@ -184,8 +204,15 @@ def run(outdir: Path) -> list[Path]:
         times, xdmf = history(outdir / o)  # the continuous series across restarts
         if times and xdmf is not None:
             t = times[-1][0]
-            made.append(snapshot(xdmf, folder / f"fields_{o}.png", o, hours=t * hour,
-                                 cells=_cells_at(outdir / o, t)).png)
+            made.append(
+                snapshot(
+                    xdmf,
+                    folder / f"fields_{o}.png",
+                    o,
+                    hours=t * hour,
+                    cells=_cells_at(outdir / o, t),
+                ).png
+            )
     return made
 
 
@@ -243,7 +270,8 @@ def focus(points: np.ndarray, weights: np.ndarray, radius: float) -> np.ndarray 
 
 def _cells_at(folder: Path, t: float) -> dict[str, np.ndarray] | None:
     """Positions and phenotypes of an organ's cells at output time ``t`` (ORGAN/cells.pvd),
-    None if no cell output was written at ``t``."""
+    None if no cell output was written at ``t``.
+    """
     pvd = folder / "cells.pvd"
     if not pvd.exists():
         return None
@@ -260,23 +288,39 @@ def _cells_at(folder: Path, t: float) -> dict[str, np.ndarray] | None:
 def _bar(plotter, name: str, title: str, constant: bool) -> None:
     """A horizontal colour bar at the panel's foot, its labels below it and its title below
     them as a text of its own (VTK lays a long title over the labels); a constant field gets
-    no labels (its title says the value)."""
-    bar = plotter.add_scalar_bar(title=name, position_x=0.1, position_y=0.16, width=0.8,
-                                 height=0.08, fmt="%.4g", n_labels=0 if constant else 4,
-                                 label_font_size=11, color="black")
+    no labels (its title says the value).
+    """
+    bar = plotter.add_scalar_bar(
+        title=name,
+        position_x=0.1,
+        position_y=0.16,
+        width=0.8,
+        height=0.08,
+        fmt="%.4g",
+        n_labels=0 if constant else 4,
+        label_font_size=11,
+        color="black",
+    )
     bar.SetTitle(" ")
     bar.SetTextPositionToPrecedeScalarBar()
     labels = bar.GetLabelTextProperty()  # readable over the organ behind them
     labels.SetBackgroundColor(1.0, 1.0, 1.0)
     labels.SetBackgroundOpacity(0.8)
     width = plotter.window_size[0] / plotter.shape[1]
-    text = plotter.add_text("\n".join(textwrap.wrap(title, 48)), position=(0.05 * width, 4),
-                            font_size=7, color="black")
+    text = plotter.add_text(
+        "\n".join(textwrap.wrap(title, 48)), position=(0.05 * width, 4), font_size=7, color="black"
+    )
     text.prop.background_color, text.prop.background_opacity = "white", 0.8
 
 
-def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
-             cells: dict[str, np.ndarray] | None = None) -> Snapshot:
+def snapshot(
+    xdmf: Path,
+    png: Path,
+    title: str,
+    *,
+    hours: float | None = None,
+    cells: dict[str, np.ndarray] | None = None,
+) -> Snapshot:
     """Render an organ's fields at the last output time to a PNG (off-screen, pyvista).
 
     The fields of FIELDS present in a dolfinx XDMF file (or an organ's fields_series.xdmf),
@@ -311,8 +355,11 @@ def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
     names = [n for n in values if n in FIELDS]
     kind = {3: pv.CellType.TRIANGLE, 4: pv.CellType.TETRA}[topology.shape[1]]
     pts = _xyz(x)
-    grid = pv.UnstructuredGrid(np.c_[np.full(len(topology), topology.shape[1]), topology].ravel(),
-                               np.full(len(topology), kind), pts)
+    grid = pv.UnstructuredGrid(
+        np.c_[np.full(len(topology), topology.shape[1]), topology].ravel(),
+        np.full(len(topology), kind),
+        pts,
+    )
     for n in names:
         grid.point_data[n] = values[n]
     when = f"t = {t:.4g}" + ("" if hours is None else f" ({hours:.3g} h, {hours / 24:.3g} d)")
@@ -333,14 +380,16 @@ def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
         # The organ without the octant between the centre and the camera (view_isometric
         # looks from +x +y +z): its outside, and inside it the three planes' faces.
         top = pts.max(axis=0) + 1.0
-        cut = grid.clip_box([centre[0], top[0], centre[1], top[1], centre[2], top[2]], invert=True,
-                            crinkle=False).extract_surface(algorithm="dataset_surface")
+        cut = grid.clip_box(
+            [centre[0], top[0], centre[1], top[1], centre[2], top[2]], invert=True, crinkle=False
+        ).extract_surface(algorithm="dataset_surface")
     panels = (["cells"] if three_d and cells is not None else []) + names
     cols = min(len(panels), 4)
     rows = -(-len(panels) // cols)
     pv.OFF_SCREEN = True
-    plotter = pv.Plotter(off_screen=True, shape=(rows, cols), window_size=(430 * cols, 430 * rows),
-                         border=False)
+    plotter = pv.Plotter(
+        off_screen=True, shape=(rows, cols), window_size=(430 * cols, 430 * rows), border=False
+    )
     plotter.set_background("white")
     for j, n in enumerate(panels):
         plotter.subplot(j // cols, j % cols)
@@ -350,23 +399,37 @@ def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
         if n == "cells" and cells is not None:
             plotter.add_mesh(surface, color="lightgrey", opacity=0.1)
             for plane in planes:
-                outline = plane.extract_feature_edges(boundary_edges=True, feature_edges=False,
-                                                      manifold_edges=False)
+                outline = plane.extract_feature_edges(
+                    boundary_edges=True, feature_edges=False, manifold_edges=False
+                )
                 plotter.add_mesh(outline, color="grey")
             for code, (what, colour) in enumerate(PHENOTYPES):
                 sel = cells["phenotype"] == code
                 if sel.any():
-                    plotter.add_mesh(pv.PolyData(_xyz(cells["x"][sel])), color=colour, point_size=4,
-                                     render_points_as_spheres=True)
-                plotter.add_text(f"{what} cells: {int(sel.sum())}", position=(10, 30 - 18 * code),
-                                 font_size=9, color=colour)
+                    plotter.add_mesh(
+                        pv.PolyData(_xyz(cells["x"][sel])),
+                        color=colour,
+                        point_size=4,
+                        render_points_as_spheres=True,
+                    )
+                plotter.add_text(
+                    f"{what} cells: {int(sel.sum())}",
+                    position=(10, 30 - 18 * code),
+                    font_size=9,
+                    color=colour,
+                )
         else:
             shown = cut if three_d else grid
             lo, hi = float(values[n].min()), float(values[n].max())  # the organ's range
             constant = not hi > lo
             # A copy each: a shared mesh would show one field (its last active scalars) everywhere.
-            plotter.add_mesh(shown.copy(), scalars=n, cmap="viridis",
-                             clim=(lo, lo + 1.0 if constant else hi), show_scalar_bar=False)
+            plotter.add_mesh(
+                shown.copy(),
+                scalars=n,
+                cmap="viridis",
+                clim=(lo, lo + 1.0 if constant else hi),
+                show_scalar_bar=False,
+            )
             note = f": {lo:.3g} everywhere" if constant else ""
             _bar(plotter, n, registry.label(n) + note, constant)
         plotter.view_xy() if not three_d else plotter.view_isometric()
@@ -378,7 +441,8 @@ def snapshot(xdmf: Path, png: Path, title: str, *, hours: float | None = None,
 
 def _frame(camera, zoom: float) -> None:
     """Make room for the titles and the colour bar: the organ smaller by ``zoom`` and raised
-    above the bar (the camera moved down by 9 % of the panel's height)."""
+    above the bar (the camera moved down by 9 % of the panel's height).
+    """
     camera.zoom(zoom)
     height = 2.0 * camera.distance * np.tan(np.radians(camera.view_angle) / 2.0)
     shift = -0.09 * height * np.asarray(camera.up)
@@ -402,7 +466,8 @@ def _vertex_volumes(pts: np.ndarray, tets: np.ndarray) -> np.ndarray:
 
 def _sensitivity(outdir: Path) -> Path:
     """sensitivity.png: per output, a bar per key of the design's measure (Morris mu*,
-    Sobol S1 and ST, or Spearman rho), with its 95 % interval where there is one."""
+    Sobol S1 and ST, or Spearman rho), with its 95 % interval where there is one.
+    """
     plt = _pyplot()
     rows = list(csv.DictReader(open(outdir / "sensitivity.csv")))
     measures = next(m for m in (["mu_star"], ["spearman_rho"], ["S1", "ST"]) if m[0] in rows[0])
@@ -414,8 +479,13 @@ def _sensitivity(outdir: Path) -> Path:
         at = np.arange(len(sel))
         for i, m in enumerate(measures):
             conf = [float(r.get(f"{m}_conf") or 0) for r in sel]
-            ax.barh(at + (i - (len(measures) - 1) / 2) * height, [float(r[m] or 0) for r in sel],
-                    height, xerr=conf if any(conf) else None, label=m)
+            ax.barh(
+                at + (i - (len(measures) - 1) / 2) * height,
+                [float(r[m] or 0) for r in sel],
+                height,
+                xerr=conf if any(conf) else None,
+                label=m,
+            )
         ax.set_yticks(at, [r["key"] for r in sel])
         ax.set_title(o)
         ax.set_xlabel(" and ".join(measures))

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from mpi4py import MPI
@@ -55,9 +56,15 @@ class Simulation:
             its step are kept and continued, and nothing is written at step 0.
     """
 
-    def __init__(self, case: config.Case, outdir: str | Path | None = None,
-                 comm: MPI.Comm = MPI.COMM_WORLD, *, quiet: bool = False,
-                 resume: dict | None = None) -> None:
+    def __init__(
+        self,
+        case: config.Case,
+        outdir: str | Path | None = None,
+        comm: MPI.Comm = MPI.COMM_WORLD,
+        *,
+        quiet: bool = False,
+        resume: dict | None = None,
+    ) -> None:
         self.case = case
         self.resume = resume
         self.comm = comm
@@ -75,14 +82,16 @@ class Simulation:
             # Organs meet only in the blood. Each organ lives on a group of ranks (see
             # ``partition.layout``); this rank builds and steps the organs of its group.
             specs = case.organs()
-            self.placement = partition.Placement(comm=comm, names=[o.name for o in specs],
-                                                 mode=case.parallel.organs)
+            self.placement = partition.Placement(
+                comm=comm, names=[o.name for o in specs], mode=case.parallel.organs
+            )
             for k, spec in enumerate(specs):
                 if self.placement.hosts(k):
                     where = "primary.geometry" if k == 0 else f"secondary.{k - 1}.geometry"
                     msh = str(self.outdir / spec.name / f"{spec.name}.msh")
-                    om = geometry.organ_mesh(spec.geometry, self.placement.organ_comm, msh, where,
-                                             self._weights(k, spec))
+                    om = geometry.organ_mesh(
+                        spec.geometry, self.placement.organ_comm, msh, where, self._weights(k, spec)
+                    )
                     self.placement.add(Organ(spec, om, case, index=k))
             self.body = Body(case=case, placement=self.placement, log=self.outputs.event)
             self.outputs.open(self.organs)
@@ -100,7 +109,8 @@ class Simulation:
     @property
     def organ(self) -> Organ | None:
         """The primary organ (the only one in single-organ cases); None on ranks that do not
-        hold it."""
+        hold it.
+        """
         return self.placement.hosted.get(0)
 
     @property
@@ -128,7 +138,8 @@ class Simulation:
         """Element weights for the partition of organ k (parallel.balance = "cells"), each
         cancer cell worth parallel.cell_cost elements: the cells where they are in the
         checkpoint on a restart (the partition follows the tumours as they grew), else
-        the organ's tumour or colony at the start."""
+        the organ's tumour or colony at the start.
+        """
         case = self.case
         if case.parallel.balance != "cells" or case.cells.mode != "discrete":
             return None
@@ -147,9 +158,10 @@ class Simulation:
         if not count:
             return None
         c = case.cells
-        per_volume = c.capacity(spec.geometry.dim) / c.h_ref ** spec.geometry.dim
-        return lambda mid, vol, centre: 1.0 + cost * partition.expected_cells(
-            mid, vol, [(centre, count)], per_volume)
+        per_volume = c.capacity(spec.geometry.dim) / c.h_ref**spec.geometry.dim
+        return lambda mid, vol, centre: (
+            1.0 + cost * partition.expected_cells(mid, vol, [(centre, count)], per_volume)
+        )
 
     # -- outputs ----------------------------------------------------------------------
     def _output(self) -> None:
@@ -174,8 +186,11 @@ class Simulation:
         eta = wall / max(self.n, 1) * (steps - self.n)
         h = scale_hours(self.t, self.case)
         cells = (self.last or {}).get("cells", 0)
-        print(f"step {self.n}/{steps}  t = {self.t:.4g} ({h:.3g} h, {h / 24:.3g} d)  "
-              f"cells {cells:.0f}  wall {wall:.1f} s  ETA {eta:.0f} s", flush=True)
+        print(
+            f"step {self.n}/{steps}  t = {self.t:.4g} ({h:.3g} h, {h / 24:.3g} d)  "
+            f"cells {cells:.0f}  wall {wall:.1f} s  ETA {eta:.0f} s",
+            flush=True,
+        )
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signal = signal.Signals(signum).name
@@ -186,10 +201,13 @@ class Simulation:
         steps and at the end; ``callback(sim, n, t)`` after every step. Returns the last
         metrics row. Raises Failed (a field failed), Stopped (a signal); every writer is
         closed on return, whatever the way out, so a run is run once (a checkpoint and
-        ``Simulation.restart`` continue it)."""
+        ``Simulation.restart`` continue it).
+        """
         if self.outputs.closed:
-            raise RuntimeError(f"{self.outdir}: this run has ended and its outputs are closed; "
-                               "Simulation.restart continues it from a checkpoint")
+            raise RuntimeError(
+                f"{self.outdir}: this run has ended and its outputs are closed; "
+                "Simulation.restart continues it from a checkpoint"
+            )
         steps = self.case.time.steps if steps is None else steps
         every = self.case.output.every
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
@@ -230,18 +248,22 @@ class Simulation:
                 if alarm:
                     if n % every and n != steps:
                         self._output()
-                    self.outputs.manifest.write(steps_done=n,
-                                                stopped_by=self._signal or "signal on another rank")
+                    self.outputs.manifest.write(
+                        steps_done=n, stopped_by=self._signal or "signal on another rank"
+                    )
                     by = self._signal or "a signal"
-                    raise Stopped(f"stopped by {by} after step {n}; outputs up to step {n} and a "
-                                  f"checkpoint are written (seedsoil restart {self.outdir}); the "
-                                  "manifest says complete: false")
+                    raise Stopped(
+                        f"stopped by {by} after step {n}; outputs up to step {n} and a "
+                        f"checkpoint are written (seedsoil restart {self.outdir}); the "
+                        "manifest says complete: false"
+                    )
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
             self.close()
-        self.outputs.manifest.finish(steps_done=self.n, wall_s=dict(self.wall), stats=body.stats(),
-                                     final=self.last)
+        self.outputs.manifest.finish(
+            steps_done=self.n, wall_s=dict(self.wall), stats=body.stats(), final=self.last
+        )
         assert self.last is not None
         return self.last
 
@@ -251,43 +273,63 @@ class Simulation:
         t0 = time.perf_counter()
         self.outputs.sprout_log(self.organs)  # the log then holds every event up to this step
         checkpoint.save(self, self.outdir / "checkpoint")
-        self.outputs.manifest.write(checkpoint={"step": self.n, "time": self.t,
-                                                "ranks": self.comm.size})
+        self.outputs.manifest.write(
+            checkpoint={"step": self.n, "time": self.t, "ranks": self.comm.size}
+        )
         self.wall["checkpoint"] = self.wall.get("checkpoint", 0.0) + time.perf_counter() - t0
 
     def state(self) -> dict:
         """What the simulation holds besides its organs (the clock, the outputs' progress,
         the body's state), the same on every rank, as plain data (solver/io/plain.py;
         checked on load by checkpoint.check_simulation). The keys, in this order, are the
-        checkpoint's simulation.json."""
+        checkpoint's simulation.json.
+        """
         body = self.body.state()
-        return {"n": self.n, "t": self.t, "ledger": body["ledger"], "blood": body["blood"],
-                "exosomes": body["exosomes"], "blocked": body["blocked"],
-                "last_output": list(self.last_output), "last": self.last,
-                "detected": body["detected"], "wall": self.wall}
+        return {
+            "n": self.n,
+            "t": self.t,
+            "ledger": body["ledger"],
+            "blood": body["blood"],
+            "exosomes": body["exosomes"],
+            "blocked": body["blocked"],
+            "last_output": list(self.last_output),
+            "last": self.last,
+            "detected": body["detected"],
+            "wall": self.wall,
+        }
 
     def load_state(self, state: dict) -> None:
         """The inverse of ``state``."""
         self.n, self.t = state["n"], state["t"]
-        self.body.load_state({k: state[k] for k in ("ledger", "blood", "exosomes", "blocked",
-                                                    "detected")})
+        self.body.load_state(
+            {k: state[k] for k in ("ledger", "blood", "exosomes", "blocked", "detected")}
+        )
         self.last_output = tuple(state["last_output"])
         if state["last"] is not None:
             self.last = state["last"]
         self.wall.update({k: v for k, v in state["wall"].items() if k != "setup"})
 
     @classmethod
-    def restart(cls, outdir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, steps: int | None = None,
-                quiet: bool = False, petsc: dict | None = None) -> Simulation:
+    def restart(
+        cls,
+        outdir: str | Path,
+        comm: MPI.Comm = MPI.COMM_WORLD,
+        steps: int | None = None,
+        quiet: bool = False,
+        petsc: dict | None = None,
+    ) -> Simulation:
         """A run continued from the newest complete checkpoint of OUTDIR (checkpoint.find),
         on any rank count: the same case (from the manifest, checked as a case file is),
         ``steps`` to extend it, ``petsc`` the user's own PETSc options (the first run's
-        command line is not replayed)."""
+        command line is not replayed).
+        """
         outdir = Path(outdir).resolve()
         found = checkpoint.find(outdir, comm)
         if found is None:
-            raise config.CaseError(f"{outdir}: no checkpoint to restart from (run with "
-                                   "--checkpoint-every N, or stop a run with SIGTERM/SIGUSR1)")
+            raise config.CaseError(
+                f"{outdir}: no checkpoint to restart from (run with "
+                "--checkpoint-every N, or stop a run with SIGTERM/SIGUSR1)"
+            )
         where, info = checkpoint.settle(outdir, found[0], comm), found[1]
         manifest = outdir / "manifest.json"
         data = comm.bcast(json.loads(manifest.read_text()) if comm.rank == 0 else None, root=0)
@@ -296,8 +338,9 @@ class Simulation:
         case.source = data.get("case_file")
         if steps is not None:
             if steps < info["step"]:
-                raise config.CaseError(f"--steps {steps} is before the checkpoint's step "
-                                       f"{info['step']}")
+                raise config.CaseError(
+                    f"--steps {steps} is before the checkpoint's step {info['step']}"
+                )
             case.time.steps = steps
         # Read while partitioning: refuse a bad one on every rank first.
         if case.parallel.balance == "cells":
@@ -315,9 +358,11 @@ class Simulation:
     def _fail(self, n: int, why: str) -> None:
         good, t = self.last_output
         self.outputs.manifest.write(failed={"step": n, "why": why, "last_good_output_step": good})
-        raise Failed(f"step {n} (t = {n * self.case.time.dt:g}): {why}. Outputs up to the last "
-                     f"good one, step {good} (t = {t:g}), are written and valid; the manifest "
-                     "says complete: false")
+        raise Failed(
+            f"step {n} (t = {n * self.case.time.dt:g}): {why}. Outputs up to the last "
+            f"good one, step {good} (t = {t:g}), are written and valid; the manifest "
+            "says complete: false"
+        )
 
     def close(self) -> None:
         """Close every output writer (safe to call again)."""

@@ -39,8 +39,16 @@ from scipy.stats import spearmanr
 from solver import config
 from solver.ensemble import run_jobs, with_seed
 
-__all__ = ["DESIGNS", "design", "morris", "parse_vary", "rbd_fast_s1", "run", "sensitivity",
-           "sobol"]
+__all__ = [
+    "DESIGNS",
+    "design",
+    "morris",
+    "parse_vary",
+    "rbd_fast_s1",
+    "run",
+    "sensitivity",
+    "sobol",
+]
 
 DESIGNS = ("morris", "lhs", "grid", "sobol")
 LEVELS = 4  # Morris grid levels p (Morris 1991; SALib's default)
@@ -93,7 +101,8 @@ def design(kind: str, k: int, samples: int, seed: int) -> tuple[np.ndarray, list
     if kind == "sobol":
         if samples & (samples - 1):  # the Sobol' sequence is balanced at powers of 2 only
             raise config.CaseError(
-                f"--samples for the sobol design must be a power of 2, got {samples}")
+                f"--samples for the sobol design must be a power of 2, got {samples}"
+            )
         return sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed), []
     if kind == "morris":
         u = morris_sample.sample(problem, samples, num_levels=LEVELS, seed=seed)
@@ -126,16 +135,22 @@ def morris(unit: np.ndarray, steps: list[Step], y: np.ndarray, seed: int) -> lis
     rng = np.random.default_rng(seed)
     out = []
     for key in range(unit.shape[1]):
-        pairs = [(a, b) for a, b, kk in steps
-                 if kk == key and np.isfinite(y[a]) and np.isfinite(y[b])]
+        pairs = [
+            (a, b) for a, b, kk in steps if kk == key and np.isfinite(y[a]) and np.isfinite(y[b])
+        ]
         res = {"mu": np.nan, "mu_star": np.nan, "sigma": np.nan, "mu_star_conf": np.nan}
         if pairs:
             idx = np.array(pairs).ravel()
             with warnings.catch_warnings():  # sigma of a single effect: nan, said by the blank
                 warnings.simplefilter("ignore", RuntimeWarning)
-                si = morris_analyze.analyze(_unit_problem(1), unit[idx, key:key + 1],
-                                            y[idx].astype(float), num_resamples=RESAMPLES,
-                                            num_levels=LEVELS, seed=rng)
+                si = morris_analyze.analyze(
+                    _unit_problem(1),
+                    unit[idx, key : key + 1],
+                    y[idx].astype(float),
+                    num_resamples=RESAMPLES,
+                    num_levels=LEVELS,
+                    seed=rng,
+                )
             res = {name: float(si[name][0]) for name in res}
         out.append(res | {"effects": len(pairs)})
     return out
@@ -144,24 +159,37 @@ def morris(unit: np.ndarray, steps: list[Step], y: np.ndarray, seed: int) -> lis
 def sobol(y: np.ndarray, k: int, seed: int) -> dict[str, np.ndarray]:
     """First-order and total Sobol' indices of one output on the ``sobol`` design, per key:
     S1, S1_conf, ST, ST_conf (half-widths of bootstrap 95 % intervals). NaN where an output
-    is infinite: a variance needs finite values."""
+    is infinite: a variance needs finite values.
+    """
     if not np.isfinite(y).all():
         return {name: np.full(k, np.nan) for name in ("S1", "S1_conf", "ST", "ST_conf")}
     # A Generator, not an int: SALib 1.6 treats seed=0 as unseeded.
-    si = sobol_analyze.analyze(_unit_problem(k), y.astype(float), calc_second_order=False,
-                               num_resamples=RESAMPLES, seed=np.random.default_rng(seed))
+    si = sobol_analyze.analyze(
+        _unit_problem(k),
+        y.astype(float),
+        calc_second_order=False,
+        num_resamples=RESAMPLES,
+        seed=np.random.default_rng(seed),
+    )
     return {name: np.asarray(si[name], dtype=float) for name in ("S1", "S1_conf", "ST", "ST_conf")}
 
 
 def rbd_fast_s1(unit: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """First-order indices S1 and S1_conf per key by RBD-FAST from any random design (here
     LHS). NaN below 8 M points, where the bootstrap's half samples leave the bias
-    correction (lambda = 2 M / n) above 1/2, or where an output is infinite."""
+    correction (lambda = 2 M / n) above 1/2, or where an output is infinite.
+    """
     k = unit.shape[1]
     if len(y) < 8 * HARMONICS or not np.isfinite(y).all():
         return {"S1": np.full(k, np.nan), "S1_conf": np.full(k, np.nan)}
-    si = rbd_fast.analyze(_unit_problem(k), unit, y.astype(float), M=HARMONICS,
-                          num_resamples=RESAMPLES, seed=np.random.default_rng(seed))
+    si = rbd_fast.analyze(
+        _unit_problem(k),
+        unit,
+        y.astype(float),
+        M=HARMONICS,
+        num_resamples=RESAMPLES,
+        seed=np.random.default_rng(seed),
+    )
     return {name: np.asarray(si[name], dtype=float) for name in ("S1", "S1_conf")}
 
 
@@ -169,9 +197,17 @@ def _num(v: float) -> str:
     return repr(float(v)) if np.isfinite(v) else ""
 
 
-def sensitivity(kind: str, unit: np.ndarray, steps: list[Step], values: np.ndarray,
-                y: np.ndarray, *, keys: list[str], outputs: list[str],
-                seed: int) -> tuple[list[str], list[list]]:
+def sensitivity(
+    kind: str,
+    unit: np.ndarray,
+    steps: list[Step],
+    values: np.ndarray,
+    y: np.ndarray,
+    *,
+    keys: list[str],
+    outputs: list[str],
+    seed: int,
+) -> tuple[list[str], list[list]]:
     """The header and rows of sensitivity.csv.
 
     Args:
@@ -203,16 +239,25 @@ def sensitivity(kind: str, unit: np.ndarray, steps: list[Step], values: np.ndarr
             s = rbd_fast_s1(unit, y[:, j], seed) if lhs else {}
             for i, key in enumerate(keys):
                 rho, p = spearmanr(values[:, i], y[:, j]) if len(values) > 2 else (np.nan, np.nan)
-                rows.append([o, key, repr(float(rho)), repr(float(p))]
-                            + [_num(v[i]) for v in s.values()])
+                rows.append(
+                    [o, key, repr(float(rho)), repr(float(p))] + [_num(v[i]) for v in s.values()]
+                )
     return header, rows
 
 
-def run(case: config.Case, outdir: str | Path, vary: list[tuple[str, float, float]],
-        samples: int, *,
-        kind: str = "morris", replicates: int = 1, outputs: list[str] | None = None,
-        comm: MPI.Comm = MPI.COMM_WORLD, ranks_per_run: int | None = None,
-        log: Callable[[str], None] = print) -> Path:
+def run(
+    case: config.Case,
+    outdir: str | Path,
+    vary: list[tuple[str, float, float]],
+    samples: int,
+    *,
+    kind: str = "morris",
+    replicates: int = 1,
+    outputs: list[str] | None = None,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    ranks_per_run: int | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
     """Run the design (every point x replicate on sub-communicators of ``ranks_per_run``
     ranks, as an ensemble) and write ``sweep.csv`` and ``sensitivity.csv`` (collective).
 
@@ -249,17 +294,29 @@ def run(case: config.Case, outdir: str | Path, vary: list[tuple[str, float, floa
     table = outdir / "sweep.csv"
     outputs = outputs or ["cells"]
     # Every rank reads (so that a bad output name is an error on every rank); rank 0 writes.
-    y = np.array([[np.mean([_output(outdir / f"point_{i:04d}/replicate_{r:02d}", o)
-                            for r in range(replicates)])
-                   for o in outputs] for i in range(len(values))])
+    y = np.array(
+        [
+            [
+                np.mean(
+                    [
+                        _output(outdir / f"point_{i:04d}/replicate_{r:02d}", o)
+                        for r in range(replicates)
+                    ]
+                )
+                for o in outputs
+            ]
+            for i in range(len(values))
+        ]
+    )
     if comm.rank == 0:
         with open(table, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["point"] + keys + outputs)
             for i in range(len(values)):
                 w.writerow([i] + [repr(float(v)) for v in (*values[i], *y[i])])
-        header, rows = sensitivity(kind, unit, steps, values, y, keys=keys, outputs=outputs,
-                                   seed=case.seed)
+        header, rows = sensitivity(
+            kind, unit, steps, values, y, keys=keys, outputs=outputs, seed=case.seed
+        )
         with open(outdir / "sensitivity.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(header)
@@ -275,5 +332,6 @@ def _output(folder: Path, name: str) -> float:
     rows = list(csv.DictReader(open(folder / "metrics.csv")))
     if name not in rows[-1]:
         raise config.CaseError(
-            f"--outputs: no metric {name!r} (metrics.csv has {', '.join(rows[-1])})")
+            f"--outputs: no metric {name!r} (metrics.csv has {', '.join(rows[-1])})"
+        )
     return float(rows[-1][name])

@@ -52,17 +52,29 @@ def _label(ids: np.ndarray) -> np.ndarray:
 class Angiogenesis:
     """Tip cells, their trails, fibronectin f and tip density n of one organ."""
 
-    def __init__(self, *, V: fem.FunctionSpace, walker: MeshWalker, lumped: np.ndarray,
-                 cfg: config.AngiogenesisSpec, h_ref: float, seed: int, dt: float, site_x: np.ndarray,
-                 site_radius: float, organ_index: int, b: fem.Function):
+    def __init__(
+        self,
+        *,
+        V: fem.FunctionSpace,
+        walker: MeshWalker,
+        lumped: np.ndarray,
+        cfg: config.AngiogenesisSpec,
+        h_ref: float,
+        seed: int,
+        dt: float,
+        site_x: np.ndarray,
+        site_radius: float,
+        organ_index: int,
+        b: fem.Function,
+    ):
         """Args:
-            V, lumped: the organ's P1 space and lumped mass.
-            walker: the organ's mesh walker (shared with its cancer cells).
-            cfg: the organ's ``[angiogenesis]`` parameters.
-            h_ref: the cell length (tip density per h_ref^d); seed, dt: the run's.
-            site_x, site_radius: the vessel sites (perfused: they sprout) and their radius.
-            organ_index: the organ's index (part of the sprouts' random keys).
-            b: the perfused new-vessel density (the soil's), set where blood flows.
+        V, lumped: the organ's P1 space and lumped mass.
+        walker: the organ's mesh walker (shared with its cancer cells).
+        cfg: the organ's ``[angiogenesis]`` parameters.
+        h_ref: the cell length (tip density per h_ref^d); seed, dt: the run's.
+        site_x, site_radius: the vessel sites (perfused: they sprout) and their radius.
+        organ_index: the organ's index (part of the sprouts' random keys).
+        b: the perfused new-vessel density (the soil's), set where blood flows.
         """
         self.V, self.cfg, self.seed, self.dt = V, cfg, seed, dt
         self.comm = V.mesh.comm
@@ -86,34 +98,54 @@ class Angiogenesis:
         self.perfused_labels: set[int] = set()
         self.n_owned = V.dofmap.index_map.size_local
         self.sprouted = False
-        cols = {"id": np.uint64, "label": np.int64, "root": np.int64, "host": np.int64, "vertex": np.int32,
-                "age": np.float64, "state": np.int8}
-        self.tips = {k: np.zeros(0, dtype=t) for k, t in cols.items()} | {"x": np.zeros((0, self.dim)),
-                                                                          "x0": np.zeros((0, self.dim))}
+        cols = {
+            "id": np.uint64,
+            "label": np.int64,
+            "root": np.int64,
+            "host": np.int64,
+            "vertex": np.int32,
+            "age": np.float64,
+            "state": np.int8,
+        }
+        self.tips = {k: np.zeros(0, dtype=t) for k, t in cols.items()} | {
+            "x": np.zeros((0, self.dim)),
+            "x0": np.zeros((0, self.dim)),
+        }
         msh = V.mesh
         cells = np.arange(msh.topology.index_map(self.dim).size_local, dtype=np.int32)
         cell = self.comm.allreduce(float(msh.h(self.dim, cells).max(initial=0.0)), op=MPI.MAX)
         self.escape = max(cfg.escape, 2.0 * cell)  # no fusion nearer where either sprout was born
         self.stats = {"sprouts": 0, "branches": 0, "anastomoses": 0}
         self.new_sites: list[np.ndarray] = []  # where tips fused this step
-        self._log: list[np.ndarray] = []  # rows (step, event code, x...) on this rank since take_log
+        self._log: list[
+            np.ndarray
+        ] = []  # rows (step, event code, x...) on this rank since take_log
 
     def __len__(self) -> int:
         return len(self.tips["id"])
 
     def metrics(self, site_x: np.ndarray, volume: float) -> dict:
         """Tips (active, fused), events, the perfused fraction and the reach: the largest
-        distance of a tip from the nearest of ``site_x`` (collective)."""
+        distance of a tip from the nearest of ``site_x`` (collective).
+        """
         t = self.tips
         act = int((t["state"] == ACTIVE).sum())
-        reach = np.linalg.norm(t["x"][:, None, :] - site_x[None], axis=2).min(axis=1).max(initial=0.0) \
-            if len(site_x) else 0.0
+        reach = (
+            np.linalg.norm(t["x"][:, None, :] - site_x[None], axis=2).min(axis=1).max(initial=0.0)
+            if len(site_x)
+            else 0.0
+        )
         m = self.n_owned
-        sums = self.comm.allreduce(np.array([act, len(self), float(self.lumped[:m] @ self.b.x.array[:m])]), op=MPI.SUM)
-        return {"tips_active": int(sums[0]), "tips_fused": int(sums[1] - sums[0]),
-                **{k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
-                "perfused_fraction": float(sums[2]) / volume,
-                "tip_reach": self.comm.allreduce(float(reach), op=MPI.MAX)}
+        sums = self.comm.allreduce(
+            np.array([act, len(self), float(self.lumped[:m] @ self.b.x.array[:m])]), op=MPI.SUM
+        )
+        return {
+            "tips_active": int(sums[0]),
+            "tips_fused": int(sums[1] - sums[0]),
+            **{k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
+            "perfused_fraction": float(sums[2]) / volume,
+            "tip_reach": self.comm.allreduce(float(reach), op=MPI.MAX),
+        }
 
     # -- checkpoints (solver/io/checkpoint.py) ---------------------------------------
     def state(self) -> dict:
@@ -121,16 +153,23 @@ class Angiogenesis:
         tips (keyed by the input index of their element), counters, the label tree,
         where sprouts were born, perfused labels and pending new sites, as plain data on
         the first rank (None elsewhere). Collective; checked on load by
-        checkpoint.check_organ."""
+        checkpoint.check_organ.
+        """
         orig = self.V.mesh.topology.original_cell_index
         tips = {k: v for k, v in self.tips.items() if k not in ("host", "vertex")}
-        rest = {"tips": gather_rows(self.comm, dict(tips, cell=orig[self.tips["host"]])),
-                "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
-                "parent": self.parent, "birth": self.birth,
-                "perfused": sorted(self.perfused_labels), "sprouted": self.sprouted,
-                "new_sites": self.new_sites}
-        return {"dofs": {"_trail": self.trail.array[: self.n_owned].copy()},
-                "rest": rest if self.comm.rank == 0 else None}
+        rest = {
+            "tips": gather_rows(self.comm, dict(tips, cell=orig[self.tips["host"]])),
+            "stats": {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()},
+            "parent": self.parent,
+            "birth": self.birth,
+            "perfused": sorted(self.perfused_labels),
+            "sprouted": self.sprouted,
+            "new_sites": self.new_sites,
+        }
+        return {
+            "dofs": {"_trail": self.trail.array[: self.n_owned].copy()},
+            "rest": rest if self.comm.rank == 0 else None,
+        }
 
     def load_state(self, state: dict) -> None:
         """The inverse of ``state`` on any partition of the same mesh (collective)."""
@@ -139,8 +178,11 @@ class Angiogenesis:
         st = state["rest"]
         tips = dict(st["tips"])
         mine, host = input_cell_owner(self.V.mesh, self.walker.n_owned)(tips.pop("cell"))
-        self.tips = dict({k: v[mine] for k, v in tips.items()}, host=host,
-                         vertex=self.walker.place(host, tips["x"][mine]))
+        self.tips = dict(
+            {k: v[mine] for k, v in tips.items()},
+            host=host,
+            vertex=self.walker.place(host, tips["x"][mine]),
+        )
         self.stats = {k: (v if self.comm.rank == 0 else 0) for k, v in st["stats"].items()}
         self.parent, self.birth = st["parent"], st["birth"]
         self.perfused_labels = set(st["perfused"])
@@ -149,7 +191,8 @@ class Angiogenesis:
     # -- one step ------------------------------------------------------------------
     def step(self, n: int, v: np.ndarray, site_v: np.ndarray) -> None:
         """``v``: VEGF dof values (owned + ghost); ``site_v``: mean VEGF at each vessel
-        site (the same on every rank)."""
+        site (the same on every rank).
+        """
         self._sprout(n, site_v)
         if not self.comm.allreduce(bool((self.tips["state"] == ACTIVE).any()), op=MPI.LOR):
             return  # nothing grows: the density is already zero and f, the trails and b stay
@@ -165,8 +208,11 @@ class Angiogenesis:
 
     def take_log(self) -> np.ndarray:
         """The events since the last call as rows (step, event code, x...), sorted, on
-        the organ's first rank (empty elsewhere; collective)."""
-        rows = self.comm.gather(np.concatenate(self._log) if self._log else np.zeros((0, 2 + self.dim)), root=0)
+        the organ's first rank (empty elsewhere; collective).
+        """
+        rows = self.comm.gather(
+            np.concatenate(self._log) if self._log else np.zeros((0, 2 + self.dim)), root=0
+        )
         self._log = []
         if self.comm.rank:
             return np.zeros((0, 2 + self.dim))
@@ -218,8 +264,17 @@ class Angiogenesis:
 
     def _add(self, ids, root, x, host, vertex) -> None:
         t = self.tips
-        new = {"id": ids, "label": _label(ids), "root": root, "x": x, "x0": x, "host": host, "vertex": vertex,
-               "age": np.zeros(len(ids)), "state": np.zeros(len(ids), dtype=np.int8)}
+        new = {
+            "id": ids,
+            "label": _label(ids),
+            "root": root,
+            "x": x,
+            "x0": x,
+            "host": host,
+            "vertex": vertex,
+            "age": np.zeros(len(ids)),
+            "state": np.zeros(len(ids), dtype=np.int8),
+        }
         self.tips = {k: np.concatenate([t[k], np.asarray(new[k], dtype=t[k].dtype)]) for k in t}
 
     def _move(self, n: int, v: np.ndarray) -> None:
@@ -238,7 +293,8 @@ class Angiogenesis:
     def _fuse_and_mark(self, n: int) -> None:
         """Anastomosis where a tip (away from its birth point) meets another tip's trail or a
         vessel site other than its own; both paths back to their vessels then carry blood
-        (b = 1 on them). Then every tip marks its vertex."""
+        (b = 1 on them). Then every tip marks its vertex.
+        """
         t = self.tips
         trail = self.trail.array
         act = np.flatnonzero(t["state"] == ACTIVE)
@@ -247,11 +303,18 @@ class Angiogenesis:
         into_trail = grown & (other != 0) & (other != t["label"][act])
         if self.cfg.anastomosis == "active":  # only into the trails of tips still growing
             into_trail &= np.isin(other, np.concatenate(self.comm.allgather(t["label"][act])))
-        for i in np.flatnonzero(into_trail & (other > 0)):  # nor near where the other sprout was born
-            into_trail[i] = np.linalg.norm(t["x"][act[i]] - self.birth.get(int(other[i]), np.inf)) > self.escape
+        for i in np.flatnonzero(
+            into_trail & (other > 0)
+        ):  # nor near where the other sprout was born
+            into_trail[i] = (
+                np.linalg.norm(t["x"][act[i]] - self.birth.get(int(other[i]), np.inf)) > self.escape
+            )
         into_site = np.zeros(len(act), dtype=bool)
         if len(self.site_x):  # another site than the one the tip's tree sprouted from
-            inside = np.linalg.norm(t["x"][act, None, :] - self.site_x[None, :, :], axis=2) < self.site_radius
+            inside = (
+                np.linalg.norm(t["x"][act, None, :] - self.site_x[None, :, :], axis=2)
+                < self.site_radius
+            )
             inside[np.arange(len(act)), t["root"][act]] = False
             into_site = grown & inside.any(axis=1)
         fuse = into_trail | into_site
@@ -289,7 +352,9 @@ class Angiogenesis:
         trail[:m] = np.where(fresh, s1, trail[:m])
         self.trail.scatter_forward()
         if self.perfused_labels:
-            on = np.isin(np.rint(trail).astype(np.int64), np.fromiter(self.perfused_labels, dtype=np.int64))
+            on = np.isin(
+                np.rint(trail).astype(np.int64), np.fromiter(self.perfused_labels, dtype=np.int64)
+            )
             self.b.x.array[on] = 1.0
 
     def _perfuse(self, label: int) -> None:
@@ -300,7 +365,8 @@ class Angiogenesis:
 
     def _branch(self, n: int, v: np.ndarray) -> None:
         """Tips older than psi branch with probability min(1, branch v dt); every rank
-        learns the new labels' parents."""
+        learns the new labels' parents.
+        """
         t, c = self.tips, self.cfg
         if self.comm.allreduce(len(self), op=MPI.SUM) >= c.max_tips:
             return
@@ -317,8 +383,11 @@ class Angiogenesis:
         self._record(n, "branch", t["x"][go])
         t["age"][go] = 0.0
         kids = rng.daughter_id(t["id"][go], n)
-        born = np.hstack([np.stack([_label(kids), t["label"][go]], axis=1), t["x"][go]]) if len(go) \
+        born = (
+            np.hstack([np.stack([_label(kids), t["label"][go]], axis=1), t["x"][go]])
+            if len(go)
             else np.zeros((0, 2 + self.dim))
+        )
         self._add(kids, t["root"][go], t["x"][go], t["host"][go], t["vertex"][go])
         return born
 

@@ -15,8 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(tmp_path, *args):
     out = tmp_path / f"ac{len(list(tmp_path.iterdir()))}.json"
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "ac1998_lattice.py"), "--replicates", "2",
-                        "--t-max", "2", "--json", str(out), *args], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "ac1998_lattice.py"),
+            "--replicates",
+            "2",
+            "--t-max",
+            "2",
+            "--json",
+            str(out),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(out.read_text())
 
@@ -57,9 +71,27 @@ def test_brush_border_ratio():
 def test_side_by_side(tmp_path):
     """One coarse seedsoil run and one lattice run per scheme, to t = 2 (A&C units)."""
     out = tmp_path / "ac.json"
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "ac1998.py"), "--rho", "0.15", "--seeds", "1",
-                        "--replicates", "1", "--t-max", "2", "--set", "primary.geometry.h=0.02", "--json", str(out)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "ac1998.py"),
+            "--rho",
+            "0.15",
+            "--seeds",
+            "1",
+            "--replicates",
+            "1",
+            "--t-max",
+            "2",
+            "--set",
+            "primary.geometry.h=0.02",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(out.read_text())["result"]["0.15"]
     for model in ("seedsoil", "drift", "code"):

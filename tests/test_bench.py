@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def check_bench_body(stdout: str, steps: int, wall: float) -> dict:
     """bench_body.py --soil's report against itself and the caller's clock ``wall`` (s)."""
     res = json.loads(stdout.strip().splitlines()[-1])
-    assert res["soil"] and res["steps"] == steps and res["cells_end"] >= 388  # Franssen's initial cells
+    assert (
+        res["soil"] and res["steps"] == steps and res["cells_end"] >= 388
+    )  # Franssen's initial cells
     ours, base = res["seedsoil_step_ms"], res["invasion_only_step_ms"]
     # Both runs' steps and outputs took less than the whole subprocess, and more than nothing.
     assert 0 < (ours + base + res["output_ms"]) * steps / 1e3 < wall
@@ -24,9 +26,13 @@ def check_bench_body(stdout: str, steps: int, wall: float) -> dict:
     parts = res["cells_ms"] + res["fields_ms"] + res["circulation_ms"]
     assert 0 < parts <= ours * (1 + 1e-6), (parts, ours)
     # The printed lines say what the JSON says (docs/performance.md quotes them).
-    line = re.search(r"([\d.]+) ms per step \(cells ([\d.]+), fields ([\d.]+), circulation ([\d.]+)\)", stdout)
+    line = re.search(
+        r"([\d.]+) ms per step \(cells ([\d.]+), fields ([\d.]+), circulation ([\d.]+)\)", stdout
+    )
     printed = [float(g) for g in line.groups()]
-    assert printed == pytest.approx([ours, res["cells_ms"], res["fields_ms"], res["circulation_ms"]], abs=0.006)
+    assert printed == pytest.approx(
+        [ours, res["cells_ms"], res["fields_ms"], res["circulation_ms"]], abs=0.006
+    )
     ratio = float(re.search(r"the full model costs ([\d.]+)x", stdout).group(1))
     assert ratio == pytest.approx(ours / base, abs=0.006)
     assert res["soil_ratio"] == pytest.approx(ours / base, rel=1e-12)
@@ -38,8 +44,13 @@ def check_bench_body(stdout: str, steps: int, wall: float) -> dict:
 def test_bench_body_reports_the_full_model_against_invasion_only():
     steps = 3
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_body.py"), "--soil", "--steps", str(steps)],
-                       capture_output=True, text=True, timeout=900, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_body.py"), "--soil", "--steps", str(steps)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     wall = time.perf_counter() - t0  # this test's clock: the two runs, their set-up and more
     assert r.returncode == 0, r.stdout + r.stderr
     check_bench_body(r.stdout, steps, wall)

@@ -14,17 +14,43 @@ COMM = MPI.COMM_WORLD
 
 
 def small_body(**circulation) -> config.Case:
-    box = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "vessel_radius": 0.008, "vessel_min_distance": 0.0}
-    return config.from_dict({
-        "name": "body",
-        "time": {"dt": 1e-3, "steps": 150},
-        "output": {"every": 10, "fields": False},
-        "primary": {"geometry": dict(box, normal_vessels=2, ruptured_vessels=4)},
-        "secondary": [{"name": "liver", "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=1)},
-                      {"name": "lung", "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=2)}],
-        "circulation": dict({"T_V": 0.02, "P_s": 1.0, "P_C": 1.0, "split": {"liver": 0.75, "lung": 0.25}}, **circulation),
-        "cells": {"D_E": 5e-3, "D_M": 1e-2, "T_E": 0.05, "T_M": 0.04, "h_ref": 0.01, "initial": {"count": 150}},
-    })
+    box = {
+        "size": [0.2, 0.2],
+        "h": 0.01,
+        "tumour_radius": 0.02,
+        "vessel_radius": 0.008,
+        "vessel_min_distance": 0.0,
+    }
+    return config.from_dict(
+        {
+            "name": "body",
+            "time": {"dt": 1e-3, "steps": 150},
+            "output": {"every": 10, "fields": False},
+            "primary": {"geometry": dict(box, normal_vessels=2, ruptured_vessels=4)},
+            "secondary": [
+                {
+                    "name": "liver",
+                    "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=1),
+                },
+                {
+                    "name": "lung",
+                    "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=2),
+                },
+            ],
+            "circulation": dict(
+                {"T_V": 0.02, "P_s": 1.0, "P_C": 1.0, "split": {"liver": 0.75, "lung": 0.25}},
+                **circulation,
+            ),
+            "cells": {
+                "D_E": 5e-3,
+                "D_M": 1e-2,
+                "T_E": 0.05,
+                "T_M": 0.04,
+                "h_ref": 0.01,
+                "initial": {"count": 150},
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -92,7 +118,9 @@ def test_layouts_agree(outdir):
         case = small_body()
         case.parallel.organs = mode
         Simulation(case, outdir / mode, quiet=True).run()
-        runs[mode] = [list(csv.DictReader(open(outdir / mode / f))) for f in ("metrics.csv", "events.csv")]
+        runs[mode] = [
+            list(csv.DictReader(open(outdir / mode / f))) for f in ("metrics.csv", "events.csv")
+        ]
     assert runs["split"][1] == runs["all"][1] and len(runs["split"][1]) > 5
     for a, b in zip(*(runs[m][0] for m in ("split", "all")), strict=True):
         assert a.keys() == b.keys()
@@ -111,11 +139,24 @@ def test_no_arrival_is_lost_to_geometry(tmp_path):
 
     out = Path(COMM.bcast(str(tmp_path), root=0))
     r = 0.008
-    geo = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "vessel_radius": r, "vessel_min_distance": 0.0,
-           "tumour_centre": [0.15, 0.15], "vessel_centres": [[r + 1e-6, 0.1]]}
-    case = config.from_dict({"name": "edge", "time": {"dt": 1e-3, "steps": 1},
-                             "output": {"every": 1, "fields": False, "cells": False}, "primary": {"geometry": geo},
-                             "cells": {"Q": 1e4, "initial": {"count": 4}}})
+    geo = {
+        "size": [0.2, 0.2],
+        "h": 0.01,
+        "tumour_radius": 0.02,
+        "vessel_radius": r,
+        "vessel_min_distance": 0.0,
+        "tumour_centre": [0.15, 0.15],
+        "vessel_centres": [[r + 1e-6, 0.1]],
+    }
+    case = config.from_dict(
+        {
+            "name": "edge",
+            "time": {"dt": 1e-3, "steps": 1},
+            "output": {"every": 1, "fields": False, "cells": False},
+            "primary": {"geometry": geo},
+            "cells": {"Q": 1e4, "initial": {"count": 4}},
+        }
+    )
     organ = Simulation(case, out / "edge", quiet=True).organ
     n = 3000
     ids = np.arange(n, dtype=np.uint64) + 10**6
@@ -127,7 +168,9 @@ def test_no_arrival_is_lost_to_geometry(tmp_path):
     x = organ.cells.pop.x[arrived]
     assert COMM.allreduce(int(arrived.sum())) == n
     assert (np.linalg.norm(x - organ.site_x[site[0]], axis=1) < 6 * r).all()
-    got = np.concatenate(COMM.allgather(np.column_stack([organ.cells.pop.id[arrived].astype(float), x])))
+    got = np.concatenate(
+        COMM.allgather(np.column_stack([organ.cells.pop.id[arrived].astype(float), x]))
+    )
     got = got[np.argsort(got[:, 0])]
     alone = Simulation(case, out / f"alone{COMM.rank}", comm=MPI.COMM_SELF, quiet=True).organ
     alone.extravasate(7, site, cells, dormant=True)

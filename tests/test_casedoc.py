@@ -9,7 +9,8 @@ def test_case_reference_is_current():
     """The committed page is what the schema generates: a key added, a default or a source
     changed in solver/config.py without regenerating the page fails here."""
     assert casedoc.PAGE.read_text() == casedoc.render(), (
-        f"{casedoc.PAGE} is stale: run `{casedoc.COMMAND}` and commit it")
+        f"{casedoc.PAGE} is stale: run `{casedoc.COMMAND}` and commit it"
+    )
     assert casedoc.main(["--check"]) == 0
 
 
@@ -25,8 +26,11 @@ def test_case_reference_lists_every_key_once_in_its_table():
     for model, headers in places.items():
         title = "Top level" if model is config.Case else ", ".join(f"`{h}`" for h in headers)
         rows = re.findall(r"^\| `(\w+)` \|", sections.get(title, ""), re.M)
-        keys = [k for k, f in model.model_fields.items()
-                if not f.exclude and k not in config.tables(model)]
+        keys = [
+            k
+            for k, f in model.model_fields.items()
+            if not f.exclude and k not in config.tables(model)
+        ]
         assert rows == keys, (title, rows, keys)
     row = next(r for r in page.splitlines() if r.startswith("| `escape` |"))
     assert "`0.028`" in row and "illustrative: no anastomosis within 56 um" in row

@@ -51,13 +51,22 @@ def test_random_streams_have_one_registry_and_disjoint_ranges():
             continue  # (geometry.py's rng is a numpy Generator)
         for call in ast.walk(ast.parse(path.read_text())):
             f = getattr(call, "func", None)
-            if isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "rng" and f.attr in (
-                    "uniform", "hash64", "normal"):
+            if (
+                isinstance(f, ast.Attribute)
+                and getattr(f.value, "id", "") == "rng"
+                and f.attr in ("uniform", "hash64", "normal")
+            ):
                 purpose = call.args[3]  # (seed, ids, step, purpose[, dim])
-                names = {a.attr for a in ast.walk(purpose) if isinstance(a, ast.Attribute)
-                         and getattr(a.value, "id", "") == "rng"}
+                names = {
+                    a.attr
+                    for a in ast.walk(purpose)
+                    if isinstance(a, ast.Attribute) and getattr(a.value, "id", "") == "rng"
+                }
                 # a stream from the registry, or DiscreteCells.insert's parameter (given one)
-                assert names or ast.unparse(purpose) in ("purpose", "purpose + 1"), (path, ast.unparse(call))
+                assert names or ast.unparse(purpose) in ("purpose", "purpose + 1"), (
+                    path,
+                    ast.unparse(call),
+                )
                 used |= names
     assert used <= set(rng.STREAMS), used - set(rng.STREAMS)
     for name, (first, width) in rng.STREAMS.items():
@@ -65,7 +74,7 @@ def test_random_streams_have_one_registry_and_disjoint_ranges():
     names = sorted(rng.STREAMS)
     overlaps = set()
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             (pa, wa), (pb, wb) = rng.STREAMS[a], rng.STREAMS[b]
             if pa < pb + wb and pb < pa + wa:
                 overlaps.add((a, b))
@@ -87,7 +96,9 @@ def test_walk_finds_host_and_reflects(dim):
     expect = np.abs(target)
     expect = np.where(expect > 1, 2 - expect, expect)
     ok = (np.abs(step) < 0.5).all(axis=1)
-    x, host, place, pay = w.locate(target[ok], start[ok], {"e": expect[ok], "x0": x0[ok]}, fallback="x0")
+    x, host, place, pay = w.locate(
+        target[ok], start[ok], {"e": expect[ok], "x0": x0[ok]}, fallback="x0"
+    )
     assert np.array_equal(place, w.place(host, x))
     assert np.allclose(x, pay["e"], atol=1e-12)
     lam = w.barycentric(host, x)
@@ -102,23 +113,35 @@ def test_capacity_is_Q_per_lattice_box_whatever_the_mesh(size, cut):
     the fraction inside (here the last row and column are 0.3 inside)."""
     from solver import geometry
 
-    geo = config.GeometrySpec(size=[size, size], h=0.05, h_fine=0.02, tumour_radius=0.1, normal_vessels=0,
-                          ruptured_vessels=0)
+    geo = config.GeometrySpec(
+        size=[size, size],
+        h=0.05,
+        h_fine=0.02,
+        tumour_radius=0.1,
+        normal_vessels=0,
+        ruptured_vessels=0,
+    )
     om = geometry.build(geo, COMM)
     V = fem.functionspace(om.mesh, ("Lagrange", 1))
-    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.1), seed=1, dt=1e-3)
+    cells = DiscreteCells(
+        V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.1), seed=1, dt=1e-3
+    )
     cap = np.concatenate(COMM.allgather(cells.lattice.capacity))
     assert len(cap) == 100
     if not cut:
         assert np.all(cap == 4.0)
     else:
-        assert np.sum(cap == 4.0) == 81 and np.allclose(np.sort(cap)[:19], [4 * 0.09] + [4 * 0.3] * 18, atol=0.1)
+        assert np.sum(cap == 4.0) == 81 and np.allclose(
+            np.sort(cap)[:19], [4 * 0.09] + [4 * 0.3] * 18, atol=0.1
+        )
     assert abs(cells.lattice.total_capacity() - 4 * size**2 / 0.01) < 0.5
 
 
 def test_grant_ranks_by_hash_and_accepts_fractional_room():
     V = unit_space(MPI.COMM_SELF, 4)
-    cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.25, Q=2.5), seed=1, dt=1e-3)
+    cells = DiscreteCells(
+        V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.25, Q=2.5), seed=1, dt=1e-3
+    )
     lat = cells.lattice
     lat.census(np.array([], dtype=np.int64))
     keys = np.array([50, 10, 40, 20, 30], dtype=np.uint64)
@@ -136,7 +159,9 @@ def test_grant_ranks_by_hash_and_accepts_fractional_room():
 def test_cells_conserved_and_room_respected():
     n = 20
     V = unit_space(COMM, n)
-    params = config.CellsSpec(h_ref=1.0 / n, D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.02, T_M=0.015)
+    params = config.CellsSpec(
+        h_ref=1.0 / n, D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.02, T_M=0.015
+    )
     cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=9, dt=1e-3)
     w = np.linspace(0, 1, len(cells.lumped))
     cells.seed_initial(np.array([0.5, 0.5]), 150, 0.5, 4.0)
@@ -151,8 +176,14 @@ def test_cells_conserved_and_room_respected():
         assert len(np.unique(ids)) == len(ids)  # none duplicated
         before += COMM.allreduce(cells.stats["divisions"] - born)
         assert sum(cells.total()) == before  # none lost
-        assert COMM.allreduce(float(cells.vertex_counts()[: V.dofmap.index_map.size_local].sum())) == before
-    assert COMM.allreduce(cells.stats["refused_moves"]) > 0 and COMM.allreduce(cells.stats["divisions"]) > 0
+        assert (
+            COMM.allreduce(float(cells.vertex_counts()[: V.dofmap.index_map.size_local].sum()))
+            == before
+        )
+    assert (
+        COMM.allreduce(cells.stats["refused_moves"]) > 0
+        and COMM.allreduce(cells.stats["divisions"]) > 0
+    )
 
 
 @pytest.mark.parallel
@@ -166,8 +197,22 @@ def test_mean_square_displacement_is_2dDt(dim):
 def test_bitwise_parity_one_vs_two_ranks(dim):
     serial = frozen_field_digest(MPI.COMM_SELF, dim=dim)
     mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
-    out = subprocess.run([mpirun, "-n", "2", sys.executable, "-m", "mpi4py", os.path.join(ROOT, "scripts", "parity.py"),
-                          str(dim)], capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [
+            mpirun,
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "mpi4py",
+            os.path.join(ROOT, "scripts", "parity.py"),
+            str(dim),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     parallel = json.loads(out.stdout.strip().splitlines()[-1])
     assert parallel["migrated"] > 0 and parallel["refused_moves"] > 0 and parallel["divisions"] > 0
     assert parallel["digest"] == serial["digest"]
@@ -179,8 +224,23 @@ def test_coupled_run_agrees_on_one_and_two_ranks():
 
     serial = coupled_state(MPI.COMM_SELF, steps=200)
     mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
-    out = subprocess.run([mpirun, "-n", "2", sys.executable, "-m", "mpi4py", os.path.join(ROOT, "scripts", "parity.py"),
-                          "coupled", "200"], capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [
+            mpirun,
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "mpi4py",
+            os.path.join(ROOT, "scripts", "parity.py"),
+            "coupled",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     par = json.loads(out.stdout.strip().splitlines()[-1])
     # The window holds refused moves, divisions and migrations between ranks.
     assert par["refused_moves"] > 0 and par["divisions"] > 0 and par["migrated"] > 0
@@ -209,7 +269,9 @@ def test_cell_outputs_do_not_depend_on_the_mesh():
     opts = dict(hs=(5e-3, 3.5e-3), replicates=3, steps=800, size=0.2)
     r = mesh_independence(MPI.COMM_SELF, **opts)
     assert r["pass"], r["stats"]
-    assert all(s["sd"][0] > 0 and s["sd"][1] > 0 for s in r["stats"].values())  # seeds differ: a real test
+    assert all(
+        s["sd"][0] > 0 and s["sd"][1] > 0 for s in r["stats"].values()
+    )  # seeds differ: a real test
 
     def scaled(case, h):
         case.primary.mmp.Theta *= h / 5e-3
@@ -234,6 +296,7 @@ def test_quiescent_cells_keep_their_cycle_clock():
     from solver.cells.population import DORMANT, INVADING
 
     V, cells = _few_cells()
+
     def T():  # each cell's doubling time in steps (rows are re-sorted as cells move)
         return cells.doubling[cells.pop.phenotype]
 
@@ -242,7 +305,9 @@ def test_quiescent_cells_keep_their_cycle_clock():
     w = np.ones(len(cells.lumped))
     for k in range(1, 201):  # long asleep
         cells.step(k, w)
-    assert np.array_equal(cells.pop.clock, T() - 5) and COMM.allreduce(cells.stats["divisions"]) == 0
+    assert (
+        np.array_equal(cells.pop.clock, T() - 5) and COMM.allreduce(cells.stats["divisions"]) == 0
+    )
     cells.pop.state[:] = INVADING  # woken: four steps without division, the fifth divides all
     for k in range(201, 205):
         cells.step(k, w)
@@ -255,7 +320,9 @@ def test_quiescent_cells_keep_their_cycle_clock():
     low, high = np.full(len(w), 0.1), np.ones(len(w))
     for k in range(1, 101):
         cells.step(k, w, low, (0.5, 0.0))
-    assert np.array_equal(cells.pop.clock, T() - 5) and COMM.allreduce(cells.stats["divisions"]) == 0
+    assert (
+        np.array_equal(cells.pop.clock, T() - 5) and COMM.allreduce(cells.stats["divisions"]) == 0
+    )
     cells.step(101, w, high, (0.5, 0.0))
     assert np.array_equal(cells.pop.clock, T() - 4)
 
@@ -268,13 +335,26 @@ def test_dormant_mesenchymal_cells_make_no_mmp(tmp_path):
     from solver.simulation import Simulation
 
     out = Path(COMM.bcast(str(tmp_path), root=0))
-    box = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "normal_vessels": 1, "ruptured_vessels": 1,
-           "vessel_radius": 0.008, "vessel_min_distance": 0.0}
+    box = {
+        "size": [0.2, 0.2],
+        "h": 0.01,
+        "tumour_radius": 0.02,
+        "normal_vessels": 1,
+        "ruptured_vessels": 1,
+        "vessel_radius": 0.008,
+        "vessel_min_distance": 0.0,
+    }
     m_total = {}
     for asleep in (True, False):
-        case = config.from_dict({"name": "mmp", "time": {"dt": 1e-3, "steps": 20},
-                                 "output": {"every": 20, "fields": False, "cells": False},
-                                 "primary": {"geometry": box}, "cells": {"h_ref": 0.01, "initial": {"count": 60}}})
+        case = config.from_dict(
+            {
+                "name": "mmp",
+                "time": {"dt": 1e-3, "steps": 20},
+                "output": {"every": 20, "fields": False, "cells": False},
+                "primary": {"geometry": box},
+                "cells": {"h_ref": 0.01, "initial": {"count": 60}},
+            }
+        )
         sim = Simulation(case, out / f"asleep{asleep}", quiet=True)
         organ = sim.organ
         if asleep:
@@ -284,7 +364,10 @@ def test_dormant_mesenchymal_cells_make_no_mmp(tmp_path):
         w = organ.fields["w"].x.array[: organ.n_owned]
         m_total[asleep] = COMM.allreduce(float(np.abs(m).sum()))
         n_M = COMM.allreduce(int((organ.cells.pop.phenotype == MESENCHYMAL).sum()))
-        assert n_M > 0 and COMM.allreduce(float(organ.fields["c_M"].x.array[: organ.n_owned].sum())) > 0
+        assert (
+            n_M > 0
+            and COMM.allreduce(float(organ.fields["c_M"].x.array[: organ.n_owned].sum())) > 0
+        )
         if asleep:
             assert COMM.allreduce(float(np.abs(w - case.primary.ecm.w0).max()), op=MPI.MAX) == 0.0
     assert m_total[True] == 0.0 and m_total[False] > 0

@@ -20,9 +20,16 @@ COMM = MPI.COMM_WORLD
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # The demo (three organs, the whole soil, angiogenesis) on a small primary.
-SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.tumour_radius=0.02",
-         "primary.geometry.vessel_min_distance=0.05", "primary.geometry.vessel_radius=0.006", "output.every=5",
-         "solver.rtol=1e-12", "solver.soil_rtol=1e-12"]
+SMALL = [
+    "primary.geometry.size=[0.2, 0.2]",
+    "primary.geometry.h=0.01",
+    "primary.geometry.tumour_radius=0.02",
+    "primary.geometry.vessel_min_distance=0.05",
+    "primary.geometry.vessel_radius=0.006",
+    "output.every=5",
+    "solver.rtol=1e-12",
+    "solver.soil_rtol=1e-12",
+]
 
 
 def _state(sim: Simulation) -> dict:
@@ -39,7 +46,9 @@ def _state(sim: Simulation) -> dict:
 @pytest.mark.parallel
 def test_restart_is_identical_on_the_same_ranks(tmp_path):
     tmp = Path(COMM.bcast(str(tmp_path), root=0))
-    case = config.load(ROOT / "cases" / "demo.toml", SMALL + ["time.steps=40", "output.checkpoint_every=20"])
+    case = config.load(
+        ROOT / "cases" / "demo.toml", SMALL + ["time.steps=40", "output.checkpoint_every=20"]
+    )
     whole = Simulation(case, tmp / "whole", quiet=True)
     whole.run()
     part = Simulation(case, tmp / "part", quiet=True)
@@ -66,8 +75,15 @@ def test_restart_keeps_the_sprout_log(tmp_path):
     writes every event up to it, so a job killed after it and restarted from it has the
     ORGAN/sprouts.csv and the tips of the uninterrupted run."""
     tmp = Path(COMM.bcast(str(tmp_path), root=0))
-    sets = ["time.steps=3000", "output.every=500", "output.fields=false", "output.cells=false",
-            "primary.geometry.h=0.02", "primary.angiogenesis.branch=40", "output.checkpoint_every=1740"]
+    sets = [
+        "time.steps=3000",
+        "output.every=500",
+        "output.fields=false",
+        "output.cells=false",
+        "primary.geometry.h=0.02",
+        "primary.angiogenesis.branch=40",
+        "output.checkpoint_every=1740",
+    ]
     case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml", sets)
     whole = Simulation(case, tmp / "whole", quiet=True)
     whole.run()
@@ -117,8 +133,20 @@ def test_restart_on_another_rank_count_agrees(tmp_path, first, then):
     demo = str(ROOT / "cases" / "demo.toml")
     ref = _seedsoil(1, ["run", demo, "-o", str(tmp_path / "ref"), "--set", "time.steps=40"] + sets)
     assert ref.returncode == 0, ref.stdout + ref.stderr
-    r = _seedsoil(first, ["run", demo, "-o", str(tmp_path / "x"), "--set", "time.steps=20",
-                          "--checkpoint-every", "20"] + sets)
+    r = _seedsoil(
+        first,
+        [
+            "run",
+            demo,
+            "-o",
+            str(tmp_path / "x"),
+            "--set",
+            "time.steps=20",
+            "--checkpoint-every",
+            "20",
+        ]
+        + sets,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     r = _seedsoil(then, ["restart", str(tmp_path / "x"), "--steps", "40"])
     assert r.returncode == 0 and "restart of 'demo' at step 20" in r.stdout, r.stdout + r.stderr
@@ -132,8 +160,13 @@ def test_restart_needs_a_checkpoint(tmp_path, capsys):
     from solver.cli import main
 
     out = tmp_path / "plain"
-    assert main(["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out), "--set", "time.steps=2"]
-                + [a for s in SMALL for a in ("--set", s)]) == 0
+    assert (
+        main(
+            ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out), "--set", "time.steps=2"]
+            + [a for s in SMALL for a in ("--set", s)]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["restart", str(out)]) == 2
     assert "no checkpoint to restart from" in capsys.readouterr().out
@@ -150,7 +183,12 @@ def test_field_history_is_continuous_across_restarts(tmp_path):
 
     from solver.io.series import history, last_fields, read_series
 
-    sets = SMALL + ["primary.geometry.h=0.02", "time.steps=30", "output.checkpoint_every=20", "output.cells=false"]
+    sets = SMALL + [
+        "primary.geometry.h=0.02",
+        "time.steps=30",
+        "output.checkpoint_every=20",
+        "output.cells=false",
+    ]
     out = tmp_path / "run"
     Simulation(config.load(ROOT / "cases" / "demo.toml", sets), out, quiet=True).run()
     old = tmp_path / "checkpoint20"
@@ -159,7 +197,9 @@ def test_field_history_is_continuous_across_restarts(tmp_path):
     def check(sim, steps, files):
         times, xdmf = history(out / "primary")
         want = [5 * k * sim.case.time.dt for k in range(steps // 5 + 1)]
-        assert np.allclose([t for t, _ in times], want, rtol=1e-12) and [f for _, f in times] == files
+        assert (
+            np.allclose([t for t, _ in times], want, rtol=1e-12) and [f for _, f in times] == files
+        )
         names, grids = read_series(xdmf)
         assert all(len(grids[n]) == len(want) for n in names) and "w" in names
         t, _, _, values = last_fields(xdmf, ["w", "m"])  # what plots.snapshot shows
@@ -169,8 +209,10 @@ def test_field_history_is_continuous_across_restarts(tmp_path):
             assert np.array_equal(np.sort(values[name]), np.sort(now))
 
     first = ["fields.xdmf"] * 5
-    for steps, files in ((45, first + ["fields_000020.xdmf"] * 5), (50, first + ["fields_000020.xdmf"] * 4
-                                                                   + ["fields_000040.xdmf"] * 2)):
+    for steps, files in (
+        (45, first + ["fields_000020.xdmf"] * 5),
+        (50, first + ["fields_000020.xdmf"] * 4 + ["fields_000040.xdmf"] * 2),
+    ):
         sim = Simulation.restart(out, steps=steps, quiet=True)
         sim.run()
         check(sim, steps, files)
@@ -190,12 +232,28 @@ def test_field_history_is_continuous_across_restarts(tmp_path):
 # The demo made busy (fast cells, vessels at the tumour's edge, a short and survivable
 # transit, dormant arrivals, tips from every site at once): at step 30 the blood holds
 # clusters, the liver and lung hold dormant arrivals and the primary's tips are active.
-RICH = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.02", "primary.geometry.tumour_radius=0.04",
-        "primary.geometry.vessel_min_distance=0.0", "primary.geometry.vessel_radius=0.012",
-        "primary.geometry.ruptured_vessels=4", "primary.geometry.normal_vessels=1", "output.every=10",
-        "circulation.T_V=0.01", "circulation.P_s=1.0", "circulation.P_C=1.0", "dormancy.r_wake=0.1",
-        "cells.D_M=0.01", "cells.D_E=0.005", "primary.angiogenesis.initial_tips=true", "solver.rtol=1e-12",
-        "solver.soil_rtol=1e-12", "output.fields=false", "output.plots=false", "output.checkpoint_every=30"]
+RICH = [
+    "primary.geometry.size=[0.2, 0.2]",
+    "primary.geometry.h=0.02",
+    "primary.geometry.tumour_radius=0.04",
+    "primary.geometry.vessel_min_distance=0.0",
+    "primary.geometry.vessel_radius=0.012",
+    "primary.geometry.ruptured_vessels=4",
+    "primary.geometry.normal_vessels=1",
+    "output.every=10",
+    "circulation.T_V=0.01",
+    "circulation.P_s=1.0",
+    "circulation.P_C=1.0",
+    "dormancy.r_wake=0.1",
+    "cells.D_M=0.01",
+    "cells.D_E=0.005",
+    "primary.angiogenesis.initial_tips=true",
+    "solver.rtol=1e-12",
+    "solver.soil_rtol=1e-12",
+    "output.fields=false",
+    "output.plots=false",
+    "output.checkpoint_every=30",
+]
 
 
 def _rich_state(sim: Simulation) -> dict:
@@ -204,8 +262,14 @@ def _rich_state(sim: Simulation) -> dict:
     from solver.vessels import ACTIVE
 
     dormant = sum(int((o.cells.pop.state == DORMANT).sum()) for o in sim.organs if o.index)
-    tips = sum(int((o.angio.tips["state"] == ACTIVE).sum()) for o in sim.organs if o.angio is not None)
-    return {"clusters": sim.blood.clusters()[1], "dormant": COMM.allreduce(dormant), "tips": COMM.allreduce(tips)}
+    tips = sum(
+        int((o.angio.tips["state"] == ACTIVE).sum()) for o in sim.organs if o.angio is not None
+    )
+    return {
+        "clusters": sim.blood.clusters()[1],
+        "dormant": COMM.allreduce(dormant),
+        "tips": COMM.allreduce(tips),
+    }
 
 
 @pytest.mark.parallel
@@ -233,22 +297,33 @@ def test_restart_in_a_rich_state_is_identical_on_the_same_ranks(tmp_path):
 @pytest.fixture(scope="module")
 def rich_reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("rich") / "ref"
-    r = _seedsoil(1, ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out), "--set", "time.steps=40"]
-                  + [a for s in RICH for a in ("--set", s)])
+    r = _seedsoil(
+        1,
+        ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out), "--set", "time.steps=40"]
+        + [a for s in RICH for a in ("--set", s)],
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return out
 
 
 @pytest.mark.parametrize("first,then", [(2, 1), (1, 2)])
-def test_restart_in_a_rich_state_on_another_rank_count_agrees(tmp_path, rich_reference, first, then):
+def test_restart_in_a_rich_state_on_another_rank_count_agrees(
+    tmp_path, rich_reference, first, then
+):
     sets = [a for s in RICH + ["time.steps=30"] for a in ("--set", s)]
-    r = _seedsoil(first, ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp_path / "x")] + sets)
+    r = _seedsoil(
+        first, ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp_path / "x")] + sets
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     from solver.io import plain
 
     blood = plain.read(tmp_path / "x" / "checkpoint", "simulation")["blood"]["rows"]
-    assert len(np.unique(blood["cluster"])) < len(blood["cluster"])  # clusters in the blood at step 30
-    assert (plain.read(tmp_path / "x" / "checkpoint", "liver")["cells"]["state"] == 2).any()  # dormant arrivals
+    assert len(np.unique(blood["cluster"])) < len(
+        blood["cluster"]
+    )  # clusters in the blood at step 30
+    assert (
+        plain.read(tmp_path / "x" / "checkpoint", "liver")["cells"]["state"] == 2
+    ).any()  # dormant arrivals
     tips = plain.read(tmp_path / "x" / "checkpoint", "primary")["angio"]["tips"]
     assert (tips["state"] == 0).any()  # active tips
     r = _seedsoil(then, ["restart", str(tmp_path / "x"), "--steps", "40"])
@@ -256,4 +331,6 @@ def test_restart_in_a_rich_state_on_another_rank_count_agrees(tmp_path, rich_ref
     a, b = np.array(_rows(rich_reference)), np.array(_rows(tmp_path / "x"))
     assert a.shape == b.shape
     assert np.allclose(a, b, rtol=1e-9, atol=1e-12), np.abs(a - b).max()
-    assert (tmp_path / "x" / "events.csv").read_text() == (rich_reference / "events.csv").read_text()
+    assert (tmp_path / "x" / "events.csv").read_text() == (
+        rich_reference / "events.csv"
+    ).read_text()

@@ -17,9 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DEMO = str(ROOT / "cases" / "demo.toml")
 # The demo (three organs, soil, angiogenesis, blood) on a coarse small primary, no figures.
-TINY = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.02", "primary.geometry.tumour_radius=0.02",
-        "primary.geometry.vessel_min_distance=0.05", "primary.geometry.vessel_radius=0.006", "output.every=4",
-        "output.fields=false", "output.cells=false", "output.plots=false", "output.checkpoint_every=6"]
+TINY = [
+    "primary.geometry.size=[0.2, 0.2]",
+    "primary.geometry.h=0.02",
+    "primary.geometry.tumour_radius=0.02",
+    "primary.geometry.vessel_min_distance=0.05",
+    "primary.geometry.vessel_radius=0.006",
+    "output.every=4",
+    "output.fields=false",
+    "output.cells=false",
+    "output.plots=false",
+    "output.checkpoint_every=6",
+]
 # The stage at which the kill at step 12 leaves step 12 complete on disk (meta.json written).
 FIRST_COMPLETE = STAGES.index("meta")
 
@@ -36,8 +45,12 @@ def _seedsoil(ranks, args, fault=None):
 
 
 def _run(ranks, out, steps, fault=None):
-    return _seedsoil(ranks, ["run", DEMO, "-o", str(out)] + [a for s in TINY + [f"time.steps={steps}"]
-                                                             for a in ("--set", s)], fault)
+    return _seedsoil(
+        ranks,
+        ["run", DEMO, "-o", str(out)]
+        + [a for s in TINY + [f"time.steps={steps}"] for a in ("--set", s)],
+        fault,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +70,17 @@ def reference(tmp_path_factory):
 def test_kill_while_writing_a_checkpoint(tmp_path, reference, ranks, stage):
     out = tmp_path / "run"
     r = _run(ranks, out, 16, fault=f"checkpoint:{stage}@12")
-    assert r.returncode != 0 and "done" not in r.stdout, r.stdout + r.stderr  # it really died, at step 12
+    assert r.returncode != 0 and "done" not in r.stdout, (
+        r.stdout + r.stderr
+    )  # it really died, at step 12
     left = sorted(p.name for p in out.glob("checkpoint*"))
     expect = 12 if STAGES.index(stage) >= FIRST_COMPLETE else 6
     r = _seedsoil(ranks, ["restart", str(out)])
     assert r.returncode == 0 and f"at step {expect} " in r.stdout, (left, r.stdout + r.stderr)
     assert (out / "metrics.csv").read_text() == reference[ranks], left
-    assert sorted(p.name for p in out.glob("checkpoint*")) == ["checkpoint"], left  # the restart settled it
+    assert sorted(p.name for p in out.glob("checkpoint*")) == ["checkpoint"], (
+        left
+    )  # the restart settled it
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
@@ -71,7 +88,9 @@ def test_kill_while_a_restart_rewrites_the_metrics(tmp_path, reference, ranks):
     """The restart keeps the rows up to its step in a new file and renames it; killed
     before the rename, metrics.csv still has every row, and the next restart ends well."""
     out = tmp_path / "run"
-    r = _run(ranks, out, 16, fault="checkpoint:created@12")  # dies with outputs to step 12, checkpoint 6
+    r = _run(
+        ranks, out, 16, fault="checkpoint:created@12"
+    )  # dies with outputs to step 12, checkpoint 6
     assert r.returncode != 0
     before = (out / "metrics.csv").read_text()
     assert before.splitlines()[-1].startswith("12,")

@@ -17,9 +17,18 @@ from solver.io import plain
 
 COMM = MPI.COMM_WORLD
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.tumour_radius=0.02",
-         "primary.geometry.vessel_min_distance=0.05", "primary.geometry.vessel_radius=0.006", "output.every=5",
-         "time.steps=10", "output.checkpoint_every=10", "output.fields=false", "output.cells=false"]
+SMALL = [
+    "primary.geometry.size=[0.2, 0.2]",
+    "primary.geometry.h=0.01",
+    "primary.geometry.tumour_radius=0.02",
+    "primary.geometry.vessel_min_distance=0.05",
+    "primary.geometry.vessel_radius=0.006",
+    "output.every=5",
+    "time.steps=10",
+    "output.checkpoint_every=10",
+    "output.fields=false",
+    "output.cells=false",
+]
 
 
 def _sets(extra=()):
@@ -57,6 +66,7 @@ def _edit(stem):
         state = plain.read(ck, stem)
         fn(state)
         plain.write(ck, stem, state)
+
     return edit
 
 
@@ -65,6 +75,7 @@ def _meta(fn):
         meta = json.loads((ck / "meta.json").read_text())
         fn(meta)
         (ck / "meta.json").write_text(json.dumps(meta))
+
     return edit
 
 
@@ -103,33 +114,91 @@ TAMPER = {
     "pickle beside": (_pickle_beside, "primary.pkl", "Python-object"),
     "bad version": (_meta(lambda m: _set(m, "version", 99)), "meta.json", "'version'"),
     "no version": (_meta(lambda m: m.pop("version")), "meta.json", "'format'/'version'"),
-    "wrong dtype": (_cells(lambda c: _set(c, "id", c["id"].astype(np.float64))), "primary.json", "'cells.id'"),
-    "element out of range": (_cells(lambda c: _set(c, "cell", c["cell"] + 10**6)), "primary.json", "'cells.cell'"),
-    "negative element": (_cells(lambda c: _set(c, "cell", c["cell"] - 10**6)), "primary.json", "'cells.cell'"),
-    "ragged columns": (_cells(lambda c: _set(c, "clock", c["clock"][:-1])), "primary.json", "'cells.clock'"),
-    "nan position": (_cells(lambda c: c["x"].__setitem__((0, 0), np.nan)), "primary.json", "'cells.x'"),
+    "wrong dtype": (
+        _cells(lambda c: _set(c, "id", c["id"].astype(np.float64))),
+        "primary.json",
+        "'cells.id'",
+    ),
+    "element out of range": (
+        _cells(lambda c: _set(c, "cell", c["cell"] + 10**6)),
+        "primary.json",
+        "'cells.cell'",
+    ),
+    "negative element": (
+        _cells(lambda c: _set(c, "cell", c["cell"] - 10**6)),
+        "primary.json",
+        "'cells.cell'",
+    ),
+    "ragged columns": (
+        _cells(lambda c: _set(c, "clock", c["clock"][:-1])),
+        "primary.json",
+        "'cells.clock'",
+    ),
+    "nan position": (
+        _cells(lambda c: c["x"].__setitem__((0, 0), np.nan)),
+        "primary.json",
+        "'cells.x'",
+    ),
     "nan field": (_nan_in_dofs, "primary.dofs", "not finite"),
-    "short field table": (lambda ck: (ck / "primary.dofs").write_bytes(b"\0" * 80), "primary.dofs", "float64"),
-    "nan pool": (lambda ck: _edit("simulation")(ck, lambda s: _set(s["exosomes"], "E", float("nan"))),
-                 "simulation.json", "'exosomes.E'"),
-    "missing key": (lambda ck: _edit("simulation")(ck, lambda s: s.pop("ledger")), "simulation.json", "'ledger'"),
-    "blood dtype": (lambda ck: _edit("simulation")(ck, lambda s: _set(s["blood"]["rows"], "id",
-                                                                     np.zeros(len(s["blood"]["rows"]["id"])))),
-                    "simulation.json", "'blood.rows.id'"),
+    "short field table": (
+        lambda ck: (ck / "primary.dofs").write_bytes(b"\0" * 80),
+        "primary.dofs",
+        "float64",
+    ),
+    "nan pool": (
+        lambda ck: _edit("simulation")(ck, lambda s: _set(s["exosomes"], "E", float("nan"))),
+        "simulation.json",
+        "'exosomes.E'",
+    ),
+    "missing key": (
+        lambda ck: _edit("simulation")(ck, lambda s: s.pop("ledger")),
+        "simulation.json",
+        "'ledger'",
+    ),
+    "blood dtype": (
+        lambda ck: _edit("simulation")(
+            ck, lambda s: _set(s["blood"]["rows"], "id", np.zeros(len(s["blood"]["rows"]["id"])))
+        ),
+        "simulation.json",
+        "'blood.rows.id'",
+    ),
     "object array": (_object_array, "simulation.npz", "object array"),
-    "dangling array": (lambda ck: (ck / "primary.json").write_text(
-        (ck / "primary.json").read_text().replace('"a0"', '"zz"', 1)), "primary.json", "does not hold"),
-    "not json": (lambda ck: (ck / "simulation.json").write_text("{'n': __import__('os')}"), "simulation.json",
-                 "not valid JSON"),
-    "unknown flag": (lambda ck: _edit("primary")(ck, lambda s: _set(s["flags"], "step", 0)), "primary.json",
-                     "'flags'"),
-    "npy not npz": (lambda ck: np.save(open(ck / "simulation.npz", "wb"), np.arange(3)), "simulation.npz",
-                    "not a valid .npz"),
-    "wrong mesh": (_meta(lambda m: _set(m["organs"]["primary"], "vertices", 5)), "meta.json", "'organs.primary'"),
+    "dangling array": (
+        lambda ck: (ck / "primary.json").write_text(
+            (ck / "primary.json").read_text().replace('"a0"', '"zz"', 1)
+        ),
+        "primary.json",
+        "does not hold",
+    ),
+    "not json": (
+        lambda ck: (ck / "simulation.json").write_text("{'n': __import__('os')}"),
+        "simulation.json",
+        "not valid JSON",
+    ),
+    "unknown flag": (
+        lambda ck: _edit("primary")(ck, lambda s: _set(s["flags"], "step", 0)),
+        "primary.json",
+        "'flags'",
+    ),
+    "npy not npz": (
+        lambda ck: np.save(open(ck / "simulation.npz", "wb"), np.arange(3)),
+        "simulation.npz",
+        "not a valid .npz",
+    ),
+    "wrong mesh": (
+        _meta(lambda m: _set(m["organs"]["primary"], "vertices", 5)),
+        "meta.json",
+        "'organs.primary'",
+    ),
 }
 
 
-BY_CLI = ("old pickle", "bad version", "nan field", "element out of range")  # the rest by the API (faster)
+BY_CLI = (
+    "old pickle",
+    "bad version",
+    "nan field",
+    "element out of range",
+)  # the rest by the API (faster)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +229,9 @@ def test_tampered_checkpoint_is_refused_with_exit_2(saved, tmp_path, capsys, how
     if COMM.rank == 0:
         assert file in text and key in text, text
         assert not (ck / "ran").exists()  # nothing was unpickled
-        assert int((out / "metrics.csv").read_text().splitlines()[-1].split(",")[0]) == 10  # nothing ran on
+        assert (
+            int((out / "metrics.csv").read_text().splitlines()[-1].split(",")[0]) == 10
+        )  # nothing ran on
 
 
 @pytest.mark.parametrize("how", sorted(set(TAMPER) - set(BY_CLI)))
@@ -190,15 +261,26 @@ def test_tampered_checkpoint_is_refused_on_two_ranks(saved, tmp_path, capsys, ho
 
 
 def test_round_trip_of_plain_data(tmp_path):
-    state = {"a": np.arange(3, dtype=np.int8), "b": [1, 2.5, None, True, "s", (4, 5)], "c": {3: np.ones((2, 2))},
-             "d": {"e": {"f": np.uint64(7)}}, "g": np.zeros((0, 3))}
+    state = {
+        "a": np.arange(3, dtype=np.int8),
+        "b": [1, 2.5, None, True, "s", (4, 5)],
+        "c": {3: np.ones((2, 2))},
+        "d": {"e": {"f": np.uint64(7)}},
+        "g": np.zeros((0, 3)),
+    }
     plain.write(tmp_path, "x", state)
     back = plain.read(tmp_path, "x")
     assert back["a"].dtype == np.int8 and np.array_equal(back["a"], state["a"])
     assert back["b"] == [1, 2.5, None, True, "s", [4, 5]] and back["d"]["e"]["f"] == 7
     assert list(back["c"]) == [3] and np.array_equal(back["c"][3], np.ones((2, 2)))
     assert back["g"].shape == (0, 3)
-    for bad in ({"s": {1, 2}}, {"o": object()}, {"a": np.array([None])}, {1: 1, "a": 2}, {"__array__": 1}):
+    for bad in (
+        {"s": {1, 2}},
+        {"o": object()},
+        {"a": np.array([None])},
+        {1: 1, "a": 2},
+        {"__array__": 1},
+    ):
         with pytest.raises(TypeError):
             plain.write(tmp_path, "y", bad)
 

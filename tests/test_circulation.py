@@ -17,16 +17,26 @@ def within(k: int, n: int, p: float, z: float = 5.0) -> bool:
 
 @pytest.mark.parallel
 @pytest.mark.parametrize("order", ["disaggregate_first", "survive_first"])
-@pytest.mark.parametrize("P_d,P_s,P_C", [(0.3, 0.2, 0.6), (0.5, 5e-4, 2.5e-2)])  # the second: Franssen's
+@pytest.mark.parametrize(
+    "P_d,P_s,P_C", [(0.3, 0.2, 0.6), (0.5, 5e-4, 2.5e-2)]
+)  # the second: Franssen's
 def test_blood_reproduces_its_probabilities(order, P_d, P_s, P_C):
-    cfg = config.CirculationSpec(T_V=0.18, P_d=P_d, P_s=P_s, P_C=P_C, order=order, split={"liver": 0.75, "lung": 0.25})
-    blood = Blood(cfg=cfg, secondaries=["liver", "lung"], sites=[10, 4], p_ext=[0.9, 0.5], seed=5, dt=1e-3)
+    cfg = config.CirculationSpec(
+        T_V=0.18, P_d=P_d, P_s=P_s, P_C=P_C, order=order, split={"liver": 0.75, "lung": 0.25}
+    )
+    blood = Blood(
+        cfg=cfg, secondaries=["liver", "lung"], sites=[10, 4], p_ext=[0.9, 0.5], seed=5, dt=1e-3
+    )
     sizes = np.random.default_rng(0).integers(1, 6, 100_000)  # clusters of 1 to 5 cells
     n = int(sizes.sum())
     ids = np.arange(n, dtype=np.uint64) + 10**6
     cluster = np.repeat(np.arange(len(sizes), dtype=np.uint64) + 7 * 10**9, sizes)
-    blood.enter({"id": ids, "parent": ids, "phenotype": (ids % 2).astype(np.int8), "clock": np.zeros(n)},
-                cluster, step=0, origin=0)
+    blood.enter(
+        {"id": ids, "parent": ids, "phenotype": (ids % 2).astype(np.int8), "clock": np.zeros(n)},
+        cluster,
+        step=0,
+        origin=0,
+    )
     assert blood.leave(179) == [] and len(blood) == n  # T_V = 180 steps
     arrivals = blood.leave(180)
     last, c = blood.last, blood.counts
@@ -35,7 +45,9 @@ def test_blood_reproduces_its_probabilities(order, P_d, P_s, P_C):
         assert last["in_clusters"] == int(sizes[sizes > 1].sum())
         assert within(last["broken_away"], last["in_clusters"], P_d)
     else:
-        assert last["singles"] == int((sizes == 1).sum()) and last["clusters"] == int((sizes > 1).sum())
+        assert last["singles"] == int((sizes == 1).sum()) and last["clusters"] == int(
+            (sizes > 1).sum()
+        )
     assert within(last["singles_survived"], last["singles"], P_s)
     assert within(last["clusters_survived"], last["clusters"], P_C)
     units = last.get("units", 0)
@@ -61,29 +73,50 @@ def test_anatomical_routing():
     from solver.circulation import ARREST, CARDIAC_OUTPUT, anatomical_split
 
     # Colorectal: the portal vein takes every unit to the liver first.
-    cfg = config.CirculationSpec(routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0},
-                             affinity=FLOW_ONLY)
+    cfg = config.CirculationSpec(
+        routing="anatomical", primary_type="colorectal", arrest={"liver": 1.0}, affinity=FLOW_ONLY
+    )
     assert np.allclose(anatomical_split(cfg, ["liver", "lung"]), [1.0, 0.0, 0.0])
     # Others: lungs first; what passes goes out by cardiac output (liver: hepatic artery);
     # what passes every bed comes back to the lungs and goes round again.
-    cfg = config.CirculationSpec(routing="anatomical", primary_type="breast", arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0},
-                             affinity=FLOW_ONLY)
+    cfg = config.CirculationSpec(
+        routing="anatomical",
+        primary_type="breast",
+        arrest={"lung": 0.5, "liver": 1.0, "bone": 1.0},
+        affinity=FLOW_ONLY,
+    )
     p = anatomical_split(cfg, ["lung", "liver", "bone"])
     passing = 0.5 * (1 - 0.065 - 0.05) * (1 - ARREST)  # lungs, then every other artery bed at 0.8
-    assert np.allclose(p[:3], np.array([0.5, 0.5 * CARDIAC_OUTPUT["liver"], 0.5 * CARDIAC_OUTPUT["bone"]]) / (1 - passing))
+    assert np.allclose(
+        p[:3],
+        np.array([0.5, 0.5 * CARDIAC_OUTPUT["liver"], 0.5 * CARDIAC_OUTPUT["bone"]])
+        / (1 - passing),
+    )
     assert np.isclose(p.sum(), 1.0) and p[-1] > 0
     # The affinity (metastatic efficiency index) multiplies arrest; two organs of a type share it.
     every = {bed: 1.0 for bed in CARDIAC_OUTPUT} | {"lung": 0.5}
     cfg2 = cfg.model_copy(update={"affinity": FLOW_ONLY | {"lung": 1.5}, "arrest": every})
     assert np.isclose(anatomical_split(cfg2, ["lung", "lung"])[0], 0.75 / 2)
     # Prostate: Batson's plexus takes a fraction straight to bone.
-    cfg = config.CirculationSpec(routing="anatomical", primary_type="prostate", vertebral_bypass=0.3,
-                             arrest={"bone": 1.0, "lung": 1.0}, affinity=FLOW_ONLY)
+    cfg = config.CirculationSpec(
+        routing="anatomical",
+        primary_type="prostate",
+        vertebral_bypass=0.3,
+        arrest={"bone": 1.0, "lung": 1.0},
+        affinity=FLOW_ONLY,
+    )
     assert np.allclose(anatomical_split(cfg, ["bone", "lung"]), [0.3, 0.7, 0.0])
     # A lung primary drains into the arteries; the lungs see what comes back.
-    cfg = config.CirculationSpec(routing="anatomical", primary_type="lung", arrest={"brain": 1.0, "lung": 1.0},
-                             affinity=FLOW_ONLY)
-    assert np.allclose(anatomical_split(cfg, ["brain", "lung"])[:2], [CARDIAC_OUTPUT["brain"], 1 - 0.8 * (1 - 0.12) - 0.12])
+    cfg = config.CirculationSpec(
+        routing="anatomical",
+        primary_type="lung",
+        arrest={"brain": 1.0, "lung": 1.0},
+        affinity=FLOW_ONLY,
+    )
+    assert np.allclose(
+        anatomical_split(cfg, ["brain", "lung"])[:2],
+        [CARDIAC_OUTPUT["brain"], 1 - 0.8 * (1 - 0.12) - 0.12],
+    )
 
 
 @pytest.mark.parametrize("primary", ["breast", "prostate", "colorectal", "lung"])
@@ -115,17 +148,38 @@ def test_default_affinity_reproduces_the_cited_incidence(primary):
 
 @pytest.mark.parallel
 def test_blood_follows_the_anatomical_split():
-    cfg = config.CirculationSpec(P_s=1.0, P_C=1.0, routing="anatomical", primary_type="breast",
-                             arrest={"lung": 0.5, "bone": 1.0, "liver": 1.0})
-    blood = Blood(cfg=cfg, secondaries=["lungs", "skeleton"], sites=[5, 5], p_ext=[1.0, 1.0], seed=9, dt=1e-3,
-                  types=["lung", "bone"])
+    cfg = config.CirculationSpec(
+        P_s=1.0,
+        P_C=1.0,
+        routing="anatomical",
+        primary_type="breast",
+        arrest={"lung": 0.5, "bone": 1.0, "liver": 1.0},
+    )
+    blood = Blood(
+        cfg=cfg,
+        secondaries=["lungs", "skeleton"],
+        sites=[5, 5],
+        p_ext=[1.0, 1.0],
+        seed=9,
+        dt=1e-3,
+        types=["lung", "bone"],
+    )
     n = 100_000
     ids = np.arange(n, dtype=np.uint64)
-    blood.enter({"id": ids, "parent": ids, "phenotype": np.zeros(n, np.int8), "clock": np.zeros(n)}, ids, 0, 0)
+    blood.enter(
+        {"id": ids, "parent": ids, "phenotype": np.zeros(n, np.int8), "clock": np.zeros(n)},
+        ids,
+        0,
+        0,
+    )
     arrivals = blood.leave(1000)
     got = {a.organ: len(a.unit) for a in arrivals}
     p = blood.split
-    assert within(got[0], n, p[0]) and within(got[1], n, p[1]) and within(blood.counts["elsewhere"], n, p[2])
+    assert (
+        within(got[0], n, p[0])
+        and within(got[1], n, p[1])
+        and within(blood.counts["elsewhere"], n, p[2])
+    )
     assert got[0] + got[1] + blood.counts["elsewhere"] == n
 
 
@@ -142,7 +196,9 @@ def test_exosome_pool_closed_form_and_balance():
             up = pool.step(N)
             assert pool.E == pytest.approx(sigma * N / k * -np.expm1(-k * n * dt), rel=1e-12)
         assert abs(pool.balance()) < 1e-12 * pool.totals["released"]
-        assert np.allclose(pool.totals["taken_up"] / pool.totals["taken_up"].sum(), np.array(k_org) / sum(k_org))
+        assert np.allclose(
+            pool.totals["taken_up"] / pool.totals["taken_up"].sum(), np.array(k_org) / sum(k_org)
+        )
         assert np.allclose(up / up.sum(), np.array(k_org) / sum(k_org))
     # Release stopped (a blocking intervention): E decays as exp(-k t), nothing is created.
     released = pool.totals["released"]
@@ -160,7 +216,9 @@ def test_default_affinity_with_organs_that_arrest_nothing():
 
     from solver.circulation import anatomical_split, default_affinity
 
-    cfg = config.CirculationSpec(routing="anatomical", primary_type="colorectal", arrest={"liver": 0.8, "lung": 1.0})
+    cfg = config.CirculationSpec(
+        routing="anatomical", primary_type="colorectal", arrest={"liver": 0.8, "lung": 1.0}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         a = default_affinity(cfg)
@@ -206,14 +264,17 @@ def _monte_carlo_routing(cfg, affinity: dict[str, float], n: int, seed: int) -> 
     return {b: int((where == b).sum()) for b in set(where)}
 
 
-@pytest.mark.parametrize("primary,arrest,bypass", [
-    ("breast", {"lung": 1.0}, 0.0),  # the reported case: 100 % to the lung before the fix
-    ("breast", {"liver": 1.0, "bone": 0.3}, 0.0),
-    ("prostate", {"lung": 1.0}, 0.3),
-    ("colorectal", {"liver": 1.0}, 0.0),
-    ("colorectal", {"lung": 1.0, "brain": 0.1}, 0.0),
-    ("lung", {"brain": 1.0, "lung": 1.0}, 0.0),
-])
+@pytest.mark.parametrize(
+    "primary,arrest,bypass",
+    [
+        ("breast", {"lung": 1.0}, 0.0),  # the reported case: 100 % to the lung before the fix
+        ("breast", {"liver": 1.0, "bone": 0.3}, 0.0),
+        ("prostate", {"lung": 1.0}, 0.3),
+        ("colorectal", {"liver": 1.0}, 0.0),
+        ("colorectal", {"lung": 1.0, "brain": 0.1}, 0.0),
+        ("lung", {"brain": 1.0, "lung": 1.0}, 0.0),
+    ],
+)
 def test_default_affinity_fits_arrest_overrides(primary, arrest, bypass):
     """With arrest overrides the default affinities still reproduce the observed incidence
     (without the bypass), and the analytic split agrees with a Monte Carlo of the routing
@@ -246,11 +307,27 @@ def test_default_affinity_refuses_what_it_cannot_fit(tmp_path):
     with pytest.raises(config.CaseError, match="circulation.arrest.*circulation.affinity"):
         from solver.circulation import default_affinity
 
-        default_affinity(config.CirculationSpec.model_construct(routing="anatomical", primary_type="breast",
-                                                            arrest={"bone": 1e-15}))
+        default_affinity(
+            config.CirculationSpec.model_construct(
+                routing="anatomical", primary_type="breast", arrest={"bone": 1e-15}
+            )
+        )
     case = tmp_path / "case.toml"
-    case.write_text((Path(__file__).resolve().parents[1] / "cases" / "breast_multiorgan.toml").read_text())
-    run = subprocess.run([sys.executable, "-m", "solver", "validate", str(case), "--set",
-                          "circulation.arrest.bone=1e-15"], capture_output=True, text=True)
+    case.write_text(
+        (Path(__file__).resolve().parents[1] / "cases" / "breast_multiorgan.toml").read_text()
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "solver",
+            "validate",
+            str(case),
+            "--set",
+            "circulation.arrest.bone=1e-15",
+        ],
+        capture_output=True,
+        text=True,
+    )
     out = run.stdout + run.stderr
     assert run.returncode == 2 and str(case) in out and "circulation.arrest" in out, out

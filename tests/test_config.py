@@ -10,9 +10,15 @@ from solver import config
 
 def test_split_overrides_keeps_commas_inside_values():
     text = 'interventions=[{kind="vegf_blockade",start=0.5}],seed=3,name="a,b"'
-    assert config.split_overrides(text) == ['interventions=[{kind="vegf_blockade",start=0.5}]', "seed=3", 'name="a,b"']
+    assert config.split_overrides(text) == [
+        'interventions=[{kind="vegf_blockade",start=0.5}]',
+        "seed=3",
+        'name="a,b"',
+    ]
     case = config.apply_overrides({}, config.split_overrides(text), "<test>")
-    assert case["interventions"] == [{"kind": "vegf_blockade", "start": 0.5}] and case["name"] == "a,b"
+    assert (
+        case["interventions"] == [{"kind": "vegf_blockade", "start": 0.5}] and case["name"] == "a,b"
+    )
     assert config.split_overrides("") == []
 
 
@@ -24,10 +30,14 @@ def test_soil_and_vessel_input_errors_are_clear():
 
     with pytest.raises(config.CaseError, match="angiogenesis follows VEGF"):
         config.from_dict({"soil": {"angiogenesis": True}})
-    geo = config.GeometrySpec(size=[0.2, 0.2], h=0.02, vessel_radius=0.01, vessel_centres=[[0.19, 0.1]])
+    geo = config.GeometrySpec(
+        size=[0.2, 0.2], h=0.02, vessel_radius=0.01, vessel_centres=[[0.19, 0.1]]
+    )
     with pytest.raises(config.CaseError, match=r"vessel_centres\[0\]"):
         geometry.build(geo, MPI.COMM_WORLD)
-    with pytest.raises(config.CaseError, match="key 'primary.vegf.initial': the name 'q' is not allowed"):
+    with pytest.raises(
+        config.CaseError, match="key 'primary.vegf.initial': the name 'q' is not allowed"
+    ):
         config.from_dict({"primary": {"vegf": {"initial": "exp(-q)"}}, "soil": {"vegf": True}})
 
 
@@ -81,13 +91,19 @@ def test_every_illustrative_default_reaches_the_manifest():
     """With every process on, anatomical routing, a VEGF blockade and a secondary organ of a
     type without a measured exosome uptake, the manifest's list holds every key tagged
     illustrative, for every organ, and nothing else."""
-    case = config.from_dict({
-        "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
-        "circulation": {"routing": "anatomical"},
-        "secondary": [{"name": "kidney"}, {"name": "liver", "geometry": {"kind": "liver"}}],
-        "interventions": [{"kind": "vegf_blockade"}, {"kind": "resection"}]})
-    tagged = {key for key, _, _, meta in config.leaves(case)
-              if meta["source"].startswith("illustrative: ")}
+    case = config.from_dict(
+        {
+            "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
+            "circulation": {"routing": "anatomical"},
+            "secondary": [{"name": "kidney"}, {"name": "liver", "geometry": {"kind": "liver"}}],
+            "interventions": [{"kind": "vegf_blockade"}, {"kind": "resection"}],
+        }
+    )
+    tagged = {
+        key
+        for key, _, _, meta in config.leaves(case)
+        if meta["source"].startswith("illustrative: ")
+    }
     tagged.discard("interventions.1.strength")  # a resection has no strength
     assert set(case.illustrative()) == tagged
     assert {"secondary.1.niche.wake", "circulation.arrest", "interventions.0.strength"} <= tagged
@@ -102,19 +118,42 @@ def test_manifest_lists_every_organs_illustrative_keys(tmp_path):
 
     from solver.simulation import Simulation
 
-    small = {"size": [0.2, 0.2], "h": 0.02, "tumour_radius": 0.02, "vessel_radius": 0.01, "vessel_min_distance": 0.05,
-             "normal_vessels": 1, "ruptured_vessels": 1}
-    case = config.from_dict({
-        "time": {"steps": 0}, "output": {"plots": False}, "cells": {"initial": {"count": 5}},
-        "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
-        "primary": {"geometry": small, "oxygen": {"b0": 0.2}},
-        "secondary": [{"name": "liver", "geometry": small, "angiogenesis": {"escape": 0.03}},
-                      {"name": "kidney", "geometry": small}],
-        "interventions": [{"kind": "resection", "start": 1.0}, {"kind": "vegf_blockade", "start": 0.5}]})
+    small = {
+        "size": [0.2, 0.2],
+        "h": 0.02,
+        "tumour_radius": 0.02,
+        "vessel_radius": 0.01,
+        "vessel_min_distance": 0.05,
+        "normal_vessels": 1,
+        "ruptured_vessels": 1,
+    }
+    case = config.from_dict(
+        {
+            "time": {"steps": 0},
+            "output": {"plots": False},
+            "cells": {"initial": {"count": 5}},
+            "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
+            "primary": {"geometry": small, "oxygen": {"b0": 0.2}},
+            "secondary": [
+                {"name": "liver", "geometry": small, "angiogenesis": {"escape": 0.03}},
+                {"name": "kidney", "geometry": small},
+            ],
+            "interventions": [
+                {"kind": "resection", "start": 1.0},
+                {"kind": "vegf_blockade", "start": 0.5},
+            ],
+        }
+    )
     Simulation(case, tmp_path, quiet=True)
     listed = json.loads((tmp_path / "manifest.json").read_text())["illustrative"]
     for organ in ("primary", "secondary.0", "secondary.1"):
-        for key in ("oxygen.supply", "vegf.s_niche", "niche.wake", "angiogenesis.branch", "geometry.h_fine"):
+        for key in (
+            "oxygen.supply",
+            "vegf.s_niche",
+            "niche.wake",
+            "angiogenesis.branch",
+            "geometry.h_fine",
+        ):
             assert f"{organ}.{key}" in listed, (organ, key, sorted(listed))
     assert "primary.angiogenesis.escape" in listed and "secondary.1.angiogenesis.escape" in listed
     assert "secondary.0.angiogenesis.escape" not in listed and "primary.oxygen.b0" not in listed
@@ -128,17 +167,47 @@ def test_allowed_petsc_options_reach_the_solvers(tmp_path):
     them), normalised (no dashes, lower case), and a case file's options reach PETSc."""
     from solver.simulation import Simulation
 
-    allowed = {"ksp_type": "gmres", "-pc_type": "hypre", "pc_hypre_type": "boomeramg", "ksp_rtol": 1e-8,
-               "ksp_max_it": 200, "ksp_gmres_restart": 50, "oxygen_pc_type": "gamg", "vegf_pc_gamg_threshold": 0.02,
-               "niche_pc_factor_levels": 1, "MMP_KSP_NORM_TYPE": "unpreconditioned", "sub_pc_type": "ilu",
-               "mg_levels_ksp_type": "chebyshev", "pc_factor_mat_solver_type": "mumps",
-               "pc_hypre_boomeramg_strong_threshold": 0.5, "ksp_initial_guess_nonzero": True}
+    allowed = {
+        "ksp_type": "gmres",
+        "-pc_type": "hypre",
+        "pc_hypre_type": "boomeramg",
+        "ksp_rtol": 1e-8,
+        "ksp_max_it": 200,
+        "ksp_gmres_restart": 50,
+        "oxygen_pc_type": "gamg",
+        "vegf_pc_gamg_threshold": 0.02,
+        "niche_pc_factor_levels": 1,
+        "MMP_KSP_NORM_TYPE": "unpreconditioned",
+        "sub_pc_type": "ilu",
+        "mg_levels_ksp_type": "chebyshev",
+        "pc_factor_mat_solver_type": "mumps",
+        "pc_hypre_boomeramg_strong_threshold": 0.5,
+        "ksp_initial_guess_nonzero": True,
+    }
     got = config.check_petsc(allowed)
-    assert got["pc_type"] == "hypre" and got["mmp_ksp_norm_type"] == "unpreconditioned" and len(got) == len(allowed)
-    geo = {"size": [0.2, 0.2], "h": 0.02, "tumour_radius": 0.02, "vessel_radius": 0.01, "vessel_min_distance": 0.05,
-           "normal_vessels": 1, "ruptured_vessels": 1}
-    case = config.from_dict({"name": "p", "time": {"steps": 0}, "output": {"plots": False}, "primary": {"geometry": geo},
-                             "solver": {"petsc": {"mmp_ksp_type": "gmres", "ksp_max_it": 77}}})
+    assert (
+        got["pc_type"] == "hypre"
+        and got["mmp_ksp_norm_type"] == "unpreconditioned"
+        and len(got) == len(allowed)
+    )
+    geo = {
+        "size": [0.2, 0.2],
+        "h": 0.02,
+        "tumour_radius": 0.02,
+        "vessel_radius": 0.01,
+        "vessel_min_distance": 0.05,
+        "normal_vessels": 1,
+        "ruptured_vessels": 1,
+    }
+    case = config.from_dict(
+        {
+            "name": "p",
+            "time": {"steps": 0},
+            "output": {"plots": False},
+            "primary": {"geometry": geo},
+            "solver": {"petsc": {"mmp_ksp_type": "gmres", "ksp_max_it": 77}},
+        }
+    )
     sim = Simulation(case, tmp_path, quiet=True)
     ksp = sim.organs[0].mmp.ksp
     assert ksp.getType() == "gmres" and ksp.getTolerances()[3] == 77
@@ -156,4 +225,9 @@ def test_3d_capacity_is_the_packed_cell_density():
     assert case.cells.capacity(3) == pytest.approx(1.0)
     assert case.model_copy(deep=True).cells.capacity(3) == pytest.approx(1.0)
     assert config.from_dict({"cells": {"capacity_3d": 3.0}}).cells.capacity(3) == 3.0
-    assert "cells.capacity_3d" not in config.from_dict({"primary": {"geometry": {"dim": 3, "size": [1.0, 1.0, 1.0]}}}).illustrative()
+    assert (
+        "cells.capacity_3d"
+        not in config.from_dict(
+            {"primary": {"geometry": {"dim": 3, "size": [1.0, 1.0, 1.0]}}}
+        ).illustrative()
+    )

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.parallel
 
 @functools.cache  # one mesh per size: the examples would otherwise exhaust MPI communicators
 def space(dim, n):
-    msh = dmesh.create_unit_square(COMM, n, n) if dim == 2 else dmesh.create_unit_cube(COMM, n, n, n)
+    msh = (
+        dmesh.create_unit_square(COMM, n, n) if dim == 2 else dmesh.create_unit_cube(COMM, n, n, n)
+    )
     V = fem.functionspace(msh, ("Lagrange", 1))
     return V, lumped_mass(V)
 
@@ -54,7 +56,11 @@ def clipped(cc):
 
 def bumps(rng, dim=2, k=3):
     """Non-negative data with compact support (zero regions stress positivity)."""
-    centres, widths, amps = rng.uniform(0, 1, (k, dim)), rng.uniform(0.1, 0.4, k), rng.uniform(0.1, 4, k)
+    centres, widths, amps = (
+        rng.uniform(0, 1, (k, dim)),
+        rng.uniform(0.1, 0.4, k),
+        rng.uniform(0.1, 4, k),
+    )
 
     def f(x):
         out = np.zeros(x.shape[1])
@@ -62,6 +68,7 @@ def bumps(rng, dim=2, k=3):
             r2 = sum((x[i] - c[i]) ** 2 for i in range(dim))
             out += a * np.maximum(0.0, 1.0 - r2 / w**2)
         return out
+
     return f
 
 
@@ -75,10 +82,19 @@ def step_ecm(x0, eps, axis=0):
 # sub-steps and hung in a collective), and a shrinking run would exhaust MPI communicators.
 def _random_examples(n: int = 15) -> list[tuple]:
     r = np.random.default_rng(20261201)
-    return [(int(r.integers(0, 2**31 - 1)), r.uniform(0.0, 1e-2), r.uniform(0.0, 1e-2),
-             r.uniform(0.0, 1.0), r.uniform(0.0, 1.0), r.uniform(0.002, 0.3),
-             float(np.exp(r.uniform(np.log(1e-3), np.log(0.3)))), bool(r.integers(0, 2)))
-            for _ in range(n)]
+    return [
+        (
+            int(r.integers(0, 2**31 - 1)),
+            r.uniform(0.0, 1e-2),
+            r.uniform(0.0, 1e-2),
+            r.uniform(0.0, 1.0),
+            r.uniform(0.0, 1.0),
+            r.uniform(0.002, 0.3),
+            float(np.exp(r.uniform(np.log(1e-3), np.log(0.3)))),
+            bool(r.integers(0, 2)),
+        )
+        for _ in range(n)
+    ]
 
 
 @pytest.mark.parametrize("seed, D_E, D_M, Phi_E, Phi_M, eps, dt, grow", _random_examples())
@@ -123,7 +139,9 @@ def test_ghosts_up_to_date():
     V, m, cE, cM, w = setup()
     cE.interpolate(bumps(np.random.default_rng(3)))
     w.interpolate(step_ecm(0.5, 0.05))
-    cc = ContinuumCells(V=V, lumped=m, params=CellsSpec(Phi_E=0.1, D_E=1e-3), dt=0.05, c_E=cE, c_M=cM)
+    cc = ContinuumCells(
+        V=V, lumped=m, params=CellsSpec(Phi_E=0.1, D_E=1e-3), dt=0.05, c_E=cE, c_M=cM
+    )
     cc.step(w)
     before = cE.x.array.copy()
     cE.x.scatter_forward()
@@ -160,7 +178,14 @@ def test_source_adds_mass():
     V, m, cE, cM, w = setup(n=12)
     w.interpolate(step_ecm(0.5, 0.05))
     cE.interpolate(bumps(np.random.default_rng(4)))
-    cc = ContinuumCells(V=V, lumped=m, params=CellsSpec(Phi_E=0.2, D_E=1e-3, proliferation=False), dt=0.1, c_E=cE, c_M=cM)
+    cc = ContinuumCells(
+        V=V,
+        lumped=m,
+        params=CellsSpec(Phi_E=0.2, D_E=1e-3, proliferation=False),
+        dt=0.1,
+        c_E=cE,
+        c_M=cM,
+    )
     s = np.full(cE.x.array.shape, 2.0)
     m0 = total(V, m, cE), total(V, m, cM)
     cc.step(w, source_E=s, source_M=s)
@@ -209,14 +234,27 @@ def cascade(mode="continuum", steps=80, **extra) -> config.Case:
     """A small primary with fast cells next to 2 normal + 4 ruptured vessels, feeding one
     secondary through a blood where everyone survives (clusters within ~10 steps)."""
     data = {
-        "name": "cascade", "seed": 3,
+        "name": "cascade",
+        "seed": 3,
         "time": {"dt": 1e-3, "steps": steps},
         "output": {"every": 20, "fields": False, "plots": False},
         "primary": {"geometry": dict(BOX, normal_vessels=2, ruptured_vessels=4)},
-        "secondary": [{"name": "liver", "geometry": dict(BOX, normal_vessels=0, ruptured_vessels=3, vessel_seed=1)}],
+        "secondary": [
+            {
+                "name": "liver",
+                "geometry": dict(BOX, normal_vessels=0, ruptured_vessels=3, vessel_seed=1),
+            }
+        ],
         "circulation": {"T_V": 0.02, "P_s": 1.0, "P_C": 1.0},
-        "cells": {"mode": mode, "D_E": 5e-3, "D_M": 1e-2, "T_E": 0.05, "T_M": 0.04, "h_ref": 0.01,
-                  "initial": {"count": 150}},
+        "cells": {
+            "mode": mode,
+            "D_E": 5e-3,
+            "D_M": 1e-2,
+            "T_E": 0.05,
+            "T_M": 0.04,
+            "h_ref": 0.01,
+            "initial": {"count": 150},
+        },
     }
     for key, value in extra.items():
         config.apply_overrides(data, [f"{key}={value}"], "test")
@@ -233,8 +271,11 @@ def run(case, out, comm=COMM):
 
 def events(path, kind):
     with open(path / "events.csv") as fh:
-        return [(r["step"], r["site"], r["unit"], r["cells_E"], r["cells_M"]) for r in csv.DictReader(fh)
-                if r["event"] == kind]
+        return [
+            (r["step"], r["site"], r["unit"], r["cells_E"], r["cells_M"])
+            for r in csv.DictReader(fh)
+            if r["event"] == kind
+        ]
 
 
 def tmpdir(tmp_path):
@@ -256,8 +297,10 @@ def test_continuum_sheds_clusters_that_arrive_and_the_ledger_closes(tmp_path):
     # Mass taken from the primary is what entered the blood: without shedding the primary
     # would hold the initial cells plus what it grew.
     stats = sim.everywhere(lambda o: o.tissue_stats())
-    assert last["primary.cells"] == pytest.approx(150 + stats["primary"]["born"] + stats["primary"]["clip_removed"]
-                                                  - last["intravasated"], rel=1e-10)
+    assert last["primary.cells"] == pytest.approx(
+        150 + stats["primary"]["born"] + stats["primary"]["clip_removed"] - last["intravasated"],
+        rel=1e-10,
+    )
     world = events(out / "world", "intravasation")
     sizes = [int(e[3]) + int(e[4]) for e in world]
     assert len(world) >= 5 and sum(sizes) == last["intravasated"] and max(sizes) > 1  # clusters
@@ -267,7 +310,9 @@ def test_continuum_sheds_clusters_that_arrive_and_the_ledger_closes(tmp_path):
     assert alone.last["liver.cells"] == pytest.approx(last["liver.cells"], rel=1e-9)
     # Each organ over every rank: the densities at a site are split between ranks.
     spread = run(cascade(**{"parallel.organs": '"all"'}), out / "all")
-    assert events(out / "all", "intravasation") == world and events(out / "all", "arrival") == events(out / "world", "arrival")
+    assert events(out / "all", "intravasation") == world and events(
+        out / "all", "arrival"
+    ) == events(out / "world", "arrival")
     assert spread.last["liver.cells"] == pytest.approx(last["liver.cells"], rel=1e-9)
 
 
@@ -276,8 +321,12 @@ def test_continuum_arrivals_dormant_wake_and_exosomes_from_the_density(tmp_path)
     divide) and wake at r_wake; the plasma exosomes are released by the primary's
     integrated density; lesions are measured on the density."""
     out = tmpdir(tmp_path)
-    sim = run(cascade(steps=100, **{"dormancy.r_wake": 20.0, "soil.niche": "true", "exosomes.release": 1.0}),
-              out / "dormant")
+    sim = run(
+        cascade(
+            steps=100, **{"dormancy.r_wake": 20.0, "soil.niche": "true", "exosomes.release": 1.0}
+        ),
+        out / "dormant",
+    )
     last = sim.last
     assert last["liver.cells_dormant"] > 0 and last["liver.cells_dormant"] < last["liver.cells"]
     woke = sim.everywhere(lambda o: o.comm.allreduce(o.density_stats["woke"], op=MPI.SUM))["liver"]
@@ -287,7 +336,9 @@ def test_continuum_arrivals_dormant_wake_and_exosomes_from_the_density(tmp_path)
     with open(out / "dormant" / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     # Released over step 1 = sigma x the primary's 150 cells x dt (the count before the step).
-    assert pool.totals["released"] > 0.9 * 150 * 1e-3 * 100  # sigma = 1 x at least ~150 cells x 100 steps
+    assert (
+        pool.totals["released"] > 0.9 * 150 * 1e-3 * 100
+    )  # sigma = 1 x at least ~150 cells x 100 steps
     assert float(rows[0]["primary.cells"]) == pytest.approx(150, rel=1e-12)
     assert last["primary.lesions"] >= 1 and last["primary.largest_lesion_mm"] > 0.1
 
@@ -297,8 +348,15 @@ def test_continuum_oxygen_arrest_and_death_on_the_density(tmp_path):
     discrete rule's probability 1 per step), growth elsewhere; the dead are counted."""
     from solver.simulation import Simulation
 
-    case = cascade(**{"soil.oxygen": "true", "cells.D_E": 0.0, "cells.D_M": 0.0, "cells.Phi_E": 0.0,
-                      "cells.Phi_M": 0.0})
+    case = cascade(
+        **{
+            "soil.oxygen": "true",
+            "cells.D_E": 0.0,
+            "cells.D_M": 0.0,
+            "cells.Phi_E": 0.0,
+            "cells.Phi_M": 0.0,
+        }
+    )
     case.secondary = []
     sim = Simulation(case, tmpdir(tmp_path) / "o", quiet=True)
     o = sim.organ
@@ -307,7 +365,9 @@ def test_continuum_oxygen_arrest_and_death_on_the_density(tmp_path):
     f["c_M"].x.array[:] = 0.5
     x = o.V.tabulate_dof_coordinates()[:, 0]
     ox = o.spec.oxygen
-    f["o"].x.array[:] = np.where(x < 0.06, 0.5 * ox.necrosis, np.where(x < 0.12, 0.5 * (ox.hypoxia + ox.necrosis), 1.0))
+    f["o"].x.array[:] = np.where(
+        x < 0.06, 0.5 * ox.necrosis, np.where(x < 0.12, 0.5 * (ox.hypoxia + ox.necrosis), 1.0)
+    )
     before = o.count()
     o._continuum_step(1)
     dead, hyp, norm = x[:n] < 0.06, (x[:n] >= 0.06) & (x[:n] < 0.12), x[:n] >= 0.12
@@ -336,7 +396,9 @@ def test_continuum_restart_is_identical(tmp_path):
     from solver.simulation import Simulation
 
     out = tmpdir(tmp_path)
-    case = cascade(steps=60, **{"dormancy.r_wake": 5.0, "output.checkpoint_every": 30, "output.every": 10})
+    case = cascade(
+        steps=60, **{"dormancy.r_wake": 5.0, "output.checkpoint_every": 30, "output.every": 10}
+    )
     run(case, out / "whole")
     part = Simulation(case, out / "part", quiet=True)
     part.run(steps=30)

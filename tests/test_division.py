@@ -32,7 +32,9 @@ def _counts(cells: DiscreteCells) -> tuple[int, int]:
 def test_synchronous_division_doubles_each_phenotype_exactly_at_its_period():
     """With ample room, every cell of a phenotype divides in steps T + 1, 2T + 1, ... and
     no cell divides in between: E and M counts are exact at every step (cells moving)."""
-    cells = _cells("synchronous", D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.006, T_M=0.004, Q=1e6)
+    cells = _cells(
+        "synchronous", D_E=2e-3, D_M=4e-3, Phi_E=0.05, Phi_M=0.05, T_E=0.006, T_M=0.004, Q=1e6
+    )
     w = np.linspace(0, 1, len(cells.lumped))
     cells.seed_initial(np.array([0.5, 0.5]), 120, 0.6, 4.0)
     e0, m0 = _counts(cells)
@@ -49,7 +51,9 @@ def test_synchronous_division_grants_exactly_the_room_mesenchymal_first():
     """Three cells on each place of room Q = 4, both phenotypes due at the same step: each
     place takes one daughter, a mesenchymal one where it has a mesenchymal cell (the
     reference divides M before E); at the next period no place has room and none divide."""
-    cells = _cells("synchronous", D_E=0.0, D_M=0.0, Phi_E=0.0, Phi_M=0.0, T_E=0.003, T_M=0.003, Q=4.0)
+    cells = _cells(
+        "synchronous", D_E=0.0, D_M=0.0, Phi_E=0.0, Phi_M=0.0, T_E=0.003, T_M=0.003, Q=4.0
+    )
     w = np.zeros(len(cells.lumped))
     cells.seed_initial(np.array([0.5, 0.5]), 90, 0.5, 3.0)
     place = np.concatenate(COMM.allgather(cells.pop.place))
@@ -70,7 +74,9 @@ def test_synchronous_division_grants_exactly_the_room_mesenchymal_first():
     for k in range(5, 10):
         cells.step(k, w)
     assert _counts(cells) == (e0 + 30 - with_M, m0 + with_M)
-    assert COMM.allreduce(cells.stats["refused_divisions"]) == 60 + 120  # all at step 7, none retried at 8, 9
+    assert (
+        COMM.allreduce(cells.stats["refused_divisions"]) == 60 + 120
+    )  # all at step 7, none retried at 8, 9
 
 
 def test_division_key_checked_and_franssen_cases_synchronous():

@@ -99,10 +99,10 @@ def seedsoil_args(line: str) -> list[list[str]]:
             for i in reversed(range(len(cmd))):
                 tag = i > 0 and cmd[i - 1] in ("-t", "--tag")
                 if Path(cmd[i]).name == "seedsoil" and not tag:
-                    calls.append(cmd[i + 1:])
+                    calls.append(cmd[i + 1 :])
                     break
                 if cmd[i] == "-m" and i + 1 < len(cmd) and cmd[i + 1] == "solver":
-                    calls.append(cmd[i + 2:])
+                    calls.append(cmd[i + 2 :])
                     break
             cmd = []
         else:
@@ -122,8 +122,9 @@ def test_shell_commands_parse(page, flags, code):
             try:
                 parser.parse_args(args)
             except SystemExit:
-                pytest.fail(f"{page.name}: the CLI does not accept {line!r} "
-                            f"(seedsoil {' '.join(args)})")
+                pytest.fail(
+                    f"{page.name}: the CLI does not accept {line!r} (seedsoil {' '.join(args)})"
+                )
 
 
 @pytest.mark.parametrize("page, flags, code", _blocks_of({"python"}))
@@ -135,10 +136,17 @@ def test_python_examples_run(page, flags, code, tmp_path):
         (tmp_path / name).symlink_to(ROOT / name)
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "PYTHONPATH": path}
-    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, (f"{page.name}: the example failed:\n{code}\n"
-                                 f"{run.stdout[-2000:]}\n{run.stderr[-4000:]}")
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, (
+        f"{page.name}: the example failed:\n{code}\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
+    )
 
 
 @pytest.mark.parametrize("page, flags, code", _blocks_of({"toml"}))
@@ -213,8 +221,11 @@ def test_running_page_names_every_command_and_option():
         if f"seedsoil {name}" not in text:
             missing.append(name)
         for action in parser._actions:
-            missing += [f"{name} {o}" for o in action.option_strings
-                        if o.startswith("--") and o != "--help" and o not in text]
+            missing += [
+                f"{name} {o}"
+                for o in action.option_strings
+                if o.startswith("--") and o != "--help" and o not in text
+            ]
     assert not missing, f"docs/running.md does not mention: {missing}"
 
 

@@ -18,18 +18,33 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parallel
 def test_replicate_is_the_same_alone_and_in_an_ensemble(tmp_path):
     out = Path(COMM.bcast(str(tmp_path), root=0))
-    case = config.load(ROOT / "cases" / "demo.toml", ["time.steps=60", "output.every=20", "output.fields=false",
-                                                      "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01",
-                                                      "primary.geometry.vessel_min_distance=0.0"])
-    summary = ensemble.run(case, out / "ens", replicates=3, comm=COMM, ranks_per_replicate=1, log=lambda m: None)
+    case = config.load(
+        ROOT / "cases" / "demo.toml",
+        [
+            "time.steps=60",
+            "output.every=20",
+            "output.fields=false",
+            "primary.geometry.size=[0.2, 0.2]",
+            "primary.geometry.h=0.01",
+            "primary.geometry.vessel_min_distance=0.0",
+        ],
+    )
+    summary = ensemble.run(
+        case, out / "ens", replicates=3, comm=COMM, ranks_per_replicate=1, log=lambda m: None
+    )
     if COMM.rank == 0:
         alone = case.model_copy(deep=True)
         alone.seed = case.seed + 2
         Simulation(alone, out / "alone", comm=MPI.COMM_SELF, quiet=True).run()
-        assert (out / "alone" / "metrics.csv").read_text() == (out / "ens" / "replicate_002" / "metrics.csv").read_text()
+        assert (out / "alone" / "metrics.csv").read_text() == (
+            out / "ens" / "replicate_002" / "metrics.csv"
+        ).read_text()
         # Every row of the summary against numpy on the replicates' own metrics.csv:
         # the mean and the 5 % / 95 % quantiles (linear interpolation, numpy's default).
-        reps = [list(csv.DictReader(open(out / "ens" / f"replicate_{k:03d}" / "metrics.csv"))) for k in range(3)]
+        reps = [
+            list(csv.DictReader(open(out / "ens" / f"replicate_{k:03d}" / "metrics.csv")))
+            for k in range(3)
+        ]
         summ = list(csv.DictReader(open(summary)))
         checked = 0
         for r in summ:
@@ -38,10 +53,19 @@ def test_replicate_is_the_same_alone_and_in_an_ensemble(tmp_path):
             assert int(r["replicates"]) == len(v) == 3
             want = (v.mean(), np.quantile(v, 0.05), np.quantile(v, 0.95))
             got = tuple(float(r[c]) for c in ("mean", "p05", "p95"))
-            assert got == pytest.approx(want, rel=1e-12, abs=1e-300), (r["metric"], r["step"], got, want)
-            checked += v.std() > 0  # rows where the replicates differ (the quantiles are not the mean)
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-300), (
+                r["metric"],
+                r["step"],
+                got,
+                want,
+            )
+            checked += (
+                v.std() > 0
+            )  # rows where the replicates differ (the quantiles are not the mean)
         steps = {r["step"] for r in reps[0]}
-        assert {r["step"] for r in summ} == steps and len(summ) == len(steps) * (len(reps[0][0]) - 3)
+        assert {r["step"] for r in summ} == steps and len(summ) == len(steps) * (
+            len(reps[0][0]) - 3
+        )
         assert checked > 20
         finals = np.array([float(rep[-1]["primary.cells"]) for rep in reps])
         assert finals.std() > 0  # the replicates differ, so the band is not a point
@@ -73,12 +97,22 @@ def test_arrival_shares_and_their_interval(tmp_path):
         folders.append(f)
     lines = ensemble.arrivals(folders, tmp_path / "arrivals.csv")
     table = list(csv.DictReader(open(tmp_path / "arrivals.csv")))
-    assert [(r["organ"], int(r["units"])) for r in table] == [("site1", 30), ("site2", 10), ("site1", 45), ("site2", 15)]
+    assert [(r["organ"], int(r["units"])) for r in table] == [
+        ("site1", 30),
+        ("site2", 10),
+        ("site1", 45),
+        ("site2", 15),
+    ]
     assert int(table[0]["cells"]) == 30 * 2 + 6
     ci = binomtest(75, 100).proportion_ci(0.95, method="exact")
-    assert lines[0] == f"arrivals in site1: 75 of 100 units (75.0%, 95 % interval {ci.low:.1%}-{ci.high:.1%})"
-    assert lines[2] == (f"arrival ratio site1/site2: 3.00 (95 % interval {ci.low / (1 - ci.low):.2f}-"
-                        f"{ci.high / (1 - ci.high):.2f})")
+    assert (
+        lines[0]
+        == f"arrivals in site1: 75 of 100 units (75.0%, 95 % interval {ci.low:.1%}-{ci.high:.1%})"
+    )
+    assert lines[2] == (
+        f"arrival ratio site1/site2: 3.00 (95 % interval {ci.low / (1 - ci.low):.2f}-"
+        f"{ci.high / (1 - ci.high):.2f})"
+    )
 
 
 def test_effects_between_arms():
@@ -95,7 +129,9 @@ def test_effects_between_arms():
     df = (va + vb) ** 2 / (va**2 / 15 + vb**2 / 15)
     half = stats.t.ppf(0.975, df) * se
     assert row["effect"] == pytest.approx(b.mean() - a.mean())
-    assert row["low"] == pytest.approx(b.mean() - a.mean() - half) and row["high"] == pytest.approx(b.mean() - a.mean() + half)
+    assert row["low"] == pytest.approx(b.mean() - a.mean() - half) and row["high"] == pytest.approx(
+        b.mean() - a.mean() + half
+    )
     assert "effect" not in out["ref"]["m"] and out["ref"]["m"]["mean"] == pytest.approx(a.mean())
     same = ensemble.effects({"r": {"m": np.zeros(4)}, "s": {"m": np.zeros(4)}}, "r")
     assert same["s"]["m"]["effect"] == 0.0 and same["s"]["m"]["p"] == 1.0

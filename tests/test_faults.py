@@ -29,8 +29,18 @@ def _field(n=24):
 
 
 def _rd(V, u, dt, **options):
-    return ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=1.0, decay=0.0, dt=dt, name="probe",
-                             options=dict({"pc_type": "jacobi"}, **options), rtol=1e-10, positive=True)
+    return ReactionDiffusion(
+        u=u,
+        K=stiffness(V),
+        lumped=lumped_mass(V),
+        D=1.0,
+        decay=0.0,
+        dt=dt,
+        name="probe",
+        options=dict({"pc_type": "jacobi"}, **options),
+        rtol=1e-10,
+        positive=True,
+    )
 
 
 @pytest.mark.parallel
@@ -69,13 +79,28 @@ def test_nan_and_negative_values_raise_field_error_and_keep_the_last_values():
 
 def _fails(tmp: Path, capsys) -> tuple[int, str]:
     """The demo's primary alone with a NaN in its initial VEGF: the first VEGF solve fails."""
-    sets = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.tumour_radius=0.02",
-            "primary.geometry.vessel_min_distance=0.02", "primary.geometry.vessel_radius=0.006",
-            "primary.geometry.normal_vessels=1", "primary.geometry.ruptured_vessels=2", "secondary=[]",
-            "circulation.split={}", "soil.vegf=true", "soil.niche=false", "soil.angiogenesis=false",
-            "soil.every=5", "primary.vegf.initial=\"np.nan * x\"", "time.steps=20", "output.every=2"]
-    code = main(["run", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp / "out")]
-                + [a for s in sets for a in ("--set", s)])
+    sets = [
+        "primary.geometry.size=[0.2, 0.2]",
+        "primary.geometry.h=0.01",
+        "primary.geometry.tumour_radius=0.02",
+        "primary.geometry.vessel_min_distance=0.02",
+        "primary.geometry.vessel_radius=0.006",
+        "primary.geometry.normal_vessels=1",
+        "primary.geometry.ruptured_vessels=2",
+        "secondary=[]",
+        "circulation.split={}",
+        "soil.vegf=true",
+        "soil.niche=false",
+        "soil.angiogenesis=false",
+        "soil.every=5",
+        'primary.vegf.initial="np.nan * x"',
+        "time.steps=20",
+        "output.every=2",
+    ]
+    code = main(
+        ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp / "out")]
+        + [a for s in sets for a in ("--set", s)]
+    )
     out = capsys.readouterr()
     return code, out.out + out.err
 
@@ -86,8 +111,14 @@ def test_a_failed_field_stops_the_run_cleanly(tmp_path, capsys):
     code, out = _fails(tmp, capsys)
     assert code == 4 and "Traceback" not in out
     if COMM.rank == 0:
-        for part in ("step 5 ", "organ 'primary'", "field 'vegf'", "not finite", "last good one, step 4",
-                     "complete: false"):
+        for part in (
+            "step 5 ",
+            "organ 'primary'",
+            "field 'vegf'",
+            "not finite",
+            "last good one, step 4",
+            "complete: false",
+        ):
             assert part in out, (part, out)
         manifest = json.loads((tmp / "out" / "manifest.json").read_text())
         assert manifest["complete"] is False and manifest["failed"]["step"] == 5

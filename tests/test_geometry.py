@@ -2,13 +2,12 @@
 
 import os
 
-from mpi4py import MPI
-
 import dolfinx
 import gmsh
 import numpy as np
 import pytest
 import ufl
+from mpi4py import MPI
 
 from solver import config, geometry
 
@@ -18,14 +17,33 @@ PRIMARY_2D = os.path.join(ROOT, "meshes", "primary_2d.msh")
 
 
 def geo2(**kw):
-    base = dict(dim=2, size=[1.0, 0.8], h=0.05, h_fine=0.02, tumour_radius=0.1, vessel_radius=0.03,
-                normal_vessels=2, ruptured_vessels=3, vessel_min_distance=0.1, vessel_seed=3)
+    base = dict(
+        dim=2,
+        size=[1.0, 0.8],
+        h=0.05,
+        h_fine=0.02,
+        tumour_radius=0.1,
+        vessel_radius=0.03,
+        normal_vessels=2,
+        ruptured_vessels=3,
+        vessel_min_distance=0.1,
+        vessel_seed=3,
+    )
     return config.GeometrySpec(**(base | kw))
 
 
 def geo3(**kw):
-    base = dict(dim=3, size=[1.0, 1.0, 1.0], h=0.15, h_fine=0.08, tumour_radius=0.2, vessel_radius=0.08,
-                normal_vessels=1, ruptured_vessels=2, vessel_min_distance=0.05)
+    base = dict(
+        dim=3,
+        size=[1.0, 1.0, 1.0],
+        h=0.15,
+        h_fine=0.08,
+        tumour_radius=0.2,
+        vessel_radius=0.08,
+        normal_vessels=1,
+        ruptured_vessels=2,
+        vessel_min_distance=0.05,
+    )
     return config.GeometrySpec(**(base | kw))
 
 
@@ -157,7 +175,9 @@ def test_load_missing_group(shared_tmp):
         gmsh.write(path)
         gmsh.finalize()
     COMM.barrier()
-    with pytest.raises(config.CaseError, match=r"no_tumour\.msh: missing physical group\(s\) \['tumour'\]") as e:
+    with pytest.raises(
+        config.CaseError, match=r"no_tumour\.msh: missing physical group\(s\) \['tumour'\]"
+    ) as e:
         geometry.load(path, COMM, 2)
     assert "found ['boundary', 'tissue']" in str(e.value)
 
@@ -181,7 +201,10 @@ def test_simplex_measures():
     q, h, ang = geometry._simplex_measures(tri)
     np.testing.assert_allclose([q[0], h[0], ang[0].min(), ang[0].max()], [1, 1, 60, 60])
     assert q[1] < 0.7 and ang[1].max() > 90
-    tet = [[[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]]
+    tet = [
+        [[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]],
+        [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]],
+    ]
     q, h, ang = geometry._simplex_measures(np.array(tet, float))
     regular = np.degrees(np.arccos(1 / 3))  # 70.53 deg
     np.testing.assert_allclose([q[0], ang[0].min(), ang[0].max()], [1, regular, regular])
@@ -198,8 +221,17 @@ def test_organ_shapes(kind):
     import ufl
 
     size = [0.6, 0.4]
-    geo = config.GeometrySpec(kind=kind, dim=2, size=size, h=0.01, tumour_radius=0.03, normal_vessels=1,
-                          ruptured_vessels=4, vessel_radius=0.01, vessel_min_distance=0.0)
+    geo = config.GeometrySpec(
+        kind=kind,
+        dim=2,
+        size=size,
+        h=0.01,
+        tumour_radius=0.03,
+        normal_vessels=1,
+        ruptured_vessels=4,
+        vessel_radius=0.01,
+        vessel_min_distance=0.0,
+    )
     om = geometry.build(geo, MPI.COMM_WORLD)
     area = MPI.COMM_WORLD.allreduce(fem.assemble_scalar(fem.form(1.0 * ufl.dx(domain=om.mesh))))
     holes = {"lung": [0.08, 0.07, 0.07], "brain": [0.07, 0.07]}.get(kind, [])
@@ -208,7 +240,9 @@ def test_organ_shapes(kind):
     assert ("cortical" in om.groups) == (kind == "bone")
     if kind == "bone":
         dx = ufl.Measure("dx", domain=om.mesh, subdomain_data=om.cell_tags)
-        cortex = MPI.COMM_WORLD.allreduce(fem.assemble_scalar(fem.form(1.0 * dx(om.groups["cortical"][1]))))
+        cortex = MPI.COMM_WORLD.allreduce(
+            fem.assemble_scalar(fem.form(1.0 * dx(om.groups["cortical"][1])))
+        )
         assert abs(cortex - (np.pi * 0.3 * 0.2 - np.pi * 0.26 * 0.16)) < 0.02 * cortex
     for c in om.vessel_sites["ruptured"]:
         assert (((c - np.array(size) / 2) / (np.array(size) / 2)) ** 2).sum() < 1
@@ -218,15 +252,28 @@ KIDNEY = os.path.join(ROOT, "meshes", "kidney.stl")
 
 
 def geo_stl(**kw):
-    base = dict(kind="stl", dim=3, file=KIDNEY, h=0.03, h_fine=0.012, tumour_radius=0.03, vessel_radius=0.015,
-                normal_vessels=1, ruptured_vessels=3, vessel_min_distance=0.0, vessel_seed=2)
+    base = dict(
+        kind="stl",
+        dim=3,
+        file=KIDNEY,
+        h=0.03,
+        h_fine=0.012,
+        tumour_radius=0.03,
+        vessel_radius=0.015,
+        normal_vessels=1,
+        ruptured_vessels=3,
+        vessel_min_distance=0.0,
+        vessel_seed=2,
+    )
     return config.GeometrySpec(**(base | kw))
 
 
 def stl_volume_area(tri):
     """Enclosed volume (divergence theorem) and area of a closed triangulated surface."""
     a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    return abs((a * np.cross(b, c)).sum()) / 6, np.linalg.norm(np.cross(b - a, c - a), axis=1).sum() / 2
+    return abs((a * np.cross(b, c)).sum()) / 6, np.linalg.norm(
+        np.cross(b - a, c - a), axis=1
+    ).sum() / 2
 
 
 @pytest.mark.parallel
@@ -239,7 +286,9 @@ def test_stl_organ(shared_tmp):
     om = geometry.build(geo_stl(), COMM, msh_path=path)
     assert abs(measure(om) - volume) < 0.02 * volume
     ds = ufl.Measure("ds", domain=om.mesh, subdomain_data=om.facet_tags)
-    got = COMM.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(1 * ds(om.groups["boundary"][1]))), MPI.SUM)
+    got = COMM.allreduce(
+        dolfinx.fem.assemble_scalar(dolfinx.fem.form(1 * ds(om.groups["boundary"][1]))), MPI.SUM
+    )
     assert abs(got - area) < 0.02 * area
     assert all_cells_tagged_once(om)
     assert {"tissue", "tumour", "vessel_normal", "vessel_ruptured", "boundary"} <= set(om.groups)
@@ -250,7 +299,9 @@ def test_stl_organ(shared_tmp):
     # The written .msh reloads with the same groups (the contract of a user mesh).
     assert set(geometry.load(path, COMM, 3).groups) == set(om.groups)
     # Scale: an STL in other units (here the same surface, read as twice as large).
-    om2 = geometry.build(geo_stl(stl_scale=2.0, h=0.06, h_fine=0.024, tumour_radius=0.06, vessel_radius=0.03), COMM)
+    om2 = geometry.build(
+        geo_stl(stl_scale=2.0, h=0.06, h_fine=0.024, tumour_radius=0.06, vessel_radius=0.03), COMM
+    )
     assert abs(measure(om2) - 8 * volume) < 0.02 * 8 * volume
 
 
@@ -288,9 +339,16 @@ def test_stl_bad_input(shared_tmp):
     junk = os.path.join(shared_tmp, "junk.stl")
     if COMM.rank == 0:
         with open(open_path, "w") as fh:  # the kidney minus one triangle
-            fh.write("solid open\n" + "".join(
-                "facet normal 0 0 0\nouter loop\n" + "".join(f"vertex {x} {y} {z}\n" for x, y, z in t)
-                + "endloop\nendfacet\n" for t in tri[1:]) + "endsolid open\n")
+            fh.write(
+                "solid open\n"
+                + "".join(
+                    "facet normal 0 0 0\nouter loop\n"
+                    + "".join(f"vertex {x} {y} {z}\n" for x, y, z in t)
+                    + "endloop\nendfacet\n"
+                    for t in tri[1:]
+                )
+                + "endsolid open\n"
+            )
         with open(junk, "wb") as fh:
             fh.write(b"\x00\xff" * 100)
     COMM.Barrier()
@@ -299,6 +357,11 @@ def test_stl_bad_input(shared_tmp):
     with pytest.raises(config.CaseError, match="cannot read the STL"):
         geometry.build(geo_stl(file=junk), COMM)
     with pytest.raises(config.CaseError, match="set dim = 3"):
-        config.from_dict({"primary": {"geometry": {"kind": "stl", "file": KIDNEY, "dim": 2, "size": [1, 1]}}})
+        config.from_dict(
+            {"primary": {"geometry": {"kind": "stl", "file": KIDNEY, "dim": 2, "size": [1, 1]}}}
+        )
     with pytest.raises(config.CaseError, match="stl file .* does not exist"):
-        config.from_dict({"primary": {"geometry": {"kind": "stl", "file": "nowhere.stl", "dim": 3}}}, source=KIDNEY)
+        config.from_dict(
+            {"primary": {"geometry": {"kind": "stl", "file": "nowhere.stl", "dim": 3}}},
+            source=KIDNEY,
+        )

@@ -9,13 +9,12 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from mpi4py import MPI  # noqa: F401  (before dolfinx)
-
 import dolfinx
 import dolfinx.fem
 import dolfinx.mesh
 import numpy as np
 import pytest
+from mpi4py import MPI  # noqa: F401  (before dolfinx)
 
 from solver.io.cells import CellWriter
 from solver.io.fields import FieldWriter
@@ -51,8 +50,14 @@ def read_vtu(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]
     """Tiny reader for the inline-binary (UInt64 header) .vtu that CellWriter writes."""
     root = ET.parse(path).getroot()
     assert root.get("header_type") == "UInt64" and root.get("byte_order") == "LittleEndian"
-    types = {"Int8": "i1", "UInt8": "u1", "Int32": "<i4", "Int64": "<i8", "UInt64": "<u8",
-             "Float64": "<f8"}
+    types = {
+        "Int8": "i1",
+        "UInt8": "u1",
+        "Int32": "<i4",
+        "Int64": "<i8",
+        "UInt64": "<u8",
+        "Float64": "<f8",
+    }
 
     def arr(da: ET.Element) -> np.ndarray:
         raw = base64.b64decode(da.text or "")
@@ -77,8 +82,9 @@ def test_field_writer_time_series(outdir: Path) -> None:
     u, c = dolfinx.fem.Function(V, name="u"), dolfinx.fem.Function(V, name="c")
 
     def check_midrun(k: int) -> None:  # readable mid-run: XML lists steps so far, .h5 on disk
-        grids = ET.parse(outdir / "fields.xdmf").getroot().findall(
-            ".//Grid[@GridType='Collection']")
+        grids = (
+            ET.parse(outdir / "fields.xdmf").getroot().findall(".//Grid[@GridType='Collection']")
+        )
         assert {g.get("Name") for g in grids} == {"u", "c"}
         assert all(len(g.findall("Grid")) == k + 1 for g in grids)
         assert (outdir / "fields.h5").stat().st_size > 0
@@ -122,6 +128,7 @@ def assert_exists(*paths: Path) -> None:
 @pytest.mark.parallel
 def test_field_writer_meshio_roundtrip(outdir: Path) -> None:
     import meshio
+
     mesh = dolfinx.mesh.create_unit_square(COMM, 3, 3)
     V = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
     u = dolfinx.fem.Function(V, name="u")
@@ -151,8 +158,12 @@ def test_cell_writer(outdir: Path, n_per_rank: int) -> None:
         n = n_per_rank + (COMM.rank if n_per_rank else 0)  # uneven counts across ranks
         ids = (COMM.rank + COMM.size * np.arange(n))[::-1].astype(np.uint64)  # unsorted
         pos = rng.random((n, 2))
-        attrs = {"id": ids, "phenotype": (ids % 3).astype(np.int8),
-                 "state": (ids % 2).astype(np.int32), "radius": ids * 0.5 + t}
+        attrs = {
+            "id": ids,
+            "phenotype": (ids % 3).astype(np.int8),
+            "state": (ids % 2).astype(np.int32),
+            "radius": ids * 0.5 + t,
+        }
         if n == 0:  # placeholder dtypes on an empty rank must not matter
             attrs = {k: np.empty(0) for k in attrs}
         w.write(t, pos, attrs)
@@ -175,6 +186,7 @@ def test_cell_writer(outdir: Path, n_per_rank: int) -> None:
         assert not list(outdir.rglob("*.tmp"))
         if total:  # independent reader (meshio's vtu reader fails on 0 cells)
             import meshio
+
             m = meshio.read(outdir / pvd[-1].get("file"))
             assert len(m.points) == total
             np.testing.assert_array_equal(m.point_data["id"].reshape(-1), attrs["id"])
@@ -231,7 +243,19 @@ def test_manifest(outdir: Path) -> None:
 
 def test_versions() -> None:
     v = versions()
-    for k in ("seedsoil", "python", "dolfinx", "basix", "ufl", "ffcx", "petsc4py", "petsc",
-              "mpi4py", "mpi", "numpy", "gmsh"):
+    for k in (
+        "seedsoil",
+        "python",
+        "dolfinx",
+        "basix",
+        "ufl",
+        "ffcx",
+        "petsc4py",
+        "petsc",
+        "mpi4py",
+        "mpi",
+        "numpy",
+        "gmsh",
+    ):
         assert k in v
     assert v["seedsoil"] and v["dolfinx"] and v["petsc"]

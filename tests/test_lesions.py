@@ -15,7 +15,9 @@ COMM = MPI.COMM_WORLD
 @pytest.mark.parallel
 def test_connected_groups_of_boxes():
     V = unit_space(COMM, 10)
-    lat = DiscreteCells(V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.1), seed=1, dt=1e-3).lattice
+    lat = DiscreteCells(
+        V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.1), seed=1, dt=1e-3
+    ).lattice
     # A 2 x 2 block (cells 2 per box), a single box touching it only at a corner, and a
     # 1 x 3 bar far away; each rank holds half of the cells of every box.
     block = [(1, 1), (1, 2), (2, 1), (2, 2)]

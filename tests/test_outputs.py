@@ -20,12 +20,24 @@ from solver.simulation import Simulation, Stopped
 COMM = MPI.COMM_WORLD
 ROOT = Path(__file__).resolve().parents[1]
 # The demo's primary alone, small, with VEGF and new vessels (a sprout log to write).
-SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01",
-         "primary.geometry.tumour_radius=0.02", "primary.geometry.vessel_min_distance=0.02",
-         "primary.geometry.vessel_radius=0.006", "primary.geometry.normal_vessels=1",
-         "primary.geometry.ruptured_vessels=2", "secondary=[]", "circulation.split={}",
-         "soil.vegf=true", "soil.niche=false", "soil.every=5", "time.steps=20", "output.every=2",
-         "output.fields=true", "output.cells=true"]
+SMALL = [
+    "primary.geometry.size=[0.2, 0.2]",
+    "primary.geometry.h=0.01",
+    "primary.geometry.tumour_radius=0.02",
+    "primary.geometry.vessel_min_distance=0.02",
+    "primary.geometry.vessel_radius=0.006",
+    "primary.geometry.normal_vessels=1",
+    "primary.geometry.ruptured_vessels=2",
+    "secondary=[]",
+    "circulation.split={}",
+    "soil.vegf=true",
+    "soil.niche=false",
+    "soil.every=5",
+    "time.steps=20",
+    "output.every=2",
+    "output.fields=true",
+    "output.cells=true",
+]
 
 
 def _sim(tmp: Path, name: str, *extra: str) -> Simulation:
@@ -54,7 +66,7 @@ def _all_closed(sim: Simulation) -> None:
 @pytest.mark.parallel
 def test_a_failed_run_closes_every_writer(tmp_path):
     tmp = Path(COMM.bcast(str(tmp_path), root=0))
-    sim = _sim(tmp, "failed", "primary.vegf.initial=\"np.nan * x\"", "soil.angiogenesis=true")
+    sim = _sim(tmp, "failed", 'primary.vegf.initial="np.nan * x"', "soil.angiogenesis=true")
     with pytest.raises(Failed, match="step 5 "):
         sim.run()
     _all_closed(sim)

@@ -19,31 +19,84 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_fields_and_cells_open_in_paraview(tmp_path, capsys):
     if shutil.which("pvpython") is None or shutil.which("xvfb-run") is None:
         if os.environ.get("CI"):
-            pytest.fail("pvpython/xvfb-run missing on CI: .ci/run installs them (apt-get install paraview python3-paraview xvfb xauth)")
+            pytest.fail(
+                "pvpython/xvfb-run missing on CI: .ci/run installs them (apt-get install paraview python3-paraview xvfb xauth)"
+            )
         pytest.skip("pvpython not installed (apt-get install paraview python3-paraview xvfb xauth)")
     out = tmp_path / "pv"
-    args = ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out), "--set", "time.steps=20", "--set", "output.every=10",
-            "--set", "primary.geometry.size=[0.2, 0.2]", "--set", "primary.geometry.h=0.01",
-            "--set", "primary.geometry.vessel_min_distance=0.05", "--checkpoint-every", "20"]
+    args = [
+        "run",
+        str(ROOT / "cases" / "demo.toml"),
+        "-o",
+        str(out),
+        "--set",
+        "time.steps=20",
+        "--set",
+        "output.every=10",
+        "--set",
+        "primary.geometry.size=[0.2, 0.2]",
+        "--set",
+        "primary.geometry.h=0.01",
+        "--set",
+        "primary.geometry.vessel_min_distance=0.05",
+        "--checkpoint-every",
+        "20",
+    ]
     assert main(args) == 0
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "paraview_check.sh"), str(out / "primary"), "--fields", "w,m,c_E,c_M",
-                        "--cell-attributes", "id,parent,phenotype,state,clock"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "paraview_check.sh"),
+            str(out / "primary"),
+            "--fields",
+            "w,m,c_E,c_M",
+            "--cell-attributes",
+            "id,parent,phenotype,state,clock",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "fields: 3 time steps" in r.stdout and "cells: 3 time steps" in r.stdout
     assert (out / "primary" / "paraview_check.png").stat().st_size > 10000
     # Every organ at once, with a state file for the GUI (scripts/paraview_state.py).
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "pvpython.sh"), str(ROOT / "scripts" / "paraview_state.py"),
-                        str(out), "--field", "w"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "pvpython.sh"),
+            str(ROOT / "scripts" / "paraview_state.py"),
+            str(out),
+            "--field",
+            "w",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 organs (primary, liver, lung), field w, 3 times" in r.stdout, r.stdout
     assert (out / "paraview_state.png").stat().st_size > 10000
     state = (out / "seedsoil.pvsm").read_text()
-    assert all(f"{organ} cells" in state and f"{organ} w" in state for organ in ("primary", "liver", "lung"))
+    assert all(
+        f"{organ} cells" in state and f"{organ} w" in state
+        for organ in ("primary", "liver", "lung")
+    )
     # Continued from its checkpoint: the scene shows the one history, fields to the end.
     assert main(["restart", str(out), "--steps", "30"]) == 0
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "pvpython.sh"), str(ROOT / "scripts" / "paraview_state.py"),
-                        str(out), "--field", "w"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "pvpython.sh"),
+            str(ROOT / "scripts" / "paraview_state.py"),
+            str(out),
+            "--field",
+            "w",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     for organ in ("primary", "liver", "lung"):
         assert f"{organ}: fields from fields_series.xdmf, 4 times 0 .. 0.03" in r.stdout, r.stdout

@@ -31,19 +31,33 @@ def test_bisection_balances_the_weight(nparts):
 def test_expected_cells_hold_the_tumour():
     # Triangles of a fine grid over [0, 1]^2: the expected cells sum to the tumour's count.
     n = 400
-    mid = np.stack(np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n), -1).reshape(-1, 2)
+    mid = np.stack(np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n), -1).reshape(
+        -1, 2
+    )
     vol = np.full(len(mid), 1.0 / n**2)
-    cells = partition.expected_cells(mid, vol, [(np.array([0.3, 0.4]), 5000)], per_volume=4 / 0.005**2)
+    cells = partition.expected_cells(
+        mid, vol, [(np.array([0.3, 0.4]), 5000)], per_volume=4 / 0.005**2
+    )
     assert cells.sum() == pytest.approx(5000, rel=0.02)
     assert cells[np.linalg.norm(mid - [0.8, 0.8], axis=1) < 0.1].sum() == 0
 
 
 def _run(tmp: Path, balance: str):
-    case = config.load(ROOT / "cases" / "franssen2019_primary.toml", [
-        "primary.geometry.size=[0.3, 0.3]", "primary.geometry.tumour_centre=[0.07, 0.07]",
-        "primary.geometry.vessel_min_distance=0.05", "time.steps=20", "output.every=20",
-        "output.fields=false", "output.cells=false", "output.plots=false", "solver.rtol=1e-12",
-        f"parallel.balance=\"{balance}\""])
+    case = config.load(
+        ROOT / "cases" / "franssen2019_primary.toml",
+        [
+            "primary.geometry.size=[0.3, 0.3]",
+            "primary.geometry.tumour_centre=[0.07, 0.07]",
+            "primary.geometry.vessel_min_distance=0.05",
+            "time.steps=20",
+            "output.every=20",
+            "output.fields=false",
+            "output.cells=false",
+            "output.plots=false",
+            "solver.rtol=1e-12",
+            f'parallel.balance="{balance}"',
+        ],
+    )
     sim = Simulation(case, tmp / balance, quiet=True)
     o = sim.organs[0]
     start = COMM.allgather(len(o.cells.pop))
@@ -75,9 +89,17 @@ def test_a_restart_rebalances_by_the_checkpoint_cells(tmp_path):
     cell in its element by input index), and the continued run agrees with the
     uninterrupted one."""
     tmp = Path(COMM.bcast(str(tmp_path), root=0))
-    sets = ["primary.geometry.size=[0.3, 0.3]", "primary.geometry.tumour_centre=[0.07, 0.07]",
-            "primary.geometry.vessel_min_distance=0.05", "output.every=10", "output.fields=false",
-            "output.cells=false", "output.plots=false", "solver.rtol=1e-12", "parallel.balance=\"cells\""]
+    sets = [
+        "primary.geometry.size=[0.3, 0.3]",
+        "primary.geometry.tumour_centre=[0.07, 0.07]",
+        "primary.geometry.vessel_min_distance=0.05",
+        "output.every=10",
+        "output.fields=false",
+        "output.cells=false",
+        "output.plots=false",
+        "solver.rtol=1e-12",
+        'parallel.balance="cells"',
+    ]
     case = config.load(ROOT / "cases" / "franssen2019_primary.toml", sets + ["time.steps=20"])
     whole = Simulation(case, tmp / "whole", quiet=True)
     whole.run()

@@ -12,15 +12,36 @@ from solver.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SMALL = ["primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01", "primary.geometry.tumour_radius=0.02",
-         "primary.geometry.vessel_min_distance=0.05", "primary.geometry.vessel_radius=0.006", "time.steps=30",
-         "output.every=10"]
-FIGURES = ["blood", "cells", "events", "fields_liver", "fields_lung", "fields_primary", "lesions", "soil"]
+SMALL = [
+    "primary.geometry.size=[0.2, 0.2]",
+    "primary.geometry.h=0.01",
+    "primary.geometry.tumour_radius=0.02",
+    "primary.geometry.vessel_min_distance=0.05",
+    "primary.geometry.vessel_radius=0.006",
+    "time.steps=30",
+    "output.every=10",
+]
+FIGURES = [
+    "blood",
+    "cells",
+    "events",
+    "fields_liver",
+    "fields_lung",
+    "fields_primary",
+    "lesions",
+    "soil",
+]
 
 
 def test_run_writes_its_figures_and_plot_rewrites_them(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out)] + [a for s in SMALL for a in ("--set", s)]) == 0
+    assert (
+        main(
+            ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out)]
+            + [a for s in SMALL for a in ("--set", s)]
+        )
+        == 0
+    )
     assert "8 figures in" in capsys.readouterr().out
     made = sorted(p.stem for p in (out / "plots").glob("*.png"))
     assert made == FIGURES
@@ -35,17 +56,38 @@ def test_run_writes_its_figures_and_plot_rewrites_them(tmp_path, capsys):
 
 def test_plots_can_be_switched_off(tmp_path, capsys):
     out = tmp_path / "quiet"
-    assert main(["run", str(ROOT / "cases" / "demo.toml"), "-o", str(out), "--set", "output.plots=false"]
-                + [a for s in SMALL for a in ("--set", s)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(ROOT / "cases" / "demo.toml"),
+                "-o",
+                str(out),
+                "--set",
+                "output.plots=false",
+            ]
+            + [a for s in SMALL for a in ("--set", s)]
+        )
+        == 0
+    )
     assert not (out / "plots").exists()
 
 
 # A small 3D block whose tumour sits off the block's centre, deep inside (it touches no face).
-SMALL_3D = ["primary.geometry.size=[0.24, 0.24, 0.24]", "primary.geometry.h=0.04",
-            "primary.geometry.h_fine=0.02", "primary.geometry.tumour_centre=[0.08, 0.09, 0.14]",
-            "primary.geometry.tumour_radius=0.03", "primary.geometry.normal_vessels=0",
-            "primary.geometry.ruptured_vessels=1", "primary.geometry.vessel_min_distance=0.02",
-            "cells.initial.count=60", "time.steps=2", "output.every=1", "output.plots=false"]
+SMALL_3D = [
+    "primary.geometry.size=[0.24, 0.24, 0.24]",
+    "primary.geometry.h=0.04",
+    "primary.geometry.h_fine=0.02",
+    "primary.geometry.tumour_centre=[0.08, 0.09, 0.14]",
+    "primary.geometry.tumour_radius=0.03",
+    "primary.geometry.normal_vessels=0",
+    "primary.geometry.ruptured_vessels=1",
+    "primary.geometry.vessel_min_distance=0.02",
+    "cells.initial.count=60",
+    "time.steps=2",
+    "output.every=1",
+    "output.plots=false",
+]
 
 
 def test_3d_snapshot_cuts_through_the_tumour(tmp_path):
@@ -59,8 +101,13 @@ def test_3d_snapshot_cuts_through_the_tumour(tmp_path):
     from solver.io.series import history
 
     out = tmp_path / "run"
-    assert main(["run", str(ROOT / "cases" / "primary_3d.toml"), "-o", str(out)]
-                + [a for s in SMALL_3D for a in ("--set", s)]) == 0
+    assert (
+        main(
+            ["run", str(ROOT / "cases" / "primary_3d.toml"), "-o", str(out)]
+            + [a for s in SMALL_3D for a in ("--set", s)]
+        )
+        == 0
+    )
     times, xdmf = history(out / "primary")
     t = times[-1][0]
     cells = plots._cells_at(out / "primary", t)
@@ -74,20 +121,33 @@ def test_3d_snapshot_cuts_through_the_tumour(tmp_path):
     assert dense.cells == 0 and np.linalg.norm(dense.centre - tumour) < 0.03, dense.centre
     # The same run on 2 ranks (another mesh order in the files): the same cut.
     two = tmp_path / "two"
-    cmd = [str(BIN / "mpirun"), "-n", "2", str(BIN / "seedsoil"), "run",
-           str(ROOT / "cases" / "primary_3d.toml"), "-o", str(two)]
+    cmd = [
+        str(BIN / "mpirun"),
+        "-n",
+        "2",
+        str(BIN / "seedsoil"),
+        "run",
+        str(ROOT / "cases" / "primary_3d.toml"),
+        "-o",
+        str(two),
+    ]
     cmd += [a for s in SMALL_3D for a in ("--set", s)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
-    again = plots.snapshot(history(two / "primary")[1], tmp_path / "two.png", "primary", hours=1.0,
-                           cells=plots._cells_at(two / "primary", t))
+    again = plots.snapshot(
+        history(two / "primary")[1],
+        tmp_path / "two.png",
+        "primary",
+        hours=1.0,
+        cells=plots._cells_at(two / "primary", t),
+    )
     assert again.cells == shot.cells and np.allclose(again.centre, shot.centre, rtol=0, atol=1e-12)
 
     def bright(png, panel):
         """Pixels of the upper half of viridis (green to yellow; not grey, white or purple)."""
         rgb = np.asarray(Image.open(png).convert("RGB"), dtype=int)
         width = rgb.shape[1] // 4
-        p = rgb[: int(0.7 * rgb.shape[0]), panel * width:(panel + 1) * width]  # above the bar
+        p = rgb[: int(0.7 * rgb.shape[0]), panel * width : (panel + 1) * width]  # above the bar
         return int((((p.max(axis=2) - p.min(axis=2)) > 60) & (p[..., 1] > 110)).sum())
 
     assert bright(shot.png, 3) > 100  # c_M, the fourth panel (cells, w, m, c_M)

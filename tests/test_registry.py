@@ -13,8 +13,15 @@ from solver.organ import Organ
 from solver.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
-GEOMETRY = {"size": [0.2, 0.2], "h": 0.02, "tumour_radius": 0.03, "normal_vessels": 1,
-            "ruptured_vessels": 1, "vessel_min_distance": 0.03, "vessel_radius": 0.01}
+GEOMETRY = {
+    "size": [0.2, 0.2],
+    "h": 0.02,
+    "tumour_radius": 0.03,
+    "normal_vessels": 1,
+    "ruptured_vessels": 1,
+    "vessel_min_distance": 0.03,
+    "vessel_radius": 0.01,
+}
 
 
 def _organ(**case) -> Organ:
@@ -28,8 +35,10 @@ def test_every_field_an_organ_creates_is_in_the_registry():
     """A soil-on organ with angiogenesis and a continuum organ with dormant densities hold
     between them every field the registry lists, and none that it lacks."""
     soil = _organ(soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True})
-    continuum = _organ(cells={"mode": "continuum", "h_ref": 0.02, "initial": {"count": 20}},
-                       dormancy={"r_wake": 0.1})
+    continuum = _organ(
+        cells={"mode": "continuum", "h_ref": 0.02, "initial": {"count": 20}},
+        dormancy={"r_wake": 0.1},
+    )
     held = set(soil.fields) | set(continuum.fields)
     assert held - set(registry.FIELDS) == set(), "fields missing from the registry"
     assert set(registry.FIELDS) - held == set(), "registry entries no organ creates"
@@ -44,11 +53,19 @@ def test_outputs_carry_long_names_and_units(tmp_path):
     cell outputs' arrays are all in the registry; the XDMF still reads back."""
     from solver.io.series import last_fields
 
-    case = config.load(ROOT / "cases" / "demo.toml", [
-        "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.02",
-        "primary.geometry.tumour_radius=0.02", "primary.geometry.vessel_min_distance=0.05",
-        "primary.geometry.vessel_radius=0.006", "time.steps=2", "output.every=1",
-        "output.plots=false"])
+    case = config.load(
+        ROOT / "cases" / "demo.toml",
+        [
+            "primary.geometry.size=[0.2, 0.2]",
+            "primary.geometry.h=0.02",
+            "primary.geometry.tumour_radius=0.02",
+            "primary.geometry.vessel_min_distance=0.05",
+            "primary.geometry.vessel_radius=0.006",
+            "time.steps=2",
+            "output.every=1",
+            "output.plots=false",
+        ],
+    )
     Simulation(case, tmp_path, quiet=True).run()
     folder = tmp_path / "primary"
     meta = json.loads((folder / "fields_series.json").read_text())

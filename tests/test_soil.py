@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from mpi4py import MPI
 
 from solver import config
-from solver.fields.reaction_diffusion import lumped_mass, stiffness
 from solver.fields.equations import VEGFEquation
+from solver.fields.reaction_diffusion import lumped_mass, stiffness
 from solver.fields.soil import Soil
 from solver.simulation import Simulation
 
@@ -25,8 +25,16 @@ def _soil(flags, **organ):
     msh = dmesh.create_unit_square(COMM, 12, 12)
     V = fem.functionspace(msh, ("Lagrange", 1))
     spec = config.OrganSpec(**organ)
-    return Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=config.SoilSpec(**flags), dt=1e-3, petsc={},
-                rtol=1e-12), spec
+    return Soil(
+        V=V,
+        K=stiffness(V),
+        lumped=lumped_mass(V),
+        spec=spec,
+        flags=config.SoilSpec(**flags),
+        dt=1e-3,
+        petsc={},
+        rtol=1e-12,
+    ), spec
 
 
 @pytest.mark.parallel
@@ -34,8 +42,10 @@ def test_uniform_steady_states():
     """Uniform cells: o -> p b0' / (p b0' + q c) with the capillaries b0' = b0 (1 - r c/Q)
     the cells leave, v -> s_v c H(o) / lambda_v; x and N -> their balance with a constant
     uptake; N in [0, 1]; o <= 1."""
-    soil, spec = _soil({"oxygen": True, "vegf": True, "niche": True}, niche={"D": 0.01, "decay": 9.0, "uptake": 1.0,
-                                                                            "rate": 50.0, "loss": 5.0})
+    soil, spec = _soil(
+        {"oxygen": True, "vegf": True, "niche": True},
+        niche={"D": 0.01, "decay": 9.0, "uptake": 1.0, "rate": 50.0, "loss": 5.0},
+    )
     c = np.full(soil.n, 2.0)
     for _ in range(3000):
         soil.step(c, uptake=0.5)
@@ -43,7 +53,9 @@ def test_uniform_steady_states():
     bed = ox.b0 * (1.0 - ox.regression * 2.0 / 4.0)
     o = ox.supply * bed / (ox.supply * bed + ox.uptake * 2.0)
     assert np.allclose(soil.fields["o"].x.array, o, rtol=1e-8)
-    v = (vg.s_cells * 2.0 * VEGFEquation.of(vg, ox.hypoxia).hypoxic(np.array(o)) + vg.s_niche * 0.0) / vg.decay
+    v = (
+        vg.s_cells * 2.0 * VEGFEquation.of(vg, ox.hypoxia).hypoxic(np.array(o)) + vg.s_niche * 0.0
+    ) / vg.decay
     x = 0.5 / (nx.decay + nx.uptake)  # the uptake spread over a unit-area organ
     N = nx.rate * nx.uptake * x / (nx.rate * nx.uptake * x + nx.loss)
     assert np.allclose(soil.fields["x"].x.array, x, rtol=1e-6)
@@ -54,20 +66,48 @@ def test_uniform_steady_states():
 
 
 def small_soil_body(**soil) -> config.Case:
-    box = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "vessel_radius": 0.008, "vessel_min_distance": 0.0}
-    return config.from_dict({
-        "name": "soil",
-        "time": {"dt": 1e-3, "steps": 120},
-        "output": {"every": 20, "fields": False, "cells": False},
-        "primary": {"geometry": dict(box, normal_vessels=1, ruptured_vessels=3)},
-        "secondary": [{"name": "liver", "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=1),
-                       "extravasation": {"p0": 0.2, "epsilon": 5.0}},
-                      {"name": "lung", "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=2)}],
-        "circulation": {"T_V": 0.02, "P_s": 1.0, "P_C": 1.0, "split": {"liver": 0.5, "lung": 0.5}},
-        "cells": {"D_E": 5e-3, "D_M": 1e-2, "T_E": 0.05, "T_M": 0.04, "h_ref": 0.01, "initial": {"count": 150}},
-        "soil": soil,
-        "exosomes": {"release": 1.0},
-    })
+    box = {
+        "size": [0.2, 0.2],
+        "h": 0.01,
+        "tumour_radius": 0.02,
+        "vessel_radius": 0.008,
+        "vessel_min_distance": 0.0,
+    }
+    return config.from_dict(
+        {
+            "name": "soil",
+            "time": {"dt": 1e-3, "steps": 120},
+            "output": {"every": 20, "fields": False, "cells": False},
+            "primary": {"geometry": dict(box, normal_vessels=1, ruptured_vessels=3)},
+            "secondary": [
+                {
+                    "name": "liver",
+                    "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=1),
+                    "extravasation": {"p0": 0.2, "epsilon": 5.0},
+                },
+                {
+                    "name": "lung",
+                    "geometry": dict(box, normal_vessels=0, ruptured_vessels=3, vessel_seed=2),
+                },
+            ],
+            "circulation": {
+                "T_V": 0.02,
+                "P_s": 1.0,
+                "P_C": 1.0,
+                "split": {"liver": 0.5, "lung": 0.5},
+            },
+            "cells": {
+                "D_E": 5e-3,
+                "D_M": 1e-2,
+                "T_E": 0.05,
+                "T_M": 0.04,
+                "h_ref": 0.01,
+                "initial": {"count": 150},
+            },
+            "soil": soil,
+            "exosomes": {"release": 1.0},
+        }
+    )
 
 
 @pytest.mark.parallel
@@ -78,13 +118,22 @@ def test_exosome_mass_balance(tmp_path):
     sim = Simulation(small_soil_body(niche=True), out / "ex", quiet=True)
     sim.run()
     pool = sim.exosomes
-    held = sim.everywhere(lambda o: (o.soil.amounts()["x"], o.soil.consumed, o.soil.taken_up) if o.index else None)
+    held = sim.everywhere(
+        lambda o: (o.soil.amounts()["x"], o.soil.consumed, o.soil.taken_up) if o.index else None
+    )
     organs = [v for v in held.values() if v is not None]
-    pending = sum(sim.last[f"{name}.exosomes_pending"] for name in ("liver", "lung"))  # the open sub-cycle
+    pending = sum(
+        sim.last[f"{name}.exosomes_pending"] for name in ("liver", "lung")
+    )  # the open sub-cycle
     in_organs = sum(a + b for a, b, _ in organs) + pending
     assert pool.totals["released"] > 0
-    assert abs(pool.totals["released"] - pool.E - pool.totals["cleared"] - in_organs) < 1e-9 * pool.totals["released"]
-    assert all(abs(t - (a + b)) < 1e-9 * max(t, 1e-30) for a, b, t in organs)  # each organ keeps what it took
+    assert (
+        abs(pool.totals["released"] - pool.E - pool.totals["cleared"] - in_organs)
+        < 1e-9 * pool.totals["released"]
+    )
+    assert all(
+        abs(t - (a + b)) < 1e-9 * max(t, 1e-30) for a, b, t in organs
+    )  # each organ keeps what it took
     assert organs[0][2] == pytest.approx(4 * organs[1][2], rel=1e-12)
     last = sim.last
     assert 0 < last["liver.niche_max"] <= 1 and last["ledger_error"] == 0
@@ -131,9 +180,13 @@ def test_exosomes_released_reach_the_organs_in_runs_of_any_length(tmp_path, step
     yet delivered when the run's length is not a multiple of soil.every (20): that is
     reported (exosomes_pending), carried by a checkpoint, and delivered at the cycle's end."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
-    sim, case, released, x, pending = _run_with_exosome_ledger(out / "ex", [steps], decay=0.0, uptake=0.0)
+    sim, case, released, x, pending = _run_with_exosome_ledger(
+        out / "ex", [steps], decay=0.0, uptake=0.0
+    )
     pool = sim.exosomes
-    to_organs = pool.k.sum() / pool.removal * (released - pool.E)  # dE = sigma N dt - k (int E dt), exactly
+    to_organs = (
+        pool.k.sum() / pool.removal * (released - pool.E)
+    )  # dE = sigma N dt - k (int E dt), exactly
     assert released > 0 and to_organs > 0
     assert (pending == 0) == (steps % 20 == 0)
     assert abs(x[-1] + pending - to_organs) < 1e-9 * to_organs, (x[-1], pending, to_organs, steps)
@@ -149,7 +202,9 @@ def test_exosomes_lost_in_the_organs_are_what_x_decayed(tmp_path, legs):
     when a run that ended between sub-cycles (its open cycle's uptake pending) is extended
     by restart: its checkpoint holds that uptake, and the restart closes the cycle at 140."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
-    sim, case, released, x, pending = _run_with_exosome_ledger(out / "ex", legs, decay=1.0, uptake=1.0)
+    sim, case, released, x, pending = _run_with_exosome_ledger(
+        out / "ex", legs, decay=1.0, uptake=1.0
+    )
     pool = sim.exosomes
     to_organs = pool.k.sum() / pool.removal * (released - pool.E)
     right, ahead = [], 0.0  # after the last soil step (an open cycle): nothing lost yet
@@ -159,7 +214,12 @@ def test_exosomes_lost_in_the_organs_are_what_x_decayed(tmp_path, legs):
         right.append(ahead)
     lost = 2.0 * case.time.dt * float(np.sum(right))
     assert lost > 0.05 * x[-1]  # the loss matters
-    assert abs(x[-1] + lost + pending - to_organs) < 1e-8 * to_organs, (x[-1], lost, pending, to_organs)
+    assert abs(x[-1] + lost + pending - to_organs) < 1e-8 * to_organs, (
+        x[-1],
+        lost,
+        pending,
+        to_organs,
+    )
 
 
 @pytest.mark.parallel
@@ -187,7 +247,15 @@ def test_oxygen_gates_division_and_survival(tmp_path):
 
 def test_dosing_schedule():
     i = config.InterventionSpec(kind="vegf_blockade", start=1.0, stop=3.0, every=1.0, duration=0.25)
-    assert [i.active(t) for t in (0.9, 1.0, 1.2, 1.3, 2.1, 2.5, 3.1)] == [False, True, True, False, True, False, False]
+    assert [i.active(t) for t in (0.9, 1.0, 1.2, 1.3, 2.1, 2.5, 3.1)] == [
+        False,
+        True,
+        True,
+        False,
+        True,
+        False,
+        False,
+    ]
     assert config.InterventionSpec(kind="exosome_release", start=0.5).active(100.0)
     with pytest.raises(config.CaseError, match="duration"):
         config.from_dict({"interventions": [{"kind": "vegf_blockade", "every": 1.0}]})
@@ -220,7 +288,9 @@ def test_interventions(tmp_path):
     sim = Simulation(case, out / "integrin", quiet=True)
     sim.run()
     t = sim.exosomes.totals["taken_up"]
-    assert t[0] / t[1] == pytest.approx(4 * case.exosomes.off_target, rel=1e-12)  # 28 % x 0.15 vs 7 %
+    assert t[0] / t[1] == pytest.approx(
+        4 * case.exosomes.off_target, rel=1e-12
+    )  # 28 % x 0.15 vs 7 %
 
     soil, spec = _soil({"vegf": True}, vegf={"s_cells": 0.0, "s_niche": 0.0})
     soil.blockade = 45.0
@@ -232,19 +302,38 @@ def test_interventions(tmp_path):
 
 @pytest.mark.parallel
 @settings(max_examples=10, deadline=None)
-@given(q=st.floats(0, 1e5), p=st.floats(0, 1e5), b0=st.floats(0, 1), Do=st.floats(0, 50), s=st.floats(0, 100),
-       lam=st.floats(0, 100), kv=st.floats(0, 100), k=st.floats(0, 100), up=st.floats(0, 1e3),
-       dt=st.sampled_from([1e-4, 1e-3, 1e-2]))
+@given(
+    q=st.floats(0, 1e5),
+    p=st.floats(0, 1e5),
+    b0=st.floats(0, 1),
+    Do=st.floats(0, 50),
+    s=st.floats(0, 100),
+    lam=st.floats(0, 100),
+    kv=st.floats(0, 100),
+    k=st.floats(0, 100),
+    up=st.floats(0, 1e3),
+    dt=st.sampled_from([1e-4, 1e-3, 1e-2]),
+)
 def test_soil_bounds_under_random_parameters(q, p, b0, Do, s, lam, kv, k, up, dt):
     """0 <= o <= 1, v >= 0, x >= 0, 0 <= N <= 1 and 0 <= b <= 1, whatever the parameters."""
     q, p, b0, Do, s, lam, kv, k, up, dt = COMM.bcast((q, p, b0, Do, s, lam, kv, k, up, dt), root=0)
     msh = dmesh.create_unit_square(COMM, 8, 8)
     V = fem.functionspace(msh, ("Lagrange", 1))
-    spec = config.OrganSpec(oxygen={"D": Do, "uptake": q, "supply": p, "b0": b0},
-                        vegf={"D": 0.3, "s_cells": s, "decay": lam, "vessel_uptake": kv, "s_niche": s},
-                        niche={"rate": k, "loss": k / 3, "uptake": k, "decay": k})
-    soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=config.SoilSpec(oxygen=True, vegf=True, niche=True),
-                dt=dt, petsc={}, rtol=1e-10)
+    spec = config.OrganSpec(
+        oxygen={"D": Do, "uptake": q, "supply": p, "b0": b0},
+        vegf={"D": 0.3, "s_cells": s, "decay": lam, "vessel_uptake": kv, "s_niche": s},
+        niche={"rate": k, "loss": k / 3, "uptake": k, "decay": k},
+    )
+    soil = Soil(
+        V=V,
+        K=stiffness(V),
+        lumped=lumped_mass(V),
+        spec=spec,
+        flags=config.SoilSpec(oxygen=True, vegf=True, niche=True),
+        dt=dt,
+        petsc={},
+        rtol=1e-10,
+    )
     rng = np.random.default_rng(0)
     soil.b.x.array[:] = rng.uniform(0, 1, len(soil.b.x.array))
     c = rng.uniform(0, 4, soil.n)
@@ -252,8 +341,16 @@ def test_soil_bounds_under_random_parameters(q, p, b0, Do, s, lam, kv, k, up, dt
         soil.step(c, up)
         tol = 1e-9
         f = {k: v.x.array for k, v in soil.fields.items()}
-        ok = (f["o"].min() >= -tol and f["o"].max() <= 1 + tol and f["v"].min() >= -tol and f["x"].min() >= -tol
-              and f["N"].min() >= 0 and f["N"].max() <= 1 and f["b"].min() >= 0 and f["b"].max() <= 1)
+        ok = (
+            f["o"].min() >= -tol
+            and f["o"].max() <= 1 + tol
+            and f["v"].min() >= -tol
+            and f["x"].min() >= -tol
+            and f["N"].min() >= 0
+            and f["N"].max() <= 1
+            and f["b"].min() >= 0
+            and f["b"].max() <= 1
+        )
         assert COMM.allreduce(ok, op=MPI.LAND)
 
 
@@ -268,7 +365,16 @@ def test_sub_cycling_error_is_small_and_first_order():
     spec, flags = config.OrganSpec(), config.SoilSpec(oxygen=True, vegf=True, niche=True)
 
     def run(k, dt=1e-3, steps=1000):
-        soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=flags, dt=dt * k, petsc={}, rtol=1e-12)
+        soil = Soil(
+            V=V,
+            K=stiffness(V),
+            lumped=lumped_mass(V),
+            spec=spec,
+            flags=flags,
+            dt=dt * k,
+            petsc={},
+            rtol=1e-12,
+        )
         tumour = np.exp(-((xy[: soil.n, 0] - 0.5) ** 2 + (xy[: soil.n, 1] - 0.5) ** 2) / 0.02)
         acc = 0.0
         for i in range(1, steps + 1):
@@ -281,8 +387,11 @@ def test_sub_cycling_error_is_small_and_first_order():
     ref, k10, k20 = run(1), run(10), run(20)
 
     def err(a):
-        return max(COMM.allreduce(float(np.abs(a[f] - ref[f]).max()), op=MPI.MAX)
-                   / COMM.allreduce(float(np.abs(ref[f]).max()), op=MPI.MAX) for f in ref)
+        return max(
+            COMM.allreduce(float(np.abs(a[f] - ref[f]).max()), op=MPI.MAX)
+            / COMM.allreduce(float(np.abs(ref[f]).max()), op=MPI.MAX)
+            for f in ref
+        )
 
     assert err(k20) < 0.01 and 1.7 < err(k20) / err(k10) < 2.3, (err(k10), err(k20))
 
@@ -300,15 +409,27 @@ def test_angiogenic_dormancy_oxygen():
 
     def oxygen(radius, regression, b=0.0):
         spec = config.OrganSpec(oxygen={"regression": regression})
-        soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec, flags=config.SoilSpec(oxygen=True), dt=1e-3,
-                    petsc={}, rtol=1e-12, capacity=4.0)
+        soil = Soil(
+            V=V,
+            K=stiffness(V),
+            lumped=lumped_mass(V),
+            spec=spec,
+            flags=config.SoilSpec(oxygen=True),
+            dt=1e-3,
+            petsc={},
+            rtol=1e-12,
+            capacity=4.0,
+        )
         soil.b.x.array[:] = b
         c = np.where(r <= radius + 1e-9, 4.0, 0.0)
         soil.equilibrate(c)
         o = soil.fields["o"].x.array[: soil.n]
         inside = r <= radius + 1e-9
-        return (COMM.allreduce(float(o[inside].min(initial=1.0)), op=MPI.MIN),
-                COMM.allreduce(float(o[inside].max(initial=0.0)), op=MPI.MAX), spec.oxygen)
+        return (
+            COMM.allreduce(float(o[inside].min(initial=1.0)), op=MPI.MIN),
+            COMM.allreduce(float(o[inside].max(initial=0.0)), op=MPI.MAX),
+            spec.oxygen,
+        )
 
     low, _, ox = oxygen(0.15, 1.0)
     assert low < ox.necrosis, low  # the core dies
@@ -326,7 +447,10 @@ def test_colony_hypoxia_drives_vegf_and_blockade_lowers_it(tmp_path):
     VEGF; a VEGF blockade lowers it; the ledger counts the colony as initial cells."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
     peaks = {}
-    for arm, treat in (("control", []), ("blockade", [config.InterventionSpec(kind="vegf_blockade", start=0.0)])):
+    for arm, treat in (
+        ("control", []),
+        ("blockade", [config.InterventionSpec(kind="vegf_blockade", start=0.0)]),
+    ):
         case = small_soil_body(oxygen=True, vegf=True)
         case.secondary[0].colony = 600
         case.secondary[0].geometry.size = [0.3, 0.3]
@@ -335,7 +459,10 @@ def test_colony_hypoxia_drives_vegf_and_blockade_lowers_it(tmp_path):
         sim.run()
         last = sim.last
         assert last["initial"] == 150 + 600 and last["ledger_error"] == 0
-        assert last["liver.hypoxic_fraction"] > 0 and last["liver.o_min"] < case.secondary[0].oxygen.hypoxia
+        assert (
+            last["liver.hypoxic_fraction"] > 0
+            and last["liver.o_min"] < case.secondary[0].oxygen.hypoxia
+        )
         peaks[arm] = last["liver.vegf_max"]
     assert peaks["control"] > 0.05 and peaks["blockade"] < 0.5 * peaks["control"], peaks
 
@@ -350,8 +477,16 @@ def test_uniform_fields_step_pointwise_and_exactly():
     V = fem.functionspace(msh, ("Lagrange", 1))
     u = fem.Function(V)
     u.x.array[:] = 0.3
-    rd = ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=0.5, decay=0.7, dt=0.01, name="uniform",
-                           rtol=1e-12)
+    rd = ReactionDiffusion(
+        u=u,
+        K=stiffness(V),
+        lumped=lumped_mass(V),
+        D=0.5,
+        decay=0.7,
+        dt=0.01,
+        name="uniform",
+        rtol=1e-12,
+    )
     n = V.dofmap.index_map.size_local
     rd.step(np.full(n, 2.0), 1.5)
     assert rd.iterations == 0

@@ -16,9 +16,17 @@ from solver import config, sweep
 
 COMM = MPI.COMM_WORLD
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["time.steps=60", "output.every=20", "output.fields=false", "output.cells=false",
-         "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01",
-         "primary.geometry.vessel_min_distance=0.0", "secondary=[]", "circulation.split={}"]
+SMALL = [
+    "time.steps=60",
+    "output.every=20",
+    "output.fields=false",
+    "output.cells=false",
+    "primary.geometry.size=[0.2, 0.2]",
+    "primary.geometry.h=0.01",
+    "primary.geometry.vessel_min_distance=0.0",
+    "secondary=[]",
+    "circulation.split={}",
+]
 
 
 def test_designs():
@@ -51,8 +59,9 @@ def test_designs():
 
 def _rows(kind, unit, steps, y, seed=0):
     keys = [f"k{i}" for i in range(unit.shape[1])]
-    header, rows = sweep.sensitivity(kind, unit, steps, unit, y[:, None], keys=keys, outputs=["y"],
-                                     seed=seed)
+    header, rows = sweep.sensitivity(
+        kind, unit, steps, unit, y[:, None], keys=keys, outputs=["y"], seed=seed
+    )
     return [dict(zip(header, r)) for r in rows]
 
 
@@ -102,8 +111,10 @@ def test_sobol_indices_of_known_models():
     unit, _ = sweep.design("sobol", 3, 1024, seed=6)
     ishigami = Ishigami.evaluate(-np.pi + 2 * np.pi * unit)
     a = np.array([1.0, 2.0, 3.0])
-    for y, s1, st in ((ishigami, [0.3139, 0.4424, 0.0], [0.5576, 0.4424, 0.2437]),
-                      (unit @ a, a**2 / (a**2).sum(), a**2 / (a**2).sum())):
+    for y, s1, st in (
+        (ishigami, [0.3139, 0.4424, 0.0], [0.5576, 0.4424, 0.2437]),
+        (unit @ a, a**2 / (a**2).sum(), a**2 / (a**2).sum()),
+    ):
         rows = _rows("sobol", unit, [], y)
         for r, want1, want_t in zip(rows, s1, st):
             assert 0 < float(r["S1_conf"]) < 0.1 and 0 < float(r["ST_conf"]) < 0.1
@@ -113,20 +124,22 @@ def test_sobol_indices_of_known_models():
     assert all(r[c] == "" for r in _rows("sobol", unit, [], ishigami) for c in ("S1", "ST"))
 
 
-
 def test_lhs_first_order_indices_by_rbd_fast():
     """RBD-FAST's S1 on an LHS of the Ishigami and the linear model above, within twice
     its 95 % half-width; no estimate below 8 M = 80 points; Spearman's rho as before."""
     unit, _ = sweep.design("lhs", 3, 1024, seed=7)
     a = np.array([1.0, 2.0, 3.0])
-    for y, s1 in ((Ishigami.evaluate(-np.pi + 2 * np.pi * unit), [0.3139, 0.4424, 0.0]),
-                  (unit @ a, a**2 / (a**2).sum())):
+    for y, s1 in (
+        (Ishigami.evaluate(-np.pi + 2 * np.pi * unit), [0.3139, 0.4424, 0.0]),
+        (unit @ a, a**2 / (a**2).sum()),
+    ):
         rows = _rows("lhs", unit, [], y)
         for r, want in zip(rows, s1):
             assert 0 < float(r["S1_conf"]) < 0.1
             assert abs(float(r["S1"]) - want) < 2 * float(r["S1_conf"])
     assert [float(r["spearman_rho"]) for r in rows] == pytest.approx(
-        [spearmanr(unit[:, i], unit @ a)[0] for i in range(3)])
+        [spearmanr(unit[:, i], unit @ a)[0] for i in range(3)]
+    )
     few, _ = sweep.design("lhs", 3, 79, seed=7)
     rows = _rows("lhs", few, [], few @ a)
     assert all(r["S1"] == r["S1_conf"] == "" and r["spearman_rho"] for r in rows)
@@ -135,14 +148,31 @@ def test_lhs_first_order_indices_by_rbd_fast():
 @pytest.mark.parallel
 def test_morris_sweep_finds_the_influential_key(tmp_path):
     out = Path(COMM.bcast(str(tmp_path), root=0))
-    case = config.load(ROOT / "cases" / "demo.toml", [
-        "time.steps=300", "output.every=150", "output.fields=false", "output.cells=false",
-        "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01",
-        "primary.geometry.vessel_min_distance=0.0",
-        "secondary=[]", "circulation.split={}"])
+    case = config.load(
+        ROOT / "cases" / "demo.toml",
+        [
+            "time.steps=300",
+            "output.every=150",
+            "output.fields=false",
+            "output.cells=false",
+            "primary.geometry.size=[0.2, 0.2]",
+            "primary.geometry.h=0.01",
+            "primary.geometry.vessel_min_distance=0.0",
+            "secondary=[]",
+            "circulation.split={}",
+        ],
+    )
     vary = [("cells.T_M", 0.1, 0.4), ("primary.mmp.Lambda", 0.05, 0.2)]
-    table = sweep.run(case, out / "sw", vary, samples=2,
-                      outputs=["primary.cells"], comm=COMM, ranks_per_run=1, log=lambda m: None)
+    table = sweep.run(
+        case,
+        out / "sw",
+        vary,
+        samples=2,
+        outputs=["primary.cells"],
+        comm=COMM,
+        ranks_per_run=1,
+        log=lambda m: None,
+    )
     rows = list(csv.DictReader(open(out / "sw" / "sensitivity.csv")))
     mu = {r["key"]: float(r["mu_star"]) for r in rows}
     assert len(list(csv.DictReader(open(table)))) == 6
@@ -156,21 +186,33 @@ def test_morris_sweep_finds_the_influential_key(tmp_path):
 
 
 @pytest.mark.parallel
-@pytest.mark.parametrize("kind,samples,runs,measure,ranks_per_run", [
-    ("lhs", 3, 3, "spearman_rho", (1,)),
-    ("sobol", 1, 4, "S1", (1, COMM.size))])  # the smallest Sobol design: mechanics, not indices
-def test_small_sweep_is_the_same_on_any_ranks(tmp_path, kind, samples, runs, measure,
-                                              ranks_per_run):
+@pytest.mark.parametrize(
+    "kind,samples,runs,measure,ranks_per_run",
+    [("lhs", 3, 3, "spearman_rho", (1,)), ("sobol", 1, 4, "S1", (1, COMM.size))],
+)  # the smallest Sobol design: mechanics, not indices
+def test_small_sweep_is_the_same_on_any_ranks(
+    tmp_path, kind, samples, runs, measure, ranks_per_run
+):
     """A small real sweep of the lhs and sobol designs (morris: above; grid: unchanged):
     the design of the case seed on every rank, and for sobol the same table with a run per
     rank and with every run on all ranks."""
     out = Path(COMM.bcast(str(tmp_path), root=0))
     case = config.load(ROOT / "cases" / "demo.toml", SMALL)
     vary = [("cells.T_M", 0.1, 0.4), ("primary.mmp.Lambda", 0.05, 0.2)]
-    tables = [sweep.run(case, out / f"rpr{rpr}", vary, samples, kind=kind,
-                        outputs=["primary.cells"], comm=COMM, ranks_per_run=rpr,
-                        log=lambda m: None).read_text()
-              for rpr in ranks_per_run]
+    tables = [
+        sweep.run(
+            case,
+            out / f"rpr{rpr}",
+            vary,
+            samples,
+            kind=kind,
+            outputs=["primary.cells"],
+            comm=COMM,
+            ranks_per_run=rpr,
+            log=lambda m: None,
+        ).read_text()
+        for rpr in ranks_per_run
+    ]
     assert COMM.allgather(tables[0]) == [tables[0]] * COMM.size and tables[0] == tables[-1]
     rows = list(csv.DictReader(open(out / "rpr1" / "sweep.csv")))
     unit, _ = sweep.design(kind, 2, samples, case.seed)
@@ -190,6 +232,18 @@ def test_small_sweep_is_the_same_on_any_ranks(tmp_path, kind, samples, runs, mea
 def test_sobol_samples_must_be_a_power_of_2(capsys):
     from solver import cli
 
-    code = cli.main(["sweep", str(ROOT / "cases" / "demo.toml"), "--vary", "cells.D_M=1e-4:2e-4",
-                     "--samples", "3", "--design", "sobol", "--output", "unused"])
+    code = cli.main(
+        [
+            "sweep",
+            str(ROOT / "cases" / "demo.toml"),
+            "--vary",
+            "cells.D_M=1e-4:2e-4",
+            "--samples",
+            "3",
+            "--design",
+            "sobol",
+            "--output",
+            "unused",
+        ]
+    )
     assert code == 2 and "must be a power of 2, got 3" in capsys.readouterr().out

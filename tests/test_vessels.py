@@ -18,8 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(tmp, name, steps, **angio):
-    sets = [f"time.steps={steps}", "output.every=500", "output.fields=false", "output.cells=false",
-            "primary.geometry.h=0.02"] + [f"primary.angiogenesis.{k}={v}" for k, v in angio.items()]
+    sets = [
+        f"time.steps={steps}",
+        "output.every=500",
+        "output.fields=false",
+        "output.cells=false",
+        "primary.geometry.h=0.02",
+    ] + [f"primary.angiogenesis.{k}={v}" for k, v in angio.items()]
     case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml", sets)
     sim = Simulation(case, tmp / name, quiet=True)
     sim.run()
@@ -55,7 +60,11 @@ def test_sprouts_climb_the_gradient_branch_and_perfuse(tmp_path):
         # The log of where they happened (ORGAN/sprouts.csv) holds every counted event, in order.
         if COMM.rank == 0:
             log = list(csv.DictReader(open(tmp / f"rich_{mode}" / "primary" / "sprouts.csv")))
-            for kind, key in (("sprout", "sprouts"), ("branch", "branches"), ("anastomosis", "anastomoses")):
+            for kind, key in (
+                ("sprout", "sprouts"),
+                ("branch", "branches"),
+                ("anastomosis", "anastomoses"),
+            ):
                 assert sum(row["event"] == kind for row in log) == r[f"primary.{key}"], kind
             steps = [int(row["step"]) for row in log]
             assert steps == sorted(steps) and 0 < steps[-1] <= 8000
@@ -67,20 +76,40 @@ def test_anastomosis_into_any_trail_or_only_active_ones(tmp_path):
     """A tip on the trail of a sprout that has already fused: fuses with the rule "any",
     not with "active"; on the trail of a growing sprout: fuses with both. Never within
     ``escape`` of where the other sprout was born (there a branch and its parent part)."""
-    for mode, other_state, fuses, born in (("any", 1, True, 0.3), ("active", 1, False, 0.3), ("active", 0, True, 0.3),
-                                           ("any", 1, False, 0.49), ("active", 0, False, 0.49)):
-        case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml",
-                           ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05",
-                            f"primary.angiogenesis.anastomosis={mode}"])
+    for mode, other_state, fuses, born in (
+        ("any", 1, True, 0.3),
+        ("active", 1, False, 0.3),
+        ("active", 0, True, 0.3),
+        ("any", 1, False, 0.49),
+        ("active", 0, False, 0.49),
+    ):
+        case = config.load(
+            ROOT / "cases" / "angiogenesis_ac1998.toml",
+            [
+                "time.steps=1",
+                "output.fields=false",
+                "output.cells=false",
+                "primary.geometry.h=0.05",
+                f"primary.angiogenesis.anastomosis={mode}",
+            ],
+        )
         angio = Simulation(case, tmp_path / mode, quiet=True).organ.angio
         x = np.array([[0.5, 0.5]])
         host = angio.walker.locate(x, np.zeros(1, dtype=np.int64), {})[1]
         vertex = angio.walker.place(host, x)
         angio.trail.array[vertex] = 7.0  # sprout 7's trail passes here
         angio.birth[7] = np.array([born, 0.5])  # sprout 7 was born here (escape: two cells, 0.14)
-        tips = {"id": np.array([6, 99], dtype=np.uint64), "label": np.array([7, 100]), "root": np.array([0, 1]),
-                "x": np.vstack([x, x]), "x0": np.array([[0.3, 0.5], [0.02, 0.3]]), "host": np.repeat(host, 2),
-                "vertex": np.repeat(vertex, 2), "age": np.ones(2), "state": np.array([other_state, 0], dtype=np.int8)}
+        tips = {
+            "id": np.array([6, 99], dtype=np.uint64),
+            "label": np.array([7, 100]),
+            "root": np.array([0, 1]),
+            "x": np.vstack([x, x]),
+            "x0": np.array([[0.3, 0.5], [0.02, 0.3]]),
+            "host": np.repeat(host, 2),
+            "vertex": np.repeat(vertex, 2),
+            "age": np.ones(2),
+            "state": np.array([other_state, 0], dtype=np.int8),
+        }
         angio.tips = tips
         angio._fuse_and_mark(1)
         assert (angio.tips["state"][1] == 1) == fuses, (mode, other_state, born)
@@ -96,8 +125,14 @@ def test_the_sprout_log_is_the_same_on_any_rank_count(tmp_path):
     the stored log of a serial run (tests/data; a change of the model that moves them is
     re-recorded with SEEDSOIL_UPDATE_REFERENCE=1 on 1 rank, and says so in its commit)."""
     tmp = Path(COMM.bcast(str(tmp_path), root=0))
-    sets = ["time.steps=4000", "output.every=500", "output.fields=false", "output.cells=false",
-            "primary.geometry.h=0.02", "primary.angiogenesis.branch=40"]
+    sets = [
+        "time.steps=4000",
+        "output.every=500",
+        "output.fields=false",
+        "output.cells=false",
+        "primary.geometry.h=0.02",
+        "primary.angiogenesis.branch=40",
+    ]
     case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml", sets)
     Simulation(case, tmp / "all", quiet=True).run()
     COMM.barrier()
@@ -121,9 +156,17 @@ def _tips(angio, labels, x, x0, parents, births):
     for lbl, parent, born in zip(labels, parents, births):
         angio.parent[lbl], angio.birth[lbl] = parent, np.asarray(born, float)
     k = len(labels)
-    angio.tips = {"id": np.array(labels, dtype=np.uint64) - 1, "label": np.array(labels), "root": np.zeros(k, int),
-                  "x": np.tile(x, (k, 1)), "x0": np.asarray(x0, float), "host": np.repeat(host, k),
-                  "vertex": np.repeat(vertex, k), "age": np.ones(k), "state": np.zeros(k, dtype=np.int8)}
+    angio.tips = {
+        "id": np.array(labels, dtype=np.uint64) - 1,
+        "label": np.array(labels),
+        "root": np.zeros(k, int),
+        "x": np.tile(x, (k, 1)),
+        "x0": np.asarray(x0, float),
+        "host": np.repeat(host, k),
+        "vertex": np.repeat(vertex, k),
+        "age": np.ones(k),
+        "state": np.zeros(k, dtype=np.int8),
+    }
     return vertex
 
 
@@ -132,13 +175,22 @@ def test_tips_reaching_a_vertex_together_obey_the_escape_rule(tmp_path):
     smaller label), so the escape rule still applies there: a parent and its daughter that
     reach it just after branching do not fuse (before, the vertex was "mixed" and the
     parent fused into it at once); two unrelated tips that meet do fuse."""
-    case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml",
-                       ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05"])
+    case = config.load(
+        ROOT / "cases" / "angiogenesis_ac1998.toml",
+        ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05"],
+    )
     angio = Simulation(case, tmp_path / "run", quiet=True).organ.angio
     x = np.array([0.5, 0.5])
     branch_point = x - [0.03, 0.0]  # within escape (0.14) of x
     # Parent 9 grew from far away; daughter 8 was born at the branch point. Both reach x.
-    vertex = _tips(angio, [9, 8], x, [[0.1, 0.5], branch_point], parents=[0, 9], births=[[0.1, 0.5], branch_point])
+    vertex = _tips(
+        angio,
+        [9, 8],
+        x,
+        [[0.1, 0.5], branch_point],
+        parents=[0, 9],
+        births=[[0.1, 0.5], branch_point],
+    )
     angio._fuse_and_mark(1)
     assert angio.trail.array[vertex] == 8.0
     for n in (2, 3):  # they stay there (no move in between)
@@ -146,7 +198,14 @@ def test_tips_reaching_a_vertex_together_obey_the_escape_rule(tmp_path):
         assert (angio.tips["state"] == 0).all() and angio.stats["anastomoses"] == 0
     # Two unrelated sprouts, both born far from x, meet at x: the one whose label does not
     # hold the vertex fuses into the other's trail, and both paths are perfused.
-    _tips(angio, [30, 20], x, [[0.1, 0.5], [0.5, 0.1]], parents=[0, 0], births=[[0.1, 0.5], [0.5, 0.1]])
+    _tips(
+        angio,
+        [30, 20],
+        x,
+        [[0.1, 0.5], [0.5, 0.1]],
+        parents=[0, 0],
+        births=[[0.1, 0.5], [0.5, 0.1]],
+    )
     angio._fuse_and_mark(4)
     angio._fuse_and_mark(5)
     assert angio.tips["state"].tolist() == [1, 0] and angio.stats["anastomoses"] == 1
@@ -159,8 +218,10 @@ def test_tied_vertex_is_decided_the_same_across_ranks(tmp_path):
     different ranks (on 1 rank: of one): the vertex goes to the smaller label on its owner
     and its ghost alike, and neither tip fuses there."""
     tmp = Path(COMM.bcast(str(tmp_path), root=0))
-    case = config.load(ROOT / "cases" / "angiogenesis_ac1998.toml",
-                       ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05"])
+    case = config.load(
+        ROOT / "cases" / "angiogenesis_ac1998.toml",
+        ["time.steps=1", "output.fields=false", "output.cells=false", "primary.geometry.h=0.05"],
+    )
     angio = Simulation(case, tmp / "run", quiet=True).organ.angio
     imap = angio.V.dofmap.index_map
     # A vertex owned by rank 0 and ghosted on rank 1 (the middle vertex on one rank).
@@ -192,9 +253,17 @@ def test_tied_vertex_is_decided_the_same_across_ranks(tmp_path):
         host = np.full(len(labels), cell, dtype=np.int64)
         vertex = angio.walker.place(host, x)
         k = len(labels)
-        tips = {"id": np.array(labels, dtype=np.uint64) - 1, "label": np.array(labels), "root": np.zeros(k, int),
-                "x": x, "x0": np.array([angio.birth[lbl] for lbl in labels]), "host": host, "vertex": vertex,
-                "age": np.ones(k), "state": np.zeros(k, dtype=np.int8)}
+        tips = {
+            "id": np.array(labels, dtype=np.uint64) - 1,
+            "label": np.array(labels),
+            "root": np.zeros(k, int),
+            "x": x,
+            "x0": np.array([angio.birth[lbl] for lbl in labels]),
+            "host": host,
+            "vertex": vertex,
+            "age": np.ones(k),
+            "state": np.zeros(k, dtype=np.int8),
+        }
     angio.tips = tips
     # Checked on every rank together (a failure on one rank alone would leave the other waiting).
     assert COMM.allreduce(bool((tips["vertex"] == local).all()), op=MPI.LAND)

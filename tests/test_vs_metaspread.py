@@ -53,8 +53,14 @@ def test_welch_interval_matches_scipy_and_detectable_difference():
 
 def test_compare_flags_a_departure_beyond_ten_percent():
     rng = np.random.default_rng(3)
-    ref = [{0: dict.fromkeys(vs.STATS, 1.0), 300: {s: 100 + rng.normal() for s in vs.STATS}} for _ in range(6)]
-    same = [{0: dict.fromkeys(vs.STATS, 1.0), 300: {s: 100 + rng.normal() for s in vs.STATS}} for _ in range(6)]
+    ref = [
+        {0: dict.fromkeys(vs.STATS, 1.0), 300: {s: 100 + rng.normal() for s in vs.STATS}}
+        for _ in range(6)
+    ]
+    same = [
+        {0: dict.fromkeys(vs.STATS, 1.0), 300: {s: 100 + rng.normal() for s in vs.STATS}}
+        for _ in range(6)
+    ]
     off = [{300: {s: 125 + rng.normal() for s in vs.STATS}} for _ in range(6)]
     rows = vs.compare(ref, same)
     assert len(rows) == 2 * len(vs.STATS)
@@ -76,16 +82,32 @@ def test_seedsoil_side_on_a_tiny_case_and_the_comparison_end_to_end(tmp_path):
     case = tmp_path / "tiny.toml"
     case.write_text(TINY)
     out = tmp_path / "vs"
-    metrics = vs.run_seedsoil(1, 6, 3, out / "seedsoil", case, ["primary.geometry.normal_vessels=1",
-                                                                 "primary.geometry.ruptured_vessels=1"])
+    metrics = vs.run_seedsoil(
+        1,
+        6,
+        3,
+        out / "seedsoil",
+        case,
+        ["primary.geometry.normal_vessels=1", "primary.geometry.ruptured_vessels=1"],
+    )
     got = vs.load_seedsoil(metrics)
     assert sorted(got) == [0, 3, 6]
     assert got[0]["E"] + got[0]["M"] == 40 and got[0]["M"] == 24 and got[0]["radius_max"] > 0
     # A MetaSpread record in ms_driver.py's format, then the whole comparison.
     (out / "metaspread").mkdir()
-    samples = [{"step": k, "xy": [[0.5, 0.5], [0.52, 0.5], [0.5, 0.45]], "M": [1, 0, 1], "degraded": 0.0,
-                "intravasated": 0} for k in (0, 3, 6)]
-    (out / "metaspread" / "ms_seed1.json").write_text(json.dumps({"samples": samples, "done": True, "steps": 6}))
+    samples = [
+        {
+            "step": k,
+            "xy": [[0.5, 0.5], [0.52, 0.5], [0.5, 0.45]],
+            "M": [1, 0, 1],
+            "degraded": 0.0,
+            "intravasated": 0,
+        }
+        for k in (0, 3, 6)
+    ]
+    (out / "metaspread" / "ms_seed1.json").write_text(
+        json.dumps({"samples": samples, "done": True, "steps": 6})
+    )
     vs.main(["--out", str(out), "--compare-only"])
     rows = list(vs.csv.DictReader(open(out / "compare.csv")))
     assert len(rows) == 3 * len(vs.STATS) and (out / "compare.png").stat().st_size > 0

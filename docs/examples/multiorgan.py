@@ -21,9 +21,8 @@
 import sys
 from pathlib import Path
 
-from mpi4py import MPI  # before dolfinx: it loads the MPI library dolfinx links to
-
 import matplotlib
+from mpi4py import MPI  # before dolfinx: it loads the MPI library dolfinx links to
 
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
@@ -46,11 +45,16 @@ outdir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("output") / "multiorga
 # site to a 0.2 x 0.2 window (0.4 mm) with its vessels next to the tumour, so that the run
 # takes seconds.
 
-case = config.load(ROOT / "cases" / "demo.toml", overrides=[
-    "primary.geometry.size=[0.2, 0.2]", "primary.geometry.h=0.01",
-    "primary.geometry.vessel_min_distance=0.0", "primary.geometry.vessel_radius=0.012",
-    "primary.geometry.ruptured_vessels=4",
-])
+case = config.load(
+    ROOT / "cases" / "demo.toml",
+    overrides=[
+        "primary.geometry.size=[0.2, 0.2]",
+        "primary.geometry.h=0.01",
+        "primary.geometry.vessel_min_distance=0.0",
+        "primary.geometry.vessel_radius=0.012",
+        "primary.geometry.ruptured_vessels=4",
+    ],
+)
 
 # A case is a tree of pydantic models, so values can also be set as attributes; each
 # assignment is checked as the file is (`case.time.steps = -1` raises an error). A short
@@ -65,8 +69,10 @@ case.circulation.P_C = 1.0  # ... and of a cluster
 case.cells.D_M = 0.01  # fast mesenchymal cells: they reach the vessels at once
 rank0 = MPI.COMM_WORLD.rank == 0
 if rank0:
-    print(f"case {case.name}: organs {[o.name for o in case.organs()]}, {case.time.steps} steps "
-          f"of {case.time.dt} ({case.scales.time_s * case.time.dt / 3600:.3g} h each)")
+    print(
+        f"case {case.name}: organs {[o.name for o in case.organs()]}, {case.time.steps} steps "
+        f"of {case.time.dt} ({case.scales.time_s * case.time.dt / 3600:.3g} h each)"
+    )
 
 # ## The run
 #
@@ -84,8 +90,10 @@ def report(sim, n, t):
         return
     ledger = sim.census()
     if rank0:
-        print(f"step {n:3d}: {ledger['alive']} cells in the organs, {ledger['in_blood']} in the "
-              f"blood, {ledger['intravasated']} intravasated, {ledger['arrived']} arrived")
+        print(
+            f"step {n:3d}: {ledger['alive']} cells in the organs, {ledger['in_blood']} in the "
+            f"blood, {ledger['intravasated']} intravasated, {ledger['arrived']} arrived"
+        )
 
 
 final = sim.run(callback=report)
@@ -95,8 +103,10 @@ final = sim.run(callback=report)
 
 if rank0:
     for organ in sim.names:
-        print(f"{organ}: {final[f'{organ}.cells']:.0f} cells, {final[f'{organ}.lesions']} lesions, "
-              f"ECM lost {100 * final[f'{organ}.ecm_lost_fraction']:.2g} %")
+        print(
+            f"{organ}: {final[f'{organ}.cells']:.0f} cells, {final[f'{organ}.lesions']} lesions, "
+            f"ECM lost {100 * final[f'{organ}.ecm_lost_fraction']:.2g} %"
+        )
 
 # ## Fields and cells
 #
@@ -138,8 +148,10 @@ if rank0:
     for organ, d in data.items():
         for name in ("w", "o", "N"):
             total, low, high = d[name]
-            print(f"{organ} {registry.label(name)}: integral {total:.4g}, "
-                  f"range {low:.3g} .. {high:.3g}")
+            print(
+                f"{organ} {registry.label(name)}: integral {total:.4g}, "
+                f"range {low:.3g} .. {high:.3g}"
+            )
         print(f"{organ}: {len(d['x'])} cells, {int((d['phenotype'] == 1).sum())} mesenchymal")
 
 # ## A figure
@@ -156,8 +168,13 @@ if rank0:
         fig.colorbar(shade, ax=ax, label=registry.label("o"), shrink=0.8)
         for code, colour in ((0, "tab:blue"), (1, "tab:red")):
             mine = d["phenotype"] == code
-            ax.scatter(d["x"][mine, 0], d["x"][mine, 1], s=3, c=colour,
-                       label=("epithelial", "mesenchymal")[code])
+            ax.scatter(
+                d["x"][mine, 0],
+                d["x"][mine, 1],
+                s=3,
+                c=colour,
+                label=("epithelial", "mesenchymal")[code],
+            )
         ax.set(title=organ, xlabel="x (length unit: scales.length_cm)", ylabel="y", aspect="equal")
         ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()

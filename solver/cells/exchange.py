@@ -1,5 +1,6 @@
 """Moving rows of arrays between ranks (cells that cross partition boundaries,
-proposals for room on shared places and their answers)."""
+proposals for room on shared places and their answers).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import numpy as np
 from mpi4py import MPI
 
 
-def exchange(comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def exchange(
+    comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Send row i of every array in ``payload`` to rank ``dest[i]``.
 
     Returns the received rows, ordered by source rank and, within a source, in
@@ -37,9 +40,12 @@ def exchange(comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray]) -
 def ask(comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray], answer) -> np.ndarray:
     """Send requests (rows of ``payload``) to ranks ``dest``; each rank computes
     ``answer(received) -> one value per received row``; return the answers in the
-    order of this rank's requests. Collective."""
+    order of this rank's requests. Collective.
+    """
     n = len(dest)
-    payload = dict(payload, _row=np.arange(n, dtype=np.int64), _src=np.full(n, comm.rank, dtype=np.int32))
+    payload = dict(
+        payload, _row=np.arange(n, dtype=np.int64), _src=np.full(n, comm.rank, dtype=np.int32)
+    )
     got = exchange(comm, dest, payload)
     values = np.asarray(answer(got))
     back = exchange(comm, got["_src"], {"value": values, "row": got["_row"]})

@@ -154,7 +154,9 @@ class MeshWalker:
             lam_out = np.full((len(x), self.dim + 1), np.nan)
         return x, cells, lam_out, ok
 
-    def locate(self, x: np.ndarray, start: np.ndarray, payload: dict[str, np.ndarray], fallback: str = "_x"):
+    def locate(
+        self, x: np.ndarray, start: np.ndarray, payload: dict[str, np.ndarray], fallback: str = "_x"
+    ):
         """Walk points to their host elements across ranks (collective).
 
         ``start`` are local element indices. Rows of ``payload`` travel with the points;
@@ -180,7 +182,12 @@ class MeshWalker:
             n_leave = int(leave.sum())
             # What stays is kept as (rows, mask) and copied once, at the end; its place is
             # found now, so that the barycentric coordinates need not travel or be copied.
-            done.append((dict(rows, _v=self.dofs[c, np.argmax(lam, axis=1)]), None if n_leave == 0 else ~leave))
+            done.append(
+                (
+                    dict(rows, _v=self.dofs[c, np.argmax(lam, axis=1)]),
+                    None if n_leave == 0 else ~leave,
+                )
+            )
             if self.comm.allreduce(n_leave, op=MPI.SUM) == 0:
                 break
             go = {k: v[leave] for k, v in rows.items()}
@@ -212,12 +219,15 @@ class MeshWalker:
 def claim(walker: MeshWalker, mesh, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For points known on every rank: 1 where this rank's owned element holds the point
     (the lowest such rank on ties), 0 where another rank's does, -1 where the point is
-    outside the mesh; and the holding element (collective)."""
+    outside the mesh; and the holding element (collective).
+    """
     d, comm = walker.dim, walker.comm
     tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(walker.n_owned, dtype=np.int32))
     x3 = np.zeros((len(x), 3))
     x3[:, :d] = x
-    hits = dolfinx.geometry.compute_colliding_cells(mesh, dolfinx.geometry.compute_collisions_points(tree, x3), x3)
+    hits = dolfinx.geometry.compute_colliding_cells(
+        mesh, dolfinx.geometry.compute_collisions_points(tree, x3), x3
+    )
     first = np.full(len(x), -1, dtype=np.int64)
     has = np.diff(hits.offsets) > 0
     first[has] = hits.array[hits.offsets[:-1][has]]
@@ -233,7 +243,12 @@ def _inverse(J: np.ndarray) -> np.ndarray:
         a, b, c, d = J[:, 0, 0], J[:, 0, 1], J[:, 1, 0], J[:, 1, 1]
         det = a * d - b * c
         inv = np.empty_like(J)
-        inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 0], inv[:, 1, 1] = d / det, -b / det, -c / det, a / det
+        inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 0], inv[:, 1, 1] = (
+            d / det,
+            -b / det,
+            -c / det,
+            a / det,
+        )
         return inv
     cof = np.empty_like(J)
     for i in range(3):

@@ -44,23 +44,26 @@ class Population:
         for k, v in columns.items():
             self.data[k] = np.ascontiguousarray(v, dtype=COLUMNS[k][0])
 
-    def take(self, index) -> "Population":
+    def take(self, index) -> Population:
         out = Population(self.dim)
         out.data = {k: v[index] for k, v in self.data.items()}
         return out
 
-    def extend(self, other: "Population"):
+    def extend(self, other: Population):
         self.data = {k: np.concatenate([v, other.data[k]]) for k, v in self.data.items()}
 
     def portable(self) -> dict[str, np.ndarray]:
         return {k: self.data[k] for k in PORTABLE}
 
     @classmethod
-    def from_columns(cls, dim: int, columns: dict[str, np.ndarray]) -> "Population":
+    def from_columns(cls, dim: int, columns: dict[str, np.ndarray]) -> Population:
         """Takes the given arrays (no copy where the dtype matches); missing columns are zeros."""
         n = len(columns["id"])
         out = cls(dim)
-        out.data = {k: np.ascontiguousarray(columns[k], dtype=dt) if k in columns else
-                    np.zeros((n,) + tuple(dim if s == "dim" else s for s in shape), dtype=dt)
-                    for k, (dt, shape) in COLUMNS.items()}
+        out.data = {
+            k: np.ascontiguousarray(columns[k], dtype=dt)
+            if k in columns
+            else np.zeros((n,) + tuple(dim if s == "dim" else s for s in shape), dtype=dt)
+            for k, (dt, shape) in COLUMNS.items()
+        }
         return out

@@ -39,7 +39,9 @@ class Lattice:
         edge = self.comm.allreduce(float(np.ptp(X, axis=1).max()) if n_own else 0.0, op=MPI.MAX)
         k = int(np.clip(np.ceil(8 * edge / h_ref), 2, 8 if self.dim == 2 else 4))
         pts, wts = _simplex_lattice(self.dim, k)
-        vol = np.abs(np.linalg.det(np.stack([X[:, j + 1] - X[:, 0] for j in range(self.dim)], axis=1)))
+        vol = np.abs(
+            np.linalg.det(np.stack([X[:, j + 1] - X[:, 0] for j in range(self.dim)], axis=1))
+        )
         vol = vol / (2.0 if self.dim == 2 else 6.0)
         b_parts, w_parts = [], []
         for lo_e in range(0, n_own, 20000):  # in blocks, to bound memory
@@ -47,7 +49,9 @@ class Lattice:
             x = np.einsum("qv,evd->eqd", pts, Xb).reshape(-1, self.dim)
             b, inv = np.unique(self.box(x), return_inverse=True)
             b_parts.append(b)
-            w_parts.append(np.bincount(inv, (vol[lo_e : lo_e + 20000, None] * wts[None, :]).ravel(), len(b)))
+            w_parts.append(
+                np.bincount(inv, (vol[lo_e : lo_e + 20000, None] * wts[None, :]).ravel(), len(b))
+            )
         b = np.concatenate(b_parts) if b_parts else np.zeros(0, dtype=np.int64)
         w = np.concatenate(w_parts) if w_parts else np.zeros(0)
         got = exchange(self.comm, (b % size).astype(np.int32), {"b": b, "w": w})
@@ -75,12 +79,19 @@ class Lattice:
     def capacity_of(self, boxes: np.ndarray) -> np.ndarray:
         """Capacity of the given boxes, asked of their keepers (collective)."""
         size = self.comm.size
-        return ask(self.comm, (boxes % size).astype(np.int32), {"b": boxes}, lambda req: self.capacity[req["b"] // size])
+        return ask(
+            self.comm,
+            (boxes % size).astype(np.int32),
+            {"b": boxes},
+            lambda req: self.capacity[req["b"] // size],
+        )
 
     def total_capacity(self) -> float:
         return self.comm.allreduce(float(self.capacity.sum()), op=MPI.SUM)
 
-    def grant(self, boxes: np.ndarray, keys: np.ndarray, ids: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def grant(
+        self, boxes: np.ndarray, keys: np.ndarray, ids: np.ndarray, u: np.ndarray
+    ) -> np.ndarray:
         """Which proposals to enter ``boxes`` get room, given the last census (collective).
 
         Per box, proposals are ranked by ``keys`` (then ids); the first floor(room) enter
@@ -100,14 +111,20 @@ class Lattice:
             whole = np.floor(room)
             return (rank < whole) | ((rank == whole) & (req["u"] < room - whole))
 
-        return ask(self.comm, (boxes % size).astype(np.int32), {"box": boxes, "key": keys, "id": ids, "u": u}, answer)
+        return ask(
+            self.comm,
+            (boxes % size).astype(np.int32),
+            {"box": boxes, "key": keys, "id": ids, "u": u},
+            answer,
+        )
 
 
 def _simplex_lattice(dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Equal-weight quadrature points (barycentric) of a simplex cut into k^dim parts:
     in 2D the centroids of its k^2 congruent sub-triangles (the composite midpoint rule);
     in 3D the centroids of the k^3 corner-type sub-tetrahedra of its lattice (an
-    approximation, fine for the volume fraction of a box)."""
+    approximation, fine for the volume fraction of a box).
+    """
     pts = []
     for idx in np.ndindex(*(k,) * dim):
         lam = np.array(idx, dtype=float)

@@ -61,14 +61,23 @@ class _CSR:
 class ContinuumCells:
     """c_E, c_M advanced by dt per ``step(w)``; ``substeps`` and ``limited`` report the last step."""
 
-    def __init__(self, *, V: fem.FunctionSpace, lumped: np.ndarray, params: config.CellsSpec, dt: float,
-                 c_E: fem.Function, c_M: fem.Function, safety: float = 0.9):
+    def __init__(
+        self,
+        *,
+        V: fem.FunctionSpace,
+        lumped: np.ndarray,
+        params: config.CellsSpec,
+        dt: float,
+        c_E: fem.Function,
+        c_M: fem.Function,
+        safety: float = 0.9,
+    ):
         """Args:
-            V, lumped: the P1 space and its lumped mass.
-            params: the ``[cells]`` parameters (ContinuumEquation.of).
-            dt: the step (sub-cycled below the positivity bound).
-            c_E, c_M: the densities, stepped in place.
-            safety: the sub-step as a fraction of the positivity bound.
+        V, lumped: the P1 space and its lumped mass.
+        params: the ``[cells]`` parameters (ContinuumEquation.of).
+        dt: the step (sub-cycled below the positivity bound).
+        c_E, c_M: the densities, stepped in place.
+        safety: the sub-step as a fraction of the positivity bound.
         """
         self.V, self.dt, self.c, self.safety = V, float(dt), (c_E, c_M), safety
         self.comm = V.mesh.comm
@@ -83,18 +92,27 @@ class ContinuumCells:
         self._w = fem.Function(V)  # w is copied in, so the taxis forms compile once
         gw = ufl.grad(self._w)
         self._K = _CSR(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)  # w-independent: once
-        self._T = _CSR(u * ufl.inner(gw, ufl.grad(v)) * ufl.dx)  # T_ij = int phi_j grad w . grad phi_i
-        self._Tt = _CSR(v * ufl.inner(gw, ufl.grad(u)) * ufl.dx)  # (T^T)_ij = T_ji, also for ghost j
+        self._T = _CSR(
+            u * ufl.inner(gw, ufl.grad(v)) * ufl.dx
+        )  # T_ij = int phi_j grad w . grad phi_i
+        self._Tt = _CSR(
+            v * ufl.inner(gw, ufl.grad(u)) * ufl.dx
+        )  # (T^T)_ij = T_ji, also for ghost j
         K = self._K.csr
         for other in (self._T.csr, self._Tt.csr):  # same pattern -> .data arrays align
-            assert np.array_equal(K.indices, other.indices) and np.array_equal(K.indptr, other.indptr)
+            assert np.array_equal(K.indices, other.indices) and np.array_equal(
+                K.indptr, other.indptr
+            )
         self.indptr, self.cols = K.indptr, K.indices
         self.rows = np.repeat(np.arange(self.n, dtype=self.cols.dtype), np.diff(self.indptr))
         self.offd = self.rows != self.cols
         self.diag = np.flatnonzero(~self.offd)
         assert len(self.diag) == self.n
         # Low-order operators (one per phenotype) reuse the pattern; only .data changes.
-        self.L = [sp.csr_matrix((np.zeros_like(K.data), self.cols, self.indptr), shape=K.shape) for _ in range(2)]
+        self.L = [
+            sp.csr_matrix((np.zeros_like(K.data), self.cols, self.indptr), shape=K.shape)
+            for _ in range(2)
+        ]
         self.d = np.zeros((len(K.data), 2))
         # Ghosted work vectors on the column map, blocked over the phenotypes: one scatter serves both.
         cmap = self._K.mat.index_map(1)
@@ -107,7 +125,9 @@ class ContinuumCells:
         # This rank's share (owned dofs) of the mass, in cells x h_ref^d per unit volume
         # integrated: born by growth, and added back by the clip at zero (round-off).
         self.stats = {"born": 0.0, "clip_removed": 0.0}
-        self.limited = 0.0  # fraction of non-zero antidiffusive fluxes cut by the limiter (last step)
+        self.limited = (
+            0.0  # fraction of non-zero antidiffusive fluxes cut by the limiter (last step)
+        )
 
     def _operators(self, w: fem.Function) -> float:
         """Assemble L_k for the current w; return the positivity bound min m_i / L_ii."""
@@ -129,17 +149,30 @@ class ContinuumCells:
                 bound = min(bound, 1.0 / rate)
         return self.comm.allreduce(bound, op=MPI.MIN)
 
-    def step(self, w: fem.Function, source_E: np.ndarray | None = None,
-             source_M: np.ndarray | None = None, grow: np.ndarray | None = None,
-             occupied: np.ndarray | None = None) -> None:
+    def step(
+        self,
+        w: fem.Function,
+        source_E: np.ndarray | None = None,
+        source_M: np.ndarray | None = None,
+        grow: np.ndarray | None = None,
+        occupied: np.ndarray | None = None,
+    ) -> None:
         """Advance c_E, c_M by dt; sources per dof (owned or owned+ghost), per unit time;
         ``grow``: where cells may divide (bool per dof, default everywhere); ``occupied``:
-        density of cells that take room but neither move nor divide."""
+        density of cells that take room but neither move nor divide.
+        """
         bound = self._operators(w)
-        ns = 1 if not np.isfinite(bound) else max(1, math.ceil(self.dt / (self.safety * bound) - 1e-12))
+        ns = (
+            1
+            if not np.isfinite(bound)
+            else max(1, math.ceil(self.dt / (self.safety * bound) - 1e-12))
+        )
         self.substeps = ns
         tau = self.dt / ns
-        src = [None if s is None else np.asarray(s, dtype=float)[: self.n] for s in (source_E, source_M)]
+        src = [
+            None if s is None else np.asarray(s, dtype=float)[: self.n]
+            for s in (source_E, source_M)
+        ]
         self._grow = None if grow is None else np.asarray(grow, dtype=bool)[: self.n]
         self._occupied = None if occupied is None else np.asarray(occupied, dtype=float)[: self.n]
         c = self._c.array.reshape(-1, 2)
@@ -167,7 +200,10 @@ class ContinuumCells:
         # Raw antidiffusive fluxes f_ij = d_ij (c_i - c_j) = -f_ji (np.take: faster than 2D fancy indexing).
         f = self.d * (np.take(c, rows, axis=0) - np.take(c, cols, axis=0))
         nb = np.take(cL, cols, axis=0)  # bounds: c^L over each node's patch (itself included)
-        P = (np.add.reduceat(np.maximum(f, 0.0), starts), np.add.reduceat(np.minimum(f, 0.0), starts))
+        P = (
+            np.add.reduceat(np.maximum(f, 0.0), starts),
+            np.add.reduceat(np.minimum(f, 0.0), starts),
+        )
         Qb = (np.maximum.reduceat(nb, starts) - cL[:n], np.minimum.reduceat(nb, starts) - cL[:n])
         R = self._R.array.reshape(-1, 2, 2)  # [:, 0] = R+, [:, 1] = R-
         for s in range(2):
@@ -206,5 +242,7 @@ class ContinuumCells:
                 new = num / (1.0 + a * S / self.Q)
                 self.stats["clip_removed"] += float(self.m @ np.maximum(-new, 0.0))
                 new = np.maximum(new, 0.0)
-                self.stats["born"] += float(self.m @ (new - c[k][:n]))  # growth, crowding and sources
+                self.stats["born"] += float(
+                    self.m @ (new - c[k][:n])
+                )  # growth, crowding and sources
                 c[k][:n] = new

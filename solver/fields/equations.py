@@ -24,8 +24,18 @@ import ufl
 
 from solver import config
 
-__all__ = ["MMPEquation", "ECMEquation", "ContinuumEquation", "OxygenEquation", "VEGFEquation",
-           "NicheEquation", "ConditioningEquation", "minimum", "maximum", "tanh"]
+__all__ = [
+    "MMPEquation",
+    "ECMEquation",
+    "ContinuumEquation",
+    "OxygenEquation",
+    "VEGFEquation",
+    "NicheEquation",
+    "ConditioningEquation",
+    "minimum",
+    "maximum",
+    "tanh",
+]
 
 
 def _symbolic(*args: Any) -> bool:
@@ -43,7 +53,7 @@ def maximum(a: Any, b: Any) -> Any:
 
 
 def tanh(a: Any) -> Any:
-    """tanh of an array or a ufl expression."""
+    """Tanh of an array or a ufl expression."""
     return ufl.tanh(a) if _symbolic(a) else np.tanh(a)
 
 
@@ -68,7 +78,8 @@ class MMPEquation:
 @dataclass(frozen=True)
 class ECMEquation:
     """dw/dt = -(Gamma1 c_M + Gamma2 m+) w + mu_w N (1 - w): degradation by mesenchymal
-    cells and MMP (Franssen et al. 2019), deposition where the niche is conditioned (N)."""
+    cells and MMP (Franssen et al. 2019), deposition where the niche is conditioned (N).
+    """
 
     Gamma1: float
     Gamma2: float
@@ -77,8 +88,11 @@ class ECMEquation:
     @classmethod
     def of(cls, spec: config.ECMSpec, niche: config.NicheSpec | None = None) -> ECMEquation:
         """The equation with an organ's ``[ecm]`` (and ``[niche]``) parameters."""
-        return cls(Gamma1=spec.Gamma1, Gamma2=spec.Gamma2,
-                   deposition_rate=niche.deposition if niche is not None else 0.0)
+        return cls(
+            Gamma1=spec.Gamma1,
+            Gamma2=spec.Gamma2,
+            deposition_rate=niche.deposition if niche is not None else 0.0,
+        )
 
     def deposition(self, N: Any) -> Any:
         """The gain b = mu_w N."""
@@ -96,7 +110,8 @@ class ECMEquation:
 @dataclass(frozen=True)
 class ContinuumEquation:
     """dc_k/dt = D_k lap c_k - Phi_k div(c_k grad w) + r_k c_k (1 - (c_E + c_M)/Q) + s_k,
-    r_k = ln 2 / T_k (0 without proliferation), k in {E, M}."""
+    r_k = ln 2 / T_k (0 without proliferation), k in {E, M}.
+    """
 
     D: tuple[float, float]
     Phi: tuple[float, float]
@@ -108,7 +123,12 @@ class ContinuumEquation:
         """The equation with the ``[cells]`` parameters in ``dim`` dimensions (Q depends on it)."""
         grow = params.proliferation
         r = (math.log(2) / params.T_E if grow else 0.0, math.log(2) / params.T_M if grow else 0.0)
-        return cls(D=(params.D_E, params.D_M), Phi=(params.Phi_E, params.Phi_M), r=r, Q=params.capacity(dim))
+        return cls(
+            D=(params.D_E, params.D_M),
+            Phi=(params.Phi_E, params.Phi_M),
+            r=r,
+            Q=params.capacity(dim),
+        )
 
     def growth(self, k: int, c_k: Any, total: Any) -> Any:
         """Logistic growth of phenotype k at the density of all cells ``total``."""
@@ -119,7 +139,8 @@ class ContinuumEquation:
 class OxygenEquation:
     """do/dt = D lap o + supply (b0 (1 - regression min(c/Q, 1)) + b)(1 - o) - uptake c o:
     supply from the capillaries the cells leave (co-option and regression) and the new
-    vessels b, uptake by the cells c."""
+    vessels b, uptake by the cells c.
+    """
 
     D: float
     supply: float
@@ -132,8 +153,14 @@ class OxygenEquation:
     @classmethod
     def of(cls, spec: config.OxygenSpec, capacity: float) -> OxygenEquation:
         """The equation with an organ's ``[oxygen]`` parameters and the packed density Q."""
-        return cls(D=spec.D, supply=spec.supply, uptake=spec.uptake, b0=spec.b0,
-                   regression=spec.regression, capacity=capacity)
+        return cls(
+            D=spec.D,
+            supply=spec.supply,
+            uptake=spec.uptake,
+            b0=spec.b0,
+            regression=spec.regression,
+            capacity=capacity,
+        )
 
     def terms(self, c: Any, b: Any) -> tuple[Any, Any]:
         """(source, rate) for the cell density ``c`` and the new vessels ``b``."""
@@ -145,7 +172,8 @@ class OxygenEquation:
 @dataclass(frozen=True)
 class VEGFEquation:
     """dv/dt = D lap v + s_cells c H(o) + s_niche N - decay v - (vessel_uptake b + sinks) v,
-    H(o) = (1 - tanh((o - o_hyp) / width)) / 2; sinks: an anti-VEGF dose, tip cells."""
+    H(o) = (1 - tanh((o - o_hyp) / width)) / 2; sinks: an anti-VEGF dose, tip cells.
+    """
 
     D: float
     decay: float
@@ -158,8 +186,15 @@ class VEGFEquation:
     @classmethod
     def of(cls, spec: config.VEGFSpec, hypoxia: float) -> VEGFEquation:
         """The equation with an organ's ``[vegf]`` parameters and its hypoxic level o_hyp."""
-        return cls(D=spec.D, decay=spec.decay, s_cells=spec.s_cells, s_niche=spec.s_niche,
-                   vessel_uptake=spec.vessel_uptake, hypoxia=hypoxia, width=spec.hypoxia_width)
+        return cls(
+            D=spec.D,
+            decay=spec.decay,
+            s_cells=spec.s_cells,
+            s_niche=spec.s_niche,
+            vessel_uptake=spec.vessel_uptake,
+            hypoxia=hypoxia,
+            width=spec.hypoxia_width,
+        )
 
     def hypoxic(self, o: Any) -> Any:
         """H(o): a smoothed switch, 1 well below o_hyp and 0 well above it."""
@@ -182,7 +217,8 @@ class NicheEquation:
     """dx/dt = D lap x - (delta_x + k_u) x + U w / int w: the exosome-borne niche factor,
     with the organ's uptake U from the plasma entering where the vessels w = b0 + b are.
     Its field keeps the symbol "x" (docs/model.md, outputs, checkpoints: ``fields["x"]``);
-    cell positions are ``Population.x``."""
+    cell positions are ``Population.x``.
+    """
 
     D: float
     decay: float  # delta_x + k_u: decay and uptake by resident cells
@@ -194,7 +230,8 @@ class NicheEquation:
 
     def source(self, uptake: float, weight: Any, total: float) -> Any:
         """The plasma uptake ``uptake`` (amount per unit time) spread with ``weight``, whose
-        integral over the organ is ``total``."""
+        integral over the organ is ``total``.
+        """
         return uptake * weight / total
 
 

@@ -36,7 +36,8 @@ def lumped_mass(V) -> np.ndarray:
 
 def integral(lumped: np.ndarray, values: np.ndarray, comm: MPI.Comm) -> float:
     """The lumped integral sum_i m_i u_i over the owned dofs (``lumped`` cut to them), on
-    every rank of ``comm`` (collective)."""
+    every rank of ``comm`` (collective).
+    """
     return comm.allreduce(float(lumped @ values[: len(lumped)]), op=MPI.SUM)
 
 
@@ -49,7 +50,8 @@ def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
     column sums, hence conservation, are unchanged, and nothing changes on non-obtuse
     meshes. The price is accuracy where many entries change: on Gmsh's 3D meshes (most
     tetrahedra obtuse) it smooths peaks by ~10 %, while the Galerkin undershoot it removes
-    is ~1e-5 of the peak, so the case default is on in 2D and off in 3D (docs/numerics.md)."""
+    is ~1e-5 of the peak, so the case default is on in 2D and off in 3D (docs/numerics.md).
+    """
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     K = dolfinx.fem.petsc.assemble_matrix(fem.form(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx))
     K.assemble()
@@ -74,7 +76,8 @@ FIELDS = PETSC_FIELDS  # user-facing option prefixes of the fields ("mmp_", "oxy
 def field_options(field: str, options: dict, rtol: float | None = None) -> dict:
     """One field's PETSc options, keys without a prefix: the defaults (given ``rtol``), then
     the user's in their order (an unprefixed key applies to every field, ``<field>_key`` to
-    this one)."""
+    this one).
+    """
     # Jacobi for MMP (its lumped mass dominates: 9 iterations); block-Jacobi/ILU(0) for the
     # soil's stiffer sub-cycled systems (3x fewer iterations than Jacobi, faster than GAMG
     # whose set-up each step costs more than it saves; measured, docs/performance.md).
@@ -85,7 +88,7 @@ def field_options(field: str, options: dict, rtol: float | None = None) -> dict:
     for k, v in options.items():
         k = k.lstrip("-")
         if k.startswith(f"{field}_"):
-            out[k[len(field) + 1:]] = v
+            out[k[len(field) + 1 :]] = v
         elif not k.startswith(FIELDS):  # another field's option is not this one's
             out[k] = v
     return out
@@ -93,7 +96,8 @@ def field_options(field: str, options: dict, rtol: float | None = None) -> dict:
 
 def solver_prefix(organ: str, field: str) -> str:
     """The KSP's options prefix, ``seedsoil_<organ>_<field>_`` (characters PETSc would
-    misread become ``_``): unique per organ and field of a run."""
+    misread become ``_``): unique per organ and field of a run.
+    """
     return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(p for p in ("seedsoil", organ, field) if p)) + "_"
 
 
@@ -101,7 +105,8 @@ def solver_prefix(organ: str, field: str) -> str:
 def scoped_options(prefix: str, options: dict) -> Iterator[None]:
     """``options`` under ``prefix`` in PETSc's global options database while the block runs,
     removed afterwards (dolfinx's pattern, dolfinx/fem/petsc.py): solvers of other organs,
-    fields or simulations in the same process never see them."""
+    fields or simulations in the same process never see them.
+    """
     db = PETSc.Options()
     for k, v in options.items():
         db[prefix + k] = v
@@ -118,21 +123,34 @@ class FieldError(RuntimeError):
 
 class ReactionDiffusion:
     """One scalar P1 field with constant diffusivity, linear decay and an optional
-    per-step, per-dof reaction rate."""
+    per-step, per-dof reaction rate.
+    """
 
-    def __init__(self, *, u: fem.Function, K: PETSc.Mat, lumped: np.ndarray, D: float, decay: float,
-                 dt: float, name: str, organ: str = "", options: dict | None = None, rtol: float = 1e-10,
-                 positive: bool = False):
+    def __init__(
+        self,
+        *,
+        u: fem.Function,
+        K: PETSc.Mat,
+        lumped: np.ndarray,
+        D: float,
+        decay: float,
+        dt: float,
+        name: str,
+        organ: str = "",
+        options: dict | None = None,
+        rtol: float = 1e-10,
+        positive: bool = False,
+    ):
         """Args:
-            u: the field, stepped in place.
-            K: the P1 stiffness matrix (shared, not modified); lumped: the lumped mass.
-            D, decay: diffusivity and linear decay rate.
-            dt: the step.
-            name: the field's name in messages and options (``<name>_ksp_type``).
-            organ: the organ, for the options prefix (``solver_prefix``).
-            options: PETSc options (``field_options``); rtol: the Krylov tolerance.
-            positive: the operator is an M-matrix, so a value below zero beyond the solver
-                tolerance means a fault (checked after every solve with NaN and divergence).
+        u: the field, stepped in place.
+        K: the P1 stiffness matrix (shared, not modified); lumped: the lumped mass.
+        D, decay: diffusivity and linear decay rate.
+        dt: the step.
+        name: the field's name in messages and options (``<name>_ksp_type``).
+        organ: the organ, for the options prefix (``solver_prefix``).
+        options: PETSc options (``field_options``); rtol: the Krylov tolerance.
+        positive: the operator is an M-matrix, so a value below zero beyond the solver
+            tolerance means a fault (checked after every solve with NaN and divergence).
         """
         self.u = u
         self.dt = dt
@@ -153,7 +171,10 @@ class ReactionDiffusion:
         # the user's again around each solve (sub-solvers read theirs at the first set-up,
         # viewers and -ksp_converged_reason at the end of every solve). The defaults are read
         # at setFromOptions only (setting them per solve would cost ~60 us a solve).
-        self.prefix, self.options = solver_prefix(organ, name), field_options(name, options or {}, rtol)
+        self.prefix, self.options = (
+            solver_prefix(organ, name),
+            field_options(name, options or {}, rtol),
+        )
         self._user = field_options(name, options or {})
         self.ksp.setOptionsPrefix(self.prefix)
         with scoped_options(self.prefix, self.options):
@@ -166,13 +187,16 @@ class ReactionDiffusion:
         self.decay = decay
         self.comm = u.function_space.mesh.comm
 
-    def step(self, source: np.ndarray | float = 0.0, rate: np.ndarray | float | None = None) -> None:
+    def step(
+        self, source: np.ndarray | float = 0.0, rate: np.ndarray | float | None = None
+    ) -> None:
         """Advance u by dt with volumetric source ``source`` and, if given, the extra linear
         rate ``rate`` (>= 0 keeps the M-matrix), both per owned dof or scalars. A solve
         that diverges, or gives NaN or (``positive``) negative values, is retried as 2, 4
         and 8 sub-steps with the same frozen coefficients (sound: the step's splitting
         freezes them anyway, and a shorter step is better conditioned and closer to
-        positive); if all fail, FieldError (collective: every rank of the field raises)."""
+        positive); if all fail, FieldError (collective: every rank of the field raises).
+        """
         if self._uniform_step(source, rate):
             return
         u0 = self.u.x.array.copy()
@@ -216,8 +240,13 @@ class ReactionDiffusion:
             return f"the solver diverged ({names.get(reason, reason)} after {self.iterations} iterations)"
         x = u.x.array[:n]
         finite = bool(np.isfinite(x).all())
-        bad = np.array([0.0 if finite else 1.0, -x.min(initial=0.0) if finite else 0.0,
-                        np.abs(x).max(initial=0.0) if finite else 0.0])
+        bad = np.array(
+            [
+                0.0 if finite else 1.0,
+                -x.min(initial=0.0) if finite else 0.0,
+                np.abs(x).max(initial=0.0) if finite else 0.0,
+            ]
+        )
         self.comm.Allreduce(MPI.IN_PLACE, bad, op=MPI.MAX)
         if bad[0]:
             return "a value is not finite (NaN or inf)"
@@ -230,10 +259,14 @@ class ReactionDiffusion:
         """Where u, the source and the rate are all uniform (an organ that only exosomes
         have reached, say), the step's solution is uniform too (K 1 = 0: zero-flux walls)
         and exact pointwise: u = (u / dt + s) / (1 / dt + decay + r). One collective
-        decides for every rank; returns whether it stepped."""
+        decides for every rank; returns whether it stepped.
+        """
         n = len(self.m)
-        parts = [self.u.x.array[:n], np.broadcast_to(np.asarray(source, dtype=float), (n,)),
-                 np.broadcast_to(np.asarray(0.0 if rate is None else rate, dtype=float), (n,))]
+        parts = [
+            self.u.x.array[:n],
+            np.broadcast_to(np.asarray(source, dtype=float), (n,)),
+            np.broadcast_to(np.asarray(0.0 if rate is None else rate, dtype=float), (n,)),
+        ]
         ext = np.array([x for a in parts for x in (a.min(initial=np.inf), -a.max(initial=-np.inf))])
         self.comm.Allreduce(MPI.IN_PLACE, ext, op=MPI.MIN)
         lo, hi = ext[0::2], -ext[1::2]

@@ -52,39 +52,79 @@ class FieldInfo:
 
 
 _DENSITY = "cells per h_ref^d"
-FIELDS: dict[str, FieldInfo] = {f.symbol: f for f in (
-    FieldInfo("w", "ECM density", "1 = intact matrix", "always", "section 2"),
-    FieldInfo("m", "MMP concentration", "nondimensional, Franssen 2019", "always", "section 2"),
-    FieldInfo("c_E", "epithelial cell density", _DENSITY, "always", "sections 0, 3"),
-    FieldInfo("c_M", "mesenchymal cell density", _DENSITY, "always", "sections 0, 3"),
-    FieldInfo("d_E", "dormant epithelial cell density", _DENSITY,
-              'cells.mode = "continuum" with dormancy.r_wake', "section 6"),
-    FieldInfo("d_M", "dormant mesenchymal cell density", _DENSITY,
-              'cells.mode = "continuum" with dormancy.r_wake', "section 6"),
-    FieldInfo("o", "oxygen", "1 = 46 mmHg", "soil.oxygen", "section 2"),
-    FieldInfo("v", "VEGF", "1 = packed hypoxic colony", "soil.vegf", "section 2"),
-    FieldInfo("b", "perfused new-vessel density", "1 = fully perfused", "soil.oxygen or soil.vegf",
-              "sections 2, 6"),
-    FieldInfo("x", "exosome-borne niche factor", "exosome amount per volume", "soil.niche",
-              "section 5"),
-    FieldInfo("N", "niche conditioning", "0 to 1", "soil.niche", "section 5"),
-    FieldInfo("f", "fibronectin", "nondimensional, Anderson & Chaplain 1998",
-              "soil.angiogenesis", "section 6"),
-    FieldInfo("tips", "tip-cell density", "tips per h_ref^d", "soil.angiogenesis", "section 6"),
-)}
+FIELDS: dict[str, FieldInfo] = {
+    f.symbol: f
+    for f in (
+        FieldInfo("w", "ECM density", "1 = intact matrix", "always", "section 2"),
+        FieldInfo("m", "MMP concentration", "nondimensional, Franssen 2019", "always", "section 2"),
+        FieldInfo("c_E", "epithelial cell density", _DENSITY, "always", "sections 0, 3"),
+        FieldInfo("c_M", "mesenchymal cell density", _DENSITY, "always", "sections 0, 3"),
+        FieldInfo(
+            "d_E",
+            "dormant epithelial cell density",
+            _DENSITY,
+            'cells.mode = "continuum" with dormancy.r_wake',
+            "section 6",
+        ),
+        FieldInfo(
+            "d_M",
+            "dormant mesenchymal cell density",
+            _DENSITY,
+            'cells.mode = "continuum" with dormancy.r_wake',
+            "section 6",
+        ),
+        FieldInfo("o", "oxygen", "1 = 46 mmHg", "soil.oxygen", "section 2"),
+        FieldInfo("v", "VEGF", "1 = packed hypoxic colony", "soil.vegf", "section 2"),
+        FieldInfo(
+            "b",
+            "perfused new-vessel density",
+            "1 = fully perfused",
+            "soil.oxygen or soil.vegf",
+            "sections 2, 6",
+        ),
+        FieldInfo(
+            "x",
+            "exosome-borne niche factor",
+            "exosome amount per volume",
+            "soil.niche",
+            "section 5",
+        ),
+        FieldInfo("N", "niche conditioning", "0 to 1", "soil.niche", "section 5"),
+        FieldInfo(
+            "f",
+            "fibronectin",
+            "nondimensional, Anderson & Chaplain 1998",
+            "soil.angiogenesis",
+            "section 6",
+        ),
+        FieldInfo("tips", "tip-cell density", "tips per h_ref^d", "soil.angiogenesis", "section 6"),
+    )
+}
 
 # The point data of ORGAN/cells/*.vtu (discrete cells; solver/cells/population.py).
-CELL_ATTRIBUTES: dict[str, FieldInfo] = {f.symbol: f for f in (
-    FieldInfo("id", "cell id", "unique in the run", "discrete cells", "section 3"),
-    FieldInfo("parent", "parent's id", "an initial cell's own id", "discrete cells", "section 3"),
-    FieldInfo("phenotype", "phenotype", "0 epithelial, 1 mesenchymal", "discrete cells",
-              "section 3"),
-    FieldInfo("state", "state", "0 invading, 2 dormant (solver/cells/population.py)",
-              "discrete cells", "sections 3, 6"),
-    FieldInfo("clock", "time since the last division", "scales.time_s", "discrete cells",
-              "section 3"),
-    FieldInfo("rank", "MPI rank that held the cell", "rank", "discrete cells", "-"),
-)}
+CELL_ATTRIBUTES: dict[str, FieldInfo] = {
+    f.symbol: f
+    for f in (
+        FieldInfo("id", "cell id", "unique in the run", "discrete cells", "section 3"),
+        FieldInfo(
+            "parent", "parent's id", "an initial cell's own id", "discrete cells", "section 3"
+        ),
+        FieldInfo(
+            "phenotype", "phenotype", "0 epithelial, 1 mesenchymal", "discrete cells", "section 3"
+        ),
+        FieldInfo(
+            "state",
+            "state",
+            "0 invading, 2 dormant (solver/cells/population.py)",
+            "discrete cells",
+            "sections 3, 6",
+        ),
+        FieldInfo(
+            "clock", "time since the last division", "scales.time_s", "discrete cells", "section 3"
+        ),
+        FieldInfo("rank", "MPI rank that held the cell", "rank", "discrete cells", "-"),
+    )
+}
 
 
 def info(symbol: str) -> FieldInfo:
@@ -95,8 +135,10 @@ def info(symbol: str) -> FieldInfo:
     """
     found = FIELDS.get(symbol) or CELL_ATTRIBUTES.get(symbol)
     if found is None:
-        raise KeyError(f"{symbol!r} is not in solver/fields/registry.py: add it there "
-                       "(symbol, long name, units)")
+        raise KeyError(
+            f"{symbol!r} is not in solver/fields/registry.py: add it there "
+            "(symbol, long name, units)"
+        )
     return found
 
 
@@ -113,8 +155,10 @@ def markdown() -> str:
     head = "| symbol | long name | units | present | docs/model.md |\n|---|---|---|---|---|\n"
 
     def table(entries: dict[str, FieldInfo]) -> str:
-        rows = (f"| `{f.symbol}` | {f.long_name} | {f.units} | {f.present} | {f.model} |\n"
-                for f in entries.values())
+        rows = (
+            f"| `{f.symbol}` | {f.long_name} | {f.units} | {f.present} | {f.model} |\n"
+            for f in entries.values()
+        )
         return head + "".join(rows)
 
     return (
@@ -126,8 +170,10 @@ def markdown() -> str:
         "in `scales.time_s`, cell densities in cells per reference volume `h_ref^d`\n"
         "(docs/model.md section 0). The long names and units are also in each organ's\n"
         "`fields_series.json` and on the figures' colour bars.\n\n"
-        "## Fields (ORGAN/fields_series.xdmf)\n\n" + table(FIELDS) +
-        "\n## Cell attributes (ORGAN/cells.pvd, discrete cells)\n\n" + table(CELL_ATTRIBUTES)
+        "## Fields (ORGAN/fields_series.xdmf)\n\n"
+        + table(FIELDS)
+        + "\n## Cell attributes (ORGAN/cells.pvd, discrete cells)\n\n"
+        + table(CELL_ATTRIBUTES)
     )
 
 

@@ -10,7 +10,8 @@ exact per step (ecm.relax). The colony displaces the background capillaries b0 i
 (vessel co-option and regression), so its core goes anoxic unless new vessels b reach it:
 angiogenic dormancy. What the organ takes up from the plasma over a step enters x with the
 weight (b0 + b) normalised over the organ, so the exosome mass balance closes (ExosomePool,
-test_soil)."""
+test_soil).
+"""
 
 from __future__ import annotations
 
@@ -23,37 +24,56 @@ from solver import config
 from solver.config import CaseError
 from solver.expression import ExpressionError, compile_expression
 from solver.fields.ecm import relax
-from solver.fields.equations import (ConditioningEquation, NicheEquation, OxygenEquation,
-                                     VEGFEquation)
+from solver.fields.equations import (
+    ConditioningEquation,
+    NicheEquation,
+    OxygenEquation,
+    VEGFEquation,
+)
 from solver.fields.reaction_diffusion import ReactionDiffusion, integral
 
 
 def initial_values(V, expression: str, what: str) -> np.ndarray:
     """Dof values (owned + ghost) of an expression of the coordinates x, y, z
-    (solver/expression.py: an allowlist, never Python's eval)."""
+    (solver/expression.py: an allowlist, never Python's eval).
+    """
     xyz = V.tabulate_dof_coordinates()
     try:
         f = compile_expression(expression)
     except ExpressionError as e:
-        raise CaseError(f"key '{what}': cannot evaluate {expression!r} (an expression of x, y, z): {e}") from None
+        raise CaseError(
+            f"key '{what}': cannot evaluate {expression!r} (an expression of x, y, z): {e}"
+        ) from None
     return f(xyz[:, 0], xyz[:, 1], xyz[:, 2])
 
 
 class Soil:
     """The soil's fields of one organ and their steps (equations: solver/fields/equations.py)."""
 
-    def __init__(self, *, V: fem.FunctionSpace, K: PETSc.Mat, lumped: np.ndarray,
-                 spec: config.OrganSpec, flags: config.SoilSpec, dt: float, petsc: dict, rtol: float,
-                 capacity: float = 4.0, rtol_ov: float | None = None, positive: bool = False):
+    def __init__(
+        self,
+        *,
+        V: fem.FunctionSpace,
+        K: PETSc.Mat,
+        lumped: np.ndarray,
+        spec: config.OrganSpec,
+        flags: config.SoilSpec,
+        dt: float,
+        petsc: dict,
+        rtol: float,
+        capacity: float = 4.0,
+        rtol_ov: float | None = None,
+        positive: bool = False,
+    ):
         """Args:
-            V, K, lumped: the organ's P1 space, stiffness matrix and lumped mass.
-            spec: the organ's config (oxygen, vegf, niche tables).
-            flags: which processes run (config.SoilSpec).
-            dt: the soil's step (its sub-cycle).
-            petsc, rtol: PETSc options and the Krylov tolerance (ReactionDiffusion).
-            capacity: the packed cell density Q.
-            rtol_ov: the solver tolerance of o and v (default ``rtol``).
-            positive: K is an M-matrix (ReactionDiffusion).
+        V, K, lumped: the organ's P1 space, stiffness matrix and lumped mass.
+        spec: the organ's config (oxygen, vegf, niche tables).
+        flags: which processes run (config.SoilSpec).
+        dt: the soil's step (its sub-cycle).
+        petsc, rtol: PETSc options and the Krylov tolerance (ReactionDiffusion).
+        capacity: the packed cell density Q.
+        rtol_ov: the solver tolerance of o and v (default ``rtol``).
+        positive: K is an M-matrix (ReactionDiffusion).
         """
         rtol_ov = rtol_ov or rtol
         self.spec, self.flags, self.dt, self.capacity = spec, flags, dt, capacity
@@ -70,18 +90,21 @@ class Soil:
         common = dict(K=K, lumped=lumped, dt=dt, organ=spec.name, options=petsc, positive=positive)
         if flags.oxygen:
             o = self._field(V, "o", 1.0)  # the steady state without cells
-            self.solvers["o"] = ReactionDiffusion(u=o, D=self.oxygen.D, decay=self.oxygen.decay,
-                                                  name="oxygen", rtol=rtol_ov, **common)
+            self.solvers["o"] = ReactionDiffusion(
+                u=o, D=self.oxygen.D, decay=self.oxygen.decay, name="oxygen", rtol=rtol_ov, **common
+            )
         if flags.vegf:
             v = self._field(V, "v", 0.0)
             v.x.array[:] = initial_values(V, spec.vegf.initial, f"{spec.name}.vegf.initial")
-            self.solvers["v"] = ReactionDiffusion(u=v, D=self.vegf.D, decay=self.vegf.decay,
-                                                  name="vegf", rtol=rtol_ov, **common)
+            self.solvers["v"] = ReactionDiffusion(
+                u=v, D=self.vegf.D, decay=self.vegf.decay, name="vegf", rtol=rtol_ov, **common
+            )
         if flags.niche:
             x = self._field(V, "x", 0.0)
             self._field(V, "N", 0.0)
-            self.solvers["x"] = ReactionDiffusion(u=x, D=self.niche.D, decay=self.niche.decay,
-                                                  name="niche", rtol=rtol, **common)
+            self.solvers["x"] = ReactionDiffusion(
+                u=x, D=self.niche.D, decay=self.niche.decay, name="niche", rtol=rtol, **common
+            )
         if flags.oxygen or flags.vegf:
             self.fields["b"] = self.b
         # Fields at rest (o = 1, v = x = N = 0, nothing to change them) skip their solves,
@@ -103,7 +126,8 @@ class Soil:
     def state(self) -> dict:
         """What a checkpoint keeps besides the fields' values (in the organ's ``dofs``):
         which fields are at rest and the exosome balance, as plain data (the same on every
-        rank of the organ; checked on load by checkpoint.check_organ)."""
+        rank of the organ; checked on load by checkpoint.check_organ).
+        """
         return {"rest": dict(self.rest), "taken_up": self.taken_up, "consumed": self.consumed}
 
     def load_state(self, state: dict) -> None:
@@ -115,12 +139,18 @@ class Soil:
         """b0 + b per owned dof: where oxygen and exosomes leave the blood."""
         return self.spec.oxygen.b0 + self.b.x.array[: self.n]
 
-    def step(self, c: np.ndarray, uptake: float = 0.0, cells: bool = True,
-             forcing: dict[str, np.ndarray] | None = None) -> None:
+    def step(
+        self,
+        c: np.ndarray,
+        uptake: float = 0.0,
+        cells: bool = True,
+        forcing: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """One step with the cell density ``c`` (c_E + c_M, owned dofs) frozen, and the
         exosome uptake rate ``uptake`` (amount per unit time, the step's mean) of this organ;
         ``cells``: whether any rank of the organ has cells or had them last step (the same
-        on every rank). ``forcing``: extra sources per field (manufactured solutions)."""
+        on every rank). ``forcing``: extra sources per field (manufactured solutions).
+        """
         n, b = self.n, self.b.x.array[: self.n]
         extra = forcing or {}
         if cells or extra:
@@ -151,7 +181,8 @@ class Soil:
     def equilibrate(self, c: np.ndarray, steps: int = 40) -> None:
         """Oxygen at its steady state with the cells ``c`` (docs/model.md: the initial state).
         Oxygen relaxes at rate >= supply b0 per unit time, so a few implicit steps reach
-        round-off; the other fields keep their values."""
+        round-off; the other fields keep their values.
+        """
         if "o" not in self.solvers:
             return
         for _ in range(steps):
@@ -159,7 +190,8 @@ class Soil:
 
     def _oxygen(self, c: np.ndarray, forcing: np.ndarray | float = 0.0) -> None:
         """One oxygen step: supply from the capillaries the cells leave and the new vessels,
-        uptake c o by cells."""
+        uptake c o by cells.
+        """
         source, rate = self.oxygen.terms(c, self.b.x.array[: self.n])
         self.solvers["o"].step(source + forcing, rate)
 

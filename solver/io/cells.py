@@ -12,9 +12,16 @@ import numpy as np
 from mpi4py import MPI
 
 _VTK_TYPES = {  # numpy dtype.str (little-endian) -> VTK XML type name
-    "|i1": "Int8", "|u1": "UInt8", "<i2": "Int16", "<u2": "UInt16",
-    "<i4": "Int32", "<u4": "UInt32", "<i8": "Int64", "<u8": "UInt64",
-    "<f4": "Float32", "<f8": "Float64",
+    "|i1": "Int8",
+    "|u1": "UInt8",
+    "<i2": "Int16",
+    "<u2": "UInt16",
+    "<i4": "Int32",
+    "<u4": "UInt32",
+    "<i8": "Int64",
+    "<u8": "UInt64",
+    "<f4": "Float32",
+    "<f8": "Float64",
 }
 
 
@@ -34,8 +41,10 @@ def _data_array(name: str, a: np.ndarray, ncomp: int = 1) -> str:
     raw = a.tobytes()
     # inline binary = base64(UInt64 byte count header + raw little-endian data)
     payload = base64.b64encode(np.uint64(len(raw)).tobytes() + raw).decode("ascii")
-    return (f'<DataArray type="{_VTK_TYPES[a.dtype.str]}" Name={quoteattr(name)} '
-            f'NumberOfComponents="{ncomp}" format="binary">{payload}</DataArray>\n')
+    return (
+        f'<DataArray type="{_VTK_TYPES[a.dtype.str]}" Name={quoteattr(name)} '
+        f'NumberOfComponents="{ncomp}" format="binary">{payload}</DataArray>\n'
+    )
 
 
 def write_vtu(path: Path, points: np.ndarray, attributes: dict[str, np.ndarray]) -> None:
@@ -46,7 +55,9 @@ def write_vtu(path: Path, points: np.ndarray, attributes: dict[str, np.ndarray])
         'byte_order="LittleEndian" header_type="UInt64">\n<UnstructuredGrid>\n'
         f'<Piece NumberOfPoints="{n}" NumberOfCells="{n}">\n<PointData>\n',
         *(_data_array(k, v) for k, v in attributes.items()),
-        "</PointData>\n<Points>\n", _data_array("Points", points, 3), "</Points>\n<Cells>\n",
+        "</PointData>\n<Points>\n",
+        _data_array("Points", points, 3),
+        "</Points>\n<Cells>\n",
         _data_array("connectivity", np.arange(n, dtype=np.int64)),
         _data_array("offsets", np.arange(1, n + 1, dtype=np.int64)),
         _data_array("types", np.ones(n, dtype=np.uint8)),  # 1 = VTK_VERTEX
@@ -63,12 +74,20 @@ def _atomic_write(path: Path, text: str) -> None:
 
 class CellWriter:
     """Collective: gathers the local cells of every rank, rank 0 writes one .vtu per call
-    and rewrites `<name>.pvd` listing all steps so far."""
+    and rewrites `<name>.pvd` listing all steps so far.
+    """
 
-    def __init__(self, comm: MPI.Comm, outdir: Path, *, name: str = "cells",
-                 resume_after: float | None = None) -> None:
+    def __init__(
+        self,
+        comm: MPI.Comm,
+        outdir: Path,
+        *,
+        name: str = "cells",
+        resume_after: float | None = None,
+    ) -> None:
         """``resume_after``: a restart's time: continue the collection with its steps up to
-        that time (later files are written again)."""
+        that time (later files are written again).
+        """
         self.comm, self.name = comm, name
         self.outdir = Path(outdir)
         self.steps: list[tuple[float, str]] = []
@@ -86,8 +105,9 @@ class CellWriter:
         """No more writes (each write leaves complete files: nothing stays open)."""
         self.closed = True
 
-    def write(self, t: float, positions: np.ndarray,
-              attributes: dict[str, np.ndarray] | None = None) -> Path:
+    def write(
+        self, t: float, positions: np.ndarray, attributes: dict[str, np.ndarray] | None = None
+    ) -> Path:
         if self.closed:
             raise ValueError(f"{self.outdir / self.name}: write to a closed CellWriter")
         comm, attributes = self.comm, dict(attributes or {})
@@ -100,8 +120,13 @@ class CellWriter:
                 raise ValueError(f"attribute {k!r} has shape {np.shape(v)}, expected ({n},)")
         # Agree on gdim, attribute names and dtypes: ranks with 0 cells may pass
         # placeholder dtypes (np.empty(0) is float64), so ranks holding cells decide.
-        meta = comm.allgather((n, positions.shape[1] if positions.ndim == 2 else 0,
-                               {k: np.asarray(v).dtype.str for k, v in attributes.items()}))
+        meta = comm.allgather(
+            (
+                n,
+                positions.shape[1] if positions.ndim == 2 else 0,
+                {k: np.asarray(v).dtype.str for k, v in attributes.items()},
+            )
+        )
         keysets = {tuple(sorted(m[2])) for m in meta}
         if len(keysets) != 1:
             raise ValueError(f"ranks disagree on cell attribute names: {keysets}")
@@ -118,8 +143,10 @@ class CellWriter:
             return recv
 
         pts = gather(positions.reshape(n, gdim) if n else np.empty((0, gdim)), gdim)
-        attrs = {k: gather(np.asarray(v).astype(dtypes[k]).astype(_vtk_dtype(dtypes[k])))
-                 for k, v in attributes.items()}
+        attrs = {
+            k: gather(np.asarray(v).astype(dtypes[k]).astype(_vtk_dtype(dtypes[k])))
+            for k, v in attributes.items()
+        }
 
         fname = Path(self.name) / f"{self.name}_{len(self.steps):06d}.vtu"
         if comm.rank == 0:
@@ -133,10 +160,13 @@ class CellWriter:
             write_vtu(self.outdir / fname, p3, attrs)  # type: ignore[arg-type]
         self.steps.append((float(t), fname.as_posix()))
         if comm.rank == 0:
-            ds = "".join(f'<DataSet timestep="{ti!r}" part="0" file="{f}"/>\n'
-                         for ti, f in self.steps)
-            _atomic_write(self.outdir / f"{self.name}.pvd",
-                          '<?xml version="1.0"?>\n<VTKFile type="Collection" version="1.0">\n'
-                          f"<Collection>\n{ds}</Collection>\n</VTKFile>\n")
+            ds = "".join(
+                f'<DataSet timestep="{ti!r}" part="0" file="{f}"/>\n' for ti, f in self.steps
+            )
+            _atomic_write(
+                self.outdir / f"{self.name}.pvd",
+                '<?xml version="1.0"?>\n<VTKFile type="Collection" version="1.0">\n'
+                f"<Collection>\n{ds}</Collection>\n</VTKFile>\n",
+            )
         comm.barrier()  # files exist on return, for every rank
         return self.outdir / fname

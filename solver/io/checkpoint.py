@@ -47,7 +47,9 @@ def input_index(V) -> np.ndarray:
     dofs = V.dofmap.list
     node = np.empty(V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts, dtype=np.int64)
     node[dofs.ravel()] = msh.geometry.dofmaps[0].ravel()  # P1 on a linear mesh: same local layout
-    return np.asarray(msh.geometry.input_global_indices, dtype=np.int64)[node[: V.dofmap.index_map.size_local]]
+    return np.asarray(msh.geometry.input_global_indices, dtype=np.int64)[
+        node[: V.dofmap.index_map.size_local]
+    ]
 
 
 def _view(fh: MPI.File, rows: np.ndarray, width: int) -> MPI.Datatype:
@@ -83,7 +85,8 @@ def read_table(comm: MPI.Comm, path: Path, rows: np.ndarray, width: int) -> np.n
 
 def gather_rows(comm: MPI.Comm, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     """Rows of every rank concatenated in rank order on rank 0 (None elsewhere): a
-    component's table (cells, tips) for its ``state()``."""
+    component's table (cells, tips) for its ``state()``.
+    """
     parts = comm.gather(cols, root=0)
     return {k: np.concatenate([p[k] for p in parts]) for k in cols} if comm.rank == 0 else None
 
@@ -91,7 +94,8 @@ def gather_rows(comm: MPI.Comm, cols: dict[str, np.ndarray]) -> dict[str, np.nda
 def input_cell_owner(mesh, n_owned: int):
     """A function: input (Gmsh) element indices -> (which of them this rank owns, their
     local index), for a component's ``load_state`` on any partition of the mesh;
-    ``n_owned``: the rank's owned elements."""
+    ``n_owned``: the rank's owned elements.
+    """
     orig = mesh.topology.original_cell_index[:n_owned]
     order = np.argsort(orig)
     sorted_orig = orig[order]
@@ -118,7 +122,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 def save(sim, folder: Path) -> None:
     """Write the simulation's checkpoint into ``folder`` (collective); the previous one
-    stays until the new one is complete and synced."""
+    stays until the new one is complete and synced.
+    """
     comm, step = sim.comm, sim.n
     tmp, prev = _sibling(folder, ".tmp"), _sibling(folder, ".prev")
     if comm.rank == 0:
@@ -131,11 +136,18 @@ def save(sim, folder: Path) -> None:
         state = organ.state()
         dofs, rest = state["dofs"], state["rest"]
         names = sorted(dofs)
-        write_table(organ.comm, tmp / f"{organ.name}.dofs", input_index(organ.V),
-                    np.stack([dofs[k] for k in names], axis=1))
+        write_table(
+            organ.comm,
+            tmp / f"{organ.name}.dofs",
+            input_index(organ.V),
+            np.stack([dofs[k] for k in names], axis=1),
+        )
         states.append((organ, rest))
-        organs[organ.name] = {"fields": names, "vertices": organ.V.dofmap.index_map.size_global,
-                              "elements": organ.mesh.topology.index_map(organ.dim).size_global}
+        organs[organ.name] = {
+            "fields": names,
+            "vertices": organ.V.dofmap.index_map.size_global,
+            "elements": organ.mesh.topology.index_map(organ.dim).size_global,
+        }
     fault("checkpoint", "dofs", step)
     for organ, rest in states:
         if organ.comm.rank == 0:
@@ -147,8 +159,17 @@ def save(sim, folder: Path) -> None:
     fault("checkpoint", "simulation", step)
     comm.barrier()  # every rank's files are written and synced
     if comm.rank == 0:
-        _write_json(tmp / "meta.json", {"format": FORMAT, "version": VERSION, "step": sim.n, "time": sim.t,
-                                        "ranks": comm.size, "organs": {k: organs[k] for k in sim.names}})
+        _write_json(
+            tmp / "meta.json",
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "step": sim.n,
+                "time": sim.t,
+                "ranks": comm.size,
+                "organs": {k: organs[k] for k in sim.names},
+            },
+        )
         fsync(tmp)
     fault("checkpoint", "meta", step)
     if comm.rank == 0:
@@ -177,37 +198,61 @@ def _read_meta(folder: Path) -> dict:
         raise config.CaseError(f"{path}: not a checkpoint's meta.json")
     old = sorted(p.name for p in folder.glob("*.pkl"))
     if data.get("format") != FORMAT or "version" not in data:
-        why = f" and holds Python-object state ({', '.join(old)}), which is never loaded" if old else ""
-        raise config.CaseError(f"{path}: key 'format'/'version': not a {FORMAT} version {VERSION} checkpoint "
-                               f"(written by an older seedsoil?){why}; refused")
+        why = (
+            f" and holds Python-object state ({', '.join(old)}), which is never loaded"
+            if old
+            else ""
+        )
+        raise config.CaseError(
+            f"{path}: key 'format'/'version': not a {FORMAT} version {VERSION} checkpoint "
+            f"(written by an older seedsoil?){why}; refused"
+        )
     if data["version"] != VERSION:
-        raise config.CaseError(f"{path}: key 'version': {data['version']!r} is not a version this seedsoil "
-                               f"reads ({VERSION}); refused")
+        raise config.CaseError(
+            f"{path}: key 'version': {data['version']!r} is not a version this seedsoil "
+            f"reads ({VERSION}); refused"
+        )
     if old:
-        raise config.CaseError(f"{folder / old[0]}: Python-object (.pkl) state in a checkpoint; refused")
+        raise config.CaseError(
+            f"{folder / old[0]}: Python-object (.pkl) state in a checkpoint; refused"
+        )
     for key, kind in (("step", int), ("time", float), ("ranks", int), ("organs", dict)):
         v = data.get(key)
-        if not isinstance(v, kind) and not (kind is float and isinstance(v, int)) or isinstance(v, bool):
+        if (
+            not isinstance(v, kind)
+            and not (kind is float and isinstance(v, int))
+            or isinstance(v, bool)
+        ):
             raise config.CaseError(f"{path}: key {key!r}: missing or not {kind.__name__}")
     if data["step"] < 0 or not np.isfinite(data["time"]):
         raise config.CaseError(f"{path}: key 'step'/'time': out of range")
     for name, o in data["organs"].items():
-        if not (isinstance(o, dict) and isinstance(o.get("fields"), list)
-                and all(isinstance(f, str) for f in o["fields"])
-                and all(type(o.get(k)) is int and o[k] > 0 for k in ("vertices", "elements"))):
-            raise config.CaseError(f"{path}: key 'organs.{name}': needs fields (names), vertices, elements")
+        if not (
+            isinstance(o, dict)
+            and isinstance(o.get("fields"), list)
+            and all(isinstance(f, str) for f in o["fields"])
+            and all(type(o.get(k)) is int and o[k] > 0 for k in ("vertices", "elements"))
+        ):
+            raise config.CaseError(
+                f"{path}: key 'organs.{name}': needs fields (names), vertices, elements"
+            )
     return data
 
 
 def find(outdir: Path, comm: MPI.Comm) -> tuple[Path, dict] | None:
     """The newest complete checkpoint of OUTDIR (``checkpoint``, or what a kill while
     writing left: ``checkpoint.tmp`` with its meta.json, ``checkpoint.prev``) and its
-    meta, or None if there is none (collective)."""
+    meta, or None if there is none (collective).
+    """
     found = None
     if comm.rank == 0:
         try:
             best = None
-            for folder in (outdir / "checkpoint", outdir / "checkpoint.tmp", outdir / "checkpoint.prev"):
+            for folder in (
+                outdir / "checkpoint",
+                outdir / "checkpoint.tmp",
+                outdir / "checkpoint.prev",
+            ):
                 if (folder / "meta.json").is_file():
                     data = _read_meta(folder)
                     if best is None or data["step"] > best[1]["step"]:
@@ -223,7 +268,8 @@ def find(outdir: Path, comm: MPI.Comm) -> tuple[Path, dict] | None:
 
 def settle(outdir: Path, chosen: Path, comm: MPI.Comm) -> Path:
     """Finish what a killed writer left (collective): the chosen checkpoint (``find``)
-    becomes OUTDIR/checkpoint, the older and the incomplete ones go. Returns its path."""
+    becomes OUTDIR/checkpoint, the older and the incomplete ones go. Returns its path.
+    """
     folder = outdir / "checkpoint"
     tmp, prev = _sibling(folder, ".tmp"), _sibling(folder, ".prev")
     if comm.rank == 0 and chosen != folder:
@@ -244,7 +290,8 @@ def settle(outdir: Path, chosen: Path, comm: MPI.Comm) -> Path:
 
 class Check:
     """Checks of plain data read from ``path``: each failure is a config.CaseError that
-    names the file and the key."""
+    names the file and the key.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -259,20 +306,27 @@ class Check:
         if kind is not None:
             kinds = (int, float) if kind is float else kind
             if not isinstance(v, kinds) or (isinstance(v, bool) and kind is not bool):
-                self.fail(where, f"expected {getattr(kind, '__name__', kind)}, found {type(v).__name__}")
+                self.fail(
+                    where, f"expected {getattr(kind, '__name__', kind)}, found {type(v).__name__}"
+                )
             if finite and not plain.finite(v):
                 self.fail(where, "not finite")
         return v
 
-    def array(self, v, where: str, dtype, shape: tuple, lo=None, hi=None, finite=False) -> np.ndarray:
+    def array(
+        self, v, where: str, dtype, shape: tuple, lo=None, hi=None, finite=False
+    ) -> np.ndarray:
         """``v`` an array of exactly ``dtype`` and ``shape`` (None: any length), values
-        in [lo, hi) and finite where asked."""
+        in [lo, hi) and finite where asked.
+        """
         if not isinstance(v, np.ndarray):
             self.fail(where, f"expected an array, found {type(v).__name__}")
         if v.dtype != np.dtype(dtype):
             self.fail(where, f"dtype {v.dtype}, expected {np.dtype(dtype)}")
         if v.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, v.shape)):
-            self.fail(where, f"shape {v.shape}, expected {tuple('n' if s is None else s for s in shape)}")
+            self.fail(
+                where, f"shape {v.shape}, expected {tuple('n' if s is None else s for s in shape)}"
+            )
         if finite and not plain.finite(v):
             self.fail(where, "not finite")
         if v.size and ((lo is not None and v.min() < lo) or (hi is not None and v.max() >= hi)):
@@ -281,12 +335,21 @@ class Check:
 
     def columns(self, d, key: str, spec: dict, where: str = "") -> dict:
         """A table: a dict of arrays of one length; ``spec`` name -> (dtype, trailing
-        shape, lo, hi, finite); ``where`` the dotted path of ``d``."""
+        shape, lo, hi, finite); ``where`` the dotted path of ``d``.
+        """
         key = f"{where}.{key}" if where else key
         cols = self.get(d, key.rsplit(".", 1)[-1], key, dict)
         n = None
         for name, (dtype, shape, lo, hi, fin) in spec.items():
-            a = self.array(self.get(cols, name, f"{key}.{name}"), f"{key}.{name}", dtype, (n, *shape), lo, hi, fin)
+            a = self.array(
+                self.get(cols, name, f"{key}.{name}"),
+                f"{key}.{name}",
+                dtype,
+                (n, *shape),
+                lo,
+                hi,
+                fin,
+            )
             n = len(a)
         return cols
 
@@ -304,10 +367,16 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     cell = (np.int64, (), 0, elements, False)
     if not isinstance(rest, dict):
         c.fail("", "not a dict")
-    cols = {"cell": cell, "id": (np.uint64, (), None, None, False), "parent": (np.uint64, (), None, None, False),
-            "x": (np.float64, (dim,), None, None, True), "place": (np.int64, (), None, None, False),
-            "phenotype": (np.int8, (), 0, 2, False), "state": (np.int8, (), 0, DEAD + 1, False),
-            "clock": (np.float64, (), None, None, True)}
+    cols = {
+        "cell": cell,
+        "id": (np.uint64, (), None, None, False),
+        "parent": (np.uint64, (), None, None, False),
+        "x": (np.float64, (dim,), None, None, True),
+        "place": (np.int64, (), None, None, False),
+        "phenotype": (np.int8, (), 0, 2, False),
+        "state": (np.int8, (), 0, DEAD + 1, False),
+        "clock": (np.float64, (), None, None, True),
+    }
     assert set(cols) == set(PORTABLE) | {"cell"}
     cells = c.columns(rest, "cells", cols)
     if len(np.unique(cells["id"])) != len(cells["id"]):
@@ -318,7 +387,10 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
         c.get(flags, k, f"flags.{k}", bool)
     c.get(flags, "initial_cells", "flags.initial_cells", int)
     if len(flags) != 4:  # restored with setattr: only these
-        c.fail("flags", f"unknown flags {sorted(set(flags) - {'pristine', '_had_cells', 'pristine_cells'})}")
+        c.fail(
+            "flags",
+            f"unknown flags {sorted(set(flags) - {'pristine', '_had_cells', 'pristine_cells'})}",
+        )
     sites = c.get(rest, "sites", "sites", list)
     if len(sites) != 2:
         c.fail("sites", "expected [positions, kinds]")
@@ -342,11 +414,21 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     if organ.angio is not None:
         a = c.get(rest, "angio", "angio", dict)
         any_int = (np.int64, (), None, None, False)
-        c.columns(a, "tips", {"cell": cell, "id": (np.uint64, (), None, None, False), "label": any_int,
-                              "root": any_int, "age": (np.float64, (), None, None, True),
-                              "state": (np.int8, (), None, None, False),
-                              "x": (np.float64, (dim,), None, None, True),
-                              "x0": (np.float64, (dim,), None, None, True)}, "angio")
+        c.columns(
+            a,
+            "tips",
+            {
+                "cell": cell,
+                "id": (np.uint64, (), None, None, False),
+                "label": any_int,
+                "root": any_int,
+                "age": (np.float64, (), None, None, True),
+                "state": (np.int8, (), None, None, False),
+                "x": (np.float64, (dim,), None, None, True),
+                "x0": (np.float64, (dim,), None, None, True),
+            },
+            "angio",
+        )
         c.counters(a, "stats", "angio")
         for k, v in c.get(a, "parent", "angio.parent", dict).items():
             if type(k) is not int or type(v) is not int:
@@ -384,7 +466,10 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
     body = sim.body
     for key, have in (("blood", body.blood), ("exosomes", body.exosomes)):
         if (c.get(state, key, key) is None) != (have is None):
-            c.fail(key, f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint disagrees")
+            c.fail(
+                key,
+                f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint disagrees",
+            )
     if body.blood is not None:
         body.blood.check_state(c, state)
     if body.exosomes is not None:
@@ -395,7 +480,8 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
 def load(sim, folder: Path, info: dict) -> None:
     """Put the checkpoint in ``folder`` (with meta ``info``) into a simulation built
     from the same case (collective; any rank count). Everything is read and checked
-    before anything is restored; a bad checkpoint raises config.CaseError on every rank."""
+    before anything is restored; a bad checkpoint raises config.CaseError on every rank.
+    """
     err, staged, state = None, [], None
     try:
         for organ in sim.organs:
@@ -403,25 +489,37 @@ def load(sim, folder: Path, info: dict) -> None:
             o = info["organs"].get(organ.name)
             if o is None:
                 raise config.CaseError(f"{where}: missing")
-            size = (organ.V.dofmap.index_map.size_global, organ.mesh.topology.index_map(organ.dim).size_global)
+            size = (
+                organ.V.dofmap.index_map.size_global,
+                organ.mesh.topology.index_map(organ.dim).size_global,
+            )
             if (o["vertices"], o["elements"]) != size:
-                raise config.CaseError(f"{where}: a mesh of {o['vertices']} vertices and {o['elements']} "
-                                       f"elements, this case's has {size[0]} and {size[1]}")
+                raise config.CaseError(
+                    f"{where}: a mesh of {o['vertices']} vertices and {o['elements']} "
+                    f"elements, this case's has {size[0]} and {size[1]}"
+                )
             names = o["fields"]
             need = set(organ.fields) | ({"_trail"} if organ.angio is not None else set())
             if set(names) != need:
                 raise config.CaseError(f"{where}.fields: {sorted(names)}, expected {sorted(need)}")
             dofs = folder / f"{organ.name}.dofs"
             if not dofs.is_file() or dofs.stat().st_size != 8 * size[0] * len(names):
-                raise config.CaseError(f"{dofs}: missing or not {size[0]} x {len(names)} float64 values")
+                raise config.CaseError(
+                    f"{dofs}: missing or not {size[0]} x {len(names)} float64 values"
+                )
             table = read_table(organ.comm, dofs, input_index(organ.V), len(names))
-            bad = organ.comm.allreduce([k for j, k in enumerate(names) if not np.isfinite(table[:, j]).all()],
-                                       op=MPI.SUM)
+            bad = organ.comm.allreduce(
+                [k for j, k in enumerate(names) if not np.isfinite(table[:, j]).all()], op=MPI.SUM
+            )
             if bad:
                 raise config.CaseError(f"{dofs}: key {sorted(set(bad))[0]!r}: not finite; refused")
-            rest = check_organ(folder / f"{organ.name}.json", plain.read(folder, organ.name), organ, size[1])
+            rest = check_organ(
+                folder / f"{organ.name}.json", plain.read(folder, organ.name), organ, size[1]
+            )
             staged.append((organ, {k: table[:, j] for j, k in enumerate(names)}, rest))
-        state = check_simulation(folder / "simulation.json", plain.read(folder, "simulation"), sim, info["step"])
+        state = check_simulation(
+            folder / "simulation.json", plain.read(folder, "simulation"), sim, info["step"]
+        )
     except config.CaseError as e:
         err = str(e)
     errors = [e for e in sim.comm.allgather(err) if e]
@@ -434,10 +532,13 @@ def load(sim, folder: Path, info: dict) -> None:
 
 def saved_cells(folder: Path, name: str) -> np.ndarray:
     """The input index of each saved cell's element in organ ``name`` (for the
-    partition of a restart; checked again, fully, by ``load``)."""
+    partition of a restart; checked again, fully, by ``load``).
+    """
     state = plain.read(folder, name)
     cells = state.get("cells") if isinstance(state, dict) else None
     cell = cells.get("cell") if isinstance(cells, dict) else None
     if not isinstance(cell, np.ndarray) or cell.dtype != np.int64 or cell.ndim != 1:
-        raise config.CaseError(f"{folder / (name + '.json')}: key 'cells.cell': missing or not int64; refused")
+        raise config.CaseError(
+            f"{folder / (name + '.json')}: key 'cells.cell': missing or not int64; refused"
+        )
     return cell

@@ -1,6 +1,7 @@
 """Time series of P1 fields: XDMF (+HDF5), optionally ADIOS2/VTX (.bp). A run writes
 ``fields.xdmf``, each restart a new series ``fields_<step>.xdmf`` (XDMF cannot be appended
-to); solver/io/series.py keeps the one history across them."""
+to); solver/io/series.py keeps the one history across them.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from mpi4py import MPI  # noqa: F401  (must precede dolfinx)
-
 import dolfinx
 import dolfinx.fem
 import dolfinx.io
 import dolfinx.mesh
+from mpi4py import MPI  # noqa: F401  (must precede dolfinx)
 
 from solver.io.series import SeriesIndex
 
@@ -37,7 +37,8 @@ class FieldWriter:
         resume_after: float | None = None,
     ) -> None:
         """``index``: keep ``SeriesIndex`` (a run's writers); ``resume_after``: the time of
-        the checkpoint a restart continues from."""
+        the checkpoint a restart continues from.
+        """
         names = [f.name for f in functions]
         if len(set(names)) != len(names):
             raise ValueError(f"field names must be unique, got {names}")
@@ -53,13 +54,20 @@ class FieldWriter:
         os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
         self._xdmf = dolfinx.io.XDMFFile(comm, str(self.xdmf_path), "w")
         self._xdmf.write_mesh(mesh)  # once: write_function references this grid
-        self.index = SeriesIndex(outdir, self.xdmf_path.name, resume_after) if index and comm.rank == 0 else None
+        self.index = (
+            SeriesIndex(outdir, self.xdmf_path.name, resume_after)
+            if index and comm.rank == 0
+            else None
+        )
         self._vtx: dolfinx.io.VTXWriter | None = None
         if vtx:
             # static mesh: reuse it instead of rewriting geometry every step
             self._vtx = dolfinx.io.VTXWriter(
-                comm, outdir / f"{name}.bp", self.functions,
-                engine="BP4", mesh_policy=dolfinx.io.VTXMeshPolicy.reuse,
+                comm,
+                outdir / f"{name}.bp",
+                self.functions,
+                engine="BP4",
+                mesh_policy=dolfinx.io.VTXMeshPolicy.reuse,
             )
 
     def write(self, t: float) -> None:
@@ -87,7 +95,7 @@ class FieldWriter:
     def __enter__(self) -> FieldWriter:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
-

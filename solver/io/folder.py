@@ -1,6 +1,7 @@
 """The output folder, made and checked before any work: a run that cannot write its
 outputs, or would fill the disk, fails at once with a clear message on every rank,
-instead of after hours with a half-written folder."""
+instead of after hours with a half-written folder.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ MIN_FREE = 16 * 2**20  # bytes: the manifest, metrics and a few outputs, whateve
 def expected_bytes(case: Case) -> int:
     """A rough size of the field outputs: vertices of each box-shaped organ (size / h per
     axis) x about a dozen fields x 8 bytes x the outputs, plus the mesh; user meshes and
-    cells are not counted (their size is not known before the run)."""
+    cells are not counted (their size is not known before the run).
+    """
     total = MIN_FREE
     if not case.output.fields:
         return total
@@ -35,7 +37,8 @@ def expected_bytes(case: Case) -> int:
 
 def prepare(comm: MPI.Comm, outdir: Path, subdirs: list[str], need: int) -> None:
     """Make ``outdir`` and its ``subdirs``, write and remove a probe file, and check that
-    the disk has ``need`` bytes free (collective: rank 0 checks, every rank raises)."""
+    the disk has ``need`` bytes free (collective: rank 0 checks, every rank raises).
+    """
     problem = None
     if comm.rank == 0:
         try:
@@ -46,8 +49,10 @@ def prepare(comm: MPI.Comm, outdir: Path, subdirs: list[str], need: int) -> None
             probe.unlink()
             free = shutil.disk_usage(outdir).free
             if free < need:
-                problem = (f"only {free / 2**20:.0f} MiB free on its disk, and this run writes about "
-                           f"{need / 2**20:.0f} MiB (fewer outputs: output.every; or output.fields = false)")
+                problem = (
+                    f"only {free / 2**20:.0f} MiB free on its disk, and this run writes about "
+                    f"{need / 2**20:.0f} MiB (fewer outputs: output.every; or output.fields = false)"
+                )
         except OSError as err:
             problem = f"cannot write there ({err.strerror or err})"
     problem = comm.bcast(problem, root=0)
@@ -74,7 +79,8 @@ def replace(tmp: Path, path: Path) -> None:
 def fault(where: str, stage: str, step: int) -> None:
     """Die here (os._exit, no clean-up: as a kill would) if SEEDSOIL_FAULT asks for it:
     ``<where>:<stage>`` at every pass, ``<where>:<stage>@<step>`` at that step only. For
-    the tests of what survives a crash (tests/test_checkpoint_crash.py)."""
+    the tests of what survives a crash (tests/test_checkpoint_crash.py).
+    """
     want = os.environ.get("SEEDSOIL_FAULT")
     if want and want in (f"{where}:{stage}", f"{where}:{stage}@{step}"):
         os._exit(70)

@@ -27,6 +27,7 @@ def versions() -> dict[str, Any]:
     v: dict[str, Any] = {"python": platform.python_version()}
     try:
         import solver
+
         v["seedsoil"] = solver.__version__
     except Exception:  # pragma: no cover
         v["seedsoil"] = None
@@ -37,6 +38,7 @@ def versions() -> dict[str, Any]:
             v[mod] = _dist_version(mod)
     try:
         from petsc4py import PETSc
+
         v["petsc"] = "{}.{}.{}".format(*PETSc.Sys.getVersion())
     except Exception:
         v["petsc"] = None
@@ -92,5 +94,6 @@ class Manifest:
 
     def finish(self, **content: Any) -> None:
         content.setdefault(
-            "finished", _dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            "finished", _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        )
         self.write(**content, complete=True)

@@ -31,10 +31,17 @@ class MetricsWriter:
     Values are meant to be already reduced (identical on all ranks).
     """
 
-    def __init__(self, comm: MPI.Comm, path: Path | str, columns: list[str], *,
-                 resume_after: int | None = None) -> None:
+    def __init__(
+        self,
+        comm: MPI.Comm,
+        path: Path | str,
+        columns: list[str],
+        *,
+        resume_after: int | None = None,
+    ) -> None:
         """``resume_after``: a restart's step: keep the file's rows up to that step (the
-        ones after it are written again) and append."""
+        ones after it are written again) and append.
+        """
         self.comm, self.path, self.columns = comm, Path(path), list(columns)
         self._fh = None
         self.closed = False
@@ -43,7 +50,9 @@ class MetricsWriter:
             kept = []
             if resume_after is not None and self.path.exists():
                 lines = self.path.read_text().splitlines()[1:]
-                kept = [ln for ln in lines if ln and int(float(ln.split(",", 1)[0])) <= resume_after]
+                kept = [
+                    ln for ln in lines if ln and int(float(ln.split(",", 1)[0])) <= resume_after
+                ]
             # The header and the kept rows into a new file, synced, renamed over the old
             # one: a kill at any point leaves the old file or the new, never a cut one.
             tmp = self.path.with_name(self.path.name + ".tmp")
@@ -74,6 +83,7 @@ class MetricsWriter:
     def __enter__(self) -> MetricsWriter:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -28,8 +28,18 @@ from solver.io.metrics import MetricsWriter
 if TYPE_CHECKING:
     from solver.organ import Organ
 
-EVENT_COLUMNS = ["step", "time", "hours", "event", "organ", "site", "unit", "cells", "cells_E",
-                 "cells_M"]
+EVENT_COLUMNS = [
+    "step",
+    "time",
+    "hours",
+    "event",
+    "organ",
+    "site",
+    "unit",
+    "cells",
+    "cells_E",
+    "cells_M",
+]
 
 
 class Outputs:
@@ -43,16 +53,22 @@ class Outputs:
             continued, and the restart is recorded in the manifest.
     """
 
-    def __init__(self, *, comm: MPI.Comm, outdir: Path, case: config.Case,
-                 resume: dict | None = None) -> None:
+    def __init__(
+        self, *, comm: MPI.Comm, outdir: Path, case: config.Case, resume: dict | None = None
+    ) -> None:
         self.comm, self.outdir, self.case, self.resume = comm, outdir, case, resume
         organs = [spec.name for spec in case.organs()]
         folder.prepare(comm, outdir, organs, folder.expected_bytes(case))
         self.manifest = Manifest(comm, outdir, keep=resume is not None)
         if resume is not None:
             restarts = self.manifest.content.get("restarts", []) + [
-                {"from_step": resume["step"], "from": resume.get("found", "checkpoint"),
-                 "ranks": comm.size, "started": self.manifest.now}]
+                {
+                    "from_step": resume["step"],
+                    "from": resume.get("found", "checkpoint"),
+                    "ranks": comm.size,
+                    "started": self.manifest.now,
+                }
+            ]
             self.manifest.write(restarts=restarts, complete=False, failed=None, stopped_by=None)
         self.manifest.write(
             case=case.model_dump(mode="json"),
@@ -82,21 +98,38 @@ class Outputs:
         after_t = None if resume is None else resume["time"]
         after_n = None if resume is None else resume["step"]
         if out.fields:
-            self.fields = [FieldWriter(o.comm, self.outdir / o.name, o.mesh,
-                                       list(o.fields.values()), name=series, vtx=out.vtx,
-                                       index=True, resume_after=after_t)
-                           for o in organs]
+            self.fields = [
+                FieldWriter(
+                    o.comm,
+                    self.outdir / o.name,
+                    o.mesh,
+                    list(o.fields.values()),
+                    name=series,
+                    vtx=out.vtx,
+                    index=True,
+                    resume_after=after_t,
+                )
+                for o in organs
+            ]
         if out.cells:
-            self.cells = [CellWriter(o.comm, self.outdir / o.name, name="cells",
-                                     resume_after=after_t)
-                          for o in organs]
+            self.cells = [
+                CellWriter(o.comm, self.outdir / o.name, name="cells", resume_after=after_t)
+                for o in organs
+            ]
         # Where the new vessels sprout, branch and fuse (solver/vessels.py), per organ.
-        self.sprouts = {o.name: MetricsWriter(o.comm, self.outdir / o.name / "sprouts.csv",
-                                              ["step", "time", "event", *"xyz"[: o.dim]],
-                                              resume_after=after_n)
-                        for o in organs if o.angio is not None}
-        self.events = MetricsWriter(self.comm, self.outdir / "events.csv", EVENT_COLUMNS,
-                                    resume_after=after_n)
+        self.sprouts = {
+            o.name: MetricsWriter(
+                o.comm,
+                self.outdir / o.name / "sprouts.csv",
+                ["step", "time", "event", *"xyz"[: o.dim]],
+                resume_after=after_n,
+            )
+            for o in organs
+            if o.angio is not None
+        }
+        self.events = MetricsWriter(
+            self.comm, self.outdir / "events.csv", EVENT_COLUMNS, resume_after=after_n
+        )
 
     def event(self, row: dict[str, Any]) -> None:
         """One row of events.csv (the same on every rank)."""
@@ -107,19 +140,27 @@ class Outputs:
         """One row of metrics.csv (the same on every rank); the first row sets the columns."""
         if self.metrics is None:
             after = None if self.resume is None else self.resume["step"]
-            self.metrics = MetricsWriter(self.comm, self.outdir / "metrics.csv", list(row),
-                                         resume_after=after)
+            self.metrics = MetricsWriter(
+                self.comm, self.outdir / "metrics.csv", list(row), resume_after=after
+            )
         self.metrics.row(row)
 
     def sprout_log(self, organs: list[Organ]) -> None:
         """The angiogenesis events since the last call into ORGAN/sprouts.csv (collective
-        in each organ)."""
+        in each organ).
+        """
         for o in organs:
             if o.angio is not None:
                 w = self.sprouts[o.name]
                 for row in o.angio.take_log():
-                    w.row({"step": int(row[0]), "time": row[0] * self.case.time.dt,
-                           "event": vessels.EVENTS[int(row[1])], **dict(zip("xyz", row[2:]))})
+                    w.row(
+                        {
+                            "step": int(row[0]),
+                            "time": row[0] * self.case.time.dt,
+                            "event": vessels.EVENTS[int(row[1])],
+                            **dict(zip("xyz", row[2:])),
+                        }
+                    )
 
     def state(self, t: float, organs: list[Organ]) -> None:
         """The fields and (discrete mode) the cells of ``organs`` at time ``t`` (collective)."""
@@ -128,11 +169,18 @@ class Outputs:
         if self.case.cells.mode == "discrete":
             for o, w in zip(organs, self.cells):
                 pop = o.cells.pop
-                w.write(t, pop.x, {
-                    "id": pop.id, "parent": pop.parent, "phenotype": pop.phenotype,
-                    "state": pop.state, "clock": pop.clock,
-                    "rank": np.full(len(pop), self.comm.rank, dtype=np.int32),
-                })
+                w.write(
+                    t,
+                    pop.x,
+                    {
+                        "id": pop.id,
+                        "parent": pop.parent,
+                        "phenotype": pop.phenotype,
+                        "state": pop.state,
+                        "clock": pop.clock,
+                        "rank": np.full(len(pop), self.comm.rank, dtype=np.int32),
+                    },
+                )
 
     def writers(self) -> list[FieldWriter | CellWriter | MetricsWriter]:
         """Every writer opened so far."""
@@ -141,7 +189,8 @@ class Outputs:
 
     def close(self) -> None:
         """Close every writer (the HDF5 files, the CSV files); safe to call again. The
-        manifest is rewritten whole at each update and stays usable (``Manifest.finish``)."""
+        manifest is rewritten whole at each update and stays usable (``Manifest.finish``).
+        """
         for w in self.writers():
             w.close()
         self.closed = True

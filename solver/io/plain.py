@@ -27,7 +27,8 @@ ARRAY, INT_KEYS = "__array__", "__int_keys__"
 
 def encode(obj, arrays: dict[str, np.ndarray], where: str = ""):
     """``obj`` as JSON-able data; its arrays go into ``arrays`` (TypeError on anything
-    that is not plain data, with its key)."""
+    that is not plain data, with its key).
+    """
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, np.generic):
@@ -50,7 +51,9 @@ def encode(obj, arrays: dict[str, np.ndarray], where: str = ""):
                 raise TypeError(f"{where}: the keys {ARRAY!r} and {INT_KEYS!r} are reserved")
             return {k: encode(v, arrays, f"{where}.{k}" if where else k) for k, v in obj.items()}
         if all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in obj):
-            return {INT_KEYS: [[int(k), encode(v, arrays, f"{where}[{k}]")] for k, v in obj.items()]}
+            return {
+                INT_KEYS: [[int(k), encode(v, arrays, f"{where}[{k}]")] for k, v in obj.items()]
+            }
         raise TypeError(f"{where}: dict keys must be all str or all int")
     raise TypeError(f"{where}: {type(obj).__name__} is not plain data (use lists, dicts, arrays)")
 
@@ -67,8 +70,11 @@ def decode(data, arrays, bad, where: str = ""):
             return arrays[name]
         if INT_KEYS in data:
             pairs = data[INT_KEYS]
-            if len(data) != 1 or not isinstance(pairs, list) or not all(
-                    isinstance(p, list) and len(p) == 2 and type(p[0]) is int for p in pairs):
+            if (
+                len(data) != 1
+                or not isinstance(pairs, list)
+                or not all(isinstance(p, list) and len(p) == 2 and type(p[0]) is int for p in pairs)
+            ):
                 bad(where, "malformed integer-keyed dict")
             return {k: decode(v, arrays, bad, f"{where}[{k}]") for k, v in pairs}
         return {k: decode(v, arrays, bad, f"{where}.{k}" if where else k) for k, v in data.items()}

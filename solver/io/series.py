@@ -37,9 +37,12 @@ def _key(t: float) -> str:
 def read_series(path: Path) -> tuple[list[str], dict[str, dict[str, ET.Element]]]:
     """The field names of a dolfinx XDMF file and, per name, its time grids by time
     key, each with the mesh's Topology and Geometry copied in (instead of an xi:include
-    into this file), so that a grid can stand in another file of the same folder."""
+    into this file), so that a grid can stand in another file of the same folder.
+    """
     domain = ET.parse(path).getroot().find("Domain")
-    mesh = domain.find("Grid[@GridType='Uniform']")  # none in fields_series.xdmf: its grids have theirs
+    mesh = domain.find(
+        "Grid[@GridType='Uniform']"
+    )  # none in fields_series.xdmf: its grids have theirs
     parts = [] if mesh is None else [mesh.find("Topology"), mesh.find("Geometry")]
     names, grids = [], {}
     for coll in domain.findall("Grid[@GridType='Collection']"):
@@ -63,7 +66,9 @@ class SeriesIndex:
         self._cache: dict[str, tuple] = {}
         entries = history(self.folder)[0] if resume_after is not None else []
         cut = -math.inf if resume_after is None else resume_after * (1 + 1e-12) + 1e-300
-        self.entries = sorted(((t, f) for t, f in entries if t <= cut and f != current), key=lambda e: e[0])
+        self.entries = sorted(
+            ((t, f) for t, f in entries if t <= cut and f != current), key=lambda e: e[0]
+        )
         # Series no time of the history refers to any more (a later restart's, or this
         # series' name from an earlier restart at the same step): stale, removed.
         keep = {f for _, f in self.entries} | {current}
@@ -90,17 +95,23 @@ class SeriesIndex:
             names, grids = self._grids(f)
             for n in names:
                 if n not in colls:
-                    colls[n] = ET.SubElement(domain, "Grid", Name=n, GridType="Collection",
-                                             CollectionType="Temporal")
+                    colls[n] = ET.SubElement(
+                        domain, "Grid", Name=n, GridType="Collection", CollectionType="Temporal"
+                    )
                     for k, v in _meta(n).items():  # XDMF's own element for metadata
                         ET.SubElement(colls[n], "Information", Name=k, Value=v)
                 g = grids.get(n, {}).get(_key(t))
                 if g is not None:
                     colls[n].append(g)
         ET.indent(root)
-        _atomic(self.folder / COMBINED, '<?xml version="1.0"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
-        index = {"times": [[t, f] for t, f in self.entries],
-                 "fields": {n: _meta(n) for n in colls if _meta(n)}}  # long names and units
+        _atomic(
+            self.folder / COMBINED,
+            '<?xml version="1.0"?>\n' + ET.tostring(root, encoding="unicode") + "\n",
+        )
+        index = {
+            "times": [[t, f] for t, f in self.entries],
+            "fields": {n: _meta(n) for n in colls if _meta(n)},
+        }  # long names and units
         _atomic(self.folder / INDEX, json.dumps(index, indent=1) + "\n")
 
 
@@ -119,20 +130,28 @@ def _atomic(path: Path, text: str) -> None:
 def history(folder: Path) -> tuple[list[tuple[float, str]], Path | None]:
     """(time, series file) of every field output of an organ folder, in time order, and
     the file that shows them all (fields_series.xdmf; fields.xdmf for outputs written
-    before the index existed, which have no restart)."""
+    before the index existed, which have no restart).
+    """
     folder = Path(folder)
     if (folder / INDEX).exists():
-        return [(float(t), f) for t, f in json.loads((folder / INDEX).read_text())["times"]], folder / COMBINED
+        return [
+            (float(t), f) for t, f in json.loads((folder / INDEX).read_text())["times"]
+        ], folder / COMBINED
     if (folder / "fields.xdmf").exists():
         names, grids = read_series(folder / "fields.xdmf")
-        return sorted((float(k), "fields.xdmf") for k in grids.get(names[0], {})), folder / "fields.xdmf"
+        return sorted(
+            (float(k), "fields.xdmf") for k in grids.get(names[0], {})
+        ), folder / "fields.xdmf"
     return [], None
 
 
-def last_fields(xdmf: Path, wanted: list[str]) -> tuple[float, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def last_fields(
+    xdmf: Path, wanted: list[str]
+) -> tuple[float, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(time, vertex coordinates, cells, {name: values}) of the fields ``wanted`` at the
     last time of a dolfinx XDMF file or a fields_series.xdmf, read from the HDF5 files
-    its grids point to."""
+    its grids point to.
+    """
     import h5py
 
     names, grids = read_series(xdmf)
@@ -146,4 +165,9 @@ def last_fields(xdmf: Path, wanted: list[str]) -> tuple[float, np.ndarray, np.nd
 
     g = grids[names[0]][last]
     x, cells = read(g.find("Geometry/DataItem")), read(g.find("Topology/DataItem"))
-    return float(last), x, cells, {n: read(grids[n][last].find("Attribute/DataItem")).ravel() for n in names}
+    return (
+        float(last),
+        x,
+        cells,
+        {n: read(grids[n][last].find("Attribute/DataItem")).ravel() for n in names},
+    )

@@ -1,6 +1,7 @@
 """Verification of the discrete cells: free diffusion (mean square displacement),
 bitwise parity across rank counts with frozen fields, and the ensemble density of
-cells against the continuum solution of the same PDE."""
+cells against the continuum solution of the same PDE.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +26,29 @@ def unit_space(comm, n: int, dim: int = 2):
     return fem.functionspace(mesh, ("Lagrange", 1))
 
 
-def msd(comm=MPI.COMM_WORLD, dim: int = 2, count: int = 4000, steps: int = 50, D: float = 1e-4,
-        dt: float = 1e-3, seed: int = 7) -> dict:
+def msd(
+    comm=MPI.COMM_WORLD,
+    dim: int = 2,
+    count: int = 4000,
+    steps: int = 50,
+    D: float = 1e-4,
+    dt: float = 1e-3,
+    seed: int = 7,
+) -> dict:
     """Mean square displacement of cells with grad w = 0 and ample room: 2 d D t."""
     n = 16 if dim == 2 else 8
     V = unit_space(comm, n, dim)
-    params = config.CellsSpec(D_E=D, D_M=D, Phi_E=1.0, Phi_M=1.0, Q=1e9, capacity_3d=1e9, h_ref=1.0 / n,
-                          proliferation=False, initial=config.InitialCellsSpec(count=count, fraction_M=0.5))
+    params = config.CellsSpec(
+        D_E=D,
+        D_M=D,
+        Phi_E=1.0,
+        Phi_M=1.0,
+        Q=1e9,
+        capacity_3d=1e9,
+        h_ref=1.0 / n,
+        proliferation=False,
+        initial=config.InitialCellsSpec(count=count, fraction_M=0.5),
+    )
     cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=seed, dt=dt)
     centre = np.full(dim, 0.5)
     cells.seed_initial(centre, count, 0.5, per_place=count)  # all on the centre vertex
@@ -48,7 +65,8 @@ def msd(comm=MPI.COMM_WORLD, dim: int = 2, count: int = 4000, steps: int = 50, D
 
 def _steps(organ, steps: int) -> None:
     """Steps 1..steps of an organ; a failed step (the organ keeps its old fields) is an
-    error here, not a state to measure."""
+    error here, not a state to measure.
+    """
     for k in range(1, steps + 1):
         organ.step(k)
         if organ.failure:
@@ -60,12 +78,23 @@ def _sorted_positions(comm, pop) -> np.ndarray:
     return np.concatenate(comm.allgather(pop.x))[np.argsort(ids)]
 
 
-def frozen_field_digest(comm=MPI.COMM_WORLD, dim: int = 2, steps: int = 150, n: int = 40, seed: int = 3) -> dict:
+def frozen_field_digest(
+    comm=MPI.COMM_WORLD, dim: int = 2, steps: int = 150, n: int = 40, seed: int = 3
+) -> dict:
     """Run cells in a prescribed ECM with moves, refusals, divisions and (under MPI)
-    migrations; return a digest of the sorted final state and the event counts."""
+    migrations; return a digest of the sorted final state and the event counts.
+    """
     V = unit_space(comm, n, dim)
-    params = config.CellsSpec(h_ref=1.0 / n, D_E=1e-3, D_M=2e-3, Phi_E=1e-2, Phi_M=2e-2, T_E=0.05, T_M=0.03,
-                          capacity_3d=4.0)
+    params = config.CellsSpec(
+        h_ref=1.0 / n,
+        D_E=1e-3,
+        D_M=2e-3,
+        Phi_E=1e-2,
+        Phi_M=2e-2,
+        T_E=0.05,
+        T_M=0.03,
+        capacity_3d=4.0,
+    )
     cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=seed, dt=1e-3)
     w = fem.Function(V)
     w.interpolate(lambda x: 0.5 + 0.4 * np.sin(3 * x[0]) * np.cos(2 * x[1]))
@@ -86,20 +115,38 @@ def coupled_state(comm=MPI.COMM_WORLD, steps: int = 300, seed: int = 2) -> dict:
     """Run the coupled organ (cells, MMP, ECM) on a small Franssen-like case with a
     tight solver tolerance; return the sorted cell state and the event counts.
     Fields differ between rank counts at solver tolerance, so positions agree to a
-    tolerance (not bitwise) over a window that contains every kind of discrete event."""
+    tolerance (not bitwise) over a window that contains every kind of discrete event.
+    """
     from solver import geometry
     from solver.organ import Organ
 
-    case = config.from_dict({
-        "seed": seed,
-        "time": {"dt": 1e-3},
-        "solver": {"rtol": 1e-13},
-        "primary": {"geometry": {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "normal_vessels": 0,
-                                 "ruptured_vessels": 0}},
-        # Faster cells than Franssen's so that the window holds every kind of event.
-        "cells": {"D_E": 2e-3, "D_M": 4e-3, "Phi_E": 0.02, "Phi_M": 0.05, "T_E": 0.1, "T_M": 0.08,
-                  "h_ref": 0.01, "initial": {"count": 120}},
-    })
+    case = config.from_dict(
+        {
+            "seed": seed,
+            "time": {"dt": 1e-3},
+            "solver": {"rtol": 1e-13},
+            "primary": {
+                "geometry": {
+                    "size": [0.2, 0.2],
+                    "h": 0.01,
+                    "tumour_radius": 0.02,
+                    "normal_vessels": 0,
+                    "ruptured_vessels": 0,
+                }
+            },
+            # Faster cells than Franssen's so that the window holds every kind of event.
+            "cells": {
+                "D_E": 2e-3,
+                "D_M": 4e-3,
+                "Phi_E": 0.02,
+                "Phi_M": 0.05,
+                "T_E": 0.1,
+                "T_M": 0.08,
+                "h_ref": 0.01,
+                "initial": {"count": 120},
+            },
+        }
+    )
     om = geometry.build(case.primary.geometry, comm)
     organ = Organ(case.primary, om, case)
     _steps(organ, steps)
@@ -109,12 +156,25 @@ def coupled_state(comm=MPI.COMM_WORLD, steps: int = 300, seed: int = 2) -> dict:
     o = np.argsort(ids)
     stats = {k: comm.allreduce(v, op=MPI.SUM) for k, v in organ.cells.stats.items()}
     m = organ.fields["m"].x.array[: organ.n_owned]
-    return {"ids": ids[o].tolist(), "x": x[o].tolist(), "mmp_sum": comm.allreduce(float(m.sum())), **stats}
+    return {
+        "ids": ids[o].tolist(),
+        "x": x[o].tolist(),
+        "mmp_sum": comm.allreduce(float(m.sum())),
+        **stats,
+    }
 
 
-def against_continuum(comm=MPI.COMM_WORLD, counts=(1000, 4000, 16000, 64000), steps: int = 300, n: int = 20,
-                      dt: float = 2e-3, seeds=(11, 12, 13), bins: int = 10, D: float = 2e-2,
-                      Phi: float = 5e-2) -> dict:
+def against_continuum(
+    comm=MPI.COMM_WORLD,
+    counts=(1000, 4000, 16000, 64000),
+    steps: int = 300,
+    n: int = 20,
+    dt: float = 2e-3,
+    seeds=(11, 12, 13),
+    bins: int = 10,
+    D: float = 2e-2,
+    Phi: float = 5e-2,
+) -> dict:
     """Ensemble density of discrete cells against the continuum solution of the same
     PDE in a prescribed, non-uniform ECM (no crowding, no division).
 
@@ -122,7 +182,8 @@ def against_continuum(comm=MPI.COMM_WORLD, counts=(1000, 4000, 16000, 64000), st
     At the end, cells are counted in ``bins`` x ``bins`` boxes and compared with the
     continuum mass in the same boxes; the relative L1 difference should fall like
     N^(-1/2) with the number of cells N while sampling noise dominates. Each N is the
-    mean over ``seeds`` (independent ensembles)."""
+    mean over ``seeds`` (independent ensembles).
+    """
     from solver.fields.continuum import ContinuumCells
 
     V = unit_space(comm, n)
@@ -130,10 +191,13 @@ def against_continuum(comm=MPI.COMM_WORLD, counts=(1000, 4000, 16000, 64000), st
     nd = V.dofmap.index_map.size_local
     w = fem.Function(V)
     w.interpolate(lambda x: 0.5 + 0.4 * np.sin(2 * np.pi * x[0]) * np.cos(np.pi * x[1]))
-    params = config.CellsSpec(D_E=D, D_M=D, Phi_E=Phi, Phi_M=Phi, Q=1e12, h_ref=1.0 / n, proliferation=False)
+    params = config.CellsSpec(
+        D_E=D, D_M=D, Phi_E=Phi, Phi_M=Phi, Q=1e12, h_ref=1.0 / n, proliferation=False
+    )
     xy = V.tabulate_dof_coordinates()[:nd, :2]
-    box = (np.minimum((xy[:, 0] * bins).astype(int), bins - 1) * bins
-           + np.minimum((xy[:, 1] * bins).astype(int), bins - 1))
+    box = np.minimum((xy[:, 0] * bins).astype(int), bins - 1) * bins + np.minimum(
+        (xy[:, 1] * bins).astype(int), bins - 1
+    )
     places = 37  # the places nearest the centre hold the initial cells
     m = lumped[:nd]
 
@@ -157,12 +221,26 @@ def against_continuum(comm=MPI.COMM_WORLD, counts=(1000, 4000, 16000, 64000), st
     return {"counts": list(counts), "l1": errors, "slope": slope}
 
 
-MESH_STATS = ("radius_95", "radius_max", "spread", "ecm_lost_fraction", "ecm_degraded_area_fraction", "mmp_max")
+MESH_STATS = (
+    "radius_95",
+    "radius_max",
+    "spread",
+    "ecm_lost_fraction",
+    "ecm_degraded_area_fraction",
+    "mmp_max",
+)
 
 
-def mesh_independence(comm=MPI.COMM_WORLD, hs=(5e-3, 3.5e-3), replicates: int = 4, steps: int = 3000,
-                      size: float = 0.4, alpha: float = 0.01, perturb=None,
-                      first: np.ndarray | None = None) -> dict:
+def mesh_independence(
+    comm=MPI.COMM_WORLD,
+    hs=(5e-3, 3.5e-3),
+    replicates: int = 4,
+    steps: int = 3000,
+    size: float = 0.4,
+    alpha: float = 0.01,
+    perturb=None,
+    first: np.ndarray | None = None,
+) -> dict:
     """Outputs of the Franssen primary (their parameters, a size x size window) on two mesh
     resolutions, each with its own seeds (1..k on the first mesh, k+1..2k on the second):
     for each statistic that the mesh can change (MESH_STATS: invasion radii, the spread
@@ -174,7 +252,8 @@ def mesh_independence(comm=MPI.COMM_WORLD, hs=(5e-3, 3.5e-3), replicates: int = 
     the first mesh's mean (its half-width is about the smallest difference the check can
     detect). ``perturb(case, h)``: changes the case on the second mesh (to show that the
     check fails on a deliberately mesh-dependent model); ``first``: the first mesh's
-    values from an earlier call (``values[0]``), not run again."""
+    values from an earlier call (``values[0]``), not run again.
+    """
     from scipy import stats
 
     from solver import geometry
@@ -187,10 +266,19 @@ def mesh_independence(comm=MPI.COMM_WORLD, hs=(5e-3, 3.5e-3), replicates: int = 
             continue
         rows = []
         for seed in range(1 + i * replicates, 1 + (i + 1) * replicates):
-            case = config.from_dict({
-                "seed": seed,
-                "primary": {"geometry": {"size": [size, size], "h": h, "normal_vessels": 0, "ruptured_vessels": 0}},
-            })
+            case = config.from_dict(
+                {
+                    "seed": seed,
+                    "primary": {
+                        "geometry": {
+                            "size": [size, size],
+                            "h": h,
+                            "normal_vessels": 0,
+                            "ruptured_vessels": 0,
+                        }
+                    },
+                }
+            )
             if perturb is not None and i == 1:
                 perturb(case, h)
             organ = Organ(case.primary, geometry.build(case.primary.geometry, comm), case)
@@ -202,25 +290,36 @@ def mesh_independence(comm=MPI.COMM_WORLD, hs=(5e-3, 3.5e-3), replicates: int = 
             rows.append([m[k] for k in MESH_STATS] + [m["cells"], m["cells_M"]])
         values[h] = np.array(rows)
     a, b = values[hs[0]], values[hs[1]]
-    out = {"hs": list(hs), "replicates": replicates, "steps": steps, "size": size, "stats": {}, "values": [a, b]}
+    out = {
+        "hs": list(hs),
+        "replicates": replicates,
+        "steps": steps,
+        "size": size,
+        "stats": {},
+        "values": [a, b],
+    }
     for j, name in enumerate(MESH_STATS):
         t = stats.ttest_ind(b[:, j], a[:, j], equal_var=False)
         va, vb = a[:, j].var(ddof=1) / len(a), b[:, j].var(ddof=1) / len(b)
         half = stats.t.ppf(0.975, t.df) * np.sqrt(va + vb) if va + vb > 0 else 0.0
         ref = abs(a[:, j].mean()) or 1.0
         diff = b[:, j].mean() - a[:, j].mean()
-        out["stats"][name] = {"mean": [float(a[:, j].mean()), float(b[:, j].mean())],
-                              "sd": [float(a[:, j].std(ddof=1)), float(b[:, j].std(ddof=1))],
-                              "p": float(t.pvalue) if va + vb > 0 else float(diff == 0),
-                              "diff_rel": float(diff / ref),
-                              "ci_rel": [float((diff - half) / ref), float((diff + half) / ref)]}
+        out["stats"][name] = {
+            "mean": [float(a[:, j].mean()), float(b[:, j].mean())],
+            "sd": [float(a[:, j].std(ddof=1)), float(b[:, j].std(ddof=1))],
+            "p": float(t.pvalue) if va + vb > 0 else float(diff == 0),
+            "diff_rel": float(diff / ref),
+            "ci_rel": [float((diff - half) / ref), float((diff + half) / ref)],
+        }
     # Holm: the i-th smallest of m p-values is compared with alpha / (m - i).
     ps = sorted((s_["p"], k) for k, s_ in out["stats"].items())
     going = True  # step-down: stop at the first hypothesis kept
     for i, (p, k) in enumerate(ps):
         going = going and p <= alpha / (len(ps) - i)
         out["stats"][k]["differs"] = going
-    out["counts"] = {"cells": [float(a[:, -2].mean()), float(b[:, -2].mean())],
-                     "cells_M": [float(a[:, -1].mean()), float(b[:, -1].mean())]}
+    out["counts"] = {
+        "cells": [float(a[:, -2].mean()), float(b[:, -2].mean())],
+        "cells_M": [float(a[:, -1].mean()), float(b[:, -1].mean())],
+    }
     out["pass"] = not any(s_["differs"] for s_ in out["stats"].values())
     return out

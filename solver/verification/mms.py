@@ -71,6 +71,7 @@ def _rate(errors, factors) -> float:
 # ``variable``: an extra rate r(x, t), in the lumped diagonal (oxygen supply and uptake, VEGF
 # and niche-factor uptake use it).
 
+
 def _rate_expr(x, t, dim):
     """A positive reaction rate that varies in space and time."""
     return 1.0 + 0.5 * (1.0 + t) * _cos(x, dim) ** 2
@@ -94,8 +95,16 @@ def _mmp_run(dim, comm, n, dt, T, eq: MMPEquation, kind, variable=False):
     src, cells = _Nodal(V, s), _Nodal(V, c_M)
     rate = _Nodal(V, r) if variable else None
     n_own = V.dofmap.index_map.size_local
-    rd = ReactionDiffusion(u=u, K=stiffness(V), lumped=lumped_mass(V), D=eq.D, decay=eq.decay,
-                           dt=dt, name="mms_mmp", rtol=1e-12)
+    rd = ReactionDiffusion(
+        u=u,
+        K=stiffness(V),
+        lumped=lumped_mass(V),
+        D=eq.D,
+        decay=eq.decay,
+        dt=dt,
+        name="mms_mmp",
+        rtol=1e-12,
+    )
     err = _l2(u, ue)
     steps = round(T / dt)
     for i in range(steps):
@@ -104,26 +113,42 @@ def _mmp_run(dim, comm, n, dt, T, eq: MMPEquation, kind, variable=False):
     return err()
 
 
-def mmp_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, dts=(0.2, 0.1, 0.05, 0.025),
-              n_time=None, D: float = 0.5, Lam: float = 0.5, T: float = 1.0, variable: bool = False,
-              Theta: float = 0.5) -> dict:
+def mmp_rates(
+    dim: int = 2,
+    comm=MPI.COMM_WORLD,
+    ns=None,
+    dts=(0.2, 0.1, 0.05, 0.025),
+    n_time=None,
+    D: float = 0.5,
+    Lam: float = 0.5,
+    T: float = 1.0,
+    variable: bool = False,
+    Theta: float = 0.5,
+) -> dict:
     """Space rate (h halving, time-linear solution) and time rate (dt halving, fine mesh) of
     MMPEquation with D, Lambda = ``Lam`` and ``Theta``; ``variable``: with a reaction rate
-    that changes in space and every step."""
+    that changes in space and every step.
+    """
     eq = MMPEquation.of(config.MMPSpec(D=D, Lambda=Lam, Theta=Theta))
     ns = ns or ((8, 16, 32, 64) if dim == 2 else (8, 16, 32))
     n_time = n_time or (128 if dim == 2 else 16)
     t0 = time.perf_counter()
     es = [_mmp_run(dim, comm, n, 0.1, 0.5, eq, "space", variable) for n in ns]
     et = [_mmp_run(dim, comm, n_time, dt, T, eq, "time", variable) for dt in dts]
-    return dict(space=_rate(es, [a / b for a, b in zip(ns[1:], ns)]),
-                time=_rate(et, [a / b for a, b in zip(dts, dts[1:])]),
-                ns=list(ns), space_errors=es, dts=list(dts), time_errors=et,
-                seconds=time.perf_counter() - t0)
+    return dict(
+        space=_rate(es, [a / b for a, b in zip(ns[1:], ns)]),
+        time=_rate(et, [a / b for a, b in zip(dts, dts[1:])]),
+        ns=list(ns),
+        space_errors=es,
+        dts=list(dts),
+        time_errors=et,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Continuum cells: taxis-diffusion-growth of c_E and c_M with a prescribed ECM w(x).
+
 
 def _continuum_run(dim, comm, n, params, T, dt_h2):
     msh = _mesh(dim, comm, n)
@@ -142,8 +167,12 @@ def _continuum_run(dim, comm, n, params, T, dt_h2):
 
     def source(k, t):  # dc/dt - D lap c + Phi div(c grad w) - growth
         S = a[0](t) * G[0] + a[1](t) * G[1]
-        return (da[k](t) * G[k] - eq.D[k] * a[k](t) * LG[k] + eq.Phi[k] * a[k](t) * TG[k]
-                - eq.growth(k, a[k](t) * G[k], S))
+        return (
+            da[k](t) * G[k]
+            - eq.D[k] * a[k](t) * LG[k]
+            + eq.Phi[k] * a[k](t) * TG[k]
+            - eq.growth(k, a[k](t) * G[k], S)
+        )
 
     w = fem.Function(V)
     w.interpolate(fem.Expression(we, V.element.interpolation_points))
@@ -155,7 +184,10 @@ def _continuum_run(dim, comm, n, params, T, dt_h2):
     dt = T / steps
     cc = ContinuumCells(V=V, lumped=lumped_mass(V), params=params, dt=dt, c_E=cs[0], c_M=cs[1])
     tc = fem.Constant(msh, T)
-    errs = [_l2(f, (1.0 + 0.5 * tc) * g[0] if k == 0 else ufl.exp(-0.5 * tc) * g[1]) for k, f in enumerate(cs)]
+    errs = [
+        _l2(f, (1.0 + 0.5 * tc) * g[0] if k == 0 else ufl.exp(-0.5 * tc) * g[1])
+        for k, f in enumerate(cs)
+    ]
     limited, subs = 0.0, 0
     for i in range(steps):
         tm = (i + 0.5) * dt  # frozen source at the step midpoint
@@ -164,25 +196,43 @@ def _continuum_run(dim, comm, n, params, T, dt_h2):
     return [e() for e in errs], limited, subs, steps
 
 
-def continuum_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, T: float = 0.2, params: CellsSpec | None = None,
-                    dt_h2: float = 10.0) -> dict:
+def continuum_rates(
+    dim: int = 2,
+    comm=MPI.COMM_WORLD,
+    ns=None,
+    T: float = 0.2,
+    params: CellsSpec | None = None,
+    dt_h2: float = 10.0,
+) -> dict:
     """Space rate of ContinuumCells (limiter on) for both phenotypes, h halving, dt ~ h^2."""
     ns = ns or ((16, 32, 64, 128) if dim == 2 else (10, 20, 40))
-    params = params or CellsSpec(D_E=0.02, D_M=0.01, Phi_E=0.3, Phi_M=0.6, T_E=1.0, T_M=1.0, proliferation=True)
+    params = params or CellsSpec(
+        D_E=0.02, D_M=0.01, Phi_E=0.3, Phi_M=0.6, T_E=1.0, T_M=1.0, proliferation=True
+    )
     # cell Peclet Phi |grad w| h / D up to ~3.5 on the coarsest 2D mesh: the limiter acts
     t0 = time.perf_counter()
     runs = [_continuum_run(dim, comm, n, params, T, dt_h2) for n in ns]
     eE, eM = [r[0][0] for r in runs], [r[0][1] for r in runs]
     fac = [a / b for a, b in zip(ns[1:], ns)]
     rE, rM = _rate(eE, fac), _rate(eM, fac)
-    return dict(space=min(rE, rM), space_E=rE, space_M=rM, ns=list(ns), errors_E=eE, errors_M=eM,
-                limited=[r[1] for r in runs], substeps=[r[2] for r in runs], steps=[r[3] for r in runs],
-                seconds=time.perf_counter() - t0)
+    return dict(
+        space=min(rE, rM),
+        space_E=rE,
+        space_M=rM,
+        ns=list(ns),
+        errors_E=eE,
+        errors_M=eM,
+        limited=[r[1] for r in runs],
+        substeps=[r[2] for r in runs],
+        steps=[r[3] for r in runs],
+        seconds=time.perf_counter() - t0,
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # The soil: oxygen, VEGF and niche factor through the Soil class (production path), each
 # with a manufactured forcing, prescribed cells c(x, t) and new vessels b(x).
+
 
 def _soil_run(dim, comm, n, dt, T, kind):
     msh = _mesh(dim, comm, n)
@@ -191,17 +241,29 @@ def _soil_run(dim, comm, n, dt, T, kind):
     t = fem.Constant(msh, 0.0)
     tv = ufl.variable(t)
     time_part = (1.0 + tv) if kind == "space" else ufl.exp(-tv)
-    exact = {"o": 0.5 + 0.3 * time_part * _cos(x, dim),
-             "v": time_part * (1.0 + 0.5 * _cos(x, dim)),
-             "x": time_part * (1.0 + 0.5 * _cos(x, dim, 2.0))}
+    exact = {
+        "o": 0.5 + 0.3 * time_part * _cos(x, dim),
+        "v": time_part * (1.0 + 0.5 * _cos(x, dim)),
+        "x": time_part * (1.0 + 0.5 * _cos(x, dim, 2.0)),
+    }
     c = 1.0 + 0.5 * (1.0 + tv) * _cos(x, dim) ** 2  # below Q = 4: the regression min(c/Q, 1) is c/Q
     b = 0.5 + 0.25 * _cos(x, dim)
-    spec = config.OrganSpec(oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3, "regression": 0.5},
-                        vegf={"D": 0.3, "decay": 1.0, "vessel_uptake": 0.7, "s_cells": 0.0, "s_niche": 0.0},
-                        niche={"D": 0.2, "decay": 0.5, "uptake": 0.5})
-    soil = Soil(V=V, K=stiffness(V), lumped=lumped_mass(V), spec=spec,
-                flags=config.SoilSpec(oxygen=True, vegf=True, niche=True), dt=dt, petsc={}, rtol=1e-12,
-                capacity=4.0)
+    spec = config.OrganSpec(
+        oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3, "regression": 0.5},
+        vegf={"D": 0.3, "decay": 1.0, "vessel_uptake": 0.7, "s_cells": 0.0, "s_niche": 0.0},
+        niche={"D": 0.2, "decay": 0.5, "uptake": 0.5},
+    )
+    soil = Soil(
+        V=V,
+        K=stiffness(V),
+        lumped=lumped_mass(V),
+        spec=spec,
+        flags=config.SoilSpec(oxygen=True, vegf=True, niche=True),
+        dt=dt,
+        petsc={},
+        rtol=1e-12,
+        capacity=4.0,
+    )
     ox, vg, nx = soil.oxygen, soil.vegf, soil.niche  # the step's equations
 
     def residual(name, eq, source, rate):  # du/dt - D lap u + (decay + rate) u - source
@@ -209,9 +271,11 @@ def _soil_run(dim, comm, n, dt, T, kind):
         return ufl.diff(u, tv) - eq.D * ufl.div(ufl.grad(u)) + (eq.decay + rate) * u - source
 
     N = 0.0 * c  # no conditioning (the step's N is its own ODE's, not prescribed)
-    forcing = {"o": residual("o", ox, *ox.terms(c, b)),
-               "v": residual("v", vg, vg.source(c, vg.hypoxic(exact["o"]), N), vg.rate(b)),
-               "x": residual("x", nx, 0.0, 0.0)}  # no plasma uptake
+    forcing = {
+        "o": residual("o", ox, *ox.terms(c, b)),
+        "v": residual("v", vg, vg.source(c, vg.hypoxic(exact["o"]), N), vg.rate(b)),
+        "x": residual("x", nx, 0.0, 0.0),
+    }  # no plasma uptake
     soil.b.interpolate(fem.Expression(b, V.element.interpolation_points))
     for name, e in exact.items():
         soil.fields[name].interpolate(fem.Expression(e, V.element.interpolation_points))
@@ -225,11 +289,18 @@ def _soil_run(dim, comm, n, dt, T, kind):
     return {k: e() for k, e in errs.items()}
 
 
-def soil_rates(dim: int = 2, comm=MPI.COMM_WORLD, ns=None, dts=(0.2, 0.1, 0.05, 0.025), n_time=96,
-               time_rates: bool | None = None) -> dict:
+def soil_rates(
+    dim: int = 2,
+    comm=MPI.COMM_WORLD,
+    ns=None,
+    dts=(0.2, 0.1, 0.05, 0.025),
+    n_time=96,
+    time_rates: bool | None = None,
+) -> dict:
     """Space rates of o, v and x through Soil (lumped diagonal, frozen coefficients) and,
     in 2D by default, time rates: the time discretisation does not depend on the
-    dimension, and oxygen's time error (it relaxes fast) only shows on a fine mesh."""
+    dimension, and oxygen's time error (it relaxes fast) only shows on a fine mesh.
+    """
     ns = ns or ((8, 16, 32, 64) if dim == 2 else (6, 12, 24))
     time_rates = dim == 2 if time_rates is None else time_rates
     t0 = time.perf_counter()
