@@ -1,7 +1,7 @@
 """The case reference, docs/case-reference.md, generated from the schema (solver/config.py).
 
 Every key's type, default, unit, source and description come from its declaration
-(``config.param``), so the page cannot fall behind the schema; ``tests/test_casedoc.py``
+(``config.param``), so the page cannot fall behind the schema; ``tests/unit/test_casedoc.py``
 fails when the committed page differs from what this module writes.
 
 Usage::
@@ -49,8 +49,8 @@ A table marked *with `soil.X = true`* belongs to a process that runs only when t
 of `[soil]` is on.
 
 To add or change a key, declare it with `param(default, unit=..., source=..., doc=...)` in
-`solver/config.py` and run `{command}`. `tests/test_config.py` checks that every
-key has a description, a unit and a source; `tests/test_casedoc.py`, that this page is
+`solver/config.py` and run `{command}`. `tests/unit/test_config.py` checks that every
+key has a description, a unit and a source; `tests/unit/test_casedoc.py`, that this page is
 current.
 
 ## Units

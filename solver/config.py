@@ -789,7 +789,7 @@ class SoilSpec(Strict):
         source="setting",
         doc="Tip cells from vessel sites up VEGF gradients; perfused trails raise b.",
     )
-    # The error of sub-cycling is measured in tests/test_soil.py.
+    # The error of sub-cycling is measured in tests/unit/fields/test_soil.py.
     every: Annotated[int, Field(ge=1)] = param(
         20,
         unit="steps",

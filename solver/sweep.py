@@ -122,7 +122,7 @@ def morris(unit: np.ndarray, steps: list[Step], y: np.ndarray, seed: int) -> lis
     that detected nothing) would spoil every effect of its trajectory. Each key is
     therefore analysed on its own steps with finite ends, each step a one-key trajectory
     of two points; with every output finite this is SALib's analysis of the whole design
-    (tests/test_sweep.py checks it).
+    (tests/unit/test_sweep.py checks it).
 
     Args:
         unit: the design's points in [0, 1]^k and ``steps`` its steps (see :func:`design`).

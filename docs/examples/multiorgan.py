@@ -15,7 +15,7 @@
 #     python docs/examples/multiorgan.py [OUTDIR]
 #     mpirun -n 2 python docs/examples/multiorgan.py [OUTDIR]
 #
-# The test suite runs it both ways (tests/test_examples.py). The fields and their units
+# The test suite runs it both ways (tests/system/test_examples.py). The fields and their units
 # are listed in docs/fields.md; the model behind them in docs/model.md.
 
 import sys

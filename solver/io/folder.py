@@ -79,7 +79,7 @@ def replace(tmp: Path, path: Path) -> None:
 def fault(where: str, stage: str, step: int) -> None:
     """Die here (os._exit, no clean-up: as a kill would) if SEEDSOIL_FAULT asks for it:
     ``<where>:<stage>`` at every pass, ``<where>:<stage>@<step>`` at that step only. For
-    the tests of what survives a crash (tests/test_checkpoint_crash.py).
+    the tests of what survives a crash (tests/system/test_checkpoint_crash.py).
     """
     want = os.environ.get("SEEDSOIL_FAULT")
     if want and want in (f"{where}:{stage}", f"{where}:{stage}@{step}"):

@@ -1,7 +1,7 @@
 """Plain data on disk: nested dicts and lists of int, float, str, bool, None and numpy
 arrays, as ``<stem>.json`` (the structure and the scalars) and ``<stem>.npz`` (the arrays,
 written with np.savez, read with np.load, whose default refuses object arrays: the
-object-array test in tests/test_checkpoint_format.py holds it to that). Nothing read here
+object-array test in tests/unit/io/test_checkpoint_format.py holds it to that). Nothing read here
 can run code: JSON has no objects, and an object array in the .npz is refused.
 
 In the JSON an array is ``{"__array__": "a<k>"}`` (a key of the .npz) and a dict with

@@ -12,7 +12,7 @@ from solver import config, ensemble
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parallel

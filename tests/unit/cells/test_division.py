@@ -14,7 +14,7 @@ from solver.fields.reaction_diffusion import lumped_mass
 from solver.verification.cells import unit_space
 
 COMM = MPI.COMM_WORLD
-CASES = Path(__file__).resolve().parent.parent / "cases"
+CASES = Path(__file__).resolve().parents[3] / "cases"
 
 
 def _cells(division: str, **kw) -> DiscreteCells:

@@ -10,7 +10,7 @@ import pytest
 
 from solver.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
     "primary.geometry.size=[0.2, 0.2]",
     "primary.geometry.h=0.02",
@@ -413,7 +413,8 @@ def test_code_and_viewers_in_a_case_file_fail_on_every_rank(tmp_path, capsys):
     path = folder / "bad.toml"
     if comm.rank == 0:
         path.write_text(
-            f"name = \"p\"\n[primary.vegf]\ninitial = \"__import__('os').system('touch {target}')\"\n"
+            f'name = "p"\n[primary.vegf]\n'
+            f"initial = \"__import__('os').system('touch {target}')\"\n"
             f'[solver.petsc]\nksp_view = "ascii:{target}"\n'
         )
     comm.barrier()

@@ -11,7 +11,7 @@ import pytest
 
 from solver.partition import layout
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
     "primary.geometry.size=[0.2, 0.2]",
     "primary.geometry.h=0.01",

@@ -17,7 +17,7 @@ from solver.cli import main
 from solver.fields.reaction_diffusion import FieldError, ReactionDiffusion, lumped_mass, stiffness
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _field(n=24):

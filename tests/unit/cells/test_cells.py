@@ -18,7 +18,7 @@ from solver.cells.locate import MeshWalker
 from solver.fields.reaction_diffusion import lumped_mass
 from solver.verification.cells import frozen_field_digest, msd, unit_space
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(Path(__file__).resolve().parents[3])
 COMM = MPI.COMM_WORLD
 
 

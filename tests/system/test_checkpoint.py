@@ -17,7 +17,7 @@ from solver import config
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # The demo (three organs, the whole soil, angiogenesis) on a small primary.
 SMALL = [

@@ -16,7 +16,7 @@ from solver.cli import main
 from solver.io import plain
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SMALL = [
     "primary.geometry.size=[0.2, 0.2]",
     "primary.geometry.h=0.01",

@@ -314,7 +314,7 @@ def test_default_affinity_refuses_what_it_cannot_fit(tmp_path):
         )
     case = tmp_path / "case.toml"
     case.write_text(
-        (Path(__file__).resolve().parents[1] / "cases" / "breast_multiorgan.toml").read_text()
+        (Path(__file__).resolve().parents[2] / "cases" / "breast_multiorgan.toml").read_text()
     )
     run = subprocess.run(
         [

@@ -18,7 +18,7 @@ from solver.io.metrics import MetricsWriter
 from solver.simulation import Simulation, Stopped
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 # The demo's primary alone, small, with VEGF and new vessels (a sprout log to write).
 SMALL = [
     "primary.geometry.size=[0.2, 0.2]",

@@ -12,7 +12,7 @@ from solver import config, partition
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("nparts", [2, 3, 7, 16])

@@ -13,14 +13,15 @@ import pytest
 
 from solver.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fields_and_cells_open_in_paraview(tmp_path, capsys):
     if shutil.which("pvpython") is None or shutil.which("xvfb-run") is None:
         if os.environ.get("CI"):
             pytest.fail(
-                "pvpython/xvfb-run missing on CI: .ci/run installs them (apt-get install paraview python3-paraview xvfb xauth)"
+                "pvpython/xvfb-run missing on CI: .ci/run installs them"
+                " (apt-get install paraview python3-paraview xvfb xauth)"
             )
         pytest.skip("pvpython not installed (apt-get install paraview python3-paraview xvfb xauth)")
     out = tmp_path / "pv"

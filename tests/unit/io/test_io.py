@@ -91,11 +91,11 @@ def test_field_writer_time_series(outdir: Path) -> None:
 
     with FieldWriter(COMM, outdir, mesh, [u, c]) as w:
         for k, t in enumerate([0.0, 0.5, 1.0]):
-            u.interpolate(lambda x: x[0] + t)
+            u.interpolate(lambda x, t=t: x[0] + t)
             c.x.array[:] = k
             w.write(t)
             COMM.barrier()
-            on_root(lambda: check_midrun(k))
+            on_root(lambda k=k: check_midrun(k))
 
     def check() -> None:
         root = ET.parse(outdir / "fields.xdmf").getroot()
@@ -134,7 +134,7 @@ def test_field_writer_meshio_roundtrip(outdir: Path) -> None:
     u = dolfinx.fem.Function(V, name="u")
     with FieldWriter(COMM, outdir, mesh, [u]) as w:
         for t in (0.0, 1.0, 2.0):
-            u.interpolate(lambda x: x[0] + 10 * t)
+            u.interpolate(lambda x, t=t: x[0] + 10 * t)
             w.write(t)
 
     def check() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from solver.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SMALL = [
     "primary.geometry.size=[0.2, 0.2]",

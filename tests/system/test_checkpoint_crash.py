@@ -13,7 +13,7 @@ import pytest
 
 from solver.io.checkpoint import STAGES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEMO = str(ROOT / "cases" / "demo.toml")
 # The demo (three organs, soil, angiogenesis, blood) on a coarse small primary, no figures.

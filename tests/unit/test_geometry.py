@@ -12,7 +12,7 @@ from mpi4py import MPI
 from solver import config, geometry
 
 COMM = MPI.COMM_WORLD
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PRIMARY_2D = os.path.join(ROOT, "meshes", "primary_2d.msh")
 
 

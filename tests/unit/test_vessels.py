@@ -14,7 +14,7 @@ from solver import config
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(tmp, name, steps, **angio):

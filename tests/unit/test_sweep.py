@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 from solver import config, sweep
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
     "time.steps=60",
     "output.every=20",

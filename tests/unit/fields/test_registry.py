@@ -12,7 +12,7 @@ from solver.fields import registry
 from solver.organ import Organ
 from solver.simulation import Simulation
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 GEOMETRY = {
     "size": [0.2, 0.2],
     "h": 0.02,
