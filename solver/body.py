@@ -228,9 +228,7 @@ class Body:
             - born
         )
         if b is not None:
-            row["ctc_single"], row["ctc_clusters"] = b.clusters()
-            row["intravasated"] = b.counts["entered"]
-            row["arrived"] = b.counts["arrived"]
+            row.update(b.metrics())
         return row
 
     def metrics(self, hours: float) -> dict:
@@ -255,6 +253,8 @@ class Body:
             row.update({f"{name}.{k}": v for k, v in m.items()})
         row["cells"] = ledger["alive"]
         row.update(ledger)
+        if self.exosomes is not None:
+            row.update(self.exosomes.metrics())
         return row
 
     def stats(self) -> dict:

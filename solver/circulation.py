@@ -278,6 +278,18 @@ class Blood:
             list(state["p_ext"]),
         )
 
+    def metrics(self) -> dict[str, int]:
+        """The blood's columns of metrics.csv: single cells and clusters in it now, cells
+        that entered and that arrived in an organ so far.
+        """
+        single, clusters = self.clusters()
+        return {
+            "ctc_single": single,
+            "ctc_clusters": clusters,
+            "intravasated": self.counts["entered"],
+            "arrived": self.counts["arrived"],
+        }
+
     def set_extravasation(self, organ: int, p_sites: np.ndarray) -> None:
         """Per-site probabilities of extravasation of secondary ``organ`` (niche: they
         rise with the conditioning N at each site).
@@ -493,6 +505,19 @@ class ExosomePool:
         self.totals["cleared"] += self.k_clear * integral
         self.totals["taken_up"] = self.totals["taken_up"] + uptake
         return uptake
+
+    def metrics(self) -> dict[str, float]:
+        """The pool's columns of metrics.csv: the amount in the plasma, what the primary
+        released, the clearance removed and the organs took up so far, and the balance.
+        """
+        t = self.totals
+        return {
+            "exosomes_plasma": self.E,
+            "exosomes_released": t["released"],
+            "exosomes_cleared": t["cleared"],
+            "exosomes_taken_up": float(t["taken_up"].sum()),
+            "exosomes_balance": self.balance(),
+        }
 
     def balance(self) -> float:
         """Released - E - cleared - taken up: zero up to round-off."""

@@ -31,6 +31,7 @@ from solver.fields.reaction_diffusion import (
     ReactionDiffusion,
     integral,
     lumped_mass,
+    negative_part,
     stiffness,
 )
 from solver.fields.soil import Soil
@@ -710,9 +711,10 @@ class Organ:
         f = self.fields
         n = self.n_owned
         w = f["w"].x.array
-        extra = {}
+        extra: dict[str, float] = {}
         if self.continuum is None:
-            nE, nM = self.cells.total()
+            counts = self.cells.metrics()
+            nE, nM = counts["cells_E"], counts["cells_M"]
         else:
             scale = 1.0 / self.cells_cfg.h_ref**self.dim  # c is in cells per h_ref^d
             nE = sum(self._integral(f[k].x.array) for k in ("c_E", "d_E") if k in f) * scale
@@ -746,36 +748,10 @@ class Organ:
         }
 
     def _soil_metrics(self) -> dict:
-        f, n = self.fields, self.n_owned
-        out = {}
-
-        def extreme(name, op):
-            values = f[name].x.array[:n]
-            local = values.min(initial=np.inf) if op is MPI.MIN else values.max(initial=-np.inf)
-            return self.comm.allreduce(float(local), op=op)
-
-        # Without the M-matrix (3D default) o, v and x can undershoot below zero, and where
-        # they are used (cells' hypoxia, tips' chemotaxis and branching, conditioning) the
-        # negative part counts as zero: what that clip removes, relative to the field's mass.
-        for name in ("o", "v", "x"):
-            if name in f:
-                out[f"{name}_negative"] = self.negative_part(name)
-        if "o" in f:
-            out["o_min"] = extreme("o", MPI.MIN)
-            hyp = f["o"].x.array[:n] < self.spec.oxygen.hypoxia
-            out["hypoxic_fraction"] = (
-                self.comm.allreduce(float(self.lumped[:n] @ hyp), op=MPI.SUM) / self.volume
-            )
-        if "v" in f:
-            out["vegf_max"] = extreme("v", MPI.MAX)
-        if "x" in f:
-            out["niche_factor"] = self._integral(f["x"].x.array)
-            out["niche_max"] = extreme("N", MPI.MAX)
-            out["niche_mean"] = self._integral(f["N"].x.array) / self.volume
-            out["exosomes_taken_up"] = self.soil.taken_up
-            # Taken from the plasma in the open sub-cycle, delivered to x at its end: an
-            # output between soil steps holds it here, so the balance closes at any step.
-            out["exosomes_pending"] = self._uptake * self.dt
+        assert self.soil is not None
+        # Taken from the plasma in the open sub-cycle, delivered to x at its end: an output
+        # between soil steps holds it as pending, so the balance closes at any step.
+        out = self.soil.metrics(pending=self._uptake * self.dt)
         if self.angio is not None:
             out.update(self.angio.metrics(self.origin_sites, self.volume))
         return out
@@ -784,9 +760,7 @@ class Organ:
         """Int max(-u, 0) / int |u| of field ``name`` (lumped): the share of its mass that
         a clip at zero removes (0 for a field kept non-negative).
         """
-        u = self.fields[name].x.array
-        neg, tot = self._integral(np.maximum(-u, 0.0)), self._integral(np.abs(u))
-        return neg / tot if tot > 0 else 0.0
+        return negative_part(self.lumped[: self.n_owned], self.fields[name].x.array, self.comm)
 
     def lesions(self, les, mm_per_unit: float) -> dict:
         """Lesions in this organ (connected occupied places) and their sizes in mm; in

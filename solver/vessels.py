@@ -17,7 +17,8 @@ Per step, from the start-of-step fields:
   drift alike and part only by diffusion, so without it they would re-cross each
   other's trails at once, and the more often the finer the mesh;
 - branching: a tip older than ``psi`` branches with probability min(1, branch v dt);
-- fibronectin f (pointwise, exact): df/dt = beta n - gamma n f; tips take up VEGF at eta n
+- fibronectin f (pointwise, exact; equations.FibronectinEquation): df/dt = beta n - gamma n f;
+  tips take up VEGF at eta n
   (n: tip density per vertex patch, tips per h_ref^d, as the cells);
 - perfusion: b = 1 on those paths (b only grows).
 Every sprout, branch and anastomosis is logged with its place (``take_log``; the
@@ -37,6 +38,7 @@ from solver.cells import rng
 from solver.cells.discrete import count_at_vertices
 from solver.cells.locate import MeshWalker, claim
 from solver.fields.ecm import relax
+from solver.fields.equations import FibronectinEquation
 from solver.fields.soil import initial_values
 from solver.io.checkpoint import gather_rows, input_cell_owner
 
@@ -85,6 +87,7 @@ class Angiogenesis:
         self.site_x, self.site_radius = site_x, site_radius
         self.organ = organ_index
         self.b = b
+        self.fibronectin = FibronectinEquation.of(cfg)
         self.f = fem.Function(V, name="f")  # fibronectin
         self.f.x.array[:] = initial_values(V, cfg.f_initial, "angiogenesis.f_initial")
         self.n = fem.Function(V, name="tips")  # tip density
@@ -202,7 +205,7 @@ class Angiogenesis:
         self._density()
         at = np.flatnonzero(self.n.x.array)  # f changes only under tips (owned + ghost)
         tips, f = self.n.x.array[at], self.f.x.array[at]
-        relax(f, self.cfg.beta * tips, self.cfg.gamma * tips, self.dt)
+        relax(f, *self.fibronectin.terms(tips), self.dt)
         self.f.x.array[at] = f
         self.tips["age"] = self.tips["age"] + self.dt
 

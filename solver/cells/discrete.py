@@ -385,6 +385,12 @@ class DiscreteCells:
         return n * self.p.h_ref**self.dim / lumped[: len(n)]
 
     def total(self) -> tuple[int, int]:
+        """Epithelial and mesenchymal cells in the organ (collective)."""
         m = int((self.pop.phenotype == MESENCHYMAL).sum())
         e, m = self.comm.allreduce(np.array([len(self.pop) - m, m]), op=MPI.SUM)
         return int(e), int(m)
+
+    def metrics(self) -> dict[str, int]:
+        """The cells' columns of metrics.csv (collective)."""
+        e, m = self.total()
+        return {"cells_E": e, "cells_M": m, "cells": e + m}

@@ -32,6 +32,7 @@ __all__ = [
     "VEGFEquation",
     "NicheEquation",
     "ConditioningEquation",
+    "FibronectinEquation",
     "minimum",
     "maximum",
     "tanh",
@@ -252,3 +253,22 @@ class ConditioningEquation:
         """(gain, total rate) of dN/dt = gain - total N."""
         gain = self.rate * self.uptake * maximum(x, 0.0)
         return gain, gain + self.loss
+
+
+@dataclass(frozen=True)
+class FibronectinEquation:
+    """df/dt = beta n - gamma n f: tip cells n secrete fibronectin and bind it (Anderson &
+    Chaplain 1998); pointwise, exact per step (``ecm.relax``).
+    """
+
+    beta: float
+    gamma: float
+
+    @classmethod
+    def of(cls, spec: config.AngiogenesisSpec) -> FibronectinEquation:
+        """The equation with an organ's ``[angiogenesis]`` parameters."""
+        return cls(beta=spec.beta, gamma=spec.gamma)
+
+    def terms(self, n: Any) -> tuple[Any, Any]:
+        """(gain, total rate) of df/dt = gain - total f at tip density ``n``."""
+        return self.beta * n, self.gamma * n

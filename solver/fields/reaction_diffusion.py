@@ -41,6 +41,15 @@ def integral(lumped: np.ndarray, values: np.ndarray, comm: MPI.Comm) -> float:
     return comm.allreduce(float(lumped @ values[: len(lumped)]), op=MPI.SUM)
 
 
+def negative_part(lumped: np.ndarray, values: np.ndarray, comm: MPI.Comm) -> float:
+    """Int max(-u, 0) / int |u| (lumped, owned dofs): the share of a field's mass that a clip
+    at zero removes (0 for a field kept non-negative), on every rank of ``comm`` (collective).
+    """
+    neg = integral(lumped, np.maximum(-values, 0.0), comm)
+    tot = integral(lumped, np.abs(values), comm)
+    return neg / tot if tot > 0 else 0.0
+
+
 def stiffness(V, m_matrix: bool = True) -> PETSc.Mat:
     """The P1 stiffness matrix; with ``m_matrix``, made an M-matrix where the mesh is not.
 

@@ -30,7 +30,7 @@ from solver.fields.equations import (
     OxygenEquation,
     VEGFEquation,
 )
-from solver.fields.reaction_diffusion import ReactionDiffusion, integral
+from solver.fields.reaction_diffusion import ReactionDiffusion, integral, negative_part
 
 
 def initial_values(V, expression: str, what: str) -> np.ndarray:
@@ -84,6 +84,7 @@ class Soil:
         self.comm = V.mesh.comm
         self.n = V.dofmap.index_map.size_local
         self.lumped = lumped
+        self.volume = self.comm.allreduce(lumped[: self.n].sum(), op=MPI.SUM)
         self.fields: dict[str, fem.Function] = {}
         self.b = fem.Function(V, name="b")  # perfused new vessels: zero until angiogenesis
         self.solvers: dict[str, ReactionDiffusion] = {}
@@ -134,6 +135,41 @@ class Soil:
         """The inverse of ``state``."""
         self.rest = dict(state["rest"])
         self.taken_up, self.consumed = state["taken_up"], state["consumed"]
+
+    def metrics(self, pending: float = 0.0) -> dict[str, float]:
+        """The soil's columns of metrics.csv (collective): each field's negative part, the
+        least oxygen and the hypoxic share of the organ, the most VEGF, the niche factor's
+        integral, the conditioning's mean and maximum, and the exosome amounts received so
+        far and ``pending`` (taken from the plasma, not yet delivered to x).
+        """
+        f, n, comm = self.fields, self.n, self.comm
+        lumped = self.lumped[:n]
+
+        def extreme(name: str, op: MPI.Op) -> float:
+            values = f[name].x.array[:n]
+            local = values.min(initial=np.inf) if op is MPI.MIN else values.max(initial=-np.inf)
+            return comm.allreduce(float(local), op=op)
+
+        out: dict[str, float] = {}
+        # Without the M-matrix (3D default) o, v and x can undershoot below zero, and where
+        # they are used (cells' hypoxia, tips' chemotaxis and branching, conditioning) the
+        # negative part counts as zero: what that clip removes, relative to the field's mass.
+        for name in ("o", "v", "x"):
+            if name in f:
+                out[f"{name}_negative"] = negative_part(lumped, f[name].x.array, comm)
+        if "o" in f:
+            out["o_min"] = extreme("o", MPI.MIN)
+            hyp = f["o"].x.array[:n] < self.spec.oxygen.hypoxia
+            out["hypoxic_fraction"] = comm.allreduce(float(lumped @ hyp), op=MPI.SUM) / self.volume
+        if "v" in f:
+            out["vegf_max"] = extreme("v", MPI.MAX)
+        if "x" in f:
+            out["niche_factor"] = integral(lumped, f["x"].x.array, comm)
+            out["niche_max"] = extreme("N", MPI.MAX)
+            out["niche_mean"] = integral(lumped, f["N"].x.array, comm) / self.volume
+            out["exosomes_taken_up"] = self.taken_up
+            out["exosomes_pending"] = pending
+        return out
 
     def vessels(self) -> np.ndarray:
         """b0 + b per owned dof: where oxygen and exosomes leave the blood."""

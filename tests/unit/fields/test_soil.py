@@ -122,6 +122,7 @@ def test_exosome_mass_balance(tmp_path):
         lambda o: (o.soil.amounts()["x"], o.soil.consumed, o.soil.taken_up) if o.index else None
     )
     organs = [v for v in held.values() if v is not None]
+    organs_ = ("liver", "lung")
     pending = sum(
         sim.last[f"{name}.exosomes_pending"] for name in ("liver", "lung")
     )  # the open sub-cycle
@@ -137,6 +138,14 @@ def test_exosome_mass_balance(tmp_path):
     assert organs[0][2] == pytest.approx(4 * organs[1][2], rel=1e-12)
     last = sim.last
     assert 0 < last["liver.niche_max"] <= 1 and last["ledger_error"] == 0
+    # The pool's columns of metrics.csv (ExosomePool.metrics) against the organs' columns
+    # (Soil.metrics): what left the plasma for the organs is what they received or hold as
+    # pending.
+    assert last["exosomes_plasma"] == pool.E
+    assert last["exosomes_released"] == pool.totals["released"]
+    received = sum(last[f"{o}.exosomes_taken_up"] + last[f"{o}.exosomes_pending"] for o in organs_)
+    assert last["exosomes_taken_up"] == pytest.approx(received, rel=1e-12)
+    assert abs(last["exosomes_balance"]) < 1e-12 * pool.totals["released"]
 
 
 def _run_with_exosome_ledger(out, legs, **niche):
