@@ -82,7 +82,7 @@ def environment(model, mmp2, ecm):
         mmp2[i][1] = g * (right + left + bottom + top) + mmp2[i][0] * keep + cm.tha * cm.theta * cM
         ecm[i][1] = ecm[i][0] * (1 - cm.tha * (cm.gamma1 * cM + cm.gamma2 * mmp2[i][1]))
         if (ecm[i][1] < 0).any() or (ecm[i][1] > 1).any():
-            warnings.warn(f"ecm outside [0, 1] in grid {i}")
+            warnings.warn(f"ecm outside [0, 1] in grid {i}", stacklevel=2)
         mmp2[i][0, :, :] = mmp2[i][1, :, :]
         ecm[i][0, :, :] = ecm[i][1, :, :]
 

@@ -91,7 +91,7 @@ def load_seedsoil(path: Path, organ: str = "primary") -> dict[int, dict[str, flo
     out = {}
     with open(path) as f:
         for row in csv.DictReader(f):
-            g = lambda k: float(row[f"{organ}.{k}"])  # noqa: E731
+            g = lambda k, row=row: float(row[f"{organ}.{k}"])  # noqa: E731
             out[int(row["step"])] = {
                 "E": g("cells_E"),
                 "M": g("cells_M"),

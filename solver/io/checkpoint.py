@@ -409,7 +409,7 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
             c.fail("soil", f"keys {sorted(soil)}, expected rest, taken_up, consumed")
         for k in ("taken_up", "consumed"):
             c.get(soil, k, f"soil.{k}", float, finite=True)
-        for k, v in c.get(soil, "rest", "soil.rest", dict).items():
+        for k, _v in c.get(soil, "rest", "soil.rest", dict).items():
             c.get(soil["rest"], k, f"soil.rest.{k}", bool)
     if organ.angio is not None:
         a = c.get(rest, "angio", "angio", dict)
