@@ -1,5 +1,7 @@
 """Scaling of the 3D multi-organ case (issue 5), measured on 1 and 2 ranks and modelled
-beyond. Run serially; it launches its own mpirun jobs:
+beyond.
+
+Run serially; it launches its own mpirun jobs:
 
     python scripts/scaling.py [--case cases/scaling_3d.toml] [--steps 10] [--warmup 2]
         [--configs 1:split:elements,2:split:elements,2:all:elements,2:all:cells]

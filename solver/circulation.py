@@ -196,6 +196,10 @@ class Arrival:
 
 
 class Blood:
+    """The circulating cells, as rows replicated on every rank, and their fate after T_V:
+    break-up, survival, route and extravasation into a secondary organ.
+    """
+
     def __init__(
         self,
         *,
@@ -272,6 +276,7 @@ class Blood:
             c.array(a, f"blood.p_ext[{j}]", np.float64, (None,), 0.0, 1.0 + 1e-12, finite=True)
 
     def load_state(self, state: dict) -> None:
+        """Take back what ``state`` returned (checked first with ``check_state``)."""
         self.rows, self.counts, self.p_ext = (
             dict(state["rows"]),
             dict(state["counts"]),
@@ -415,7 +420,9 @@ def exosome_uptake(cfg, types: list[str], blocked: set[str] = frozenset()) -> np
 
 
 class ExosomePool:
-    """The plasma exosome pool E (docs/model.md section 5), an amount replicated on every rank:
+    """The plasma exosome pool E (docs/model.md section 5), an amount replicated on every rank.
+
+    It obeys
 
         dE/dt = sigma N_T - (k_clear + sum_j k_j) E
 
@@ -461,6 +468,7 @@ class ExosomePool:
         )
 
     def load_state(self, state: dict) -> None:
+        """Take back what ``state`` returned (checked first with ``check_state``)."""
         self.E, self.releasing, self.totals = state["E"], state["releasing"], dict(state["totals"])
         self.set_uptake(state["k"])
 
@@ -476,6 +484,9 @@ class ExosomePool:
             )
 
     def step(self, n_primary: float, release: bool = True) -> np.ndarray:
+        """Advance E by one step from ``n_primary`` primary cells (no release if ``release``
+        is false); returns each organ's uptake over the step.
+        """
         src = self.sigma * n_primary if release else 0.0
         k = self.k_clear + self.k.sum()
         if k == 0.0:  # no sink: E grows linearly

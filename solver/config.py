@@ -595,6 +595,7 @@ class OrganSpec(Strict):
     )
 
     def organ_type(self) -> str:
+        """The organ type: ``type``, else the geometry kind (liver, lung, ...), else the name."""
         return self.type or (
             self.geometry.kind if self.geometry.kind not in ("box", "msh", "stl") else self.name
         )
@@ -758,6 +759,9 @@ class InterventionSpec(Strict):
         return self
 
     def active(self, t: float) -> bool:
+        """Whether the treatment acts at time ``t``: between start and stop, and within a
+        dose when it is dosed.
+        """
         if t < self.start or (self.stop is not None and t > self.stop):
             return False
         return not self.every or (t - self.start) % self.every < self.duration
@@ -1113,6 +1117,7 @@ class Case(Strict):
         return self
 
     def organs(self) -> list[OrganSpec]:
+        """The primary, then the secondary organs."""
         return [self.primary] + list(self.secondary)
 
     # Where the case came from (for relative mesh paths and error messages).
@@ -1130,6 +1135,7 @@ class Case(Strict):
         return {**self.solver.petsc, **self._petsc_command_line}
 
     def petsc_command_line(self) -> dict:
+        """A copy of the PETSc options given on the command line (``--petsc-option``)."""
         return dict(self._petsc_command_line)
 
     def illustrative(self) -> dict[str, str]:
@@ -1261,6 +1267,9 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
 
 
 def from_dict(data: dict, source: str = "<dict>") -> Case:
+    """Validate raw case data into a Case; mesh and STL paths are resolved against the case
+    file ``source`` and must exist. Errors are CaseError naming ``source`` and the key.
+    """
     try:
         case = Case.model_validate(data)
     except ValidationError as err:

@@ -39,6 +39,10 @@ _ALGO_2D = 6  # Frontal-Delaunay: best minimum angle / fewest obtuse triangles (
 
 @dataclass
 class OrganMesh:
+    """An organ's distributed mesh with its cell and facet tags, the physical groups, the
+    tumour centre and the vessel sites.
+    """
+
     mesh: dolfinx.mesh.Mesh
     cell_tags: dolfinx.mesh.MeshTags  # every cell tagged with exactly one of the cell groups
     facet_tags: dolfinx.mesh.MeshTags  # outer boundary facets tagged "boundary"

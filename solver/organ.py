@@ -707,6 +707,9 @@ class Organ:
 
     # -- what is reported ---------------------------------------------------------------
     def metrics(self) -> dict:
+        """The organ's scalar metrics, the same on every rank (collective): cell counts, ECM
+        loss and degradation, MMP extremes, invasion radii, and the soil's.
+        """
         f = self.fields
         n = self.n_owned
         w = f["w"].x.array
@@ -840,8 +843,10 @@ class Organ:
 
 
 def scale_hours(t: float, case: config.Case) -> float:
+    """Time ``t`` (in units of scales.time_s) in hours."""
     return t * case.scales.time_s / 3600.0
 
 
 def length_mm(x: float, case: config.Case) -> float:
+    """Length ``x`` (in units of scales.length_cm) in millimetres."""
     return x * case.scales.length_cm * 10.0

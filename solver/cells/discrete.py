@@ -43,6 +43,10 @@ def count_at_vertices(vec: dolfinx.la.Vector, vertices: np.ndarray) -> np.ndarra
 
 
 class DiscreteCells:
+    """The discrete cancer cells of one organ: their population, moves, room and divisions,
+    and the densities c_E, c_M they hand to the fields.
+    """
+
     def __init__(
         self,
         *,
@@ -385,6 +389,7 @@ class DiscreteCells:
         return n * self.p.h_ref**self.dim / lumped[: len(n)]
 
     def total(self) -> tuple[int, int]:
+        """(epithelial, mesenchymal) cells in the organ, summed over ranks (collective)."""
         m = int((self.pop.phenotype == MESENCHYMAL).sum())
         e, m = self.comm.allreduce(np.array([len(self.pop) - m, m]), op=MPI.SUM)
         return int(e), int(m)

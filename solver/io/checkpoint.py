@@ -297,9 +297,13 @@ class Check:
         self.path = path
 
     def fail(self, key: str, why: str):
+        """Raise the CaseError for ``key`` (a dotted path) with the reason ``why``."""
         raise config.CaseError(f"{self.path}: key {key!r}: {why}; refused")
 
     def get(self, d, key: str, where: str, kind=None, finite: bool = False):
+        """``d[key]``, which must exist, be of ``kind`` (float accepts int; bool only when
+        asked) and finite where asked; ``where`` names it in errors.
+        """
         if not isinstance(d, dict) or key not in d:
             self.fail(where, "missing")
         v = d[key]
@@ -354,6 +358,7 @@ class Check:
         return cols
 
     def counters(self, d, key: str, where: str = "") -> dict:
+        """``d[key]``: a dict of int counters."""
         path = f"{where}.{key}" if where else key
         v = self.get(d, key, path, dict)
         for k in v:

@@ -79,6 +79,9 @@ class SeriesIndex:
         self._save()
 
     def add(self, t: float) -> None:
+        """Record an output at time ``t`` in the current series (replacing any at or after
+        ``t``) and rewrite the index and the combined XDMF.
+        """
         self.entries = [e for e in self.entries if e[0] < t] + [(t, self.current)]
         self._save()
 
