@@ -82,11 +82,14 @@ if comm.rank == 0:
                         row.get("p", ""),
                     ]
                 )
-                line = f"{name:>12} {m:<28} mean {row['mean']:10.2f}  5-95 % [{row['p05']:.1f}, {row['p95']:.1f}]"
+                line = (
+                    f"{name:>12} {m:<28} mean {row['mean']:10.2f}  5-95 % "
+                    f"[{row['p05']:.1f}, {row['p95']:.1f}]"
+                )
                 if "effect" in row:
                     line += (
-                        f"  effect vs {ref} {row['effect']:+.2f} (95 % CI {row['low']:+.2f} to {row['high']:+.2f},"
-                        f" p = {row['p']:.2g})"
+                        f"  effect vs {ref} {row['effect']:+.2f} (95 % CI {row['low']:+.2f} to "
+                        f"{row['high']:+.2f}, p = {row['p']:.2g})"
                     )
                 print(line, flush=True)
     print(json.dumps(result))

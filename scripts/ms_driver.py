@@ -146,7 +146,8 @@ def timing(steps: int, seed: int) -> None:
         for _ in range(steps):
             advance(model, intr)
         print(
-            f"\nMS_CPU_S_PER_STEP {'fast' if fast else 'original'} {(time.process_time() - c0) / steps:.4f}",
+            f"\nMS_CPU_S_PER_STEP {'fast' if fast else 'original'} "
+            f"{(time.process_time() - c0) / steps:.4f}",
             flush=True,
         )
 

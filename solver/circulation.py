@@ -162,10 +162,11 @@ def default_affinity(cfg) -> dict[str, float]:
     got = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, shares(best[1])))
     want = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, target))
     raise config.CaseError(
-        f"key 'circulation.arrest' = {dict(cfg.arrest)}: no default affinities (0 < affinity <= 1) reproduce the "
-        f"observed incidence of {cfg.primary_type} metastases ({want}); the closest is {got}: an organ type whose "
-        "arrest is too small for its share would need the others' affinities below 1e-12 of its own. Give "
-        "'circulation.affinity' for these organ types or change their 'circulation.arrest'."
+        f"key 'circulation.arrest' = {dict(cfg.arrest)}: no default affinities (0 < affinity <= 1) "
+        f"reproduce the observed incidence of {cfg.primary_type} metastases ({want}); the closest "
+        f"is {got}: an organ type whose arrest is too small for its share would need the others' "
+        "affinities below 1e-12 of its own. Give 'circulation.affinity' for these organ types or "
+        "change their 'circulation.arrest'."
     )
 
 
@@ -261,7 +262,9 @@ class Blood:
         return {"rows": dict(self.rows), "counts": dict(self.counts), "p_ext": list(self.p_ext)}
 
     def check_state(self, c, state: dict) -> None:
-        """Refuse (``c``: checkpoint.Check) a simulation state whose blood ``state`` did not write."""
+        """Refuse (``c``: checkpoint.Check) a simulation state whose blood ``state`` did not
+        write.
+        """
         spec = {
             k: (v.dtype, v.shape[1:], 0 if k in ("entered", "origin") else None, None, k == "clock")
             for k, v in self.rows.items()
@@ -447,7 +450,9 @@ class ExosomePool:
         return {"E": self.E, "releasing": self.releasing, "k": self.k, "totals": dict(self.totals)}
 
     def check_state(self, c, state: dict) -> None:
-        """Refuse (``c``: checkpoint.Check) a simulation state whose pool ``state`` did not write."""
+        """Refuse (``c``: checkpoint.Check) a simulation state whose pool ``state`` did not
+        write.
+        """
         s = c.get(state, "exosomes", "exosomes", dict)
         c.get(s, "E", "exosomes.E", float, finite=True)
         c.get(s, "releasing", "exosomes.releasing", bool)

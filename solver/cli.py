@@ -164,7 +164,8 @@ def cmd_restart(args) -> int:
         raise config.CaseError(f"{args.outdir}: not a seedsoil output folder (no manifest.json)")
     sim = Simulation.restart(args.outdir, COMM, args.steps, petsc=_petsc_options(args.petsc_option))
     say(
-        f"seedsoil: restart of {sim.case.name!r} at step {sim.n} on {COMM.size} rank(s), output {sim.outdir}"
+        f"seedsoil: restart of {sim.case.name!r} at step {sim.n} on {COMM.size} rank(s), output "
+        f"{sim.outdir}"
     )
     return _go(sim)
 

@@ -659,7 +659,8 @@ class CirculationSpec(Strict):
 
     @model_validator(mode="after")
     def _fit_affinities(self):
-        # The default affinities are fitted to the case's arrest: refuse at load a case they cannot fit.
+        # The default affinities are fitted to the case's arrest: refuse at load a case they
+        # cannot fit.
         from .circulation import INCIDENCE, default_affinity
 
         if self.routing == "anatomical" and set(INCIDENCE.get(self.primary_type, ())) - set(
@@ -930,7 +931,10 @@ class CellsSpec(Strict):
 # monitors, -log_view, -options_file, debuggers, -malloc_dump, python types. The command
 # line (--petsc-option) is the user's own and stays open.
 PETSC_FIELDS = ("mmp_", "oxygen_", "vegf_", "niche_")  # per-field prefixes (reaction_diffusion.py)
-_LEVEL = r"(ksp_type|pc_type|ksp_max_it|ksp_rtol|ksp_atol|pc_factor_levels|pc_factor_mat_solver_type|pc_sor_its)"
+_LEVEL = (
+    r"(ksp_type|pc_type|ksp_max_it|ksp_rtol|ksp_atol|pc_factor_levels|pc_factor_mat_solver_type"
+    r"|pc_sor_its)"
+)
 PETSC_ALLOWED = re.compile(
     r"""
     ksp_type | pc_type
@@ -949,7 +953,7 @@ PETSC_ALLOWED = re.compile(
              |process_eq_limit|reuse_interpolation|esteig_ksp_type|esteig_ksp_max_it|repartition
              |use_parallel_coarse_grid_solver|aggressive_coarsening|agg_type|low_memory_threshold_filter)
   | pc_mg_(levels|cycle_type|type|smoothup|smoothdown|galerkin)
-  | (sub|mg_levels|mg_coarse)_"""
+  | (sub|mg_levels|mg_coarse)_"""  # noqa: E501 (a verbose regex: rewrapping would change its text)
     + _LEVEL,
     re.X | re.I,
 )
@@ -970,9 +974,9 @@ def check_petsc(options: dict) -> dict:
             raise PydanticCustomError(
                 "petsc_option",
                 "not a solver setting that a case file may pass to PETSc (allowed: Krylov and "
-                "preconditioner types, tolerances, iteration limits and the like, see docs/reliability.md; viewers, "
-                "monitors, logs, debuggers and options files are refused); your own options go on the command "
-                "line: --petsc-option -{key}=VALUE",
+                "preconditioner types, tolerances, iteration limits and the like, see "
+                "docs/reliability.md; viewers, monitors, logs, debuggers and options files are "
+                "refused); your own options go on the command line: --petsc-option -{key}=VALUE",
                 {"key": key},
             )
         if isinstance(value, str) and (
@@ -1104,15 +1108,15 @@ class Case(Strict):
             self.primary.extravasation != ExtravasationSpec()
         ):  # compared by value: a restart's case sets every key
             raise ValueError(
-                "key 'primary.extravasation': no cell arrives in the primary (arrivals settle in the "
-                "secondary organs), so it has no effect: set [secondary.extravasation] instead"
+                "key 'primary.extravasation': no cell arrives in the primary (arrivals settle in "
+                "the secondary organs), so it has no effect: set [secondary.extravasation] instead"
             )
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
         if self.cells.mode == "continuum" and self.parallel.balance == "cells":
             raise ValueError(
-                "key 'parallel.balance' = 'cells' weights elements by the discrete cells they hold; "
-                "with cells.mode = 'continuum' the cells are a field that costs the same on every "
-                "element: use 'elements'"
+                "key 'parallel.balance' = 'cells' weights elements by the discrete cells they "
+                "hold; with cells.mode = 'continuum' the cells are a field that costs the same on "
+                "every element: use 'elements'"
             )
         return self
 
@@ -1304,7 +1308,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Case:
     if not data:  # a wrong or truncated file must not run as a case of all defaults
         raise CaseError(
             f"{path}: the case file sets no key (it is empty or holds only comments); the smallest "
-            'case names itself, e.g. name = "my_case", and every key it leaves out takes its default'
+            'case names itself, e.g. name = "my_case", and every key it leaves out takes its '
+            "default"
         )
     data = apply_overrides(data, overrides or [], str(path))
     return from_dict(data, str(path))

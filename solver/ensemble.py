@@ -130,7 +130,8 @@ def arrivals(folders: list[Path], out: Path) -> list[str]:
         if n:
             lo, hi = interval(total[o])
             lines.append(
-                f"arrivals in {o}: {total[o]} of {n} units ({total[o] / n:.1%}, 95 % interval {lo:.1%}-{hi:.1%})"
+                f"arrivals in {o}: {total[o]} of {n} units ({total[o] / n:.1%}, 95 % interval "
+                f"{lo:.1%}-{hi:.1%})"
             )
     if n and len(organs) >= 2 and total[organs[1]] > 0:
         a, b = organs[:2]

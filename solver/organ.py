@@ -724,7 +724,8 @@ class Organ:
                 extra["cells_dormant"] = (
                     self._integral(f["d_E"].x.array) + self._integral(f["d_M"].x.array)
                 ) * scale
-            # Mass the clip at zero added back (cumulative, cells): round-off if the scheme is right.
+            # Mass the clip at zero added back (cumulative, cells): round-off if the scheme is
+            # right.
             extra["clip_removed"] = self.tissue_stats()["clip_removed"]
         degraded = (
             self.comm.allreduce(float(self.lumped[:n] @ (w[:n] < 0.5)), op=MPI.SUM) / self.volume

@@ -230,9 +230,10 @@ class DiscreteCells:
         wake_gain: float = 0.0,
     ):
         """Advance the cells by one step ``n`` in the ECM field ``w`` (P1 dof values,
-        owned + ghost, from the start of the step). With oxygen ``o_values``: below ``limits[0]``
-        (o_hyp) no division and the cycle clock stands still, death below ``limits[1]`` (o_nec). With the niche
-        conditioning ``N_values``: dormant cells wake at r_wake (1 + wake_gain N).
+        owned + ghost, from the start of the step). With oxygen ``o_values``: below
+        ``limits[0]`` (o_hyp) no division and the cycle clock stands still, death below
+        ``limits[1]`` (o_nec). With the niche conditioning ``N_values``: dormant cells wake
+        at r_wake (1 + wake_gain N).
         """
         self._move(n, w_values)
         if o_values is not None:
@@ -371,7 +372,9 @@ class DiscreteCells:
         )
 
     def densities(self, lumped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (docs/model.md section 0)."""
+        """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (docs/model.md
+        section 0).
+        """
         m = self.pop.phenotype == MESENCHYMAL
         nE, nM = self.vertex_counts(~m), self.vertex_counts(m)
         scale = self.p.h_ref**self.dim / lumped[: len(nE)]

@@ -473,7 +473,8 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
         if (c.get(state, key, key) is None) != (have is None):
             c.fail(
                 key,
-                f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint disagrees",
+                f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint "
+                "disagrees",
             )
     if body.blood is not None:
         body.blood.check_state(c, state)
