@@ -293,9 +293,8 @@ def partitions(args, parts: list[int], one: dict) -> dict:
         return np.asarray(scotch(comm, nparts, o["dual"], False).array, dtype=np.int64)
 
     def stats(o, nparts, dest):
-        owner_v = np.full(
-            o["n_vertices"], np.iinfo(np.int64).max
-        )  # a vertex goes to its lowest part
+        # A vertex goes to its lowest part.
+        owner_v = np.full(o["n_vertices"], np.iinfo(np.int64).max)
         np.minimum.at(owner_v, o["cells"].ravel(), np.repeat(dest, o["cells"].shape[1]))
         owned = np.bincount(owner_v, minlength=nparts)
         # Vertices that part p touches but does not own: its ghosts.

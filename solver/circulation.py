@@ -227,9 +227,8 @@ class Blood:
         # Probability of extravasation per secondary organ and vessel site (set_extravasation).
         self.p_ext = [np.full(int(k), float(p)) for k, p in zip(sites, p_ext)]
         if cfg.routing == "anatomical":
-            split = anatomical_split(
-                cfg, list(types or secondaries)
-            )  # last entry: unmodelled organs
+            # Its last entry: the organs that are not modelled.
+            split = anatomical_split(cfg, list(types or secondaries))
         else:
             split = (
                 np.array([cfg.split.get(name, 0.0) for name in secondaries])
@@ -500,9 +499,8 @@ class ExosomePool:
             return np.zeros(len(self.k))
         E_inf = src / k
         decay = np.exp(-k * self.dt)
-        integral = (
-            E_inf * self.dt + (self.E - E_inf) * -np.expm1(-k * self.dt) / k
-        )  # of E over the step
+        # The integral of E over the step.
+        integral = E_inf * self.dt + (self.E - E_inf) * -np.expm1(-k * self.dt) / k
         self.E = E_inf + (self.E - E_inf) * decay
         uptake = self.k * integral
         self.totals["released"] += src * self.dt

@@ -957,9 +957,8 @@ PETSC_ALLOWED = re.compile(
     + _LEVEL,
     re.X | re.I,
 )
-_PETSC_VALUE = re.compile(
-    r"[A-Za-z0-9_.+-]{1,64}"
-)  # a number, a type name, a boolean: no paths, no spaces
+# A PETSc option's value: a number, a type name, a boolean; no paths, no spaces.
+_PETSC_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 
 
 def check_petsc(options: dict) -> dict:

@@ -48,9 +48,8 @@ class OrganMesh:
     facet_tags: dolfinx.mesh.MeshTags  # outer boundary facets tagged "boundary"
     groups: dict[str, tuple[int, int]]  # physical-group name -> (dim, tag)
     tumour_centre: np.ndarray  # shape (dim,), same on all ranks
-    vessel_sites: dict[
-        str, np.ndarray
-    ]  # "normal"/"ruptured" -> (k, dim) centres, same on all ranks
+    # "normal"/"ruptured" -> (k, dim) centres, the same on all ranks
+    vessel_sites: dict[str, np.ndarray]
 
 
 def _partitioner():

@@ -324,9 +324,8 @@ class DiscreteCells:
     def _divide(self, n: int, allowed: np.ndarray | None = None):
         pop, lat = self.pop, self.lattice
         cycling = pop.state != DORMANT if allowed is None else (pop.state != DORMANT) & allowed
-        pop.data["clock"] = (
-            pop.clock + cycling
-        )  # quiescent (dormant, hypoxic): the cycle halts in G0/G1
+        # Quiescent cells (dormant, hypoxic) keep their clock: the cycle halts in G0/G1.
+        pop.data["clock"] = pop.clock + cycling
         if self.p.division == "synchronous":
             # Franssen's reference code (MetaSpread 2024.0.6 cancermodel.py, step and
             # proliferate): when the count of completed steps n - 1 reaches a multiple of a

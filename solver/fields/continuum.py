@@ -94,12 +94,10 @@ class ContinuumCells:
         self._w = fem.Function(V)  # w is copied in, so the taxis forms compile once
         gw = ufl.grad(self._w)
         self._K = _CSR(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)  # w-independent: once
-        self._T = _CSR(
-            u * ufl.inner(gw, ufl.grad(v)) * ufl.dx
-        )  # T_ij = int phi_j grad w . grad phi_i
-        self._Tt = _CSR(
-            v * ufl.inner(gw, ufl.grad(u)) * ufl.dx
-        )  # (T^T)_ij = T_ji, also for ghost j
+        # T_ij = int phi_j grad w . grad phi_i
+        self._T = _CSR(u * ufl.inner(gw, ufl.grad(v)) * ufl.dx)
+        # (T^T)_ij = T_ji, also for ghost j
+        self._Tt = _CSR(v * ufl.inner(gw, ufl.grad(u)) * ufl.dx)
         K = self._K.csr
         for other in (self._T.csr, self._Tt.csr):  # same pattern -> .data arrays align
             assert np.array_equal(K.indices, other.indices) and np.array_equal(
@@ -247,7 +245,6 @@ class ContinuumCells:
                 new = num / (1.0 + a * S / self.Q)
                 self.stats["clip_removed"] += float(self.m @ np.maximum(-new, 0.0))
                 new = np.maximum(new, 0.0)
-                self.stats["born"] += float(
-                    self.m @ (new - c[k][:n])
-                )  # growth, crowding and sources
+                # Growth, crowding and sources.
+                self.stats["born"] += float(self.m @ (new - c[k][:n]))
                 c[k][:n] = new
