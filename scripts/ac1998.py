@@ -44,7 +44,9 @@ BANDS = np.linspace(0.0, 1.0, 11)
 
 
 def brush_border(x: np.ndarray) -> float:
-    """Events per unit x in x >= 0.8 over events per unit x in 0.2 <= x < 0.8 (inf if none there)."""
+    """Events per unit x in x >= 0.8 over events per unit x in 0.2 <= x < 0.8 (inf if none
+    there).
+    """
     near, mid = np.sum(x >= 0.8) / 0.2, np.sum((x >= 0.2) & (x < 0.8)) / 0.6
     return float(near / mid) if mid else float("inf") if near else float("nan")
 
@@ -172,8 +174,8 @@ def main():
         }
         result[rho] = s = {model: summary(r) for model, r in runs.items() if r}
         print(
-            f"\nrho = {rho} (A&C units){'  [A&C 1998]' if rho == 0.34 else ''}; mean (min-max); times in A&C "
-            f"units (1 = {lattice.DAYS:.2f} d = {lattice.SEEDSOIL:.2f} seedsoil units)"
+            f"\nrho = {rho} (A&C units){'  [A&C 1998]' if rho == 0.34 else ''}; mean (min-max); "
+            f"times in A&C units (1 = {lattice.DAYS:.2f} d = {lattice.SEEDSOIL:.2f} seedsoil units)"
         )
         print(f"  {'':34s} " + " ".join(f"{'lattice ' * (m != 'seedsoil') + m:>24s}" for m in s))
         for t in lattice.SAMPLE_T:

@@ -1,9 +1,9 @@
-"""A case under two or more arms (sets of overrides), an ensemble of replicates each, and
+r"""A case under two or more arms (sets of overrides), an ensemble of replicates each, and
 the effect of each arm against the first: difference of the means of chosen final metrics
 with its 95 % interval (Welch's t), and the mean with its 5-95 % band per arm.
 
-    mpirun -n 2 python -m mpi4py scripts/arms.py CASE --replicates 16 \\
-        --arm primed: --arm unprimed:exosomes.release=0 \\
+    mpirun -n 2 python -m mpi4py scripts/arms.py CASE --replicates 16 \
+        --arm primed: --arm unprimed:exosomes.release=0 \
         --metrics liver.cells,lung.cells,arrived [--output DIR]
 
 An arm is NAME:key=value,key=value (empty after the colon: the case as it is). Replicate
@@ -82,11 +82,14 @@ if comm.rank == 0:
                         row.get("p", ""),
                     ]
                 )
-                line = f"{name:>12} {m:<28} mean {row['mean']:10.2f}  5-95 % [{row['p05']:.1f}, {row['p95']:.1f}]"
+                line = (
+                    f"{name:>12} {m:<28} mean {row['mean']:10.2f}  5-95 % "
+                    f"[{row['p05']:.1f}, {row['p95']:.1f}]"
+                )
                 if "effect" in row:
                     line += (
-                        f"  effect vs {ref} {row['effect']:+.2f} (95 % CI {row['low']:+.2f} to {row['high']:+.2f},"
-                        f" p = {row['p']:.2g})"
+                        f"  effect vs {ref} {row['effect']:+.2f} (95 % CI {row['low']:+.2f} to "
+                        f"{row['high']:+.2f}, p = {row['p']:.2g})"
                     )
                 print(line, flush=True)
     print(json.dumps(result))

@@ -69,7 +69,8 @@ organ = Organ(case.primary, om, case)
 ncells = sum(organ.cells.total())
 ndofs = organ.V.dofmap.index_map.size_global
 say(
-    f"mesh: {ndofs} vertices, {om.mesh.topology.index_map(2).size_global} triangles; {ncells} cells; {comm.size} rank(s)"
+    f"mesh: {ndofs} vertices, {om.mesh.topology.index_map(2).size_global} triangles; {ncells} "
+    f"cells; {comm.size} rank(s)"
 )
 
 # Warm up (first solves, JIT caches), then time each piece in turn, interleaved twice.
@@ -126,7 +127,8 @@ ratio = t_full / (t_petsc + t_cells)
 say(f"full organ step:       {t_full * 1e3:.2f} ms")
 say(f"bare PETSc ({best[1]}): {t_petsc * 1e3:.3f} ms ({best[2]} iterations)")
 say(
-    f"cell update:           {t_cells * 1e3:.2f} ms for {n_now} cells = {per_cell * 1e6:.3f} us per cell-step"
+    f"cell update:           {t_cells * 1e3:.2f} ms for {n_now} cells = {per_cell * 1e6:.3f} us "
+    "per cell-step"
 )
 say(f"full / (PETSc + cells): {ratio:.3f}  (target <= 1.3)")
 say(

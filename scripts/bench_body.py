@@ -35,7 +35,8 @@ ap.add_argument("--late-cells", type=int, default=10_000)
 ap.add_argument(
     "--soil",
     action="store_true",
-    help="the full model (oxygen, VEGF, niche, angiogenesis) side by side with invasion only, and their ratio",
+    help="the full model (oxygen, VEGF, niche, angiogenesis) side by side with invasion only, "
+    "and their ratio",
 )
 ap.add_argument("--metaspread-python", default=None)
 ap.add_argument("--metaspread-steps", type=int, default=20)
@@ -99,15 +100,16 @@ result = {
 }
 if comm.rank == 0:
     print(
-        f"seedsoil, {args.phase} phase, 3 organs at 201 x 201, {cells} cells at the end: {ours * 1e3:.2f} ms per step "
-        f"(cells {result['cells_ms']:.2f}, fields {result['fields_ms']:.2f}, circulation {result['circulation_ms']:.3f})"
+        f"seedsoil, {args.phase} phase, 3 organs at 201 x 201, {cells} cells at the end: "
+        f"{ours * 1e3:.2f} ms per step (cells {result['cells_ms']:.2f}, fields "
+        f"{result['fields_ms']:.2f}, circulation {result['circulation_ms']:.3f})"
     )
     if base is not None:
         result["invasion_only_step_ms"] = base[0] * 1e3
         result["soil_ratio"] = ours / base[0]
         print(
-            f"invasion only, same job: {base[0] * 1e3:.2f} ms per step ({base[2]} cells at the end); "
-            f"the full model costs {ours / base[0]:.2f}x (target 2x)"
+            f"invasion only, same job: {base[0] * 1e3:.2f} ms per step ({base[2]} cells at the "
+            f"end); the full model costs {ours / base[0]:.2f}x (target 2x)"
         )
     if args.metaspread_python:
         # Early: MetaSpread's 388 initial cells; late: as many cells as ours in each of its
@@ -135,7 +137,7 @@ if comm.rank == 0:
             speedup_cpu=cpu / ours,
         )
         print(
-            f"MetaSpread, same setting: {ms * 1e3:.1f} ms per step ({cpu * 1e3:.1f} ms CPU) -> seedsoil is "
-            f"{ms / ours:.0f}x faster ({cpu / ours:.0f}x against its CPU time)"
+            f"MetaSpread, same setting: {ms * 1e3:.1f} ms per step ({cpu * 1e3:.1f} ms CPU) -> "
+            f"seedsoil is {ms / ours:.0f}x faster ({cpu / ours:.0f}x against its CPU time)"
         )
     print(json.dumps(result))

@@ -73,7 +73,8 @@ for phase in ("early", "late"):
     if world.rank == 0:
         print(
             f"{phase}: every organ on all {world.size} ranks {every * 1e3:.2f} ms per step; "
-            f"primary | secondaries on sub-communicators {split * 1e3:.2f} ms (ratio {split / every:.2f})",
+            f"primary | secondaries on sub-communicators {split * 1e3:.2f} ms (ratio "
+            f"{split / every:.2f})",
             flush=True,
         )
 if world.rank == 0:

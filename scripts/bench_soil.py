@@ -58,11 +58,19 @@ for variant in args.pc:
         for o in sim.organs:
             for name, rd in o.soil.solvers.items():
 
-                def timed(*a, _key=f"{o.name}.{name}", _step=rd.step, _rd=rd, **k):
+                def timed(
+                    *a,
+                    _key=f"{o.name}.{name}",
+                    _step=rd.step,
+                    _rd=rd,
+                    _spent=spent,
+                    _its=its,
+                    **k,
+                ):
                     t0 = time.perf_counter()
                     _step(*a, **k)
-                    spent[_key] += time.perf_counter() - t0
-                    its[_key] = _rd.iterations
+                    _spent[_key] += time.perf_counter() - t0
+                    _its[_key] = _rd.iterations
 
                 rd.step = timed
         sim.run()

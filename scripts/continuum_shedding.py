@@ -103,8 +103,9 @@ def main():
             np.sqrt(d.var(ddof=1) / len(d) + c.var(ddof=1) / len(c)) if len(d) > 1 else float("nan")
         )
         print(
-            f"{k:13s} discrete {d.mean():8.4g}  continuum {c.mean():8.4g}  ratio {c.mean() / max(d.mean(), 1e-300):.3f}"
-            f"  difference {c.mean() - d.mean():+.4g} +- {sd:.3g} (1 s.e.)"
+            f"{k:13s} discrete {d.mean():8.4g}  continuum {c.mean():8.4g}  ratio "
+            f"{c.mean() / max(d.mean(), 1e-300):.3f}  difference {c.mean() - d.mean():+.4g} +- "
+            f"{sd:.3g} (1 s.e.)"
         )
 
 

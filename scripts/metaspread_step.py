@@ -57,6 +57,7 @@ for _ in range(n):
     m.step()
 dt, dc = (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
 print(
-    f"\nMETASPREAD_STEP_S {dt:.4f}\nMETASPREAD_CPU_S {dc:.4f}\ncells per grid at the end {m.cancer_cells_counter}",
+    f"\nMETASPREAD_STEP_S {dt:.4f}\nMETASPREAD_CPU_S {dc:.4f}\ncells per grid at the end "
+    f"{m.cancer_cells_counter}",
     flush=True,
 )

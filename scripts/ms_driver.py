@@ -82,7 +82,7 @@ def environment(model, mmp2, ecm):
         mmp2[i][1] = g * (right + left + bottom + top) + mmp2[i][0] * keep + cm.tha * cm.theta * cM
         ecm[i][1] = ecm[i][0] * (1 - cm.tha * (cm.gamma1 * cM + cm.gamma2 * mmp2[i][1]))
         if (ecm[i][1] < 0).any() or (ecm[i][1] > 1).any():
-            warnings.warn(f"ecm outside [0, 1] in grid {i}")
+            warnings.warn(f"ecm outside [0, 1] in grid {i}", stacklevel=2)
         mmp2[i][0, :, :] = mmp2[i][1, :, :]
         ecm[i][0, :, :] = ecm[i][1, :, :]
 
@@ -146,7 +146,8 @@ def timing(steps: int, seed: int) -> None:
         for _ in range(steps):
             advance(model, intr)
         print(
-            f"\nMS_CPU_S_PER_STEP {'fast' if fast else 'original'} {(time.process_time() - c0) / steps:.4f}",
+            f"\nMS_CPU_S_PER_STEP {'fast' if fast else 'original'} "
+            f"{(time.process_time() - c0) / steps:.4f}",
             flush=True,
         )
 

@@ -75,7 +75,8 @@ def main():
         times.update(steps)
         last = max(steps)
         print(
-            f"{name}: fields from {os.path.basename(xdmf)}, {len(steps)} times {min(steps):g} .. {last:g}"
+            f"{name}: fields from {os.path.basename(xdmf)}, {len(steps)} times {min(steps):g} .. "
+            f"{last:g}"
         )
         fields.UpdatePipeline(last)
         if a.field not in fields.PointData.keys():
@@ -137,8 +138,8 @@ def main():
     shot = os.path.abspath(a.screenshot or os.path.join(outdir, "paraview_state.png"))
     SaveScreenshot(shot, view, ImageResolution=[1600, 600])
     print(
-        f"paraview_state: {len(shown)} organs ({', '.join(shown)}), field {a.field}, {len(times)} times "
-        f"{times[0]:g} .. {times[-1]:g}; state {state}; screenshot {shot}"
+        f"paraview_state: {len(shown)} organs ({', '.join(shown)}), field {a.field}, {len(times)} "
+        f"times {times[0]:g} .. {times[-1]:g}; state {state}; screenshot {shot}"
     )
     return 0
 

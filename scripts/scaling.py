@@ -1,5 +1,7 @@
 """Scaling of the 3D multi-organ case (issue 5), measured on 1 and 2 ranks and modelled
-beyond. Run serially; it launches its own mpirun jobs:
+beyond.
+
+Run serially; it launches its own mpirun jobs:
 
     python scripts/scaling.py [--case cases/scaling_3d.toml] [--steps 10] [--warmup 2]
         [--configs 1:split:elements,2:split:elements,2:all:elements,2:all:cells]
@@ -201,7 +203,8 @@ def launch(
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
     if r.returncode != 0 or not lines:
         sys.exit(
-            f"scaling: {' '.join(cmd)} failed (exit {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+            f"scaling: {' '.join(cmd)} failed (exit "
+            f"{r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
         )
     return json.loads(lines[-1][len("RESULT ") :])
 
@@ -274,8 +277,8 @@ def partitions(args, parts: list[int], one: dict) -> dict:
             "cell_s_per_cell": a_cell,
             "ghost_updates_per_step": updates,
             "reductions_per_step": reductions,
-            "layout": "split: P/4 ranks per organ, organs in parallel; all: every organ on P ranks, organs "
-            "in turn; a step costs its slowest group",
+            "layout": "split: P/4 ranks per organ, organs in parallel; all: every organ on P "
+            "ranks, organs in turn; a step costs its slowest group",
         }
     }
     # "cells" balance: an element weighs 1 + cost x its cells, cost = a cell's work over an
@@ -290,9 +293,8 @@ def partitions(args, parts: list[int], one: dict) -> dict:
         return np.asarray(scotch(comm, nparts, o["dual"], False).array, dtype=np.int64)
 
     def stats(o, nparts, dest):
-        owner_v = np.full(
-            o["n_vertices"], np.iinfo(np.int64).max
-        )  # a vertex goes to its lowest part
+        # A vertex goes to its lowest part.
+        owner_v = np.full(o["n_vertices"], np.iinfo(np.int64).max)
         np.minimum.at(owner_v, o["cells"].ravel(), np.repeat(dest, o["cells"].shape[1]))
         owned = np.bincount(owner_v, minlength=nparts)
         # Vertices that part p touches but does not own: its ghosts.
@@ -360,22 +362,26 @@ def report(args) -> None:
         r = launch(int(n), layout, args, balance=balance)
         results["strong"].append(r)
         print(
-            f"strong  {n} rank(s) {layout:5s} {balance:8s}: {r['step_s'] * 1e3:7.1f} ms/step (max over ranks: "
+            f"strong  {n} rank(s) {layout:5s} {balance:8s}: {r['step_s'] * 1e3:7.1f} ms/step "
+            "(max over ranks: "
             + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in r["max"].items() if k != "work")
             + f"; imbalance of work {r['max']['work'] / max(r['mean']['work'], 1e-300):.2f}); "
-            f"peak {', '.join(f'{m:.0f}' for m in r['peak_mb'])} MB; {r['bytes_per_unknown']:.0f} B/unknown; "
-            f"cells per rank {r['cells_per_rank']}; PETSc {r['petsc_messages_per_step']:.0f} messages, "
-            f"{r['petsc_bytes_per_step'] / 1e3:.0f} kB per step",
+            f"peak {', '.join(f'{m:.0f}' for m in r['peak_mb'])} MB; {r['bytes_per_unknown']:.0f} "
+            f"B/unknown; cells per rank {r['cells_per_rank']}; PETSc "
+            f"{r['petsc_messages_per_step']:.0f} messages, {r['petsc_bytes_per_step'] / 1e3:.0f} "
+            "kB per step",
             flush=True,
         )
     one = results["strong"][0]
     for r in results["strong"][1:]:
         r["efficiency"] = one["step_s"] / (r["ranks"] * r["step_s"])
         print(
-            f"efficiency 1 -> {r['ranks']} ranks ({r['layout']}, {r['balance']}): {100 * r['efficiency']:.0f} %"
+            f"efficiency 1 -> {r['ranks']} ranks ({r['layout']}, {r['balance']}): "
+            f"{100 * r['efficiency']:.0f} %"
         )
     print(
-        f"case: {one['unknowns']:,} field unknowns, {one['cells']:,} cells; setup {one['setup_s']:.1f} s"
+        f"case: {one['unknowns']:,} field unknowns, {one['cells']:,} cells; setup "
+        f"{one['setup_s']:.1f} s"
     )
 
     # Bytes per cell: the steps' peak of numpy and Python memory (tracemalloc: the cells'
@@ -394,10 +400,11 @@ def report(args) -> None:
     )
     results["few_cells"] = few
     print(
-        f"memory: the steps' peak of traced arrays {full['traced_peak_mb'][0]:.1f} MB with {full['cells']:,} cells, "
-        f"{few['traced_peak_mb'][0]:.1f} MB with {few['cells']:,}: {results['bytes_per_cell']:.0f} B per cell; "
-        f"all-in {one['bytes_per_unknown']:.0f} B per field unknown: {sum(one['peak_mb']):.0f} MB peak resident "
-        f"(the mesh build's; libraries {one['base_mb'][0]:.0f} MB of it)"
+        f"memory: the steps' peak of traced arrays {full['traced_peak_mb'][0]:.1f} MB with "
+        f"{full['cells']:,} cells, {few['traced_peak_mb'][0]:.1f} MB with {few['cells']:,}: "
+        f"{results['bytes_per_cell']:.0f} B per cell; all-in {one['bytes_per_unknown']:.0f} B per "
+        f"field unknown: {sum(one['peak_mb']):.0f} MB peak resident (the mesh build's; libraries "
+        f"{one['base_mb'][0]:.0f} MB of it)"
     )
 
     if not args.no_weak:  # the primary alone, grown with the ranks
@@ -415,7 +422,8 @@ def report(args) -> None:
             results["weak"].append(r)
             r["efficiency"] = results["weak"][0]["step_s"] / r["step_s"]
             print(
-                f"weak    {n} rank(s): {r['unknowns']:,} unknowns, {r['cells']:,} cells: {r['step_s'] * 1e3:.1f} ms/step, "
+                f"weak    {n} rank(s): {r['unknowns']:,} unknowns, {r['cells']:,} cells: "
+                f"{r['step_s'] * 1e3:.1f} ms/step, "
                 f"efficiency {100 * r['efficiency']:.0f} %",
                 flush=True,
             )
@@ -425,26 +433,31 @@ def report(args) -> None:
         results["model"] = model
         a = model["assumptions"]
         print(
-            f"cost model: fields {a['field_s_per_unknown'] * 1e9:.1f} ns per unknown, cells {a['cell_s_per_cell'] * 1e9:.0f} ns "
-            f"per cell (1-rank phases); ghost updates per step "
-            f"{ {k: round(v) for k, v in a['ghost_updates_per_step'].items()} }, reductions per step "
-            f"{ {k: round(v) for k, v in a['reductions_per_step'].items()} }; network {LATENCY_S * 1e6:.0f} us, {BANDWIDTH_BPS / 1e9:.0f} GB/s"
+            f"cost model: fields {a['field_s_per_unknown'] * 1e9:.1f} ns per unknown, cells "
+            f"{a['cell_s_per_cell'] * 1e9:.0f} ns per cell (1-rank phases); ghost updates per step "
+            f"{ {k: round(v) for k, v in a['ghost_updates_per_step'].items()} }, reductions per "
+            f"step { {k: round(v) for k, v in a['reductions_per_step'].items()} }; network "
+            f"{LATENCY_S * 1e6:.0f} us, {BANDWIDTH_BPS / 1e9:.0f} GB/s"
         )
         print(
-            f"  an element's field work is worth 1/{a['cell_cost']:.0f} of a cell's (parallel.cell_cost)"
+            f"  an element's field work is worth 1/{a['cell_cost']:.0f} of a cell's "
+            "(parallel.cell_cost)"
         )
         for P in map(int, args.parts.split(",")):
             for balance, m in model[P].items():
                 for row in m["organs"]:
                     print(
-                        f"  P={P:5d} {balance:14s} {row['organ']:8s} {row['parts']:4d} parts: {row['unknowns_per_part']:8.0f} "
-                        f"unknowns/part, ghosts {100 * row['ghost_fraction']:.1f} % (max {100 * row['ghost_fraction_max']:.0f} %), "
-                        f"<= {row['neighbours_max']} neighbours, {row['bytes_per_step'] / 1e6:.2f} MB/step, imbalance "
+                        f"  P={P:5d} {balance:14s} {row['organ']:8s} {row['parts']:4d} parts: "
+                        f"{row['unknowns_per_part']:8.0f} unknowns/part, ghosts "
+                        f"{100 * row['ghost_fraction']:.1f} % (max "
+                        f"{100 * row['ghost_fraction_max']:.0f} %), <= {row['neighbours_max']} "
+                        f"neighbours, {row['bytes_per_step'] / 1e6:.2f} MB/step, imbalance "
                         f"unknowns {row['unknown_imbalance']:.2f} cells {row['cell_imbalance']:.2f}"
                     )
                 print(
-                    f"  P={P:5d} {balance:14s}: predicted {m['step_s'] * 1e3:.2f} ms/step, efficiency {100 * m['efficiency']:.1f} %, "
-                    f"{m['bytes_per_step'] / 1e6:.1f} MB exchanged per step",
+                    f"  P={P:5d} {balance:14s}: predicted {m['step_s'] * 1e3:.2f} ms/step, "
+                    f"efficiency {100 * m['efficiency']:.1f} %, {m['bytes_per_step'] / 1e6:.1f} "
+                    "MB exchanged per step",
                     flush=True,
                 )
     if args.json:

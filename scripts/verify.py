@@ -167,12 +167,14 @@ if wanted("mesh_independence") and not args.quick:
             st["p"],
             "p>alpha_Holm",
             not st["differs"],
-            f"means {st['mean'][0]:.4g} vs {st['mean'][1]:.4g}, difference {100 * st['diff_rel']:+.1f} % "
-            f"(95 % interval {100 * lo:+.1f} to {100 * hi:+.1f} %), {r['replicates']} seeds per mesh",
+            f"means {st['mean'][0]:.4g} vs {st['mean'][1]:.4g}, difference "
+            f"{100 * st['diff_rel']:+.1f} % (95 % interval {100 * lo:+.1f} to {100 * hi:+.1f} %), "
+            f"{r['replicates']} seeds per mesh",
         )
     if comm.rank == 0:
         print(
-            f"# mesh_independence cells {r['counts']['cells']} M {r['counts']['cells_M']} (same by construction)"
+            f"# mesh_independence cells {r['counts']['cells']} M {r['counts']['cells_M']} (same by "
+            "construction)"
         )
 
 # Parity across rank counts (launched from a serial run).
@@ -190,8 +192,8 @@ if comm.size == 1:
                 int(ok),
                 "1",
                 ok,
-                f"{par['cells']} cells, {par['refused_moves']} refused moves, {par['divisions']} divisions, "
-                f"{par['migrated']} migrations",
+                f"{par['cells']} cells, {par['refused_moves']} refused moves, {par['divisions']} "
+                f"divisions, {par['migrated']} migrations",
             )
     if wanted("parity_coupled"):
         steps = 200 if args.quick else 600
@@ -208,7 +210,8 @@ if comm.size == 1:
             dx,
             "<1e-12",
             same and dx < 1e-12,
-            f"{par['refused_moves']} refused moves, {par['divisions']} divisions, {par['migrated']} migrations",
+            f"{par['refused_moves']} refused moves, {par['divisions']} divisions, "
+            f"{par['migrated']} migrations",
         )
 
 if comm.rank == 0:

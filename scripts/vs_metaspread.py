@@ -8,11 +8,12 @@ cells intravasated, at every --every steps (docs/franssen2019.md, docs/fidelity.
 MetaSpread is installed (pip install metaspread==2024.0.6) in its own venv (--venv,
 default OUT/ms-venv, made with --python, which must be <= 3.12 for its pinned numpy) and
 runs its default configuration with the primary grid only, its environment update
-vectorised and checked bitwise against its own (scripts/ms_driver.py says how). seedsoil runs cases/franssen2019.toml set to MetaSpread's primary configuration
-(8 normal + 2 ruptured vessels placed per seed outside the 200 centre-most points;
-secondaries kept because intravasation needs a blood). Resumable: a seed whose results
-are on disk is not run again; --compare-only skips all runs. Writes OUT/compare.csv (also
-printed) and OUT/compare.png.
+vectorised and checked bitwise against its own (scripts/ms_driver.py says how). seedsoil
+runs cases/franssen2019.toml set to MetaSpread's primary configuration (8 normal + 2
+ruptured vessels placed per seed outside the 200 centre-most points; secondaries kept
+because intravasation needs a blood). Resumable: a seed whose results are on disk is not
+run again; --compare-only skips all runs. Writes OUT/compare.csv (also printed) and
+OUT/compare.png.
 
 Per statistic and time: the difference of means (seedsoil - MetaSpread), its 95 % Welch
 interval, whether that interval lies within +-10 % of the reference mean, and the
@@ -91,7 +92,7 @@ def load_seedsoil(path: Path, organ: str = "primary") -> dict[int, dict[str, flo
     out = {}
     with open(path) as f:
         for row in csv.DictReader(f):
-            g = lambda k: float(row[f"{organ}.{k}"])  # noqa: E731
+            g = lambda k, row=row: float(row[f"{organ}.{k}"])  # noqa: E731
             out[int(row["step"])] = {
                 "E": g("cells_E"),
                 "M": g("cells_M"),
@@ -131,8 +132,8 @@ def welch(a, b) -> dict:
 
 def compare(ref: list[dict], ours: list[dict], tol: float = 0.10) -> list[dict]:
     """One row per statistic and step present in both: reference and seedsoil means over
-    the seeds that reached that step, the Welch interval of the difference and whether it lies within +-tol of the
-    reference mean (ref, ours: per seed, step -> statistics).
+    the seeds that reached that step, the Welch interval of the difference and whether it
+    lies within +-tol of the reference mean (ref, ours: per seed, step -> statistics).
     """
     steps = sorted(set().union(*ref) & set().union(*ours)) if ref and ours else []
     rows = []

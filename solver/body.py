@@ -91,7 +91,9 @@ class Body:
         )
 
     def treat(self, n: int) -> None:
-        """Interventions of the case at step ``n``'s time (docs/model.md; config.InterventionSpec)."""
+        """Interventions of the case at step ``n``'s time (docs/model.md;
+        config.InterventionSpec).
+        """
         t = n * self.case.time.dt
         active = {
             k: [i for i in self.case.interventions if i.kind == k and i.active(t)]

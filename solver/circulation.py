@@ -162,10 +162,11 @@ def default_affinity(cfg) -> dict[str, float]:
     got = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, shares(best[1])))
     want = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, target))
     raise config.CaseError(
-        f"key 'circulation.arrest' = {dict(cfg.arrest)}: no default affinities (0 < affinity <= 1) reproduce the "
-        f"observed incidence of {cfg.primary_type} metastases ({want}); the closest is {got}: an organ type whose "
-        "arrest is too small for its share would need the others' affinities below 1e-12 of its own. Give "
-        "'circulation.affinity' for these organ types or change their 'circulation.arrest'."
+        f"key 'circulation.arrest' = {dict(cfg.arrest)}: no default affinities (0 < affinity <= 1) "
+        f"reproduce the observed incidence of {cfg.primary_type} metastases ({want}); the closest "
+        f"is {got}: an organ type whose arrest is too small for its share would need the others' "
+        "affinities below 1e-12 of its own. Give 'circulation.affinity' for these organ types or "
+        "change their 'circulation.arrest'."
     )
 
 
@@ -196,6 +197,10 @@ class Arrival:
 
 
 class Blood:
+    """The circulating cells, as rows replicated on every rank, and their fate after T_V:
+    break-up, survival, route and extravasation into a secondary organ.
+    """
+
     def __init__(
         self,
         *,
@@ -222,9 +227,8 @@ class Blood:
         # Probability of extravasation per secondary organ and vessel site (set_extravasation).
         self.p_ext = [np.full(int(k), float(p)) for k, p in zip(sites, p_ext)]
         if cfg.routing == "anatomical":
-            split = anatomical_split(
-                cfg, list(types or secondaries)
-            )  # last entry: unmodelled organs
+            # Its last entry: the organs that are not modelled.
+            split = anatomical_split(cfg, list(types or secondaries))
         else:
             split = (
                 np.array([cfg.split.get(name, 0.0) for name in secondaries])
@@ -257,7 +261,9 @@ class Blood:
         return {"rows": dict(self.rows), "counts": dict(self.counts), "p_ext": list(self.p_ext)}
 
     def check_state(self, c, state: dict) -> None:
-        """Refuse (``c``: checkpoint.Check) a simulation state whose blood ``state`` did not write."""
+        """Refuse (``c``: checkpoint.Check) a simulation state whose blood ``state`` did not
+        write.
+        """
         spec = {
             k: (v.dtype, v.shape[1:], 0 if k in ("entered", "origin") else None, None, k == "clock")
             for k, v in self.rows.items()
@@ -272,6 +278,7 @@ class Blood:
             c.array(a, f"blood.p_ext[{j}]", np.float64, (None,), 0.0, 1.0 + 1e-12, finite=True)
 
     def load_state(self, state: dict) -> None:
+        """Take back what ``state`` returned (checked first with ``check_state``)."""
         self.rows, self.counts, self.p_ext = (
             dict(state["rows"]),
             dict(state["counts"]),
@@ -427,7 +434,9 @@ def exosome_uptake(cfg, types: list[str], blocked: set[str] = frozenset()) -> np
 
 
 class ExosomePool:
-    """The plasma exosome pool E (docs/model.md section 5), an amount replicated on every rank:
+    """The plasma exosome pool E (docs/model.md section 5), an amount replicated on every rank.
+
+    It obeys
 
         dE/dt = sigma N_T - (k_clear + sum_j k_j) E
 
@@ -452,7 +461,9 @@ class ExosomePool:
         return {"E": self.E, "releasing": self.releasing, "k": self.k, "totals": dict(self.totals)}
 
     def check_state(self, c, state: dict) -> None:
-        """Refuse (``c``: checkpoint.Check) a simulation state whose pool ``state`` did not write."""
+        """Refuse (``c``: checkpoint.Check) a simulation state whose pool ``state`` did not
+        write.
+        """
         s = c.get(state, "exosomes", "exosomes", dict)
         c.get(s, "E", "exosomes.E", float, finite=True)
         c.get(s, "releasing", "exosomes.releasing", bool)
@@ -473,6 +484,7 @@ class ExosomePool:
         )
 
     def load_state(self, state: dict) -> None:
+        """Take back what ``state`` returned (checked first with ``check_state``)."""
         self.E, self.releasing, self.totals = state["E"], state["releasing"], dict(state["totals"])
         self.set_uptake(state["k"])
 
@@ -488,6 +500,9 @@ class ExosomePool:
             )
 
     def step(self, n_primary: float, release: bool = True) -> np.ndarray:
+        """Advance E by one step from ``n_primary`` primary cells (no release if ``release``
+        is false); returns each organ's uptake over the step.
+        """
         src = self.sigma * n_primary if release else 0.0
         k = self.k_clear + self.k.sum()
         if k == 0.0:  # no sink: E grows linearly
@@ -496,9 +511,8 @@ class ExosomePool:
             return np.zeros(len(self.k))
         E_inf = src / k
         decay = np.exp(-k * self.dt)
-        integral = (
-            E_inf * self.dt + (self.E - E_inf) * -np.expm1(-k * self.dt) / k
-        )  # of E over the step
+        # The integral of E over the step.
+        integral = E_inf * self.dt + (self.E - E_inf) * -np.expm1(-k * self.dt) / k
         self.E = E_inf + (self.E - E_inf) * decay
         uptake = self.k * integral
         self.totals["released"] += src * self.dt

@@ -21,6 +21,7 @@ COMM = MPI.COMM_WORLD
 
 
 def say(*args):
+    """Print on rank 0 only, flushed."""
     if COMM.rank == 0:
         print(*args, flush=True)
 
@@ -140,6 +141,7 @@ def _petsc_options(items: list[str]) -> dict:
 
 
 def cmd_run(args) -> int:
+    """``seedsoil run CASE``: load the case with its overrides and run it; the exit code."""
     from solver.simulation import Simulation
 
     every = (
@@ -155,13 +157,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_restart(args) -> int:
+    """``seedsoil restart OUTDIR``: continue a run from its checkpoint; the exit code."""
     from solver.simulation import Simulation
 
     if not (Path(args.outdir) / "manifest.json").exists():
         raise config.CaseError(f"{args.outdir}: not a seedsoil output folder (no manifest.json)")
     sim = Simulation.restart(args.outdir, COMM, args.steps, petsc=_petsc_options(args.petsc_option))
     say(
-        f"seedsoil: restart of {sim.case.name!r} at step {sim.n} on {COMM.size} rank(s), output {sim.outdir}"
+        f"seedsoil: restart of {sim.case.name!r} at step {sim.n} on {COMM.size} rank(s), output "
+        f"{sim.outdir}"
     )
     return _go(sim)
 
@@ -203,6 +207,9 @@ def _go(sim) -> int:
 
 
 def cmd_validate(args) -> int:
+    """``seedsoil validate CASE``: check the case, print it in full and the illustrative
+    defaults it relies on.
+    """
     case = config.load(args.case, args.set)
     say(f"{args.case}: valid case {case.name!r}")
     say(json.dumps(case.model_dump(mode="json"), indent=2))
@@ -213,6 +220,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_mesh(args) -> int:
+    """``seedsoil mesh CASE``: build the primary's mesh and print its path and quality."""
     from solver import geometry
 
     case = config.load(args.case, args.set)
@@ -229,6 +237,7 @@ def cmd_mesh(args) -> int:
 
 
 def cmd_ensemble(args) -> int:
+    """``seedsoil ensemble CASE``: the case over ``--replicates`` seeds (solver.ensemble)."""
     from solver import ensemble
 
     case = config.load(args.case, args.set)
@@ -250,6 +259,9 @@ def cmd_ensemble(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    """``seedsoil sweep CASE``: a parameter sweep and its sensitivity measures (solver.sweep),
+    with their figure.
+    """
     from solver import sweep
 
     case = config.load(args.case, args.set)
@@ -277,6 +289,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    """``seedsoil plot OUTDIR``: the figures of a run, ensemble or sweep folder."""
     from solver import plots
 
     out = Path(args.outdir)
@@ -293,6 +306,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_info(args) -> int:
+    """``seedsoil info``: the versions of seedsoil and its stack, and the rank count."""
     from solver.io.manifest import versions
 
     for k, v in versions().items():
@@ -302,6 +316,9 @@ def cmd_info(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit code: 0 done, 2 a bad case or input, 3 stopped by a signal
+    (checkpoint written), 4 a failed run. Any other error aborts every rank.
+    """
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors are user errors (code 2)
@@ -334,4 +351,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+    """The ``seedsoil`` console script: ``main`` with the exit code."""
     sys.exit(main())

@@ -595,6 +595,7 @@ class OrganSpec(Strict):
     )
 
     def organ_type(self) -> str:
+        """The organ type: ``type``, else the geometry kind (liver, lung, ...), else the name."""
         return self.type or (
             self.geometry.kind if self.geometry.kind not in ("box", "msh", "stl") else self.name
         )
@@ -658,7 +659,8 @@ class CirculationSpec(Strict):
 
     @model_validator(mode="after")
     def _fit_affinities(self):
-        # The default affinities are fitted to the case's arrest: refuse at load a case they cannot fit.
+        # The default affinities are fitted to the case's arrest: refuse at load a case they
+        # cannot fit.
         from .circulation import INCIDENCE, default_affinity
 
         if self.routing == "anatomical" and set(INCIDENCE.get(self.primary_type, ())) - set(
@@ -758,6 +760,9 @@ class InterventionSpec(Strict):
         return self
 
     def active(self, t: float) -> bool:
+        """Whether the treatment acts at time ``t``: between start and stop, and within a
+        dose when it is dosed.
+        """
         if t < self.start or (self.stop is not None and t > self.stop):
             return False
         return not self.every or (t - self.start) % self.every < self.duration
@@ -926,7 +931,10 @@ class CellsSpec(Strict):
 # monitors, -log_view, -options_file, debuggers, -malloc_dump, python types. The command
 # line (--petsc-option) is the user's own and stays open.
 PETSC_FIELDS = ("mmp_", "oxygen_", "vegf_", "niche_")  # per-field prefixes (reaction_diffusion.py)
-_LEVEL = r"(ksp_type|pc_type|ksp_max_it|ksp_rtol|ksp_atol|pc_factor_levels|pc_factor_mat_solver_type|pc_sor_its)"
+_LEVEL = (
+    r"(ksp_type|pc_type|ksp_max_it|ksp_rtol|ksp_atol|pc_factor_levels|pc_factor_mat_solver_type"
+    r"|pc_sor_its)"
+)
 PETSC_ALLOWED = re.compile(
     r"""
     ksp_type | pc_type
@@ -945,13 +953,12 @@ PETSC_ALLOWED = re.compile(
              |process_eq_limit|reuse_interpolation|esteig_ksp_type|esteig_ksp_max_it|repartition
              |use_parallel_coarse_grid_solver|aggressive_coarsening|agg_type|low_memory_threshold_filter)
   | pc_mg_(levels|cycle_type|type|smoothup|smoothdown|galerkin)
-  | (sub|mg_levels|mg_coarse)_"""
+  | (sub|mg_levels|mg_coarse)_"""  # noqa: E501 (a verbose regex: rewrapping would change its text)
     + _LEVEL,
     re.X | re.I,
 )
-_PETSC_VALUE = re.compile(
-    r"[A-Za-z0-9_.+-]{1,64}"
-)  # a number, a type name, a boolean: no paths, no spaces
+# A PETSc option's value: a number, a type name, a boolean; no paths, no spaces.
+_PETSC_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 
 
 def check_petsc(options: dict) -> dict:
@@ -966,9 +973,9 @@ def check_petsc(options: dict) -> dict:
             raise PydanticCustomError(
                 "petsc_option",
                 "not a solver setting that a case file may pass to PETSc (allowed: Krylov and "
-                "preconditioner types, tolerances, iteration limits and the like, see docs/reliability.md; viewers, "
-                "monitors, logs, debuggers and options files are refused); your own options go on the command "
-                "line: --petsc-option -{key}=VALUE",
+                "preconditioner types, tolerances, iteration limits and the like, see "
+                "docs/reliability.md; viewers, monitors, logs, debuggers and options files are "
+                "refused); your own options go on the command line: --petsc-option -{key}=VALUE",
                 {"key": key},
             )
         if isinstance(value, str) and (
@@ -1100,19 +1107,20 @@ class Case(Strict):
             self.primary.extravasation != ExtravasationSpec()
         ):  # compared by value: a restart's case sets every key
             raise ValueError(
-                "key 'primary.extravasation': no cell arrives in the primary (arrivals settle in the "
-                "secondary organs), so it has no effect: set [secondary.extravasation] instead"
+                "key 'primary.extravasation': no cell arrives in the primary (arrivals settle in "
+                "the secondary organs), so it has no effect: set [secondary.extravasation] instead"
             )
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
         if self.cells.mode == "continuum" and self.parallel.balance == "cells":
             raise ValueError(
-                "key 'parallel.balance' = 'cells' weights elements by the discrete cells they hold; "
-                "with cells.mode = 'continuum' the cells are a field that costs the same on every "
-                "element: use 'elements'"
+                "key 'parallel.balance' = 'cells' weights elements by the discrete cells they "
+                "hold; with cells.mode = 'continuum' the cells are a field that costs the same on "
+                "every element: use 'elements'"
             )
         return self
 
     def organs(self) -> list[OrganSpec]:
+        """The primary, then the secondary organs."""
         return [self.primary] + list(self.secondary)
 
     # Where the case came from (for relative mesh paths and error messages).
@@ -1130,6 +1138,7 @@ class Case(Strict):
         return {**self.solver.petsc, **self._petsc_command_line}
 
     def petsc_command_line(self) -> dict:
+        """A copy of the PETSc options given on the command line (``--petsc-option``)."""
         return dict(self._petsc_command_line)
 
     def illustrative(self) -> dict[str, str]:
@@ -1261,6 +1270,9 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
 
 
 def from_dict(data: dict, source: str = "<dict>") -> Case:
+    """Validate raw case data into a Case; mesh and STL paths are resolved against the case
+    file ``source`` and must exist. Errors are CaseError naming ``source`` and the key.
+    """
     try:
         case = Case.model_validate(data)
     except ValidationError as err:
@@ -1295,7 +1307,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Case:
     if not data:  # a wrong or truncated file must not run as a case of all defaults
         raise CaseError(
             f"{path}: the case file sets no key (it is empty or holds only comments); the smallest "
-            'case names itself, e.g. name = "my_case", and every key it leaves out takes its default'
+            'case names itself, e.g. name = "my_case", and every key it leaves out takes its '
+            "default"
         )
     data = apply_overrides(data, overrides or [], str(path))
     return from_dict(data, str(path))

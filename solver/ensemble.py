@@ -55,6 +55,7 @@ def run_jobs(
 
 
 def with_seed(case: config.Case, seed: int) -> config.Case:
+    """A deep copy of ``case`` with another seed (and the same source)."""
     rep = case.model_copy(deep=True)
     rep.seed = seed
     rep.source = case.source
@@ -69,6 +70,9 @@ def run(
     ranks_per_replicate: int | None = None,
     log=print,
 ) -> Path:
+    """Run the ensemble into ``outdir`` (collective): one folder per replicate, then
+    ensemble.csv, ensemble.png and arrivals.csv; returns the path of ensemble.csv.
+    """
     outdir = Path(outdir).resolve()
     jobs = [(f"replicate_{k:03d}", with_seed(case, case.seed + k)) for k in range(replicates)]
     run_jobs(jobs, outdir, comm, ranks_per_replicate, log)
@@ -126,7 +130,8 @@ def arrivals(folders: list[Path], out: Path) -> list[str]:
         if n:
             lo, hi = interval(total[o])
             lines.append(
-                f"arrivals in {o}: {total[o]} of {n} units ({total[o] / n:.1%}, 95 % interval {lo:.1%}-{hi:.1%})"
+                f"arrivals in {o}: {total[o]} of {n} units ({total[o] / n:.1%}, 95 % interval "
+                f"{lo:.1%}-{hi:.1%})"
             )
     if n and len(organs) >= 2 and total[organs[1]] > 0:
         a, b = organs[:2]
@@ -167,6 +172,7 @@ def summarise(files: list[Path], out: Path) -> None:
 
 
 def plot(summary: Path, out: Path) -> None:
+    """Figure ``out`` of ensemble.csv: cells per organ and the blood, mean and 5-95 % band."""
     import matplotlib
 
     matplotlib.use("Agg")

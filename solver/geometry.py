@@ -39,14 +39,17 @@ _ALGO_2D = 6  # Frontal-Delaunay: best minimum angle / fewest obtuse triangles (
 
 @dataclass
 class OrganMesh:
+    """An organ's distributed mesh with its cell and facet tags, the physical groups, the
+    tumour centre and the vessel sites.
+    """
+
     mesh: dolfinx.mesh.Mesh
     cell_tags: dolfinx.mesh.MeshTags  # every cell tagged with exactly one of the cell groups
     facet_tags: dolfinx.mesh.MeshTags  # outer boundary facets tagged "boundary"
     groups: dict[str, tuple[int, int]]  # physical-group name -> (dim, tag)
     tumour_centre: np.ndarray  # shape (dim,), same on all ranks
-    vessel_sites: dict[
-        str, np.ndarray
-    ]  # "normal"/"ruptured" -> (k, dim) centres, same on all ranks
+    # "normal"/"ruptured" -> (k, dim) centres, the same on all ranks
+    vessel_sites: dict[str, np.ndarray]
 
 
 def _partitioner():
@@ -196,8 +199,8 @@ class _Surface:
         _, count = np.unique(np.round(edges.reshape(len(edges), 6), 9), axis=0, return_counts=True)
         if np.any(count != 2):
             raise CaseError(
-                f"{path}: the STL surface is not closed ({int((count == 1).sum())} edges belong to one"
-                " triangle only); seedsoil meshes the volume inside a closed surface"
+                f"{path}: the STL surface is not closed ({int((count == 1).sum())} edges belong to "
+                "one triangle only); seedsoil meshes the volume inside a closed surface"
             )
         self.tri = tri
 
@@ -227,7 +230,8 @@ class _Surface:
         va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
         den = np.where(va + vb + vc == 0, 1.0, va + vb + vc)
         closest = a + ab * (vb / den)[:, None] + ac * (vc / den)[:, None]  # inside the face
-        cases = [  # (condition, closest point), checked in Ericson's order; the first that holds wins
+        # (condition, closest point), checked in Ericson's order; the first that holds wins
+        cases = [
             ((d1 <= 0) & (d2 <= 0), a),
             ((d3 >= 0) & (d4 <= d3), b),
             ((vc <= 0) & (d1 >= 0) & (d3 <= 0), a + ab * _safe(d1, d1 - d3)[:, None]),
@@ -314,10 +318,11 @@ def _place_vessels(
                     break
             else:
                 raise CaseError(
-                    f"{where}: could not place {kind} vessel {i + 1} of {n} after {_MAX_TRIES} tries"
-                    f" at least {where}.vessel_min_distance = {geo.vessel_min_distance} from the tumour"
-                    f" (plus radii), apart from the other vessels and inside the {_what(geo)};"
-                    f" reduce {where}.vessel_min_distance, the number or radius of vessels, or enlarge the organ"
+                    f"{where}: could not place {kind} vessel {i + 1} of {n} after {_MAX_TRIES} "
+                    f"tries at least {where}.vessel_min_distance = {geo.vessel_min_distance} from "
+                    "the tumour (plus radii), apart from the other vessels and inside the "
+                    f"{_what(geo)}; reduce {where}.vessel_min_distance, the number or radius of "
+                    "vessels, or enlarge the organ"
                 )
         out[kind] = np.array(placed[start:], dtype=float).reshape(-1, geo.dim)
     return out
@@ -388,7 +393,8 @@ def _generate(gmsh, geo: config.GeometrySpec, regions, h_fine: float) -> None:
         "Mesh.MeshSizeFromCurvature": 0,
         "Mesh.MeshSizeExtendFromBoundary": 0,
         "Mesh.Algorithm": _ALGO_2D,
-        "Mesh.Algorithm3D": 10,  # HXT: faster and better min dihedral angle than 1; reproducible with 1 thread
+        # HXT: faster and better min dihedral angle than 1; reproducible with 1 thread
+        "Mesh.Algorithm3D": 10,
         "Mesh.Optimize": 1,
         "Mesh.MaxNumThreads1D": 1,
         "Mesh.MaxNumThreads2D": 1,
@@ -464,7 +470,8 @@ def build(
     """
     if geo.kind == "msh":
         raise CaseError(
-            f"{where}: build() needs a builder kind (box, liver, lung, bone, brain, stl); use load() for .msh"
+            f"{where}: build() needs a builder kind (box, liver, lung, bone, brain, stl); use "
+            "load() for .msh"
         )
     h_fine = geo.h if geo.h_fine is None else min(geo.h_fine, geo.h)
     shape = _Shape(geo)  # every rank: an unreadable STL is an error everywhere
@@ -489,7 +496,9 @@ def build(
             except CaseError as e:
                 err = f"{where}: {e}"
             except Exception as e:  # gmsh raises bare Exception
-                err = f"{where}: gmsh failed to mesh the {_what(geo)}: {e} {_gmsh_errors(gmsh)}".strip()
+                err = (
+                    f"{where}: gmsh failed to mesh the {_what(geo)}: {e} {_gmsh_errors(gmsh)}"
+                ).strip()
             model = gmsh.model
         md = _to_mesh(comm, model, geo.dim, err, where, weights, centre)
     centre, sites = comm.bcast((centre, sites), root=0)
@@ -555,7 +564,10 @@ def load(path: str | Path, comm: MPI.Comm, dim: int, weights=None) -> OrganMesh:
             try:
                 err, sites = _check_msh(gmsh, path, dim)
             except Exception as e:
-                err = f"{path}: cannot read the mesh file (is it a Gmsh .msh?): {_gmsh_errors(gmsh) or e}"
+                err = (
+                    f"{path}: cannot read the mesh file (is it a Gmsh .msh?): "
+                    f"{_gmsh_errors(gmsh) or e}"
+                )
             model = gmsh.model
         md = _to_mesh(comm, model, dim, err, path, weights, sites[0] if sites else None)
     centre, vessels = comm.bcast(sites, root=0)

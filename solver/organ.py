@@ -708,6 +708,9 @@ class Organ:
 
     # -- what is reported ---------------------------------------------------------------
     def metrics(self) -> dict:
+        """The organ's scalar metrics, the same on every rank (collective): cell counts, ECM
+        loss and degradation, MMP extremes, invasion radii, and the soil's.
+        """
         f = self.fields
         n = self.n_owned
         w = f["w"].x.array
@@ -723,7 +726,8 @@ class Organ:
                 extra["cells_dormant"] = (
                     self._integral(f["d_E"].x.array) + self._integral(f["d_M"].x.array)
                 ) * scale
-            # Mass the clip at zero added back (cumulative, cells): round-off if the scheme is right.
+            # Mass the clip at zero added back (cumulative, cells): round-off if the scheme is
+            # right.
             extra["clip_removed"] = self.tissue_stats()["clip_removed"]
         degraded = (
             self.comm.allreduce(float(self.lumped[:n] @ (w[:n] < 0.5)), op=MPI.SUM) / self.volume
@@ -814,8 +818,10 @@ class Organ:
 
 
 def scale_hours(t: float, case: config.Case) -> float:
+    """Time ``t`` (in units of scales.time_s) in hours."""
     return t * case.scales.time_s / 3600.0
 
 
 def length_mm(x: float, case: config.Case) -> float:
+    """Length ``x`` (in units of scales.length_cm) in millimetres."""
     return x * case.scales.length_cm * 10.0

@@ -1,5 +1,7 @@
 """The figures a user opens first (``seedsoil plot OUTDIR``; ``seedsoil run`` writes them
-at the end unless ``output.plots = false``), as PNG in ``OUTDIR/plots/``:
+at the end unless ``output.plots = false``), as PNG in ``OUTDIR/plots/``.
+
+A run folder gets:
 
 - ``cells.png``: cells per organ and phenotype over time;
 - ``blood.png``: circulating cells (singles, clusters) and the cascade's running totals;
@@ -79,6 +81,7 @@ def plot(outdir: str | Path) -> list[Path]:
 
 
 def run(outdir: Path) -> list[Path]:
+    """The figures of a run folder (the list in this module's docstring); their paths."""
     plt = _pyplot()
     m = _table(outdir / "metrics.csv")
     manifest = json.loads((outdir / "manifest.json").read_text())

@@ -1,6 +1,7 @@
 """The time loop: builds the organs of a case on their ranks, steps them and the body
-around them, and hands state to the outputs on their schedule. It couples the parts
-(docs/architecture.md) and does nothing else:
+around them, and hands state to the outputs on their schedule.
+
+It couples these parts (docs/architecture.md) and does nothing else:
 
 - ``partition.Placement``: which ranks hold which organ;
 - ``organ.Organ``: one organ's fields and cells, and its step;
@@ -120,10 +121,12 @@ class Simulation:
 
     @property
     def blood(self) -> Blood | None:
+        """The circulating cells (body.Body.blood); None in single-organ cases."""
         return self.body.blood
 
     @property
     def exosomes(self) -> ExosomePool | None:
+        """The plasma exosome pool (body.Body.exosomes); None without the niche or the blood."""
         return self.body.exosomes
 
     def everywhere(self, fn: Callable[[Organ], Any]) -> dict[str, Any]:

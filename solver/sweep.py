@@ -125,7 +125,8 @@ def morris(unit: np.ndarray, steps: list[Step], y: np.ndarray, seed: int) -> lis
     (tests/unit/test_sweep.py checks it).
 
     Args:
-        unit: the design's points in [0, 1]^k and ``steps`` its steps (see :func:`design`).
+        unit: the design's points in [0, 1]^k (see :func:`design`).
+        steps: its steps, (point, next point, key that moved) each.
         y: the output at every point.
         seed: seeds the bootstrap of mu_star_conf.
 
@@ -212,10 +213,12 @@ def sensitivity(
 
     Args:
         kind: the design (one of DESIGNS).
-        unit: its points in [0, 1]^k, and ``steps`` its Morris steps (see :func:`design`).
+        unit: its points in [0, 1]^k (see :func:`design`).
+        steps: its Morris steps (see :func:`design`).
         values: the points scaled to the keys' ranges.
         y: outputs (points x outputs).
-        keys: the varied keys; ``outputs`` the output names.
+        keys: the varied keys.
+        outputs: the output names.
         seed: seeds the bootstrap intervals.
 
     Blank cells: no estimate (too few finite effects or points, or an infinite output).

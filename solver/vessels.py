@@ -92,8 +92,9 @@ class Angiogenesis:
         self.f.x.array[:] = initial_values(V, cfg.f_initial, "angiogenesis.f_initial")
         self.n = fem.Function(V, name="tips")  # tip density
         # The label of the first tip that visited each vertex (0: none; of two tips at once,
-        # the smaller label); owners decide, ghosts copy. A label is the tip's id cut to 50 bits, + 1
-        # (exact in a float); ``parent`` maps each label to its parent's (0: a sprout).
+        # the smaller label); owners decide, ghosts copy. A label is the tip's id cut to 50
+        # bits, + 1 (exact in a float); ``parent`` maps each label to its parent's (0: a
+        # sprout).
         self.trail = dolfinx.la.vector(V.dofmap.index_map)
         self._marks, self._count = (dolfinx.la.vector(V.dofmap.index_map) for _ in range(2))
         self.parent: dict[int, int] = {}

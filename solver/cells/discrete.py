@@ -43,6 +43,10 @@ def count_at_vertices(vec: dolfinx.la.Vector, vertices: np.ndarray) -> np.ndarra
 
 
 class DiscreteCells:
+    """The discrete cancer cells of one organ: their population, moves, room and divisions,
+    and the densities c_E, c_M they hand to the fields.
+    """
+
     def __init__(
         self,
         *,
@@ -226,9 +230,10 @@ class DiscreteCells:
         wake_gain: float = 0.0,
     ):
         """Advance the cells by one step ``n`` in the ECM field ``w`` (P1 dof values,
-        owned + ghost, from the start of the step). With oxygen ``o_values``: below ``limits[0]``
-        (o_hyp) no division and the cycle clock stands still, death below ``limits[1]`` (o_nec). With the niche
-        conditioning ``N_values``: dormant cells wake at r_wake (1 + wake_gain N).
+        owned + ghost, from the start of the step). With oxygen ``o_values``: below
+        ``limits[0]`` (o_hyp) no division and the cycle clock stands still, death below
+        ``limits[1]`` (o_nec). With the niche conditioning ``N_values``: dormant cells wake
+        at r_wake (1 + wake_gain N).
         """
         self._move(n, w_values)
         if o_values is not None:
@@ -319,9 +324,8 @@ class DiscreteCells:
     def _divide(self, n: int, allowed: np.ndarray | None = None):
         pop, lat = self.pop, self.lattice
         cycling = pop.state != DORMANT if allowed is None else (pop.state != DORMANT) & allowed
-        pop.data["clock"] = (
-            pop.clock + cycling
-        )  # quiescent (dormant, hypoxic): the cycle halts in G0/G1
+        # Quiescent cells (dormant, hypoxic) keep their clock: the cycle halts in G0/G1.
+        pop.data["clock"] = pop.clock + cycling
         if self.p.division == "synchronous":
             # Franssen's reference code (MetaSpread 2024.0.6 cancermodel.py, step and
             # proliferate): when the count of completed steps n - 1 reaches a multiple of a
@@ -367,7 +371,9 @@ class DiscreteCells:
         )
 
     def densities(self, lumped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (docs/model.md section 0)."""
+        """c_E, c_M in cells per h_ref^d: count * h_ref^d / patch volume (docs/model.md
+        section 0).
+        """
         m = self.pop.phenotype == MESENCHYMAL
         nE, nM = self.vertex_counts(~m), self.vertex_counts(m)
         scale = self.p.h_ref**self.dim / lumped[: len(nE)]
@@ -385,7 +391,7 @@ class DiscreteCells:
         return n * self.p.h_ref**self.dim / lumped[: len(n)]
 
     def total(self) -> tuple[int, int]:
-        """Epithelial and mesenchymal cells in the organ (collective)."""
+        """(epithelial, mesenchymal) cells in the organ, summed over ranks (collective)."""
         m = int((self.pop.phenotype == MESENCHYMAL).sum())
         e, m = self.comm.allreduce(np.array([len(self.pop) - m, m]), op=MPI.SUM)
         return int(e), int(m)

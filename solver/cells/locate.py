@@ -78,6 +78,7 @@ class MeshWalker:
 
     # -- evaluation -------------------------------------------------------------------
     def barycentric(self, cells: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Barycentric coordinates (n, d + 1) of points ``x`` in their local elements ``cells``."""
         d = self.dim
         r = [x[:, j] - self._X0[j][cells] for j in range(d)]
         lam = np.empty((len(cells), d + 1))

@@ -24,6 +24,8 @@ PORTABLE = ("id", "parent", "x", "place", "phenotype", "state", "clock")
 
 
 class Population:
+    """Cells as columns of arrays (``COLUMNS``), one row a cell; ``pop.x`` is a column."""
+
     def __init__(self, dim: int, n: int = 0):
         self.dim = dim
         self.data = {
@@ -41,18 +43,22 @@ class Population:
             raise AttributeError(name) from None
 
     def set(self, **columns):
+        """Replace the given columns (converted to their dtypes)."""
         for k, v in columns.items():
             self.data[k] = np.ascontiguousarray(v, dtype=COLUMNS[k][0])
 
     def take(self, index) -> Population:
+        """A new population of the rows ``index`` selects."""
         out = Population(self.dim)
         out.data = {k: v[index] for k, v in self.data.items()}
         return out
 
     def extend(self, other: Population):
+        """Append the rows of ``other``."""
         self.data = {k: np.concatenate([v, other.data[k]]) for k, v in self.data.items()}
 
     def portable(self) -> dict[str, np.ndarray]:
+        """The columns that travel between ranks (``PORTABLE``)."""
         return {k: self.data[k] for k in PORTABLE}
 
     @classmethod

@@ -19,6 +19,10 @@ from solver.cells.exchange import ask, exchange
 
 
 class Lattice:
+    """The places of an organ: boxes of side h_ref, their capacity and census, each kept
+    by rank b % size, and the rule that grants contested room.
+    """
+
     def __init__(self, walker, h_ref: float, Q: float):
         """``walker``: the organ's MeshWalker (element geometry); ``Q``: cells per box."""
         self.comm = walker.comm
@@ -87,6 +91,7 @@ class Lattice:
         )
 
     def total_capacity(self) -> float:
+        """Room summed over every box of the organ (collective)."""
         return self.comm.allreduce(float(self.capacity.sum()), op=MPI.SUM)
 
     def grant(

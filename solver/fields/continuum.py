@@ -59,7 +59,9 @@ class _CSR:
 
 
 class ContinuumCells:
-    """c_E, c_M advanced by dt per ``step(w)``; ``substeps`` and ``limited`` report the last step."""
+    """c_E, c_M advanced by dt per ``step(w)``; ``substeps`` and ``limited`` report the last
+    step.
+    """
 
     def __init__(
         self,
@@ -92,12 +94,10 @@ class ContinuumCells:
         self._w = fem.Function(V)  # w is copied in, so the taxis forms compile once
         gw = ufl.grad(self._w)
         self._K = _CSR(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)  # w-independent: once
-        self._T = _CSR(
-            u * ufl.inner(gw, ufl.grad(v)) * ufl.dx
-        )  # T_ij = int phi_j grad w . grad phi_i
-        self._Tt = _CSR(
-            v * ufl.inner(gw, ufl.grad(u)) * ufl.dx
-        )  # (T^T)_ij = T_ji, also for ghost j
+        # T_ij = int phi_j grad w . grad phi_i
+        self._T = _CSR(u * ufl.inner(gw, ufl.grad(v)) * ufl.dx)
+        # (T^T)_ij = T_ji, also for ghost j
+        self._Tt = _CSR(v * ufl.inner(gw, ufl.grad(u)) * ufl.dx)
         K = self._K.csr
         for other in (self._T.csr, self._Tt.csr):  # same pattern -> .data arrays align
             assert np.array_equal(K.indices, other.indices) and np.array_equal(
@@ -114,7 +114,8 @@ class ContinuumCells:
             for _ in range(2)
         ]
         self.d = np.zeros((len(K.data), 2))
-        # Ghosted work vectors on the column map, blocked over the phenotypes: one scatter serves both.
+        # Ghosted work vectors on the column map, blocked over the phenotypes: one scatter
+        # serves both.
         cmap = self._K.mat.index_map(1)
         assert np.array_equal(cmap.ghosts[: imap.num_ghosts], imap.ghosts)  # V's ghosts come first
         self.nV = self.n + imap.num_ghosts
@@ -197,7 +198,8 @@ class ContinuumCells:
         cL = self._cL.array.reshape(-1, 2)
         cL[:n] = c[:n] - mt * np.column_stack([self.L[k] @ c[:, k] for k in range(2)])
         self._cL.scatter_forward()
-        # Raw antidiffusive fluxes f_ij = d_ij (c_i - c_j) = -f_ji (np.take: faster than 2D fancy indexing).
+        # Raw antidiffusive fluxes f_ij = d_ij (c_i - c_j) = -f_ji (np.take: faster than 2D
+        # fancy indexing).
         f = self.d * (np.take(c, rows, axis=0) - np.take(c, cols, axis=0))
         nb = np.take(cL, cols, axis=0)  # bounds: c^L over each node's patch (itself included)
         P = (
@@ -238,11 +240,11 @@ class ContinuumCells:
                 num = c[k][:n] * (1.0 + a)
                 if src[k] is not None:
                     num = num + tau * src[k]
-                # Patankar-type: positive for s >= 0; a negative source cannot remove more than is there
+                # Patankar-type: positive for s >= 0; a negative source cannot remove more than
+                # is there
                 new = num / (1.0 + a * S / self.Q)
                 self.stats["clip_removed"] += float(self.m @ np.maximum(-new, 0.0))
                 new = np.maximum(new, 0.0)
-                self.stats["born"] += float(
-                    self.m @ (new - c[k][:n])
-                )  # growth, crowding and sources
+                # Growth, crowding and sources.
+                self.stats["born"] += float(self.m @ (new - c[k][:n]))
                 c[k][:n] = new

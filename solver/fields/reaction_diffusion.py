@@ -246,7 +246,10 @@ class ReactionDiffusion:
             return "a value is not finite (NaN or inf)"
         if reason < 0:
             names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
-            return f"the solver diverged ({names.get(reason, reason)} after {self.iterations} iterations)"
+            return (
+                f"the solver diverged ({names.get(reason, reason)} after "
+                f"{self.iterations} iterations)"
+            )
         x = u.x.array[:n]
         finite = bool(np.isfinite(x).all())
         bad = np.array(

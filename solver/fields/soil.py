@@ -208,7 +208,8 @@ class Soil:
             total = integral(self.lumped[:n], weight, self.comm)
             self.solvers["x"].step(self.niche.source(uptake, weight, total) + extra.get("x", 0.0))
             x = self.fields["x"].x.array
-            # Lumped implicit Euler conserves exactly: d(int x) = dt (uptake - (delta + k_u) int x_new).
+            # Lumped implicit Euler conserves exactly:
+            # d(int x) = dt (uptake - (delta + k_u) int x_new).
             self.taken_up += uptake * self.dt
             self.consumed += self.dt * self.niche.decay * integral(self.lumped[:n], x, self.comm)
             gain, total = self.conditioning.terms(x)

@@ -108,6 +108,10 @@ class CellWriter:
     def write(
         self, t: float, positions: np.ndarray, attributes: dict[str, np.ndarray] | None = None
     ) -> Path:
+        """Write the cells at time ``t`` (collective): each rank's ``positions`` (n_local,
+        gdim) and per-cell ``attributes``, gathered on rank 0 in id order into one .vtu, and
+        the .pvd rewritten. Returns the .vtu path.
+        """
         if self.closed:
             raise ValueError(f"{self.outdir / self.name}: write to a closed CellWriter")
         comm, attributes = self.comm, dict(attributes or {})

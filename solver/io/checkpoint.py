@@ -297,9 +297,13 @@ class Check:
         self.path = path
 
     def fail(self, key: str, why: str):
+        """Raise the CaseError for ``key`` (a dotted path) with the reason ``why``."""
         raise config.CaseError(f"{self.path}: key {key!r}: {why}; refused")
 
     def get(self, d, key: str, where: str, kind=None, finite: bool = False):
+        """``d[key]``, which must exist, be of ``kind`` (float accepts int; bool only when
+        asked) and finite where asked; ``where`` names it in errors.
+        """
         if not isinstance(d, dict) or key not in d:
             self.fail(where, "missing")
         v = d[key]
@@ -354,6 +358,7 @@ class Check:
         return cols
 
     def counters(self, d, key: str, where: str = "") -> dict:
+        """``d[key]``: a dict of int counters."""
         path = f"{where}.{key}" if where else key
         v = self.get(d, key, path, dict)
         for k in v:
@@ -409,7 +414,7 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
             c.fail("soil", f"keys {sorted(soil)}, expected rest, taken_up, consumed")
         for k in ("taken_up", "consumed"):
             c.get(soil, k, f"soil.{k}", float, finite=True)
-        for k, v in c.get(soil, "rest", "soil.rest", dict).items():
+        for k, _v in c.get(soil, "rest", "soil.rest", dict).items():
             c.get(soil["rest"], k, f"soil.rest.{k}", bool)
     if organ.angio is not None:
         a = c.get(rest, "angio", "angio", dict)
@@ -468,7 +473,8 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
         if (c.get(state, key, key) is None) != (have is None):
             c.fail(
                 key,
-                f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint disagrees",
+                f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint "
+                "disagrees",
             )
     if body.blood is not None:
         body.blood.check_state(c, state)

@@ -71,6 +71,7 @@ class FieldWriter:
             )
 
     def write(self, t: float) -> None:
+        """Write every function at time ``t`` and flush (collective)."""
         for f in self.functions:
             self._xdmf.write_function(f, float(t))
         self._xdmf.flush()  # push HDF5 buffers so a reader (or a crash) sees this step
@@ -85,6 +86,7 @@ class FieldWriter:
         return self._xdmf is None and self._vtx is None
 
     def close(self) -> None:
+        """Close the files; closing twice is harmless."""
         if self._xdmf is not None:
             self._xdmf.close()
             self._xdmf = None  # type: ignore[assignment]

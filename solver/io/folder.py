@@ -51,7 +51,8 @@ def prepare(comm: MPI.Comm, outdir: Path, subdirs: list[str], need: int) -> None
             if free < need:
                 problem = (
                     f"only {free / 2**20:.0f} MiB free on its disk, and this run writes about "
-                    f"{need / 2**20:.0f} MiB (fewer outputs: output.every; or output.fields = false)"
+                    f"{need / 2**20:.0f} MiB (fewer outputs: output.every; or output.fields = "
+                    "false)"
                 )
         except OSError as err:
             problem = f"cannot write there ({err.strerror or err})"

@@ -80,6 +80,7 @@ class Manifest:
             self.content = dict(old, complete=False, argv=sys.argv, ranks=comm.size)
 
     def write(self, **content: Any) -> None:
+        """Merge ``content`` into the manifest and rewrite the file (collective)."""
         self.content.update(content)
         if self.comm.rank == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +94,7 @@ class Manifest:
         self.comm.barrier()
 
     def finish(self, **content: Any) -> None:
+        """The last write: ``content``, the finishing time and ``complete: true``."""
         content.setdefault(
             "finished", _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         )

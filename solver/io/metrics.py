@@ -65,6 +65,7 @@ class MetricsWriter:
             self._fh = open(self.path, "a", buffering=1)  # line-buffered
 
     def row(self, values: dict[str, Any]) -> None:
+        """Append one row (a missing column is left empty; an unknown one is a KeyError)."""
         if self.closed:
             raise ValueError(f"{self.path}: write to a closed MetricsWriter")
         unknown = set(values) - set(self.columns)
@@ -75,6 +76,7 @@ class MetricsWriter:
             self._fh.flush()
 
     def close(self) -> None:
+        """Close the file; later rows are refused."""
         self.closed = True
         if self._fh is not None:
             self._fh.close()

@@ -40,9 +40,8 @@ def read_series(path: Path) -> tuple[list[str], dict[str, dict[str, ET.Element]]
     into this file), so that a grid can stand in another file of the same folder.
     """
     domain = ET.parse(path).getroot().find("Domain")
-    mesh = domain.find(
-        "Grid[@GridType='Uniform']"
-    )  # none in fields_series.xdmf: its grids have theirs
+    # The mesh grid; None in fields_series.xdmf, whose grids carry their own.
+    mesh = domain.find("Grid[@GridType='Uniform']")
     parts = [] if mesh is None else [mesh.find("Topology"), mesh.find("Geometry")]
     names, grids = [], {}
     for coll in domain.findall("Grid[@GridType='Collection']"):
@@ -79,6 +78,9 @@ class SeriesIndex:
         self._save()
 
     def add(self, t: float) -> None:
+        """Record an output at time ``t`` in the current series (replacing any at or after
+        ``t``) and rewrite the index and the combined XDMF.
+        """
         self.entries = [e for e in self.entries if e[0] < t] + [(t, self.current)]
         self._save()
 
