@@ -9,7 +9,7 @@ CASE   ?= cases/demo.toml
 PYTHON ?= $(shell for p in python3.12 python3.13 python3; do \
             command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: demo test test-serial test-parallel verify bench lock clean
+.PHONY: demo test lint verify bench lock clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: seedsoil needs Python >= 3.12 (python3.12 on PATH or pyenv)"; exit 2; }
@@ -22,8 +22,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/seedsoil run $(CASE)
 
-# The parallel run has a time limit: a hung collective must not hang CI.
-test: $(VENV)/.installed
+# Style and lint (ruff, settings in pyproject.toml) before the tests: seconds, and a
+# failure names the file and line. The parallel run has a time limit: a hung collective
+# must not hang CI.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check solver scripts tests docs
+	$(VENV)/bin/ruff check solver scripts tests docs
+
+test: lint
 	$(PY) -m pytest -q tests
 	timeout 1500 $(MPIRUN) -n 2 $(PY) -m mpi4py -m pytest -q -m parallel -p no:cacheprovider tests
 
