@@ -9,7 +9,7 @@ the same result on every rank, whichever ranks hold which organ (solver/partitio
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from mpi4py import MPI
@@ -113,7 +113,7 @@ class Body:
                 o.soil.blockade = sink
         if self.exosomes is not None:
             self.exosomes.releasing = not active["exosome_release"]
-            blocked = {i.profile for i in active["integrin"]}
+            blocked = cast(set[str], {i.profile for i in active["integrin"]})  # never None (config)
             if blocked != self.blocked:  # a dose starts or ends
                 self.blocked = blocked
                 self.exosomes.set_uptake(exosome_uptake(self.case.exosomes, self.types, blocked))

@@ -17,6 +17,7 @@ import inspect
 import sys
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _number(value: float | int) -> str:
+def _number(value: object) -> str:
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
@@ -117,7 +118,7 @@ def _bounds(metadata: list[Any]) -> str:
     return text
 
 
-def _type(annotation: Any, metadata: list[Any] = ()) -> str:  # type: ignore[assignment]
+def _type(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     """A type annotation of the schema in words: 'float >= 0', 'list of float > 0', ..."""
     metadata = list(metadata)
     if typing.get_origin(annotation) is typing.Annotated:
@@ -168,11 +169,11 @@ def _rows(model: type[BaseModel]) -> list[str]:
     return rows
 
 
-Places = dict[type[BaseModel], list[str]]
+Places = dict[type[config.Strict], list[str]]
 
 
 def _places(
-    model: type[BaseModel] = config.Case, path: str = "", out: Places | None = None
+    model: type[config.Strict] = config.Case, path: str = "", out: Places | None = None
 ) -> Places:
     """Each table class, in schema order, with the TOML headers it appears under."""
     out = {model: ["top level"]} if out is None else out

@@ -53,7 +53,7 @@ def extravasation_probability(spec: config.ExtravasationSpec, N: np.ndarray | fl
 
 # Observed incidence of metastases by primary type (relative; patients with a metastasis in
 # the organ). The default affinities are derived from these (``default_affinity``).
-INCIDENCE = {
+INCIDENCE: dict[str, dict[str, float]] = {
     # Wu et al. (2017) Oncotarget 8:27990, SEER 2010-2013, 243,896 patients (counts).
     "breast": {"bone": 8848, "lung": 4167, "liver": 3434, "brain": 1000},
     # Gandaglia et al. (2014) Prostate 74:210, 74,826 metastatic patients (%; thorax as lung).
@@ -159,6 +159,7 @@ def default_affinity(cfg) -> dict[str, float]:
             best = (err, a)
         if err < 1e-9:
             return out | a
+    assert best is not None  # types has two or more entries: the loop ran
     got = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, shares(best[1])))
     want = ", ".join(f"{t} {s:.3f}" for t, s in zip(types, target))
     raise config.CaseError(
@@ -238,7 +239,7 @@ class Blood:
             split = np.r_[split / split.sum(), 0.0] if len(secondaries) else np.zeros(1)
         self.split = split
         self.cumulative = np.cumsum(split)
-        self.rows = {
+        self.rows: dict[str, np.ndarray] = {
             k: np.zeros(0, dtype=np.uint64 if k in ("id", "parent", "cluster") else np.int64)
             for k in COLUMNS
         }
@@ -252,6 +253,7 @@ class Blood:
             "arrived": 0,
             "elsewhere": 0,
         }
+        self.last: dict[str, Any] = {}  # what happened in the last ``leave`` with cells due
 
     def __len__(self) -> int:
         return len(self.rows["id"])
@@ -264,7 +266,7 @@ class Blood:
         """Refuse (``c``: checkpoint.Check) a simulation state whose blood ``state`` did not
         write.
         """
-        spec = {
+        spec: dict[str, tuple] = {
             k: (v.dtype, v.shape[1:], 0 if k in ("entered", "origin") else None, None, k == "clock")
             for k, v in self.rows.items()
         }
@@ -415,7 +417,9 @@ class Blood:
         return alive
 
 
-def exosome_uptake(cfg, types: list[str], blocked: set[str] = frozenset()) -> np.ndarray:
+def exosome_uptake(
+    cfg, types: list[str], blocked: set[str] | frozenset[str] = frozenset()
+) -> np.ndarray:
     """k_j of each secondary organ (by type): the pool's removal rate times the fraction
     its organ type takes (shared by organs of one type), times ``off_target`` for the types
     the exosomes' integrins do not target (Hoshino et al. 2015) and for ``blocked`` ones
@@ -454,7 +458,11 @@ class ExosomePool:
         self.releasing = True  # False while release is blocked (an intervention)
         self.set_uptake(k_organs)
         self.E = 0.0
-        self.totals = {"released": 0.0, "cleared": 0.0, "taken_up": np.zeros(len(self.k))}
+        self.totals: dict[str, Any] = {
+            "released": 0.0,
+            "cleared": 0.0,
+            "taken_up": np.zeros(len(self.k)),
+        }
 
     def state(self) -> dict:
         """What a checkpoint keeps, as plain data."""

@@ -228,7 +228,10 @@ def cmd_mesh(args) -> int:
     if COMM.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     geo = case.primary.geometry
-    path = Path(geo.file) if geo.kind == "msh" else out / f"{case.primary.name}.msh"
+    path = out / f"{case.primary.name}.msh"
+    if geo.kind == "msh":
+        assert geo.file is not None  # GeometrySpec requires it for msh
+        path = Path(geo.file)
     om = geometry.organ_mesh(geo, COMM, str(path))
     q = geometry.quality(om)
     say(f"{path}")

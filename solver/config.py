@@ -1283,6 +1283,7 @@ def from_dict(data: dict, source: str = "<dict>") -> Case:
         if geo.kind not in ("msh", "stl"):
             continue
         key = "primary" if k == 0 else f"secondary.{k - 1}"
+        assert geo.file is not None  # GeometrySpec requires it for msh and stl
         path = Path(geo.file)
         if not path.is_absolute() and source and Path(source).exists():
             path = Path(source).resolve().parent / path

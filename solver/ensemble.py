@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from mpi4py import MPI
@@ -97,7 +98,7 @@ def arrivals(folders: list[Path], out: Path) -> list[str]:
     from scipy.stats import beta
 
     organs: list[str] = []
-    rows = []
+    rows: list[tuple[Any, ...]] = []  # replicate, organ, units, cells
     for k, folder in enumerate(folders):
         count: dict[str, list[int]] = {}
         units: set[tuple[str, str]] = set()

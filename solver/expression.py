@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 
@@ -49,7 +50,7 @@ FUNCTIONS: dict[str, tuple[Callable, int]] = {
 }
 CONSTANTS = {"pi": np.pi, "e": np.e, "nan": np.nan, "inf": np.inf}
 VARIABLES = ("x", "y", "z")
-BINARY = {
+BINARY: dict[type[ast.operator], Callable] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -57,8 +58,8 @@ BINARY = {
     ast.Pow: operator.pow,
     ast.Mod: np.mod,
 }
-UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-COMPARE = {
+UNARY: dict[type[ast.unaryop], Callable] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+COMPARE: dict[type[ast.cmpop], Callable] = {
     ast.Lt: np.less,
     ast.LtE: np.less_equal,
     ast.Gt: np.greater,
@@ -94,7 +95,7 @@ def _compile(node: ast.AST, depth: int) -> Callable[[dict], object]:
         if type(node.value) not in (int, float):  # no strings, bytes, bools, complex, None, ...
             raise ExpressionError(f"{node.value!r} is not a number")
         try:
-            value = np.float64(float(node.value))
+            value = np.float64(float(cast(float, node.value)))
         except OverflowError:
             raise ExpressionError("a number is too large") from None
         return lambda env: value

@@ -53,7 +53,9 @@ class OrganMesh:
 
 
 def _partitioner():
-    return dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    # singledispatch: dolfinx's annotation shows only the (part, mode, links) form
+    mode = dolfinx.mesh.GhostMode.shared_facet
+    return dolfinx.mesh.create_cell_partitioner(mode, 2)  # type: ignore[call-arg]
 
 
 @contextlib.contextmanager
@@ -129,6 +131,7 @@ class _Shape:
     def __init__(self, geo: config.GeometrySpec):
         self.kind, self.d = geo.kind, geo.dim
         if self.kind == "stl":
+            assert geo.file is not None  # GeometrySpec requires it for stl
             self.surface = _Surface(geo.file, geo.stl_scale)
             self.lo, self.hi = self.surface.tri.min((0, 1)), self.surface.tri.max((0, 1))
             self.holes, self.cortex = [], 0.0
@@ -487,6 +490,7 @@ def build(
     err, model = None, None
     with _gmsh_session("primary") if comm.rank == 0 else contextlib.nullcontext() as gmsh:
         if comm.rank == 0:
+            assert gmsh is not None
             try:
                 (_mesh_stl if geo.kind == "stl" else _mesh_block)(gmsh, geo, centre, sites, h_fine)
                 if msh_path is not None:
@@ -516,6 +520,7 @@ def organ_mesh(
     (collective). ``weights(mid, volume, centre)``: element weights for the partition.
     """
     if geo.kind == "msh":
+        assert geo.file is not None  # GeometrySpec requires it for msh
         return load(geo.file, comm, geo.dim, weights)
     return build(geo, comm, msh_path, where, weights)
 
@@ -528,14 +533,14 @@ def _centroids(gmsh, dim: int, tag: int) -> tuple[np.ndarray, np.ndarray]:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    cells = []
+    blocks: list[np.ndarray] = []
     for ent in gmsh.model.getEntitiesForPhysicalGroup(dim, tag):
         for etype, _, nodes in zip(*gmsh.model.mesh.getElements(dim, ent), strict=True):
             nv = dim + 1  # corner nodes of a simplex come first
-            cells.append(nodes.reshape(-1, gmsh.model.mesh.getElementProperties(etype)[3])[:, :nv])
-    if not cells:
+            blocks.append(nodes.reshape(-1, gmsh.model.mesh.getElementProperties(etype)[3])[:, :nv])
+    if not blocks:
         return np.zeros((0, dim)), np.zeros(0)
-    cells = np.concatenate(cells).astype(np.int64)
+    cells = np.concatenate(blocks).astype(np.int64)
     tags, coords, _ = gmsh.model.mesh.getNodes()
     x = np.zeros((int(tags.max()) + 1, 3))
     x[tags.astype(np.int64)] = coords.reshape(-1, 3)
@@ -561,6 +566,7 @@ def load(path: str | Path, comm: MPI.Comm, dim: int, weights=None) -> OrganMesh:
     err, model, sites = None, None, None
     with _gmsh_session("user") if comm.rank == 0 else contextlib.nullcontext() as gmsh:
         if comm.rank == 0:
+            assert gmsh is not None
             try:
                 err, sites = _check_msh(gmsh, path, dim)
             except Exception as e:

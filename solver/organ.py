@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import cast
 
 import dolfinx.fem as fem
 import numpy as np
@@ -136,6 +137,9 @@ class Organ:
         self.pristine = True  # no cell has been here yet: m = 0 and w = w0 exactly
         self._had_cells = True
         self.pristine_cells = True  # no cell has been here yet (the soil at rest stays so)
+        self.site_x: np.ndarray  # vessel sites (normal, ruptured, then new) and their kinds,
+        self.site_kind: np.ndarray  # and the kind of each local element: set by _vessels
+        self.element_kind: np.ndarray
         self._vessels(spec.geometry.vessel_radius + cc.h_ref)
         # Dofs near each vessel site, built when first needed and again when sites are added.
         self._site_dofs: list[np.ndarray] | None = None  # site_values: within the radius
@@ -164,6 +168,7 @@ class Organ:
         self.angio = None
         self.origin_sites = self.site_x.copy()  # before any new perfused vessel
         if case.soil.angiogenesis:
+            assert self.soil is not None  # angiogenesis follows VEGF (config.SoilSpec)
             self.angio = Angiogenesis(
                 V=V,
                 walker=self.cells.walker,
@@ -187,7 +192,7 @@ class Organ:
 
     def _all_cells(self) -> np.ndarray:
         """Density of all cells (active and dormant), owned + ghost dofs."""
-        return sum(self.fields[k].x.array for k in self._densities())
+        return cast(np.ndarray, sum(self.fields[k].x.array for k in self._densities()))
 
     def count(self) -> float:
         """Cells in the organ, on every rank (collective): discrete, a whole number;
@@ -206,8 +211,8 @@ class Organ:
             local = [st["divisions"], st["died"], 0.0]
         else:
             vol = self.cells_cfg.h_ref**self.dim
-            st = self.continuum.stats
-            local = [st["born"] / vol, self.density_stats["died"], st["clip_removed"] / vol]
+            cs = self.continuum.stats
+            local = [cs["born"] / vol, self.density_stats["died"], cs["clip_removed"] / vol]
         born, died, clip = self.comm.allreduce(np.array(local, dtype=float), op=MPI.SUM)
         return {"born": born, "died": died, "clip_removed": clip}
 
@@ -259,7 +264,7 @@ class Organ:
         self.element_kind[near & (self.element_kind == 0)] = kind
         self._site_dofs = None
 
-    def _vessels(self, reach: float):
+    def _vessels(self, reach: float) -> None:
         """Vessel sites (normal first, then ruptured) and the kind of each local element."""
         sites = self.om.vessel_sites
         self.site_x = np.concatenate([sites["normal"], sites["ruptured"]]).reshape(-1, self.dim)
@@ -391,6 +396,7 @@ class Organ:
                 shape=(len(self.site_x), len(self.fields["c_E"].x.array)),
             )
             self._trigger_sites = len(self.site_x)
+        assert self._trigger is not None
         vol = self.cells_cfg.h_ref**self.dim
         out = np.column_stack(
             [self._trigger @ self.fields[k].x.array / vol for k in ("c_E", "c_M")]
@@ -540,6 +546,7 @@ class Organ:
         """The soil over its sub-cycle of soil_every steps, with their mean uptake (until
         then the uptake is pending: ``exosomes_pending``).
         """
+        assert self.soil is not None
         self.soil.step(
             self._all_cells()[: self.n_owned],
             self._uptake / self.soil_every,
@@ -593,6 +600,7 @@ class Organ:
             ecm.step(f["w"].x.array, self.dt, ecm_eq, c_M, f["m"].x.array, deposition)
         if self.angio is not None:
             self.angio.step(n, f["v"].x.array, self.site_values("v"))
+            assert self.soil is not None
             self.soil.tip_uptake = self.angio.vegf_uptake()
             if self.index == 0:  # new perfused vessels in the primary are ruptured sites
                 for x in self.angio.take_new_sites():
@@ -617,6 +625,7 @@ class Organ:
         self.pristine_cells = False
         ox = f.get("o")
         dormant = f["d_E"].x.array + f["d_M"].x.array if "d_E" in f else None
+        assert self.continuum is not None
         self.continuum.step(
             f["w"],
             grow=None if ox is None else ox.x.array >= self.spec.oxygen.hypoxia,
@@ -634,11 +643,12 @@ class Organ:
                     c[dead] = 0.0
         if dormant is not None:
             gain = self.spec.niche.wake * f["N"].x.array if "N" in f else 0.0
+            assert self.r_wake is not None  # dormant densities exist only with r_wake
             p = -np.expm1(-self.r_wake * self.dt * (1.0 + gain))
-            for d, c in (("d_E", "c_E"), ("d_M", "c_M")):
+            for d, a in (("d_E", "c_E"), ("d_M", "c_M")):
                 moved = p * f[d].x.array
                 self.density_stats["woke"] += float(self.lumped[:n_own] @ moved[:n_own]) / vol
-                f[c].x.array[:] += moved
+                f[a].x.array[:] += moved
                 f[d].x.array[:] -= moved
 
     # -- checkpoints (solver/io/checkpoint.py) -----------------------------------------
@@ -704,6 +714,7 @@ class Organ:
             self.soil.load_state(rest["soil"])
         if self.angio is not None:
             self.angio.load_state({"dofs": {"_trail": dofs["_trail"]}, "rest": rest["angio"]})
+            assert self.soil is not None
             self.soil.tip_uptake = self.angio.vegf_uptake()
 
     # -- what is reported ---------------------------------------------------------------
@@ -715,6 +726,8 @@ class Organ:
         n = self.n_owned
         w = f["w"].x.array
         extra: dict[str, float] = {}
+        nE: float
+        nM: float
         if self.continuum is None:
             counts = self.cells.metrics()
             nE, nM = counts["cells_E"], counts["cells_M"]

@@ -391,9 +391,10 @@ def snapshot(
     rows = -(-len(panels) // cols)
     pv.OFF_SCREEN = True
     plotter = pv.Plotter(
-        off_screen=True, shape=(rows, cols), window_size=(430 * cols, 430 * rows), border=False
+        off_screen=True, shape=(rows, cols), window_size=[430 * cols, 430 * rows], border=False
     )
-    plotter.set_background("white")
+    # pyvista's functools.wraps methods look unbound to mypy (self missing or taken from args)
+    plotter.set_background("white")  # type: ignore[arg-type]
     for j, n in enumerate(panels):
         plotter.subplot(j // cols, j % cols)
         what = "cells, and the planes of the cut" if n == "cells" else registry.info(n).long_name
@@ -435,7 +436,7 @@ def snapshot(
             )
             note = f": {lo:.3g} everywhere" if constant else ""
             _bar(plotter, n, registry.label(n) + note, constant)
-        plotter.view_xy() if not three_d else plotter.view_isometric()
+        plotter.view_xy() if not three_d else plotter.view_isometric()  # type: ignore[call-arg]
         _frame(plotter.camera, 0.85 if three_d else 0.72)
     plotter.screenshot(str(png))
     plotter.close()

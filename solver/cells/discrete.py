@@ -89,7 +89,7 @@ class DiscreteCells:
         }
 
     # -- checkpoints (solver/io/checkpoint.py) ---------------------------------------
-    def state(self) -> dict:
+    def state(self) -> dict | None:
         """The cells (keyed by the input index of their element: any partition can take
         them) and the counters, as plain data on the first rank (None elsewhere;
         collective). Checked on load by checkpoint.check_organ.
@@ -316,7 +316,7 @@ class DiscreteCells:
         # columns are among them), so the old and the new population never coexist whole.
         order = np.argsort(merged["host"], kind="stable")
         del parts, cols, carry, pop, x_new, host, vertex
-        self.pop = None
+        del self.pop
         self.pop = Population.from_columns(
             self.dim, {k: merged.pop(k)[order] for k in list(merged)}
         )
@@ -341,10 +341,10 @@ class DiscreteCells:
         else:
             ready = (pop.clock >= self.doubling[pop.phenotype]) & cycling
             groups = [True]
-        born = []
+        granted: list[np.ndarray] = []
         for g in groups:  # a group's daughters take room before the next group asks
             sel = np.flatnonzero(ready & g)
-            lat.census(np.concatenate([pop.place] + [pop.place[b] for b in born]))
+            lat.census(np.concatenate([pop.place] + [pop.place[b] for b in granted]))
             ids = pop.id[sel]
             ok = lat.grant(
                 pop.place[sel],
@@ -352,9 +352,9 @@ class DiscreteCells:
                 ids,
                 rng.uniform(self.seed, ids, n, rng.DIVIDE_FRACTION),
             )
-            born.append(sel[ok])
+            granted.append(sel[ok])
             self.stats["refused_divisions"] += int((~ok).sum())
-        born = np.concatenate(born)
+        born = np.concatenate(granted)
         self.stats["divisions"] += len(born)
         if len(born) == 0:
             return

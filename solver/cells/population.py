@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 EPITHELIAL, MESENCHYMAL = 0, 1
 INVADING, IN_BLOOD, DORMANT, PROLIFERATING, DEAD = 0, 1, 2, 3, 4
 
 # name -> (dtype, trailing shape); "x" gets the spatial dimension.
-COLUMNS = {
+COLUMNS: dict[str, tuple[type[np.generic], tuple[Any, ...]]] = {
     "id": (np.uint64, ()),
     "parent": (np.uint64, ()),
     "x": (np.float64, ("dim",)),

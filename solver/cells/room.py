@@ -130,13 +130,13 @@ def _simplex_lattice(dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     in 3D the centroids of the k^3 corner-type sub-tetrahedra of its lattice (an
     approximation, fine for the volume fraction of a box).
     """
-    pts = []
+    found: list[np.ndarray] = []
     for idx in np.ndindex(*(k,) * dim):
         lam = np.array(idx, dtype=float)
         if sum(idx) < k:
-            pts.append((lam + 1.0 / (dim + 1)) / k)
+            found.append((lam + 1.0 / (dim + 1)) / k)
         if dim == 2 and sum(idx) <= k - 2:
-            pts.append((lam + 2.0 / 3.0) / k)
-    pts = np.array(pts)
+            found.append((lam + 2.0 / 3.0) / k)
+    pts = np.array(found)
     pts = np.column_stack([1.0 - pts.sum(axis=1), pts])
     return pts, np.full(len(pts), 1.0 / len(pts))

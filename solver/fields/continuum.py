@@ -233,7 +233,7 @@ class ContinuumCells:
         if self._occupied is not None:
             S = S + self._occupied
         for k in range(2):
-            a = tau * self.r[k]
+            a: float | np.ndarray = tau * self.r[k]
             if self._grow is not None and a != 0.0:
                 a = np.where(self._grow, a, 0.0)  # hypoxic arrest: no division, no crowding term
             if np.any(a != 0.0) or src[k] is not None:

@@ -118,7 +118,7 @@ def scoped_options(prefix: str, options: dict) -> Iterator[None]:
     """
     db = PETSc.Options()
     for k, v in options.items():
-        db[prefix + k] = v
+        db.setValue(prefix + k, v)
     try:
         yield
     finally:
@@ -238,7 +238,8 @@ class ReactionDiffusion:
         self.b.array[:] = self.m * (u.x.array[:n] / dt + source)
         with scoped_options(self.prefix, self._user):
             self.ksp.solve(self.b, u.x.petsc_vec)
-        reason = self.ksp.getConvergedReason()
+        # petsc4py's stub says KSP.ConvergedReason (the enum class); the value is an int
+        reason: int = self.ksp.getConvergedReason()  # type: ignore[assignment]
         self.iterations = self.ksp.getIterationNumber()
         self.work[0] += 1
         self.work[1] += self.iterations

@@ -15,6 +15,8 @@ test_soil).
 
 from __future__ import annotations
 
+from typing import Any
+
 import dolfinx.fem as fem
 import numpy as np
 from mpi4py import MPI
@@ -88,7 +90,9 @@ class Soil:
         self.fields: dict[str, fem.Function] = {}
         self.b = fem.Function(V, name="b")  # perfused new vessels: zero until angiogenesis
         self.solvers: dict[str, ReactionDiffusion] = {}
-        common = dict(K=K, lumped=lumped, dt=dt, organ=spec.name, options=petsc, positive=positive)
+        common: dict[str, Any] = dict(
+            K=K, lumped=lumped, dt=dt, organ=spec.name, options=petsc, positive=positive
+        )
         if flags.oxygen:
             o = self._field(V, "o", 1.0)  # the steady state without cells
             self.solvers["o"] = ReactionDiffusion(

@@ -6,6 +6,7 @@ import base64
 import os
 import re
 from pathlib import Path
+from typing import cast
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -143,7 +144,9 @@ class CellWriter:
         def gather(local: np.ndarray, ncomp: int = 1) -> np.ndarray | None:
             local = np.ascontiguousarray(local, dtype=local.dtype).reshape(-1)
             recv = np.empty(total * ncomp, dtype=local.dtype) if comm.rank == 0 else None
-            comm.Gatherv(local, (recv, counts * ncomp) if comm.rank == 0 else None, root=0)
+            # mpi4py's stub wants the counts as a Sequence; it takes any integer array
+            recv_spec = None if recv is None else (recv, counts * ncomp)
+            comm.Gatherv(local, recv_spec, root=0)  # type: ignore[arg-type]
             return recv
 
         pts = gather(positions.reshape(n, gdim) if n else np.empty((0, gdim)), gdim)
@@ -155,13 +158,14 @@ class CellWriter:
         fname = Path(self.name) / f"{self.name}_{len(self.steps):06d}.vtu"
         if comm.rank == 0:
             assert pts is not None
+            full = cast(dict[str, np.ndarray], attrs)  # rank 0 received every attribute
             p3 = np.zeros((total, 3))
             p3[:, :gdim] = pts.reshape(total, gdim)
-            if "id" in attrs:  # rank-count independent ordering
-                order = np.argsort(attrs["id"], kind="stable")
+            if "id" in full:  # rank-count independent ordering
+                order = np.argsort(full["id"], kind="stable")
                 p3 = p3[order]
-                attrs = {k: v[order] for k, v in attrs.items()}
-            write_vtu(self.outdir / fname, p3, attrs)  # type: ignore[arg-type]
+                full = {k: v[order] for k, v in full.items()}
+            write_vtu(self.outdir / fname, p3, full)
         self.steps.append((float(t), fname.as_posix()))
         if comm.rank == 0:
             ds = "".join(

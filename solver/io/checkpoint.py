@@ -58,7 +58,7 @@ def _view(fh: MPI.File, rows: np.ndarray, width: int) -> MPI.Datatype:
     return ftype
 
 
-def write_table(comm: MPI.Comm, path: Path, rows: np.ndarray, values: np.ndarray) -> None:
+def write_table(comm: MPI.Intracomm, path: Path, rows: np.ndarray, values: np.ndarray) -> None:
     """``values`` (n, width) at rows ``rows`` of a float64 table (collective)."""
     order = np.argsort(rows, kind="stable")
     fh = MPI.File.Open(comm, str(path), MPI.MODE_WRONLY | MPI.MODE_CREATE)
@@ -69,7 +69,7 @@ def write_table(comm: MPI.Comm, path: Path, rows: np.ndarray, values: np.ndarray
     fh.Close()
 
 
-def read_table(comm: MPI.Comm, path: Path, rows: np.ndarray, width: int) -> np.ndarray:
+def read_table(comm: MPI.Intracomm, path: Path, rows: np.ndarray, width: int) -> np.ndarray:
     """The rows ``rows`` of a table written by write_table (collective)."""
     order = np.argsort(rows, kind="stable")
     out = np.empty((len(rows), width))
@@ -88,7 +88,7 @@ def gather_rows(comm: MPI.Comm, cols: dict[str, np.ndarray]) -> dict[str, np.nda
     component's table (cells, tips) for its ``state()``.
     """
     parts = comm.gather(cols, root=0)
-    return {k: np.concatenate([p[k] for p in parts]) for k in cols} if comm.rank == 0 else None
+    return {k: np.concatenate([p[k] for p in parts]) for k in cols} if parts is not None else None
 
 
 def input_cell_owner(mesh, n_owned: int):
@@ -244,7 +244,7 @@ def find(outdir: Path, comm: MPI.Comm) -> tuple[Path, dict] | None:
     writing left: ``checkpoint.tmp`` with its meta.json, ``checkpoint.prev``) and its
     meta, or None if there is none (collective).
     """
-    found = None
+    found: tuple[str, dict] | str | None = None
     if comm.rank == 0:
         try:
             best = None
@@ -531,8 +531,8 @@ def load(sim, folder: Path, info: dict) -> None:
     errors = [e for e in sim.comm.allgather(err) if e]
     if errors:
         raise config.CaseError(errors[0])
-    for organ, dofs, rest in staged:
-        organ.load_state({"dofs": dofs, "rest": rest})
+    for organ, values, rest in staged:
+        organ.load_state({"dofs": values, "rest": rest})
     sim.load_state(state)
 
 

@@ -52,7 +52,7 @@ class FieldWriter:
         # HDF5 locks a file open for writing (seen on 1-rank runs), so ParaView cannot open
         # the .h5 mid-run ("unable to lock the file"); the user may still override.
         os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
-        self._xdmf = dolfinx.io.XDMFFile(comm, str(self.xdmf_path), "w")
+        self._xdmf: dolfinx.io.XDMFFile | None = dolfinx.io.XDMFFile(comm, str(self.xdmf_path), "w")
         self._xdmf.write_mesh(mesh)  # once: write_function references this grid
         self.index = (
             SeriesIndex(outdir, self.xdmf_path.name, resume_after)
@@ -72,6 +72,7 @@ class FieldWriter:
 
     def write(self, t: float) -> None:
         """Write every function at time ``t`` and flush (collective)."""
+        assert self._xdmf is not None, "a closed FieldWriter"
         for f in self.functions:
             self._xdmf.write_function(f, float(t))
         self._xdmf.flush()  # push HDF5 buffers so a reader (or a crash) sees this step
@@ -89,7 +90,7 @@ class FieldWriter:
         """Close the files; closing twice is harmless."""
         if self._xdmf is not None:
             self._xdmf.close()
-            self._xdmf = None  # type: ignore[assignment]
+            self._xdmf = None
         if self._vtx is not None:
             self._vtx.close()
             self._vtx = None

@@ -167,9 +167,9 @@ class Outputs:
         for w in self.fields:
             w.write(t)
         if self.case.cells.mode == "discrete":
-            for o, w in zip(organs, self.cells):
+            for o, cw in zip(organs, self.cells):
                 pop = o.cells.pop
-                w.write(
+                cw.write(
                     t,
                     pop.x,
                     {

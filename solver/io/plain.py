@@ -16,6 +16,7 @@ import json
 import math
 import zipfile
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def write(folder: Path, stem: str, obj) -> None:
     doc = encode(obj, arrays)
     npz = folder / f"{stem}.npz"
     with open(npz, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **cast(dict[str, Any], arrays))  # keys "a<k>": never a savez option
     fsync(npz)
     js = folder / f"{stem}.json"
     js.write_text(json.dumps(doc) + "\n")

@@ -34,18 +34,26 @@ def _key(t: float) -> str:
     return f"{t:.12g}"  # times as written (17 digits) and as held agree to 12
 
 
+def _find(e: ET.Element, path: str) -> ET.Element:
+    """The element ``path`` under ``e``, which a dolfinx XDMF file always has."""
+    found = e.find(path)
+    assert found is not None, f"no {path} in an XDMF {e.tag}"
+    return found
+
+
 def read_series(path: Path) -> tuple[list[str], dict[str, dict[str, ET.Element]]]:
     """The field names of a dolfinx XDMF file and, per name, its time grids by time
     key, each with the mesh's Topology and Geometry copied in (instead of an xi:include
     into this file), so that a grid can stand in another file of the same folder.
     """
-    domain = ET.parse(path).getroot().find("Domain")
+    domain = _find(ET.parse(path).getroot(), "Domain")
     # The mesh grid; None in fields_series.xdmf, whose grids carry their own.
     mesh = domain.find("Grid[@GridType='Uniform']")
-    parts = [] if mesh is None else [mesh.find("Topology"), mesh.find("Geometry")]
-    names, grids = [], {}
+    parts = [] if mesh is None else [_find(mesh, "Topology"), _find(mesh, "Geometry")]
+    names: list[str] = []
+    grids: dict[str, dict[str, ET.Element]] = {}
     for coll in domain.findall("Grid[@GridType='Collection']"):
-        names.append(coll.get("Name"))
+        names.append(coll.attrib["Name"])
         for g in coll.findall("Grid"):
             g = copy.deepcopy(g)
             for inc in [c for c in g if c.tag.endswith("}include")]:
@@ -53,7 +61,9 @@ def read_series(path: Path) -> tuple[list[str], dict[str, dict[str, ET.Element]]
                 g.remove(inc)
                 for k, part in enumerate(parts):
                     g.insert(at + k, copy.deepcopy(part))
-            grids.setdefault(coll.get("Name"), {})[_key(float(g.find("Time").get("Value")))] = g
+            grids.setdefault(coll.attrib["Name"], {})[
+                _key(float(_find(g, "Time").attrib["Value"]))
+            ] = g
     return names, grids
 
 
@@ -161,15 +171,16 @@ def last_fields(
     last = max(grids[names[0]], key=float)
 
     def read(item: ET.Element) -> np.ndarray:
+        assert item.text is not None
         file, dataset = item.text.strip().split(":", 1)
         with h5py.File(Path(xdmf).parent / file, "r") as f:
             return f[dataset][()]
 
     g = grids[names[0]][last]
-    x, cells = read(g.find("Geometry/DataItem")), read(g.find("Topology/DataItem"))
+    x, cells = read(_find(g, "Geometry/DataItem")), read(_find(g, "Topology/DataItem"))
     return (
         float(last),
         x,
         cells,
-        {n: read(grids[n][last].find("Attribute/DataItem")).ravel() for n in names},
+        {n: read(_find(grids[n][last], "Attribute/DataItem")).ravel() for n in names},
     )

@@ -6,6 +6,7 @@ cells against the continuum solution of the same PDE.
 from __future__ import annotations
 
 import hashlib
+from typing import Any, cast
 
 import dolfinx.fem as fem
 import dolfinx.mesh as dm
@@ -210,7 +211,7 @@ def against_continuum(
         for k in range(1, steps + 1):
             cells.step(k, w.x.array)
             cont.step(w)
-        disc = sum(cells.densities(lumped))[:nd]
+        disc = cast(np.ndarray, sum(cells.densities(lumped)))[:nd]
         ref = (cE.x.array + cM.x.array)[:nd]
         mass_d = comm.allreduce(np.bincount(box, m * disc, bins * bins), op=MPI.SUM)
         mass_c = comm.allreduce(np.bincount(box, m * ref, bins * bins), op=MPI.SUM)
@@ -290,7 +291,7 @@ def mesh_independence(
             rows.append([m[k] for k in MESH_STATS] + [m["cells"], m["cells_M"]])
         values[h] = np.array(rows)
     a, b = values[hs[0]], values[hs[1]]
-    out = {
+    out: dict[str, Any] = {
         "hs": list(hs),
         "replicates": replicates,
         "steps": steps,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import dolfinx.fem as fem
 import dolfinx.mesh as dmesh
@@ -109,7 +110,9 @@ def _mmp_run(dim, comm, n, dt, T, eq: MMPEquation, kind, variable=False):
     steps = round(T / dt)
     for i in range(steps):
         t.value = (i + 1) * dt  # implicit Euler: source and rate at the new time
-        rd.step(eq.source(cells()[:n_own]) + src()[:n_own], rate()[:n_own] if variable else None)
+        rd.step(
+            eq.source(cells()[:n_own]) + src()[:n_own], rate()[:n_own] if rate is not None else None
+        )
     return err()
 
 
@@ -249,9 +252,9 @@ def _soil_run(dim, comm, n, dt, T, kind):
     c = 1.0 + 0.5 * (1.0 + tv) * _cos(x, dim) ** 2  # below Q = 4: the regression min(c/Q, 1) is c/Q
     b = 0.5 + 0.25 * _cos(x, dim)
     spec = config.OrganSpec(
-        oxygen={"D": 0.5, "supply": 2.0, "uptake": 1.0, "b0": 0.3, "regression": 0.5},
-        vegf={"D": 0.3, "decay": 1.0, "vessel_uptake": 0.7, "s_cells": 0.0, "s_niche": 0.0},
-        niche={"D": 0.2, "decay": 0.5, "uptake": 0.5},
+        oxygen=config.OxygenSpec(D=0.5, supply=2.0, uptake=1.0, b0=0.3, regression=0.5),
+        vegf=config.VEGFSpec(D=0.3, decay=1.0, vessel_uptake=0.7, s_cells=0.0, s_niche=0.0),
+        niche=config.NicheSpec(D=0.2, decay=0.5, uptake=0.5),
     )
     soil = Soil(
         V=V,
@@ -306,7 +309,7 @@ def soil_rates(
     t0 = time.perf_counter()
     es = [_soil_run(dim, comm, n, 0.1, 0.5, "space") for n in ns]
     et = [_soil_run(dim, comm, n_time, dt, 1.0, "time") for dt in dts] if time_rates else []
-    out = {"seconds": 0.0}
+    out: dict[str, Any] = {"seconds": 0.0}
     for k in ("o", "v", "x"):
         out[f"{k}_space"] = _rate([e[k] for e in es], [a / b for a, b in zip(ns[1:], ns)])
         out[f"{k}_space_errors"] = [e[k] for e in es]
