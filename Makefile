@@ -22,12 +22,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/seedsoil run $(CASE)
 
-# Style and lint (ruff, settings in pyproject.toml) before the tests: seconds, and a
-# failure names the file and line. The parallel run has a time limit: a hung collective
+# Style, lint and types (ruff and mypy, settings in pyproject.toml) before the tests: about a
+# minute, and a failure names the file and line. The parallel run has a time limit: a hung collective
 # must not hang CI.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check solver scripts tests docs
 	$(VENV)/bin/ruff check solver scripts tests docs
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest -q tests
