@@ -31,6 +31,7 @@ class FieldWriter:
         outdir: Path,
         mesh: dolfinx.mesh.Mesh,
         functions: list[dolfinx.fem.Function],
+        *,
         name: str = "fields",
         vtx: bool = False,
         index: bool = False,
