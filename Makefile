@@ -31,7 +31,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 	timeout 1500 $(MPIRUN) -n 2 $(PY) -m mpi4py -m pytest -q -m parallel -p no:cacheprovider tests
 
 verify: $(VENV)/.installed
