@@ -13,8 +13,9 @@ Cytometry A 71:154) with the mean
 CellSearch pulls cells out with EpCAM antibodies on magnetic beads. A cluster comes out as
 one piece when any of its cells carries EpCAM (CellSearch cartridges show clusters intact
 and count them: Mu et al. 2015 Breast Cancer Res Treat 154:563, Larsson et al. 2018 Breast
-Cancer Res 20:48), and a unit that comes out is counted with ``capture_efficiency``. A unit
-of e epithelial and m mesenchymal cells is therefore counted, all its cells, with
+Cancer Res, doi:10.1186/s13058-018-0976-0), and a unit that comes out is counted with
+``capture_efficiency``. A unit of e epithelial and m mesenchymal cells is therefore counted,
+all its cells, with
 
     q = capture_efficiency * (1 - (1 - epcam_E)^e * (1 - epcam_M)^m),
 

@@ -62,7 +62,7 @@ def test_expected_count_matches_a_direct_count_of_sampled_cells():
     """The expected count (copies x capture probability x cells, summed over units) is the
     mean of a direct, cell-by-cell count of 4000 samples and the mean of 4000 draws of
     ``sample``, for the cells, the cells in clusters and the clusters, within 4 standard
-    errors of the mean (~0.2 of the 33.0 expected cells). The draws of ``sample`` have the
+    errors of the mean (4 x ~0.15 of the 33.0 expected cells). The draws of ``sample`` have the
     variance of a thinned Poisson count, sum of lam q size^2, within 4 standard errors of
     the sample variance (from the draws' fourth moment)."""
     want = lb.expected(SPEC, BLOOD, FACTOR)
