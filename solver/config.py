@@ -67,6 +67,8 @@ UNITS: dict[str, str] = {
     "L/STL unit": "case length units per unit of the STL file",
     "mm": "millimetres",
     "cm": "centimetres",
+    "mL": "millilitres",
+    "cells/cm^3": "cells per cubic centimetre of tumour",
     "s": "seconds",
     "-": "not a quantity: a switch, a choice, a name, a seed or solver options",
 }
@@ -673,6 +675,84 @@ class CirculationSpec(Strict):
         return self
 
 
+# Tumour cells packed without stroma: 10^9 cells per cm^3 (1 g), the classic figure for cells of
+# ~10 um; Del Monte (2009) Cell Cycle 8:505 argues that epithelial tumours, with their stroma,
+# hold about an order of magnitude fewer. A packing ceiling, so the packed value.
+PACKED_CELLS_PER_CM3 = 1.0e9
+
+
+class LiquidBiopsySpec(Strict):
+    """The liquid biopsy: CellSearch counts of circulating tumour cells in a blood sample of the
+    patient, scaled up from the simulated blood (solver/clinic/liquid_biopsy.py,
+    docs/liquid-biopsy.md).
+    """
+
+    volume_ml: Pos = param(
+        7.5,
+        unit="mL",
+        source="Cristofanilli et al. (2004) N Engl J Med 351:781: the CellSearch sample",
+        doc="Blood drawn for one test.",
+    )
+    blood_volume_ml: Pos = param(
+        5000.0,
+        unit="mL",
+        source="ICRP Publication 89 (2002) Ann ICRP 32(3-4): reference adult 5.3 L (male), "
+        "3.9 L (female); 5 L, the usual round adult value",
+        doc="The patient's blood volume, over which the circulating cells are spread.",
+    )
+    capture_efficiency: Prob = param(
+        0.85,
+        unit="1",
+        source="Allard et al. (2004) Clin Cancer Res 10:6897: ~80-85 % recovery of cancer cells "
+        "spiked into 7.5 mL of blood",
+        doc="Chance that an EpCAM-positive unit (a cell or a cluster) in the sample is captured "
+        "and counted.",
+    )
+    epcam_E: Prob = param(
+        1.0,
+        unit="1",
+        source="illustrative: epithelial CTCs taken as EpCAM-positive, like the spiked cell lines "
+        "behind capture_efficiency",
+        doc="Fraction of epithelial cells that carry EpCAM.",
+    )
+    epcam_M: Prob = param(
+        0.1,
+        unit="1",
+        source="illustrative: most mesenchymal CTCs lose EpCAM and escape CellSearch (Gorges et "
+        "al. 2012 BMC Cancer 12:178; Yu et al. 2013 Science 339:580), no fraction measured",
+        doc="Fraction of mesenchymal cells that carry EpCAM.",
+    )
+    tumour_diameter_cm: Pos = param(
+        2.0,
+        unit="cm",
+        source="illustrative: 2 cm, the T1/T2 boundary of breast cancer (AJCC Cancer Staging "
+        "Manual, 8th ed., 2017)",
+        doc="Diameter of the patient's primary when the run starts (a sphere).",
+    )
+    cells_per_cm3: Pos = param(
+        PACKED_CELLS_PER_CM3,
+        unit="cells/cm^3",
+        source="derived: PACKED_CELLS_PER_CM3, 1e9 per cm^3 (Del Monte 2009 Cell Cycle 8:505; "
+        "about 10 times fewer with the stroma)",
+        doc="Tumour cells per cm^3 of the patient's primary.",
+    )
+    factor: Pos | None = param(
+        None,
+        unit="1",
+        source="derived: unset, the patient's tumour cells (tumour_diameter_cm, cells_per_cm3) "
+        "over the simulated primary's at t = 0",
+        doc="Patient cells per simulated cell: the patient's blood holds factor times the "
+        "simulated blood's cells.",
+    )
+    threshold: Annotated[int, Field(ge=1)] | None = param(
+        None,
+        unit="cells",
+        source="derived: unset, the cited prognostic threshold of circulation.primary_type "
+        "(THRESHOLDS in solver/clinic/liquid_biopsy.py)",
+        doc="CTCs per sample at or above which the count is prognostic.",
+    )
+
+
 # Fraction of an intravenous dose of tumour exosomes found per organ at 4 h (B16BL6
 # exosomes in mice; J Pharm Sci (2015) 104:705, Table/Fig.); other organ types: 1 % (illustrative).
 EXOSOME_UPTAKE = {"liver": 0.28, "lung": 0.07, "spleen": 0.016}
@@ -841,12 +921,6 @@ class DormancySpec(Strict):
         source="off: a case that models dormancy sets it",
         doc="Arrivals are dormant and wake at this rate; unset: active at once.",
     )
-
-
-# Tumour cells packed without stroma: 10^9 cells per cm^3 (1 g), the classic figure for cells of
-# ~10 um; Del Monte (2009) Cell Cycle 8:505 argues that epithelial tumours, with their stroma,
-# hold about an order of magnitude fewer. A packing ceiling, so the packed value.
-PACKED_CELLS_PER_CM3 = 1.0e9
 
 
 class InitialCellsSpec(Strict):

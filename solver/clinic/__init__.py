@@ -1,0 +1,1 @@
+"""What the clinic would see of a run: images, their detectability, the liquid biopsy."""
