@@ -44,6 +44,9 @@ SHED = 60  # does a vessel site shed this step
 SHED_ROUND = 61  # stochastic rounding of the cells within reach (SHED_ROUND, SHED_ROUND + 1)
 SHED_ID = 63  # ids of the cells a site sheds
 PLACE_AGAIN = 64  # a new position within the vessel site for one that fell outside (.. + 3)
+# The clinic (solver/clinic/): a word of the key of a numpy Philox generator, not a purpose of
+# the draws below (a sample's draws are per unit of the blood, in the order of their ids).
+LIQUID_BIOPSY = 70
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -74,6 +77,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "SHED_ROUND": (SHED_ROUND, 2),
     "SHED_ID": (SHED_ID, 1),
     "PLACE_AGAIN": (PLACE_AGAIN, 4),
+    "LIQUID_BIOPSY": (LIQUID_BIOPSY, 1),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):

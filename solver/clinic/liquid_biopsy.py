@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver import config
+from solver.cells import rng
 from solver.cells.population import EPITHELIAL, MESENCHYMAL
 
 # Prognostic CellSearch thresholds: CTCs per 7.5 mL at or above which survival is worse, by
@@ -46,9 +47,6 @@ THRESHOLDS: dict[str, tuple[int, str]] = {
     "colorectal": (3, "Cohen et al. (2008) J Clin Oncol 26:3213"),
     "lung": (5, "Krebs et al. (2011) J Clin Oncol 29:1556 (non-small-cell)"),
 }
-# The liquid biopsy's word in the keys of its generators, so that they differ from any other
-# module's keyed by (seed, index, ...); the rng purposes of solver/cells/rng.py end below 70.
-PURPOSE = 70
 
 
 @dataclass(frozen=True)
@@ -166,9 +164,9 @@ def expected(spec: config.LiquidBiopsySpec, units: Units, factor: float) -> Coun
 
 def generator(seed: int, index: int, replicate: int = 0) -> np.random.Generator:
     """The generator of sample ``index`` (the sample time's index) of ``replicate``: Philox
-    keyed by a hash (numpy's SeedSequence) of (seed, PURPOSE, index, replicate).
+    keyed by a hash (numpy's SeedSequence) of (seed, rng.LIQUID_BIOPSY, index, replicate).
     """
-    words = [int(seed), PURPOSE, int(index), int(replicate)]
+    words = [int(seed), rng.LIQUID_BIOPSY, int(index), int(replicate)]
     if min(words) < 0:
         raise ValueError(f"seed, index and replicate must be >= 0, got {words}")
     key = np.random.SeedSequence(words).generate_state(2, dtype=np.uint64)
@@ -188,9 +186,9 @@ def sample(
     (Poisson), each counted whole with the unit's capture probability (binomial), from the
     generator keyed by (seed, index, replicate).
     """
-    rng = generator(seed, index, replicate)
-    copies = rng.poisson(copies_per_sample(spec, factor), size=len(units.size))
-    counted = rng.binomial(copies, capture_probability(spec, units))
+    draw = generator(seed, index, replicate)
+    copies = draw.poisson(copies_per_sample(spec, factor), size=len(units.size))
+    counted = draw.binomial(copies, capture_probability(spec, units))
     multi = units.size > 1
     return Count(
         cells=float((counted * units.size).sum()),
