@@ -95,9 +95,9 @@ def bin_volume(grid: Grid, points_mm: ArrayLike, volumes_mm3: ArrayLike) -> Arra
     ijk = grid.index(points_mm)
     w = np.broadcast_to(np.asarray(volumes_mm3, float), (ijk.shape[0],))
     keep = ijk[:, 0] >= 0
-    out = np.zeros(grid.shape)
-    np.add.at(out, tuple(ijk[keep].T), w[keep])
-    return out / grid.voxel_mm3
+    flat = np.ravel_multi_index(tuple(ijk[keep].T), grid.shape)
+    out = np.bincount(flat, weights=w[keep], minlength=int(np.prod(grid.shape)))
+    return out.reshape(grid.shape) / grid.voxel_mm3
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,8 @@ class Tissue:
         vessel-weighted volume: each voxel is split into sub-points no coarser than the target
         grid's voxels, each carrying its share of the volume.
         """
+        if grid == self.grid:
+            return self
         f = np.maximum(np.ceil(np.asarray(self.grid.spacing_mm) / grid.spacing_mm), 1)
         sub = self.grid.refined(int(f.max()))
         k = int(f.max())
@@ -209,18 +211,21 @@ def from_density(
 
 
 def sphere(grid: Grid, centre_mm: ArrayLike, radius_mm: float, sub: int = 4) -> Array:
-    """Volume fraction of each voxel inside a sphere (sub^3 points per voxel): a synthetic
-    lesion of packed cells.
+    """Volume fraction of each voxel inside a sphere: a synthetic lesion of packed cells.
+    Voxels wholly inside or outside are 1 or 0; those the surface cuts are sampled on sub^3
+    points.
     """
     c = np.asarray(centre_mm, float)
-    off = (np.arange(sub) + 0.5) / sub - 0.5
-    d2 = []
-    for a in range(3):
-        x = grid.centres(a)[:, None] + off[None, :] * grid.spacing_mm[a] - c[a]
-        d2.append(x**2)
-    q = (
-        d2[0][:, None, None, :, None, None]
-        + d2[1][None, :, None, None, :, None]
-        + d2[2][None, None, :, None, None, :]
-    )
-    return (q <= radius_mm**2).mean(axis=(3, 4, 5))
+    x = [grid.centres(a) - c[a] for a in range(3)]
+    d = np.sqrt(x[0][:, None, None] ** 2 + x[1][None, :, None] ** 2 + x[2][None, None, :] ** 2)
+    half = 0.5 * float(np.linalg.norm(grid.spacing_mm))
+    out = (d + half <= radius_mm).astype(float)
+    cut = np.argwhere(np.abs(d - radius_mm) < half)
+    if len(cut):
+        off = (np.arange(sub) + 0.5) / sub - 0.5
+        o = np.stack(np.meshgrid(off, off, off, indexing="ij"), -1).reshape(-1, 3)
+        h = np.asarray(grid.spacing_mm)
+        centres = np.stack([x[a][cut[:, a]] for a in range(3)], -1)
+        pts = centres[:, None, :] + o[None, :, :] * h
+        out[tuple(cut.T)] = (np.sum(pts**2, axis=2) <= radius_mm**2).mean(axis=1)
+    return out
