@@ -94,8 +94,8 @@ ORGANS: dict[str, Organ] = {
         ct_tumour_hu=80.0,
         ct_enhancing=True,
         sources={
-            "size": f"{ICRP89}: 1800 g (male); 1.05 g/cm^3 ({ICRP110}); proportions "
-            "illustrative (about 19 x 15 x 12 cm)",
+            "size": f"{ICRP89}: 1800 g (male); 1.05 g/cm^3 ({ICRP110})",
+            "shape": "illustrative: an ellipsoid of proportions 1 : 0.75 : 0.6 (19 x 15 x 12 cm)",
             "suv": "Boellaard et al. (2015) Eur J Nucl Med Mol Imaging 42:328: mean liver SUV "
             "1.3-3.0; Liu et al. (2019) Iran J Radiol 16:e84881: 1.85-1.89",
             "hu": "illustrative: portal-venous liver about 100 HU",
@@ -111,8 +111,8 @@ ORGANS: dict[str, Organ] = {
         ct_tumour_hu=40.0,
         ct_enhancing=False,
         sources={
-            "size": f"{ICRP89}: right lung with blood 642 g (male); 0.382 g/cm^3 ({ICRP110}); "
-            "proportions illustrative",
+            "size": f"{ICRP89}: right lung with blood 642 g (male); 0.382 g/cm^3 ({ICRP110})",
+            "shape": "illustrative: an ellipsoid of proportions 1 : 1.5 : 2.4",
             "suv": "illustrative: normal lung parenchyma SUV about 0.5",
             "hu": "illustrative: aerated lung about -850 HU",
             "ct_tumour_hu": "illustrative: a solid nodule has soft-tissue attenuation, 40 HU",
@@ -127,6 +127,7 @@ ORGANS: dict[str, Organ] = {
         ct_enhancing=False,
         sources={
             "size": "illustrative: a lumbar vertebral body, about 45 x 35 x 27 mm",
+            "shape": "illustrative: an ellipsoid",
             "suv": "illustrative: red marrow SUV about 1.5",
             "hu": "illustrative: trabecular bone about 200 HU",
             "ct_tumour_hu": "illustrative: a lytic metastasis has soft-tissue attenuation, 40 HU",
@@ -142,6 +143,7 @@ ORGANS: dict[str, Organ] = {
         sources={
             "size": "Cristy & Eckerman (1987) ORNL/TM-8381: adult phantom brain ellipsoid "
             "6 x 9 x 6.5 cm semi-axes (1470 cm^3; ICRP 89: 1450 g)",
+            "shape": "Cristy & Eckerman (1987) ORNL/TM-8381: an ellipsoid",
             "suv": "illustrative: cortex about 7 (FDG uptake of the brain is high)",
             "hu": "illustrative: brain parenchyma about 30 HU",
             "ct_tumour_hu": "illustrative: 10 HU below brain",
@@ -155,8 +157,8 @@ ORGANS: dict[str, Organ] = {
         ct_tumour_hu=40.0,
         ct_enhancing=False,
         sources={
-            "size": f"{ICRP89}: breast 500 g (female); 1.02 g/cm^3 ({ICRP110}); proportions "
-            "illustrative",
+            "size": f"{ICRP89}: breast 500 g (female); 1.02 g/cm^3 ({ICRP110})",
+            "shape": "illustrative: an ellipsoid of proportions 1 : 1 : 0.6",
             "suv": "illustrative: normal breast SUV about 0.6",
             "hu": "illustrative: mixed fatty-fibroglandular breast about -50 HU",
             "ct_tumour_hu": "illustrative: a solid tumour has soft-tissue attenuation, 40 HU",
@@ -171,6 +173,7 @@ ORGANS: dict[str, Organ] = {
         ct_enhancing=False,
         sources={
             "size": f"{RECIST}; a 16 x 9 x 9 mm node",
+            "shape": "illustrative: an ellipsoid",
             "suv": "illustrative: a normal node SUV about 1",
             "hu": "illustrative: node about 40 HU",
             "ct_tumour_hu": "illustrative: no CT contrast in a node (size is the criterion)",

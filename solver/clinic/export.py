@@ -1,12 +1,12 @@
 """Images to files: NIfTI for 3D Slicer and imaging pipelines, VTK image data for ParaView,
 PNG figures.
 
-NIfTI: nibabel Nifti1Image, the affine voxel -> world in mm with world axes read as RAS+
-(x to the patient's right... as NIfTI's RAS+: x increases toward the Right, y Anterior,
-z Superior), set as both qform and sform (code 1, scanner), units mm. ``.vti``: VTK XML
-ImageData, origin = the first voxel's centre and spacing, values at the points (VTK's NIfTI
-reader ignores the affine: hence this file for ParaView). PNG: three orthogonal slices
-through a point and the three maximum-intensity projections (matplotlib, Agg).
+NIfTI: nibabel Nifti1Image, the affine voxel -> world in mm with the world axes read as
+NIfTI's RAS+ (x increases toward the patient's Right, y Anterior, z Superior), set as both
+qform and sform (code 1, scanner), units mm. ``.vti``: VTK XML ImageData, origin = the first
+voxel's centre, and spacing, values at the points (VTK's NIfTI reader ignores the affine:
+hence this file for ParaView). PNG: three orthogonal slices through a point and the three
+maximum-intensity projections (matplotlib, Agg).
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ def write_nifti(path: str | Path, image: NDArray, grid: Grid, *, description: st
 
 def write_vti(path: str | Path, image: NDArray, grid: Grid, *, name: str = "image") -> Path:
     """Write image as VTK XML ImageData (point data, origin at the first voxel's centre)."""
-    import vtk
-    from vtk.util import numpy_support
+    from vtkmodules.util import numpy_support
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+    from vtkmodules.vtkIOXML import vtkXMLImageDataWriter
 
-    data = vtk.vtkImageData()
+    data = vtkImageData()
     data.SetDimensions(*grid.shape)
     data.SetOrigin(*grid.origin_mm)
     data.SetSpacing(*grid.spacing_mm)
@@ -49,7 +50,7 @@ def write_vti(path: str | Path, image: NDArray, grid: Grid, *, name: str = "imag
     arr = numpy_support.numpy_to_vtk(np.asarray(image, np.float64).ravel(order="F"), deep=True)
     arr.SetName(name)
     data.GetPointData().SetScalars(arr)
-    writer = vtk.vtkXMLImageDataWriter()
+    writer = vtkXMLImageDataWriter()
     path = Path(path)
     writer.SetFileName(str(path))
     writer.SetInputData(data)

@@ -44,7 +44,7 @@ class CorrelatedNoise:
         s_auto = self.fwhm_mm / FWHM_PER_SIGMA  # SD of the autocorrelation
         return tuple(int(math.ceil(5.0 * s_auto / h)) for h in self.spacing_mm[: len(shape)])
 
-    def _kernel_ft(self, padded: tuple[int, ...]) -> Array:
+    def _kernel_ft(self, padded: tuple[int, ...]) -> NDArray[np.complex128]:
         """FFT of g on the padded grid (g centred at index 0, periodic), sum g^2 = 1."""
         s_g = self.fwhm_mm / FWHM_PER_SIGMA / math.sqrt(2.0)
         g = np.ones(padded)
@@ -60,7 +60,7 @@ class CorrelatedNoise:
         return np.broadcast_to(np.asarray(self.sigma, float), shape)
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...], n: int = 1) -> Array:
-        """n realisations (n x shape; shape itself when n is 1)."""
+        """The n realisations (n x shape; shape itself when n is 1)."""
         if self.fwhm_mm <= 0.0:
             out = rng.standard_normal((n, *shape)) * self._sigma(shape)
             return out[0] if n == 1 else out

@@ -43,8 +43,10 @@ __all__ = [
 Array = NDArray[np.float64]
 
 
-def npw_dprime(signal: Array, absent: CorrelatedNoise, present: CorrelatedNoise | None = None) -> float:
-    """d' of the non-prewhitening matched filter for signal s under noise (with the lesion
+def npw_dprime(
+    signal: Array, absent: CorrelatedNoise, present: CorrelatedNoise | None = None
+) -> float:
+    """The d' of the non-prewhitening matched filter for signal s under noise (with the lesion
     absent and, if its noise differs, present).
     """
     s = np.asarray(signal, float)
@@ -58,7 +60,7 @@ def npw_dprime(signal: Array, absent: CorrelatedNoise, present: CorrelatedNoise 
 
 
 def npw_statistic(images: Array, signal: Array) -> Array:
-    """t = s^T g of each image (images: n x shape)."""
+    """The statistic t = s^T g of each image (images: n x shape)."""
     s = np.asarray(signal, float).ravel()
     return np.asarray(images, float).reshape(len(images), -1) @ s
 

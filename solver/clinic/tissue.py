@@ -57,11 +57,14 @@ class Grid:
 
     def centres(self, axis: int) -> Array:
         """Voxel centres along one axis, in mm."""
-        return self.origin_mm[axis] + self.spacing_mm[axis] * np.arange(self.shape[axis])
+        return self.origin_mm[axis] + self.spacing_mm[axis] * np.arange(
+            self.shape[axis], dtype=np.float64
+        )
 
     def affine(self) -> Array:
         """4x4 voxel-index -> world (mm) matrix."""
-        a = np.diag([*self.spacing_mm, 1.0])
+        a: Array = np.eye(4)
+        a[[0, 1, 2], [0, 1, 2]] = self.spacing_mm
         a[:3, 3] = self.origin_mm
         return a
 
@@ -120,8 +123,9 @@ class Tissue:
     def __post_init__(self) -> None:
         for name in ("tumour", "hypoxic") + (("vessels",) if self.vessels is not None else ()):
             if np.shape(getattr(self, name)) != self.grid.shape:
-                raise ValueError(f"{name} has shape {np.shape(getattr(self, name))}, grid "
-                                 f"{self.grid.shape}")
+                raise ValueError(
+                    f"{name} has shape {np.shape(getattr(self, name))}, grid {self.grid.shape}"
+                )
 
     def resampled(self, grid: Grid) -> Tissue:
         """The same tissue on another grid, conserving tumour and hypoxic cell volumes and the

@@ -115,8 +115,14 @@ def test_recovered_size(r_over_fwhm):
         assert 2 * exact == pytest.approx(2 * (r - S**2 / r), rel=0.005)
 
 
-EARL1_RCMAX = {37: (0.95, 1.16), 28: (0.91, 1.13), 22: (0.83, 1.09), 17: (0.73, 1.01),
-               13: (0.59, 0.85), 10: (0.34, 0.57)}
+EARL1_RCMAX = {
+    37: (0.95, 1.16),
+    28: (0.91, 1.13),
+    22: (0.83, 1.09),
+    17: (0.73, 1.01),
+    13: (0.59, 0.85),
+    10: (0.34, 0.57),
+}
 
 
 def test_pet_resolution_meets_earl():
@@ -128,10 +134,12 @@ def test_pet_resolution_meets_earl():
     rng = np.random.Generator(np.random.Philox(key=21))
     for d, (lo, hi) in EARL1_RCMAX.items():
         grid = Grid.around((0, 0, 0), (d + 8.0,) * 3, spec.voxel_mm)
-        rc = np.mean([
-            (sphere_image(model, grid, d / 2, rng.uniform(-2, 2, 3)).max() - bg) / c
-            for _ in range(4)
-        ])
+        rc = np.mean(
+            [
+                (sphere_image(model, grid, d / 2, rng.uniform(-2, 2, 3)).max() - bg) / c
+                for _ in range(4)
+            ]
+        )
         assert lo <= rc <= hi, (d, rc)
 
 

@@ -22,9 +22,7 @@ def test_variance_and_correlation_length(fwhm):
     assert abs(var.mean() - sigma**2) <= 4 * var.std(ddof=1) / np.sqrt(n)
     if fwhm:
         lag = int(fwhm / 2)
-        rho = [
-            np.mean(x[i, :-lag] * x[i, lag:]) / np.mean(x[i] ** 2) for i in range(n)
-        ]
+        rho = [np.mean(x[i, :-lag] * x[i, lag:]) / np.mean(x[i] ** 2) for i in range(n)]
         rho = np.asarray(rho)
         assert abs(rho.mean() - 0.5) <= 4 * rho.std(ddof=1) / np.sqrt(n) + 0.01
         far = np.asarray([np.mean(x[i, :-8] * x[i, 8:]) for i in range(n)]) / sigma**2
