@@ -32,7 +32,7 @@ _BACKGROUND = {}
 def lesion(model, grid, r):
     """Expected images without and with a packed sphere of radius r at the centre."""
     fine, _ = images._fine(grid, model.fwhm_mm, model.supersample)
-    t = sphere(fine, (0.0, 0.0, 0.0), r, sub=2)
+    t = sphere(fine, (0.0, 0.0, 0.0), r, sub=4)
     zero = np.zeros(fine.shape)
     key = (model, grid)
     if key not in _BACKGROUND:
