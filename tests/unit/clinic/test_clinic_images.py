@@ -178,3 +178,25 @@ def test_tissue_from_cells_and_density_conserve_volume():
     assert tc.hypoxic[0, 0, 0] == pytest.approx(hyp.mean())
     d = from_density(g, pos, 0.064 / 5000, np.full(5000, 0.5), hypoxic=hyp.astype(float))
     assert d.tumour.sum() * g.voxel_mm3 == pytest.approx(0.5 * 0.064)
+
+
+def test_noise_models_follow_their_specs():
+    """PET: SD liver_cov x liver SUV at the reference activity and time, halved by 4x the
+    activity x time, growing as sqrt(mean); correlated over the resolution unless set. CT:
+    noise_hu over noise_fwhm_mm. MRI: white, 1 / snr per channel, Rician magnitude (its
+    mean at zero signal is sigma sqrt(pi / 2))."""
+    spec = config.PETSpec()
+    pet = images.PETModel.of(spec)
+    n = pet.noise(np.full((2, 2, 2), spec.liver_suv_ref))
+    assert np.allclose(n.sigma, spec.liver_cov * spec.liver_suv_ref) and n.fwhm_mm == spec.fwhm_mm
+    quad = images.PETModel.of(config.PETSpec(activity_MBq=500.0, minutes=5.0))
+    assert quad.noise(np.full((1, 1, 1), 8.0)).sigma[0, 0, 0] == pytest.approx(
+        0.5 * n.sigma[0, 0, 0] * 2.0
+    )
+    ct = images.CTModel.of(config.CTSpec(noise_hu=12.0, noise_fwhm_mm=2.5))
+    assert ct.noise(np.zeros((1, 1, 1))).sigma == 12.0
+    assert ct.noise(np.zeros((1, 1, 1))).fwhm_mm == 2.5
+    mri = images.MRIModel.of(config.MRISpec(snr=10.0))
+    g = np.random.Generator(np.random.Philox(key=23))
+    x = mri.realise(g, np.zeros((40, 40, 40)))
+    assert x.mean() == pytest.approx(0.1 * math.sqrt(math.pi / 2), rel=0.02)

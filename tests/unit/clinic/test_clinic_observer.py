@@ -11,6 +11,7 @@ from scipy.optimize import brentq
 from solver import config
 from solver.clinic import images, observer
 from solver.clinic.background import ORGANS, Scene
+from solver.clinic.noise import CorrelatedNoise
 from solver.clinic.tissue import Grid, Tissue, sphere
 
 LIVER = Scene(ORGANS["liver"], (0.0, 0.0, 0.0))
@@ -112,3 +113,33 @@ def test_percist():
     assert flat.peak == pytest.approx(2.0) and flat.reference_sd == 0.0
     w = observer.sphere_weights((4.0, 4.0, 4.0), (3 * 1000 / (4 * math.pi)) ** (1 / 3))
     assert w.sum() == pytest.approx(1.0)
+
+
+def test_unequal_variances_enter_as_their_mean():
+    """Lesion-present noise 3x the absent: d' = s^T s / sqrt((s^T K0 s + s^T K1 s) / 2),
+    which the empirical d' over 400 + 400 realisations matches within 3 SE."""
+    s = np.zeros((8, 8, 8))
+    s[2:6, 2:6, 2:6] = 0.4
+    k0 = CorrelatedNoise(1.0, 2.0, (1.0,) * 3)
+    k1 = CorrelatedNoise(3.0, 2.0, (1.0,) * 3)
+    d = observer.npw_dprime(s, k0, k1)
+    ss = float(np.sum(s * s))
+    v0, v1 = float(np.sum(s * k0.covariance(s))), float(np.sum(s * k1.covariance(s)))
+    assert v1 == pytest.approx(9 * v0) and d == pytest.approx(ss / math.sqrt(5 * v0))
+    g = rng(60)
+    t1 = observer.npw_statistic(s + k1.sample(g, s.shape, 400), s)
+    t0 = observer.npw_statistic(k0.sample(g, s.shape, 400), s)
+    e = observer.empirical_dprime(t1, t0)
+    assert abs(e - d) <= 3 * observer.dprime_standard_error(d, 400, 400)
+
+
+def test_sulpeak_is_the_mean_of_a_1cc_sphere():
+    """One hot voxel: SULpeak is its value times the weight of the central voxel in the
+    1 cm^3 sphere (radius 6.2 mm), not the voxel's value (SUVmax)."""
+    grid = Grid.around((0, 0, 0), (40.0,) * 3, 4.0)
+    img = np.zeros(grid.shape)
+    img[5, 5, 5] = 1000.0
+    w = observer.sphere_weights(grid.spacing_mm, (3 * 1000 / (4 * math.pi)) ** (1 / 3))
+    res = observer.percist(img, grid, (10.0, 10.0, 10.0), reference_diameter_mm=8.0)
+    assert res.peak == pytest.approx(1000.0 * w.max()) and res.peak < 1000.0 / 10
+    assert (4.0**3) * w.sum() / w.max() == pytest.approx(1000.0, rel=0.1)  # ~1 cm^3
