@@ -66,7 +66,6 @@ UNITS: dict[str, str] = {
     "elements": "mesh elements' worth of work",
     "L/STL unit": "case length units per unit of the STL file",
     "mm": "millimetres",
-    "mm^3": "cubic millimetres",
     "SUV": "standardised uptake value: activity concentration over injected activity per body mass",
     "HU": "Hounsfield units: CT attenuation relative to water (0) and air (-1000)",
     "MBq": "megabecquerel, injected activity",
@@ -920,15 +919,10 @@ class PETSpec(Strict):
 
 
 class CTSpec(Strict):
-    """CT: attenuation contrast of tumour against the organ, portal-venous phase."""
+    """CT, portal-venous phase: the scanner's noise and resolution (the tumour's HU in each
+    organ is in solver.clinic.background.ORGANS).
+    """
 
-    contrast_hu: float = param(
-        -20.0,
-        unit="HU",
-        source="Image noise and liver lesion detection with MDCT (2011) AJR Am J Roentgenol "
-        "197:437, PMID 21785091: hypoattenuating lesions 20 HU below liver in its phantom",
-        doc="Packed, unperfused tumour minus organ, in HU; perfused vessels bring it toward 0.",
-    )
     noise_hu: Pos = param(
         15.0,
         unit="HU",
@@ -991,12 +985,6 @@ class ImagingSpec(Strict):
 
     modality: Literal["pet", "ct", "mri"] = param(
         "pet", unit="-", source="setting", doc="The modality to image with."
-    )
-    organ: str = param(
-        "liver",
-        unit="-",
-        source="setting",
-        doc="Organ of solver.clinic.background.ORGANS the domain sits in.",
     )
     k: Pos = param(
         5.0,
