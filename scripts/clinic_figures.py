@@ -33,7 +33,7 @@ def rc_point(r: float, s: float) -> float:
 
 
 def pair(model: images.Model, grid: Grid, r: float, centre=(0.0, 0.0, 0.0)):
-    fine, _ = images._fine(grid, model.fwhm_mm, model.supersample)
+    fine = model.subgrid(grid)
     zero = np.zeros(fine.shape)
     t = sphere(fine, centre, r, sub=4)
     b = model.expected(Tissue(fine, zero, zero), LIVER, grid)
@@ -123,7 +123,7 @@ def main() -> None:
     for name, fov in (("pet", 48.0), ("ct", 24.0), ("mri", 24.0)):
         model = images.model_of(config.ImagingSpec(modality=name))
         g = Grid.around((0, 0, 0), (fov,) * 3, model.voxel_mm)
-        fine, _ = images._fine(g, model.fwhm_mm, model.supersample)
+        fine = model.subgrid(g)
         t = sphere(fine, (0, 0, 0), 3.0)
         img = model.expected(Tissue(fine, t, np.full(fine.shape, 0.3)), LIVER, g)
         noisy = model.realise(np.random.Generator(np.random.Philox(key=5)), img)

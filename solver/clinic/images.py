@@ -82,9 +82,15 @@ class _Model:
         """The object (before blurring) on sub-voxels."""
         raise NotImplementedError
 
+    def subgrid(self, grid: Grid) -> Grid:
+        """The sub-voxels the object is built on for an image grid (supersample per voxel
+        edge, with a margin of 4 PSF SDs); tissue given on it is used without resampling.
+        """
+        return _fine(grid, self.fwhm_mm, self.supersample)[0]
+
     def expected(self, tissue: Tissue, scene: Scene, grid: Grid) -> Array:
         """The noise-free image on grid (voxel averages of the blurred object)."""
-        fine, _ = _fine(grid, self.fwhm_mm, self.supersample)
+        fine = self.subgrid(grid)
         obj = self.object(tissue.resampled(fine), scene, fine)
         return render(obj, grid, fine, self.fwhm_mm, self.supersample)
 

@@ -20,11 +20,25 @@ from numpy.typing import ArrayLike, NDArray
 
 from solver import config
 
-__all__ = ["PACKED_PER_MM3", "Grid", "Tissue", "bin_volume", "from_cells", "from_density", "sphere"]
+__all__ = [
+    "NO_HYPOXIA",
+    "NO_VESSELS",
+    "PACKED_PER_MM3",
+    "Grid",
+    "Tissue",
+    "bin_volume",
+    "from_cells",
+    "from_density",
+    "sphere",
+]
 
 PACKED_PER_MM3 = config.PACKED_CELLS_PER_CM3 * 1.0e-3  # cells per mm^3 (1 cm^3 = 1000 mm^3)
 
 Array = NDArray[np.float64]
+
+# What the image models assume when a run lacks the soil (the manifest lists these).
+NO_HYPOXIA = "no oxygen field: every tumour cell imaged as normoxic (PET: no hypoxic uptake)"
+NO_VESSELS = "no vessels: tumour imaged as unperfused (CT: the organ's full hypovascular contrast)"
 
 
 @dataclass(frozen=True)
@@ -113,12 +127,14 @@ class Tissue:
         hypoxic: Share of those cells that are hypoxic, in [0, 1] (0 where no tumour).
         vessels: Perfused vessel density relative to the healthy organ's; None: the run has no
             vessels, and the image models say what they assume.
+        assumed: What was assumed for what the run did not model (for the manifest).
     """
 
     grid: Grid
     tumour: Array
     hypoxic: Array
     vessels: Array | None = None
+    assumed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("tumour", "hypoxic") + (("vessels",) if self.vessels is not None else ()):
@@ -150,7 +166,7 @@ class Tissue:
         ves = None
         if self.vessels is not None:
             ves = bin_volume(grid, pts, spread(self.vessels) * v)
-        return Tissue(grid, tum, share, ves)
+        return Tissue(grid, tum, share, ves, self.assumed)
 
 
 def from_cells(
@@ -179,7 +195,11 @@ def from_cells(
         h = np.asarray(hypoxic, bool)
         hyp = bin_volume(grid, p[h], vol)
         share = np.divide(hyp, tum, out=np.zeros_like(tum), where=tum > 0)
-    return Tissue(grid, tum, share, vessels)
+    return Tissue(grid, tum, share, vessels, _assumed(hypoxic, vessels))
+
+
+def _assumed(hypoxic: object, vessels: object) -> tuple[str, ...]:
+    return (NO_HYPOXIA,) * (hypoxic is None) + (NO_VESSELS,) * (vessels is None)
 
 
 def from_density(
@@ -211,7 +231,7 @@ def from_density(
         hyp = bin_volume(grid, p, c * np.asarray(hypoxic, float) * vol)
         share = np.divide(hyp, tum, out=np.zeros_like(tum), where=tum > 0)
     ves = None if vessels is None else bin_volume(grid, p, np.asarray(vessels, float) * vol)
-    return Tissue(grid, tum, share, ves)
+    return Tissue(grid, tum, share, ves, _assumed(hypoxic, vessels))
 
 
 def sphere(grid: Grid, centre_mm: ArrayLike, radius_mm: float, sub: int = 4) -> Array:

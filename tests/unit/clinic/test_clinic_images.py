@@ -61,7 +61,7 @@ def contrast(name, model):
 
 
 def sphere_image(model, grid, r, centre=(0.0, 0.0, 0.0)):
-    fine, _ = images._fine(grid, model.fwhm_mm, model.supersample)
+    fine = model.subgrid(grid)
     t = sphere(fine, centre, r, sub=2)
     tissue = Tissue(fine, t, np.zeros_like(t))
     return model.expected(tissue, LIVER, grid)
@@ -200,3 +200,19 @@ def test_noise_models_follow_their_specs():
     g = np.random.Generator(np.random.Philox(key=23))
     x = mri.realise(g, np.zeros((40, 40, 40)))
     assert x.mean() == pytest.approx(0.1 * math.sqrt(math.pi / 2), rel=0.02)
+
+
+def test_runs_without_the_soil_say_what_was_assumed():
+    """Without hypoxia or vessels the tissue records the assumptions (for the manifest), and
+    keeps them through resampling; with both it records none."""
+    from solver.clinic.tissue import NO_HYPOXIA, NO_VESSELS
+
+    g = Grid((0.05, 0.05, 0.05), (0.1, 0.1, 0.1), (2, 2, 2))
+    pos = np.full((10, 3), 0.1)
+    bare = from_cells(g, pos)
+    assert bare.assumed == (NO_HYPOXIA, NO_VESSELS)
+    assert bare.resampled(Grid((0.1,) * 3, (0.2,) * 3, (1, 1, 1))).assumed == bare.assumed
+    full = from_cells(g, pos, np.ones(10, bool), vessels=np.ones(g.shape))
+    assert full.assumed == ()
+    d = from_density(g, pos, 1e-3, np.ones(10), vessels=np.ones(10))
+    assert d.assumed == (NO_HYPOXIA,)

@@ -32,7 +32,7 @@ _BACKGROUND = {}
 
 def lesion(model, grid, r):
     """Expected images without and with a packed sphere of radius r at the centre."""
-    fine, _ = images._fine(grid, model.fwhm_mm, model.supersample)
+    fine = model.subgrid(grid)
     t = sphere(fine, (0.0, 0.0, 0.0), r, sub=4)
     zero = np.zeros(fine.shape)
     key = (model, grid)
@@ -97,7 +97,7 @@ def test_percist():
     the peak of a uniform image is its value; the threshold is 1.5 mean + 2 SD."""
     model = images.PETModel.of(config.PETSpec())
     grid = Grid.around((0, 0, 0), (80.0,) * 3, 4.0)
-    fine, _ = images._fine(grid, model.fwhm_mm, model.supersample)
+    fine = model.subgrid(grid)
     t = sphere(fine, (-20.0, 0.0, 0.0), 8.0, sub=1)
     zero = np.zeros(fine.shape)
     b = model.expected(Tissue(fine, zero, zero), LIVER, grid)
