@@ -134,6 +134,7 @@ def main() -> None:
             (0, 0, 0),
             title=f"{name.upper()}: packed lesion of radius 3 mm, 30 % hypoxic, in liver",
             unit=model.unit,
+            projection="min" if name == "ct" else "max",
         )
         export.write_nifti(out / f"{name}.nii.gz", noisy, g)
         export.write_vti(out / f"{name}.vti", noisy, g, name=name)

@@ -67,15 +67,19 @@ def write_png(
     *,
     title: str = "",
     unit: str = "",
+    projection: str = "max",
 ) -> Path:
-    """Three orthogonal slices through a point (top) and the maximum-intensity projections
-    along x, y, z (bottom), in mm.
+    """Three orthogonal slices through a point (top) and the intensity projections along x,
+    y, z (bottom), in mm: maximum (hot lesions, PET) or "min" (cold ones, e.g. CT liver).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if projection not in ("max", "min"):
+        raise ValueError(f"projection is 'max' or 'min', not {projection!r}")
+    proj, name = (np.max, "MIP") if projection == "max" else (np.min, "MinIP")
     image = np.asarray(image, float)
     ijk = np.clip(grid.index(point_mm)[0], 0, np.asarray(grid.shape) - 1)
     if np.any(grid.index(point_mm)[0] < 0):
@@ -91,9 +95,9 @@ def write_png(
         (image[:, :, ijk[2]], "xy", f"axial z = {z[ijk[2]]:.1f} mm"),
         (image[:, ijk[1], :], "xz", f"coronal y = {y[ijk[1]]:.1f} mm"),
         (image[ijk[0], :, :], "yz", f"sagittal x = {x[ijk[0]]:.1f} mm"),
-        (image.max(axis=2), "xy", "MIP along z"),
-        (image.max(axis=1), "xz", "MIP along y"),
-        (image.max(axis=0), "yz", "MIP along x"),
+        (proj(image, axis=2), "xy", f"{name} along z"),
+        (proj(image, axis=1), "xz", f"{name} along y"),
+        (proj(image, axis=0), "yz", f"{name} along x"),
     ]
     lo, hi = float(image.min()), float(image.max())
     fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), constrained_layout=True)

@@ -50,3 +50,7 @@ def test_vti_puts_the_lesion_at_its_world_coordinates(tmp_path):
 def test_png(tmp_path):
     path = write_png(tmp_path / "lesion.png", image(), GRID, LESION, title="t", unit="SUV")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cold = write_png(tmp_path / "cold.png", -image(), GRID, LESION, projection="min")
+    assert cold.stat().st_size > 0
+    with pytest.raises(ValueError):
+        write_png(tmp_path / "x.png", image(), GRID, LESION, projection="mean")
