@@ -954,7 +954,7 @@ class MRISpec(Strict):
         76.0,
         unit="ms",
         source="Radiology (1994) 193:43, PMID 8090920: T2 of malignant liver tumours 76 +/- 11 "
-        "ms at 1.5 T (the organs' T2 in solver.clinic.background are 3 T values)",
+        "ms at 1.5 T",
         doc="T2 of packed tumour.",
     )
     te_ms: Pos = param(

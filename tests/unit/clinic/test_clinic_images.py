@@ -57,7 +57,8 @@ def contrast(name, model):
         return model.tumour_suv - organ.tissue.suv, organ.tissue.suv
     if name == "ct":
         return organ.ct_tumour_hu - organ.tissue.hu, organ.tissue.hu
-    return math.exp(-model.te_ms / model.tumour_t2_ms) / math.exp(-model.te_ms / 34.0) - 1, 1.0
+    t2 = organ.tissue.t2_ms
+    return math.exp(-model.te_ms / model.tumour_t2_ms) / math.exp(-model.te_ms / t2) - 1, 1.0
 
 
 def sphere_image(model, grid, r, centre=(0.0, 0.0, 0.0)):
