@@ -66,6 +66,11 @@ UNITS: dict[str, str] = {
     "elements": "mesh elements' worth of work",
     "L/STL unit": "case length units per unit of the STL file",
     "mm": "millimetres",
+    "SUV": "standardised uptake value: activity concentration over injected activity per body mass",
+    "HU": "Hounsfield units: CT attenuation relative to water (0) and air (-1000)",
+    "MBq": "megabecquerel, injected activity",
+    "min": "minutes",
+    "ms": "milliseconds",
     "cm": "centimetres",
     "mL": "millilitres",
     "cells/cm^3": "cells per cubic centimetre of tumour",
@@ -910,6 +915,172 @@ class LesionsSpec(Strict):
         doc="Imaging-detection size.",
         source="illustrative: imaging-detection size ~1 mm (clinical MRI/CT resolution)",
     )
+
+
+# What the clinic would see (solver/clinic, docs/imaging.md): the image models' parameters.
+# Not yet a table of Case: phase 2 of issue 14 adds [imaging] with the code that uses it.
+EARL = "Boellaard et al. (2015) Eur J Nucl Med Mol Imaging 42:328 (EANM FDG PET/CT guideline 2.0)"
+EARL_RC = "EARL FDG-PET/CT accreditation specifications (Boellaard 2017, earl.eanm.org), Table 2"
+
+
+class PETSpec(Strict):
+    """FDG PET: uptake of viable tumour cells against the organ's, a Gaussian resolution and the
+    noise of a clinical scanner scaled to the injected activity and scan time.
+    """
+
+    tumour_suv: Pos = param(
+        10.0,
+        unit="SUV",
+        source="illustrative: packed viable tumour cells without stroma; of the order of the "
+        "SUVmax of large primaries, e.g. 14-16 in colorectal adenocarcinoma (Hong & Lim 2012 "
+        "World J Gastroenterol 18:168), which include stroma and partial volume",
+        doc="SUV of normoxic tumour cells at the packed density.",
+    )
+    hypoxia_factor: Annotated[float, Field(ge=1.0)] = param(
+        1.5,
+        unit="1",
+        source="illustrative: hypoxia raises FDG uptake of cancer cells through HIF-1 "
+        "(GLUT1, PFKFB3), Clavo et al. 1995 J Nucl Med 36:1625, Smith et al. 2013 Nucl Med "
+        "Biol 40:858; the factor depends on the cell line and on how long the hypoxia lasts",
+        doc="Uptake of a hypoxic tumour cell over a normoxic one.",
+    )
+    fwhm_mm: Pos = param(
+        7.0,
+        unit="mm",
+        source=f"derived: {EARL_RC}: with 4 mm voxels a 7 mm Gaussian gives RCmax of the 10 to "
+        "37 mm spheres inside the EARL1 bands (docs/imaging.md); clinical 4-7 mm",
+        doc="Resolution of the reconstructed image (Gaussian FWHM); preclinical about 1.5 mm "
+        "(Inveon: Bao et al. 2009 J Nucl Med 50:401).",
+    )
+    voxel_mm: Pos = param(
+        4.0,
+        unit="mm",
+        source=f"{EARL}: whole-body reconstructions on voxels of about 4 mm",
+        doc="Edge of the cubic image voxel.",
+    )
+    liver_cov: Pos = param(
+        0.10,
+        unit="1",
+        source="illustrative: voxel coefficient of variation in a uniform liver at the reference "
+        "activity and time; the EANM guideline (Boellaard et al. 2015) sets the dosage so "
+        "that image quality is adequate, 10-15 % liver COV being the usual level",
+        doc="Noise SD over mean of one voxel in the liver at the reference activity and time.",
+    )
+    liver_suv_ref: Pos = param(
+        2.0,
+        unit="SUV",
+        source=f"{EARL}: mean liver SUV expected between 1.3 and 3.0; 1.85-1.89 measured in 343 "
+        "patients (Liu et al. 2019 Iran J Radiol 16:e84881)",
+        doc="Liver SUV at which liver_cov is stated (the noise scales as sqrt(SUV / this)).",
+    )
+    activity_MBq: Pos = param(
+        250.0, unit="MBq", source="setting", doc="Injected FDG activity of this scan."
+    )
+    minutes: Pos = param(2.5, unit="min", source="setting", doc="Scan time per bed position.")
+    reference_activity_MBq: Pos = param(
+        250.0,
+        unit="MBq",
+        source=f"illustrative: a 75 kg adult at a few MBq/kg, as the dosage of {EARL}",
+        doc="Injected activity at which liver_cov holds.",
+    )
+    reference_minutes: Pos = param(
+        2.5,
+        unit="min",
+        source=f"{EARL}: 2-3 min per bed position",
+        doc="Scan time per bed at which liver_cov holds.",
+    )
+    noise_fwhm_mm: Pos | None = param(
+        None,
+        unit="mm",
+        source="illustrative: the reconstruction's smoothing correlates the noise over about "
+        "the resolution",
+        doc="FWHM of the noise's autocorrelation; unset: fwhm_mm.",
+    )
+
+
+class CTSpec(Strict):
+    """CT, portal-venous phase: the scanner's noise and resolution (the tumour's HU in each
+    organ is in solver.clinic.background.ORGANS).
+    """
+
+    noise_hu: Pos = param(
+        15.0,
+        unit="HU",
+        source="Image noise and liver lesion detection with MDCT (2011) AJR Am J Roentgenol "
+        "197:437: noise index 15 HU or less found every 6-10 mm lesion",
+        doc="Noise SD in HU (routine abdominal dose).",
+    )
+    fwhm_mm: Pos = param(
+        1.0,
+        unit="mm",
+        source="illustrative: multidetector CT with a standard soft-tissue kernel resolves "
+        "about 0.6-1 mm in plane and 1 mm slices",
+        doc="Resolution (Gaussian FWHM).",
+    )
+    voxel_mm: Pos = param(1.0, unit="mm", source="setting", doc="Edge of the cubic voxel.")
+    noise_fwhm_mm: Pos = param(
+        1.0,
+        unit="mm",
+        source="illustrative: filtered back-projection noise is correlated over about the "
+        "kernel's resolution",
+        doc="FWHM of the noise's autocorrelation.",
+    )
+
+
+class MRISpec(Strict):
+    """MRI, T2-weighted spin echo: S = exp(-TE / T2), signal normalised to the organ's."""
+
+    tumour_t2_ms: Pos = param(
+        76.0,
+        unit="ms",
+        source="Radiology (1994) 193:43, PMID 8090920: T2 of malignant liver tumours 76 +/- 11 "
+        "ms at 1.5 T",
+        doc="T2 of packed tumour.",
+    )
+    te_ms: Pos = param(
+        90.0,
+        unit="ms",
+        source="illustrative: a T2-weighted turbo spin echo's effective echo time, 80-100 ms",
+        doc="Echo time.",
+    )
+    snr: Pos = param(
+        20.0,
+        unit="1",
+        source="illustrative: organ signal over noise SD of a clinical T2-weighted liver image "
+        "at about 1 mm",
+        doc="Organ signal over the noise SD of each of the real and imaginary channels.",
+    )
+    voxel_mm: Pos = param(1.0, unit="mm", source="setting", doc="Edge of the cubic voxel.")
+    fwhm_mm: Pos | None = param(
+        None,
+        unit="mm",
+        source="derived: Fourier imaging's sinc point spread has FWHM 1.21 voxel (Haacke et "
+        "al. 1999, Magnetic Resonance Imaging: Physical Principles and Sequence Design)",
+        doc="Resolution (Gaussian FWHM); unset: 1.21 voxel_mm.",
+    )
+
+
+class ImagingSpec(Strict):
+    """Synthetic images and their detection (docs/imaging.md)."""
+
+    modality: Literal["pet", "ct", "mri"] = param(
+        "pet", unit="-", source="setting", doc="The modality to image with."
+    )
+    k: Pos = param(
+        5.0,
+        unit="1",
+        source="Rose (1948) J Opt Soc Am 38:196: an SNR of about 5 for certain detection",
+        doc="Detectability index a lesion must reach to be detected.",
+    )
+    supersample: Annotated[int, Field(ge=1, le=16)] = param(
+        4,
+        unit="-",
+        source="numerical: sub-voxels per voxel edge for the voxel averages",
+        doc="Sub-voxels per voxel edge.",
+    )
+    pet: PETSpec = Field(default_factory=PETSpec)
+    ct: CTSpec = Field(default_factory=CTSpec)
+    mri: MRISpec = Field(default_factory=MRISpec)
 
 
 class DormancySpec(Strict):
