@@ -726,15 +726,14 @@ class Organ:
         n = self.n_owned
         w = f["w"].x.array
         extra: dict[str, float] = {}
-        nE: float
-        nM: float
+        cells: dict[str, float]
         if self.continuum is None:
-            counts = self.cells.metrics()
-            nE, nM = counts["cells_E"], counts["cells_M"]
+            cells = dict(self.cells.metrics())
         else:
             scale = 1.0 / self.cells_cfg.h_ref**self.dim  # c is in cells per h_ref^d
             nE = sum(self._integral(f[k].x.array) for k in ("c_E", "d_E") if k in f) * scale
             nM = sum(self._integral(f[k].x.array) for k in ("c_M", "d_M") if k in f) * scale
+            cells = {"cells_E": nE, "cells_M": nM, "cells": nE + nM}
             if "d_E" in f:
                 extra["cells_dormant"] = (
                     self._integral(f["d_E"].x.array) + self._integral(f["d_M"].x.array)
@@ -747,9 +746,7 @@ class Organ:
         )
         r = self.invasion_radius()
         return {
-            "cells_E": nE,
-            "cells_M": nM,
-            "cells": nE + nM,
+            **cells,
             "ecm_lost_fraction": 1.0 - self._integral(w) / self.w_initial
             if self.w_initial > 0
             else 0.0,

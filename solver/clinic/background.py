@@ -210,14 +210,8 @@ class Scene:
 
     def inside(self, grid: Grid) -> Array:
         """1 where a voxel centre is inside the organ, else 0."""
-        c = self.organ_centre_mm
-        q = sum(
-            ((grid.centres(a) - c[a]) / self.organ.semi_axes_mm[a]).reshape(
-                [-1 if b == a else 1 for b in range(3)]
-            )
-            ** 2
-            for a in range(3)
-        )
+        semi = self.organ.semi_axes_mm
+        q = sum((o / semi[a]) ** 2 for a, o in enumerate(grid.offsets(self.organ_centre_mm)))
         return np.broadcast_to(q < 1.0, grid.shape).astype(float)
 
     def depth_mm(self, point_mm: ArrayLike) -> float:

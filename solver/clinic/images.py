@@ -6,7 +6,7 @@ Each model is built from its spec (``PETModel.of(config.PETSpec())``) and works 
    the organ's background (``background.Scene``) and the tissue resampled onto them with its
    volume conserved (``tissue.Tissue.resampled``);
 2. the scanner's resolution: a Gaussian point spread of FWHM fwhm_mm (scipy.ndimage, the grid
-   carrying a margin of 3 SD so that edges see the object beyond the field of view);
+   carrying a margin of 4 SD so that edges see the object beyond the field of view);
 3. the voxel average of the blurred object (mean of each voxel's sub-voxels);
 4. noise (``noise.CorrelatedNoise``), its SD per voxel and correlation set by the modality.
 
@@ -56,12 +56,6 @@ def render(obj: Array, grid: Grid, fine: Grid, fwhm_mm: float, supersample: int)
     )
 
 
-def _fine(grid: Grid, fwhm_mm: float, supersample: int) -> tuple[Grid, int]:
-    s = fwhm_mm / FWHM_PER_SIGMA
-    margin = int(math.ceil(4.0 * s / min(grid.spacing_mm))) + 1
-    return grid.refined(supersample, margin), margin
-
-
 def _mix(inside: Array, organ: float, surround: float) -> Array:
     return inside * organ + (1.0 - inside) * surround
 
@@ -86,7 +80,9 @@ class _Model:
         """The sub-voxels the object is built on for an image grid (supersample per voxel
         edge, with a margin of 4 PSF SDs); tissue given on it is used without resampling.
         """
-        return _fine(grid, self.fwhm_mm, self.supersample)[0]
+        s = self.fwhm_mm / FWHM_PER_SIGMA
+        margin = int(math.ceil(4.0 * s / min(grid.spacing_mm))) + 1
+        return grid.refined(self.supersample, margin)
 
     def expected(self, tissue: Tissue, scene: Scene, grid: Grid) -> Array:
         """The noise-free image on grid (voxel averages of the blurred object)."""
@@ -142,6 +138,8 @@ class PETModel(_Model):
         """
         bg = _mix(scene.inside(fine), scene.organ.tissue.suv, SURROUND.suv)
         t = tissue.tumour
+        # The cells displace at most the voxel's volume, but their activity counts every cell
+        # (a voxel binned denser than packed holds more tracer), hence t unclipped below.
         cells = self.tumour_suv * (1.0 + (self.hypoxia_factor - 1.0) * tissue.hypoxic)
         return bg * (1.0 - np.minimum(t, 1.0)) + t * cells
 

@@ -97,11 +97,7 @@ def sphere_weights(spacing_mm: tuple[float, ...], radius_mm: float, sub: int = 5
 
 def sphere_stats(image: Array, grid: Grid, centre_mm: ArrayLike, diameter_mm: float) -> tuple:
     """Mean and SD of the voxels whose centres lie in a sphere."""
-    c = np.asarray(centre_mm, float)
-    d2 = sum(
-        ((grid.centres(a) - c[a]) ** 2).reshape([-1 if b == a else 1 for b in range(3)])
-        for a in range(3)
-    )
+    d2 = sum(o**2 for o in grid.offsets(centre_mm))
     mask = np.broadcast_to(d2 <= (diameter_mm / 2.0) ** 2, grid.shape)
     if not mask.any():
         raise ValueError("the reference sphere holds no voxel centre")

@@ -75,6 +75,16 @@ class Grid:
             self.shape[axis], dtype=np.float64
         )
 
+    def offsets(self, centre_mm: ArrayLike) -> list[Array]:
+        """Per axis, the voxel centres minus a point's coordinate (mm), shaped (n, 1, 1),
+        (1, n, 1) and (1, 1, n) so that they broadcast over the grid.
+        """
+        c = np.asarray(centre_mm, float)
+        return [
+            (self.centres(a) - c[a]).reshape([-1 if b == a else 1 for b in range(3)])
+            for a in range(3)
+        ]
+
     def affine(self) -> Array:
         """4x4 voxel-index -> world (mm) matrix."""
         a: Array = np.eye(4)
@@ -239,9 +249,8 @@ def sphere(grid: Grid, centre_mm: ArrayLike, radius_mm: float, sub: int = 4) -> 
     Voxels wholly inside or outside are 1 or 0; those the surface cuts are sampled on sub^3
     points.
     """
-    c = np.asarray(centre_mm, float)
-    x = [grid.centres(a) - c[a] for a in range(3)]
-    d = np.sqrt(x[0][:, None, None] ** 2 + x[1][None, :, None] ** 2 + x[2][None, None, :] ** 2)
+    x = grid.offsets(centre_mm)
+    d = np.sqrt(sum(o**2 for o in x))
     half = 0.5 * float(np.linalg.norm(grid.spacing_mm))
     out = (d + half <= radius_mm).astype(float)
     cut = np.argwhere(np.abs(d - radius_mm) < half)
@@ -249,7 +258,7 @@ def sphere(grid: Grid, centre_mm: ArrayLike, radius_mm: float, sub: int = 4) -> 
         off = (np.arange(sub) + 0.5) / sub - 0.5
         o = np.stack(np.meshgrid(off, off, off, indexing="ij"), -1).reshape(-1, 3)
         h = np.asarray(grid.spacing_mm)
-        centres = np.stack([x[a][cut[:, a]] for a in range(3)], -1)
+        centres = np.stack([x[a].ravel()[cut[:, a]] for a in range(3)], -1)
         pts = centres[:, None, :] + o[None, :, :] * h
         out[tuple(cut.T)] = (np.sum(pts**2, axis=2) <= radius_mm**2).mean(axis=1)
     return out
