@@ -90,7 +90,7 @@ def main() -> None:
     print("modality  r at d'=k (mm)  d' analytical  d' empirical (150+150)  +/- SE")
     fovs = {"pet": 12, "ct": 14, "mri": 10}
     for name, n in fovs.items():
-        model = images.model_of(config.ImagingSpec(modality=name))
+        model = images.model_of(config.ImagingSpec(), name)
         g = Grid.around((0, 0, 0), (n * model.voxel_mm,) * 3, model.voxel_mm)
         rstar = brentq(lambda r, m=model, g=g: dprime(m, g, r) - spec.k, 0.05, 10.0, rtol=1e-3)
         b, p = pair(model, g, rstar)
@@ -121,7 +121,7 @@ def main() -> None:
     fig = Path("docs/figures")
     fig.mkdir(exist_ok=True)
     for name, fov in (("pet", 48.0), ("ct", 24.0), ("mri", 24.0)):
-        model = images.model_of(config.ImagingSpec(modality=name))
+        model = images.model_of(config.ImagingSpec(), name)
         g = Grid.around((0, 0, 0), (fov,) * 3, model.voxel_mm)
         fine = model.subgrid(g)
         t = sphere(fine, (0, 0, 0), 3.0)

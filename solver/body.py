@@ -17,6 +17,7 @@ from mpi4py import MPI
 from solver import config
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
+from solver.clinic.follow_up import FollowUp
 from solver.organ import Organ, length_mm, scale_hours
 from solver.partition import Placement
 
@@ -33,9 +34,15 @@ class Body:
     """
 
     def __init__(
-        self, *, case: config.Case, placement: Placement, log: Callable[[dict[str, Any]], None]
+        self,
+        *,
+        case: config.Case,
+        placement: Placement,
+        log: Callable[[dict[str, Any]], None],
+        follow_up: FollowUp,
     ) -> None:
         self.case = case
+        self.follow_up = follow_up
         self.placement = placement
         self.log = log
         self.names = placement.names
@@ -66,7 +73,8 @@ class Body:
         self.blocked: set[str] = set()  # integrin profiles blocked now (interventions)
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger: dict[str, int | float] = {"initial": initial, "failed_extravasation": 0}
-        # organ -> hours at which it first held a lesion of lesions.detect_mm
+        # rule -> hours at which it first held (clinic.follow_up.FollowUp.record): the organ's
+        # name for its size rule, "ORGAN.MODALITY", "M1.RULE", "N1.RULE", "ctc"
         self.detected: dict[str, float] = {}
 
     # -- one step -------------------------------------------------------------------
@@ -233,9 +241,11 @@ class Body:
             row.update(b.metrics())
         return row
 
-    def metrics(self, hours: float) -> dict:
+    def metrics(self, hours: float, step: int = 0, images: bool = False) -> dict:
         """Every organ's metrics (``ORGAN.key``, lengths also in mm, its lesions and whether
-        one was detected by now, ``hours``), then the census; records detection times.
+        one was detected by now, its scans), then the census, the exosomes and the liquid
+        biopsy; records first detections (``FollowUp.record``) at ``hours``. ``images``:
+        the scans write their image files.
         """
         ledger = self.census()
         mm = length_mm(1.0, self.case)
@@ -245,18 +255,20 @@ class Body:
             m["radius_max_mm"] = m["radius_max"] * mm
             m["radius_95_mm"] = m["radius_95"] * mm
             m.update(o.lesions(self.case.lesions, mm))
+            m["detected"] = 0  # FollowUp.record: by the size rule, by now
+            m.update(self.follow_up.scan(o, step, images))
             return m
 
         row: dict[str, Any] = {}
         for name, m in self.placement.everywhere(report).items():
-            if m["largest_lesion_mm"] >= self.case.lesions.detect_mm and name not in self.detected:
-                self.detected[name] = hours
-            m["detected"] = int(name in self.detected)
             row.update({f"{name}.{k}": v for k, v in m.items()})
         row["cells"] = ledger["alive"]
         row.update(ledger)
         if self.exosomes is not None:
             row.update(self.exosomes.metrics())
+        if self.blood is not None:
+            row.update(self.follow_up.biopsy(self.blood, step))
+        self.follow_up.record(row, self.detected, hours)
         return row
 
     def stats(self) -> dict:

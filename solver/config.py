@@ -573,6 +573,40 @@ class AngiogenesisSpec(Strict):
     )
 
 
+class ScanSpec(Strict):
+    """How a scan sees the organ: the organ at its real size around the simulated domain
+    (solver/clinic/background.py, docs/imaging.md).
+    """
+
+    background: str | None = param(
+        None,
+        unit="-",
+        source="setting",
+        doc="The organ of solver.clinic.background.ORGANS (liver, lung, bone, brain, breast, "
+        "lymph_node) whose size and signal surround the domain; unset: the organ's type, and "
+        "for the primary circulation.primary_type.",
+    )
+    at_mm: tuple[float, float, float] = param(
+        (0.0, 0.0, 0.0),
+        unit="mm",
+        source="setting",
+        doc="Where the domain's centre sits in that organ (x y z from the organ's centre).",
+    )
+
+    @model_validator(mode="after")
+    def _known(self):
+        from solver.clinic.background import ORGANS, Scene
+
+        if self.background is not None and self.background not in ORGANS:
+            raise ValueError(
+                f"background {self.background!r} is not one of {', '.join(ORGANS)} "
+                "(solver/clinic/background.py)"
+            )
+        if self.background is not None:
+            Scene(ORGANS[self.background], (0.0, 0.0, 0.0), self.at_mm)  # at_mm inside it
+        return self
+
+
 class OrganSpec(Strict):
     """An organ: [primary], or one [[secondary]] table per secondary organ."""
 
@@ -593,6 +627,7 @@ class OrganSpec(Strict):
         source="setting",
         doc="A secondary's cells at t = 0: a micrometastasis at its tumour centre.",
     )
+    scan: ScanSpec = Field(default_factory=ScanSpec)
     type: str | None = param(
         None,
         unit="-",
@@ -918,7 +953,6 @@ class LesionsSpec(Strict):
 
 
 # What the clinic would see (solver/clinic, docs/imaging.md): the image models' parameters.
-# Not yet a table of Case: phase 2 of issue 14 adds [imaging] with the code that uses it.
 EARL = "Boellaard et al. (2015) Eur J Nucl Med Mol Imaging 42:328 (EANM FDG PET/CT guideline 2.0)"
 EARL_RC = "EARL FDG-PET/CT accreditation specifications (Boellaard 2017, earl.eanm.org), Table 2"
 
@@ -1061,10 +1095,30 @@ class MRISpec(Strict):
 
 
 class ImagingSpec(Strict):
-    """Synthetic images and their detection (docs/imaging.md)."""
+    """Synthetic scans of every organ and what they detect (solver/clinic, docs/imaging.md).
+    A run images its organs at every output with each of ``modalities``; ``seedsoil image
+    OUTDIR`` images a finished run with the same parameters.
+    """
 
-    modality: Literal["pet", "ct", "mri"] = param(
-        "pet", unit="-", source="setting", doc="The modality to image with."
+    modalities: list[Literal["pet", "ct", "mri"]] = param(
+        unit="-",
+        factory=list,
+        source="setting",
+        doc="Modalities that image the organs at every output of a run (metrics.csv, first "
+        "detection times, staging); empty: none during the run.",
+    )
+    organs: list[str] = param(
+        unit="-",
+        factory=list,
+        source="setting",
+        doc="Names of the organs to image; empty: every organ.",
+    )
+    images: Literal["none", "final", "every"] = param(
+        "final",
+        unit="-",
+        source="setting",
+        doc="Image files (NIfTI, .vti, PNG) a run writes to OUTDIR/imaging: at its last "
+        "output, at every output, or none.",
     )
     k: Pos = param(
         5.0,
@@ -1081,6 +1135,13 @@ class ImagingSpec(Strict):
     pet: PETSpec = Field(default_factory=PETSpec)
     ct: CTSpec = Field(default_factory=CTSpec)
     mri: MRISpec = Field(default_factory=MRISpec)
+
+    @field_validator("modalities")
+    @classmethod
+    def _once(cls, v):
+        if len(set(v)) != len(v):
+            raise ValueError(f"a modality is listed twice: {v}")
+        return v
 
 
 class DormancySpec(Strict):
@@ -1323,6 +1384,8 @@ class Case(Strict):
     exosomes: ExosomesSpec = Field(default_factory=ExosomesSpec)
     interventions: list[InterventionSpec] = Field(default_factory=list)
     lesions: LesionsSpec = Field(default_factory=LesionsSpec)
+    imaging: ImagingSpec = Field(default_factory=ImagingSpec)
+    liquid_biopsy: LiquidBiopsySpec = Field(default_factory=LiquidBiopsySpec)
     cells: CellsSpec = Field(default_factory=CellsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)
     parallel: ParallelSpec = Field(default_factory=ParallelSpec)
@@ -1355,6 +1418,7 @@ class Case(Strict):
                 "key 'primary.extravasation': no cell arrives in the primary (arrivals settle in "
                 "the secondary organs), so it has no effect: set [secondary.extravasation] instead"
             )
+        self._clinic(names)
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
         if self.cells.mode == "continuum" and self.parallel.balance == "cells":
             raise ValueError(
@@ -1367,6 +1431,56 @@ class Case(Strict):
     def organs(self) -> list[OrganSpec]:
         """The primary, then the secondary organs."""
         return [self.primary] + list(self.secondary)
+
+    def _clinic(self, names: list[str]) -> None:
+        """[imaging] and [liquid_biopsy] keys that would have no effect are errors."""
+        from solver.clinic.background import ORGANS, Scene
+
+        im = self.imaging
+        unknown = sorted(set(im.organs) - set(names))
+        if unknown:
+            raise ValueError(f"imaging.organs names {unknown}, which are not organs {names}")
+        if not im.modalities and "images" in im.model_fields_set:
+            raise ValueError(
+                "key 'imaging.images' writes the images of imaging.modalities during a run, "
+                "and imaging.modalities is empty: list the modalities or drop the key"
+            )
+        for k in self.imaged() if im.modalities else []:
+            where = "primary" if k == 0 else f"secondary.{k - 1}"
+            organ = self.background(k)
+            if organ is None:
+                spec = self.organs()[k]
+                raise ValueError(
+                    f"key '{where}.scan.background': organ {spec.name!r} (type "
+                    f"{spec.organ_type()!r}) has no background organ to be imaged in; set it "
+                    f"to one of {', '.join(ORGANS)}, or leave the organ out of imaging.organs"
+                )
+            Scene(ORGANS[organ], (0.0, 0.0, 0.0), self.organs()[k].scan.at_mm)
+        if self.liquid_biopsy.model_fields_set and not self.secondary:
+            raise ValueError(
+                "the [liquid_biopsy] table samples the blood between the organs, and this case "
+                "has one organ and no blood: add a [[secondary]] organ or drop the table"
+            )
+
+    def imaged(self) -> list[int]:
+        """Indices (case order) of the organs the scans image: imaging.organs, else all."""
+        names = [o.name for o in self.organs()]
+        chosen = self.imaging.organs or names
+        return [k for k, n in enumerate(names) if n in chosen]
+
+    def background(self, index: int) -> str | None:
+        """The organ of solver.clinic.background.ORGANS around organ ``index`` on a scan:
+        its scan.background, else its type, else (the primary) circulation.primary_type;
+        None if none is one.
+        """
+        from solver.clinic.background import ORGANS
+
+        spec = self.organs()[index]
+        primary = self.circulation.primary_type if index == 0 else None
+        for name in (spec.scan.background, spec.organ_type(), primary):
+            if name in ORGANS:
+                return name
+        return None
 
     # Where the case came from (for relative mesh paths and error messages).
     source: str | None = Field(default=None, exclude=True)
@@ -1392,9 +1506,15 @@ class Case(Strict):
         ``source`` of each key after ``illustrative: ``).
         """
         used: dict[str, str] = {}
+        # Tables a run does not use: scans of modalities it does not image, the liquid
+        # biopsy without blood.
+        unused = [f"imaging.{m}." for m in ("pet", "ct", "mri") if m not in self.imaging.modalities]
+        unused += [] if self.secondary else ["liquid_biopsy."]
         for key, table, name, info in leaves(self):
             why = info["source"].removeprefix("illustrative: ")
             if why == info["source"] or (table.process and not getattr(self.soil, table.process)):
+                continue
+            if key.startswith(tuple(unused)):
                 continue
             if any(getattr(table, k) != v for k, v in info.get("when", {}).items()):
                 continue

@@ -25,6 +25,7 @@ from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.locate import claim
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
+from solver.clinic.section import DENSITIES, Section, from_fields
 from solver.fields import ecm
 from solver.fields.equations import ECMEquation, MMPEquation
 from solver.fields.reaction_diffusion import (
@@ -188,7 +189,7 @@ class Organ:
 
     def _densities(self) -> list[str]:
         """The names of the cell-density fields (continuum mode: active, then dormant)."""
-        return [k for k in ("c_E", "c_M", "d_E", "d_M") if k in self.fields]
+        return [k for k in DENSITIES if k in self.fields]
 
     def _all_cells(self) -> np.ndarray:
         """Density of all cells (active and dormant), owned + ghost dofs."""
@@ -802,6 +803,35 @@ class Organ:
             "largest_lesion_mm": float(d.max(initial=0.0)),
             "largest_lesion_cells": float(cells.max(initial=0.0)),
         }
+
+    def section(self, mm: float) -> Section | None:
+        """The organ's cells and soil as a scanner needs them (solver/clinic/section.py), on
+        its first rank, None on the others (collective on the organ): the owned dofs of every
+        rank with their lumped mass, cell densities, and oxygen and new vessels where the run
+        has them. ``mm``: millimetres per model length unit.
+        """
+        n = self.n_owned
+        names = [*self._densities(), *(k for k in ("o", "b") if k in self.fields)]
+        local = np.column_stack(
+            [
+                self.V.tabulate_dof_coordinates()[:n],
+                self.lumped[:n],
+                *(self.fields[k].x.array[:n] for k in names),
+            ]
+        )
+        parts = self.comm.gather(local, root=0)
+        if self.comm.rank != 0:
+            return None
+        a = np.concatenate(parts)
+        return from_fields(
+            a[:, :3],
+            a[:, 3],
+            dict(zip(names, a[:, 4:].T)),
+            dim=self.dim,
+            mm=mm,
+            cells=self.cells_cfg,
+            oxygen=self.spec.oxygen if "o" in self.fields else None,
+        )
 
     def invasion_radius(self) -> tuple[float, float]:
         """Largest and 95th-percentile distance of cells from the tumour centre."""

@@ -32,6 +32,7 @@ from mpi4py import MPI
 from solver import config, geometry, partition
 from solver.body import Body
 from solver.circulation import Blood, ExosomePool
+from solver.clinic.follow_up import FollowUp
 from solver.config import Failed
 from solver.io import checkpoint
 from solver.io.outputs import Outputs
@@ -94,7 +95,13 @@ class Simulation:
                         spec.geometry, self.placement.organ_comm, msh, where, self._weights(k, spec)
                     )
                     self.placement.add(Organ(spec, om, case, index=k))
-            self.body = Body(case=case, placement=self.placement, log=self.outputs.event)
+            self.follow_up = FollowUp(case, self.outdir / "imaging")
+            self.body = Body(
+                case=case,
+                placement=self.placement,
+                log=self.outputs.event,
+                follow_up=self.follow_up,
+            )
             self.outputs.open(self.organs)
         except BaseException:
             self.outputs.close()
@@ -167,14 +174,21 @@ class Simulation:
         )
 
     # -- outputs ----------------------------------------------------------------------
-    def _output(self) -> None:
-        """A metrics row, the sprout log, fields and cells at this step (collective)."""
+    def _output(self, last: bool = False) -> None:
+        """A metrics row, the sprout log, fields and cells at this step (collective);
+        ``last``: the run's last output (imaging.images = "final" writes its images).
+        """
         t0 = time.perf_counter()
         row = {"step": self.n, "time": self.t, "hours": scale_hours(self.t, self.case)}
         seen = len(self.body.detected)
-        row.update(self.body.metrics(row["hours"]))
-        if len(self.body.detected) > seen:
-            self.outputs.manifest.write(detected_hours=dict(self.body.detected))
+        when = self.case.imaging.images
+        row.update(
+            self.body.metrics(row["hours"], self.n, when == "every" or (last and when == "final"))
+        )
+        if len(self.body.detected) > seen or self.n == 0:
+            self.outputs.manifest.write(
+                detected_hours=dict(self.body.detected), **self.follow_up.manifest()
+            )
         self.outputs.metrics_row(row)
         self.outputs.sprout_log(self.organs)
         self.outputs.state(self.t, self.organs)
@@ -243,7 +257,7 @@ class Simulation:
                         self._fail(n, failed[0])
                 due = bool(cadence and n % cadence == 0)
                 if n % every == 0 or n == steps:
-                    self._output()
+                    self._output(last=n == steps)
                     self._progress(steps, t_start)
                     self.outputs.manifest.write(steps_done=n, wall_s=dict(self.wall))
                 if alarm or due:

@@ -47,6 +47,7 @@ PLACE_AGAIN = 64  # a new position within the vessel site for one that fell outs
 # The clinic (solver/clinic/): a word of the key of a numpy Philox generator, not a purpose of
 # the draws below (a sample's draws are per unit of the blood, in the order of their ids).
 LIQUID_BIOPSY = 70
+IMAGING = 71  # the noise of the image files (solver/clinic/follow_up.py)
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -78,6 +79,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "SHED_ID": (SHED_ID, 1),
     "PLACE_AGAIN": (PLACE_AGAIN, 4),
     "LIQUID_BIOPSY": (LIQUID_BIOPSY, 1),
+    "IMAGING": (IMAGING, 1),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):

@@ -8,6 +8,11 @@ Each model is built from its spec (``PETModel.of(config.PETSpec())``) and works 
 2. the scanner's resolution: a Gaussian point spread of FWHM fwhm_mm (scipy.ndimage, the grid
    carrying a margin of 4 SD so that edges see the object beyond the field of view);
 3. the voxel average of the blurred object (mean of each voxel's sub-voxels);
+
+Every object is linear in the tumour fraction t (background (1 - t) + tumour t), unclipped:
+cells binned from samples (a mesh's nodes, cells) alias on sub-voxels, some holding more
+than packed and their neighbours less, and only a linear object keeps the blurred image
+exact under that aliasing; a clip at 1 would lose the excess as lost contrast.
 4. noise (``noise.CorrelatedNoise``), its SD per voxel and correlation set by the modality.
 
 PET noise is that of a cited scanner rather than Poisson counts and a reconstruction: the
@@ -138,10 +143,8 @@ class PETModel(_Model):
         """
         bg = _mix(scene.inside(fine), scene.organ.tissue.suv, SURROUND.suv)
         t = tissue.tumour
-        # The cells displace at most the voxel's volume, but their activity counts every cell
-        # (a voxel binned denser than packed holds more tracer), hence t unclipped below.
         cells = self.tumour_suv * (1.0 + (self.hypoxia_factor - 1.0) * tissue.hypoxic)
-        return bg * (1.0 - np.minimum(t, 1.0)) + t * cells
+        return bg * (1.0 - t) + t * cells
 
     def noise(self, expected: Array) -> CorrelatedNoise:
         """SD sigma_ref * sqrt(mean / liver_suv_ref), correlated over noise_fwhm_mm."""
@@ -181,7 +184,7 @@ class CTModel(_Model):
         if organ.ct_enhancing and tissue.vessels is not None:
             v = np.clip(tissue.vessels, 0.0, 1.0)
             tumour_hu = tumour_hu + (organ.tissue.hu - organ.ct_tumour_hu) * v
-        t = np.minimum(tissue.tumour, 1.0)
+        t = tissue.tumour
         return bg * (1.0 - t) + t * tumour_hu
 
     def noise(self, expected: Array) -> CorrelatedNoise:
@@ -219,7 +222,7 @@ class MRIModel(_Model):
             return math.exp(-self.te_ms / t2) / ref
 
         bg = _mix(scene.inside(fine), 1.0, s(SURROUND.t2_ms))
-        t = np.minimum(tissue.tumour, 1.0)
+        t = tissue.tumour
         return bg * (1.0 - t) + t * s(self.tumour_t2_ms)
 
     def noise(self, expected: Array) -> CorrelatedNoise:
@@ -241,10 +244,12 @@ class MRIModel(_Model):
 Model = PETModel | CTModel | MRIModel
 
 
-def model_of(spec: config.ImagingSpec) -> Model:
-    """The model of the chosen modality."""
-    if spec.modality == "pet":
+def model_of(spec: config.ImagingSpec, modality: str) -> Model:
+    """The model of a modality ("pet", "ct" or "mri") with the parameters of ``spec``."""
+    if modality == "pet":
         return PETModel.of(spec.pet, supersample=spec.supersample)
-    if spec.modality == "ct":
+    if modality == "ct":
         return CTModel.of(spec.ct, supersample=spec.supersample)
-    return MRIModel.of(spec.mri, supersample=spec.supersample)
+    if modality == "mri":
+        return MRIModel.of(spec.mri, supersample=spec.supersample)
+    raise ValueError(f"modality {modality!r}: one of pet, ct, mri")

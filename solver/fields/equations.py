@@ -163,10 +163,15 @@ class OxygenEquation:
             capacity=capacity,
         )
 
+    def perfusion(self, c: Any, b: Any) -> Any:
+        """The vessels that supply oxygen: the capillary bed the cells ``c`` leave, and the
+        new vessels ``b`` (what a CT's contrast medium reaches, solver/clinic/section.py).
+        """
+        return self.b0 * (1.0 - self.regression * minimum(c / self.capacity, 1.0)) + b
+
     def terms(self, c: Any, b: Any) -> tuple[Any, Any]:
         """(source, rate) for the cell density ``c`` and the new vessels ``b``."""
-        bed = self.b0 * (1.0 - self.regression * minimum(c / self.capacity, 1.0))
-        supply = self.supply * (bed + b)
+        supply = self.supply * self.perfusion(c, b)
         return supply, supply + self.uptake * c
 
 

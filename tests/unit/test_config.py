@@ -97,6 +97,7 @@ def test_every_illustrative_default_reaches_the_manifest():
             "circulation": {"routing": "anatomical"},
             "secondary": [{"name": "kidney"}, {"name": "liver", "geometry": {"kind": "liver"}}],
             "interventions": [{"kind": "vegf_blockade"}, {"kind": "resection"}],
+            "imaging": {"modalities": ["pet", "ct", "mri"], "organs": ["liver"]},
         }
     )
     tagged = {
@@ -108,6 +109,10 @@ def test_every_illustrative_default_reaches_the_manifest():
     assert set(case.illustrative()) == tagged
     assert {"secondary.1.niche.wake", "circulation.arrest", "interventions.0.strength"} <= tagged
     assert case.illustrative()["exosomes.uptake"].endswith("(kidney)")
+    # A modality the run does not image relies on none of its defaults.
+    case.imaging.modalities = ["ct"]
+    used = set(case.illustrative())
+    assert "imaging.ct.fwhm_mm" in used and not any(k.startswith("imaging.pet.") for k in used)
 
 
 def test_manifest_lists_every_organs_illustrative_keys(tmp_path):
