@@ -627,6 +627,13 @@ class OrganSpec(Strict):
         source="setting",
         doc="A secondary's cells at t = 0: a micrometastasis at its tumour centre.",
     )
+    colony_per_place: Pos | None = param(
+        None,
+        unit="cells",
+        source="setting",
+        doc="The colony's cells per place; unset: the packed density (fill the places nearest "
+        "the tumour centre).",
+    )
     scan: ScanSpec = Field(default_factory=ScanSpec)
     type: str | None = param(
         None,
@@ -1396,10 +1403,16 @@ class Case(Strict):
         names = [self.primary.name] + [o.name for o in self.secondary]
         if len(set(names)) != len(names):
             raise ValueError(f"organ names must differ, got {names}")
-        if self.primary.colony:
+        if self.primary.colony or self.primary.colony_per_place is not None:
             raise ValueError(
                 "primary.colony seeds a secondary organ; the primary's cells are cells.initial"
             )
+        for k, o in enumerate(self.secondary):
+            if o.colony_per_place is not None and not o.colony:
+                raise ValueError(
+                    f"key 'secondary.{k}.colony_per_place' spreads a colony, and "
+                    f"secondary.{k}.colony is 0: set the colony or drop the key"
+                )
         split = self.circulation.split
         if split:
             unknown = sorted(set(split) - set(names[1:]))

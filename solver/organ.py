@@ -133,7 +133,7 @@ class Organ:
         if index == 0:
             self.seed_tumour(cc.initial.count, cc.initial.fraction_M, cc.initial.per_place)
         elif spec.colony:
-            self.seed_tumour(spec.colony, cc.initial.fraction_M)
+            self.seed_tumour(spec.colony, cc.initial.fraction_M, spec.colony_per_place)
         self._update_densities()
         self.pristine = True  # no cell has been here yet: m = 0 and w = w0 exactly
         self._had_cells = True

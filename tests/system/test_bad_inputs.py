@@ -72,6 +72,23 @@ CASES = [
     ),
     ("[primary]\ncolony = 5\n", "top level", "cells.initial"),
     (
+        '[[secondary]]\nname = "liver"\ncolony_per_place = 0.5\n',
+        "top level",
+        "secondary.0.colony_per_place",
+    ),
+    ('[imaging]\nmodalities = ["pet"]\n', "top level", "primary.scan.background"),
+    ('[imaging]\nmodalities = ["pet", "pet"]\n', "imaging.modalities", "listed twice"),
+    ('[imaging]\nmodalities = ["xray"]\n', "imaging.modalities.0", "'pet'"),
+    ('[imaging]\norgans = ["heart"]\n', "top level", "not organs"),
+    ('[imaging]\nimages = "every"\n', "top level", "imaging.modalities is empty"),
+    ('[primary.scan]\nbackground = "kidney"\n', "primary.scan", "not one of liver"),
+    (
+        '[primary.scan]\nbackground = "lymph_node"\nat_mm = [20.0, 0.0, 0.0]\n',
+        "primary.scan",
+        "outside the lymph_node",
+    ),
+    ("[liquid_biopsy]\nfactor = 10.0\n", "top level", "no blood"),
+    (
         '[[secondary]]\nname = "liver"\n[circulation]\nsplit = {nowhere = 1.0}\n',
         "top level",
         "not secondary organs",
