@@ -338,7 +338,8 @@ def plot_detection(times: dict[str, np.ndarray], organs: list[str], end: float, 
             x = np.r_[0.0, hit, end] / 24.0
             count = np.r_[0, np.arange(1, len(hit) + 1), len(hit)]
             band = np.array([clopper_pearson(int(c), n) for c in count])
-            (line,) = ax.step(x, count / n, where="post", label=f"{key} ({len(hit)}/{n})")
+            name = f"{key} (size rule)" if key in organs else key
+            (line,) = ax.step(x, count / n, where="post", label=f"{name}: {len(hit)}/{n}")
             ax.fill_between(
                 x, band[:, 0], band[:, 1], step="post", alpha=0.12, color=line.get_color()
             )

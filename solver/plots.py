@@ -233,18 +233,21 @@ def run(outdir: Path) -> list[Path]:
     return made
 
 
-def clinic(m: dict[str, np.ndarray], manifest: dict, out: Path) -> bool:
+def clinic(m: dict[str, np.ndarray], manifest: dict, out: Path) -> list:
     """Figure ``out``, what the clinic would see (docs/imaging.md, docs/liquid-biopsy.md),
     from the metrics.csv columns present: per modality, each organ's detectability index d'
     with the detection threshold k (``imaging.k``, 5 if the case has none); PET's SUVpeak
     per organ; the liquid biopsy's expected and drawn CTCs per sample with the prognostic
     threshold; the staging columns (``M_<rule>``, ``N_<rule>``) as steps. A panel whose
-    columns are absent is left out; False (no figure) when none is present.
+    columns are absent is left out, and without any no figure is written.
 
     Args:
         m: metrics.csv as columns (``_table``).
         manifest: the run's manifest.json.
         out: the image to write.
+
+    Returns:
+        The panels drawn, matplotlib Axes of the closed figure (none: no figure).
     """
     organs = manifest["organs"]
     days = m["hours"] / 24.0
@@ -257,11 +260,16 @@ def clinic(m: dict[str, np.ndarray], manifest: dict, out: Path) -> bool:
     stages = [f"{s}_{r}" for s in ("M", "N") for r in detection_keys.RULES if f"{s}_{r}" in m]
     n = len(dprime) + bool(suv) + bool(ctc) + bool(stages)
     if not n:
-        return False
+        return []
     plt = _pyplot()
-    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False)
+    cols = min(n, 3)
+    fig, grid = plt.subplots(-(-n // cols), cols, figsize=(4.6 * cols, 3.4 * -(-n // cols) + 0.4))
+    axes = list(np.ravel(grid))
+    for ax in axes[n:]:
+        ax.remove()
+    axes = axes[:n]
     fig.suptitle("what the clinic would see")
-    panels = iter(axes[0])
+    panels = iter(axes)
     k = float((manifest["case"].get("imaging") or {}).get("k", 5.0))
     for mod, found in dprime.items():
         ax = next(panels)
@@ -269,6 +277,7 @@ def clinic(m: dict[str, np.ndarray], manifest: dict, out: Path) -> bool:
             ax.plot(days, m[f"{o}.dprime_{mod}"], label=o)
         ax.axhline(k, color="k", lw=0.8, ls=":", label=f"k = {k:g}")
         ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0.0)
         ax.set_title(f"{mod.upper()}: detectability index")
         ax.set_ylabel("d'")
     if suv:
@@ -290,6 +299,7 @@ def clinic(m: dict[str, np.ndarray], manifest: dict, out: Path) -> bool:
         if "ctc_threshold" in m:
             ax.plot(days, m["ctc_threshold"], "k:", lw=0.8, label="prognostic threshold")
         ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0.0)
         ax.set_title("liquid biopsy (CellSearch)")
         ax.set_ylabel("CTCs per 7.5 mL")
     if stages:  # one lane per rule, raised in the lane when the stage is reached
@@ -299,14 +309,14 @@ def clinic(m: dict[str, np.ndarray], manifest: dict, out: Path) -> bool:
         ax.set_yticks([i + 0.35 for i in range(len(stages))], stages)
         ax.set_ylim(-0.2, len(stages))
         ax.set_title("staging (raised: M1 / N1)")
-    for ax in axes[0]:
+    for ax in axes:
         ax.set_xlabel("days")
         if ax.get_legend_handles_labels()[0] and ax.get_title() != "staging (raised: M1 / N1)":
             ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
-    return True
+    return axes
 
 
 @dataclass
