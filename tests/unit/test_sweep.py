@@ -301,6 +301,8 @@ def test_a_wrong_detection_key_fails_before_any_run(tmp_path, capsys):
             "--output",
             str(tmp_path / "sw"),
         ]
+        # Were the check to miss, the runs would be short ones.
+        + [a for s in SMALL + ["time.steps=2"] for a in ("--set", s)]
     )
     assert code == 2 and "no detection key 'primary.xray'" in capsys.readouterr().out
     assert not (tmp_path / "sw" / "point_0000").exists()
