@@ -72,7 +72,9 @@ def _table(path: Path) -> dict[str, np.ndarray]:
 
 
 def plot(outdir: str | Path) -> list[Path]:
-    """Every figure that fits the folder (a run, an ensemble or a sweep); their paths."""
+    """Every figure that fits the folder (a run, an ensemble or a sweep); their paths. An
+    ensemble's detection.png is drawn again from its replicates, with detection.csv.
+    """
     outdir = Path(outdir)
     if (outdir / "ensemble.csv").exists():
         from solver import ensemble
@@ -80,7 +82,7 @@ def plot(outdir: str | Path) -> list[Path]:
         ensemble.plot(outdir / "ensemble.csv", outdir / "ensemble.png")
         made = [outdir / "ensemble.png"]
         folders = sorted(outdir.glob("replicate_*/manifest.json"))
-        if (outdir / "detection.csv").exists() and folders:
+        if folders:  # also for ensembles run before detection.csv existed
             ensemble.detection([f.parent for f in folders], outdir / "detection.csv")
             made.append(outdir / "detection.png")
         return made

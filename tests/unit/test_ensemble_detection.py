@@ -146,3 +146,20 @@ def test_end_falls_back_to_the_last_metrics_row(tmp_path):
     times, organs, ends = ensemble.detection_times(folders)
     assert organs == ORGANS and ends.tolist() == [100.0]
     assert np.array_equal(times["lung.mri"], [7.0])
+
+
+def test_seedsoil_plot_on_an_ensemble_draws_detection(tmp_path):
+    """seedsoil plot on an ensemble folder (also one from before detection.csv existed)
+    writes detection.csv and detection.png from the replicates."""
+    from solver import plots
+
+    folders = _replicates(tmp_path, [{"lung": 10.0}, {"lung": 30.0}, {}])
+    for f in folders:
+        (f / "metrics.csv").write_text(
+            "step,time,hours,primary.cells,in_blood\n0,0,0,1,0\n10,1,100.0,2,1\n"
+        )
+    ensemble.summarise([f / "metrics.csv" for f in folders], tmp_path / "ensemble.csv")
+    made = plots.plot(tmp_path)
+    assert made == [tmp_path / "ensemble.png", tmp_path / "detection.png"]
+    row = next(csv.DictReader(open(tmp_path / "detection.csv")))
+    assert (row["key"], row["detected"], row["median_hours"]) == ("lung", "2", "30.0")
