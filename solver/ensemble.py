@@ -87,9 +87,16 @@ def run(
         plot(summary, outdir / "ensemble.png")
         for line in arrivals(folders, outdir / "arrivals.csv"):
             log(line)
-        for line in detection(folders, outdir / "detection.csv"):
-            log(line)
-    comm.Barrier()
+    problem = None
+    if comm.rank == 0:
+        try:
+            for line in detection(folders, outdir / "detection.csv"):
+                log(line)
+        except config.CaseError as err:  # a key of no known shape: every rank says so
+            problem = str(err)
+    problem = comm.bcast(problem, root=0)
+    if problem:
+        raise config.CaseError(problem)
     return summary
 
 

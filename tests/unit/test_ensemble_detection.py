@@ -27,7 +27,10 @@ def _replicates(tmp_path, detected, end=100.0, ends=None):
             "final": {"step": 10, "hours": stop},
         }
         (f / "manifest.json").write_text(json.dumps(manifest))
-        (f / "metrics.csv").write_text(f"step,time,hours,cells\n0,0,0,1\n10,1,{stop},2\n")
+        (f / "metrics.csv").write_text(
+            f"step,time,hours,primary.cells,in_blood\n0,0,0,1,0\n10,1,{stop},2,1\n"
+        )
+        (f / "events.csv").write_text("step,time,hours,event,organ,site,unit,cells\n")
         folders.append(f)
     return folders
 
@@ -163,3 +166,26 @@ def test_seedsoil_plot_on_an_ensemble_draws_detection(tmp_path):
     assert made == [tmp_path / "ensemble.png", tmp_path / "detection.png"]
     row = next(csv.DictReader(open(tmp_path / "detection.csv")))
     assert (row["key"], row["detected"], row["median_hours"]) == ("lung", "2", "30.0")
+
+
+def test_run_logs_the_detection_lines_time_to_m1_first(tmp_path, monkeypatch):
+    """ensemble.run summarises detection after the runs (here folders written by hand in
+    place of the runs) and logs its lines, M1 first; a key of no known shape is a CaseError
+    on every rank instead of rank 0 alone."""
+    from mpi4py import MPI
+
+    plan = [{"liver": 50.0, "M1.size": 50.0}, {"liver.ct": 20.0, "M1.ct": 20.0}, {}]
+
+    def runs(jobs, outdir, comm, ranks, log):
+        _replicates(outdir, plan)
+
+    monkeypatch.setattr(ensemble, "run_jobs", runs)
+    case = config.load(ensemble.Path(__file__).parents[2] / "cases" / "demo.toml")
+    logged: list[str] = []
+    ensemble.run(case, tmp_path / "e", 3, comm=MPI.COMM_SELF, log=logged.append)
+    first = [line.split(":")[0] for line in logged if "detected in" in line]
+    assert first == ["M1.size", "M1.ct", "liver", "liver.ct"]
+    assert (tmp_path / "e" / "detection.png").exists()
+    plan[2] = {"liver.PET": 5.0}
+    with pytest.raises(config.CaseError, match="'liver.PET'"):
+        ensemble.run(case, tmp_path / "bad", 3, comm=MPI.COMM_SELF, log=logged.append)
