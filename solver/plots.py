@@ -10,11 +10,14 @@ A run folder gets:
 - ``sprouts.png``: where new vessels sprouted, branched and fused (ORGAN/sprouts.csv);
 - ``lesions.png``: metastasis counts (all, micro, macro), the largest lesion per organ
   against the detection size, and the time each organ first held a detectable lesion;
+- ``clinic.png`` (runs that image or have a blood): d' per organ and modality against k,
+  PET's SUVpeak, the liquid biopsy's CTC counts against the threshold, M and N staging;
 - ``fields_<organ>.png``: the organ's fields at the last output, rendered off-screen
   with pyvista from ``fields_series.xdmf`` (the history across restarts), colour bars
   labelled from the registry of fields; a 3D organ cut open through its largest lesion,
   with its cells as points (``snapshot``).
-An ensemble folder gets ``ensemble.png`` (mean and 5-95 % bands); a sweep folder
+An ensemble folder gets ``ensemble.png`` (mean and 5-95 % bands) and ``detection.png``
+(the fraction of replicates detected over time, per rule); a sweep folder
 ``sensitivity.png`` (Morris mu*, Sobol S1 and ST, or Spearman rho per key and output).
 """
 
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from solver import detection_keys
 from solver.fields import registry
 from solver.io.series import history, last_fields
 
@@ -68,13 +72,20 @@ def _table(path: Path) -> dict[str, np.ndarray]:
 
 
 def plot(outdir: str | Path) -> list[Path]:
-    """Every figure that fits the folder (a run, an ensemble or a sweep); their paths."""
+    """Every figure that fits the folder (a run, an ensemble or a sweep); their paths. An
+    ensemble's detection.png is drawn again from its replicates, with detection.csv.
+    """
     outdir = Path(outdir)
     if (outdir / "ensemble.csv").exists():
         from solver import ensemble
 
         ensemble.plot(outdir / "ensemble.csv", outdir / "ensemble.png")
-        return [outdir / "ensemble.png"]
+        made = [outdir / "ensemble.png"]
+        folders = sorted(outdir.glob("replicate_*/manifest.json"))
+        if folders:  # also for ensembles run before detection.csv existed
+            ensemble.detection([f.parent for f in folders], outdir / "detection.csv")
+            made.append(outdir / "detection.png")
+        return made
     if (outdir / "sensitivity.csv").exists():
         return [_sensitivity(outdir)]
     return run(outdir)
@@ -192,6 +203,8 @@ def run(outdir: Path) -> list[Path]:
     detect = manifest["case"]["lesions"]["detect_mm"]
     axes[1].axhline(detect, color="k", lw=0.8, ls=":", label=f"detectable ({detect} mm)")
     for o, hours in manifest.get("detected_hours", {}).items():
+        if o not in organs:  # the other rules' times: clinic.png
+            continue
         axes[1].axvline(hours / 24.0, lw=0.8, ls="--", color="grey")
         axes[1].annotate(
             f"{o} detected", (hours / 24.0, detect), fontsize=7, rotation=90, va="bottom"
@@ -201,6 +214,9 @@ def run(outdir: Path) -> list[Path]:
     for ax in axes:
         ax.legend(fontsize=7)
     save(fig, "lesions.png")
+
+    if clinic(m, manifest, folder / "clinic.png"):
+        made.append(folder / "clinic.png")
 
     hour = manifest["case"]["scales"]["time_s"] / 3600.0
     for o in organs:
@@ -217,6 +233,92 @@ def run(outdir: Path) -> list[Path]:
                 ).png
             )
     return made
+
+
+def clinic(m: dict[str, np.ndarray], manifest: dict, out: Path) -> list:
+    """Figure ``out``, what the clinic would see (docs/imaging.md, docs/liquid-biopsy.md),
+    from the metrics.csv columns present: per modality, each organ's detectability index d'
+    with the detection threshold k (``imaging.k``, 5 if the case has none); PET's SUVpeak
+    per organ; the liquid biopsy's expected and drawn CTCs per sample with the prognostic
+    threshold; the staging columns (``M_<rule>``, ``N_<rule>``) as steps. A panel whose
+    columns are absent is left out, and without any no figure is written.
+
+    Args:
+        m: metrics.csv as columns (``_table``).
+        manifest: the run's manifest.json.
+        out: the image to write.
+
+    Returns:
+        The panels drawn, matplotlib Axes of the closed figure (none: no figure).
+    """
+    organs = manifest["organs"]
+    days = m["hours"] / 24.0
+    dprime = {
+        mod: [o for o in organs if f"{o}.dprime_{mod}" in m] for mod in detection_keys.MODALITIES
+    }
+    dprime = {mod: found for mod, found in dprime.items() if found}
+    suv = [o for o in organs if f"{o}.suv_peak" in m]
+    ctc = [c for c in ("ctc_expected", "ctc_count") if c in m]
+    stages = [f"{s}_{r}" for s in ("M", "N") for r in detection_keys.RULES if f"{s}_{r}" in m]
+    n = len(dprime) + bool(suv) + bool(ctc) + bool(stages)
+    if not n:
+        return []
+    plt = _pyplot()
+    cols = min(n, 3)
+    fig, grid = plt.subplots(-(-n // cols), cols, figsize=(4.6 * cols, 3.4 * -(-n // cols) + 0.4))
+    axes = list(np.ravel(grid))
+    for ax in axes[n:]:
+        ax.remove()
+    axes = axes[:n]
+    fig.suptitle("what the clinic would see")
+    panels = iter(axes)
+    k = float((manifest["case"].get("imaging") or {}).get("k", 5.0))
+    for mod, found in dprime.items():
+        ax = next(panels)
+        for o in found:
+            ax.plot(days, m[f"{o}.dprime_{mod}"], label=o)
+        ax.axhline(k, color="k", lw=0.8, ls=":", label=f"k = {k:g}")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0.0)
+        ax.set_title(f"{mod.upper()}: detectability index")
+        ax.set_ylabel("d'")
+    if suv:
+        ax = next(panels)
+        for o in suv:
+            ax.plot(days, m[f"{o}.suv_peak"], label=o)
+            if f"{o}.detected_percist" in m:
+                hit = np.flatnonzero(m[f"{o}.detected_percist"] > 0)
+                if len(hit):
+                    ax.plot(days[hit[0]], m[f"{o}.suv_peak"][hit[0]], "k^", ms=5)
+        ax.set_title("PET: SUVpeak (triangle: PERCIST met)")
+        ax.set_ylabel("SUVpeak")
+    if ctc:
+        ax = next(panels)
+        if "ctc_expected" in m:
+            ax.plot(days, m["ctc_expected"], label="expected")
+        if "ctc_count" in m:
+            ax.step(days, m["ctc_count"], where="post", label="drawn")
+        if "ctc_threshold" in m:
+            ax.plot(days, m["ctc_threshold"], "k:", lw=0.8, label="prognostic threshold")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0.0)
+        ax.set_title("liquid biopsy (CellSearch)")
+        ax.set_ylabel("CTCs per 7.5 mL")
+    if stages:  # one lane per rule, raised in the lane when the stage is reached
+        ax = next(panels)
+        for i, c in enumerate(stages):
+            ax.step(days, i + 0.7 * (m[c] > 0), where="post", label=c)
+        ax.set_yticks([i + 0.35 for i in range(len(stages))], stages)
+        ax.set_ylim(-0.2, len(stages))
+        ax.set_title("staging (raised: M1 / N1)")
+    for ax in axes:
+        ax.set_xlabel("days")
+        if ax.get_legend_handles_labels()[0] and ax.get_title() != "staging (raised: M1 / N1)":
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return axes
 
 
 @dataclass

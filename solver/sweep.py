@@ -15,7 +15,9 @@ Designs (unit cube, scaled to each key's [lo, hi]); the sampling and the measure
   for LHS of at least 8 M = 80 points also the first-order index S1 by RBD-FAST (Tarantola
   et al. 2006; Plischke 2010; bias correction of Tissot & Prieur 2012) with its interval.
 Outputs are metrics.csv columns at the last step (replicates averaged), or
-``detected_hours.<organ>``, the time to the first imaging-detectable lesion (inf if none).
+``detected_hours.<key>``, the hours until a detection rule first held (inf if it never did),
+with the keys of solver/detection_keys.py: ``<organ>`` (size), ``<organ>.pet|ct|mri|percist``,
+``M1.<rule>``, ``N1.<rule>`` (staging) and ``ctc`` (the liquid biopsy's threshold).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 from scipy.stats import spearmanr
 
-from solver import config
+from solver import config, detection_keys
 from solver.ensemble import run_jobs, with_seed
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "morris",
     "parse_vary",
     "rbd_fast_s1",
+    "check_outputs",
     "run",
     "sensitivity",
     "sobol",
@@ -271,7 +274,15 @@ def run(
         samples: see :func:`design`.
         kind: one of DESIGNS.
         replicates: runs per point (outputs averaged).
-        outputs: metrics.csv columns or ``detected_hours.<organ>`` (default ``cells``).
+        outputs: metrics.csv columns at the last step (default ``cells``), or
+            ``detected_hours.<key>``, the hours until a detection rule first held (inf if
+            never), ``<key>`` one of: ``<organ>`` (the size rule, ``lesions.detect_mm``),
+            ``<organ>.pet``, ``<organ>.ct``, ``<organ>.mri`` (the observer model's d'
+            reached ``imaging.k``), ``<organ>.percist`` (PET's PERCIST rule), ``M1.<rule>``
+            or ``N1.<rule>`` (staging: a distant organ or a regional lymph node detected by
+            ``<rule>``, one of size, pet, ct, mri, percist) and ``ctc`` (the liquid
+            biopsy's count reached the prognostic threshold). Another shape, or an unknown
+            organ, is a CaseError before any run.
         comm: the communicator.
         ranks_per_run: ranks per run (default: ranks // runs, at least 1).
         log: progress messages.
@@ -280,6 +291,8 @@ def run(
         The path of sweep.csv.
     """
     outdir = Path(outdir).resolve()
+    outputs = outputs or ["cells"]
+    check_outputs(outputs, [o.name for o in case.organs()])
     keys = [k for k, _, _ in vary]
     lo = np.array([v[1] for v in vary])
     hi = np.array([v[2] for v in vary])
@@ -295,7 +308,6 @@ def run(
             jobs.append((f"point_{i:04d}/replicate_{rep:02d}", with_seed(base, case.seed + rep)))
     run_jobs(jobs, outdir, comm, ranks_per_run, log)
     table = outdir / "sweep.csv"
-    outputs = outputs or ["cells"]
     # Every rank reads (so that a bad output name is an error on every rank); rank 0 writes.
     y = np.array(
         [
@@ -328,10 +340,29 @@ def run(
     return table
 
 
+DETECTED = "detected_hours."
+
+
+def check_outputs(outputs: list[str], organs: list[str]) -> None:
+    """Raise a CaseError for a ``detected_hours.<key>`` output whose key has none of the
+    contract's shapes (solver/detection_keys.py): a typo, before any run is made.
+    """
+    for name in outputs:
+        if name.startswith(DETECTED):
+            detection_keys.check(name[len(DETECTED) :], organs, f"--outputs {name!r}")
+
+
 def _output(folder: Path, name: str) -> float:
-    if name.startswith("detected_hours."):
-        detected = json.loads((folder / "manifest.json").read_text()).get("detected_hours", {})
-        return float(detected.get(name.split(".", 1)[1], np.inf))
+    """Output ``name`` of the run in ``folder``: a metrics.csv column at the last step, or
+    ``detected_hours.<key>`` from manifest.json (inf: the rule never held).
+    """
+    if name.startswith(DETECTED):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        key = name[len(DETECTED) :]
+        detection_keys.check(
+            key, manifest["organs"], f"--outputs {name!r} ({folder / 'manifest.json'})"
+        )
+        return float(manifest.get("detected_hours", {}).get(key, np.inf))
     rows = list(csv.DictReader(open(folder / "metrics.csv")))
     if name not in rows[-1]:
         raise config.CaseError(

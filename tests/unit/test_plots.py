@@ -169,3 +169,97 @@ def test_focus_finds_the_largest_cluster():
     weights = np.r_[np.ones(200), np.full(50, 10.0), np.ones(40)]  # the small one now weighs more
     assert np.linalg.norm(plots.focus(points, weights, 0.1) - [0.8, 0.8, 0.8]) < 0.01
     assert plots.focus(points, np.zeros(len(points)), 0.1) is None
+
+
+def _clinic_folder(path, columns, imaging=None):
+    """A run folder of 2 organs written by hand: the columns plots.run always reads, the
+    clinic ``columns`` (name: values over 5 outputs), no fields (no snapshot)."""
+    import json
+
+    path.mkdir(parents=True)
+    hours = np.array([0.0, 24.0, 48.0, 72.0, 96.0])
+    cols = {"step": np.arange(5), "time": hours, "hours": hours}
+    for o in ("primary", "liver"):
+        for c in ("cells", "cells_E", "cells_M", "lesions", "micro", "macro"):
+            cols[f"{o}.{c}"] = np.arange(5) + 1.0
+        cols[f"{o}.largest_lesion_mm"] = np.linspace(0, 2, 5)
+    cols |= columns
+    rows = [",".join(cols)] + [
+        ",".join("" if np.isnan(float(v[i])) else repr(float(v[i])) for v in cols.values())
+        for i in range(5)
+    ]
+    (path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    case = {"lesions": {"detect_mm": 1.0}, "scales": {"time_s": 3600.0}}
+    if imaging is not None:
+        case["imaging"] = imaging
+    manifest = {
+        "organs": ["primary", "liver"],
+        "case": case,
+        "detected_hours": {"liver": 72.0, "liver.pet": 48.0, "M1.pet": 48.0, "ctc": 96.0},
+    }
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+CLINIC = {
+    "primary.dprime_pet": np.array([0.0, 2.0, 8.0, 30.0, 90.0]),
+    "liver.dprime_pet": np.array([0.0, 0.0, 1.0, 6.0, 20.0]),
+    "liver.dprime_ct": np.array([0.0, 0.0, 0.1, 0.5, 2.0]),
+    "liver.detected_pet": np.array([0, 0, 0, 1, 1]),
+    "liver.suv_peak": np.array([1.0, 1.0, 1.5, 3.0, 6.0]),
+    "liver.detected_percist": np.array([0, 0, 0, 1, 1]),
+    "M_pet": np.array([0, 0, 0, 1, 1]),
+    "M_size": np.array([0, 0, 0, 0, 1]),
+    "N_ct": np.array([0, 0, 0, 0, 0]),
+    "ctc_expected": np.array([0.0, 0.5, 2.0, 4.5, 9.0]),
+    "ctc_count": np.array([0, 1, 2, 4, 10]),
+    "ctc_cluster_fraction": np.array([np.nan, 0.0, 0.0, 0.25, 0.1]),
+    "ctc_threshold": np.full(5, 5.0),
+    "ctc_positive": np.array([0, 0, 0, 0, 1]),
+}
+
+
+def test_clinic_figure_from_the_columns_present(tmp_path):
+    """plots.run adds clinic.png when metrics.csv has the clinic columns: one panel per
+    modality of d' (with k from the case's imaging table), SUVpeak, the CTC counts with their
+    threshold, the staging steps; a subset of columns draws a subset of panels; none, no
+    figure."""
+    from solver import plots
+
+    out = _clinic_folder(tmp_path / "all", CLINIC, imaging={"k": 4.0})
+    made = plots.plot(out)
+    assert out / "plots" / "clinic.png" in made
+    assert (out / "plots" / "clinic.png").stat().st_size > 20000
+    m = plots._table(out / "metrics.csv")
+    manifest = __import__("json").loads((out / "manifest.json").read_text())
+    axes = plots.clinic(m, manifest, tmp_path / "c.png")
+    titles = [ax.get_title() for ax in axes]
+    assert titles == [
+        "PET: detectability index",
+        "CT: detectability index",
+        "PET: SUVpeak (triangle: PERCIST met)",
+        "liquid biopsy (CellSearch)",
+        "staging (raised: M1 / N1)",
+    ]
+    pet = {ln.get_label(): ln for ln in axes[0].lines}
+    assert set(pet) == {"primary", "liver", "k = 4"}
+    assert np.array_equal(pet["k = 4"].get_ydata(), [4.0, 4.0])
+    assert np.array_equal(pet["liver"].get_ydata(), CLINIC["liver.dprime_pet"])
+    ctc = {ln.get_label(): ln.get_ydata() for ln in axes[3].lines}
+    assert np.array_equal(ctc["prognostic threshold"], CLINIC["ctc_threshold"])
+    assert np.array_equal(ctc["drawn"], CLINIC["ctc_count"])
+    stages = {ln.get_label(): ln.get_ydata() for ln in axes[4].lines}
+    assert list(stages) == ["M_size", "M_pet", "N_ct"]  # RULES' order, M before N
+    assert np.allclose(stages["M_size"], [0, 0, 0, 0, 0.7])  # lane 0, raised at M1
+    assert np.allclose(stages["M_pet"], [1, 1, 1, 1.7, 1.7]) and np.allclose(stages["N_ct"], 2)
+
+    # Without the imaging table, k = 5 (Rose); only the blood: the CTC panel alone.
+    axes = plots.clinic(m, {**manifest, "case": {}}, tmp_path / "d.png")
+    assert "k = 5" in {ln.get_label() for ln in axes[0].lines}
+    blood = {c: v for c, v in CLINIC.items() if c.startswith("ctc_")}
+    some = _clinic_folder(tmp_path / "blood", blood)
+    axes = plots.clinic(plots._table(some / "metrics.csv"), manifest, tmp_path / "e.png")
+    assert [ax.get_title() for ax in axes] == ["liquid biopsy (CellSearch)"]
+    bare = _clinic_folder(tmp_path / "bare", {})
+    assert plots.clinic(plots._table(bare / "metrics.csv"), manifest, tmp_path / "f.png") == []
+    assert not (tmp_path / "f.png").exists()

@@ -247,3 +247,62 @@ def test_sobol_samples_must_be_a_power_of_2(capsys):
         ]
     )
     assert code == 2 and "must be a power of 2, got 3" in capsys.readouterr().out
+
+
+def _run_folder(folder, detected, organs=("primary", "liver", "lung")):
+    folder.mkdir(parents=True)
+    manifest = {"organs": list(organs), "detected_hours": detected, "final": {"hours": 90.0}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "metrics.csv").write_text("step,time,hours,cells\n0,0,0,5\n9,1,90,7\n")
+    return folder
+
+
+def test_detected_hours_outputs_with_dotted_keys(tmp_path):
+    """detected_hours.<key> reads the manifest's key whole, dots and all; a valid key that
+    never held is inf; a key of no known shape (an unknown organ or rule) is a CaseError
+    naming the manifest and the keys' pattern."""
+    run = _run_folder(
+        tmp_path / "r", {"liver": 30.0, "liver.pet": 12.5, "M1.ct": 40.0, "N1.percist": 8.0}
+    )
+    assert sweep._output(run, "detected_hours.liver.pet") == 12.5
+    assert sweep._output(run, "detected_hours.M1.ct") == 40.0
+    assert sweep._output(run, "detected_hours.N1.percist") == 8.0
+    assert sweep._output(run, "detected_hours.liver") == 30.0
+    assert sweep._output(run, "cells") == 7.0
+    for never in ("lung", "lung.mri", "M1.size", "ctc", "primary.percist"):
+        assert sweep._output(run, f"detected_hours.{never}") == np.inf
+    for typo in ("livr", "liver.PET", "liver.xray", "M1", "M1.liver", "M0.ct", "ctc.pet"):
+        with pytest.raises(config.CaseError, match="no detection key") as err:
+            sweep._output(run, f"detected_hours.{typo}")
+        msg = str(err.value)
+        assert str(run / "manifest.json") in msg and repr(typo) in msg
+        assert "<M1|N1>.<size|pet|ct|mri|percist>" in msg and "primary, liver, lung" in msg
+
+
+def test_a_wrong_detection_key_fails_before_any_run(tmp_path, capsys):
+    """The case's organs are known before the runs: a typo costs no simulation."""
+    from solver import cli
+
+    case = config.load(ROOT / "cases" / "demo.toml", SMALL)
+    organs = [o.name for o in case.organs()]
+    sweep.check_outputs(["cells", "detected_hours.primary.ct", "detected_hours.M1.pet"], organs)
+    with pytest.raises(config.CaseError, match="'prim.ct'"):
+        sweep.check_outputs(["detected_hours.prim.ct"], organs)
+    code = cli.main(
+        [
+            "sweep",
+            str(ROOT / "cases" / "demo.toml"),
+            "--vary",
+            "cells.D_M=1e-4:2e-4",
+            "--samples",
+            "2",
+            "--outputs",
+            "detected_hours.primary.xray",
+            "--output",
+            str(tmp_path / "sw"),
+        ]
+        # Were the check to miss, the runs would be short ones.
+        + [a for s in SMALL + ["time.steps=2"] for a in ("--set", s)]
+    )
+    assert code == 2 and "no detection key 'primary.xray'" in capsys.readouterr().out
+    assert not (tmp_path / "sw" / "point_0000").exists()

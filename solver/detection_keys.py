@@ -1,0 +1,74 @@
+"""The keys of a run's ``detected_hours`` (manifest.json; docs/imaging.md): when each rule
+first held. Shared by the consumers of the times (ensembles, sweeps, figures), so that a
+typo in a key is told apart from a rule that never fired.
+
+- ``ORGAN``: the size rule (a lesion of ``lesions.detect_mm``);
+- ``ORGAN.pet``, ``ORGAN.ct``, ``ORGAN.mri``: the observer model's d' reached k;
+- ``ORGAN.percist``: PET's PERCIST rule;
+- ``M1.RULE``, ``N1.RULE`` (RULE one of ``RULES``): staging by that rule (N for regional
+  lymph nodes, M for the other distant organs);
+- ``ctc``: the liquid biopsy's count first reached the prognostic threshold.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from solver import config
+
+MODALITIES = ("pet", "ct", "mri")
+RULES = ("size", *MODALITIES, "percist")
+STAGES = ("M1", "N1")
+STAGING = "staging"  # the family of the M1.*, N1.* and ctc keys
+
+PATTERN = "<organ>, <organ>.<pet|ct|mri|percist>, <M1|N1>.<size|pet|ct|mri|percist> or ctc"
+
+
+class Key(NamedTuple):
+    """A parsed key.
+
+    Attributes:
+        family: the organ, or ``STAGING`` for M1.*, N1.* and ctc.
+        rule: one of ``RULES`` (``ctc`` for the liquid biopsy).
+    """
+
+    family: str
+    rule: str
+
+
+def parse(key: str, organs: list[str]) -> Key | None:
+    """The family and rule of ``key``, or None if it has none of the contract's shapes.
+
+    Args:
+        key: a key of ``detected_hours``.
+        organs: the run's organs (the manifest's ``organs``).
+    """
+    if key == "ctc":
+        return Key(STAGING, "ctc")
+    if key in organs:
+        return Key(key, "size")
+    head, dot, rule = key.rpartition(".")
+    if not dot:
+        return None
+    if head in STAGES and rule in RULES:
+        return Key(STAGING, rule)
+    if head in organs and rule in (*MODALITIES, "percist"):
+        return Key(head, rule)
+    return None
+
+
+def check(key: str, organs: list[str], where: str) -> Key:
+    """``parse``, or a CaseError naming ``where``, the pattern and the organs.
+
+    Args:
+        key: a key of ``detected_hours``.
+        organs: the run's organs.
+        where: what gave the key (a file, a command-line option).
+    """
+    parsed = parse(key, organs)
+    if parsed is None:
+        raise config.CaseError(
+            f"{where}: no detection key {key!r}; the keys are {PATTERN} "
+            f"(organs: {', '.join(organs)})"
+        )
+    return parsed
