@@ -1453,7 +1453,8 @@ class Case(Strict):
         unknown = sorted(set(im.organs) - set(names))
         if unknown:
             raise ValueError(f"imaging.organs names {unknown}, which are not organs {names}")
-        if not im.modalities and "images" in im.model_fields_set:
+        # Compared by value, not by the keys set: a restart's or a sweep's case sets every key.
+        if not im.modalities and im.images != ImagingSpec().images:
             raise ValueError(
                 "key 'imaging.images' writes the images of imaging.modalities during a run, "
                 "and imaging.modalities is empty: list the modalities or drop the key"
@@ -1469,7 +1470,7 @@ class Case(Strict):
                     f"to one of {', '.join(ORGANS)}, or leave the organ out of imaging.organs"
                 )
             Scene(ORGANS[organ], (0.0, 0.0, 0.0), self.organs()[k].scan.at_mm)
-        if self.liquid_biopsy.model_fields_set and not self.secondary:
+        if self.liquid_biopsy != LiquidBiopsySpec() and not self.secondary:
             raise ValueError(
                 "the [liquid_biopsy] table samples the blood between the organs, and this case "
                 "has one organ and no blood: add a [[secondary]] organ or drop the table"

@@ -203,7 +203,7 @@ def detection_times(folders: list[Path]) -> tuple[dict[str, np.ndarray], list[st
     Raises:
         config.CaseError: a key of none of the contract's shapes, naming its manifest.
     """
-    from solver import detection_keys
+    from solver.clinic import detection_keys
 
     manifests = [json.loads((f / "manifest.json").read_text()) for f in folders]
     organs: list[str] = []
@@ -231,7 +231,7 @@ def _order(key: str, organs: list[str]) -> tuple[int, int]:
     """Sort key of the summary: the headline M1.* first, then N1.*, ctc, the organs' rules
     (case order, then RULES' order).
     """
-    from solver import detection_keys as dk
+    from solver.clinic import detection_keys as dk
 
     parsed = dk.parse(key, organs)
     if parsed is None:  # not reached: detection_times checks every key
@@ -246,7 +246,7 @@ def detection(folders: list[Path], out: Path) -> list[str]:
     """When each rule first held, over the replicates: ``detection.csv`` (``out``) and
     ``detection.png`` beside it; returns the summary lines, time to M1 first.
 
-    Per key of any replicate's ``detected_hours`` (solver/detection_keys.py): how many
+    Per key of any replicate's ``detected_hours`` (solver/clinic/detection_keys.py): how many
     replicates detected and the fraction with its exact 95 % interval
     (:func:`clopper_pearson`); the median time to detection with a distribution-free 95 %
     interval (:func:`quantile_ranks`) and the 5 % and 95 % quantiles (:func:`quantile`).
@@ -255,7 +255,7 @@ def detection(folders: list[Path], out: Path) -> list[str]:
     detected are the uncensored ones, and a quantile or bound beyond them is inf (not
     reached by the end).
     """
-    from solver import detection_keys
+    from solver.clinic import detection_keys
 
     times, organs, ends = detection_times(folders)
     n = len(folders)
@@ -328,7 +328,7 @@ def plot_detection(times: dict[str, np.ndarray], organs: list[str], end: float, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from solver import detection_keys
+    from solver.clinic import detection_keys
 
     families: dict[str, list[str]] = {}
     for key in sorted(times, key=lambda k: _order(k, organs)):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from solver import detection_keys
+from solver.clinic import detection_keys
 from solver.fields import registry
 from solver.io.series import history, last_fields
 

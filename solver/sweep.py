@@ -16,7 +16,8 @@ Designs (unit cube, scaled to each key's [lo, hi]); the sampling and the measure
   et al. 2006; Plischke 2010; bias correction of Tissot & Prieur 2012) with its interval.
 Outputs are metrics.csv columns at the last step (replicates averaged), or
 ``detected_hours.<key>``, the hours until a detection rule first held (inf if it never did),
-with the keys of solver/detection_keys.py: ``<organ>`` (size), ``<organ>.pet|ct|mri|percist``,
+with the keys of solver/clinic/detection_keys.py: ``<organ>`` (size),
+``<organ>.pet|ct|mri|percist``,
 ``M1.<rule>``, ``N1.<rule>`` (staging) and ``ctc`` (the liquid biopsy's threshold).
 """
 
@@ -38,7 +39,8 @@ from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 from scipy.stats import spearmanr
 
-from solver import config, detection_keys
+from solver import config
+from solver.clinic import detection_keys
 from solver.ensemble import run_jobs, with_seed
 
 __all__ = [
@@ -345,7 +347,7 @@ DETECTED = "detected_hours."
 
 def check_outputs(outputs: list[str], organs: list[str]) -> None:
     """Raise a CaseError for a ``detected_hours.<key>`` output whose key has none of the
-    contract's shapes (solver/detection_keys.py): a typo, before any run is made.
+    contract's shapes (solver/clinic/detection_keys.py): a typo, before any run is made.
     """
     for name in outputs:
         if name.startswith(DETECTED):

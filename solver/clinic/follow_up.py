@@ -28,6 +28,7 @@ from solver import config
 from solver.cells import rng
 from solver.clinic import export, images, liquid_biopsy
 from solver.clinic.background import ORGANS, Scene
+from solver.clinic.detection_keys import organ_key, stage_key
 from solver.clinic.scan import Scanner
 from solver.clinic.section import Section
 
@@ -228,13 +229,13 @@ class FollowUp:
             for r in rules[1:]:
                 found[r] = row.get(f"{name}.detected_{r}", 0.0) == 1.0
             for r, now in found.items():
-                key = name if r == "size" else f"{name}.{r}"
+                key = organ_key(name, r)
                 if now and key not in detected:
                     detected[key] = hours
             row[f"{name}.detected"] = int(name in detected)
             for r in rules[1:]:
                 if f"{name}.detected_{r}" in row:
-                    row[f"{name}.detected_{r}"] = int(f"{name}.{r}" in detected)
+                    row[f"{name}.detected_{r}"] = int(organ_key(name, r) in detected)
         for r in rules:
             for stage, nodes in (("M", False), ("N", True)):
                 organs = [
@@ -242,8 +243,8 @@ class FollowUp:
                 ]
                 if not organs:
                     continue
-                hit = any((n if r == "size" else f"{n}.{r}") in detected for n in organs)
-                key = f"{stage}1.{r}"
+                hit = any(organ_key(n, r) in detected for n in organs)
+                key = stage_key(f"{stage}1", r)
                 if hit and key not in detected:
                     detected[key] = hours
                 row[f"{stage}_{r}"] = int(key in detected)

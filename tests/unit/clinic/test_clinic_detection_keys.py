@@ -1,9 +1,9 @@
-"""The shapes of detected_hours' keys (solver/detection_keys.py)."""
+"""The shapes of detected_hours' keys (solver/clinic/detection_keys.py)."""
 
 import pytest
 
 from solver import config
-from solver.detection_keys import STAGING, Key, check, parse
+from solver.clinic.detection_keys import STAGING, Key, check, parse
 
 ORGANS = ["primary", "liver", "lymph_node"]
 

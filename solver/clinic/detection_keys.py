@@ -1,6 +1,6 @@
 """The keys of a run's ``detected_hours`` (manifest.json; docs/imaging.md): when each rule
-first held. Shared by the consumers of the times (ensembles, sweeps, figures), so that a
-typo in a key is told apart from a rule that never fired.
+first held. Written by ``follow_up.FollowUp.record``, read by the ensembles, sweeps and
+figures, so that a typo in a key is told apart from a rule that never fired.
 
 - ``ORGAN``: the size rule (a lesion of ``lesions.detect_mm``);
 - ``ORGAN.pet``, ``ORGAN.ct``, ``ORGAN.mri``: the observer model's d' reached k;
@@ -22,6 +22,16 @@ STAGES = ("M1", "N1")
 STAGING = "staging"  # the family of the M1.*, N1.* and ctc keys
 
 PATTERN = "<organ>, <organ>.<pet|ct|mri|percist>, <M1|N1>.<size|pet|ct|mri|percist> or ctc"
+
+
+def organ_key(organ: str, rule: str) -> str:
+    """The key of an organ's rule: the organ itself for the size rule."""
+    return organ if rule == "size" else f"{organ}.{rule}"
+
+
+def stage_key(stage: str, rule: str) -> str:
+    """The key of a stage (M1, N1) by a rule."""
+    return f"{stage}.{rule}"
 
 
 class Key(NamedTuple):
