@@ -24,6 +24,7 @@ SMALL = [
 FIGURES = [
     "blood",
     "cells",
+    "clinic",
     "events",
     "fields_liver",
     "fields_lung",
@@ -42,7 +43,7 @@ def test_run_writes_its_figures_and_plot_rewrites_them(tmp_path, capsys):
         )
         == 0
     )
-    assert "8 figures in" in capsys.readouterr().out
+    assert "9 figures in" in capsys.readouterr().out
     made = sorted(p.stem for p in (out / "plots").glob("*.png"))
     assert made == FIGURES
     sizes = {p.stem: p.stat().st_size for p in (out / "plots").glob("*.png")}
