@@ -47,30 +47,26 @@ def rows(folder: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(open(folder / "metrics.csv")))
 
 
-def test_a_run_finds_the_colony_by_mri(tmp_path):
-    out = tmp_path / "run"
-    Simulation(clinic_case(imaging={"images": "final"}), out, quiet=True).run()
-    last = rows(out)[-1]
+def test_a_run_finds_the_colony_by_mri_and_a_restart_keeps_the_times(tmp_path):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    Simulation(clinic_case(imaging={"images": "final"}), whole, quiet=True).run()
+    last = rows(whole)[-1]
     assert float(last["liver.dprime_mri"]) >= 5.0 > float(last["liver.dprime_ct"])
     assert last["liver.detected_mri"] == "1" and last["M_mri"] == "1" and last["M_ct"] == "0"
     assert "primary.dprime_mri" not in last  # imaging.organs
     for key in ("ctc_expected", "ctc_count", "ctc_threshold", "ctc_positive"):
         assert key in last
-    m = json.loads((out / "manifest.json").read_text())
+    m = json.loads((whole / "manifest.json").read_text())
     assert m["detected_hours"]["liver.mri"] == 0.0 and m["detected_hours"]["M1.mri"] == 0.0
     assert "liver.ct" not in m["detected_hours"]
     assert m["imaging"]["organs"] == {"liver": "liver"}
     assert "no oxygen field" in " ".join(m["imaging"]["assumed"]["liver"])
     assert m["liquid_biopsy"]["threshold"] == 5
-    names = sorted(p.name for p in (out / "imaging").iterdir())
+    names = sorted(p.name for p in (whole / "imaging").iterdir())
     assert names == sorted(
         f"liver_{m}_000020{s}" for m in ("pet", "ct", "mri") for s in (".nii.gz", ".vti", ".png")
     )
-
-
-def test_a_restart_keeps_the_first_detections(tmp_path):
-    whole, part = tmp_path / "whole", tmp_path / "part"
-    Simulation(clinic_case(), whole, quiet=True).run()
+    # Stopped at step 10 and continued: the same findings and first times.
     Simulation(clinic_case(output={"checkpoint_every": 10}), part, quiet=True).run(steps=10)
     Simulation.restart(part, steps=20, quiet=True).run()
     a, b = rows(whole), rows(part)
@@ -80,7 +76,7 @@ def test_a_restart_keeps_the_first_detections(tmp_path):
             if "dprime" in k or k.startswith(("M_", "N_", "ctc_")) or "detected" in k:
                 assert x[k] == y[k], k
     det = [json.loads((f / "manifest.json").read_text())["detected_hours"] for f in (whole, part)]
-    assert det[0] == det[1] and det[0]["M1.mri"] == 0.0
+    assert det[0] == det[1]
 
 
 @pytest.mark.parallel
