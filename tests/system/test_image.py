@@ -31,7 +31,8 @@ TINY_3D = [
     'imaging.modalities=["pet", "ct", "mri"]',
     'primary.scan.background="breast"',
 ]
-# The 2D demo, small: oxygen and new vessels on (hypoxia and perfusion reach the images).
+# The 2D demo, small: oxygen and new vessels on; imaged in a liver (CT: perfusion moves the
+# tumour's contrast), hypoxia below o = 0.6 (the nodule's centre is hypoxic at once: PET).
 SMALL_2D = [
     "time.steps=10",
     "output.every=5",
@@ -45,7 +46,8 @@ SMALL_2D = [
 IMAGED_2D = [
     'imaging.modalities=["pet", "ct", "mri"]',
     'imaging.organs=["primary"]',
-    'primary.scan.background="breast"',
+    'primary.scan.background="liver"',
+    "primary.oxygen.hypoxia=0.6",
 ]
 
 
@@ -237,7 +239,7 @@ def test_bad_inputs_exit_2_naming_the_file_or_key(run3d, tmp_path, capsys):
         (["--organs", "liver"], "no organ 'liver'"),
         (["--background", "lung=liver"], "no organ 'lung'"),
         (["--background", "primary=kidney"], "key 'primary.scan': background 'kidney'"),
-        (["--times", "100"], "stored times (h): 0, 0.111111, 0.222222"),
+        (["--times", "0.28"], "stored times (h): 0, 0.111111, 0.222222"),  # > half of 0.111 h
         (["--times", "soon"], "--times 'soon'"),
         (["--modality", "xray"], "--modality xray"),
         (["--set", "time.dt=1"], "only imaging.* keys"),
