@@ -41,10 +41,14 @@ def case_data(outdir: Path) -> tuple[dict[str, Any], Path]:
     if not isinstance(data, dict) or not isinstance(data.get("case"), dict):
         raise config.CaseError(f"{manifest}: no key 'case' (the run's case) to image it with")
     raw = copy.deepcopy(data["case"])
-    # The dump sets every key, and [liquid_biopsy] set in a case without blood is an error
-    # (config.Case._clinic): a table equal to its defaults was not the user's.
+    # The dump sets every key, and config.Case._clinic refuses keys set without effect:
+    # [liquid_biopsy] in a case without blood, imaging.images without modalities. Equal to
+    # their defaults / without effect, they were not the user's: dropped.
     if raw.get("liquid_biopsy") == config.LiquidBiopsySpec().model_dump(mode="json"):
         del raw["liquid_biopsy"]
+    imaging = raw.get("imaging")
+    if isinstance(imaging, dict) and not imaging.get("modalities"):
+        imaging.pop("images", None)
     return raw, manifest
 
 
