@@ -1,4 +1,5 @@
-"""Command line: ``seedsoil run | restart | validate | mesh | ensemble | sweep | plot | info``.
+"""Command line: ``seedsoil run | restart | validate | mesh | ensemble | sweep | plot | image |
+info``.
 
 User errors (bad case files, bad arguments) print one paragraph and exit with code 2
 on every rank; any other exception under MPI aborts all ranks, so that a failing
@@ -123,6 +124,38 @@ def _parser() -> argparse.ArgumentParser:
         "plot", help="PNG figures of a run, ensemble or sweep folder (OUTDIR/plots)"
     )
     pl.add_argument("outdir")
+    im = sub.add_parser(
+        "image",
+        help="synthetic PET, CT and MRI of a finished run's organs, and what they detect "
+        "(docs/imaging.md)",
+    )
+    im.add_argument("outdir")
+    im.add_argument(
+        "--modality",
+        action="append",
+        default=[],
+        metavar="pet|ct|mri",
+        help="repeatable or a comma list (default: the case's imaging.modalities, else all)",
+    )
+    im.add_argument("--organs", help="comma list of organ names (default: the case's imaged)")
+    im.add_argument(
+        "--times",
+        help="hours, comma list, each matched to the nearest stored output; 'all' "
+        "(default: the last output)",
+    )
+    im.add_argument("--voxel-mm", type=float, default=None, help="voxel edge of every modality")
+    im.add_argument("--fwhm-mm", type=float, default=None, help="resolution of every modality")
+    im.add_argument(
+        "--background",
+        action="append",
+        default=[],
+        metavar="ORGAN=BACKGROUND",
+        help="the background organ (liver, lung, bone, brain, breast, lymph_node) around ORGAN",
+    )
+    im.add_argument(
+        "--set", action="append", default=[], metavar="imaging.KEY=VALUE", help="imaging keys"
+    )
+    im.add_argument("--output", "-o", help="output folder (default OUTDIR/imaging)")
     sub.add_parser("info", help="versions of seedsoil and its stack; rank count")
     return p
 
@@ -312,6 +345,48 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_image(args) -> int:
+    """``seedsoil image OUTDIR``: images of a finished run and findings.csv (rank 0 works; an
+    input error is raised on every rank, for exit code 2 everywhere).
+    """
+    from solver.clinic import findings
+
+    result: tuple[str, str] | str | None = None
+    if COMM.rank == 0:
+        try:
+            backgrounds = {}
+            for item in args.background:
+                organ, sep, name = item.partition("=")
+                if not sep or not organ.strip() or not name.strip():
+                    raise config.CaseError(f"--background expects ORGAN=BACKGROUND, got {item!r}")
+                backgrounds[organ.strip()] = name.strip()
+            organs = [o.strip() for o in (args.organs or "").split(",") if o.strip()]
+            for flag, value in (("--voxel-mm", args.voxel_mm), ("--fwhm-mm", args.fwhm_mm)):
+                if value is not None and not value > 0.0:
+                    raise config.CaseError(f"{flag} must be positive, got {value}")
+            folder, found = findings.image_run(
+                Path(args.outdir),
+                modalities=findings.parse_modalities(args.modality),
+                organs=organs,
+                times=args.times,
+                voxel_mm=args.voxel_mm,
+                fwhm_mm=args.fwhm_mm,
+                sets=args.set,
+                backgrounds=backgrounds,
+                folder=None if args.output is None else Path(args.output),
+            )
+            result = (findings.table(found), str(folder))
+        except config.CaseError as err:
+            result = str(err)
+    result = COMM.bcast(result, root=0)
+    if isinstance(result, str):
+        raise config.CaseError(result)
+    assert result is not None
+    say(result[0])
+    say(f"seedsoil: images and findings.csv in {result[1]}")
+    return 0
+
+
 def cmd_info(args) -> int:
     """``seedsoil info``: the versions of seedsoil and its stack, and the rank count."""
     from solver.io.manifest import versions
@@ -339,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             "ensemble": cmd_ensemble,
             "sweep": cmd_sweep,
             "plot": cmd_plot,
+            "image": cmd_image,
             "info": cmd_info,
         }
         code = commands[args.command](args)

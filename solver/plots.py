@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from solver.clinic import detection_keys
+from solver.clinic.section import DENSITIES, vertex_volumes
 from solver.fields import registry
 from solver.io.series import history, last_fields
 
 FIELDS = ("w", "m", "c_M", "o", "v", "N", "b")  # what a snapshot shows, where present
-DENSITIES = ("c_E", "c_M", "d_E", "d_M")  # where the cells are (continuum mode, 3D)
 PHENOTYPES = (("epithelial", "royalblue"), ("mesenchymal", "crimson"))  # codes 0, 1
 # The soil figure's metrics (Organ.metrics), labelled from the registry of fields.
 SOIL = {
@@ -476,7 +476,7 @@ def snapshot(
             centre = focus(_xyz(cells["x"]), np.ones(len(cells["x"])), 0.1 * diagonal)
         else:  # continuum cells, or no cell output: the density fields' cells per vertex
             density = sum(values[k] for k in DENSITIES if k in values)
-            weights = np.asarray(density * _vertex_volumes(pts, topology))
+            weights = np.asarray(density * vertex_volumes(pts, topology, 3))
             centre = focus(pts, weights, 0.1 * diagonal)
         if centre is None:  # no cell in the organ: through its middle
             centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
@@ -561,13 +561,6 @@ def _xyz(x: np.ndarray) -> np.ndarray:
     out = np.zeros((len(x), 3))
     out[:, : x.shape[1]] = x
     return out
-
-
-def _vertex_volumes(pts: np.ndarray, tets: np.ndarray) -> np.ndarray:
-    """The lumped volume of each vertex: a quarter of each tetrahedron it belongs to."""
-    X = pts[tets]
-    vol = np.abs(np.linalg.det(X[:, 1:] - X[:, :1])) / 6.0
-    return np.bincount(tets.ravel(), weights=np.repeat(vol / 4.0, 4), minlength=len(pts))
 
 
 def _sensitivity(outdir: Path) -> Path:

@@ -6,7 +6,8 @@ NIfTI's RAS+ (x increases toward the patient's Right, y Anterior, z Superior), s
 qform and sform (code 1, scanner), units mm. ``.vti``: VTK XML ImageData, origin = the first
 voxel's centre, and spacing, values at the points (VTK's NIfTI reader ignores the affine:
 hence this file for ParaView). PNG: three orthogonal slices through a point and the three
-maximum-intensity projections (matplotlib, Agg).
+maximum-intensity projections (matplotlib, Agg); an image one voxel thick (a 2D run's) is
+its one slice.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def write_png(
 ) -> Path:
     """Three orthogonal slices through a point (top) and the intensity projections along x,
     y, z (bottom), in mm: maximum (hot lesions, PET) or "min" (cold ones, e.g. CT liver).
+    An image one voxel thick along z (a 2D run's) is drawn as its one slice: its other
+    panels would repeat it or be one voxel wide.
     """
     import matplotlib
 
@@ -100,7 +103,11 @@ def write_png(
         (proj(image, axis=0), "yz", f"{name} along x"),
     ]
     lo, hi = float(image.min()), float(image.max())
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), constrained_layout=True)
+    if grid.shape[2] == 1:
+        panels = [(image[:, :, 0], "xy", f"slice z = {z[0]:.1f} mm (2D run)")]
+        fig, axes = plt.subplots(1, 1, figsize=(6, 5), constrained_layout=True, squeeze=False)
+    else:
+        fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), constrained_layout=True)
     for ax, (a, plane, label) in zip(axes.ravel(), panels):
         im = ax.imshow(a.T, origin="lower", extent=ext[plane], cmap="gray", vmin=lo, vmax=hi)
         ax.set_title(label)

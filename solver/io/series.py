@@ -160,15 +160,31 @@ def history(folder: Path) -> tuple[list[tuple[float, str]], Path | None]:
 def last_fields(
     xdmf: Path, wanted: list[str]
 ) -> tuple[float, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(time, vertex coordinates, cells, {name: values}) of the fields ``wanted`` at the
-    last time of a dolfinx XDMF file or a fields_series.xdmf, read from the HDF5 files
-    its grids point to.
+    """``fields_at`` the last time of the file."""
+    return fields_at(xdmf, wanted)
+
+
+def fields_at(
+    xdmf: Path, wanted: list[str], time: float | None = None
+) -> tuple[float, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(time, vertex coordinates, cells, {name: values}) of the fields ``wanted`` at a stored
+    ``time`` (None: the last) of a dolfinx XDMF file or a fields_series.xdmf, read from the
+    HDF5 files its grids point to (each time's own mesh: a restart on another rank count
+    numbers the vertices otherwise). Fields the file lacks are left out.
+
+    Raises:
+        KeyError: ``time`` is not one of the file's times (as held to 12 digits), or the
+            file has none of ``wanted``.
     """
     import h5py
 
     names, grids = read_series(xdmf)
     names = [n for n in wanted if n in names]
-    last = max(grids[names[0]], key=float)
+    if not names:
+        raise KeyError(f"{xdmf} holds none of the fields {wanted}")
+    at = max(grids[names[0]], key=float) if time is None else _key(time)
+    if at not in grids[names[0]]:
+        raise KeyError(f"{xdmf} has no output at time {at}")
 
     def read(item: ET.Element) -> np.ndarray:
         assert item.text is not None
@@ -176,11 +192,15 @@ def last_fields(
         with h5py.File(Path(xdmf).parent / file, "r") as f:
             return f[dataset][()]
 
-    g = grids[names[0]][last]
+    g = grids[names[0]][at]
     x, cells = read(_find(g, "Geometry/DataItem")), read(_find(g, "Topology/DataItem"))
     return (
-        float(last),
+        float(at),
         x,
         cells,
-        {n: read(_find(grids[n][last], "Attribute/DataItem")).ravel() for n in names},
+        {
+            n: read(_find(grids[n][at], "Attribute/DataItem")).ravel()
+            for n in names
+            if at in grids[n]
+        },
     )

@@ -54,3 +54,15 @@ def test_png(tmp_path):
     assert cold.stat().st_size > 0
     with pytest.raises(ValueError):
         write_png(tmp_path / "x.png", image(), GRID, LESION, projection="mean")
+
+
+def test_png_of_a_2d_image_is_its_one_slice(tmp_path):
+    """An image one voxel thick (a 2D run's) is one panel, the slice; 3D keeps its six."""
+    import matplotlib.image
+
+    flat = Grid((-31.5, 12.0, 0.0), (2.0, 3.0, 4.0), (17, 11, 1))
+    img = np.zeros(flat.shape)
+    img[tuple(flat.index(LESION * [1, 1, 0])[0])] = 1.0
+    one = matplotlib.image.imread(write_png(tmp_path / "2d.png", img, flat, LESION * [1, 1, 0]))
+    six = matplotlib.image.imread(write_png(tmp_path / "3d.png", image(), GRID, LESION))
+    assert one.shape[:2] == (500, 600) and six.shape[:2] == (750, 1200)
