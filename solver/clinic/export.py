@@ -105,15 +105,17 @@ def write_png(
     lo, hi = float(image.min()), float(image.max())
     if grid.shape[2] == 1:
         panels = [(image[:, :, 0], "xy", f"slice z = {z[0]:.1f} mm (2D run)")]
-        fig, axes = plt.subplots(1, 1, figsize=(6, 5), constrained_layout=True, squeeze=False)
+        fig, axes = plt.subplots(1, 1, figsize=(6, 5), squeeze=False)
     else:
-        fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), constrained_layout=True)
+        fig, axes = plt.subplots(2, 3, figsize=(12, 7.5))
+    # A fixed layout: matplotlib's constrained layout took 2-3 times the whole figure's time.
+    fig.subplots_adjust(left=0.08, right=0.84, bottom=0.08, top=0.88, wspace=0.45, hspace=0.4)
     for ax, (a, plane, label) in zip(axes.ravel(), panels):
         im = ax.imshow(a.T, origin="lower", extent=ext[plane], cmap="gray", vmin=lo, vmax=hi)
         ax.set_title(label)
         ax.set_xlabel(f"{plane[0]} (mm)")
         ax.set_ylabel(f"{plane[1]} (mm)")
-    fig.colorbar(im, ax=axes, shrink=0.8, label=unit)
+    fig.colorbar(im, cax=fig.add_axes((0.88, 0.15, 0.025, 0.65)), label=unit)
     if title:
         fig.suptitle(title)
     path = Path(path)

@@ -40,16 +40,7 @@ def case_data(outdir: Path) -> tuple[dict[str, Any], Path]:
         raise config.CaseError(f"{manifest}: not valid JSON: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("case"), dict):
         raise config.CaseError(f"{manifest}: no key 'case' (the run's case) to image it with")
-    raw = copy.deepcopy(data["case"])
-    # The dump sets every key, and config.Case._clinic refuses keys set without effect:
-    # [liquid_biopsy] in a case without blood, imaging.images without modalities. Equal to
-    # their defaults / without effect, they were not the user's: dropped.
-    if raw.get("liquid_biopsy") == config.LiquidBiopsySpec().model_dump(mode="json"):
-        del raw["liquid_biopsy"]
-    imaging = raw.get("imaging")
-    if isinstance(imaging, dict) and not imaging.get("modalities"):
-        imaging.pop("images", None)
-    return raw, manifest
+    return copy.deepcopy(data["case"]), manifest
 
 
 def read_case(outdir: Path) -> config.Case:
