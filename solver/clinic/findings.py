@@ -21,11 +21,11 @@ from typing import Any
 
 from solver import config
 from solver.clinic import outputs
+from solver.clinic.detection_keys import MODALITIES
 from solver.clinic.follow_up import FollowUp, image_generator, write_images
 
-__all__ = ["MODALITIES", "Finding", "image_run", "parse_modalities", "write_findings"]
+__all__ = ["Row", "image_run", "parse_modalities", "write_findings"]
 
-MODALITIES = ("pet", "ct", "mri")
 COLUMNS = (
     "organ",
     "modality",
@@ -41,7 +41,7 @@ COLUMNS = (
 
 
 @dataclass(frozen=True)
-class Finding:
+class Row:
     """What one modality found in one organ at one stored output (a row of findings.csv).
 
     Attributes:
@@ -167,7 +167,7 @@ def image_run(
     sets: list[str] | None = None,
     backgrounds: dict[str, str] | None = None,
     folder: Path | None = None,
-) -> tuple[Path, list[Finding]]:
+) -> tuple[Path, list[Row]]:
     """Image a finished run (see the module's note) and write findings.csv and imaging.json.
 
     Args:
@@ -192,7 +192,7 @@ def image_run(
     follow = FollowUp(case, folder)
     hours_per_t = case.scales.time_s / 3600.0
     interval_h = case.output.every * case.time.dt * hours_per_t
-    found: list[Finding] = []
+    found: list[Row] = []
     notes: dict[str, list[str]] = {}
     for index in case.imaged():
         name = case.organs()[index].name
@@ -209,7 +209,7 @@ def image_run(
                 gen = image_generator(case.seed, index, m, step)
                 write_images(folder, f"{name}_{m}_{step:06d}", sc, expected, gen)
                 found.append(
-                    Finding(
+                    Row(
                         name,
                         m,
                         step,
@@ -242,7 +242,7 @@ def _cell(x: float | bool | int | str) -> str:
     return str(x)
 
 
-def write_findings(path: Path, found: list[Finding]) -> Path:
+def write_findings(path: Path, found: list[Row]) -> Path:
     """findings.csv: one row per organ, modality and time (``COLUMNS``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
@@ -253,7 +253,7 @@ def write_findings(path: Path, found: list[Finding]) -> Path:
     return path
 
 
-def table(found: list[Finding]) -> str:
+def table(found: list[Row]) -> str:
     """The findings as a short fixed-width table for the terminal."""
     head = f"{'organ':12s} {'mod':4s} {'step':>7s} {'hours':>9s} {'dprime':>10s} det lesions"
     head += f" {'SULpeak':>8s} PERCIST"

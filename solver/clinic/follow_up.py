@@ -28,7 +28,7 @@ from solver import config
 from solver.cells import rng
 from solver.clinic import export, images, liquid_biopsy
 from solver.clinic.background import ORGANS, Scene
-from solver.clinic.detection_keys import organ_key, stage_key
+from solver.clinic.detection_keys import MODALITIES, organ_key, stage_key
 from solver.clinic.scan import Scanner
 from solver.clinic.section import Section
 
@@ -46,7 +46,7 @@ def image_generator(seed: int, organ: int, modality: str, step: int) -> np.rando
     """The noise of one image: Philox keyed by a hash of (seed, rng.IMAGING, organ index,
     modality, step), the same on any rank count.
     """
-    words = [int(seed), rng.IMAGING, int(organ), ("pet", "ct", "mri").index(modality), int(step)]
+    words = [int(seed), rng.IMAGING, int(organ), MODALITIES.index(modality), int(step)]
     key = np.random.SeedSequence(words).generate_state(2, dtype=np.uint64)
     return np.random.Generator(np.random.Philox(key=key))
 
