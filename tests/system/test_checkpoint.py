@@ -29,6 +29,7 @@ SMALL = [
     "output.every=5",
     "solver.rtol=1e-12",
     "solver.soil_rtol=1e-12",
+    "output.plots=false",  # figures are not what these tests compare
 ]
 
 

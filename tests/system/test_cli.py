@@ -129,7 +129,8 @@ def test_sigterm_stops_cleanly_and_keeps_outputs(tmp_path):
             "-o",
             str(out),
         ]
-        + small(100000),
+        + small(100000)
+        + ["--set", "output.plots=false"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -152,7 +153,9 @@ def test_sigterm_stops_cleanly_and_keeps_outputs(tmp_path):
     assert r.returncode == 0 and f"at step {stop}" in r.stdout, r.stdout + r.stderr
     r = _seedsoil(
         2,
-        ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp_path / "ref")] + small(stop + 10),
+        ["run", str(ROOT / "cases" / "demo.toml"), "-o", str(tmp_path / "ref")]
+        + small(stop + 10)
+        + ["--set", "output.plots=false"],
     )
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -177,7 +180,7 @@ def test_slurm_example_stops_before_the_limit_and_continues(tmp_path):
     out = tmp_path / "job"
     sets = " ".join(
         f"--set {s.replace(' ', '')}"
-        for s in SMALL + ["time.steps=5000", "output.every=500", "output.plots=false"]
+        for s in SMALL + ["time.steps=2000", "output.every=200", "output.plots=false"]
     )
     env = dict(
         os.environ,
@@ -205,16 +208,16 @@ def test_slurm_example_stops_before_the_limit_and_continues(tmp_path):
             return 0
 
     deadline = time.time() + 300
-    while time.time() < deadline and steps_done() < 500:  # well into the run, far from its end
+    while time.time() < deadline and steps_done() < 200:  # well into the run, far from its end
         time.sleep(0.2)
     p.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@600 sends to the batch shell
     text, _ = p.communicate(timeout=120)
     assert p.returncode == 3 and "sbatch this script again" in text, text
     man = json.loads((out / "manifest.json").read_text())
-    assert man["complete"] is False and man["stopped_by"] == "SIGUSR1" and man["steps_done"] < 5000
+    assert man["complete"] is False and man["stopped_by"] == "SIGUSR1" and man["steps_done"] < 2000
     r = subprocess.run(
         ["bash", script], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
     )
     assert r.returncode == 0 and "finished" in r.stdout, r.stdout + r.stderr
     man = json.loads((out / "manifest.json").read_text())
-    assert man["complete"] is True and man["steps_done"] == 5000
+    assert man["complete"] is True and man["steps_done"] == 2000
