@@ -10,10 +10,42 @@ preclinical micro-CT; illustrative).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from mpi4py import MPI
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+
+@dataclass(frozen=True)
+class Boxes:
+    """A regular lattice of boxes over an organ: the places of the cells (cells.room.Lattice
+    holds one of side h_ref) or, for a density on a coarser mesh, boxes large enough that
+    every box inside a tumour holds a dof (Organ.lesions).
+
+    Attributes:
+        origin: The lattice's lowest corner.
+        h: The boxes' side.
+        shape: Boxes per axis.
+    """
+
+    origin: np.ndarray
+    h: float
+    shape: np.ndarray
+
+    def box(self, x: np.ndarray) -> np.ndarray:
+        """Global box index of each point (element-wise, the same on every rank)."""
+        idx = np.floor((x - self.origin) / self.h).astype(np.int64)
+        idx = np.clip(idx, 0, self.shape - 1)
+        b = idx[:, 0]
+        for j in range(1, len(self.shape)):
+            b = b * self.shape[j] + idx[:, j]
+        return b
+
+    def coarsened(self, k: int) -> Boxes:
+        """Boxes of side k h over the same lattice."""
+        return Boxes(self.origin, self.h * k, -(-self.shape // k))
 
 
 def find(

@@ -148,6 +148,7 @@ class Organ:
         self._trigger: sp.csr_matrix | None = None  # _on_vessels, for _trigger_sites sites
         self._trigger_sites = -1
         self.continuum = None
+        self._coarsening: int | None = None  # _lesion_coarsening, found at the first call
         self.r_wake = case.dormancy.r_wake
         # Continuum: this rank's share of the cells (real numbers) that died in the tissue and woke.
         self.density_stats = {"died": 0.0, "woke": 0.0}
@@ -782,20 +783,22 @@ class Organ:
         continuum mode a place is occupied when the density puts more than half a cell in it
         (each dof's cells counted in the place that holds the dof).
         """
+        lattice = self.cells.lattice.boxes
         if self.continuum is None:
-            cells, boxes = lesions.find(self.cells.lattice, self.cells.pop.place, self.comm)
+            cells, boxes = lesions.find(lattice, self.cells.pop.place, self.comm)
         else:
             n = self.n_owned
             xy = self.V.tabulate_dof_coordinates()[:n, : self.dim]
             mass = self.lumped[:n] * self._all_cells()[:n] / self.cells_cfg.h_ref**self.dim
+            # On a mesh coarser than the places, boxes of twice the longest element so that
+            # every box inside a tumour holds a dof and its boxes touch; occupied when they
+            # hold more than half a cell per place, as a place is.
+            k = self._lesion_coarsening()
+            lattice = lattice.coarsened(k)
             cells, boxes = lesions.find(
-                self.cells.lattice,
-                self.cells.lattice.box(xy),
-                self.comm,
-                weights=mass,
-                min_cells=0.5,
+                lattice, lattice.box(xy), self.comm, weights=mass, min_cells=0.5 * k**self.dim
             )
-        d = lesions.diameters(boxes, self.cells_cfg.h_ref * mm_per_unit, self.dim)
+        d = lesions.diameters(boxes, lattice.h * mm_per_unit, self.dim)
         return {
             "lesions": len(cells),
             "micro": int(((d > les.micro_mm) & (d <= les.macro_mm)).sum()),
@@ -832,6 +835,18 @@ class Organ:
             cells=self.cells_cfg,
             oxygen=self.spec.oxygen if "o" in self.fields else None,
         )
+
+    def _lesion_coarsening(self) -> int:
+        """Places per lesion box edge in continuum mode: 1 on a mesh no coarser than the
+        places, else twice the longest element over h_ref (collective once, then kept).
+        """
+        if self._coarsening is None:
+            X = self.cells.walker.X[: self.cells.walker.n_owned]
+            edge = float(np.ptp(X, axis=1).max()) if len(X) else 0.0
+            edge = self.comm.allreduce(edge, op=MPI.MAX)
+            h = self.cells_cfg.h_ref
+            self._coarsening = 1 if edge <= h else int(math.ceil(2.0 * edge / h - 1e-9))
+        return self._coarsening
 
     def invasion_radius(self) -> tuple[float, float]:
         """Largest and 95th-percentile distance of cells from the tumour centre."""

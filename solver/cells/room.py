@@ -16,6 +16,7 @@ import numpy as np
 from mpi4py import MPI
 
 from solver.cells.exchange import ask, exchange
+from solver.lesions import Boxes
 
 
 class Lattice:
@@ -36,6 +37,7 @@ class Lattice:
         self.comm.Allreduce(lo, self.origin, op=MPI.MIN)
         self.comm.Allreduce(hi, top, op=MPI.MAX)
         self.shape = np.maximum(np.ceil((top - self.origin) / h_ref - 1e-9).astype(np.int64), 1)
+        self.boxes = Boxes(self.origin, h_ref, self.shape)  # the places as a lattice of boxes
         size, rank = self.comm.size, self.comm.rank
         n_mine = (int(np.prod(self.shape)) - rank + size - 1) // size
         # Volume of each box inside the organ: equal-weight quadrature on sub-simplices
@@ -66,12 +68,7 @@ class Lattice:
 
     def box(self, x: np.ndarray) -> np.ndarray:
         """Global box index of each point (element-wise, the same on every rank)."""
-        idx = np.floor((x - self.origin) / self.h).astype(np.int64)
-        idx = np.clip(idx, 0, self.shape - 1)
-        b = idx[:, 0]
-        for j in range(1, self.dim):
-            b = b * self.shape[j] + idx[:, j]
-        return b
+        return self.boxes.box(x)
 
     def census(self, boxes: np.ndarray) -> None:
         """Count the cells in each box, over all ranks (collective)."""

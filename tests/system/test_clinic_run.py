@@ -54,6 +54,9 @@ def test_a_run_finds_the_colony_by_mri_and_a_restart_keeps_the_times(tmp_path):
     assert float(last["liver.dprime_mri"]) >= 5.0 > float(last["liver.dprime_ct"])
     assert last["liver.detected_mri"] == "1" and last["M_mri"] == "1" and last["M_ct"] == "0"
     assert "primary.dprime_mri" not in last  # imaging.organs
+    # The size rule sees the colony (1 mm across) on this mesh, 8 times coarser than the places.
+    assert last["liver.lesions"] == "1"
+    assert float(last["liver.largest_lesion_mm"]) == pytest.approx(1.0, abs=0.3)
     for key in ("ctc_expected", "ctc_count", "ctc_threshold", "ctc_positive"):
         assert key in last
     m = json.loads((whole / "manifest.json").read_text())

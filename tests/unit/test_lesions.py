@@ -30,3 +30,14 @@ def test_connected_groups_of_boxes():
     d = lesions.diameters(n_boxes, 0.1, 2)
     assert np.allclose(d, 2 * np.sqrt(n_boxes * 0.01 / np.pi))
     assert lesions.find(lat, np.zeros(0, dtype=np.int64), COMM)[0].size == 0
+
+
+def test_coarser_boxes_hold_whole_places():
+    """Boxes of k places per edge: a point's coarse box is its place's, divided by k per axis
+    (what Organ.lesions uses for a density on a mesh coarser than the places)."""
+    fine = lesions.Boxes(np.array([0.0, -1.0]), 0.1, np.array([10, 7]))
+    coarse = fine.coarsened(3)
+    assert coarse.h == pytest.approx(0.3) and coarse.shape.tolist() == [4, 3]
+    x = np.random.default_rng(1).uniform([0.0, -1.0], [1.0, -0.3], (200, 2))
+    i, j = np.divmod(fine.box(x), 7)
+    assert np.array_equal(coarse.box(x), (i // 3) * 3 + j // 3)
