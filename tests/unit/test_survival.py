@@ -268,3 +268,28 @@ def test_antiplatelet_and_hazards_keys_in_the_case():
     assert {"circulation.hazards.nk", "circulation.hazards.coated"} <= set(listed)
     assert "interventions.0.strength" not in listed
     assert not any(k.startswith("circulation.hazards.") for k in config.Case().illustrative())
+
+
+def test_the_body_hands_the_antiplatelet_schedule_to_the_blood(tmp_path):
+    """Body dispatches the case's anti-platelet interventions (only those) to its blood."""
+    from solver.simulation import Simulation
+
+    box = {"size": [0.2, 0.2], "h": 0.02, "tumour_radius": 0.02, "vessel_radius": 0.01}
+    box |= {"vessel_min_distance": 0.0, "normal_vessels": 1, "ruptured_vessels": 1}
+    case = config.from_dict(
+        {
+            "time": {"steps": 0},
+            "output": {"plots": False, "fields": False},
+            "cells": {"initial": {"count": 5}},
+            "primary": {"geometry": box},
+            "secondary": [{"name": "lung", "geometry": box}],
+            "circulation": {"survival": "hazards"},
+            "interventions": [
+                {"kind": "resection", "start": 1.0},
+                {"kind": "antiplatelet", "start": 0.5, "strength": 0.7},
+            ],
+        }
+    )
+    sim = Simulation(case, tmp_path / "run", quiet=True)
+    blood = sim.body.blood
+    assert blood is not None and blood.antiplatelet == [case.interventions[1]]
