@@ -650,10 +650,6 @@ class OrganSpec(Strict):
         )
 
 
-# Hazard rates in 1/T for the default T = 4e4 s (11.1 h): a rate of 1/T is 0.09 per hour.
-HOURS_PER_T = 4.0e4 / 3600.0
-
-
 class HazardsSpec(Strict):
     """Death in the blood as hazards (docs/survival.md), used with `circulation.survival =
     "hazards"`: a unit of n cells that spends tau in the blood survives with exp(-g(n) H),
