@@ -21,7 +21,7 @@ from solver.clinic.follow_up import FollowUp
 from solver.organ import Organ, length_mm, scale_hours
 from solver.partition import Placement
 
-INTERVENTIONS = ("resection", "vegf_blockade", "exosome_release", "integrin")
+INTERVENTIONS = ("resection", "vegf_blockade", "exosome_release", "integrin", "antiplatelet")
 
 
 class Body:
@@ -61,6 +61,9 @@ class Body:
                 seed=case.seed,
                 dt=case.time.dt,
                 types=self.types,
+                # Its units keep the integral of their coat over their time in the blood, so
+                # the blood reads the schedule (circulation.coat_removed), not each step's dose.
+                antiplatelet=[i for i in case.interventions if i.kind == "antiplatelet"],
             )
         self.exosomes: ExosomePool | None = None
         if case.soil.niche and self.blood is not None:
@@ -100,7 +103,8 @@ class Body:
 
     def treat(self, n: int) -> None:
         """Interventions of the case at step ``n``'s time (docs/model.md;
-        config.InterventionSpec).
+        config.InterventionSpec). An anti-platelet one acts in the blood, which integrates
+        its schedule over each unit's time there (circulation.Blood, docs/survival.md).
         """
         t = n * self.case.time.dt
         active = {

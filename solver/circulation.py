@@ -9,7 +9,9 @@ and on every rank count.
 Leaving the blood after T_V, with ``order = "disaggregate_first"`` (as Franssen's
 reference implementation): each cell of a multicell cluster breaks away with P_d; then
 each single cell survives with P_s and each remaining cluster (of two or more) with
-P_C. With ``survive_first`` the clusters first survive as they entered, then break up.
+P_C; or, with ``survival = "hazards"``, with the probability its hazards of death give over
+its time in the blood (``survival_probability``, docs/survival.md). With ``survive_first``
+the clusters first survive as they entered, then break up.
 Survivors go to a secondary organ by the fixed split, to one of its vessel sites, and
 extravasate with p_ext = 1 - (1 - p0) exp(-epsilon N) (N = 0 until the niche exists).
 """
@@ -185,6 +187,38 @@ def anatomical_split(cfg, types: list[str]) -> np.ndarray:
     return probs
 
 
+def survival_probability(
+    h: config.HazardsSpec, size: np.ndarray, tau: np.ndarray, kept: np.ndarray | float
+) -> np.ndarray:
+    """The chance that a unit survives the blood under the hazards ``h`` (docs/survival.md).
+
+    A bare unit of n cells dies at the rate g(n) (shear + nk + baseline), a coated one at
+    g(n) times each rate lowered by its shield times the coat it keeps; over its time in the
+    blood ``tau`` the bare unit survives with exp(-g(n) H_bare) and the coated one with
+    exp(-g(n) H_coated). A unit is coated with probability ``h.coated``, so its chance is the
+    mixture of the two. g(1) = 1, g(n) = cluster (n / 2)^-size_exponent for n >= 2.
+
+    Args:
+        h: the hazards.
+        size: cells in each unit.
+        tau: each unit's time in the blood (T).
+        kept: the integral over that time of the fraction of the coat kept (1 - the fraction an
+            anti-platelet intervention removes): ``tau`` without one.
+    """
+    size = np.asarray(size, dtype=float)
+    g = np.where(size > 1, h.cluster * (np.maximum(size, 2.0) / 2.0) ** -h.size_exponent, 1.0)
+    total = (h.shear + h.nk + h.baseline) * np.asarray(tau, dtype=float)
+    shield = (h.shield_shear * h.shear + h.shield_nk * h.nk + h.shield_baseline * h.baseline) * kept
+    return h.coated * np.exp(-g * (total - shield)) + (1.0 - h.coated) * np.exp(-g * total)
+
+
+def coat_removed(antiplatelet: list[config.InterventionSpec], t: float) -> float:
+    """The fraction of the platelet coat that the anti-platelet interventions active at
+    time ``t`` remove (their strengths add, at most the whole coat).
+    """
+    return min(1.0, sum(i.strength for i in antiplatelet if i.active(t)))
+
+
 @dataclass
 class Arrival:
     """Cells that leave the blood into ``organ`` (index among the secondaries) at
@@ -212,6 +246,7 @@ class Blood:
         seed: int,
         dt: float,
         types: list[str] | None = None,
+        antiplatelet: list[config.InterventionSpec] | None = None,
     ):
         """Args:
         cfg: the ``[circulation]`` parameters.
@@ -220,9 +255,13 @@ class Blood:
         p_ext: the probability of extravasation per secondary organ (p0 with N = 0).
         seed, dt: the run's.
         types: organ types for anatomical routing (default: the names).
+        antiplatelet: the case's anti-platelet interventions (``survival = "hazards"``): they
+            thin the platelet coat of the units in the blood while they act.
         """
         self.cfg = cfg
         self.seed = seed
+        self.dt = dt
+        self.antiplatelet = list(antiplatelet or [])
         self.transit = max(int(round(cfg.T_V / dt)), 1)
         self.sites = np.asarray(sites)
         # Probability of extravasation per secondary organ and vessel site (set_extravasation).
@@ -343,12 +382,12 @@ class Blood:
         seed, c = self.seed, self.cfg
         last = self.last = {"cells": int(due.sum())}
         if c.order == "survive_first":
-            alive = self._survive(out["cluster"], step)
+            alive = self._survive(out["cluster"], step, out["entered"])
             out = {k: v[alive] for k, v in out.items()}
             unit = self._disaggregate(out, step)
         else:
             unit = self._disaggregate(out, step)
-            alive = self._survive(unit, step)
+            alive = self._survive(unit, step, out["entered"])
             out = {k: v[alive] for k, v in out.items()}
             unit = unit[alive]
         self.counts["died"] += last["cells"] - len(unit)
@@ -401,10 +440,18 @@ class Blood:
         unit[away] = rng.hash64(self.seed, rows["id"][away], step, rng.SINGLE)
         return unit
 
-    def _survive(self, unit: np.ndarray, step: int) -> np.ndarray:
-        """Per cell: whether its unit survives (P_s for single cells, P_C for clusters)."""
+    def _survive(self, unit: np.ndarray, step: int, entered: np.ndarray) -> np.ndarray:
+        """Per cell: whether its unit survives: P_s for single cells, P_C for clusters; with
+        hazards, ``survival_probability`` over the unit's time in the blood (from the step it
+        ``entered`` to ``step``). Either way one keyed uniform per unit below the chance.
+        """
         _, inv, size = np.unique(unit, return_inverse=True, return_counts=True)
-        p = np.where(size[inv] > 1, self.cfg.P_C, self.cfg.P_s)
+        if self.cfg.survival == "hazards":
+            p = survival_probability(
+                self.cfg.hazards, size[inv], (step - entered) * self.dt, self._kept(entered, step)
+            )
+        else:
+            p = np.where(size[inv] > 1, self.cfg.P_C, self.cfg.P_s)
         alive = rng.uniform(self.seed, unit, step, rng.SURVIVE) < p
         u, first = np.unique(unit, return_index=True)
         multi = size > 1
@@ -415,6 +462,18 @@ class Blood:
             clusters_survived=int((multi & alive[first]).sum()),
         )
         return alive
+
+    def _kept(self, entered: np.ndarray, step: int) -> np.ndarray | float:
+        """Per cell: the integral of the platelet coat kept over its time in the blood, the
+        steps after the one it ``entered`` up to ``step`` (Body.treat's time of each step).
+        """
+        if not self.antiplatelet:
+            return (step - entered) * self.dt
+        kept = np.empty(len(entered))
+        for e in np.unique(entered):
+            removed = [coat_removed(self.antiplatelet, k * self.dt) for k in range(e + 1, step + 1)]
+            kept[entered == e] = self.dt * (len(removed) - sum(removed))
+        return kept
 
 
 def exosome_uptake(

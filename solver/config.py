@@ -650,6 +650,82 @@ class OrganSpec(Strict):
         )
 
 
+class HazardsSpec(Strict):
+    """Death in the blood as hazards (docs/survival.md), used with `circulation.survival =
+    "hazards"`: a unit of n cells that spends tau in the blood survives with exp(-g(n) H),
+    H the integral over tau of shear + natural-killer + baseline hazards, each lowered by
+    its platelet shield when the unit is coated (with probability `coated`; an
+    anti-platelet intervention removes part of the coat), g(1) = 1 and g(n) = cluster
+    (n / 2)^-size_exponent for clusters. The rates assume T = 4e4 s (1/T = 0.09 per hour).
+    """
+
+    shear: NonNeg = param(
+        2.0,
+        unit="1/T",
+        source="illustrative: 0.18 per hour at resting shear, below the >= 0.58 per hour "
+        "(over 90 % necrotic in 4 h) at exercise-level 60 dyn/cm^2 of Regmi et al. (2017) Sci "
+        "Rep 7:39975, who saw fewer deaths at the resting 15 dyn/cm^2",
+        doc="Hazard of death by haemodynamic shear of a bare single cell.",
+    )
+    nk: NonNeg = param(
+        4.0,
+        unit="1/T",
+        source="illustrative: 0.36 per hour, the largest of the three as natural-killer cells "
+        "clear most uncoated tumour cells from the blood (Nieswandt et al. 1999 Cancer Res "
+        "59:1295), no rate measured in man",
+        doc="Hazard of death by natural-killer cells of a bare single cell.",
+    )
+    baseline: NonNeg = param(
+        1.0,
+        unit="1/T",
+        source="illustrative: 0.09 per hour, anoikis and phagocytic clearance of detached "
+        "epithelial cells over hours (Frisch & Francis 1994 J Cell Biol 124:619)",
+        doc="Baseline hazard (the time term: anoikis, phagocytes) of a bare single cell.",
+    )
+    coated: Prob = param(
+        0.5,
+        unit="1",
+        source="illustrative: half the units coated by platelets; platelets bind CTCs within "
+        "minutes in the blood (Labelle et al. 2011 Cancer Cell 20:576), no coated fraction "
+        "measured",
+        doc="Probability that a unit is coated by platelets.",
+    )
+    shield_shear: Prob = param(
+        0.5,
+        unit="1",
+        source="illustrative: platelets protect tumour cells from shear-induced damage (Egan et "
+        "al. 2014 Clin Exp Metastasis 31:697), by half here",
+        doc="Fraction of the shear hazard a platelet coat removes.",
+    )
+    shield_nk: Prob = param(
+        0.9,
+        unit="1",
+        source="illustrative: platelet-coated cells escape NK lysis and platelet depletion "
+        "restores it (Nieswandt et al. 1999 Cancer Res 59:1295), 90 % here",
+        doc="Fraction of the natural-killer hazard a platelet coat removes.",
+    )
+    shield_baseline: Prob = param(
+        0.0,
+        unit="1",
+        source="off: no cited protection of coated cells from anoikis in the blood",
+        doc="Fraction of the baseline hazard a platelet coat removes.",
+    )
+    cluster: NonNeg = param(
+        0.485,
+        unit="1",
+        source="derived: ln P_C / ln P_s of Franssen et al. (2019) (Table 1), clusters more "
+        "resistant per cell and shorter in the blood (Aceto et al. 2014 Cell 158:1110)",
+        doc="g(2): the hazard of a two-cell cluster relative to a single cell's.",
+    )
+    size_exponent: NonNeg = param(
+        0.5,
+        unit="1",
+        source="illustrative: larger clusters hide more cells from shear and NK (Aceto et al. "
+        "2014 Cell 158:1110), no size law measured",
+        doc="g(n) = cluster (n / 2)^-size_exponent for a cluster of n >= 2 cells.",
+    )
+
+
 class CirculationSpec(Strict):
     """The blood (docs/model.md section 4); Franssen et al. (2019), Table 1 and section 2.4."""
 
@@ -659,6 +735,14 @@ class CirculationSpec(Strict):
     )
     P_s: Prob = param(5.0e-4, unit="1", source=FRANSSEN, doc="A single cell survives the blood.")
     P_C: Prob = param(2.5e-2, unit="1", source=FRANSSEN, doc="A cluster survives the blood.")
+    survival: Literal["constant", "hazards"] = param(
+        "constant",
+        unit="-",
+        source="setting",
+        doc="constant: single cells survive with P_s, clusters with P_C; hazards: with the "
+        "hazards of [circulation.hazards] over their time in the blood (docs/survival.md).",
+    )
+    hazards: HazardsSpec = Field(default_factory=HazardsSpec)
     order: Literal["disaggregate_first", "survive_first"] = param(
         "disaggregate_first",
         unit="-",
@@ -705,6 +789,17 @@ class CirculationSpec(Strict):
         source="off: prostate cases set it (Batson's plexus)",
         doc="Prostate: fraction that reaches bone through Batson's plexus.",
     )
+
+    @model_validator(mode="after")
+    def _hazards_used(self):
+        # Compared by value, not by the keys set: a restart's case sets every key.
+        if self.survival == "constant" and self.hazards != HazardsSpec():
+            raise ValueError(
+                "key 'circulation.hazards' sets the hazards of death in the blood, and "
+                "circulation.survival is 'constant' (P_s, P_C): set circulation.survival = "
+                "'hazards' or drop the table"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fit_affinities(self):
@@ -853,11 +948,13 @@ class InterventionSpec(Strict):
     (an extra VEGF sink ``strength`` while a dose acts), ``exosome_release`` blocked (e.g.
     GW4869), ``integrin`` blocked (uptake by the ``profile`` organ type times
     ``exosomes.off_target``) from ``start`` to ``stop``, in doses of ``duration`` every
-    ``every`` (0: continuous).
+    ``every`` (0: continuous); ``antiplatelet`` (aspirin-like: a fraction ``strength`` of
+    the platelet coat of circulating units removed, with ``circulation.survival =
+    "hazards"``; docs/survival.md) over the same schedule.
     """
 
-    kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin"] = param(
-        unit="-", source="setting", doc="The treatment (see above)."
+    kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin", "antiplatelet"] = (
+        param(unit="-", source="setting", doc="The treatment (see above).")
     )
     start: NonNeg = param(0.0, unit="T", source="setting", doc="Start.")
     stop: NonNeg | None = param(
@@ -870,7 +967,9 @@ class InterventionSpec(Strict):
         unit="1/T",
         when={"kind": "vegf_blockade"},
         source="illustrative: anti-VEGF sink ~10 x VEGF's decay rate",
-        doc="vegf_blockade: the extra VEGF sink (anti-VEGF binds free VEGF).",
+        doc="vegf_blockade: the extra VEGF sink (anti-VEGF binds free VEGF). For kind = "
+        "'antiplatelet' it has no default and is the fraction of the platelet coat removed "
+        "(unit 1, in [0, 1]).",
     )
     profile: Literal["lung", "liver", "brain"] | None = param(
         None, unit="-", source="setting", doc="integrin: the blocked tropism."
@@ -884,6 +983,12 @@ class InterventionSpec(Strict):
             raise ValueError("a dosing schedule needs 0 < duration <= every")
         if self.kind == "integrin" and self.profile is None:
             raise ValueError("kind = 'integrin' needs profile = 'lung', 'liver' or 'brain'")
+        given = "strength" in self.model_fields_set
+        if self.kind == "antiplatelet" and (not given or self.strength > 1.0):
+            raise ValueError(
+                "kind = 'antiplatelet' needs strength, the fraction of the platelet coat it "
+                f"removes, in [0, 1] (got {self.strength if given else 'none'})"
+            )
         return self
 
     def active(self, t: float) -> bool:
@@ -893,6 +998,20 @@ class InterventionSpec(Strict):
         if t < self.start or (self.stop is not None and t > self.stop):
             return False
         return not self.every or (t - self.start) % self.every < self.duration
+
+
+def check_antiplatelet(circulation: CirculationSpec, interventions: list[InterventionSpec]) -> None:
+    """Refuse an anti-platelet intervention when survival in the blood is constant: P_s and
+    P_C know no platelets, so it would have no effect (ValueError naming the key).
+    """
+    for k, i in enumerate(interventions):
+        if i.kind == "antiplatelet" and circulation.survival != "hazards":
+            raise ValueError(
+                f"key 'interventions.{k}.kind' = 'antiplatelet' lowers the platelet shield of "
+                "the hazards of death in the blood, and circulation.survival is "
+                f"{circulation.survival!r} (P_s and P_C know no platelets), so it would have no "
+                "effect: set circulation.survival = 'hazards' or drop the intervention"
+            )
 
 
 class SoilSpec(Strict):
@@ -1432,6 +1551,7 @@ class Case(Strict):
                 "the secondary organs), so it has no effect: set [secondary.extravasation] instead"
             )
         self._clinic(names)
+        check_antiplatelet(self.circulation, self.interventions)
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
         if self.cells.mode == "continuum" and self.parallel.balance == "cells":
             raise ValueError(
@@ -1524,6 +1644,7 @@ class Case(Strict):
         # biopsy without blood.
         unused = [f"imaging.{m}." for m in ("pet", "ct", "mri") if m not in self.imaging.modalities]
         unused += [] if self.secondary else ["liquid_biopsy."]
+        unused += [] if self.circulation.survival == "hazards" else ["circulation.hazards."]
         for key, table, name, info in leaves(self):
             why = info["source"].removeprefix("illustrative: ")
             if why == info["source"] or (table.process and not getattr(self.soil, table.process)):
