@@ -288,8 +288,13 @@ class FollowUp:
             detected["ctc"] = hours
         self.stage_moved = False
         if self.nodes and not self.pn_why:
+            # Body's rows have both columns; a row without the cells (built by hand) is
+            # graded by the deposit's size alone.
             deposits = [
-                (float(row[f"{n}.largest_lesion_mm"]), float(row[f"{n}.largest_lesion_cells"]))
+                (
+                    float(row[f"{n}.largest_lesion_mm"]),
+                    float(row.get(f"{n}.largest_lesion_cells", 0.0)),
+                )
                 for n in self.nodes
             ]
             pn = staging.pathological_n(
