@@ -164,3 +164,12 @@ def test_record_without_rules_or_nodes():
     r = row({"liver": MACRO}, fu)
     fu.record(r, {}, 1.0)
     assert "pN_positive_nodes" not in r and "stage" not in fu.manifest()
+
+
+def test_record_row_without_cell_counts():
+    # A row built by hand without ORGAN.largest_lesion_cells is graded by size alone.
+    fu = follow_up.FollowUp(case("breast", nodes=2), None)
+    r = row({"node0": (0.15, 1e4), "node1": (0.5, 1e4)}, fu)
+    del r["node0.largest_lesion_cells"], r["node1.largest_lesion_cells"]
+    fu.record(r, {}, 0.0)
+    assert r["pN_positive_nodes"] == 1 and fu.pn_hours == {"pN1mi": 0.0}
