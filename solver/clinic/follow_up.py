@@ -12,7 +12,9 @@ docs/liquid-biopsy.md).
 - ``record(row, detected, hours)``: the first hour at which each rule held, into the body's
   ``detected`` (checkpointed): the size rule (lesions.detect_mm), each modality's observer,
   PERCIST, the stage (M1: a distant organ detected; N1: a regional lymph node, organ type
-  lymph_node) by each rule, and the biopsy's threshold.
+  lymph_node) by each rule, and the biopsy's threshold; and the pathological N stage of the
+  regional nodes (``staging.pathological_n``, AJCC 8th ed.): ``pN_positive_nodes`` in the
+  row, the first hour of each pN category in ``pn_hours`` (the manifest's ``stage``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from solver import config
 from solver.cells import rng
-from solver.clinic import export, images, liquid_biopsy
+from solver.clinic import export, images, liquid_biopsy, staging
 from solver.clinic.background import ORGANS, Scene
 from solver.clinic.detection_keys import MODALITIES, organ_key, stage_key
 from solver.clinic.scan import Scanner
@@ -115,6 +117,17 @@ class FollowUp:
         self.factor = math.nan
         self.threshold: int | None = None
         self.threshold_why = ""
+        # The pathological N stage: regional node organs and the primary's pN rules.
+        names = [o.name for o in case.organs()]
+        self.nodes = [n for k, n in enumerate(names[1:], 1) if self.types[k] == LYMPH_NODE]
+        self.pn_why = ""
+        if self.nodes:
+            try:
+                staging.pathological_n(case.circulation.primary_type, [], case.lesions)
+            except config.CaseError as err:
+                self.pn_why = str(err)
+        self.pn_hours: dict[str, float] = {}  # pN category -> first hour (state(): checkpoint)
+        self.stage_moved = False  # a pN category first reached at the last record
         if case.secondary:
             lb = case.liquid_biopsy
             initial = float(case.cells.initial.count)
@@ -144,7 +157,27 @@ class FollowUp:
                 "threshold": self.threshold,
                 "threshold_missing": self.threshold_why or None,
             }
+        if self.nodes:
+            if self.pn_why:
+                out["stage"] = {"pN": None, "pN_missing": self.pn_why}
+            else:
+                kind = self.case.circulation.primary_type
+                out["stage"] = {
+                    "pN": dict(self.pn_hours),
+                    "pN_rules": staging.CHAPTERS[kind],
+                    "pN_not_modelled": staging.NOT_MODELLED[kind],
+                    "pN_nodes": list(self.nodes),
+                }
         return out
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state(self) -> dict[str, float]:
+        """The first hour of each pN category reached, as plain data (for a checkpoint)."""
+        return dict(self.pn_hours)
+
+    def load_state(self, state: dict[str, float]) -> None:
+        """The inverse of ``state``."""
+        self.pn_hours = {str(k): float(v) for k, v in state.items()}
 
     # -- the scans ----------------------------------------------------------------------
     def scan(self, organ: Organ, step: int, write: bool) -> dict[str, float | None]:
@@ -220,7 +253,10 @@ class FollowUp:
     def record(self, row: dict[str, Any], detected: dict[str, float], hours: float) -> None:
         """The first hour of every rule that holds in this metrics row into ``detected``;
         each organ's ``detected`` columns become "detected by now", and the stage columns
-        ``M_<rule>`` and ``N_<rule>`` are added (1: M1 / N1 by now).
+        ``M_<rule>`` and ``N_<rule>`` are added (1: M1 / N1 by now). With regional node
+        organs and a primary with pN rules, ``pN_positive_nodes`` is added and the first
+        hour of the pN category of the nodes' largest deposits goes into ``pn_hours``
+        (``stage_moved``: a category first reached now).
         """
         names = [o.name for o in self.case.organs()]
         rules = ["size", *self.modalities] + (["percist"] if "pet" in self.modalities else [])
@@ -250,3 +286,21 @@ class FollowUp:
                 row[f"{stage}_{r}"] = int(key in detected)
         if row.get("ctc_positive") == 1.0 and "ctc" not in detected:
             detected["ctc"] = hours
+        self.stage_moved = False
+        if self.nodes and not self.pn_why:
+            # Body's rows have both columns; a row without the cells (built by hand) is
+            # graded by the deposit's size alone.
+            deposits = [
+                (
+                    float(row[f"{n}.largest_lesion_mm"]),
+                    float(row.get(f"{n}.largest_lesion_cells", 0.0)),
+                )
+                for n in self.nodes
+            ]
+            pn = staging.pathological_n(
+                self.case.circulation.primary_type, deposits, self.case.lesions
+            )
+            row["pN_positive_nodes"] = pn.positive
+            if pn.category not in self.pn_hours:
+                self.pn_hours[pn.category] = hours
+                self.stage_moved = True
