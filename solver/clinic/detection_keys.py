@@ -7,7 +7,9 @@ figures, so that a typo in a key is told apart from a rule that never fired.
 - ``ORGAN.percist``: PET's PERCIST rule;
 - ``M1.RULE``, ``N1.RULE`` (RULE one of ``RULES``): staging by that rule (N for regional
   lymph nodes, M for the other distant organs);
-- ``ctc``: the liquid biopsy's count first reached the prognostic threshold.
+- ``ctc``: the liquid biopsy's count first reached the prognostic threshold;
+- ``pN.CATEGORY``: the regional nodes' pathological N stage first reached CATEGORY
+  (``staging.CATEGORIES``, AJCC 8th ed.).
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from solver import config
+from solver.clinic.staging import CATEGORIES
 
 MODALITIES = ("pet", "ct", "mri")
 RULES = ("size", *MODALITIES, "percist")
 STAGES = ("M1", "N1")
 STAGING = "staging"  # the family of the M1.*, N1.* and ctc keys
 
-PATTERN = "<organ>, <organ>.<pet|ct|mri|percist>, <M1|N1>.<size|pet|ct|mri|percist> or ctc"
+PATTERN = (
+    "<organ>, <organ>.<pet|ct|mri|percist>, <M1|N1>.<size|pet|ct|mri|percist>, ctc or "
+    "pN.<pN category>"
+)
 
 
 def organ_key(organ: str, rule: str) -> str:
@@ -32,6 +38,11 @@ def organ_key(organ: str, rule: str) -> str:
 def stage_key(stage: str, rule: str) -> str:
     """The key of a stage (M1, N1) by a rule."""
     return f"{stage}.{rule}"
+
+
+def pn_key(category: str) -> str:
+    """The key of a pathological N category (``pN1a`` -> ``pN.pN1a``)."""
+    return f"pN.{category}"
 
 
 class Key(NamedTuple):
@@ -61,6 +72,8 @@ def parse(key: str, organs: list[str]) -> Key | None:
     if not dot:
         return None
     if head in STAGES and rule in RULES:
+        return Key(STAGING, rule)
+    if head == "pN" and rule in CATEGORIES:
         return Key(STAGING, rule)
     if head in organs and rule in (*MODALITIES, "percist"):
         return Key(head, rule)

@@ -14,7 +14,7 @@ docs/liquid-biopsy.md).
   PERCIST, the stage (M1: a distant organ detected; N1: a regional lymph node, organ type
   lymph_node) by each rule, and the biopsy's threshold; and the pathological N stage of the
   regional nodes (``staging.pathological_n``, AJCC 8th ed.): ``pN_positive_nodes`` in the
-  row, the first hour of each pN category in ``pn_hours`` (the manifest's ``stage``).
+  row, the first hour of each pN category as ``pN.CATEGORY``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from solver import config
 from solver.cells import rng
 from solver.clinic import export, images, liquid_biopsy, staging
 from solver.clinic.background import ORGANS, Scene
-from solver.clinic.detection_keys import MODALITIES, organ_key, stage_key
+from solver.clinic.detection_keys import MODALITIES, organ_key, pn_key, stage_key
 from solver.clinic.scan import Scanner
 from solver.clinic.section import Section
 
@@ -126,8 +126,6 @@ class FollowUp:
                 staging.pathological_n(case.circulation.primary_type, [], case.lesions)
             except config.CaseError as err:
                 self.pn_why = str(err)
-        self.pn_hours: dict[str, float] = {}  # pN category -> first hour (state(): checkpoint)
-        self.stage_moved = False  # a pN category first reached at the last record
         if case.secondary:
             lb = case.liquid_biopsy
             initial = float(case.cells.initial.count)
@@ -163,21 +161,12 @@ class FollowUp:
             else:
                 kind = self.case.circulation.primary_type
                 out["stage"] = {
-                    "pN": dict(self.pn_hours),
+                    "pN": "detected_hours: pN.CATEGORY, the first hour of each category",
                     "pN_rules": staging.CHAPTERS[kind],
                     "pN_not_modelled": staging.NOT_MODELLED[kind],
                     "pN_nodes": list(self.nodes),
                 }
         return out
-
-    # -- checkpoints ----------------------------------------------------------------------
-    def state(self) -> dict[str, float]:
-        """The first hour of each pN category reached, as plain data (for a checkpoint)."""
-        return dict(self.pn_hours)
-
-    def load_state(self, state: dict[str, float]) -> None:
-        """The inverse of ``state``."""
-        self.pn_hours = {str(k): float(v) for k, v in state.items()}
 
     # -- the scans ----------------------------------------------------------------------
     def scan(self, organ: Organ, step: int, write: bool) -> dict[str, float | None]:
@@ -255,8 +244,8 @@ class FollowUp:
         each organ's ``detected`` columns become "detected by now", and the stage columns
         ``M_<rule>`` and ``N_<rule>`` are added (1: M1 / N1 by now). With regional node
         organs and a primary with pN rules, ``pN_positive_nodes`` is added and the first
-        hour of the pN category of the nodes' largest deposits goes into ``pn_hours``
-        (``stage_moved``: a category first reached now).
+        hour of the pN category of the nodes' largest deposits goes into ``detected`` as
+        ``pN.CATEGORY``.
         """
         names = [o.name for o in self.case.organs()]
         rules = ["size", *self.modalities] + (["percist"] if "pet" in self.modalities else [])
@@ -286,7 +275,6 @@ class FollowUp:
                 row[f"{stage}_{r}"] = int(key in detected)
         if row.get("ctc_positive") == 1.0 and "ctc" not in detected:
             detected["ctc"] = hours
-        self.stage_moved = False
         if self.nodes and not self.pn_why:
             # Body's rows have both columns; a row without the cells (built by hand) is
             # graded by the deposit's size alone.
@@ -301,6 +289,6 @@ class FollowUp:
                 self.case.circulation.primary_type, deposits, self.case.lesions
             )
             row["pN_positive_nodes"] = pn.positive
-            if pn.category not in self.pn_hours:
-                self.pn_hours[pn.category] = hours
-                self.stage_moved = True
+            key = pn_key(pn.category)
+            if key not in detected:
+                detected[key] = hours

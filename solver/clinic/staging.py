@@ -22,7 +22,15 @@ from typing import NamedTuple
 
 from solver import config
 
-__all__ = ["CHAPTERS", "ITC_MAX_CELLS", "NOT_MODELLED", "PN", "TYPES", "pathological_n"]
+__all__ = [
+    "CATEGORIES",
+    "CHAPTERS",
+    "ITC_MAX_CELLS",
+    "NOT_MODELLED",
+    "PN",
+    "TYPES",
+    "pathological_n",
+]
 
 # AJCC 8th ed., chapter 48 (breast), pN0(i+) / pN1mi: isolated tumour cells are clusters of
 # at most 0.2 mm or of at most 200 cells in one cross-section; more cells make a
@@ -30,6 +38,8 @@ __all__ = ["CHAPTERS", "ITC_MAX_CELLS", "NOT_MODELLED", "PN", "TYPES", "patholog
 ITC_MAX_CELLS = 200
 
 TYPES = ("breast", "colorectal", "prostate")  # the primaries with pN rules here
+# Every category pathological_n gives, over the three primaries.
+CATEGORIES = ("pN0", "pN0(i+)", "pN1mi", "pN1", "pN1a", "pN1b", "pN2a", "pN2b", "pN3a")
 
 CHAPTERS = {
     "breast": "AJCC 8th ed. chapter 48 (breast), axillary nodes",

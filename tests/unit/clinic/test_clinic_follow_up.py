@@ -40,11 +40,11 @@ def test_first_detections_and_the_stage():
     nothing = {o: 0.0 for o in ("primary", "liver", "node")}
     r0 = row(nothing, {}, ctc_positive=0.0)
     fu.record(r0, det, 0.0)
-    assert det == {} and r0["M_ct"] == 0 and r0["N_size"] == 0
+    assert det == {"pN.pN0": 0.0} and r0["M_ct"] == 0 and r0["N_size"] == 0  # breast nodes: pN
     # The node is found by CT at 10 h: N1 by CT, not M1; the primary's size rule holds.
     r1 = row({**nothing, "primary": 3.0}, {"node": {"ct": 1.0}}, ctc_positive=1.0)
     fu.record(r1, det, 10.0)
-    assert det == {"primary": 10.0, "node.ct": 10.0, "N1.ct": 10.0, "ctc": 10.0}
+    assert det == {"pN.pN0": 0.0, "primary": 10.0, "node.ct": 10.0, "N1.ct": 10.0, "ctc": 10.0}
     assert (r1["N_ct"], r1["M_ct"], r1["node.detected_ct"], r1["primary.detected"]) == (1, 0, 1, 1)
     # The liver at 20 h by PET and PERCIST; the node's CT finding is gone (a shrinking node)
     # and stays detected by now; the first hours do not move.

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from solver import config
-from solver.clinic import follow_up
+from solver.clinic import detection_keys, follow_up
 from solver.clinic.staging import ITC_MAX_CELLS, pathological_n
 
 NONE = (0.0, 0.0)
@@ -121,25 +121,30 @@ def test_record_breast_over_time():
         (40.0, {"node0": MACRO, "node1": ITC}, 1),  # nodes shrink: pN1a, first reached now
         (50.0, {"node0": MACRO, "node1": MICRO, "node2": MICRO, "node3": MICRO}, 4),
     ]
-    moved = []
     for hours, deposits, positive in steps:
         r = row(deposits, fu)
         fu.record(r, det, hours)
         assert r["pN_positive_nodes"] == positive
-        moved.append(fu.stage_moved)
-    assert moved == [True, True, True, True, True, False]
+    pn = {k: v for k, v in det.items() if k.startswith("pN.")}
+    assert pn == {
+        "pN.pN0": 0.0,
+        "pN.pN0(i+)": 10.0,
+        "pN.pN1mi": 20.0,
+        "pN.pN2a": 30.0,
+        "pN.pN1a": 40.0,
+    }
+    assert all(detection_keys.parse(k, ["liver"]) for k in pn)  # ensembles and sweeps read them
     stage = fu.manifest()["stage"]
-    assert stage["pN"] == {"pN0": 0.0, "pN0(i+)": 10.0, "pN1mi": 20.0, "pN2a": 30.0, "pN1a": 40.0}
     assert "chapter 48" in stage["pN_rules"] and "supraclavicular" in stage["pN_not_modelled"]
     assert stage["pN_nodes"] == ["node0", "node1", "node2", "node3"]
     assert json.loads(json.dumps(stage)) == stage  # plain JSON
     # The imaging stage columns stay: the size rule's N1 (a 3 mm node lesion) and M1.
     assert r["N_size"] == 1 and r["M_size"] == 1 and det["M1.size"] == 0.0
-    # A restart: the first hours come back from the state.
+    # A restart restores detected (the checkpoint's): the first hours stay.
     again = follow_up.FollowUp(case("breast"), None)
-    again.load_state(json.loads(json.dumps(fu.state())))
-    again.record(row({"node0": MACRO}, again), {}, 60.0)
-    assert again.pn_hours == fu.pn_hours and not again.stage_moved
+    kept = dict(det)
+    again.record(row({"node0": MACRO}, again), kept, 60.0)
+    assert kept == det
 
 
 def test_record_colorectal():
@@ -149,7 +154,8 @@ def test_record_colorectal():
         r = row({f"node{i}": MICRO for i in range(n)}, fu)
         fu.record(r, det, hours)
         assert r["pN_positive_nodes"] == n
-    assert fu.manifest()["stage"]["pN"] == {"pN0": 0.0, "pN1a": 5.0, "pN1b": 6.0, "pN2b": 7.0}
+    pn = {k: v for k, v in det.items() if k.startswith("pN.")}
+    assert pn == {"pN.pN0": 0.0, "pN.pN1a": 5.0, "pN.pN1b": 6.0, "pN.pN2b": 7.0}
 
 
 def test_record_without_rules_or_nodes():
@@ -171,5 +177,22 @@ def test_record_row_without_cell_counts():
     fu = follow_up.FollowUp(case("breast", nodes=2), None)
     r = row({"node0": (0.15, 1e4), "node1": (0.5, 1e4)}, fu)
     del r["node0.largest_lesion_cells"], r["node1.largest_lesion_cells"]
-    fu.record(r, {}, 0.0)
-    assert r["pN_positive_nodes"] == 1 and fu.pn_hours == {"pN1mi": 0.0}
+    det: dict[str, float] = {}
+    fu.record(r, det, 0.0)
+    assert r["pN_positive_nodes"] == 1 and det == {"pN.pN1mi": 0.0}
+
+
+def test_every_category_is_a_detection_key():
+    """Whatever pathological_n gives is one of staging.CATEGORIES, so pN.<category> is a key
+    the ensembles and sweeps accept."""
+    from solver.clinic.staging import CATEGORIES
+
+    seen = set()
+    for kind in ("breast", "colorectal", "prostate"):
+        for n in range(12):
+            for deposit in (ITC, MICRO, MACRO):
+                nodes = [deposit] * n + ([MACRO] if n % 3 == 0 else [])
+                seen.add(pathological_n(kind, nodes).category)
+    assert seen <= set(CATEGORIES) and seen == set(CATEGORIES)
+    assert all(detection_keys.parse(f"pN.{c}", []) for c in CATEGORIES)
+    assert detection_keys.parse("pN.pN4", []) is None
