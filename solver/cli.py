@@ -235,8 +235,9 @@ def _go(sim) -> int:
         f"seedsoil: done, {final['cells']:.0f} cells, primary invasion radius {radius:.3f} mm; "
         f"output in {sim.outdir}"
     )
-    found = sim.body.detected
-    if found:  # the first detections (manifest: detected_hours), earliest first
+    # The first detections (manifest: detected_hours), earliest first; pN0 is no finding.
+    found = {k: h for k, h in sim.body.detected.items() if k != "pN.pN0"}
+    if found:
         firsts = sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
         say("seedsoil: first found (day): " + ", ".join(f"{k} {h / 24:.2f}" for k, h in firsts))
     _plots(sim)
