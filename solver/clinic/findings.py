@@ -5,9 +5,9 @@ The case is the run's (manifest.json) with the command's choices written into it
 [imaging] table (modalities, organs, ``--set imaging.*``, voxel and resolution) and the
 backgrounds given on the command line, then validated like any case: a key the command
 cannot honour is an error naming it. Each organ x modality x time goes through the run's
-own path (``follow_up.FollowUp.scanner``, ``Scanner.find``, ``follow_up.write_images`` with
-``follow_up.image_generator`` keyed by the same seed, organ index, modality and step), so the
-run's image files and the command's are the same for the same settings.
+own path (``follow_up.FollowUp.look``: the same scanner, finding, writer and noise keyed by
+seed, organ index, modality and step), so the run's image files and the command's are the
+same for the same settings.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from solver import config
 from solver.clinic import outputs
 from solver.clinic.detection_keys import MODALITIES
-from solver.clinic.follow_up import FollowUp, image_generator, write_images
+from solver.clinic.follow_up import FollowUp
 
 __all__ = ["Row", "image_run", "parse_modalities", "write_findings"]
 
@@ -202,12 +202,7 @@ def image_run(
             step = round(t / case.time.dt)
             section = outputs.section_at(outdir, case, index, t)
             notes[name] = list(section.assumed)
-            for m in case.imaging.modalities:
-                sc = follow.scanner(index, m, section)
-                expected = sc.expected(section)
-                f = sc.find(section, expected)
-                gen = image_generator(case.seed, index, m, step)
-                write_images(folder, f"{name}_{m}_{step:06d}", sc, expected, gen)
+            for m, f in follow.look(index, name, section, step, write=True).items():
                 found.append(
                     Row(
                         name,

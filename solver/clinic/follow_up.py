@@ -31,7 +31,7 @@ from solver.cells import rng
 from solver.clinic import export, images, liquid_biopsy, staging
 from solver.clinic.background import ORGANS, Scene
 from solver.clinic.detection_keys import MODALITIES, organ_key, pn_key, stage_key
-from solver.clinic.scan import Scanner
+from solver.clinic.scan import Finding, Scanner
 from solver.clinic.section import Section
 
 if TYPE_CHECKING:
@@ -196,22 +196,32 @@ class FollowUp:
             self.scanners[key] = Scanner(model, scene, section, k=self.case.imaging.k)
         return self.scanners[key]
 
+    def look(
+        self, index: int, name: str, section: Section, step: int, write: bool
+    ) -> dict[str, Finding]:
+        """What each modality finds in organ ``index`` (``name``) at ``step``, and its image
+        files when ``write``: the one path of a run's scans and of ``seedsoil image``.
+        """
+        out: dict[str, Finding] = {}
+        for m in self.modalities:
+            sc = self.scanner(index, m, section)
+            expected = sc.expected(section)
+            out[m] = sc.find(section, expected)
+            if write:
+                gen = image_generator(self.case.seed, index, m, step)
+                write_images(self.folder, f"{name}_{m}_{step:06d}", sc, expected, gen)
+        return out
+
     def _scan(
         self, index: int, name: str, section: Section, step: int, write: bool
     ) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
-        for m in self.modalities:
-            sc = self.scanner(index, m, section)
-            expected = sc.expected(section)
-            f = sc.find(section, expected)
+        for m, f in self.look(index, name, section, step, write).items():
             out[f"dprime_{m}"] = f.dprime
             out[f"detected_{m}"] = float(f.detected)
             if m == "pet":
                 out["suv_peak"] = _value(f.suv_peak)
                 out["detected_percist"] = _value(f.percist)
-            if write:
-                gen = image_generator(self.case.seed, index, m, step)
-                write_images(self.folder, f"{name}_{m}_{step:06d}", sc, expected, gen)
         notes = list(section.assumed)
         if "pet" in self.modalities and out["detected_percist"] is None:
             notes.append(NOT_APPLIED)
