@@ -210,3 +210,72 @@ def test_blocking_MET_stunts_mesenchymal_arrivals(mode):
     grown, blocked = colony(mode, 20.0, 90), colony(mode, 0.0, 90)
     assert blocked < 0.7 * grown, (blocked, grown)
     assert blocked < 1.4 * 150  # e^(0.1 ln2 / 0.02 x 0.09) = 1.37 at most
+
+
+def test_a_run_switches_in_the_blood_and_restarts_exactly(tmp_path):
+    """A whole run (primary, blood, secondary) with switching on: platelets turn epithelial
+    cells mesenchymal in the blood, the organs count their EMT and MET in metrics.csv, and a restart from step 20 continues
+    exactly: every field (TGF-beta too), every cell with its phenotype, metrics and events."""
+    from pathlib import Path
+
+    from solver.simulation import Simulation
+
+    tmp = Path(COMM.bcast(str(tmp_path), root=0))
+    geo = dict(
+        BOX,
+        ruptured_vessels=4,
+        normal_vessels=1,
+        tumour_radius=0.04,
+        vessel_min_distance=0.0,
+        vessel_radius=0.012,
+    )
+    case = config.from_dict(
+        {
+            "seed": 4,
+            "time": {"dt": DT, "steps": 40},
+            "output": {"every": 10, "fields": False, "plots": False, "checkpoint_every": 20},
+            "primary": {"geometry": geo},
+            "secondary": [{"name": "lung", "geometry": dict(geo, vessel_seed=1)}],
+            "circulation": {"T_V": 0.01, "P_s": 1.0, "P_C": 1.0},
+            "soil": {"oxygen": True},
+            "cells": {
+                "D_E": 5e-3,
+                "D_M": 1e-2,
+                "T_E": 0.05,
+                "T_M": 0.04,
+                "h_ref": 0.01,
+                "initial": {"count": 150, "fraction_M": 0.2},
+                "switching": {"on": True, "r_EM": 5.0, "r_ME": 5.0, "platelet": 300.0},
+            },
+        }
+    )
+    whole = Simulation(case, tmp / "whole", quiet=True)
+    whole.run()
+    part = Simulation(case, tmp / "part", quiet=True)
+    part.run(steps=20)
+    more = Simulation.restart(tmp / "part", quiet=True)
+    more.run()
+
+    def state(sim):
+        out = {}
+        for o in sim.organs:
+            out.update(
+                {f"{o.name}.{k}": f.x.array[: o.n_owned].copy() for k, f in o.fields.items()}
+            )
+            order = np.argsort(o.cells.pop.id)
+            pop = o.cells.pop
+            out[f"{o.name}.cells"] = np.c_[
+                pop.id[order].astype(float), pop.x[order], pop.phenotype[order]
+            ]
+        return out
+
+    a, b = state(whole), state(more)
+    assert "primary.tgfb" in a and a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    emt = whole.blood.counts["emt"]
+    assert emt > 0 and emt == more.blood.counts["emt"]
+    if COMM.rank == 0:
+        for name in ("metrics.csv", "events.csv"):
+            assert (tmp / "whole" / name).read_text() == (tmp / "part" / name).read_text(), name
+        header = (tmp / "whole" / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert {"primary.emt", "primary.met", "lung.emt", "primary.tgfb_max"} <= set(header)
