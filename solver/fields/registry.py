@@ -103,7 +103,7 @@ FIELDS: dict[str, FieldInfo] = {
             "active TGF-beta",
             "1 = K_T, half the maximal EMT gain",
             "cells.switching.on",
-            "section 7 (docs/emt.md)",
+            "section 3 (docs/emt.md)",
         ),
     )
 }
