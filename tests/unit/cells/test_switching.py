@@ -214,8 +214,9 @@ def test_blocking_MET_stunts_mesenchymal_arrivals(mode):
 
 def test_a_run_switches_in_the_blood_and_restarts_exactly(tmp_path):
     """A whole run (primary, blood, secondary) with switching on: platelets turn epithelial
-    cells mesenchymal in the blood, the organs count their EMT and MET in metrics.csv, and a restart from step 20 continues
-    exactly: every field (TGF-beta too), every cell with its phenotype, metrics and events."""
+    cells mesenchymal in the blood, the organs count their EMT and MET in metrics.csv, and
+    a restart from step 20 continues exactly: every field (TGF-beta too), every cell with
+    its phenotype, metrics and events."""
     from pathlib import Path
 
     from solver.simulation import Simulation

@@ -32,8 +32,9 @@ def _organ(**case) -> Organ:
 
 @pytest.mark.parallel
 def test_every_field_an_organ_creates_is_in_the_registry():
-    """A soil-on organ with angiogenesis and EMT (TGF-beta) and a continuum organ with dormant densities hold
-    between them every field the registry lists, and none that it lacks."""
+    """A soil-on organ with angiogenesis and EMT (TGF-beta) and a continuum organ with
+    dormant densities hold between them every field the registry lists, and none that it
+    lacks."""
     soil = _organ(
         soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
         cells={"h_ref": 0.02, "initial": {"count": 20}, "switching": {"on": True}},
