@@ -64,6 +64,7 @@ class Body:
                 # Its units keep the integral of their coat over their time in the blood, so
                 # the blood reads the schedule (circulation.coat_removed), not each step's dose.
                 antiplatelet=[i for i in case.interventions if i.kind == "antiplatelet"],
+                switching=case.cells.switching if case.cells.switching.on else None,
             )
         self.exosomes: ExosomePool | None = None
         if case.soil.niche and self.blood is not None:

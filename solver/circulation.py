@@ -247,6 +247,7 @@ class Blood:
         dt: float,
         types: list[str] | None = None,
         antiplatelet: list[config.InterventionSpec] | None = None,
+        switching: config.SwitchingSpec | None = None,
     ):
         """Args:
         cfg: the ``[circulation]`` parameters.
@@ -257,11 +258,13 @@ class Blood:
         types: organ types for anatomical routing (default: the names).
         antiplatelet: the case's anti-platelet interventions (``survival = "hazards"``): they
             thin the platelet coat of the units in the blood while they act.
+        switching: EMT by platelets for the survivors (cells.switching on; docs/emt.md).
         """
         self.cfg = cfg
         self.seed = seed
         self.dt = dt
         self.antiplatelet = list(antiplatelet or [])
+        self.switching = switching
         self.transit = max(int(round(cfg.T_V / dt)), 1)
         self.sites = np.asarray(sites)
         # Probability of extravasation per secondary organ and vessel site (set_extravasation).
@@ -293,6 +296,8 @@ class Blood:
             "elsewhere": 0,
         }
         self.last: dict[str, Any] = {}  # what happened in the last ``leave`` with cells due
+        if switching is not None:
+            self.counts["emt"] = 0  # cells turned mesenchymal by platelets (docs/emt.md)
 
     def __len__(self) -> int:
         return len(self.rows["id"])
@@ -390,6 +395,8 @@ class Blood:
             alive = self._survive(unit, step, out["entered"])
             out = {k: v[alive] for k, v in out.items()}
             unit = unit[alive]
+        if self.switching is not None:  # the units as they survived: clusters or the split ones
+            self._platelet_emt(out, out["cluster"] if c.order == "survive_first" else unit, step)
         self.counts["died"] += last["cells"] - len(unit)
         if len(unit) == 0 or len(self.sites) == 0:
             self.counts["died"] += len(unit)
@@ -462,6 +469,17 @@ class Blood:
             clusters_survived=int((multi & alive[first]).sum()),
         )
         return alive
+
+    def _platelet_emt(self, out: dict[str, np.ndarray], unit: np.ndarray, step: int) -> None:
+        """EMT of surviving cells in platelet-coated units (solver/cells/switching.py)."""
+        from solver.cells.switching import platelet_emt  # switching reads the hazards here
+
+        assert self.switching is not None
+        tau = (step - out["entered"]) * self.dt
+        kept = self._kept(out["entered"], step)
+        phen = platelet_emt(self.switching, self.cfg, self.seed, step, out, unit, tau, kept)
+        self.counts["emt"] += int((phen != out["phenotype"]).sum())
+        out["phenotype"] = phen
 
     def _kept(self, entered: np.ndarray, step: int) -> np.ndarray | float:
         """Per cell: the integral of the platelet coat kept over its time in the blood, the

@@ -1294,6 +1294,126 @@ class InitialCellsSpec(Strict):
     )
 
 
+class TGFBetaSpec(Strict):
+    """Active TGF-beta, T, normalised to K_T (docs/emt.md), with `cells.switching.on`:
+    dT/dt = D lap T - decay T + s_cells (c_E + c_M + d_E + d_M) + s_stroma w
+    (zero flux; implicit, lumped: solver/fields/tgfb.py). Tumour cells secrete it, the
+    stroma (the fibroblasts of the matrix, taken where the ECM w is) too.
+    """
+
+    D: NonNeg = param(
+        0.1,
+        unit="L^2/T",
+        source="illustrative: 1e-7 cm^2/s for a 25 kDa protein held by the matrix, a tenth of "
+        "the ~1.5e-6 cm^2/s of small growth factors in a dilute gel (Nauman et al. 2007 Biophys "
+        "J 92:4444)",
+        doc="Diffusivity of active TGF-beta.",
+    )
+    decay: NonNeg = param(
+        185.0,
+        unit="1/T",
+        source="illustrative: a half-life of 2.5 min, that of active TGF-beta1 in rat plasma "
+        "(2-3 min, Wakefield et al. 1990 J Clin Invest 86:1976); none measured in tissue",
+        doc="Decay (uptake and degradation) of active TGF-beta.",
+    )
+    s_cells: NonNeg = param(
+        46.25,
+        unit="1/T",
+        source="derived: decay / Q, so that a packed colony (c = Q = 4) holds T = K_T",
+        doc="Secretion per unit cell density (cells per h_ref^d).",
+    )
+    s_stroma: NonNeg = param(
+        18.5,
+        unit="1/T",
+        source="illustrative: intact stroma (w = 1) holds T = 0.1 K_T, a tenth of a packed "
+        "colony's",
+        doc="Secretion by the stroma per unit ECM density w.",
+    )
+
+
+class SwitchingSpec(Strict):
+    """EMT and MET: phenotype switching (docs/emt.md). Per cell and step, an epithelial cell
+    turns mesenchymal with p = 1 - exp(-r_EM dt), a mesenchymal one epithelial with
+    1 - exp(-r_ME dt), where
+    r_EM = r_EM (1 + hypoxia [o < o_hyp] + tgfb T / (T + 1)) and r_ME = r_ME (1 + niche N);
+    in the blood, the epithelial cells of platelet-coated units turn mesenchymal at
+    `platelet`. In continuum mode the same probabilities move density between c_E and c_M.
+    Dormant cells do not switch. Rates assume T = 4e4 s (1/T = 0.09 per hour).
+    """
+
+    on: bool = param(
+        False,
+        unit="-",
+        source="setting",
+        doc="Cells switch phenotype (EMT and MET) and the organs hold a TGF-beta field; off: "
+        "a cell keeps the phenotype it was born with (Franssen et al. 2019).",
+    )
+    r_EM: NonNeg = param(
+        0.05,
+        unit="1/T",
+        source="illustrative: basal EMT, one in ~9 days without signals, slower than the "
+        "induced EMT of days (Ocana et al. 2012 Cancer Cell 22:709)",
+        doc="Basal EMT rate of an epithelial cell (normoxic, no TGF-beta).",
+    )
+    hypoxia: NonNeg = param(
+        3.0,
+        unit="1",
+        source="illustrative: hypoxia (o < o_hyp) drives TWIST through HIF-1a and EMT (Yang et al. "
+        "2008 Nat Cell Biol 10:295); rate x4, EMT in ~2 days",
+        doc="Gain of the EMT rate where o < oxygen.hypoxia.",
+    )
+    tgfb: NonNeg = param(
+        6.0,
+        unit="1",
+        source="illustrative: TGF-beta induces EMT over 1-3 days in culture; x(1 + 6/2) at "
+        "T = K_T, ~x7 saturated",
+        doc="Gain of the EMT rate by TGF-beta, times T / (T + 1) (T in units of K_T).",
+    )
+    r_ME: NonNeg = param(
+        0.2,
+        unit="1/T",
+        source="illustrative: MET once the inducing signal is gone, over ~2 days (Twist1 "
+        "switched off: Tsai et al. 2012 Cancer Cell 22:725); 0 blocks MET",
+        doc="Basal MET rate of a mesenchymal cell; 0 blocks MET (Twist1 kept on).",
+    )
+    niche: NonNeg = param(
+        4.0,
+        unit="1",
+        source="illustrative: the conditioned niche favours MET and colonisation (Ocana et al. "
+        "2012 Cancer Cell 22:709); rate x5 at N = 1",
+        doc="Gain of the MET rate by the niche conditioning N.",
+    )
+    platelet: NonNeg = param(
+        0.28,
+        unit="1/T",
+        source="illustrative: one EMT per ~40 h of platelet contact, the pretreatment after "
+        "which Labelle et al. (2011) Cancer Cell 20:576 saw platelet TGF-beta induce EMT",
+        doc="EMT rate of an epithelial cell in a platelet-coated unit in the blood, over the "
+        "coat it keeps (circulation.hazards.coated, shields and anti-platelet doses).",
+    )
+    colonise_M: Prob = param(
+        0.1,
+        unit="1",
+        source="illustrative: mesenchymal (Twist1-on) arrivals form few macrometastases (Tsai "
+        "et al. 2012 Cancer Cell 22:725); a tenth of their primary division rate",
+        doc="Division rate of mesenchymal cells in secondary organs, as a fraction of 1 / T_M: "
+        "arrivals that do not revert grow poorly.",
+    )
+    tgfb_field: TGFBetaSpec = Field(default_factory=TGFBetaSpec)
+
+    @model_validator(mode="after")
+    def _used(self):
+        # Compared by value, not by the keys set: a restart's case sets every key.
+        if not self.on and self.model_dump(exclude={"on"}) != SwitchingSpec.model_construct(
+            on=False
+        ).model_dump(exclude={"on"}):
+            raise ValueError(
+                "the table sets the rates of EMT and MET, and cells.switching.on is false: set "
+                "on = true or drop the table"
+            )
+        return self
+
+
 class CellsSpec(Strict):
     """The cancer cells: epithelial (E) and mesenchymal (M), on a lattice of boxes h_ref^d
     (docs/model.md section 1).
@@ -1335,6 +1455,7 @@ class CellsSpec(Strict):
         "(docs/fidelity.md says why one would choose each).",
     )
     initial: InitialCellsSpec = Field(default_factory=InitialCellsSpec)
+    switching: SwitchingSpec = Field(default_factory=SwitchingSpec)
 
     _length_cm: float = PrivateAttr(default=0.2)  # the case's scales.length_cm (set by Case)
 
@@ -1645,6 +1766,7 @@ class Case(Strict):
         unused = [f"imaging.{m}." for m in ("pet", "ct", "mri") if m not in self.imaging.modalities]
         unused += [] if self.secondary else ["liquid_biopsy."]
         unused += [] if self.circulation.survival == "hazards" else ["circulation.hazards."]
+        unused += [] if self.cells.switching.on else ["cells.switching."]
         for key, table, name, info in leaves(self):
             why = info["source"].removeprefix("illustrative: ")
             if why == info["source"] or (table.process and not getattr(self.soil, table.process)):

@@ -25,6 +25,7 @@ from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.locate import claim
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
+from solver.cells.switching import Switching
 from solver.clinic.section import DENSITIES, Section, from_fields
 from solver.fields import ecm
 from solver.fields.equations import ECMEquation, MMPEquation
@@ -37,6 +38,7 @@ from solver.fields.reaction_diffusion import (
     stiffness,
 )
 from solver.fields.soil import Soil
+from solver.fields.tgfb import TGFBeta
 from solver.geometry import OrganMesh
 from solver.vessels import Angiogenesis
 
@@ -115,6 +117,24 @@ class Organ:
                 positive=m_matrix,
             )
             self.fields.update(self.soil.fields)
+        # EMT and MET (docs/emt.md): the switching rule and its TGF-beta field.
+        self.switching: Switching | None = None
+        self.tgfb: TGFBeta | None = None
+        if case.cells.switching.on:
+            sw = case.cells.switching
+            self.switching = Switching(sw, seed=case.seed, dt=self.dt, o_hyp=spec.oxygen.hypoxia)
+            self.tgfb = TGFBeta(
+                V=V,
+                K=K,
+                lumped=self.lumped,
+                spec=sw.tgfb_field,
+                dt=self.dt,
+                organ=self.name,
+                petsc=case.petsc(),
+                rtol=case.solver.rtol,
+                positive=m_matrix,
+            )
+            self.fields["tgfb"] = self.tgfb.T
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
 
@@ -135,6 +155,14 @@ class Organ:
         elif spec.colony:
             self.seed_tumour(spec.colony, cc.initial.fraction_M, spec.colony_per_place)
         self._update_densities()
+        if self.switching is not None and index > 0:
+            # Mesenchymal cells that do not revert colonise poorly (Tsai et al. 2012): in a
+            # secondary organ they divide at colonise_M / T_M (set after seeding: the initial
+            # clocks are drawn over the primary's doubling times).
+            frac = case.cells.switching.colonise_M
+            self.cells.doubling[MESENCHYMAL] = (
+                round(cc.T_M / (frac * self.dt)) if frac > 0 else np.inf
+            )
         self.pristine = True  # no cell has been here yet: m = 0 and w = w0 exactly
         self._had_cells = True
         self.pristine_cells = True  # no cell has been here yet (the soil at rest stays so)
@@ -163,6 +191,9 @@ class Organ:
                 c_E=self.fields["c_E"],
                 c_M=self.fields["c_M"],
             )
+            if self.switching is not None and index > 0:  # as the discrete M cells above
+                r = self.continuum.r
+                self.continuum.r = (r[0], r[1] * case.cells.switching.colonise_M)
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
             if self.r_wake is not None:  # dormant arrivals: densities that neither move nor divide
                 for name in ("d_E", "d_M"):
@@ -187,6 +218,8 @@ class Organ:
             self.fields.update(f=self.angio.f, tips=self.angio.n)
         if self.soil is not None:
             self.soil.equilibrate(self._all_cells()[: self.n_owned])
+        if self.tgfb is not None:  # T at its steady state with the initial cells, as oxygen
+            self.tgfb.equilibrate(self._all_cells(), self.fields["w"].x.array)
 
     def _densities(self) -> list[str]:
         """The names of the cell-density fields (continuum mode: active, then dormant)."""
@@ -573,6 +606,8 @@ class Organ:
                     None if N is None else N.x.array,
                     self.spec.niche.wake,
                 )
+                if self.switching is not None:  # EMT and MET in the start-of-step signals
+                    self.switching.step_cells(self.cells.pop, n, *self._signals())
             if present or self._had_cells:
                 self._update_densities()
             self.pristine_cells = self.pristine_cells and not present
@@ -600,6 +635,8 @@ class Organ:
         if not self.pristine:
             self.mmp.step(self.mmp_equation.source(c_M[: self.n_owned]))
             ecm.step(f["w"].x.array, self.dt, ecm_eq, c_M, f["m"].x.array, deposition)
+        if self.tgfb is not None:
+            self.tgfb.step(self._all_cells(), f["w"].x.array)
         if self.angio is not None:
             self.angio.step(n, f["v"].x.array, self.site_values("v"))
             assert self.soil is not None
@@ -652,6 +689,17 @@ class Organ:
                 self.density_stats["woke"] += float(self.lumped[:n_own] @ moved[:n_own]) / vol
                 f[a].x.array[:] += moved
                 f[d].x.array[:] -= moved
+        if self.switching is not None:  # the discrete rule's probabilities, applied exactly
+            self.switching.step_densities(
+                f["c_E"].x.array, f["c_M"].x.array, *self._signals(), self.lumped[:n_own] / vol
+            )
+
+    def _signals(self) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """The dof values of oxygen, TGF-beta and the conditioning N that switching reads
+        (None for a field the run does not have).
+        """
+        o, T, N = (self.fields[k].x.array if k in self.fields else None for k in ("o", "tgfb", "N"))
+        return o, T, N
 
     # -- checkpoints (solver/io/checkpoint.py) -----------------------------------------
     def state(self) -> dict:
@@ -683,6 +731,8 @@ class Organ:
             }
         if self.soil is not None:
             rest["soil"] = self.soil.state()
+        if self.switching is not None:
+            rest["switching"] = self.switching.totals(self.comm)
         if self.angio is not None:
             angio = self.angio.state()
             dofs.update(angio["dofs"])
@@ -714,6 +764,8 @@ class Organ:
             self.density_stats = {k: st[k] for k in self.density_stats}
         if self.soil is not None:
             self.soil.load_state(rest["soil"])
+        if self.switching is not None:
+            self.switching.load_state(rest["switching"], self.comm)
         if self.angio is not None:
             self.angio.load_state({"dofs": {"_trail": dofs["_trail"]}, "rest": rest["angio"]})
             assert self.soil is not None
@@ -761,7 +813,17 @@ class Organ:
             "mmp_iterations": self.mmp.iterations,
             **extra,
             **(self._soil_metrics() if self.soil is not None else {}),
+            **(self._switching_metrics() if self.switching is not None else {}),
         }
+
+    def _switching_metrics(self) -> dict[str, float]:
+        """Cells turned mesenchymal (emt) and epithelial (met) in this organ so far, and the
+        most TGF-beta (collective).
+        """
+        assert self.switching is not None
+        T = self.fields["tgfb"].x.array[: self.n_owned]
+        top = self.comm.allreduce(float(T.max(initial=0.0)), op=MPI.MAX)
+        return {**self.switching.totals(self.comm), "tgfb_max": top}
 
     def _soil_metrics(self) -> dict:
         assert self.soil is not None

@@ -48,6 +48,10 @@ PLACE_AGAIN = 64  # a new position within the vessel site for one that fell outs
 # the draws below (a sample's draws are per unit of the blood, in the order of their ids).
 LIQUID_BIOPSY = 70
 IMAGING = 71  # the noise of the image files (solver/clinic/follow_up.py)
+# Phenotype switching (solver/cells/switching.py), keyed by cell id (COAT: by unit id).
+SWITCH = 80  # EMT or MET of a cell in an organ this step
+SWITCH_BLOOD = 81  # EMT of a cell of a platelet-coated unit in the blood
+COAT = 82  # is a surviving unit coated by platelets
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -80,6 +84,9 @@ STREAMS: dict[str, tuple[int, int]] = {
     "PLACE_AGAIN": (PLACE_AGAIN, 4),
     "LIQUID_BIOPSY": (LIQUID_BIOPSY, 1),
     "IMAGING": (IMAGING, 1),
+    "SWITCH": (SWITCH, 1),
+    "SWITCH_BLOOD": (SWITCH_BLOOD, 1),
+    "COAT": (COAT, 1),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):

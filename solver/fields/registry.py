@@ -98,6 +98,13 @@ FIELDS: dict[str, FieldInfo] = {
             "section 6",
         ),
         FieldInfo("tips", "tip-cell density", "tips per h_ref^d", "soil.angiogenesis", "section 6"),
+        FieldInfo(
+            "tgfb",
+            "active TGF-beta",
+            "1 = K_T, half the maximal EMT gain",
+            "cells.switching.on",
+            "section 3 (docs/emt.md)",
+        ),
     )
 }
 

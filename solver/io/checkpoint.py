@@ -404,6 +404,10 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
     if len(x) < len(organ.site_x):
         c.fail("sites", f"{len(x)} vessel sites, fewer than the case's {len(organ.site_x)}")
     c.get(rest, "uptake", "uptake", float, finite=True)
+    if organ.switching is not None:  # EMT and MET counters (Organ.state)
+        sw = c.get(rest, "switching", "switching", dict)
+        for k in organ.switching.stats:
+            c.get(sw, k, f"switching.{k}", float, finite=True)
     if organ.continuum is not None:  # the densities' counters (Organ.state)
         cont = c.get(rest, "continuum", "continuum", dict)
         for k in (*organ.continuum.stats, *organ.density_stats):

@@ -89,9 +89,9 @@ def test_every_default_is_cited_or_listed():
 
 
 def test_every_illustrative_default_reaches_the_manifest():
-    """With every process on, anatomical routing, survival as hazards, a VEGF blockade and a
-    secondary organ of a type without a measured exosome uptake, the manifest's list holds
-    every key tagged illustrative, for every organ, and nothing else."""
+    """With every process on (EMT and MET too), anatomical routing, survival as hazards, a VEGF
+    blockade and a secondary organ of a type without a measured exosome uptake, the
+    manifest's list holds every key tagged illustrative, for every organ, and nothing else."""
     case = config.from_dict(
         {
             "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
@@ -99,6 +99,7 @@ def test_every_illustrative_default_reaches_the_manifest():
             "secondary": [{"name": "kidney"}, {"name": "liver", "geometry": {"kind": "liver"}}],
             "interventions": [{"kind": "vegf_blockade"}, {"kind": "resection"}],
             "imaging": {"modalities": ["pet", "ct", "mri"], "organs": ["liver"]},
+            "cells": {"switching": {"on": True}},
         }
     )
     tagged = {

@@ -32,9 +32,13 @@ def _organ(**case) -> Organ:
 
 @pytest.mark.parallel
 def test_every_field_an_organ_creates_is_in_the_registry():
-    """A soil-on organ with angiogenesis and a continuum organ with dormant densities hold
-    between them every field the registry lists, and none that it lacks."""
-    soil = _organ(soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True})
+    """A soil-on organ with angiogenesis and EMT (TGF-beta) and a continuum organ with
+    dormant densities hold between them every field the registry lists, and none that it
+    lacks."""
+    soil = _organ(
+        soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
+        cells={"h_ref": 0.02, "initial": {"count": 20}, "switching": {"on": True}},
+    )
     continuum = _organ(
         cells={"mode": "continuum", "h_ref": 0.02, "initial": {"count": 20}},
         dormancy={"r_wake": 0.1},
