@@ -48,6 +48,8 @@ PLACE_AGAIN = 64  # a new position within the vessel site for one that fell outs
 # the draws below (a sample's draws are per unit of the blood, in the order of their ids).
 LIQUID_BIOPSY = 70
 IMAGING = 71  # the noise of the image files (solver/clinic/follow_up.py)
+# Lineage (solver/lineage.py): a continuum organ's shed cell's founder, keyed by its id.
+LINEAGE_FOUNDER = 85
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -80,6 +82,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "PLACE_AGAIN": (PLACE_AGAIN, 4),
     "LIQUID_BIOPSY": (LIQUID_BIOPSY, 1),
     "IMAGING": (IMAGING, 1),
+    "LINEAGE_FOUNDER": (LINEAGE_FOUNDER, 1),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):
