@@ -28,8 +28,8 @@ INITIAL = 150  # small_body's initial cells: founders 0..149, group A below 75, 
 
 def _case():
     case = small_body(P_d=0.3)
-    case.time.steps = 60
-    case.output.every = 20
+    case.time.steps = 45
+    case.output.every = 15
     case.output.fields = True
     case.output.plots = False
     return case
@@ -131,3 +131,62 @@ def test_bad_biopsy_arguments_exit_2_naming_the_option(run, capsys, args, option
     assert main(["biopsy", str(run), *args]) == 2
     if COMM.rank == 0:
         assert option in capsys.readouterr().out
+
+
+@pytest.mark.parallel
+def test_a_restart_continues_the_lineage_exactly(run, tmp_path):
+    """A checkpoint at step 30 (clusters in the blood carry their founders) and a restart:
+    the cells' ids, founders and seeding units at the end are the uninterrupted run's."""
+    from solver.io import plain
+
+    tmp = Path(COMM.bcast(str(tmp_path), root=0))
+    case = _case()
+    case.output.checkpoint_every = 30
+    Simulation(case, tmp / "part", quiet=True).run(steps=30)
+    if COMM.rank == 0:
+        rows = plain.read(tmp / "part" / "checkpoint", "simulation")["blood"]["rows"]
+        assert rows["founder"].dtype == np.uint64 and len(rows["founder"]) == len(rows["id"])
+        cells = plain.read(tmp / "part" / "checkpoint", "liver")["cells"]
+        assert {"founder", "seeded_by"} <= set(cells)
+    Simulation.restart(tmp / "part", quiet=True).run()
+    if COMM.rank == 0:
+        assert (tmp / "part" / "events.csv").read_text() == (run / "events.csv").read_text()
+        for organ in ("primary", "liver", "lung"):
+            a, b = _cells(tmp / "part", organ), _cells(run, organ)
+            for k in ("id", "founder", "seeded_by"):
+                assert (a[k] == b[k]).all(), (organ, k)
+
+
+def test_continuum_lineage_is_the_settled_arrivals_well_mixed(tmp_path):
+    """Continuum mode: each secondary's composition is the arrivals that settled (their
+    founders and units among the arrival rows'), its founders sampled from the primary's
+    initial cells; the biopsy scales it to the core's tumour cells."""
+    case = _case()
+    case.cells.mode = "continuum"
+    Simulation(case, tmp_path / "c", quiet=True).run()
+    rows = list(csv.DictReader(open(tmp_path / "c" / "events.csv")))
+    t = read_lineage_times(tmp_path / "c" / "liver" / "lineage.json")[-1]
+    u, f, w = lineage.read_composition(tmp_path / "c" / "liver" / "lineage.json", t)
+    arrived = {
+        (int(r["unit"]), k)
+        for r in rows
+        if r["event"] == "arrival" and r["organ"] == "liver"
+        for k in lineage.parse_founders(r["founders"])
+    }
+    assert len(w) and set(zip(u.tolist(), f.tolist())) <= arrived
+    assert (f < INITIAL).all() and (w >= 1).all()
+    shed = sum(int(r["cells"]) for r in rows if r["event"] == "intravasation")
+    founders = [
+        k
+        for r in rows
+        if r["event"] == "intravasation"
+        for k in lineage.parse_founders(r["founders"])
+    ]
+    assert shed > 0 and len(set(founders)) > 1  # drawn from the primary's composition
+    r = biopsy.run_biopsy(tmp_path / "c", "liver", "0.1,0.1")
+    got = sum(r["lineage"]["founders"].values())
+    assert got == pytest.approx(r["tumour_cells"]) and r["lesion"] is None
+
+
+def read_lineage_times(path: Path) -> list[float]:
+    return [e["time"] for e in json.loads(path.read_text())["entries"]]

@@ -135,3 +135,19 @@ def test_composition_state_and_history_round_trip(tmp_path):
     assert lineage.read_composition(path, 1.0)[2].sum() == 3.0
     with pytest.raises(config.CaseError, match="no entry at time 2"):
         lineage.read_composition(path, 2.0)
+
+
+def test_a_version_1_checkpoint_is_refused_by_name(tmp_path):
+    """Version 1 cells have no founder (it cannot be told from the parent id): refused,
+    naming the file, the key and why; version 2 is this one."""
+    import json
+
+    from solver.io import checkpoint
+
+    assert checkpoint.VERSION == 2
+    meta = {"format": checkpoint.FORMAT, "version": 1, "step": 3, "time": 0.1, "ranks": 1}
+    (tmp_path / "meta.json").write_text(json.dumps(dict(meta, organs={})))
+    with pytest.raises(config.CaseError) as err:
+        checkpoint._read_meta(tmp_path)
+    assert str(tmp_path / "meta.json") in str(err.value)
+    assert "'version'" in str(err.value) and "before lineage" in str(err.value)
