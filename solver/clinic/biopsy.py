@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 
 from solver import config
 from solver.cells.population import DORMANT, MESENCHYMAL
+from solver.clinic.section import DENSITIES
 
 __all__ = [
     "NEEDLES",
@@ -384,7 +385,7 @@ def sample(core: Core, organ: Organ, needle: Needle, fine: int | None = None) ->
         tumour = float(n_t)
         lineage_note = "discrete cells: each cell's founder and seeding unit"
     else:
-        dens = {k: loc.interpolate(f[k], elem[in_dom], bary[in_dom]) for k in f if k[0] in "cd"}
+        dens = {k: loc.interpolate(f[k], elem[in_dom], bary[in_dom]) for k in DENSITIES if k in f}
         per_cell = dv / organ.h_ref**dim  # densities are cells per h_ref^dim
 
         def mass(names) -> float:
@@ -509,7 +510,6 @@ def run_biopsy(
     """
     from solver.clinic import outputs
     from solver.clinic.background import ORGANS, Scene
-    from solver.clinic.section import DENSITIES
     from solver.io.cells import read_pvd, read_vtu
     from solver.io.series import fields_at, history
     from solver.lineage import read_composition
@@ -624,8 +624,6 @@ def _integral(loc: MeshLocator, values: dict[str, Array]) -> float:
     """The integral of the cell densities over the mesh (lumped: each element's volume over
     its vertices' mean), in L^dim x cells per h_ref^dim.
     """
-    from solver.clinic.section import DENSITIES
-
     X = loc.x[loc.cells]
     T = np.stack([X[:, j + 1] - X[:, 0] for j in range(loc.dim)], axis=2)
     vol = np.abs(np.linalg.det(T)) / math.factorial(loc.dim)
