@@ -727,11 +727,13 @@ def lineage_figure(r: dict[str, Any], path: Path) -> Path | None:
     cmap = plt.get_cmap("tab20")
     for j, u in enumerate(units):
         w = np.array([pairs.get((u, f), 0.0) for f in founders])
-        b.barh(range(len(founders)), w, left=left, color=cmap(j % 20), label=f"{u:x}"[:10])
+        nz = np.flatnonzero(w)  # one patch per (unit, founder) pair: fast with many units
+        b.barh(nz, w[nz], left=left[nz], color=cmap(j % 20), label=f"{u:x}"[:10])
         left += w
     rest = np.array([src["founders"][f] for f in founders]) - left  # units beyond the 40 shown
     if (rest > 1e-9).any():
-        b.barh(range(len(founders)), rest, left=left, color="0.75", label="other units")
+        nz = np.flatnonzero(rest > 1e-9)
+        b.barh(nz, rest[nz], left=left[nz], color="0.75", label="other units")
     b.set_yticks(range(len(founders)), [str(f) for f in founders], fontsize=7)
     b.invert_yaxis()
     b.set_xlabel("cells")
