@@ -435,7 +435,9 @@ def sample(core: Core, organ: Organ, needle: Needle, fine: int | None = None) ->
             "organ": normal,
             "surround": surround,
             "unit": f"cells per {unit}",
-            "tissue": organ.tissue,
+            "tissue": organ.tissue
+            if organ.tissue in TISSUE_DENSITY
+            else f"{organ.tissue} (as soft tissue)",
             "source": "5e8 cells/g (Baserga 1985 via BioNumbers 110895) x tissue density",
         },
         lineage=dict(seq, clones=len(seq["founders"]), note=lineage_note),
