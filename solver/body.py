@@ -14,7 +14,7 @@ from typing import Any, cast
 import numpy as np
 from mpi4py import MPI
 
-from solver import config
+from solver import config, lineage
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
 from solver.clinic.follow_up import FollowUp
@@ -83,7 +83,14 @@ class Body:
 
     # -- one step -------------------------------------------------------------------
     def _event(
-        self, n: int, kind: str, organ: str, site: int, unit: int, phenotype: np.ndarray
+        self,
+        n: int,
+        kind: str,
+        organ: str,
+        site: int,
+        unit: int,
+        phenotype: np.ndarray,
+        founder: np.ndarray | None = None,
     ) -> None:
         m = int((phenotype == 1).sum())
         t = n * self.case.time.dt
@@ -99,6 +106,7 @@ class Body:
                 "cells": len(phenotype),
                 "cells_E": len(phenotype) - m,
                 "cells_M": m,
+                "founders": "" if founder is None else lineage.founders_text(founder),
             }
         )
 
@@ -150,7 +158,15 @@ class Body:
                 continue
             unit = int(rng.hash64(self.case.seed, np.array([site]), n, rng.CLUSTER)[0])
             self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=0)
-            self._event(n, "intravasation", self.names[0], site, unit, cells["phenotype"])
+            self._event(
+                n,
+                "intravasation",
+                self.names[0],
+                site,
+                unit,
+                cells["phenotype"],
+                cells.get("founder", cells["id"]),
+            )
         dormant = self.case.dormancy.r_wake is not None
         blood = self.blood
         if self.exosomes is not None and (blood.rows["entered"] + blood.transit <= n).any():
@@ -177,6 +193,7 @@ class Body:
                     int(a.site[sel][0]),
                     int(u),
                     a.cells["phenotype"][sel],
+                    a.cells["founder"][sel],
                 )
 
     def primary_cells(self) -> int | float:

@@ -27,7 +27,7 @@ from scipy.optimize import least_squares
 from solver import config
 from solver.cells import rng
 
-COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin")
+COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin", "founder")
 
 # Resting cardiac output to organs (fractions); Williams & Leggett (1989) Clin Phys Physiol
 # Meas 10:187, as restated in docs/model.md section 4 (liver: hepatic artery only).
@@ -282,7 +282,9 @@ class Blood:
         self.split = split
         self.cumulative = np.cumsum(split)
         self.rows: dict[str, np.ndarray] = {
-            k: np.zeros(0, dtype=np.uint64 if k in ("id", "parent", "cluster") else np.int64)
+            k: np.zeros(
+                0, dtype=np.uint64 if k in ("id", "parent", "cluster", "founder") else np.int64
+            )
             for k in COLUMNS
         }
         self.rows["clock"] = np.zeros(0)
@@ -357,7 +359,9 @@ class Blood:
     def enter(
         self, cells: dict[str, np.ndarray], cluster: np.ndarray, step: int, origin: int
     ) -> None:
-        """Add cells (portable columns, the same on every rank) as clusters."""
+        """Add cells (portable columns, the same on every rank) as clusters; a cell without
+        a ``founder`` column is its own founder.
+        """
         n = len(cluster)
         if n == 0:
             return
@@ -369,6 +373,8 @@ class Blood:
             "cluster": np.asarray(cluster, dtype=np.uint64),
             "entered": np.full(n, step, dtype=np.int64),
             "origin": np.full(n, origin, dtype=np.int64),
+            # Lineage (docs/biopsy.md): cells without one are their own founders.
+            "founder": cells.get("founder", cells["id"]),
         }
         self.rows = {
             k: np.concatenate([self.rows[k], np.asarray(new[k], dtype=self.rows[k].dtype)])
@@ -430,9 +436,9 @@ class Blood:
         arrivals = []
         for j in np.unique(organ[ok]):
             sel = ok & (organ == j)
-            arrivals.append(
-                Arrival(int(j), site[sel], unit[sel], {k: v[sel] for k, v in out.items()})
-            )
+            # Each arrival's seeding unit travels with it into the organ (docs/biopsy.md).
+            cells = dict({k: v[sel] for k, v in out.items()}, seeded_by=unit[sel])
+            arrivals.append(Arrival(int(j), site[sel], unit[sel], cells))
         self.counts["arrived"] += int(ok.sum())
         return arrivals
 

@@ -156,6 +156,24 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="imaging.KEY=VALUE", help="imaging keys"
     )
     im.add_argument("--output", "-o", help="output folder (default OUTDIR/imaging)")
+    bx = sub.add_parser(
+        "biopsy",
+        help="a core-needle biopsy of a finished run's organ: pathology, lineage, the chance "
+        "of a miss (docs/biopsy.md)",
+    )
+    bx.add_argument("outdir")
+    bx.add_argument("--organ", required=True, help="the organ's name (its output folder)")
+    bx.add_argument(
+        "--at", required=True, metavar="X,Y[,Z]", help="the aimed point, in the case's length unit"
+    )
+    bx.add_argument("--needle", default="14G", metavar="GAUGE", help="14G (default), 16G, 18G")
+    bx.add_argument(
+        "--time", type=float, default=None, help="a stored output time (default: the last)"
+    )
+    bx.add_argument(
+        "--direction", metavar="DX,DY[,DZ]", help="the needle's direction (default: along x)"
+    )
+    bx.add_argument("--output", "-o", help="output folder (default OUTDIR/biopsy)")
     sub.add_parser("info", help="versions of seedsoil and its stack; rank count")
     return p
 
@@ -388,6 +406,38 @@ def cmd_image(args) -> int:
     return 0
 
 
+def cmd_biopsy(args) -> int:
+    """``seedsoil biopsy OUTDIR``: a core-needle biopsy of a finished run (rank 0 works; an
+    input error is raised on every rank, for exit code 2 everywhere).
+    """
+    from solver.clinic import biopsy
+
+    result: tuple[str, list[str]] | str | None = None
+    if COMM.rank == 0:
+        try:
+            r = biopsy.run_biopsy(
+                Path(args.outdir),
+                args.organ,
+                args.at,
+                needle=args.needle,
+                time=args.time,
+                direction=args.direction,
+            )
+            folder = Path(args.output) if args.output else Path(args.outdir) / "biopsy"
+            paths = biopsy.write(r, folder)
+            result = (biopsy.text(r), [str(p) for p in paths])
+        except config.CaseError as err:
+            result = str(err)
+    result = COMM.bcast(result, root=0)
+    if isinstance(result, str):
+        raise config.CaseError(result)
+    assert result is not None
+    say(result[0].rstrip())
+    for p in result[1]:
+        say(f"seedsoil: wrote {p}")
+    return 0
+
+
 def cmd_info(args) -> int:
     """``seedsoil info``: the versions of seedsoil and its stack, and the rank count."""
     from solver.io.manifest import versions
@@ -416,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             "sweep": cmd_sweep,
             "plot": cmd_plot,
             "image": cmd_image,
+            "biopsy": cmd_biopsy,
             "info": cmd_info,
         }
         code = commands[args.command](args)

@@ -40,6 +40,7 @@ from solver.fields.reaction_diffusion import (
 from solver.fields.soil import Soil
 from solver.fields.tgfb import TGFBeta
 from solver.geometry import OrganMesh
+from solver.lineage import NOT_SEEDED, Composition
 from solver.vessels import Angiogenesis
 
 NORMAL, RUPTURED = 1, 2  # vessel kinds
@@ -180,6 +181,7 @@ class Organ:
         self.r_wake = case.dormancy.r_wake
         # Continuum: this rank's share of the cells (real numbers) that died in the tissue and woke.
         self.density_stats = {"died": 0.0, "woke": 0.0}
+        self.lineage = Composition()  # continuum only (discrete cells carry their own)
         if cc.mode == "continuum":
             from solver.fields.continuum import ContinuumCells
 
@@ -195,6 +197,12 @@ class Organ:
                 r = self.continuum.r
                 self.continuum.r = (r[0], r[1] * case.cells.switching.colonise_M)
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
+            # Lineage of the density, well mixed (solver/lineage.py): its initial cells.
+            first = np.uint64(index << 48)  # seed_initial's ids
+            self.lineage.add(
+                np.full(self.initial_cells, NOT_SEEDED, dtype=np.uint64),
+                first + np.arange(self.initial_cells, dtype=np.uint64),
+            )
             if self.r_wake is not None:  # dormant arrivals: densities that neither move nor divide
                 for name in ("d_E", "d_M"):
                     self.fields[name] = fem.Function(V, name=name)
@@ -379,6 +387,9 @@ class Organ:
             "phenotype": cells["phenotype"],
             "clock": cells["clock"],
             "state": state,
+            # Lineage (docs/biopsy.md); rows without it: their own founders, no unit.
+            "founder": cells.get("founder", ids),
+            "seeded_by": cells.get("seeded_by", np.full(len(ids), NOT_SEEDED, np.uint64)),
         }
         placed = self.cells.insert(x, cols, n, rng.ARRIVE)
         return int(placed.sum())
@@ -502,6 +513,7 @@ class Organ:
                         "phenotype": phen[order],
                         "state": np.zeros(nE + nM, np.int8),
                         "clock": np.zeros(nE + nM),
+                        "founder": self.lineage.draw(self.seed, ids[order], n),
                     },
                 )
             )
@@ -532,6 +544,8 @@ class Organ:
             if len(take) == 0:
                 continue
             placed += len(take)
+            unit = cells.get("seeded_by", np.full(len(site), NOT_SEEDED, np.uint64))
+            self.lineage.add(unit[take], cells.get("founder", cells["id"])[take])
             for j, name in enumerate(("d_E", "d_M") if dormant else ("c_E", "c_M")):
                 k = int((cells["phenotype"][take] == j).sum())
                 self.fields[name].x.array[dofs] += k * room / total
@@ -725,6 +739,7 @@ class Organ:
             "uptake": self._uptake,
         }
         if self.continuum is not None:
+            rest["lineage"] = self.lineage.state()
             rest["continuum"] = {
                 k: self.comm.allreduce(v, op=MPI.SUM)
                 for k, v in {**self.continuum.stats, **self.density_stats}.items()
@@ -761,6 +776,7 @@ class Organ:
                 k: (float(v) if self.comm.rank == 0 else 0.0) for k, v in rest["continuum"].items()
             }
             self.continuum.stats = {k: st[k] for k in self.continuum.stats}
+            self.lineage.load_state(rest["lineage"])
             self.density_stats = {k: st[k] for k in self.density_stats}
         if self.soil is not None:
             self.soil.load_state(rest["soil"])

@@ -171,6 +171,7 @@ class DiscreteCells:
             "state": np.zeros(len(ids), np.int8),
             "clock": clock,
             "place": lat.box(x),
+            "founder": ids,  # an initial cell founds its own clone
         }
         x, host, vertex, cols = self.walker.locate(x, start, cols)
         self.pop = Population.from_columns(d, dict(cols, x=x, host=host, vertex=vertex))
@@ -360,6 +361,7 @@ class DiscreteCells:
             return
         pop.clock[born] = 0.0
         kids = pop.take(born)
+        # Daughters keep every other column: founder and seeded_by are inherited.
         kids.set(id=rng.daughter_id(pop.id[born], n), parent=pop.id[born])
         pop.extend(kids)
 

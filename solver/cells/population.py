@@ -8,6 +8,10 @@ import numpy as np
 
 EPITHELIAL, MESENCHYMAL = 0, 1
 INVADING, IN_BLOOD, DORMANT, PROLIFERATING, DEAD = 0, 1, 2, 3, 4
+# ``seeded_by`` of cells that were in their organ at t = 0 (the primary's initial cells, a
+# case's colony): no unit of the blood seeded them. Unit ids are 64-bit hashes, so a unit
+# is 0 with chance 2^-64 (docs/biopsy.md, "Lineage").
+NOT_SEEDED = 0
 
 # name -> (dtype, trailing shape); "x" gets the spatial dimension.
 COLUMNS: dict[str, tuple[type[np.generic], tuple[Any, ...]]] = {
@@ -20,9 +24,14 @@ COLUMNS: dict[str, tuple[type[np.generic], tuple[Any, ...]]] = {
     "phenotype": (np.int8, ()),
     "state": (np.int8, ()),
     "clock": (np.float64, ()),  # time since the last division
+    # Lineage (docs/biopsy.md): the initial cell it descends from (initial cells: their own
+    # id; daughters inherit it), and the unit of the blood (cluster or single cell) that
+    # seeded its organ (NOT_SEEDED for cells there from the start).
+    "founder": (np.uint64, ()),
+    "seeded_by": (np.uint64, ()),
 }
 # What travels between ranks (host and vertex are local, recomputed on arrival).
-PORTABLE = ("id", "parent", "x", "place", "phenotype", "state", "clock")
+PORTABLE = ("id", "parent", "x", "place", "phenotype", "state", "clock", "founder", "seeded_by")
 
 
 class Population:

@@ -52,6 +52,8 @@ IMAGING = 71  # the noise of the image files (solver/clinic/follow_up.py)
 SWITCH = 80  # EMT or MET of a cell in an organ this step
 SWITCH_BLOOD = 81  # EMT of a cell of a platelet-coated unit in the blood
 COAT = 82  # is a surviving unit coated by platelets
+# Lineage (solver/lineage.py): a continuum organ's shed cell's founder, keyed by its id.
+LINEAGE_FOUNDER = 85
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -87,6 +89,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "SWITCH": (SWITCH, 1),
     "SWITCH_BLOOD": (SWITCH_BLOOD, 1),
     "COAT": (COAT, 1),
+    "LINEAGE_FOUNDER": (LINEAGE_FOUNDER, 1),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):

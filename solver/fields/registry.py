@@ -129,6 +129,20 @@ CELL_ATTRIBUTES: dict[str, FieldInfo] = {
         FieldInfo(
             "clock", "time since the last division", "scales.time_s", "discrete cells", "section 3"
         ),
+        FieldInfo(
+            "founder",
+            "founder: the initial cell whose clone it is",
+            "an initial cell's own id; daughters inherit it",
+            "discrete cells",
+            "docs/biopsy.md",
+        ),
+        FieldInfo(
+            "seeded_by",
+            "the unit of the blood (cluster or single cell) that seeded its organ",
+            "unit id; 0 for cells there from the start",
+            "discrete cells",
+            "docs/biopsy.md",
+        ),
         FieldInfo("rank", "MPI rank that held the cell", "rank", "discrete cells", "-"),
     )
 }

@@ -178,3 +178,45 @@ class CellWriter:
             )
         comm.barrier()  # files exist on return, for every rank
         return self.outdir / fname
+
+
+_ARRAY = re.compile(
+    r'<DataArray type="(\w+)" Name="([^"]*)" NumberOfComponents="(\d+)" format="binary">'
+    r"([A-Za-z0-9+/=]*)</DataArray>"
+)
+
+
+def read_vtu(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The points (n, 3) and point data of a .vtu that ``write_vtu`` wrote (plain data:
+    numbers only, decoded with numpy; nothing in the file is run).
+
+    Raises:
+        ValueError: not such a file (names the file and the array).
+    """
+    text = Path(path).read_text()
+    types = {v: k for k, v in _VTK_TYPES.items()}
+    arrays: dict[str, np.ndarray] = {}
+    for vtk, name, ncomp, payload in _ARRAY.findall(text):
+        if vtk not in types:
+            raise ValueError(f"{path}: array {name!r} has an unknown type {vtk}")
+        raw = base64.b64decode(payload)
+        size = int(np.frombuffer(raw[:8], dtype="<u8")[0]) if len(raw) >= 8 else -1
+        if size != len(raw) - 8:
+            raise ValueError(f"{path}: array {name!r}: its byte count does not match its data")
+        a = np.frombuffer(raw[8:], dtype=np.dtype(types[vtk]))
+        arrays[name] = a.reshape(-1, int(ncomp)) if int(ncomp) > 1 else a
+    if "Points" not in arrays:
+        raise ValueError(f"{path}: no Points: not a cell output of seedsoil")
+    points = arrays.pop("Points")
+    for k in ("connectivity", "offsets", "types"):
+        arrays.pop(k, None)
+    for k, v in arrays.items():
+        if len(v) != len(points):
+            raise ValueError(f"{path}: array {k!r} has {len(v)} values for {len(points)} cells")
+    return points, arrays
+
+
+def read_pvd(path: Path) -> list[tuple[float, str]]:
+    """The (time, file) entries of a .pvd that ``CellWriter`` wrote, in its order."""
+    found = re.findall(r'timestep="([^"]+)" part="0" file="([^"]+)"', Path(path).read_text())
+    return [(float(t), f) for t, f in found]

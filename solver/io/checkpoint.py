@@ -36,7 +36,11 @@ from solver.cells.population import DEAD, PORTABLE
 from solver.io import plain
 from solver.io.folder import fault, fsync
 
-FORMAT, VERSION = "seedsoil-checkpoint", 1
+FORMAT, VERSION = "seedsoil-checkpoint", 2
+# Version 2 added the lineage columns (founder, seeded_by) to the cells and the blood
+# (docs/biopsy.md). A version 1 checkpoint's cells have no founder, and no default would be
+# true (a cell's founder cannot be told from its parent id), so it is refused by name.
+LINEAGE_VERSION = 2
 # Where a kill can be injected (SEEDSOIL_FAULT=checkpoint:<stage>[@<step>]), in write order.
 STAGES = ("created", "dofs", "organs", "simulation", "meta", "moved", "renamed", "cleaned")
 
@@ -206,6 +210,12 @@ def _read_meta(folder: Path) -> dict:
         raise config.CaseError(
             f"{path}: key 'format'/'version': not a {FORMAT} version {VERSION} checkpoint "
             f"(written by an older seedsoil?){why}; refused"
+        )
+    if isinstance(data["version"], int) and 1 <= data["version"] < LINEAGE_VERSION:
+        raise config.CaseError(
+            f"{path}: key 'version': {data['version']} is a checkpoint from before lineage "
+            f"(version {LINEAGE_VERSION}: every cell's founder and seeding unit); its cells "
+            "have no founder to continue with; refused (run the case again from the start)"
         )
     if data["version"] != VERSION:
         raise config.CaseError(
@@ -381,6 +391,8 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
         "phenotype": (np.int8, (), 0, 2, False),
         "state": (np.int8, (), 0, DEAD + 1, False),
         "clock": (np.float64, (), None, None, True),
+        "founder": (np.uint64, (), None, None, False),
+        "seeded_by": (np.uint64, (), None, None, False),
     }
     assert set(cols) == set(PORTABLE) | {"cell"}
     cells = c.columns(rest, "cells", cols)
@@ -412,6 +424,7 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
         cont = c.get(rest, "continuum", "continuum", dict)
         for k in (*organ.continuum.stats, *organ.density_stats):
             c.get(cont, k, f"continuum.{k}", float, finite=True)
+        organ.lineage.check_state(c, rest)
     if organ.soil is not None:
         soil = c.get(rest, "soil", "soil", dict)
         if set(soil) != {"rest", "taken_up", "consumed"}:  # restored with setattr: only these

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from mpi4py import MPI
 
-from solver import config, vessels
+from solver import config, lineage, vessels
 from solver.io import folder
 from solver.io.cells import CellWriter
 from solver.io.fields import FieldWriter
@@ -39,6 +39,7 @@ EVENT_COLUMNS = [
     "cells",
     "cells_E",
     "cells_M",
+    "founders",  # lineage (docs/biopsy.md): "founder:cells;..." of the unit, by founder id
 ]
 
 
@@ -163,7 +164,9 @@ class Outputs:
                     )
 
     def state(self, t: float, organs: list[Organ]) -> None:
-        """The fields and (discrete mode) the cells of ``organs`` at time ``t`` (collective)."""
+        """The fields and (discrete mode) the cells of ``organs`` at time ``t``; continuum
+        mode, each organ's lineage composition (ORGAN/lineage.json) (collective).
+        """
         for w in self.fields:
             w.write(t)
         if self.case.cells.mode == "discrete":
@@ -178,9 +181,17 @@ class Outputs:
                         "phenotype": pop.phenotype,
                         "state": pop.state,
                         "clock": pop.clock,
+                        "founder": pop.founder,  # lineage (docs/biopsy.md)
+                        "seeded_by": pop.seeded_by,
                         "rank": np.full(len(pop), self.comm.rank, dtype=np.int32),
                     },
                 )
+        else:  # continuum: each organ's well-mixed founder composition (solver/lineage.py)
+            for o in organs:
+                if o.comm.rank == 0:
+                    (self.outdir / o.name).mkdir(parents=True, exist_ok=True)
+                    lineage.write_composition(self.outdir / o.name / "lineage.json", t, o.lineage)
+            self.comm.barrier()
 
     def writers(self) -> list[FieldWriter | CellWriter | MetricsWriter]:
         """Every writer opened so far."""

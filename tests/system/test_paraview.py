@@ -52,7 +52,7 @@ def test_fields_and_cells_open_in_paraview(tmp_path, capsys):
             "--fields",
             "w,m,c_E,c_M",
             "--cell-attributes",
-            "id,parent,phenotype,state,clock",
+            "id,parent,phenotype,state,clock,founder,seeded_by",
         ],
         capture_output=True,
         text=True,
