@@ -98,6 +98,27 @@ FIELDS: dict[str, FieldInfo] = {
             "section 6",
         ),
         FieldInfo("tips", "tip-cell density", "tips per h_ref^d", "soil.angiogenesis", "section 6"),
+        FieldInfo(
+            "L",
+            "lysyl oxidase (LOX) in the tissue",
+            "LOX amount per volume",
+            "soil.recruits (secondary organs)",
+            "section 6, docs/niche-cells.md",
+        ),
+        FieldInfo(
+            "X",
+            "LOX-cross-linked matrix",
+            "0 to 1",
+            "soil.recruits (secondary organs)",
+            "section 6, docs/niche-cells.md",
+        ),
+        FieldInfo(
+            "R",
+            "recruited myeloid cells (CD11b+, VEGFR1+)",
+            "cells per h_ref^d",
+            "soil.recruits (secondary organs)",
+            "section 6, docs/niche-cells.md",
+        ),
     )
 }
 
