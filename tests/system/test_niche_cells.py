@@ -14,57 +14,14 @@ from solver import config
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD
-BOX = {
-    "size": [0.2, 0.2],
-    "h": 0.01,
-    "tumour_radius": 0.02,
-    "vessel_radius": 0.008,
-    "vessel_min_distance": 0.0,
-}
+CASE = Path(__file__).resolve().parents[2] / "cases" / "niche_cells.toml"
 
 
-def niche_case(steps: int, **extra) -> config.Case:
-    """A hypoxic primary and one lung, with the exosome niche and the recruited cells on;
-    recruitment, release and cross-linking raised so that the niche forms within the run's
-    0.08 T (the defaults act over days) and both pathways (N and LOX) matter."""
-    data = {
-        "name": "niche_cells",
-        "time": {"dt": 1e-3, "steps": steps},
-        "output": {"every": 10, "fields": False, "cells": False, "plots": False},
-        # Few background capillaries: the colony is hypoxic (and releases LOX) from the start.
-        "primary": {
-            "geometry": dict(BOX, normal_vessels=2, ruptured_vessels=4),
-            "oxygen": {"b0": 0.02},
-        },
-        "secondary": [
-            {
-                "name": "lung",
-                "geometry": dict(BOX, normal_vessels=0, ruptured_vessels=3, vessel_seed=2),
-                "extravasation": {"p0": 0.2},
-            }
-        ],
-        "circulation": {"T_V": 0.02, "P_s": 1.0, "P_C": 1.0},
-        "soil": {"oxygen": True, "niche": True, "recruits": True, "every": 5},
-        "exosomes": {"release": 10.0},
-        "recruits": {
-            "release": 5.0,
-            "crosslink": 10.0,
-            "by_lox": 20.0,
-            "by_niche": 300.0,
-            "extravasation": 3.0,
-            "mediate_niche": True,
-        },
-        "cells": {
-            "D_E": 5e-3,
-            "D_M": 1e-2,
-            "T_E": 0.05,
-            "T_M": 0.04,
-            "h_ref": 0.01,
-            "initial": {"count": 150},
-        },
-    }
-    data.update(extra)
-    return config.from_dict(data)
+def niche_case(steps: int, *overrides: str) -> config.Case:
+    """cases/niche_cells.toml (a hypoxic primary and one lung, the exosome niche and the
+    recruited cells on, rates raised so that the niche forms within the run) for ``steps``,
+    outputs every 10 steps."""
+    return config.load(CASE, [f"time.steps={steps}", "output.every=10", *overrides])
 
 
 @pytest.fixture
@@ -82,16 +39,7 @@ def test_conserved_present_before_arrivals_and_restarted(outdir):
     step, with recruited and died integrated from the exact solution and present the
     field's integral; the first arrival finds recruited cells (> 1) in the lung; a restart
     from step 30 writes the same metrics."""
-    case = niche_case(
-        60,
-        output={
-            "every": 10,
-            "fields": False,
-            "cells": False,
-            "plots": False,
-            "checkpoint_every": 30,
-        },
-    )
+    case = niche_case(60, "output.checkpoint_every=30")
     seen: dict[str, float] = {}
 
     def check(sim, n, t):
@@ -105,11 +53,11 @@ def test_conserved_present_before_arrivals_and_restarted(outdir):
 
     whole = Simulation(case, outdir / "whole", quiet=True)
     whole.run(callback=check)
+    assert seen["recruits"] > 1.0, seen  # recruited cells before the first tumour cell
     rows = _rows(outdir / "whole")
     assert float(rows[-1]["lung.recruits_recruited"]) > 10.0
     assert float(rows[-1]["lung.lox_taken_up"]) > 0.0  # LOX arrived once the primary was hypoxic
     assert float(rows[-1]["lox_pool_balance"]) == pytest.approx(0.0, abs=1e-12)
-    assert seen["recruits"] > 1.0, seen  # recruited cells before the first tumour cell
 
     part = Simulation(case, outdir / "part", quiet=True)
     part.run(steps=30)
@@ -139,10 +87,10 @@ def test_blocking_vegfr1_or_lox_reduces_colonisation(outdir):
     steps = 80
     arms = {
         "control": [],
-        "vegfr1": [{"kind": "vegfr1_blockade", "strength": 1.0}],
-        "lox": [{"kind": "lox_inhibition", "strength": 1.0}],
+        "vegfr1": ['interventions=[{kind="vegfr1_blockade", strength=1.0}]'],
+        "lox": ['interventions=[{kind="lox_inhibition", strength=1.0}]'],
     }
-    out = {k: _settled(niche_case(steps, interventions=v), outdir / k) for k, v in arms.items()}
+    out = {k: _settled(niche_case(steps, *v), outdir / k) for k, v in arms.items()}
     reached = {k: v[0] for k, v in out.items()}
     assert len(set(reached.values())) == 1 and reached["control"] > 50, out
     share = {k: v[1] / v[0] for k, v in out.items()}
