@@ -97,3 +97,22 @@ def test_blocking_vegfr1_or_lox_reduces_colonisation(outdir):
     for arm in ("vegfr1", "lox"):
         assert share[arm] < share["control"] - 0.05, out
         assert out[arm][2] < out["control"][2], out
+
+
+@pytest.mark.parallel
+def test_continuum_mode_acts_on_the_density(outdir):
+    """cells.mode = "continuum": LOX comes from the hypoxic density, the balances close,
+    and the recruited cells speed the lung density's growth (the same arrivals with the
+    division gain g = 1 as with g = 0, more cells in the lung)."""
+    lung = {}
+    for g in (0.0, 1.0):
+        case = niche_case(50, 'cells.mode="continuum"', f"recruits.proliferation={g}")
+        sim = Simulation(case, outdir / f"g{g}", quiet=True)
+        sim.run()
+        last = _rows(outdir / f"g{g}")[-1]
+        assert float(last["lox_released"]) > 0 and float(last["lung.lox_taken_up"]) > 0
+        assert abs(float(last["lung.recruits_balance"])) < 1e-10
+        assert abs(float(last["lung.lox_balance"])) < 1e-12
+        assert abs(float(last["ledger_error"])) < 1e-9
+        lung[g] = (int(last["arrived"]), float(last["lung.cells"]))
+    assert lung[0.0][0] == lung[1.0][0] > 0 and lung[1.0][1] > lung[0.0][1], lung
