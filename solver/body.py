@@ -18,10 +18,19 @@ from solver import config, lineage
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
 from solver.clinic.follow_up import FollowUp
+from solver.fields import recruits
 from solver.organ import Organ, length_mm, scale_hours
 from solver.partition import Placement
 
-INTERVENTIONS = ("resection", "vegf_blockade", "exosome_release", "integrin", "antiplatelet")
+INTERVENTIONS = (
+    "resection",
+    "vegf_blockade",
+    "exosome_release",
+    "integrin",
+    "antiplatelet",
+    "vegfr1_blockade",
+    "lox_inhibition",
+)
 
 
 class Body:
@@ -74,6 +83,9 @@ class Body:
                 k_organs=exosome_uptake(case.exosomes, self.types),
                 dt=case.time.dt,
             )
+        self.lox: recruits.LOXPool | None = None  # LOX in the plasma (docs/niche-cells.md)
+        if case.soil.recruits and self.blood is not None:
+            self.lox = recruits.LOXPool(case.recruits, len(self.types), case.time.dt)
         self.blocked: set[str] = set()  # integrin profiles blocked now (interventions)
         initial = case.cells.initial.count + sum(o.colony for o in case.secondary)
         self.ledger: dict[str, int | float] = {"initial": initial, "failed_extravasation": 0}
@@ -138,6 +150,13 @@ class Body:
             if blocked != self.blocked:  # a dose starts or ends
                 self.blocked = blocked
                 self.exosomes.set_uptake(exosome_uptake(self.case.exosomes, self.types, blocked))
+        block = {
+            "vegfr1": min(1.0, sum(i.strength for i in active["vegfr1_blockade"])),
+            "lox": min(1.0, sum(i.strength for i in active["lox_inhibition"])),
+        }
+        for o in self.placement.organs:
+            if o.recruits is not None:
+                o.recruits.block = block
 
     def exosome_uptake(self) -> np.ndarray:
         """The plasma pool over this step: released by the primary's cells, taken up by
@@ -146,6 +165,19 @@ class Body:
         if self.exosomes is None:
             return np.zeros(len(self.names) - 1)
         return self.exosomes.step(self.primary_cells(), self.exosomes.releasing)
+
+    def lox_uptake(self) -> None:
+        """The plasma LOX pool over this step: released by the primary's hypoxic cells,
+        taken up by each secondary, whose recruits receive it (collective).
+        """
+        if self.lox is None:
+            return
+        p = self.placement.hosted.get(0)
+        hypoxic = self.placement.from_organ(0, recruits.hypoxic_cells(p) if p is not None else 0.0)
+        amounts = self.lox.step(float(hypoxic))
+        for o in self.placement.organs:
+            if o.recruits is not None:
+                o.recruits.pending += float(amounts[o.index - 1])
 
     def circulate(self, n: int) -> None:
         """Intravasation from the primary, the blood, extravasation into the secondaries."""
@@ -169,7 +201,8 @@ class Body:
             )
         dormant = self.case.dormancy.r_wake is not None
         blood = self.blood
-        if self.exosomes is not None and (blood.rows["entered"] + blood.transit <= n).any():
+        niche = self.exosomes is not None or self.lox is not None
+        if niche and (blood.rows["entered"] + blood.transit <= n).any():
             self._niche_extravasation()  # only when someone leaves the blood: a collective
         arrivals = self.blood.leave(n)
         if not arrivals:
@@ -205,11 +238,19 @@ class Body:
         return int(count) if self.discrete else float(count)
 
     def _niche_extravasation(self) -> None:
-        """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary."""
+        """p_ext = 1 - (1 - p0) exp(-epsilon N) at each vessel site of each secondary; with
+        recruited cells, also - epsilon_R R / R_max in the exponent (recruits.extravasation).
+        """
         assert self.blood is not None
 
         def p_sites(o: Organ) -> np.ndarray:
-            return extravasation_probability(o.spec.extravasation, o.site_values("N"))
+            N = o.site_values("N") if "N" in o.fields else 0.0
+            if o.recruits is not None:
+                occupancy = o.site_values("R") / self.case.recruits.R_max
+                return recruits.extravasation(
+                    o.spec.extravasation, self.case.recruits, N, occupancy
+                )
+            return extravasation_probability(o.spec.extravasation, N)
 
         for name, p in self.placement.everywhere(lambda o: p_sites(o) if o.index else None).items():
             if p is not None:
@@ -288,6 +329,8 @@ class Body:
         row.update(ledger)
         if self.exosomes is not None:
             row.update(self.exosomes.metrics())
+        if self.lox is not None:
+            row.update(self.lox.metrics())
         if self.blood is not None:
             row.update(self.follow_up.biopsy(self.blood, step))
         self.follow_up.record(row, self.detected, hours)
@@ -320,6 +363,7 @@ class Body:
             "ledger": self.ledger,
             "blood": None if self.blood is None else self.blood.state(),
             "exosomes": None if self.exosomes is None else self.exosomes.state(),
+            "lox": None if self.lox is None else self.lox.state(),
             "blocked": sorted(self.blocked),
             "detected": self.detected,
         }
@@ -331,5 +375,7 @@ class Body:
             self.blood.load_state(state["blood"])
         if self.exosomes is not None:
             self.exosomes.load_state(state["exosomes"])
+        if self.lox is not None:
+            self.lox.load_state(state["lox"])
         self.blocked = set(state["blocked"])
         self.detected = state["detected"]

@@ -943,6 +943,111 @@ class ExosomesSpec(Strict):
     )
 
 
+KAPLAN = "Kaplan et al. (2005) Nature 438:820"
+ERLER = "Erler et al. (2009) Cancer Cell 15:35"
+
+
+class RecruitsSpec(Strict):
+    """The niche's recruited cells (docs/niche-cells.md; solver/fields/recruits.py): lysyl
+    oxidase (LOX) released by hypoxic primary cells into a plasma pool P,
+    dP/dt = release H - removal P (H: hypoxic primary cells; each secondary takes
+    ``uptake`` of the removal where its vessels are); in each secondary, LOX in the tissue
+    dL/dt = (its uptake) - decay L, cross-linked matrix dX/dt = crosslink L (1 - X) - X_loss X,
+    and recruited bone-marrow-derived myeloid cells (CD11b+ and VEGFR1+, one density)
+    dR/dt = (by_lox X + by_niche N) (R_max - R) - death R, pointwise (no diffusion).
+    """
+
+    process: ClassVar[str | None] = "recruits"
+
+    release: NonNeg = param(
+        0.05,
+        unit="1/T",
+        source="illustrative: LOX release per hypoxic primary cell (L ~ 1 in a target organ "
+        "of size 1 from ~1e3 hypoxic cells)",
+        doc="LOX amount released into the plasma per hypoxic primary cell (o < oxygen.hypoxia; "
+        "Erler et al. 2006 Nature 440:1222: hypoxia induces LOX) per unit time.",
+    )
+    removal: Pos = param(
+        5.0,
+        unit="1/T",
+        source="illustrative: plasma half-life of LOX ~1.5 h (no measured value found)",
+        doc="Removal rate of LOX from the plasma: clearance plus every organ's uptake.",
+    )
+    uptake: Prob = param(
+        0.1,
+        unit="1",
+        source=f"illustrative: {ERLER} report LOX accumulating in the lungs, not its share",
+        doc="Fraction of the plasma removal each secondary organ takes up (where its vessels "
+        "are); the rest is cleared elsewhere.",
+    )
+    decay: NonNeg = param(
+        0.1,
+        unit="1/T",
+        source="illustrative: turnover of LOX in the tissue (~4 days)",
+        doc="Decay of LOX in the tissue.",
+    )
+    crosslink: NonNeg = param(
+        1.0,
+        unit="1/T",
+        source=f"illustrative: {ERLER}: LOX cross-links collagen IV of the basement membrane",
+        doc="Cross-linking rate of the matrix per unit LOX in the tissue.",
+    )
+    crosslink_loss: NonNeg = param(
+        0.01,
+        unit="1/T",
+        source="illustrative: collagen turnover (weeks to months)",
+        doc="Loss of cross-linked matrix (collagen turnover).",
+    )
+    R_max: Pos = param(
+        1.0,
+        unit="cells",
+        source="illustrative: the saturation of recruited cells, per h_ref^d",
+        doc="Saturation of the recruited density (cells per h_ref^d); R / R_max is the "
+        "occupancy the effects read.",
+    )
+    by_lox: NonNeg = param(
+        0.1,
+        unit="1/T",
+        source=f"illustrative: {ERLER}: CD11b+ cells adhere to LOX-cross-linked collagen IV",
+        doc="Recruitment of CD11b+ myeloid cells per unit cross-linked matrix X.",
+    )
+    by_niche: NonNeg = param(
+        0.1,
+        unit="1/T",
+        source=f"illustrative: {KAPLAN}: VEGFR1+ progenitors home to fibronectin-rich niches",
+        doc="Recruitment of VEGFR1+ haematopoietic progenitors per unit niche conditioning N "
+        "(with soil.niche).",
+    )
+    death: NonNeg = param(
+        0.05,
+        unit="1/T",
+        source="illustrative: residence of recruited myeloid cells ~9 days",
+        doc="Death or departure of recruited cells.",
+    )
+    extravasation: NonNeg = param(
+        2.0,
+        unit="1",
+        source=f"illustrative: {KAPLAN}: clusters provide a permissive niche for incoming "
+        "tumour cells",
+        doc="epsilon_R: arrivals extravasate with p_ext = 1 - (1 - p0) exp(-epsilon N - "
+        "epsilon_R R / R_max).",
+    )
+    proliferation: NonNeg = param(
+        1.0,
+        unit="1",
+        source=f"illustrative: {ERLER}: LOX inhibition prevents metastatic growth",
+        doc="g: cells in a secondary divide at their rate times (1 + g R / R_max) (continuum: "
+        "growth rate; discrete: cycle clock; asynchronous division only).",
+    )
+    mediate_niche: bool = param(
+        False,
+        unit="-",
+        source=f"setting: {KAPLAN}: without VEGFR1+ cells there is no niche and no metastasis",
+        doc="true: the niche conditioning N acts on extravasation only through the recruited "
+        "cells (its epsilon N term is dropped, R / R_max carries it).",
+    )
+
+
 class InterventionSpec(Strict):
     """A treatment in time: ``resection`` of the primary at ``start``; ``vegf_blockade``
     (an extra VEGF sink ``strength`` while a dose acts), ``exosome_release`` blocked (e.g.
@@ -950,12 +1055,21 @@ class InterventionSpec(Strict):
     ``exosomes.off_target``) from ``start`` to ``stop``, in doses of ``duration`` every
     ``every`` (0: continuous); ``antiplatelet`` (aspirin-like: a fraction ``strength`` of
     the platelet coat of circulating units removed, with ``circulation.survival =
-    "hazards"``; docs/survival.md) over the same schedule.
+    "hazards"``; docs/survival.md) over the same schedule; ``vegfr1_blockade`` (anti-VEGFR1
+    antibody, Kaplan et al. 2005) and ``lox_inhibition`` (BAPN or an anti-LOX antibody, Erler
+    et al. 2009) block a fraction ``strength`` of the recruitment of VEGFR1+ cells by N and of
+    LOX's cross-linking (with soil.recruits; docs/niche-cells.md).
     """
 
-    kind: Literal["resection", "vegf_blockade", "exosome_release", "integrin", "antiplatelet"] = (
-        param(unit="-", source="setting", doc="The treatment (see above).")
-    )
+    kind: Literal[
+        "resection",
+        "vegf_blockade",
+        "exosome_release",
+        "integrin",
+        "antiplatelet",
+        "vegfr1_blockade",
+        "lox_inhibition",
+    ] = param(unit="-", source="setting", doc="The treatment (see above).")
     start: NonNeg = param(0.0, unit="T", source="setting", doc="Start.")
     stop: NonNeg | None = param(
         None, unit="T", source="setting", doc="Stop; unset: the end of the run."
@@ -969,7 +1083,8 @@ class InterventionSpec(Strict):
         source="illustrative: anti-VEGF sink ~10 x VEGF's decay rate",
         doc="vegf_blockade: the extra VEGF sink (anti-VEGF binds free VEGF). For kind = "
         "'antiplatelet' it has no default and is the fraction of the platelet coat removed "
-        "(unit 1, in [0, 1]).",
+        "(unit 1, in [0, 1]); for 'vegfr1_blockade' and 'lox_inhibition' the fraction blocked "
+        "(unit 1, in [0, 1], no default).",
     )
     profile: Literal["lung", "liver", "brain"] | None = param(
         None, unit="-", source="setting", doc="integrin: the blocked tropism."
@@ -988,6 +1103,13 @@ class InterventionSpec(Strict):
             raise ValueError(
                 "kind = 'antiplatelet' needs strength, the fraction of the platelet coat it "
                 f"removes, in [0, 1] (got {self.strength if given else 'none'})"
+            )
+        if self.kind in ("vegfr1_blockade", "lox_inhibition") and (
+            not given or self.strength > 1.0
+        ):
+            raise ValueError(
+                f"kind = {self.kind!r} needs strength, the fraction it blocks, in [0, 1] "
+                f"(got {self.strength if given else 'none'})"
             )
         return self
 
@@ -1039,6 +1161,13 @@ class SoilSpec(Strict):
         unit="-",
         source="setting",
         doc="Tip cells from vessel sites up VEGF gradients; perfused trails raise b.",
+    )
+    recruits: bool = param(
+        False,
+        unit="-",
+        source="setting",
+        doc="LOX from hypoxic primary cells and recruited myeloid cells in the secondaries "
+        "([recruits], docs/niche-cells.md).",
     )
     # The error of sub-cycling is measured in tests/unit/fields/test_soil.py.
     every: Annotated[int, Field(ge=1)] = param(
@@ -1629,6 +1758,7 @@ class Case(Strict):
     dormancy: DormancySpec = Field(default_factory=DormancySpec)
     soil: SoilSpec = Field(default_factory=SoilSpec)
     exosomes: ExosomesSpec = Field(default_factory=ExosomesSpec)
+    recruits: RecruitsSpec = Field(default_factory=RecruitsSpec)
     interventions: list[InterventionSpec] = Field(default_factory=list)
     lesions: LesionsSpec = Field(default_factory=LesionsSpec)
     imaging: ImagingSpec = Field(default_factory=ImagingSpec)
@@ -1673,6 +1803,7 @@ class Case(Strict):
             )
         self._clinic(names)
         check_antiplatelet(self.circulation, self.interventions)
+        check_recruits(self)
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
         if self.cells.mode == "continuum" and self.parallel.balance == "cells":
             raise ValueError(
@@ -1786,6 +1917,48 @@ class Case(Strict):
             elif name not in table.model_fields_set:
                 used[key] = why
         return used
+
+
+def check_recruits(case: Case) -> None:
+    """Refuse what the recruited cells cannot do (ValueError naming the key): their
+    interventions without them, LOX without hypoxia or without a blood to carry it, and a
+    proliferation gain with the discrete synchronous division (which has no rate to raise).
+    """
+    on = case.soil.recruits
+    for k, i in enumerate(case.interventions):
+        if i.kind in ("vegfr1_blockade", "lox_inhibition") and not on:
+            raise ValueError(
+                f"key 'interventions.{k}.kind' = {i.kind!r} blocks the recruitment of niche cells, "
+                "and soil.recruits is false (no recruited cells), so it would have no effect: set "
+                "soil.recruits = true or drop the intervention"
+            )
+    if not on:
+        return
+    if not case.soil.oxygen:
+        raise ValueError(
+            "key 'soil.recruits': LOX comes from hypoxic primary cells (o < oxygen.hypoxia), and "
+            "soil.oxygen is false: set soil.oxygen = true"
+        )
+    if not case.secondary:
+        raise ValueError(
+            "key 'soil.recruits': LOX reaches the secondary organs through the blood, and the "
+            "case has none: add a [[secondary]] organ"
+        )
+    if case.recruits.uptake * len(case.secondary) > 1.0:
+        raise ValueError(
+            f"key 'recruits.uptake': {len(case.secondary)} secondary organs taking "
+            f"{case.recruits.uptake} of the removal each take more than all of it"
+        )
+    if (
+        case.recruits.proliferation > 0
+        and case.cells.mode == "discrete"
+        and case.cells.division == "synchronous"
+    ):
+        raise ValueError(
+            "key 'recruits.proliferation': it speeds each cell's cycle clock, and cells.division "
+            "= 'synchronous' divides all cells at fixed steps: use 'asynchronous' or set "
+            "recruits.proliferation = 0"
+        )
 
 
 def meta(model: type[BaseModel], name: str) -> dict[str, Any]:

@@ -136,6 +136,19 @@ class Organ:
                 positive=m_matrix,
             )
             self.fields["tgfb"] = self.tgfb.T
+        self.recruits = None  # LOX and recruited niche cells (secondaries; docs/niche-cells.md)
+        if case.soil.recruits and index > 0:
+            from solver.fields.recruits import Recruits
+
+            self.recruits = Recruits(
+                V=V,
+                lumped=self.lumped,
+                spec=case.recruits,
+                b0=spec.oxygen.b0,
+                dt=self.dt,
+                cell_volume=case.cells.h_ref**self.dim,
+            )
+            self.fields.update(self.recruits.fields)
         self.volume = self.comm.allreduce(self.lumped[: self.n_owned].sum(), op=MPI.SUM)
         self.w_initial = self._integral(self.fields["w"].x.array)
 
@@ -619,6 +632,7 @@ class Organ:
                     (self.spec.oxygen.hypoxia, self.spec.oxygen.necrosis),
                     None if N is None else N.x.array,
                     self.spec.niche.wake,
+                    speed=None if self.recruits is None else self.recruits.speed(),
                 )
                 if self.switching is not None:  # EMT and MET in the start-of-step signals
                     self.switching.step_cells(self.cells.pop, n, *self._signals())
@@ -662,6 +676,10 @@ class Organ:
             self._uptake += uptake
             if n % self.soil_every == 0:
                 self._soil_step()
+        if self.recruits is not None:
+            assert self.soil is not None  # recruits need oxygen (config.check_recruits)
+            N = f.get("N")
+            self.recruits.step(None if N is None else N.x.array, self.soil.b.x.array)
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
@@ -683,6 +701,7 @@ class Organ:
             f["w"],
             grow=None if ox is None else ox.x.array >= self.spec.oxygen.hypoxia,
             occupied=dormant,
+            speed=None if self.recruits is None else self.recruits.speed(),
         )
         n_own, vol = self.n_owned, self.cells_cfg.h_ref**self.dim
         if ox is not None:
@@ -748,6 +767,8 @@ class Organ:
             rest["soil"] = self.soil.state()
         if self.switching is not None:
             rest["switching"] = self.switching.totals(self.comm)
+        if self.recruits is not None:
+            rest["recruits"] = self.recruits.state()
         if self.angio is not None:
             angio = self.angio.state()
             dofs.update(angio["dofs"])
@@ -782,6 +803,8 @@ class Organ:
             self.soil.load_state(rest["soil"])
         if self.switching is not None:
             self.switching.load_state(rest["switching"], self.comm)
+        if self.recruits is not None:
+            self.recruits.load_state(rest["recruits"])
         if self.angio is not None:
             self.angio.load_state({"dofs": {"_trail": dofs["_trail"]}, "rest": rest["angio"]})
             assert self.soil is not None
@@ -830,6 +853,7 @@ class Organ:
             **extra,
             **(self._soil_metrics() if self.soil is not None else {}),
             **(self._switching_metrics() if self.switching is not None else {}),
+            **(self.recruits.metrics() if self.recruits is not None else {}),
         }
 
     def _switching_metrics(self) -> dict[str, float]:

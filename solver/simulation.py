@@ -239,6 +239,7 @@ class Simulation:
                 self.n, self.t = n, n * dt
                 body.treat(n)
                 uptake = body.exosome_uptake()
+                body.lox_uptake()  # LOX from the plasma to the secondaries' recruits
                 for organ in self.organs:
                     organ.step(n, uptake[organ.index - 1] / dt if organ.index else 0.0)
                 if body.blood is not None:
@@ -308,6 +309,7 @@ class Simulation:
             "ledger": body["ledger"],
             "blood": body["blood"],
             "exosomes": body["exosomes"],
+            "lox": body["lox"],
             "blocked": body["blocked"],
             "last_output": list(self.last_output),
             "last": self.last,
@@ -319,7 +321,7 @@ class Simulation:
         """The inverse of ``state``."""
         self.n, self.t = state["n"], state["t"]
         self.body.load_state(
-            {k: state[k] for k in ("ledger", "blood", "exosomes", "blocked", "detected")}
+            {k: state.get(k) for k in ("ledger", "blood", "exosomes", "lox", "blocked", "detected")}
         )
         self.last_output = tuple(state["last_output"])
         if state["last"] is not None:

@@ -229,12 +229,14 @@ class DiscreteCells:
         limits: tuple[float, float] = (0.0, 0.0),
         N_values: np.ndarray | None = None,
         wake_gain: float = 0.0,
+        speed: np.ndarray | None = None,
     ):
         """Advance the cells by one step ``n`` in the ECM field ``w`` (P1 dof values,
         owned + ghost, from the start of the step). With oxygen ``o_values``: below
         ``limits[0]`` (o_hyp) no division and the cycle clock stands still, death below
         ``limits[1]`` (o_nec). With the niche conditioning ``N_values``: dormant cells wake
-        at r_wake (1 + wake_gain N).
+        at r_wake (1 + wake_gain N). ``speed`` (per dof, None: 1): the cycle clock advances
+        by it per step (recruited niche cells, solver/fields/recruits.py).
         """
         self._move(n, w_values)
         if o_values is not None:
@@ -243,7 +245,11 @@ class DiscreteCells:
                 self.pop = self.pop.take(np.flatnonzero(~dead))
                 self.stats["died"] += int(dead.sum())
         if self.p.proliferation:
-            self._divide(n, None if o_values is None else o_values[self.pop.vertex] >= limits[0])
+            self._divide(
+                n,
+                None if o_values is None else o_values[self.pop.vertex] >= limits[0],
+                None if speed is None else speed[self.pop.vertex],
+            )
         dormant = np.flatnonzero(self.pop.state == DORMANT)
         if len(dormant):
             p = self.p_wake
@@ -322,11 +328,11 @@ class DiscreteCells:
             self.dim, {k: merged.pop(k)[order] for k in list(merged)}
         )
 
-    def _divide(self, n: int, allowed: np.ndarray | None = None):
+    def _divide(self, n: int, allowed: np.ndarray | None = None, speed: np.ndarray | None = None):
         pop, lat = self.pop, self.lattice
         cycling = pop.state != DORMANT if allowed is None else (pop.state != DORMANT) & allowed
         # Quiescent cells (dormant, hypoxic) keep their clock: the cycle halts in G0/G1.
-        pop.data["clock"] = pop.clock + cycling
+        pop.data["clock"] = pop.clock + (cycling if speed is None else cycling * speed)
         if self.p.division == "synchronous":
             # Franssen's reference code (MetaSpread 2024.0.6 cancermodel.py, step and
             # proliferate): when the count of completed steps n - 1 reaches a multiple of a

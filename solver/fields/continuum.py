@@ -157,10 +157,12 @@ class ContinuumCells:
         source_M: np.ndarray | None = None,
         grow: np.ndarray | None = None,
         occupied: np.ndarray | None = None,
+        speed: np.ndarray | None = None,
     ) -> None:
         """Advance c_E, c_M by dt; sources per dof (owned or owned+ghost), per unit time;
         ``grow``: where cells may divide (bool per dof, default everywhere); ``occupied``:
-        density of cells that take room but neither move nor divide.
+        density of cells that take room but neither move nor divide; ``speed``: a factor on the
+        growth rate per dof (recruited niche cells, solver/fields/recruits.py).
         """
         bound = self._operators(w)
         ns = (
@@ -176,6 +178,7 @@ class ContinuumCells:
         ]
         self._grow = None if grow is None else np.asarray(grow, dtype=bool)[: self.n]
         self._occupied = None if occupied is None else np.asarray(occupied, dtype=float)[: self.n]
+        self._speed = None if speed is None else np.asarray(speed, dtype=float)[: self.n]
         c = self._c.array.reshape(-1, 2)
         for k in range(2):
             c[: self.n, k] = self.c[k].x.array[: self.n]
@@ -234,7 +237,9 @@ class ContinuumCells:
             S = S + self._occupied
         for k in range(2):
             a: float | np.ndarray = tau * self.r[k]
-            if self._grow is not None and a != 0.0:
+            if self._speed is not None and a != 0.0:
+                a = a * self._speed  # niche cells raise the growth rate (recruits.py)
+            if self._grow is not None and np.any(a != 0.0):
                 a = np.where(self._grow, a, 0.0)  # hypoxic arrest: no division, no crowding term
             if np.any(a != 0.0) or src[k] is not None:
                 num = c[k][:n] * (1.0 + a)

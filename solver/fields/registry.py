@@ -105,6 +105,27 @@ FIELDS: dict[str, FieldInfo] = {
             "cells.switching.on",
             "section 3 (docs/emt.md)",
         ),
+        FieldInfo(
+            "L",
+            "lysyl oxidase (LOX) in the tissue",
+            "LOX amount per volume",
+            "soil.recruits (secondary organs)",
+            "section 6, docs/niche-cells.md",
+        ),
+        FieldInfo(
+            "X",
+            "LOX-cross-linked matrix",
+            "0 to 1",
+            "soil.recruits (secondary organs)",
+            "section 6, docs/niche-cells.md",
+        ),
+        FieldInfo(
+            "R",
+            "recruited myeloid cells (CD11b+, VEGFR1+)",
+            "cells per h_ref^d",
+            "soil.recruits (secondary organs)",
+            "section 6, docs/niche-cells.md",
+        ),
     )
 }
 

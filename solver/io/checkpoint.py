@@ -433,6 +433,8 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
             c.get(soil, k, f"soil.{k}", float, finite=True)
         for k, _v in c.get(soil, "rest", "soil.rest", dict).items():
             c.get(soil["rest"], k, f"soil.rest.{k}", bool)
+    if organ.recruits is not None:
+        organ.recruits.check_state(c, rest)
     if organ.angio is not None:
         a = c.get(rest, "angio", "angio", dict)
         any_int = (np.int64, (), None, None, False)
@@ -486,8 +488,10 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
         c.get(state["detected"], k, f"detected.{k}", float, finite=True)
     c.get(state, "wall", "wall", dict)
     body = sim.body
-    for key, have in (("blood", body.blood), ("exosomes", body.exosomes)):
-        if (c.get(state, key, key) is None) != (have is None):
+    for key, have in (("blood", body.blood), ("exosomes", body.exosomes), ("lox", body.lox)):
+        # lox: absent from the checkpoints of versions before the recruited cells
+        given = c.get(state, key, key) if key != "lox" else state.get(key)
+        if (given is None) != (have is None):
             c.fail(
                 key,
                 f"the case {'has' if have is not None else 'has no'} {key}, the checkpoint "
@@ -497,6 +501,8 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
         body.blood.check_state(c, state)
     if body.exosomes is not None:
         body.exosomes.check_state(c, state)
+    if body.lox is not None:
+        body.lox.check_state(c, state)
     return state
 
 

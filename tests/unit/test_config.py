@@ -94,7 +94,13 @@ def test_every_illustrative_default_reaches_the_manifest():
     manifest's list holds every key tagged illustrative, for every organ, and nothing else."""
     case = config.from_dict(
         {
-            "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
+            "soil": {
+                "oxygen": True,
+                "vegf": True,
+                "niche": True,
+                "angiogenesis": True,
+                "recruits": True,
+            },
             "circulation": {"routing": "anatomical", "survival": "hazards"},
             "secondary": [{"name": "kidney"}, {"name": "liver", "geometry": {"kind": "liver"}}],
             "interventions": [{"kind": "vegf_blockade"}, {"kind": "resection"}],
@@ -139,7 +145,13 @@ def test_manifest_lists_every_organs_illustrative_keys(tmp_path):
             "time": {"steps": 0},
             "output": {"plots": False},
             "cells": {"initial": {"count": 5}},
-            "soil": {"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
+            "soil": {
+                "oxygen": True,
+                "vegf": True,
+                "niche": True,
+                "angiogenesis": True,
+                "recruits": True,
+            },
             "primary": {"geometry": small, "oxygen": {"b0": 0.2}},
             "secondary": [
                 {"name": "liver", "geometry": small, "angiogenesis": {"escape": 0.03}},

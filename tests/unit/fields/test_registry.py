@@ -32,9 +32,9 @@ def _organ(**case) -> Organ:
 
 @pytest.mark.parallel
 def test_every_field_an_organ_creates_is_in_the_registry():
-    """A soil-on organ with angiogenesis and EMT (TGF-beta) and a continuum organ with
-    dormant densities hold between them every field the registry lists, and none that it
-    lacks."""
+    """A soil-on organ with angiogenesis and EMT (TGF-beta), a continuum organ with dormant
+    densities and a secondary with recruited niche cells hold between them every field the
+    registry lists, and none that it lacks."""
     soil = _organ(
         soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
         cells={"h_ref": 0.02, "initial": {"count": 20}, "switching": {"on": True}},
@@ -43,7 +43,19 @@ def test_every_field_an_organ_creates_is_in_the_registry():
         cells={"mode": "continuum", "h_ref": 0.02, "initial": {"count": 20}},
         dormancy={"r_wake": 0.1},
     )
-    held = set(soil.fields) | set(continuum.fields)
+    # the recruited niche cells live in the secondary organs
+    cells = {"h_ref": 0.02, "initial": {"count": 20}}
+    spec = config.from_dict(
+        {
+            "primary": {"geometry": GEOMETRY},
+            "secondary": [{"name": "lung", "geometry": GEOMETRY}],
+            "cells": cells,
+            "soil": {"oxygen": True, "recruits": True},
+        }
+    )
+    mesh = geometry.build(spec.secondary[0].geometry, MPI.COMM_WORLD)
+    lung = Organ(spec.secondary[0], mesh, spec, index=1)
+    held = set(soil.fields) | set(continuum.fields) | set(lung.fields)
     assert held - set(registry.FIELDS) == set(), "fields missing from the registry"
     assert set(registry.FIELDS) - held == set(), "registry entries no organ creates"
     for f in registry.FIELDS.values():
