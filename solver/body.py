@@ -14,7 +14,7 @@ from typing import Any, cast
 import numpy as np
 from mpi4py import MPI
 
-from solver import config
+from solver import config, lymph
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
 from solver.clinic.follow_up import FollowUp
@@ -54,7 +54,7 @@ class Body:
             secondary = specs[1:]
             sites = placement.everywhere(lambda o: len(o.site_x))
             self.blood = Blood(
-                cfg=case.circulation,
+                cfg=lymph.blood_routing(case),
                 secondaries=self.names[1:],
                 sites=[sites[o.name] for o in secondary],
                 p_ext=[extravasation_probability(o.extravasation) for o in secondary],
@@ -64,6 +64,22 @@ class Body:
                 # Its units keep the integral of their coat over their time in the blood, so
                 # the blood reads the schedule (circulation.coat_removed), not each step's dose.
                 antiplatelet=[i for i in case.interventions if i.kind == "antiplatelet"],
+                duct_split=(
+                    lymph.duct_split(case.circulation, self.types)
+                    if case.lymph.basin and case.circulation.routing == "anatomical"
+                    else None
+                ),
+            )
+        # The lymph between the primary's lymphatics, its node basin and the blood.
+        self.lymph: lymph.Lymph | None = None
+        if case.lymph.basin:
+            nodes = [self.names.index(b.node) for b in case.lymph.basin]
+            self.lymph = lymph.Lymph(
+                spec=case.lymph,
+                nodes=[k - 1 for k in nodes],
+                sites=[sites[self.names[k]] for k in nodes],
+                seed=case.seed,
+                dt=case.time.dt,
             )
         self.exosomes: ExosomePool | None = None
         if case.soil.niche and self.blood is not None:
@@ -139,7 +155,9 @@ class Body:
         return self.exosomes.step(self.primary_cells(), self.exosomes.releasing)
 
     def circulate(self, n: int) -> None:
-        """Intravasation from the primary, the blood, extravasation into the secondaries."""
+        """Intravasation from the primary, the blood, extravasation into the secondaries (and,
+        with a node basin, the lymph: ``_lymph``).
+        """
         assert self.blood is not None
         where = self.placement
         p = where.hosted.get(0)
@@ -150,6 +168,8 @@ class Body:
             unit = int(rng.hash64(self.case.seed, np.array([site]), n, rng.CLUSTER)[0])
             self.blood.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n, origin=0)
             self._event(n, "intravasation", self.names[0], site, unit, cells["phenotype"])
+        if self.lymph is not None:
+            self._lymph(n)
         dormant = self.case.dormancy.r_wake is not None
         blood = self.blood
         if self.exosomes is not None and (blood.rows["entered"] + blood.transit <= n).any():
@@ -177,6 +197,42 @@ class Body:
                     int(u),
                     a.cells["phenotype"][sel],
                 )
+
+    def _lymph(self, n: int) -> None:
+        """Entry into the primary's lymphatics, the units that reach a node (they settle
+        there, as arrivals from the blood do, where there is room) and those that leave the
+        thoracic duct into the blood (solver/lymph.py).
+        """
+        assert self.lymph is not None and self.blood is not None
+        where, ly = self.placement, self.lymph
+        p = where.hosted.get(0)
+        for site, cells in where.from_organ(0, p.lymph_enter(n) if p is not None else None):
+            unit = lymph.entry_unit(self.case.seed, site, n)
+            ly.enter(cells, unit, n)
+            self._event(n, "lymph_entry", self.names[0], site, unit, cells["phenotype"])
+        arrivals, duct = ly.advance(n)
+        dormant = self.case.dormancy.r_wake is not None
+        placed = np.zeros(len(arrivals), dtype=np.int64)
+        for i, a in enumerate(arrivals):
+            organ = where.hosted.get(1 + a.organ)
+            if organ is not None:
+                got = organ.extravasate(n, a.site, a.cells, dormant)
+                placed[i] = got if organ.comm.rank == 0 or not where.split else 0
+        if where.split:  # each arrival counted by its organ's first rank
+            where.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
+        for a, k in zip(arrivals, placed):
+            ly.counts["failed_node"] += len(a.unit) - int(k)
+            for u in np.unique(a.unit):
+                sel = a.unit == u
+                phen = a.cells["phenotype"][sel]
+                self._event(
+                    n, "node_arrest", self.names[1 + a.organ], int(a.site[sel][0]), int(u), phen
+                )
+        if duct is not None:
+            self.blood.enter(duct.cells, duct.unit, n, origin=lymph.DUCT)
+            for u in np.unique(duct.unit):
+                phen = duct.cells["phenotype"][duct.unit == u]
+                self._event(n, "thoracic_duct", "blood", -1, int(u), phen)
 
     def primary_cells(self) -> int | float:
         """The primary's cell count (continuum: the integral of its density), on every
@@ -216,6 +272,9 @@ class Body:
         failed = self.ledger["failed_extravasation"]
         failed += b.counts["failed_extravasation"] if b is not None else 0
         elsewhere = b.counts["elsewhere"] if b is not None else 0
+        ly = self.lymph
+        in_lymph = len(ly) if ly is not None else 0
+        failed_node = ly.counts["failed_node"] if ly is not None else 0
         row = {
             "alive": sum(alive),
             "in_blood": blood,
@@ -227,6 +286,8 @@ class Body:
             "initial": self.ledger["initial"],
             "born": born,
         }
+        if ly is not None:  # the lymph: in transit, and what a node had no room for
+            row["in_lymph"], row["failed_node"] = in_lymph, failed_node
         if not self.discrete:
             row["died_in_tissue"], row["clip_removed"] = died, clip
             born = born + clip
@@ -238,11 +299,15 @@ class Body:
             + row["died_in_tissue"]
             + elsewhere
             + row["resected"]
+            + in_lymph
+            + failed_node
             - row["initial"]
             - born
         )
         if b is not None:
             row.update(b.metrics())
+        if ly is not None:
+            row.update(ly.metrics())
         return row
 
     def metrics(self, hours: float, step: int = 0, images: bool = False) -> dict:
@@ -291,6 +356,8 @@ class Body:
         )
         if self.blood is not None:
             stats["blood"] = dict(self.blood.counts)
+        if self.lymph is not None:
+            stats["lymph"] = dict(self.lymph.counts)
         return stats
 
     # -- checkpoints (solver/io/checkpoint.py) ----------------------------------------
@@ -304,6 +371,7 @@ class Body:
             "exosomes": None if self.exosomes is None else self.exosomes.state(),
             "blocked": sorted(self.blocked),
             "detected": self.detected,
+            "lymph": None if self.lymph is None else self.lymph.state(),
         }
 
     def load_state(self, state: dict) -> None:
@@ -315,3 +383,5 @@ class Body:
             self.exosomes.load_state(state["exosomes"])
         self.blocked = set(state["blocked"])
         self.detected = state["detected"]
+        if self.lymph is not None:
+            self.lymph.load_state(state["lymph"])

@@ -313,6 +313,7 @@ class Simulation:
             "last": self.last,
             "detected": body["detected"],
             "wall": self.wall,
+            **({"lymph": body["lymph"]} if body.get("lymph") is not None else {}),
         }
 
     def load_state(self, state: dict) -> None:
@@ -320,6 +321,7 @@ class Simulation:
         self.n, self.t = state["n"], state["t"]
         self.body.load_state(
             {k: state[k] for k in ("ledger", "blood", "exosomes", "blocked", "detected")}
+            | {"lymph": state.get("lymph")}
         )
         self.last_output = tuple(state["last_output"])
         if state["last"] is not None:

@@ -48,6 +48,15 @@ PLACE_AGAIN = 64  # a new position within the vessel site for one that fell outs
 # the draws below (a sample's draws are per unit of the blood, in the order of their ids).
 LIQUID_BIOPSY = 70
 IMAGING = 71  # the noise of the image files (solver/clinic/follow_up.py)
+# The lymph (solver/lymph.py), keyed by lymphatic site or by lymph unit id.
+LYMPH_ENTRY = 90  # does an open lymphatic site take the cells within reach this step
+LYMPH_ARREST = 91  # does a unit stop in the node it reaches
+LYMPH_NODE_SITE = 92  # the node's vessel site where it settles
+LYMPH_ROUND = 93  # continuum: stochastic rounding (LYMPH_ROUND), a cell within reach (+ 1)
+LYMPH_ID = 95  # ids of the units and of the cells a continuum site sheds
+LYMPH_SPROUT = 96  # the number of new lymphatic sites this step (lymphangiogenesis)
+LYMPH_RADIUS = 97  # distance of a placed site from the tumour centre
+LYMPH_DIRECTION = 98  # its direction (LYMPH_DIRECTION, LYMPH_DIRECTION + 1)
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -80,6 +89,14 @@ STREAMS: dict[str, tuple[int, int]] = {
     "PLACE_AGAIN": (PLACE_AGAIN, 4),
     "LIQUID_BIOPSY": (LIQUID_BIOPSY, 1),
     "IMAGING": (IMAGING, 1),
+    "LYMPH_ENTRY": (LYMPH_ENTRY, 1),
+    "LYMPH_ARREST": (LYMPH_ARREST, 1),
+    "LYMPH_NODE_SITE": (LYMPH_NODE_SITE, 1),
+    "LYMPH_ROUND": (LYMPH_ROUND, 2),
+    "LYMPH_ID": (LYMPH_ID, 1),
+    "LYMPH_SPROUT": (LYMPH_SPROUT, 1),
+    "LYMPH_RADIUS": (LYMPH_RADIUS, 1),
+    "LYMPH_DIRECTION": (LYMPH_DIRECTION, 2),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):
