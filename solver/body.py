@@ -208,7 +208,7 @@ class Body:
         p = where.hosted.get(0)
         for site, cells in where.from_organ(0, p.lymph_enter(n) if p is not None else None):
             unit = lymph.entry_unit(self.case.seed, site, n)
-            ly.enter(cells, unit, n)
+            ly.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n)
             self._event(n, "lymph_entry", self.names[0], site, unit, cells["phenotype"])
         arrivals, duct = ly.advance(n)
         dormant = self.case.dormancy.r_wake is not None

@@ -407,9 +407,9 @@ class Lymph:
     def __len__(self) -> int:
         return len(self.rows["id"])
 
-    def enter(self, cells: dict[str, np.ndarray], unit: int, step: int) -> None:
-        """Cells (portable columns, the same on every rank) set out as one unit to the
-        sentinel node.
+    def enter(self, cells: dict[str, np.ndarray], unit: np.ndarray, step: int) -> None:
+        """Cells (portable columns, the same on every rank) set out for the sentinel node in
+        their units (``unit``: the unit of each cell).
         """
         n = len(cells["id"])
         if n == 0:
@@ -419,7 +419,7 @@ class Lymph:
             "parent": cells["parent"],
             "phenotype": cells["phenotype"],
             "clock": cells["clock"],
-            "unit": np.full(n, unit, dtype=np.uint64),
+            "unit": np.asarray(unit, dtype=np.uint64),
             "entered": np.full(n, step, dtype=np.int64),
             "stage": np.zeros(n, dtype=np.int64),
         }
@@ -427,7 +427,7 @@ class Lymph:
             k: np.concatenate([v, np.asarray(new[k], dtype=v.dtype)]) for k, v in self.rows.items()
         }
         self.counts["entered"] += n
-        self.counts["units_entered"] += 1
+        self.counts["units_entered"] += len(np.unique(unit))
 
     def advance(self, step: int) -> tuple[list[Arrival], Duct | None]:
         """The units whose leg ends at ``step``: at a node each stops with its arrest
