@@ -1823,6 +1823,10 @@ class Case(Strict):
         unused += [] if self.secondary else ["liquid_biopsy."]
         unused += [] if self.circulation.survival == "hazards" else ["circulation.hazards."]
         unused += [] if self.lymph.basin else ["lymph."]
+        unused += [] if self.lymph.lymphangiogenesis else ["lymph.margin"]
+        unused += (
+            [] if self.lymph.centres is None else ["lymph.sites", "lymph.inner", "lymph.outer"]
+        )
         for key, table, name, info in leaves(self):
             why = info["source"].removeprefix("illustrative: ")
             if why == info["source"] or (table.process and not getattr(self.soil, table.process)):

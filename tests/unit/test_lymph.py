@@ -335,3 +335,13 @@ def test_continuum_run_ledger(outdir):
     sim = Simulation(small_case("continuum"), outdir / "cont", quiet=True)
     last = sim.run()
     assert last["lymph_entered"] > 0 and abs(last["ledger_error"]) < 1e-9 * last["alive"]
+
+
+def test_manifest_lists_the_lymph_illustrative_values_only_when_used():
+    nodes = [{"name": "n", "type": "lymph_node"}, {"name": "lung"}]
+    off = config.from_dict({"secondary": nodes})
+    assert not [k for k in off.illustrative() if k.startswith("lymph.")]
+    on = config.from_dict({"secondary": nodes, "lymph": {"basin": [{"node": "n"}]}})
+    used = {k for k in on.illustrative() if k.startswith("lymph.")}
+    assert {"lymph.basin.0.arrest", "lymph.entry", "lymph.sites"} <= used
+    assert "lymph.margin" not in used  # no lymphangiogenesis: its margin is not used
