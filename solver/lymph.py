@@ -148,7 +148,16 @@ class Lymphatics:
         self.x = np.zeros((0, self.dim))
         centre = np.asarray(organ.om.tumour_centre, dtype=float)[: self.dim]
         if spec.centres is not None:
-            self._add(np.asarray(spec.centres, dtype=float).reshape(-1, self.dim), 0)
+            from solver.cells.locate import claim
+
+            x = np.asarray(spec.centres, dtype=float).reshape(-1, self.dim)
+            outside = np.flatnonzero(claim(organ.cells.walker, organ.mesh, x)[0] < 0)
+            if len(outside):
+                raise config.CaseError(
+                    f"key 'lymph.centres': {x[outside].tolist()} lie outside the primary "
+                    f"organ {organ.name!r}"
+                )
+            self._add(x, 0)
         else:
             keys = np.arange(spec.sites, dtype=np.uint64)
             self._add(self._positions(centre, keys, 0, spec.inner, spec.outer), 0)

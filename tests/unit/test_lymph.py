@@ -345,3 +345,9 @@ def test_manifest_lists_the_lymph_illustrative_values_only_when_used():
     used = {k for k in on.illustrative() if k.startswith("lymph.")}
     assert {"lymph.basin.0.arrest", "lymph.entry", "lymph.sites"} <= used
     assert "lymph.margin" not in used  # no lymphangiogenesis: its margin is not used
+
+
+def test_lymphatic_centres_outside_the_primary_are_refused(outdir):
+    case = small_case(centres=[[0.1, 0.1], [0.5, 0.1]])
+    with pytest.raises(config.CaseError, match=r"lymph.centres.*\[\[0.5, 0.1\]\] lie outside"):
+        Simulation(case, outdir / "bad", quiet=True)
