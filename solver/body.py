@@ -14,7 +14,7 @@ from typing import Any, cast
 import numpy as np
 from mpi4py import MPI
 
-from solver import config, lineage
+from solver import config, lineage, lymph
 from solver.cells import rng
 from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
 from solver.clinic.follow_up import FollowUp
@@ -63,7 +63,7 @@ class Body:
             secondary = specs[1:]
             sites = placement.everywhere(lambda o: len(o.site_x))
             self.blood = Blood(
-                cfg=case.circulation,
+                cfg=lymph.blood_routing(case),
                 secondaries=self.names[1:],
                 sites=[sites[o.name] for o in secondary],
                 p_ext=[extravasation_probability(o.extravasation) for o in secondary],
@@ -74,6 +74,22 @@ class Body:
                 # the blood reads the schedule (circulation.coat_removed), not each step's dose.
                 antiplatelet=[i for i in case.interventions if i.kind == "antiplatelet"],
                 switching=case.cells.switching if case.cells.switching.on else None,
+                duct_split=(
+                    lymph.duct_split(case.circulation, self.types)
+                    if case.lymph.basin and case.circulation.routing == "anatomical"
+                    else None
+                ),
+            )
+        # The lymph between the primary's lymphatics, its node basin and the blood.
+        self.lymph: lymph.Lymph | None = None
+        if case.lymph.basin:
+            nodes = [self.names.index(b.node) for b in case.lymph.basin]
+            self.lymph = lymph.Lymph(
+                spec=case.lymph,
+                nodes=[k - 1 for k in nodes],
+                sites=[sites[self.names[k]] for k in nodes],
+                seed=case.seed,
+                dt=case.time.dt,
             )
         self.exosomes: ExosomePool | None = None
         if case.soil.niche and self.blood is not None:
@@ -180,7 +196,9 @@ class Body:
                 o.recruits.pending += float(amounts[o.index - 1])
 
     def circulate(self, n: int) -> None:
-        """Intravasation from the primary, the blood, extravasation into the secondaries."""
+        """Intravasation from the primary, the blood, extravasation into the secondaries (and,
+        with a node basin, the lymph: ``_lymph``).
+        """
         assert self.blood is not None
         where = self.placement
         p = where.hosted.get(0)
@@ -199,6 +217,8 @@ class Body:
                 cells["phenotype"],
                 cells.get("founder", cells["id"]),
             )
+        if self.lymph is not None:
+            self._lymph(n)
         dormant = self.case.dormancy.r_wake is not None
         blood = self.blood
         niche = self.exosomes is not None or self.lox is not None
@@ -227,6 +247,63 @@ class Body:
                     int(u),
                     a.cells["phenotype"][sel],
                     a.cells["founder"][sel],
+                )
+
+    def _lymph(self, n: int) -> None:
+        """Entry into the primary's lymphatics, the units that reach a node (they settle
+        there, as arrivals from the blood do, where there is room) and those that leave the
+        thoracic duct into the blood (solver/lymph.py).
+        """
+        assert self.lymph is not None and self.blood is not None
+        where, ly = self.placement, self.lymph
+        p = where.hosted.get(0)
+        for site, cells in where.from_organ(0, p.lymph_enter(n) if p is not None else None):
+            unit = lymph.entry_unit(self.case.seed, site, n)
+            ly.enter(cells, np.full(len(cells["id"]), unit, dtype=np.uint64), n)
+            self._event(
+                n,
+                "lymph_entry",
+                self.names[0],
+                site,
+                unit,
+                cells["phenotype"],
+                cells.get("founder", cells["id"]),
+            )
+        arrivals, duct = ly.advance(n)
+        dormant = self.case.dormancy.r_wake is not None
+        placed = np.zeros(len(arrivals), dtype=np.int64)
+        for i, a in enumerate(arrivals):
+            organ = where.hosted.get(1 + a.organ)
+            if organ is not None:
+                got = organ.extravasate(n, a.site, a.cells, dormant)
+                placed[i] = got if organ.comm.rank == 0 or not where.split else 0
+        if where.split:  # each arrival counted by its organ's first rank
+            where.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
+        for a, k in zip(arrivals, placed):
+            ly.counts["failed_node"] += len(a.unit) - int(k)
+            for u in np.unique(a.unit):
+                sel = a.unit == u
+                self._event(
+                    n,
+                    "node_arrest",
+                    self.names[1 + a.organ],
+                    int(a.site[sel][0]),
+                    int(u),
+                    a.cells["phenotype"][sel],
+                    a.cells["founder"][sel],
+                )
+        if duct is not None:
+            self.blood.enter(duct.cells, duct.unit, n, origin=lymph.DUCT)
+            for u in np.unique(duct.unit):
+                sel = duct.unit == u
+                self._event(
+                    n,
+                    "thoracic_duct",
+                    "blood",
+                    -1,
+                    int(u),
+                    duct.cells["phenotype"][sel],
+                    duct.cells["founder"][sel],
                 )
 
     def primary_cells(self) -> int | float:
@@ -275,6 +352,9 @@ class Body:
         failed = self.ledger["failed_extravasation"]
         failed += b.counts["failed_extravasation"] if b is not None else 0
         elsewhere = b.counts["elsewhere"] if b is not None else 0
+        ly = self.lymph
+        in_lymph = len(ly) if ly is not None else 0
+        failed_node = ly.counts["failed_node"] if ly is not None else 0
         row = {
             "alive": sum(alive),
             "in_blood": blood,
@@ -286,6 +366,8 @@ class Body:
             "initial": self.ledger["initial"],
             "born": born,
         }
+        if ly is not None:  # the lymph: in transit, and what a node had no room for
+            row["in_lymph"], row["failed_node"] = in_lymph, failed_node
         if not self.discrete:
             row["died_in_tissue"], row["clip_removed"] = died, clip
             born = born + clip
@@ -297,11 +379,15 @@ class Body:
             + row["died_in_tissue"]
             + elsewhere
             + row["resected"]
+            + in_lymph
+            + failed_node
             - row["initial"]
             - born
         )
         if b is not None:
             row.update(b.metrics())
+        if ly is not None:
+            row.update(ly.metrics())
         return row
 
     def metrics(self, hours: float, step: int = 0, images: bool = False) -> dict:
@@ -352,6 +438,8 @@ class Body:
         )
         if self.blood is not None:
             stats["blood"] = dict(self.blood.counts)
+        if self.lymph is not None:
+            stats["lymph"] = dict(self.lymph.counts)
         return stats
 
     # -- checkpoints (solver/io/checkpoint.py) ----------------------------------------
@@ -366,6 +454,7 @@ class Body:
             "lox": None if self.lox is None else self.lox.state(),
             "blocked": sorted(self.blocked),
             "detected": self.detected,
+            "lymph": None if self.lymph is None else self.lymph.state(),
         }
 
     def load_state(self, state: dict) -> None:
@@ -379,3 +468,5 @@ class Body:
             self.lox.load_state(state["lox"])
         self.blocked = set(state["blocked"])
         self.detected = state["detected"]
+        if self.lymph is not None:
+            self.lymph.load_state(state["lymph"])

@@ -248,6 +248,7 @@ class Blood:
         types: list[str] | None = None,
         antiplatelet: list[config.InterventionSpec] | None = None,
         switching: config.SwitchingSpec | None = None,
+        duct_split: np.ndarray | None = None,
     ):
         """Args:
         cfg: the ``[circulation]`` parameters.
@@ -259,6 +260,8 @@ class Blood:
         antiplatelet: the case's anti-platelet interventions (``survival = "hazards"``): they
             thin the platelet coat of the units in the blood while they act.
         switching: EMT by platelets for the survivors (cells.switching on; docs/emt.md).
+        duct_split: where units the thoracic duct brings (origin ``lymph.DUCT``) arrest
+            (solver/lymph.py: lungs first); default: the split of every other unit.
         """
         self.cfg = cfg
         self.seed = seed
@@ -281,6 +284,7 @@ class Blood:
             split = np.r_[split / split.sum(), 0.0] if len(secondaries) else np.zeros(1)
         self.split = split
         self.cumulative = np.cumsum(split)
+        self.duct_cumulative = np.cumsum(duct_split) if duct_split is not None else self.cumulative
         self.rows: dict[str, np.ndarray] = {
             k: np.zeros(
                 0, dtype=np.uint64 if k in ("id", "parent", "cluster", "founder") else np.int64
@@ -313,7 +317,7 @@ class Blood:
         write.
         """
         spec: dict[str, tuple] = {
-            k: (v.dtype, v.shape[1:], 0 if k in ("entered", "origin") else None, None, k == "clock")
+            k: (v.dtype, v.shape[1:], {"entered": 0, "origin": -1}.get(k), None, k == "clock")
             for k, v in self.rows.items()
         }
         spec["phenotype"] = (np.int8, (), 0, 2, False)
@@ -410,6 +414,11 @@ class Blood:
         organ = np.searchsorted(
             self.cumulative, rng.uniform(seed, unit, step, rng.ROUTE), side="right"
         )
+        duct = out["origin"] < 0  # lymph.DUCT: from the thoracic duct, the lungs first
+        if duct.any():
+            organ[duct] = np.searchsorted(
+                self.duct_cumulative, rng.uniform(seed, unit[duct], step, rng.ROUTE), side="right"
+            )
         organ = np.minimum(organ, len(self.cumulative) - 1)
         gone = organ == len(self.sites)  # arrested in an organ the case does not model
         self.counts["elsewhere"] += int(gone.sum())

@@ -642,6 +642,13 @@ class OrganSpec(Strict):
         doc="Organ type for anatomical routing and exosome uptake; unset: geometry.kind (liver, "
         "lung, ...) or else the name.",
     )
+    regional: bool = param(
+        True,
+        unit="-",
+        source="AJCC Cancer Staging Manual, 8th ed. (2017): regional nodes are N, other nodes M1",
+        doc="A lymph_node organ: a regional node of the primary (counts towards N) or not "
+        "(a distant node: counts towards M1). Only for organs of type lymph_node.",
+    )
 
     def organ_type(self) -> str:
         """The organ type: ``type``, else the geometry kind (liver, lung, ...), else the name."""
@@ -1740,6 +1747,174 @@ class ParallelSpec(Strict):
     )
 
 
+class LymphNodeSpec(Strict):
+    """One node of the primary's basin (solver/lymph.py, docs/lymphatics.md), in the order lymph
+    meets them: the sentinel node first.
+    """
+
+    node: str = param(unit="-", source="setting", doc="A secondary organ of type lymph_node.")
+    transit: Pos = param(
+        0.05,
+        unit="T",
+        source="illustrative: ~30 min from the afferent vessel to this node's sinus (lymph flows "
+        "two to three orders of magnitude slower than blood: Swartz & Skobe 2001 Microsc Res "
+        "Tech 55:92), no transit time of tumour cells measured",
+        doc="Time from the previous node (the primary for the sentinel) to this node.",
+    )
+    arrest: Prob = param(
+        0.8,
+        unit="1",
+        source="illustrative: most lymph-borne cells stop in the first node they meet (the "
+        "sentinel-node concept), no per-node probability measured",
+        doc="Probability that a unit reaching this node stops in it (the rest pass on).",
+    )
+
+
+class LymphSpec(Strict):
+    """The lymphatic route (solver/lymph.py, docs/lymphatics.md): lymphatic vessel sites around
+    the primary, entry into them, the node basin and the thoracic duct into the venous blood.
+    Off while `basin` is empty.
+    """
+
+    basin: list[LymphNodeSpec] = param(
+        unit="-",
+        source="off: a case that models the lymph names its nodes",
+        factory=list,
+        doc="The primary's node basin, sentinel node first ([[lymph.basin]] tables).",
+    )
+    sites: Count = param(
+        4,
+        unit="count",
+        source="illustrative: a few initial lymphatics in the peritumoral stroma",
+        doc="Lymphatic vessel sites of the primary, placed at random in the ring inner..outer "
+        "around its tumour centre.",
+    )
+    centres: list[list[float]] | None = param(
+        None, unit="L", source="setting", doc="Explicit lymphatic sites instead of `sites`."
+    )
+    inner: NonNeg = param(
+        0.05,
+        unit="L",
+        source="illustrative: peritumoral, just outside the initial tumour (Padera et al. 2002 "
+        "Science 296:1883: functional lymphatics only at the margin)",
+        doc="Least distance of a randomly placed lymphatic site from the tumour centre.",
+    )
+    outer: Pos = param(
+        0.1,
+        unit="L",
+        source="illustrative: within a few cell diameters of the margin",
+        doc="Largest distance of a randomly placed lymphatic site from the tumour centre.",
+    )
+    entry: NonNeg = param(
+        20.0,
+        unit="1/T",
+        source="illustrative: ~2 per hour; lymphatic capillaries have no continuous basement "
+        "membrane and open junctions (Swartz & Skobe 2001 Microsc Res Tech 55:92), no rate "
+        "measured",
+        doc="Rate at which an open lymphatic site with cells within reach takes them: per step "
+        "1 - exp(-entry dt).",
+    )
+    closed_above: Prob = param(
+        0.5,
+        unit="1",
+        source="illustrative: intratumoral lymphatics are compressed and do not drain (Padera "
+        "et al. 2002 Science 296:1883); the density at which they close is not measured",
+        doc="A lymphatic site whose mean cell density within reach exceeds this fraction of the "
+        "capacity is inside the tumour: closed.",
+    )
+    lymphangiogenesis: NonNeg = param(
+        0.0,
+        unit="1/T",
+        source="off: VEGF-C-driven lymphangiogenesis (Skobe et al. 2001 Nat Med 7:192); a case "
+        "that models it sets the rate",
+        doc="New lymphatic sites per tumour cell per T (VEGF-C released in proportion to the "
+        "primary's cells), placed at the tumour margin.",
+    )
+    margin: Pos = param(
+        0.02,
+        unit="L",
+        source="illustrative: new lymphatics in the peritumoral rim (Karpanen et al. 2001 Cancer "
+        "Res 61:1786: at the tumour periphery)",
+        doc="New sites lie between r_95 and r_95 + margin from the tumour centre.",
+    )
+    max_sites: Count = param(
+        40,
+        unit="count",
+        source="numerical: bounds the sites an organ tracks",
+        doc="Most lymphatic sites (initial and new) of the primary.",
+    )
+    duct_transit: Pos = param(
+        0.05,
+        unit="T",
+        source="illustrative: ~30 min from the last node through the thoracic duct to the "
+        "venous angle, no transit time of tumour cells measured",
+        doc="Time from the last node of the basin to the venous blood.",
+    )
+
+
+def check_lymph(case: Case) -> None:
+    """Refuse a [lymph] table that names what the case lacks or would have no effect
+    (ValueError naming the key).
+    """
+    from solver.lymph import REGIONAL_NODES
+
+    lymph = case.lymph
+    types = {o.name: o.organ_type() for o in case.secondary}
+    for k, o in enumerate(case.secondary):
+        if not o.regional and o.organ_type() != "lymph_node":
+            raise ValueError(
+                f"key 'secondary.{k}.regional' tells regional from distant lymph nodes, and "
+                f"organ {o.name!r} has type {o.organ_type()!r}: set type = 'lymph_node' or drop it"
+            )
+    if not lymph.basin:
+        if lymph != LymphSpec():  # by value: a restart's case sets every key
+            raise ValueError(
+                "the [lymph] table sets the lymphatics and lymph.basin is empty: name the "
+                "basin's nodes ([[lymph.basin]] node = ...) or drop the table"
+            )
+        return
+    names = [b.node for b in lymph.basin]
+    for j, b in enumerate(lymph.basin):
+        if types.get(b.node) != "lymph_node":
+            raise ValueError(
+                f"key 'lymph.basin.{j}.node' = {b.node!r}: not a secondary organ of type "
+                f"'lymph_node' (secondaries: {types})"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"lymph.basin names a node twice: {names}")
+    size = REGIONAL_NODES.get(case.circulation.primary_type)
+    if size is not None and size.most is not None and len(names) > size.most:
+        raise ValueError(
+            f"lymph.basin has {len(names)} nodes, more than the {size.most} regional nodes of a "
+            f"{case.circulation.primary_type} primary ({size.source})"
+        )
+    if case.lymph.centres is not None:
+        dim = case.primary.geometry.dim
+        if any(len(c) != dim for c in case.lymph.centres):
+            raise ValueError(f"lymph.centres: each centre needs {dim} coordinates")
+    if lymph.inner > lymph.outer:
+        raise ValueError(f"lymph.inner = {lymph.inner} exceeds lymph.outer = {lymph.outer}")
+    for o in case.secondary:
+        g = o.geometry
+        if (
+            o.name in names
+            and g.kind != "msh"
+            and not (g.normal_vessels or g.ruptured_vessels or g.vessel_centres)
+        ):
+            raise ValueError(
+                f"lymph node {o.name!r} has no vessel sites: arrivals from the lymph settle at "
+                "them (give it normal_vessels, ruptured_vessels or vessel_centres)"
+            )
+    circ = case.circulation
+    if circ.routing == "split" and not circ.split and set(types) <= set(names):
+        raise ValueError(
+            "the thoracic duct hands lymph-borne cells to the blood, and with the fixed split "
+            "and no secondary organ outside the node basin the blood would route them back to "
+            "the nodes: add a secondary organ (the lung) or set circulation.split or "
+            "circulation.routing = 'anatomical'"
+        )
+
+
 class Case(Strict):
     """The case file: the tables below, each optional."""
 
@@ -1766,6 +1941,7 @@ class Case(Strict):
     cells: CellsSpec = Field(default_factory=CellsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)
     parallel: ParallelSpec = Field(default_factory=ParallelSpec)
+    lymph: LymphSpec = Field(default_factory=LymphSpec)
 
     @model_validator(mode="after")
     def _organs(self):
@@ -1804,6 +1980,7 @@ class Case(Strict):
         self._clinic(names)
         check_antiplatelet(self.circulation, self.interventions)
         check_recruits(self)
+        check_lymph(self)
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
         if self.cells.mode == "continuum" and self.parallel.balance == "cells":
             raise ValueError(
@@ -1898,6 +2075,11 @@ class Case(Strict):
         unused += [] if self.secondary else ["liquid_biopsy."]
         unused += [] if self.circulation.survival == "hazards" else ["circulation.hazards."]
         unused += [] if self.cells.switching.on else ["cells.switching."]
+        unused += [] if self.lymph.basin else ["lymph."]
+        unused += [] if self.lymph.lymphangiogenesis else ["lymph.margin"]
+        unused += (
+            [] if self.lymph.centres is None else ["lymph.sites", "lymph.inner", "lymph.outer"]
+        )
         for key, table, name, info in leaves(self):
             why = info["source"].removeprefix("illustrative: ")
             if why == info["source"] or (table.process and not getattr(self.soil, table.process)):

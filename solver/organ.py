@@ -241,6 +241,12 @@ class Organ:
             self.soil.equilibrate(self._all_cells()[: self.n_owned])
         if self.tgfb is not None:  # T at its steady state with the initial cells, as oxygen
             self.tgfb.equilibrate(self._all_cells(), self.fields["w"].x.array)
+        # Lymphatic vessel sites (solver/lymph.py): the primary's, when the case has a basin.
+        self.lymphatics = None
+        if index == 0 and case.lymph.basin:
+            from solver.lymph import Lymphatics
+
+            self.lymphatics = Lymphatics(self, case.lymph)
 
     def _densities(self) -> list[str]:
         """The names of the cell-density fields (continuum mode: active, then dormant)."""
@@ -364,6 +370,12 @@ class Organ:
             (int(s), {k: v[gone["site"] == s] for k, v in gone.items() if k != "site"})
             for s in fired
         ]
+
+    def lymph_enter(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Cells that enter a lymphatic site at step ``n`` (solver/lymph.py): (site, cells)
+        per site that takes a unit, the same on every rank (collective).
+        """
+        return [] if self.lymphatics is None else self.lymphatics.enter(n)
 
     def extravasate(
         self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool
@@ -672,6 +684,8 @@ class Organ:
             if self.index == 0:  # new perfused vessels in the primary are ruptured sites
                 for x in self.angio.take_new_sites():
                     self.add_site(x, RUPTURED)
+        if self.lymphatics is not None:  # VEGF-C-driven lymphangiogenesis
+            self.lymphatics.grow(n)
         if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake
             self._uptake += uptake
             if n % self.soil_every == 0:
@@ -773,6 +787,8 @@ class Organ:
             angio = self.angio.state()
             dofs.update(angio["dofs"])
             rest["angio"] = angio["rest"]
+        if self.lymphatics is not None:
+            rest["lymph"] = self.lymphatics.state()
         return {"dofs": dofs, "rest": rest if self.comm.rank == 0 else None}
 
     def load_state(self, state: dict) -> None:
@@ -809,6 +825,8 @@ class Organ:
             self.angio.load_state({"dofs": {"_trail": dofs["_trail"]}, "rest": rest["angio"]})
             assert self.soil is not None
             self.soil.tip_uptake = self.angio.vegf_uptake()
+        if self.lymphatics is not None:
+            self.lymphatics.load_state(rest["lymph"])
 
     # -- what is reported ---------------------------------------------------------------
     def metrics(self) -> dict:
@@ -854,6 +872,7 @@ class Organ:
             **(self._soil_metrics() if self.soil is not None else {}),
             **(self._switching_metrics() if self.switching is not None else {}),
             **(self.recruits.metrics() if self.recruits is not None else {}),
+            **(self.lymphatics.metrics() if self.lymphatics is not None else {}),
         }
 
     def _switching_metrics(self) -> dict[str, float]:

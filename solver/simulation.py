@@ -315,13 +315,17 @@ class Simulation:
             "last": self.last,
             "detected": body["detected"],
             "wall": self.wall,
+            **({"lymph": body["lymph"]} if body.get("lymph") is not None else {}),
         }
 
     def load_state(self, state: dict) -> None:
         """The inverse of ``state``."""
         self.n, self.t = state["n"], state["t"]
         self.body.load_state(
-            {k: state.get(k) for k in ("ledger", "blood", "exosomes", "lox", "blocked", "detected")}
+            {
+                k: state.get(k)
+                for k in ("ledger", "blood", "exosomes", "lox", "blocked", "detected", "lymph")
+            }
         )
         self.last_output = tuple(state["last_output"])
         if state["last"] is not None:

@@ -54,6 +54,15 @@ SWITCH_BLOOD = 81  # EMT of a cell of a platelet-coated unit in the blood
 COAT = 82  # is a surviving unit coated by platelets
 # Lineage (solver/lineage.py): a continuum organ's shed cell's founder, keyed by its id.
 LINEAGE_FOUNDER = 85
+# The lymph (solver/lymph.py), keyed by lymphatic site or by lymph unit id.
+LYMPH_ENTRY = 90  # does an open lymphatic site take the cells within reach this step
+LYMPH_ARREST = 91  # does a unit stop in the node it reaches
+LYMPH_NODE_SITE = 92  # the node's vessel site where it settles
+LYMPH_ROUND = 93  # continuum: stochastic rounding (LYMPH_ROUND), a cell within reach (+ 1)
+LYMPH_ID = 95  # ids of the units and of the cells a continuum site sheds
+LYMPH_SPROUT = 96  # the number of new lymphatic sites this step (lymphangiogenesis)
+LYMPH_RADIUS = 97  # distance of a placed site from the tumour centre
+LYMPH_DIRECTION = 98  # its direction (LYMPH_DIRECTION, LYMPH_DIRECTION + 1)
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -90,6 +99,14 @@ STREAMS: dict[str, tuple[int, int]] = {
     "SWITCH_BLOOD": (SWITCH_BLOOD, 1),
     "COAT": (COAT, 1),
     "LINEAGE_FOUNDER": (LINEAGE_FOUNDER, 1),
+    "LYMPH_ENTRY": (LYMPH_ENTRY, 1),
+    "LYMPH_ARREST": (LYMPH_ARREST, 1),
+    "LYMPH_NODE_SITE": (LYMPH_NODE_SITE, 1),
+    "LYMPH_ROUND": (LYMPH_ROUND, 2),
+    "LYMPH_ID": (LYMPH_ID, 1),
+    "LYMPH_SPROUT": (LYMPH_SPROUT, 1),
+    "LYMPH_RADIUS": (LYMPH_RADIUS, 1),
+    "LYMPH_DIRECTION": (LYMPH_DIRECTION, 2),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):

@@ -6,7 +6,8 @@ figures, so that a typo in a key is told apart from a rule that never fired.
 - ``ORGAN.pet``, ``ORGAN.ct``, ``ORGAN.mri``: the observer model's d' reached k;
 - ``ORGAN.percist``: PET's PERCIST rule;
 - ``M1.RULE``, ``N1.RULE`` (RULE one of ``RULES``): staging by that rule (N for regional
-  lymph nodes, M for the other distant organs);
+  lymph nodes, M for the other distant organs and for non-regional nodes, whose OrganSpec
+  says ``regional = false``);
 - ``ctc``: the liquid biopsy's count first reached the prognostic threshold;
 - ``pN.CATEGORY``: the regional nodes' pathological N stage first reached CATEGORY
   (``staging.CATEGORIES``, AJCC 8th ed.).

@@ -11,10 +11,11 @@ docs/liquid-biopsy.md).
   blood is);
 - ``record(row, detected, hours)``: the first hour at which each rule held, into the body's
   ``detected`` (checkpointed): the size rule (lesions.detect_mm), each modality's observer,
-  PERCIST, the stage (M1: a distant organ detected; N1: a regional lymph node, organ type
-  lymph_node) by each rule, and the biopsy's threshold; and the pathological N stage of the
-  regional nodes (``staging.pathological_n``, AJCC 8th ed.): ``pN_positive_nodes`` in the
-  row, the first hour of each pN category as ``pN.CATEGORY``.
+  PERCIST, the stage (M1: a distant organ, or a lymph node with ``regional = false``,
+  detected; N1: a regional lymph node, organ type lymph_node) by each rule, and the biopsy's
+  threshold; and the pathological N stage of the regional nodes (``staging.pathological_n``,
+  AJCC 8th ed.): ``pN_positive_nodes`` in the row, the first hour of each pN category as
+  ``pN.CATEGORY``.
 """
 
 from __future__ import annotations
@@ -119,7 +120,11 @@ class FollowUp:
         self.threshold_why = ""
         # The pathological N stage: regional node organs and the primary's pN rules.
         names = [o.name for o in case.organs()]
-        self.nodes = [n for k, n in enumerate(names[1:], 1) if self.types[k] == LYMPH_NODE]
+        # Regional nodes count towards N; non-regional ones (regional = false) towards M1.
+        self.regional = [
+            t == LYMPH_NODE and o.regional for t, o in zip(self.types, case.organs(), strict=True)
+        ]
+        self.nodes = [n for k, n in enumerate(names[1:], 1) if self.regional[k]]
         self.pn_why = ""
         if self.nodes:
             try:
@@ -273,9 +278,7 @@ class FollowUp:
                     row[f"{name}.detected_{r}"] = int(organ_key(name, r) in detected)
         for r in rules:
             for stage, nodes in (("M", False), ("N", True)):
-                organs = [
-                    n for k, n in enumerate(names[1:], 1) if (self.types[k] == LYMPH_NODE) == nodes
-                ]
+                organs = [n for k, n in enumerate(names[1:], 1) if self.regional[k] == nodes]
                 if not organs:
                     continue
                 hit = any(organ_key(n, r) in detected for n in organs)

@@ -2,11 +2,12 @@
 8th ed. (Amin et al., eds., Springer 2017) rules of the case's primary (docs/imaging.md,
 "Pathological N stage").
 
-Each regional node organ (organ type ``lymph_node``) is one node; what a pathologist would
-measure in it is its largest deposit: the diameter (mm) and the cells of its largest lesion
-(``Organ.lesions``: ``largest_lesion_mm``, ``largest_lesion_cells``). The deposit sizes are
-the case's ``lesions`` (``config.LesionsSpec``: isolated tumour cells up to ``micro_mm``,
-a micrometastasis above it and up to ``macro_mm``, a macrometastasis above that).
+Each regional node organ (organ type ``lymph_node``, ``regional = true``) is one node; what
+a pathologist would measure in it is its largest deposit: the diameter (mm) and the cells of
+its largest lesion (``Organ.lesions``: ``largest_lesion_mm``, ``largest_lesion_cells``). The
+deposit sizes are the case's ``lesions`` (``config.LesionsSpec``: isolated tumour cells up to
+``micro_mm``, a micrometastasis above it and up to ``macro_mm``, a macrometastasis above
+that).
 
 - breast (chapter 48): the nodes are taken as axillary (level I-II); internal mammary and
   supraclavicular nodes (pN1b-c, pN2b, pN3b-c) are not modelled.
@@ -47,14 +48,13 @@ CHAPTERS = {
     "prostate": "AJCC 8th ed. chapter 58 (prostate)",
 }
 
-# What the rules leave out, for the manifest. Every lymph_node organ is a regional node:
-# non-regional nodes (M1 in each chapter) are not told apart.
-_ALL = "non-regional nodes (every lymph_node organ is taken as regional)"
+# What the rules leave out, for the manifest. Non-regional nodes (a lymph_node organ with
+# regional = false) are M1 in each chapter: follow_up.FollowUp counts them there, not here.
 NOT_MODELLED = {
     "breast": "internal mammary and supraclavicular nodes (pN1b-c, pN2b, pN3b-c); the "
-    "cells of a deposit are counted in the whole node, not in one cross-section; " + _ALL,
-    "colorectal": "tumour deposits without a node (N1c); " + _ALL,
-    "prostate": _ALL,
+    "cells of a deposit are counted in the whole node, not in one cross-section",
+    "colorectal": "tumour deposits without a node (N1c)",
+    "prostate": "nothing beyond pN0 / pN1",
 }
 
 

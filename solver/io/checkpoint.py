@@ -464,6 +464,13 @@ def check_organ(path: Path, rest, organ, elements: int) -> dict:
         c.get(a, "sprouted", "angio.sprouted", bool)
         for i, v in enumerate(c.get(a, "new_sites", "angio.new_sites", list)):
             c.array(v, f"angio.new_sites[{i}]", np.float64, (dim,), finite=True)
+    if organ.lymphatics is not None:  # solver/lymph.py, Lymphatics.state
+        ly = c.get(rest, "lymph", "lymph", dict)
+        x = c.array(c.get(ly, "x", "lymph.x"), "lymph.x", np.float64, (None, dim), finite=True)
+        born = c.get(ly, "born", "lymph.born", list)
+        if len(born) != len(x) or not all(type(b) is int and b >= 0 for b in born):
+            c.fail("lymph.born", f"expected {len(x)} steps, one per lymphatic site")
+        c.counters(ly, "stats", "lymph")
     return rest
 
 
@@ -503,6 +510,10 @@ def check_simulation(path: Path, state, sim, step: int) -> dict:
         body.exosomes.check_state(c, state)
     if body.lox is not None:
         body.lox.check_state(c, state)
+    if body.lymph is not None:  # solver/lymph.py
+        body.lymph.check_state(c, state)
+    elif "lymph" in state:
+        c.fail("lymph", "the case has no lymph, the checkpoint has")
     return state
 
 

@@ -90,8 +90,9 @@ def test_every_default_is_cited_or_listed():
 
 def test_every_illustrative_default_reaches_the_manifest():
     """With every process on (EMT and MET too), anatomical routing, survival as hazards, a VEGF
-    blockade and a secondary organ of a type without a measured exosome uptake, the
-    manifest's list holds every key tagged illustrative, for every organ, and nothing else."""
+    blockade, a node basin with lymphangiogenesis and a secondary organ of a type without a
+    measured exosome uptake, the manifest's list holds every key tagged illustrative, for
+    every organ, and nothing else."""
     case = config.from_dict(
         {
             "soil": {
@@ -102,10 +103,15 @@ def test_every_illustrative_default_reaches_the_manifest():
                 "recruits": True,
             },
             "circulation": {"routing": "anatomical", "survival": "hazards"},
-            "secondary": [{"name": "kidney"}, {"name": "liver", "geometry": {"kind": "liver"}}],
+            "secondary": [
+                {"name": "kidney"},
+                {"name": "liver", "geometry": {"kind": "liver"}},
+                {"name": "node", "type": "lymph_node"},
+            ],
             "interventions": [{"kind": "vegf_blockade"}, {"kind": "resection"}],
             "imaging": {"modalities": ["pet", "ct", "mri"], "organs": ["liver"]},
             "cells": {"switching": {"on": True}},
+            "lymph": {"basin": [{"node": "node"}], "lymphangiogenesis": 1e-4},
         }
     )
     tagged = {
@@ -116,7 +122,7 @@ def test_every_illustrative_default_reaches_the_manifest():
     tagged.discard("interventions.1.strength")  # a resection has no strength
     assert set(case.illustrative()) == tagged
     assert {"secondary.1.niche.wake", "circulation.arrest", "interventions.0.strength"} <= tagged
-    assert case.illustrative()["exosomes.uptake"].endswith("(kidney)")
+    assert case.illustrative()["exosomes.uptake"].endswith("(kidney, lymph_node)")
     # A modality the run does not image relies on none of its defaults.
     case.imaging.modalities = ["ct"]
     used = set(case.illustrative())
