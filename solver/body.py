@@ -16,7 +16,13 @@ from mpi4py import MPI
 
 from solver import config, lineage, lymph
 from solver.cells import rng
-from solver.circulation import Blood, ExosomePool, exosome_uptake, extravasation_probability
+from solver.circulation import (
+    Arrival,
+    Blood,
+    ExosomePool,
+    exosome_uptake,
+    extravasation_probability,
+)
 from solver.clinic.follow_up import FollowUp
 from solver.fields import recruits
 from solver.organ import Organ, length_mm, scale_hours
@@ -219,14 +225,20 @@ class Body:
             )
         if self.lymph is not None:
             self._lymph(n)
-        dormant = self.case.dormancy.r_wake is not None
         blood = self.blood
         niche = self.exosomes is not None or self.lox is not None
         if niche and (blood.rows["entered"] + blood.transit <= n).any():
             self._niche_extravasation()  # only when someone leaves the blood: a collective
         arrivals = self.blood.leave(n)
-        if not arrivals:
-            return
+        if arrivals:
+            self.ledger["failed_extravasation"] += self._arrive(n, arrivals, "arrival")
+
+    def _arrive(self, n: int, arrivals: list[Arrival], event: str) -> int:
+        """Settle ``arrivals`` (from the blood or the lymph) in their organs where there is
+        room, one ``event`` row per unit; returns the cells that found none (collective).
+        """
+        where = self.placement
+        dormant = self.case.dormancy.r_wake is not None
         placed = np.zeros(len(arrivals), dtype=np.int64)
         for i, a in enumerate(arrivals):
             organ = where.hosted.get(1 + a.organ)
@@ -235,19 +247,21 @@ class Body:
                 placed[i] = got if organ.comm.rank == 0 or not where.split else 0
         if where.split:  # each arrival counted by its organ's first rank
             where.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
+        failed = 0
         for a, k in zip(arrivals, placed):
-            self.ledger["failed_extravasation"] += len(a.unit) - int(k)
+            failed += len(a.unit) - int(k)
             for u in np.unique(a.unit):
                 sel = a.unit == u
                 self._event(
                     n,
-                    "arrival",
+                    event,
                     self.names[1 + a.organ],
                     int(a.site[sel][0]),
                     int(u),
                     a.cells["phenotype"][sel],
                     a.cells["founder"][sel],
                 )
+        return failed
 
     def _lymph(self, n: int) -> None:
         """Entry into the primary's lymphatics, the units that reach a node (they settle
@@ -270,28 +284,7 @@ class Body:
                 cells.get("founder", cells["id"]),
             )
         arrivals, duct = ly.advance(n)
-        dormant = self.case.dormancy.r_wake is not None
-        placed = np.zeros(len(arrivals), dtype=np.int64)
-        for i, a in enumerate(arrivals):
-            organ = where.hosted.get(1 + a.organ)
-            if organ is not None:
-                got = organ.extravasate(n, a.site, a.cells, dormant)
-                placed[i] = got if organ.comm.rank == 0 or not where.split else 0
-        if where.split:  # each arrival counted by its organ's first rank
-            where.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
-        for a, k in zip(arrivals, placed):
-            ly.counts["failed_node"] += len(a.unit) - int(k)
-            for u in np.unique(a.unit):
-                sel = a.unit == u
-                self._event(
-                    n,
-                    "node_arrest",
-                    self.names[1 + a.organ],
-                    int(a.site[sel][0]),
-                    int(u),
-                    a.cells["phenotype"][sel],
-                    a.cells["founder"][sel],
-                )
+        ly.counts["failed_node"] += self._arrive(n, arrivals, "node_arrest")
         if duct is not None:
             self.blood.enter(duct.cells, duct.unit, n, origin=lymph.DUCT)
             for u in np.unique(duct.unit):
