@@ -83,9 +83,10 @@ def _steps_stay_bounded(case, steps=7):
             organ._integral(organ.fields["m"].x.array),
             organ._integral(organ.fields["w"].x.array),
         )
-        c_M = organ._integral(
-            organ.fields["c_M"].x.array
-        )  # the step's source (cells move first, but stay)
+        # The step's source where there is ECM to remove (cells move first, but stay): where w
+        # is already 0 under the cells (g2 m w took it), Gamma1 c_M removes nothing.
+        c_M = organ._integral(organ.fields["c_M"].x.array)
+        c_M_w = organ._integral(organ.fields["c_M"].x.array * organ.fields["w"].x.array)
         organ.step(n)
         assert organ.failure is None, organ.failure
         w, m = organ.fields["w"].x.array, organ.fields["m"].x.array
@@ -94,7 +95,7 @@ def _steps_stay_bounded(case, steps=7):
         # Gamma1 c_M > 0 removes ECM (exactly, w * exp(-dt Gamma1 c_M) where c_M > 0).
         if theta * c_M > 1e-300:
             assert m_new > m_old / (1.0 + case.time.dt * case.primary.mmp.Lambda), (n, m_old, m_new)
-        if g1 * c_M * case.time.dt > 1e-12:
+        if g1 * c_M_w * case.time.dt > 1e-12:
             assert w_new < w_old or w_new == 0.0, (n, w_old, w_new)
         assert COMM.allreduce(bool(((w >= 0) & (w <= 1)).all()), op=MPI.LAND)
         assert COMM.allreduce(float(m.min()), op=MPI.MIN) >= -1e-12 * max(
