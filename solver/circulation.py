@@ -27,7 +27,17 @@ from scipy.optimize import least_squares
 from solver import config
 from solver.cells import rng
 
-COLUMNS = ("id", "parent", "phenotype", "clock", "cluster", "entered", "origin", "founder")
+# What a cell carries between organs (through the blood or the lymph), then the blood's own.
+CARRIED = ("id", "parent", "phenotype", "clock", "founder")
+COLUMNS = CARRIED + ("cluster", "entered", "origin")
+
+
+def carried(cells: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``CARRIED`` columns of ``cells``; a cell without a founder is its own (lineage:
+    docs/biopsy.md).
+    """
+    return {k: cells[k] if k != "founder" else cells.get(k, cells["id"]) for k in CARRIED}
+
 
 # Resting cardiac output to organs (fractions); Williams & Leggett (1989) Clin Phys Physiol
 # Meas 10:187, as restated in docs/model.md section 4 (liver: hepatic artery only).
@@ -370,15 +380,10 @@ class Blood:
         if n == 0:
             return
         new = {
-            "id": cells["id"],
-            "parent": cells["parent"],
-            "phenotype": cells["phenotype"],
-            "clock": cells["clock"],
+            **carried(cells),
             "cluster": np.asarray(cluster, dtype=np.uint64),
             "entered": np.full(n, step, dtype=np.int64),
             "origin": np.full(n, origin, dtype=np.int64),
-            # Lineage (docs/biopsy.md): cells without one are their own founders.
-            "founder": cells.get("founder", cells["id"]),
         }
         self.rows = {
             k: np.concatenate([self.rows[k], np.asarray(new[k], dtype=self.rows[k].dtype)])

@@ -28,13 +28,13 @@ from mpi4py import MPI
 from solver import config
 from solver.cells import rng
 from solver.cells.population import DORMANT
-from solver.circulation import INCIDENCE, Arrival, _beds, default_affinity
+from solver.circulation import CARRIED, INCIDENCE, Arrival, _beds, carried, default_affinity
 
 if TYPE_CHECKING:
     from solver.organ import Organ
 
 DUCT = -1  # the blood's ``origin`` of a unit the thoracic duct brings (Blood.route)
-COLUMNS = ("id", "parent", "phenotype", "clock", "unit", "entered", "stage", "founder")
+COLUMNS = CARRIED + ("unit", "entered", "stage")
 PLACE_TRIES = 20  # draws of a new site's position before it is given up (outside the organ)
 
 
@@ -310,44 +310,12 @@ class Lymphatics:
         out = []
         for s in np.flatnonzero(takes):
             reach, ring = regions[s]
-            near, far = o._masses(["c_E", "c_M"], [reach, ring])  # after earlier sites took
             keys = np.array([4 * s, 4 * s + 1], dtype=np.uint64)
-            r = rng.uniform(self.seed, keys, n, rng.LYMPH_ROUND)
-            k = np.floor(near) + (r < near - np.floor(near))
-            k = np.where(k - near > far, np.floor(near + far), k)
-            for j, name in enumerate(("c_E", "c_M")):
-                c = o.fields[name].x.array
-                if k[j] <= near[j]:
-                    c[reach] *= 1.0 - k[j] / near[j] if near[j] > 0 else 1.0
-                else:
-                    c[reach] = 0.0
-                    c[ring] *= 1.0 - (k[j] - near[j]) / far[j]
-            nE, nM = int(k[0]), int(k[1])
-            if nE + nM == 0:
-                continue
-            ids = rng.hash64(
-                self.seed,
-                (np.uint64(s) << np.uint64(32)) + np.arange(nE + nM, dtype=np.uint64),
-                n,
-                rng.LYMPH_ID,
+            cells = o.shed_unit(
+                n, int(s), reach, ring, self.x[s], keys, rng.LYMPH_ROUND, rng.LYMPH_ID
             )
-            phen = np.r_[np.zeros(nE, np.int8), np.ones(nM, np.int8)]
-            order = np.argsort(ids, kind="stable")
-            out.append(
-                (
-                    int(s),
-                    {
-                        "id": ids[order],
-                        "parent": ids[order],
-                        "x": np.repeat(self.x[s][None], nE + nM, axis=0),
-                        "phenotype": phen[order],
-                        "state": np.zeros(nE + nM, np.int8),
-                        "clock": np.zeros(nE + nM),
-                        # Drawn from the density's well-mixed lineage (solver/lineage.py).
-                        "founder": o.lineage.draw(self.seed, ids[order], n),
-                    },
-                )
-            )
+            if cells is not None:
+                out.append((int(s), cells))
         if takes.any():
             for name in ("c_E", "c_M"):
                 o.fields[name].x.scatter_forward()
@@ -433,15 +401,10 @@ class Lymph:
         if n == 0:
             return
         new = {
-            "id": cells["id"],
-            "parent": cells["parent"],
-            "phenotype": cells["phenotype"],
-            "clock": cells["clock"],
+            **carried(cells),
             "unit": np.asarray(unit, dtype=np.uint64),
             "entered": np.full(n, step, dtype=np.int64),
             "stage": np.zeros(n, dtype=np.int64),
-            # Lineage (docs/biopsy.md): cells without one are their own founders.
-            "founder": cells.get("founder", cells["id"]),
         }
         self.rows = {
             k: np.concatenate([v, np.asarray(new[k], dtype=v.dtype)]) for k, v in self.rows.items()
@@ -479,10 +442,7 @@ class Lymph:
                     unit[sel],
                     # The unit that seeds the node (lineage: docs/biopsy.md).
                     dict(
-                        {
-                            c: rows[c][sel]
-                            for c in ("id", "parent", "phenotype", "clock", "founder")
-                        },
+                        {c: rows[c][sel] for c in CARRIED},
                         seeded_by=unit[sel],
                     ),
                 )
@@ -499,7 +459,7 @@ class Lymph:
         if out.any():
             duct = Duct(
                 unit[out],
-                {c: rows[c][out] for c in ("id", "parent", "phenotype", "clock", "founder")},
+                {c: rows[c][out] for c in CARRIED},
             )
             self.counts["to_blood"] += int(out.sum())
             self.counts["units_to_blood"] += len(np.unique(unit[out]))

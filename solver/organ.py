@@ -500,52 +500,70 @@ class Organ:
         out = []
         for s in fired:  # one at a time: the regions of neighbouring sites may overlap
             _, reach, ring = regions[s]
-            near, far = self._masses(["c_E", "c_M"], [reach, ring])
-            # Expected size = the mass within reach, so the expected shed mass is the discrete
-            # rule's at the same density (adding the Poisson excess of triggering cells given a
-            # firing, lam / (e^lam - 1), sheds 13 % too much: docs/continuum.md).
-            u = rng.uniform(
-                self.seed, np.array([2 * s, 2 * s + 1], dtype=np.uint64), n, rng.SHED_ROUND
+            keys = np.array([2 * s, 2 * s + 1], dtype=np.uint64)
+            cells = self.shed_unit(
+                n, int(s), reach, ring, self.site_x[s], keys, rng.SHED_ROUND, rng.SHED_ID
             )
-            k = np.floor(near) + (u < near - np.floor(near))
-            k = np.where(k - near > far, np.floor(near + far), k)  # no more than the annulus holds
-            for j, name in enumerate(("c_E", "c_M")):
-                c = self.fields[name].x.array
-                if k[j] <= near[j]:
-                    c[reach] *= 1.0 - k[j] / near[j] if near[j] > 0 else 1.0
-                else:
-                    c[reach] = 0.0
-                    c[ring] *= 1.0 - (k[j] - near[j]) / far[j]
-            nE, nM = int(k[0]), int(k[1])
-            if nE + nM == 0:
-                continue
-            ids = rng.hash64(
-                self.seed,
-                (np.uint64(s) << np.uint64(32)) + np.arange(nE + nM, dtype=np.uint64),
-                n,
-                rng.SHED_ID,
-            )
-            phen = np.r_[np.zeros(nE, np.int8), np.ones(nM, np.int8)]
-            order = np.argsort(ids, kind="stable")
-            x = np.repeat(self.site_x[s][None], nE + nM, axis=0)
-            out.append(
-                (
-                    int(s),
-                    {
-                        "id": ids[order],
-                        "parent": ids[order],
-                        "x": x,
-                        "phenotype": phen[order],
-                        "state": np.zeros(nE + nM, np.int8),
-                        "clock": np.zeros(nE + nM),
-                        "founder": self.lineage.draw(self.seed, ids[order], n),
-                    },
-                )
-            )
+            if cells is not None:
+                out.append((int(s), cells))
         if len(fired):
             for name in ("c_E", "c_M"):
                 self.fields[name].x.scatter_forward()
         return out
+
+    def shed_unit(
+        self,
+        n: int,
+        s: int,
+        reach: np.ndarray,
+        ring: np.ndarray,
+        x: np.ndarray,
+        keys: np.ndarray,
+        round_purpose: int,
+        id_purpose: int,
+    ) -> dict[str, np.ndarray] | None:
+        """Continuum: one unit leaving the density at site ``s`` (at ``x``) into a vessel,
+        blood or lymphatic: a stochastic rounding of the mass within ``reach`` per phenotype
+        (expected size = the mass; draws keyed by ``keys``, one per phenotype), taken from
+        the density there and, for the rounding's last cell, from the annulus ``ring``, so
+        that mass is conserved. Its cells' ids hash (site, index); their founders are drawn
+        from the organ's lineage. None if it rounds to no cell. The caller scatters the
+        densities forward after its last unit.
+        """
+        near, far = self._masses(["c_E", "c_M"], [reach, ring])
+        # Expected size = the mass within reach, so the expected shed mass is the discrete
+        # rule's at the same density (adding the Poisson excess of triggering cells given a
+        # firing, lam / (e^lam - 1), sheds 13 % too much: docs/continuum.md).
+        u = rng.uniform(self.seed, keys, n, round_purpose)
+        k = np.floor(near) + (u < near - np.floor(near))
+        k = np.where(k - near > far, np.floor(near + far), k)  # no more than the annulus holds
+        for j, name in enumerate(("c_E", "c_M")):
+            c = self.fields[name].x.array
+            if k[j] <= near[j]:
+                c[reach] *= 1.0 - k[j] / near[j] if near[j] > 0 else 1.0
+            else:
+                c[reach] = 0.0
+                c[ring] *= 1.0 - (k[j] - near[j]) / far[j]
+        nE, nM = int(k[0]), int(k[1])
+        if nE + nM == 0:
+            return None
+        ids = rng.hash64(
+            self.seed,
+            (np.uint64(s) << np.uint64(32)) + np.arange(nE + nM, dtype=np.uint64),
+            n,
+            id_purpose,
+        )
+        phen = np.r_[np.zeros(nE, np.int8), np.ones(nM, np.int8)]
+        order = np.argsort(ids, kind="stable")
+        return {
+            "id": ids[order],
+            "parent": ids[order],
+            "x": np.repeat(np.asarray(x)[None], nE + nM, axis=0),
+            "phenotype": phen[order],
+            "state": np.zeros(nE + nM, np.int8),
+            "clock": np.zeros(nE + nM),
+            "founder": self.lineage.draw(self.seed, ids[order], n),
+        }
 
     def _settle(self, n: int, site: np.ndarray, cells: dict[str, np.ndarray], dormant: bool) -> int:
         """Continuum extravasation: arrivals join the density (dormant ones the dormant
