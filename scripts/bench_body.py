@@ -7,7 +7,7 @@ seeded state with a tumour of --late-cells cells in every organ (all organs popu
 fields and cells stepping everywhere), MetaSpread seeded the same way through its API.
 
     python scripts/bench_body.py [--phase early|late] [--steps 200] [--late-cells 10000]
-                                 [--metaspread-python /path/to/venv/bin/python]
+                                 [--h H] [--metaspread-python /path/to/venv/bin/python]
 
 MetaSpread needs its own environment (`python3.12 -m venv ms && ms/bin/pip install
 metaspread`); it runs in a subprocess right after seedsoil, in a scratch folder.
@@ -38,6 +38,13 @@ ap.add_argument(
     help="the full model (oxygen, VEGF, niche, angiogenesis) side by side with invasion only, "
     "and their ratio",
 )
+ap.add_argument(
+    "--h",
+    type=float,
+    default=None,
+    help="mesh size of every site (default Franssen's 0.005: 201 x 201 nodes); the tests take "
+    "coarser sites",
+)
 ap.add_argument("--metaspread-python", default=None)
 ap.add_argument("--metaspread-steps", type=int, default=20)
 args = ap.parse_args()
@@ -63,6 +70,9 @@ def measure(soil: bool) -> tuple[float, dict, int]:
         ]
         + extra,
     )
+    if args.h is not None:
+        for spec in [case.primary, *case.secondary]:
+            spec.geometry.h = args.h
     with tempfile.TemporaryDirectory() as tmp:
         out = comm.bcast(tmp, root=0)
         sim = Simulation(case, os.path.join(out, "bench"), comm=comm, quiet=True)
