@@ -190,12 +190,15 @@ class GeometrySpec(Strict):
     surface or a user mesh, with a tumour region and vessel sites.
     """
 
-    kind: Literal["box", "liver", "lung", "bone", "brain", "stl", "msh"] = param(
+    kind: Literal["box", "liver", "lung", "bone", "brain", "lymph_node", "stl", "msh"] = param(
         "box",
         unit="-",
-        source="setting",
-        doc="A Gmsh builder (box, liver, lung, bone, brain), a closed surface (stl) or a user mesh"
-        " (msh).",
+        source="setting; lymph_node: a bean, long axis along x (size[0] > the other sides; "
+        "normal nodes long/short > 2, Steinkamp et al. 1995 Br J Radiol 68:266), the hilum "
+        "notched into the y = 0 side, sites in the subcapsular sinus on the convex side (Das et "
+        "al. 2013 J Exp Med 210:1509)",
+        doc="A Gmsh builder (box, liver, lung, bone, brain, lymph_node), a closed surface (stl) or"
+        " a user mesh (msh).",
     )
     dim: Literal[2, 3] = param(2, unit="-", source="setting", doc="Spatial dimension.")
     size: list[Pos] = param(
@@ -286,6 +289,12 @@ class GeometrySpec(Strict):
             and len(self.tumour_centre) != self.dim
         ):
             raise ValueError(f"tumour_centre must have {self.dim} entries")
+        if self.kind == "lymph_node" and self.size[0] <= max(self.size[1:]):
+            raise ValueError(
+                f"kind = 'lymph_node' is a bean with its long axis along x: size[0] must exceed "
+                f"the other sides, got size = {list(self.size)} (normal nodes: long/short > 2, "
+                "Steinkamp et al. 1995)"
+            )
         if self.kind not in ("msh", "stl") and self.h > min(self.size) / 2:
             raise ValueError(
                 f"h = {self.h} is coarser than the tissue (smallest side {min(self.size)}): "

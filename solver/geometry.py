@@ -1,10 +1,14 @@
-"""Organ meshes: a gmsh tissue block or an organ-shaped section (liver, lung, bone, brain)
-with a tumour region and vessel sites, a user organ from a closed STL surface, or a user .msh.
+"""Organ meshes: a gmsh tissue block or an organ-shaped section (liver, lung, bone, brain,
+lymph node) with a tumour region and vessel sites, a user organ from a closed STL surface, or a
+user .msh.
 
 Organ shapes fill the block ``size`` (2D sections, 3D solids): liver an ellipse/ellipsoid
 lobe; lung the same with three airway lumens cut out; brain with two ventricles cut out;
 bone a marrow cavity ("tissue") inside a cortical shell (group "cortical", a fifth of the
-smaller semi-axis thick). Vessel sites lie in the tissue. An STL organ is the volume inside
+smaller semi-axis thick); lymph_node a bean: the ellipse/ellipsoid with the hilum notched
+into the middle of its concave (y = 0) side, its vessel sites (where afferent lymph delivers
+units) in the subcapsular sinus band on the convex half (docs/lymphatics.md). Vessel sites lie
+in the tissue. An STL organ is the volume inside
 the surface (3D), meshed by gmsh; its tumour and vessel regions are the elements whose
 centroids lie in their balls, refined to h_fine there.
 
@@ -122,7 +126,15 @@ _HOLES = {
         ((0.62, 0.67, 0.5), 0.07),
     ],  # airways
     "brain": [((0.33, 0.5, 0.5), 0.07), ((0.67, 0.5, 0.5), 0.07)],  # lateral ventricles
+    # hilum: a ball centred on the capsule at the middle of the long side y = 0, of radius
+    # 0.3 of the short axis (a notch 30 % deep; illustrative: the indentation in Ying & Ahuja
+    # 2003 Clin Radiol 58:351, Fig. 1, where efferent lymph and the vessels leave)
+    "lymph_node": [((0.5, 0.0, 0.5), 0.3)],
 }
+# lymph_node: depth of the subcapsular-sinus band in which sites are placed, in site radii
+# beyond touching the capsule (illustrative: the sinus is ~ 10-50 um, one or two cell
+# diameters, i.e. about a site; sites touch it rather than resolve it)
+SINUS_BAND = 1.0
 
 
 class _Shape:
@@ -158,6 +170,19 @@ class _Shape:
         if np.any(semi <= 0) or np.sum(((c - self.semi) / semi) ** 2) > 1:
             return False
         return all(np.linalg.norm(c - hc) >= hr + margin for hc, hr in self.holes)
+
+    def site_allowed(self, c: np.ndarray, margin: float, radius: float) -> bool:
+        """Does a randomly placed site (c, radius) fit this kind's placement rule? ``margin``:
+        the least tissue between the site's centre and the capsule. Lymph node: the site lies
+        in the subcapsular sinus band (no deeper than SINUS_BAND radii beyond ``margin``) on
+        the convex half, opposite the hilum (afferent lymph enters through the capsule there).
+        """
+        if not self.inside(c, margin):
+            return False
+        if self.kind != "lymph_node":
+            return True
+        band = not self.inside(c, margin + SINUS_BAND * radius)
+        return band and bool(c[1] > self.semi[1])
 
     def make(self, gmsh) -> tuple[int, list[tuple[str, int]]]:
         """OCC entities: the tissue (holes cut) and extra named regions (bone's cortex)."""
@@ -285,11 +310,15 @@ def _ellipsoid(occ, d: int, centre: np.ndarray, semi: np.ndarray) -> int:
     return t
 
 
+_RULE = {"lymph_node": " (in its subcapsular sinus band on the convex side, away from the hilum)"}
+
+
 def _place_vessels(
     geo: config.GeometrySpec, shape: _Shape, centre: np.ndarray, h_fine: float, where: str
 ) -> dict[str, np.ndarray]:
-    """Vessel centres uniform in the tissue, away from the tumour, each other and the
-    boundary; or the case's ``vessel_centres`` (ruptured), which must lie in the tissue.
+    """Vessel centres uniform in the tissue (a lymph node: in its subcapsular sinus band on
+    the convex side), away from the tumour, each other and the boundary; or the case's
+    ``vessel_centres`` (ruptured), which must lie in the tissue.
     """
     r = geo.vessel_radius
     gap = h_fine  # keep at least one element of tissue between regions
@@ -314,7 +343,7 @@ def _place_vessels(
                 far = np.linalg.norm(c - centre) >= geo.tumour_radius + r + geo.vessel_min_distance
                 if (
                     far
-                    and shape.inside(c, r + gap)
+                    and shape.site_allowed(c, r + gap, r)
                     and all(np.linalg.norm(c - p) >= 2 * r + gap for p in placed)
                 ):
                     placed.append(c)
@@ -324,7 +353,8 @@ def _place_vessels(
                     f"{where}: could not place {kind} vessel {i + 1} of {n} after {_MAX_TRIES} "
                     f"tries at least {where}.vessel_min_distance = {geo.vessel_min_distance} from "
                     "the tumour (plus radii), apart from the other vessels and inside the "
-                    f"{_what(geo)}; reduce {where}.vessel_min_distance, the number or radius of "
+                    f"{_what(geo)}{_RULE.get(geo.kind, '')}; reduce {where}.vessel_min_distance,"
+                    " the number or radius of "
                     "vessels, or enlarge the organ"
                 )
         out[kind] = np.array(placed[start:], dtype=float).reshape(-1, geo.dim)
@@ -473,7 +503,8 @@ def build(
     """
     if geo.kind == "msh":
         raise CaseError(
-            f"{where}: build() needs a builder kind (box, liver, lung, bone, brain, stl); use "
+            f"{where}: build() needs a builder kind (box, liver, lung, bone, brain, lymph_node, "
+            "stl); use "
             "load() for .msh"
         )
     h_fine = geo.h if geo.h_fine is None else min(geo.h_fine, geo.h)
