@@ -127,13 +127,13 @@ _HOLES = {
     ],  # airways
     "brain": [((0.33, 0.5, 0.5), 0.07), ((0.67, 0.5, 0.5), 0.07)],  # lateral ventricles
     # hilum: a ball centred on the capsule at the middle of the long side y = 0, of radius
-    # 0.3 of the short axis (a notch 30 % deep; illustrative: the indentation in Ying & Ahuja
-    # 2003 Clin Radiol 58:351, Fig. 1, where efferent lymph and the vessels leave)
+    # 0.3 of the short axis (a notch 30 % deep; illustrative: the hilum of normal nodes, Ying &
+    # Ahuja 2003 Clin Radiol 58:351, where efferent lymph and the vessels leave)
     "lymph_node": [((0.5, 0.0, 0.5), 0.3)],
 }
 # lymph_node: depth of the subcapsular-sinus band in which sites are placed, in site radii
-# beyond touching the capsule (illustrative: the sinus is ~ 10-50 um, one or two cell
-# diameters, i.e. about a site; sites touch it rather than resolve it)
+# beyond the placement margin (illustrative: the sinus is a few cell diameters wide, about a
+# site; sites touch it rather than resolve it)
 SINUS_BAND = 1.0
 
 

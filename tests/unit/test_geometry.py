@@ -450,7 +450,10 @@ def test_lymph_node(dim):
 
 
 def test_lymph_node_refused():
-    """A node must be elongated along x; a node too small for its sites says where they go."""
+    """A node must be elongated along x; a node too small for its sites says where they go.
+    An organ of this kind is a node (type lymph_node) unless its type says otherwise."""
+    node = {"name": "n", "geometry": {"kind": "lymph_node", "size": [0.4, 0.2], "h": 0.01}}
+    assert config.from_dict({"secondary": [node]}).secondary[0].organ_type() == "lymph_node"
     with pytest.raises(config.CaseError, match=r"secondary.*size\[0\] must exceed"):
         config.from_dict(
             {
