@@ -547,6 +547,8 @@ class ExosomePool:
     their uptake into their niche factor where their vessels are.
     """
 
+    KEY = "exosomes"  # its key in the simulation's state (checkpoints)
+
     def __init__(self, *, sigma: float, removal: float, k_organs, dt: float):
         """``sigma``: release per primary cell; ``removal``: k_clear + sum k_j (from the
         plasma half-life); ``k_organs``: k_j.
@@ -569,20 +571,21 @@ class ExosomePool:
         """Refuse (``c``: checkpoint.Check) a simulation state whose pool ``state`` did not
         write.
         """
-        s = c.get(state, "exosomes", "exosomes", dict)
-        c.get(s, "E", "exosomes.E", float, finite=True)
-        c.get(s, "releasing", "exosomes.releasing", bool)
+        name = self.KEY
+        s = c.get(state, name, name, dict)
+        c.get(s, "E", f"{name}.E", float, finite=True)
+        c.get(s, "releasing", f"{name}.releasing", bool)
         k = c.array(
-            c.get(s, "k", "exosomes.k"), "exosomes.k", np.float64, self.k.shape, 0.0, finite=True
+            c.get(s, "k", f"{name}.k"), f"{name}.k", np.float64, self.k.shape, 0.0, finite=True
         )
         if k.sum() > self.removal * (1 + 1e-12):
-            c.fail("exosomes.k", "uptake rates exceed the removal rate")
-        t = c.get(s, "totals", "exosomes.totals", dict)
+            c.fail(f"{name}.k", "uptake rates exceed the removal rate")
+        t = c.get(s, "totals", f"{name}.totals", dict)
         for key in ("released", "cleared"):
-            c.get(t, key, f"exosomes.totals.{key}", float, finite=True)
+            c.get(t, key, f"{name}.totals.{key}", float, finite=True)
         c.array(
-            c.get(t, "taken_up", "exosomes.totals.taken_up"),
-            "exosomes.totals.taken_up",
+            c.get(t, "taken_up", f"{name}.totals.taken_up"),
+            f"{name}.totals.taken_up",
             np.float64,
             self.k.shape,
             finite=True,

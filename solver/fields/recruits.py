@@ -45,29 +45,12 @@ class LOXPool(ExosomePool):
     ``uptake`` of the removal, the rest is cleared elsewhere.
     """
 
+    KEY = "lox"
+
     def __init__(self, spec: config.RecruitsSpec, organs: int, dt: float):
         """``spec``: the [recruits] table; ``organs``: the number of secondary organs."""
         k = np.full(organs, spec.uptake * spec.removal)
         super().__init__(sigma=spec.release, removal=spec.removal, k_organs=k, dt=dt)
-
-    def check_state(self, c, state: dict) -> None:
-        """Refuse (``c``: checkpoint.Check) a simulation state whose ``lox`` this pool did
-        not write.
-        """
-        s = c.get(state, "lox", "lox", dict)
-        c.get(s, "E", "lox.E", float, finite=True)
-        c.get(s, "releasing", "lox.releasing", bool)
-        c.array(c.get(s, "k", "lox.k"), "lox.k", np.float64, self.k.shape, 0.0, finite=True)
-        t = c.get(s, "totals", "lox.totals", dict)
-        for key in ("released", "cleared"):
-            c.get(t, key, f"lox.totals.{key}", float, finite=True)
-        c.array(
-            c.get(t, "taken_up", "lox.totals.taken_up"),
-            "lox.totals.taken_up",
-            np.float64,
-            self.k.shape,
-            finite=True,
-        )
 
     def metrics(self) -> dict[str, float]:
         """The pool's columns of metrics.csv: LOX in the plasma, released by hypoxic
