@@ -1836,8 +1836,11 @@ class LymphSpec(Strict):
         unit="1/T",
         source="off: VEGF-C-driven lymphangiogenesis (Skobe et al. 2001 Nat Med 7:192); a case "
         "that models it sets the rate",
-        doc="New lymphatic sites per tumour cell per T (VEGF-C released in proportion to the "
-        "primary's cells), placed at the tumour margin.",
+        doc="New lymphatic sites per T per cell-equivalent of VEGF-C in the margin band: each "
+        "step adds a "
+        "Poisson number with mean lymphangiogenesis x (integral of C over r_95..r_95 + margin) "
+        "/ h_ref^d x dt, each at a mesh vertex of the band chosen with probability proportional "
+        "to its lumped mass x C. On (> 0), the primary holds the VEGF-C field C.",
     )
     margin: Pos = param(
         0.02,
@@ -1845,6 +1848,23 @@ class LymphSpec(Strict):
         source="illustrative: new lymphatics in the peritumoral rim (Karpanen et al. 2001 Cancer "
         "Res 61:1786: at the tumour periphery)",
         doc="New sites lie between r_95 and r_95 + margin from the tumour centre.",
+    )
+    vegfc_D: NonNeg = param(
+        0.29,
+        unit="L^2/T",
+        source="illustrative: no VEGF-C diffusivity in tissue measured; that of VEGF-A (the TAF "
+        "diffusivity 2.9e-7 cm^2/s, Anderson & Chaplain 1998 Bull Math Biol 60:857), a "
+        "growth factor of similar size",
+        doc="Diffusivity of VEGF-C, C: dC/dt = D lap C - decay C + decay c (with "
+        "lymphangiogenesis).",
+    )
+    vegfc_decay: Pos = param(
+        5.1,
+        unit="1/T",
+        source="illustrative: no VEGF-C half-life in tissue measured; that of VEGF-A, 90 min "
+        "(Kleinheinz et al. 2010 Head Face Med 6:17)",
+        doc="Decay of VEGF-C; the secretion per unit cell density equals it, so that a uniform "
+        "density of c cells per h_ref^d holds C = c.",
     )
     max_sites: Count = param(
         40,
@@ -2085,7 +2105,7 @@ class Case(Strict):
         unused += [] if self.circulation.survival == "hazards" else ["circulation.hazards."]
         unused += [] if self.cells.switching.on else ["cells.switching."]
         unused += [] if self.lymph.basin else ["lymph."]
-        unused += [] if self.lymph.lymphangiogenesis else ["lymph.margin"]
+        unused += [] if self.lymph.lymphangiogenesis else ["lymph.margin", "lymph.vegfc_"]
         unused += (
             [] if self.lymph.centres is None else ["lymph.sites", "lymph.inner", "lymph.outer"]
         )

@@ -4,8 +4,8 @@ the venous blood.
 
 - ``Lymphatics`` (one per primary, on its ranks): the sites, which of them are open (not
   inside the tumour: Padera et al. 2002), entry of the cells within reach (discrete cells, or
-  the densities in continuum mode), and new sites at the tumour margin at a rate set by the
-  tumour's VEGF-C, taken as proportional to its cell count (Skobe et al. 2001).
+  the densities in continuum mode), and new sites in the band at the tumour margin where the
+  tumour's VEGF-C (solver/fields/vegfc.py) is high (Skobe et al. 2001).
 - ``Lymph`` (in ``body.Body``, the same on every rank): the units in transit. A unit reaches
   the basin's nodes in order; at node k it stops with the node's ``arrest`` probability and
   settles there like an arrival from the blood, else it goes on; after the last node it goes
@@ -221,14 +221,39 @@ class Lymphatics:
         """Whether each site drains: closed inside the tumour (Padera et al. 2002)."""
         return self.density() <= self.spec.closed_above
 
+    def band(self) -> tuple[np.ndarray, np.ndarray]:
+        """The margin band's mesh vertices, r_95 <= |x - tumour centre| <= r_95 + margin, on
+        every rank in one order (sorted by coordinates, whatever the partition): their
+        coordinates and weights m_i C_i / h_ref^d (lumped mass x VEGF-C, in cell-equivalents).
+        Collective.
+        """
+        o = self.organ
+        r95 = o.invasion_radius()[1]
+        centre = np.asarray(o.om.tumour_centre, dtype=float)[: self.dim]
+        xy = o.V.tabulate_dof_coordinates()[: o.n_owned, : self.dim]
+        d = np.linalg.norm(xy - centre, axis=1)
+        sel = (d >= r95) & (d <= r95 + self.spec.margin)
+        C = o.fields["vegfc"].x.array[: o.n_owned]
+        w = o.lumped[: o.n_owned][sel] * np.maximum(C[sel], 0.0) / o.cells_cfg.h_ref**self.dim
+        xs = np.vstack(o.comm.allgather(xy[sel])).reshape(-1, self.dim)
+        ws = np.concatenate(o.comm.allgather(w))
+        order = np.lexsort(xs.T[::-1])
+        return xs[order], ws[order]
+
     def grow(self, n: int) -> None:
-        """Lymphangiogenesis over step ``n``: a Poisson number of new sites with mean
-        lymphangiogenesis x (the primary's cells) x dt (VEGF-C released in proportion to the
-        cells), placed between r_95 and r_95 + margin from the tumour centre. Collective.
+        """Lymphangiogenesis over step ``n``, driven by VEGF-C (solver/fields/vegfc.py): a
+        Poisson number of new sites with mean lymphangiogenesis x (sum over the margin band's
+        vertices of m_i C_i / h_ref^d) x dt, each at a band vertex drawn with probability
+        m_i C_i / sum (independent Poisson sprouting at every vertex, at a rate proportional to
+        its VEGF-C). One keyed uniform for the count, one per new site for its vertex: the
+        same on any number of ranks. Collective.
         """
         if self.spec.lymphangiogenesis == 0.0 or len(self.x) >= self.spec.max_sites:
             return
-        mean = self.spec.lymphangiogenesis * self.organ.count() * self.dt
+        xs, ws = self.band()
+        cum = np.cumsum(ws)
+        total = float(cum[-1]) if len(cum) else 0.0
+        mean = self.spec.lymphangiogenesis * total * self.dt
         if mean <= 0.0:
             return
         u = float(rng.uniform(self.seed, np.array([0], dtype=np.uint64), n, rng.LYMPH_SPROUT)[0])
@@ -240,12 +265,12 @@ class Lymphatics:
             cdf += p
         if k == 0:
             return
-        r95 = self.organ.invasion_radius()[1]
-        centre = np.asarray(self.organ.om.tumour_centre, dtype=float)[: self.dim]
         keys = (np.uint64(1) << np.uint64(36)) + np.arange(k, dtype=np.uint64)
-        x = self._positions(centre, keys, n, r95, r95 + self.spec.margin)
+        # Where a grown site lies: LYMPH_RADIUS, the stream of placed sites' positions.
+        v = rng.uniform(self.seed, keys, n, rng.LYMPH_RADIUS) * total
+        at = np.minimum(np.searchsorted(cum, v, side="right"), len(cum) - 1)
         before = len(self.x)
-        self._add(x, n)
+        self._add(xs[at], n)
         self.stats["new_sites"] += len(self.x) - before
 
     # -- entry ------------------------------------------------------------------------

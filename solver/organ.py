@@ -247,6 +247,23 @@ class Organ:
             from solver.lymph import Lymphatics
 
             self.lymphatics = Lymphatics(self, case.lymph)
+        self.vegfc = None  # VEGF-C, the primary's signal of lymphangiogenesis (docs/lymphatics.md)
+        if self.lymphatics is not None and case.lymph.lymphangiogenesis > 0:
+            from solver.fields.vegfc import VEGFC
+
+            self.vegfc = VEGFC(
+                V=V,
+                K=K,
+                lumped=self.lumped,
+                spec=case.lymph,
+                dt=self.dt,
+                organ=self.name,
+                petsc=case.petsc(),
+                rtol=case.solver.rtol,
+                positive=m_matrix,
+            )
+            self.fields["vegfc"] = self.vegfc.C
+            self.vegfc.equilibrate(self._all_cells())  # at steady state with the initial cells
 
     def _densities(self) -> list[str]:
         """The names of the cell-density fields (continuum mode: active, then dormant)."""
@@ -702,6 +719,8 @@ class Organ:
             if self.index == 0:  # new perfused vessels in the primary are ruptured sites
                 for x in self.angio.take_new_sites():
                     self.add_site(x, RUPTURED)
+        if self.vegfc is not None:
+            self.vegfc.step(self._all_cells())
         if self.lymphatics is not None:  # VEGF-C-driven lymphangiogenesis
             self.lymphatics.grow(n)
         if self.soil is not None:  # sub-cycled: every soil_every steps, with the mean uptake

@@ -106,6 +106,13 @@ FIELDS: dict[str, FieldInfo] = {
             "section 3 (docs/emt.md)",
         ),
         FieldInfo(
+            "vegfc",
+            "VEGF-C",
+            "cell-equivalents per h_ref^d",
+            "lymph.lymphangiogenesis > 0 (the primary)",
+            "docs/lymphatics.md",
+        ),
+        FieldInfo(
             "L",
             "lysyl oxidase (LOX) in the tissue",
             "LOX amount per volume",

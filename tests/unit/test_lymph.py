@@ -1,7 +1,8 @@
 """The lymph (solver/lymph.py): the basin's node counts follow its closed form, units pass
 intact, the duct's units meet the lungs first; lymphatic entry (E and M cells, one unit, the
-intratumoral site closed) in discrete and continuum modes; lymphangiogenesis at its Poisson
-rate; a non-regional node stages M1; the [lymph] table's errors."""
+intratumoral site closed) in discrete and continuum modes; the VEGF-C field's balance and
+lymphangiogenesis at its Poisson rate where VEGF-C is high; a non-regional node stages M1;
+the [lymph] table's errors."""
 
 import csv
 from pathlib import Path
@@ -221,26 +222,82 @@ def test_entry_takes_E_and_M_as_one_unit_and_intratumoral_sites_are_closed(outdi
         assert len(first["id"]) >= 7 and set(first["phenotype"]) == {0, 1}
 
 
-def test_lymphangiogenesis_at_its_poisson_rate(outdir):
-    """New sites per step are Poisson with mean rate x cells x dt (exact two-sided Poisson
-    test of their total over 80 steps at ALPHA), placed between r_95 and r_95 + margin.
+def _integral(organ, values: np.ndarray) -> float:
+    n = organ.n_owned
+    return organ.comm.allreduce(float(organ.lumped[:n] @ values[:n]), op=MPI.SUM)
+
+
+@pytest.mark.parallel
+def test_vegfc_balances_its_sources(outdir):
+    """The VEGF-C field (only with lymphangiogenesis): at its initial steady state the decay
+    balances the secretion, decay int C = s int c (s = decay, so int C = int c); over a step
+    with twice the cells, the change is secretion minus decay, int (C1 - C0) / dt =
+    decay (int 2c - int C1), both to the solver's tolerance; C is non-negative and peaks in
+    the tumour. Serial and on 2 ranks.
     """
-    case = small_case(lymphangiogenesis=5.0, max_sites=1000, sites=0)
-    sim = Simulation(case, outdir / "lg", quiet=True)
-    organ = sim.organs[0]
+    assert "vegfc" not in Simulation(small_case(), outdir / "off", quiet=True).organs[0].fields
+    case = small_case(lymphangiogenesis=5.0, sites=0)
+    organ = Simulation(case, outdir / "on", quiet=True).organs[0]
+    if organ.index != 0:
+        return
+    assert organ.vegfc is not None and "vegfc" in organ.fields
+    C = organ.fields["vegfc"].x.array
+    c = organ._all_cells()
+    cells = _integral(organ, c)
+    assert cells > 0 and abs(_integral(organ, C) - cells) < 1e-8 * cells
+    assert C.min() >= 0.0
+    centre = np.asarray(organ.om.tumour_centre)[:2]
+    xy = organ.V.tabulate_dof_coordinates()[:, :2]
+    near = np.linalg.norm(xy - centre, axis=1) < 0.02
+    far = np.linalg.norm(xy - centre, axis=1) > 0.08
+    top = organ.comm.allreduce(float(C[near].max(initial=0.0)), op=MPI.MAX)
+    rim = organ.comm.allreduce(float(C[far].max(initial=0.0)), op=MPI.MAX)
+    assert top > rim
+    before = _integral(organ, C)
+    organ.vegfc.step(2.0 * c)
+    after = _integral(organ, C)
+    decay = case.lymph.vegfc_decay
+    change = (after - before) / case.time.dt
+    assert abs(change - decay * (2.0 * cells - after)) < 1e-8 * decay * cells
+
+
+@pytest.mark.parallel
+def test_lymphangiogenesis_follows_the_vegfc_law(outdir):
+    """New sites per step are Poisson with mean rate x (sum over the margin band's vertices of
+    m_i C_i / h_ref^d) x dt: their total over 60 steps by an exact two-sided Poisson test at
+    ALPHA / 2, with C frozen at 10 on the band's right half (x > tumour centre) and 1 on its
+    left; each lies at a band vertex, and the share on the right follows m_i C_i (exact
+    two-sided binomial test at ALPHA / 2; with C ignored it would be about 1/2, here ~0.9).
+    The same sites on every rank.
+    """
+    rate, steps = 5.0, 60
+    case = small_case(lymphangiogenesis=rate, max_sites=1000, sites=0)
+    organ = Simulation(case, outdir / "lg", quiet=True).organs[0]
     if organ.index != 0:
         return
     ly = organ.lymphatics
     assert ly is not None and len(ly.x) == 0
-    for n in range(1, 81):
+    cx = organ.om.tumour_centre[0]
+    right = organ.V.tabulate_dof_coordinates()[:, 0] > cx
+    C = organ.fields["vegfc"].x.array
+    C[:] = np.where(right, 10.0, 1.0)
+    xs, ws = ly.band()
+    C *= 3.0 / (rate * ws.sum() * case.time.dt)  # 3 new sites per step on average
+    xs, ws = ly.band()
+    share = ws[xs[:, 0] > cx].sum() / ws.sum()
+    for n in range(1, steps + 1):
         ly.grow(n)
-    mean = 5.0 * organ.count() * case.time.dt * 80
+    mean = rate * ws.sum() * case.time.dt * steps
     k = len(ly.x)
     p = 2 * min(stats.poisson.cdf(k, mean), stats.poisson.sf(k - 1, mean))
-    assert p > ALPHA, (k, mean)
+    assert p > ALPHA / 2, (k, mean)
     r = np.linalg.norm(ly.x - organ.om.tumour_centre[:2], axis=1)
     r95 = organ.invasion_radius()[1]
     assert (r >= r95 - 1e-12).all() and (r <= r95 + case.lymph.margin + 1e-12).all()
+    assert all(np.isclose(xs, x).all(axis=1).any() for x in ly.x)  # at band vertices
+    on_right = int((ly.x[:, 0] > cx).sum())
+    assert share > 0.8 and stats.binomtest(on_right, k, share).pvalue > ALPHA / 2
+    assert organ.comm.allgather(ly.x.tobytes()) == [ly.x.tobytes()] * organ.comm.size
 
 
 def test_a_non_regional_node_stages_M1():
@@ -300,10 +357,10 @@ def test_run_ledger_events_and_restart(outdir):
     and the blood through the duct, and events.csv agrees with the lymph's counts; stopped at
     step 15 and restarted from its checkpoint, the run writes the same metrics and events.
     """
-    case = small_case()
+    case = small_case(lymphangiogenesis=5.0)  # with the VEGF-C field, checkpointed
     whole = Simulation(case, outdir / "whole", quiet=True)
     whole.run()
-    case15 = small_case()
+    case15 = small_case(lymphangiogenesis=5.0)
     case15.output.checkpoint_every = 15
     part = Simulation(case15, outdir / "part", quiet=True)
     part.run(steps=15)
@@ -345,6 +402,7 @@ def test_manifest_lists_the_lymph_illustrative_values_only_when_used():
     used = {k for k in on.illustrative() if k.startswith("lymph.")}
     assert {"lymph.basin.0.arrest", "lymph.entry", "lymph.sites"} <= used
     assert "lymph.margin" not in used  # no lymphangiogenesis: its margin is not used
+    assert "lymph.vegfc_D" not in used  # nor its VEGF-C field
 
 
 def test_lymphatic_centres_outside_the_primary_are_refused(outdir):

@@ -32,12 +32,17 @@ def _organ(**case) -> Organ:
 
 @pytest.mark.parallel
 def test_every_field_an_organ_creates_is_in_the_registry():
-    """A soil-on organ with angiogenesis and EMT (TGF-beta), a continuum organ with dormant
-    densities and a secondary with recruited niche cells hold between them every field the
-    registry lists, and none that it lacks."""
+    """A soil-on organ with angiogenesis, EMT (TGF-beta) and lymphangiogenesis (VEGF-C), a
+    continuum organ with dormant densities and a secondary with recruited niche cells hold
+    between them every field the registry lists, and none that it lacks."""
     soil = _organ(
         soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
         cells={"h_ref": 0.02, "initial": {"count": 20}, "switching": {"on": True}},
+        secondary=[
+            {"name": "node", "type": "lymph_node", "geometry": GEOMETRY},
+            {"name": "lung", "geometry": GEOMETRY},
+        ],
+        lymph={"basin": [{"node": "node"}], "lymphangiogenesis": 1.0},
     )
     continuum = _organ(
         cells={"mode": "continuum", "h_ref": 0.02, "initial": {"count": 20}},
