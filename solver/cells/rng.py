@@ -61,7 +61,7 @@ LYMPH_NODE_SITE = 92  # the node's vessel site where it settles
 LYMPH_ROUND = 93  # continuum: stochastic rounding (LYMPH_ROUND), a cell within reach (+ 1)
 LYMPH_ID = 95  # ids of the units and of the cells a continuum site sheds
 LYMPH_SPROUT = 96  # the number of new lymphatic sites this step (lymphangiogenesis)
-LYMPH_RADIUS = 97  # distance of a placed site from the tumour centre
+LYMPH_RADIUS = 97  # distance of a placed site from the tumour centre (grown: its vertex)
 LYMPH_DIRECTION = 98  # its direction (LYMPH_DIRECTION, LYMPH_DIRECTION + 1)
 
 # name -> (first purpose, width): every purpose any module draws with.
