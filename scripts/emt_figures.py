@@ -9,7 +9,8 @@ Prints the waiting times of 20000 cells each way against Geometric(1 - exp(-r dt
 and Pearson's chi-square p-value), the fraction of epithelial survivors that platelets
 switch in the blood against P(coated | survived) (1 - exp(-r_plt tau)), the mesenchymal
 fraction of the continuum and of each discrete seed after 60 steps on a small primary, and
-the cells of a mesenchymal colony in a secondary after 90 steps with and without MET.
+the lesions above 0.2 mm that mesenchymal arrivals at 4 sites of a secondary grow in 130
+steps with and without MET (per seed in discrete mode, once in continuum mode).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from scipy import stats
 from solver import config, geometry
 from solver.cells.population import EPITHELIAL, MESENCHYMAL, Population
 from solver.cells.switching import Switching, coated_given_survival, platelet_emt
-from solver.organ import Organ
+from solver.organ import Organ, length_mm
 
 DT = 1e-3
 BOX = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "vessel_min_distance": 0.02}
@@ -91,18 +92,54 @@ def fraction_M(case: config.Case, steps: int = 60) -> float:
     return m["cells_M"] / m["cells"]
 
 
-def colony(mode: str, r_ME: float, steps: int = 90) -> float:
-    """Cells of a colony of 150 mesenchymal arrivals (one per place) after ``steps``."""
-    case = organ_case(mode, 3, False, r_ME=r_ME, r_EM=0.05)
-    case.cells.proliferation = True
-    case.cells.T_E, case.cells.T_M = 0.03, 0.02
-    case.cells.initial.fraction_M = 1.0
+# The macrometastasis test's settings (tests/unit/cells/test_switching.py), illustrative and
+# raised so that lesions grow within a short run: see that file.
+SITES = [[0.07, 0.07], [0.25, 0.07], [0.07, 0.25], [0.25, 0.25]]
+PER_SITE = 3
+MACRO = config.LesionsSpec(micro_mm=0.02, macro_mm=0.2)
+
+
+def macrometastases(mode: str, seed: int, r_ME: float, steps: int = 130) -> dict:
+    """Lesions above 0.2 mm in a secondary after ``steps`` from 3 mesenchymal arrivals at
+    each of its 4 sites (Organ.extravasate, Organ.lesions), and its cells.
+    """
+    geo = {
+        "size": [0.32, 0.32],
+        "h": 0.01,
+        "tumour_radius": 0.02,
+        "vessel_radius": 0.01,
+        "vessel_min_distance": 0.0,
+        "vessel_centres": SITES,
+    }
+    case = config.from_dict(
+        {
+            "seed": seed,
+            "time": {"dt": DT},
+            "primary": {"geometry": dict(BOX, normal_vessels=0, ruptured_vessels=0)},
+            "secondary": [{"name": "lung", "geometry": geo}],
+            "soil": {"oxygen": False},
+            "cells": {
+                "mode": mode,
+                "h_ref": 0.01,
+                "D_E": 2e-3,
+                "D_M": 2e-3,
+                "T_E": 0.015,
+                "T_M": 0.015,
+                "switching": {"on": True, "r_EM": 0.05, "r_ME": r_ME},
+            },
+        }
+    )
     spec = case.secondary[0]
-    spec.colony_per_place = 1.0
     organ = Organ(spec, geometry.build(spec.geometry, MPI.COMM_WORLD), case, index=1)
-    for n in range(1, steps + 1):
-        organ.step(n)
-    return organ.count()
+    n = len(SITES) * PER_SITE
+    ids = np.arange(n, dtype=np.uint64) + np.uint64(5 << 40)
+    rows = {"id": ids, "parent": ids, "phenotype": np.full(n, MESENCHYMAL, np.int8)}
+    organ.extravasate(
+        0, np.repeat(np.arange(len(SITES)), PER_SITE), dict(rows, clock=np.zeros(n)), False
+    )
+    for k in range(1, steps + 1):
+        organ.step(k)
+    return {**organ.lesions(MACRO, length_mm(1.0, case)), "cells": organ.count()}
 
 
 def main() -> None:
@@ -148,12 +185,15 @@ def main() -> None:
         f"M fraction after 60 steps: continuum {cont:.3f}, discrete mean {np.mean(disc):.3f} "
         f"(seeds {', '.join(f'{d:.3f}' for d in disc)}; s.d. {np.std(disc, ddof=1):.3f})"
     )
+    print("lesions > 0.2 mm from 4 sites of 3 M arrivals, 130 steps: MET (r_ME = 100) | blocked")
     for mode in ("discrete", "continuum"):
-        grown, blocked = colony(mode, 20.0), colony(mode, 0.0)
-        print(
-            f"colony of 150 M arrivals, 90 steps, {mode}: MET {grown:.0f}, MET blocked "
-            f"{blocked:.0f}, ratio {blocked / grown:.2f}"
-        )
+        for seed in args.seeds if mode == "discrete" else [1]:
+            g, b = macrometastases(mode, seed, 100.0), macrometastases(mode, seed, 0.0)
+            print(
+                f"  {mode:9s} seed {seed}: {g['macro']} of {len(SITES)} (largest "
+                f"{g['largest_lesion_mm']:.2f} mm, {g['cells']:.0f} cells) | {b['macro']} "
+                f"(largest {b['largest_lesion_mm']:.2f} mm, {b['cells']:.0f} cells)"
+            )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ the same result on every rank, whichever ranks hold which organ (solver/partitio
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import numpy as np
 from mpi4py import MPI
@@ -28,15 +28,7 @@ from solver.fields import recruits
 from solver.organ import Organ, length_mm, scale_hours
 from solver.partition import Placement
 
-INTERVENTIONS = (
-    "resection",
-    "vegf_blockade",
-    "exosome_release",
-    "integrin",
-    "antiplatelet",
-    "vegfr1_blockade",
-    "lox_inhibition",
-)
+INTERVENTIONS = get_args(config.InterventionKind)  # every kind, in the schema's order
 
 
 class Body:

@@ -1064,6 +1064,18 @@ class RecruitsSpec(Strict):
     )
 
 
+# The intervention kinds: the case's ``kind`` and Body.treat's dispatch read this one list.
+InterventionKind = Literal[
+    "resection",
+    "vegf_blockade",
+    "exosome_release",
+    "integrin",
+    "antiplatelet",
+    "vegfr1_blockade",
+    "lox_inhibition",
+]
+
+
 class InterventionSpec(Strict):
     """A treatment in time: ``resection`` of the primary at ``start``; ``vegf_blockade``
     (an extra VEGF sink ``strength`` while a dose acts), ``exosome_release`` blocked (e.g.
@@ -1077,15 +1089,7 @@ class InterventionSpec(Strict):
     LOX's cross-linking (with soil.recruits; docs/niche-cells.md).
     """
 
-    kind: Literal[
-        "resection",
-        "vegf_blockade",
-        "exosome_release",
-        "integrin",
-        "antiplatelet",
-        "vegfr1_blockade",
-        "lox_inhibition",
-    ] = param(unit="-", source="setting", doc="The treatment (see above).")
+    kind: InterventionKind = param(unit="-", source="setting", doc="The treatment (see above).")
     start: NonNeg = param(0.0, unit="T", source="setting", doc="Start.")
     stop: NonNeg | None = param(
         None, unit="T", source="setting", doc="Stop; unset: the end of the run."

@@ -62,8 +62,10 @@ def test_random_streams_have_one_registry_and_disjoint_ranges():
                     for a in ast.walk(purpose)
                     if isinstance(a, ast.Attribute) and getattr(a.value, "id", "") == "rng"
                 }
-                # a stream from the registry, or DiscreteCells.insert's parameter (given one)
-                assert names or ast.unparse(purpose) in ("purpose", "purpose + 1"), (
+                # a stream from the registry, or a parameter given one (DiscreteCells.insert's,
+                # Organ.shed_unit's)
+                given = ("purpose", "purpose + 1", "round_purpose", "id_purpose")
+                assert names or ast.unparse(purpose) in given, (
                     path,
                     ast.unparse(call),
                 )

@@ -1,7 +1,7 @@
 """EMT and MET (solver/cells/switching.py, docs/emt.md): the waiting times follow the rates,
 platelets switch cells in the blood as the coat given survival says, the continuum is the
 mean field of the discrete rule (serial and on 2 ranks, the same draws on any rank count),
-and blocking MET stunts the growth of mesenchymal arrivals (Tsai et al. 2012)."""
+and blocking MET reduces the macrometastases of mesenchymal arrivals (Tsai et al. 2012)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy import stats
 from solver import config, geometry
 from solver.cells.population import DORMANT, EPITHELIAL, MESENCHYMAL, Population
 from solver.cells.switching import Switching, platelet_emt
-from solver.organ import Organ
+from solver.organ import Organ, length_mm
 
 COMM = MPI.COMM_WORLD
 DT = 1e-3
@@ -186,30 +186,97 @@ def test_continuum_is_the_mean_field_of_the_discrete_rule():
         assert alone == disc[0]
 
 
-def colony(mode: str, r_ME: float, steps: int) -> float:
-    """Cells of a mesenchymal colony of 150 in the secondary after ``steps``."""
-    case = organ_case(mode, 3, False, r_ME=r_ME, r_EM=0.05)
-    case.cells.proliferation = True
-    case.cells.T_E, case.cells.T_M = 0.03, 0.02
-    case.cells.initial.fraction_M = 1.0
+# Macrometastases from mesenchymal arrivals (Tsai et al. 2012). Illustrative settings, raised
+# so that lesions grow large within a short run: doubling in 15 steps (T = 0.015), MET over
+# ~10 steps once possible (r_ME = 100 per T, against the default 0.2), and motility 2e-3
+# L^2/T for both phenotypes (20-40x Franssen's), so that a colony spreads over places
+# instead of filling its own (division needs room in the mother's place) and the arms
+# differ only in switching.
+SITES = [[0.07, 0.07], [0.25, 0.07], [0.07, 0.25], [0.25, 0.25]]  # 18 places apart
+PER_SITE = 3  # mesenchymal arrivals at each site
+MACRO_STEPS = 130
+# AJCC's macro size (2 mm) is ~7850 places of 20 um in 2D (~3e4 cells) per lesion: no test
+# of seconds grows it. The threshold here is 0.2 mm, more than 78.5 places: 26 times the
+# places that a site's 3 arrivals fill, and out of reach of cells dividing at colonise_M /
+# T_M (at most 3 x 2^(0.1 x 130 / 15) = 5.5 cells per site over the run).
+MACRO = config.LesionsSpec(micro_mm=0.02, macro_mm=0.2)
+
+
+def arrivals_case(mode: str, seed: int, r_ME: float) -> config.Case:
+    """A secondary (0.32 x 0.32, places of 0.01 = 20 um) with four vessel sites and the
+    raised illustrative rates above; MET at r_ME per T."""
+    geo = {
+        "size": [0.32, 0.32],
+        "h": 0.01,
+        "tumour_radius": 0.02,
+        "vessel_radius": 0.01,
+        "vessel_min_distance": 0.0,
+        "vessel_centres": SITES,
+    }
+    return config.from_dict(
+        {
+            "seed": seed,
+            "time": {"dt": DT},
+            "primary": {"geometry": dict(BOX, normal_vessels=0, ruptured_vessels=0)},
+            "secondary": [{"name": "lung", "geometry": geo}],
+            "soil": {"oxygen": False},
+            "cells": {
+                "mode": mode,
+                "h_ref": 0.01,
+                "D_E": 2e-3,
+                "D_M": 2e-3,
+                "T_E": 0.015,
+                "T_M": 0.015,
+                "switching": {"on": True, "r_EM": 0.05, "r_ME": r_ME},
+            },
+        }
+    )
+
+
+def macrometastases(mode: str, seed: int, r_ME: float, steps: int = MACRO_STEPS) -> dict:
+    """Lesions of the secondary after ``steps`` from PER_SITE mesenchymal arrivals at each
+    of its sites, put in through Organ.extravasate and counted by Organ.lesions (the runs'
+    machinery) with the MACRO sizes; and its cells."""
+    case = arrivals_case(mode, seed, r_ME)
     spec_ = case.secondary[0]
-    spec_.colony_per_place = 1.0  # room to grow
     organ = Organ(spec_, geometry.build(spec_.geometry, COMM), case, index=1)
-    for n in range(1, steps + 1):
-        organ.step(n)
-    return organ.count()
+    n = len(SITES) * PER_SITE
+    ids = np.arange(n, dtype=np.uint64) + np.uint64(5 << 40)
+    rows = {
+        "id": ids,
+        "parent": ids,
+        "phenotype": np.full(n, MESENCHYMAL, np.int8),
+        "clock": np.zeros(n),
+    }
+    assert organ.extravasate(0, np.repeat(np.arange(len(SITES)), PER_SITE), rows, False) == n
+    for k in range(1, steps + 1):
+        organ.step(k)
+    return {**organ.lesions(MACRO, length_mm(1.0, case)), "cells": organ.count()}
 
 
-@pytest.mark.parametrize("mode", ["discrete", "continuum"])
-def test_blocking_MET_stunts_mesenchymal_arrivals(mode):
-    """A colony of 150 mesenchymal arrivals (one per place) in a secondary over 90 steps (3
-    epithelial doublings): with MET (r_ME = 20 per T) most revert and grow at the epithelial
-    rate; with MET blocked (r_ME = 0, Twist1 kept on: Tsai et al. 2012) they divide at
-    colonise_M = 0.1 of their rate. Measured on the cell count (90 steps grow no lesion to
-    macro_mm): blocked / MET = 150 / 510 = 0.29 discrete, 185 / 320 = 0.58 continuum."""
-    grown, blocked = colony(mode, 20.0, 90), colony(mode, 0.0, 90)
-    assert blocked < 0.7 * grown, (blocked, grown)
-    assert blocked < 1.4 * 150  # e^(0.1 ln2 / 0.02 x 0.09) = 1.37 at most
+def test_blocking_MET_reduces_macrometastases_discrete():
+    """Tsai et al. (2012): Twist1 has to be switched off (MET) for disseminated cells to form
+    macrometastases. Four sites of 3 mesenchymal arrivals each in a secondary, 130 steps,
+    2 seeds (8 sites per arm): with MET (r_ME = 100 per T) the arrivals revert and grow at
+    the epithelial rate; with MET blocked (r_ME = 0, Twist1 kept on) they divide at
+    colonise_M = 0.1 of their rate. Lesions above 0.2 mm (MACRO) per site: Fisher's exact
+    test, one-sided, alpha = 0.01 (sites independent: separate places, keyed draws);
+    needs 6 of 8 against 0 of 8 at least. Measured: 8 of 8 against 0 of 8."""
+    grown = [macrometastases("discrete", s, 100.0) for s in (1, 2)]
+    blocked = [macrometastases("discrete", s, 0.0) for s in (1, 2)]
+    sites = len(SITES) * 2
+    a, b = sum(g["macro"] for g in grown), sum(g["macro"] for g in blocked)
+    p = stats.fisher_exact([[a, sites - a], [b, sites - b]], alternative="greater").pvalue
+    assert p < 0.01, (a, b, p)
+    # Arrivals kept mesenchymal divide at colonise_M / T_M: at most 2^(0.1 x 130 / 15) each.
+    assert all(g["cells"] <= 3 * len(SITES) * 2 ** (0.1 * MACRO_STEPS / 15) for g in blocked)
+
+
+def test_blocking_MET_reduces_macrometastases_continuum():
+    """The same in continuum mode (deterministic, one run per arm): every site's lesion
+    passes 0.2 mm with MET, none with MET blocked (c_M grows at colonise_M ln 2 / T_M)."""
+    grown, blocked = macrometastases("continuum", 1, 100.0), macrometastases("continuum", 1, 0.0)
+    assert grown["macro"] == len(SITES) and blocked["macro"] == 0, (grown, blocked)
 
 
 def test_a_run_switches_in_the_blood_and_restarts_exactly(tmp_path):
