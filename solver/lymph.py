@@ -145,6 +145,7 @@ class Lymphatics:
         self.reach = organ.reach
         self.born: list[int] = []  # the step each site appeared (0: initial)
         self.stats = {"entered": 0, "units": 0, "closed_steps": 0, "new_sites": 0}
+        self.expected_sites = 0.0  # the sum of grow's Poisson means: new_sites' expectation
         self.x = np.zeros((0, self.dim))
         centre = np.asarray(organ.om.tumour_centre, dtype=float)[: self.dim]
         if spec.centres is not None:
@@ -254,6 +255,7 @@ class Lymphatics:
         cum = np.cumsum(ws)
         total = float(cum[-1]) if len(cum) else 0.0
         mean = self.spec.lymphangiogenesis * total * self.dt
+        self.expected_sites += mean
         if mean <= 0.0:
             return
         u = float(rng.uniform(self.seed, np.array([0], dtype=np.uint64), n, rng.LYMPH_SPROUT)[0])
@@ -354,17 +356,25 @@ class Lymphatics:
             "lymphatic_sites": float(len(self.x)),
             "lymphatic_sites_open": float(is_open.sum()),
             "lymphatic_sites_new": float(self.stats["new_sites"]),
+            "lymphatic_sites_expected": self.expected_sites,
         }
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps (plain data)."""
-        return {"x": self.x.copy(), "born": list(self.born), "stats": dict(self.stats)}
+        return {
+            "x": self.x.copy(),
+            "born": list(self.born),
+            "stats": dict(self.stats),
+            "expected_sites": self.expected_sites,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """The inverse of ``state``."""
         self.x = np.asarray(state["x"], dtype=float).reshape(-1, self.dim)
         self.born = [int(b) for b in state["born"]]
         self.stats = {k: int(v) for k, v in state["stats"].items()}
+        # Absent from checkpoints written before the VEGF-C law, whose cases grew none by it.
+        self.expected_sites = float(state.get("expected_sites", 0.0))
         self._regions = []
 
 

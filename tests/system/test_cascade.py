@@ -37,6 +37,7 @@ def test_cascade_case_validates_and_runs_every_part(tmp_path, capsys):
         "oxygen": ["primary.hypoxic_fraction"],
         "switching": ["primary.emt", "primary.met", "primary.tgfb_max", "lung.met"],
         "lymph": ["lymph_entered", "lymph_to_blood", "primary.lymphatic_sites", "in_lymph"],
+        "vegfc": ["primary.lymphatic_sites_expected"],
         "nodes": ["sentinel.cells", "level2.cells", "pN_positive_nodes"],
         "recruits": ["lung.recruits", "lung.crosslinked_max", "lox_released"],
     }
@@ -45,6 +46,7 @@ def test_cascade_case_validates_and_runs_every_part(tmp_path, capsys):
         assert not missing, (part, missing)
     assert float(last["primary.hypoxic_fraction"]) > 0.0  # a hypoxic core from the start
     assert float(last["primary.tgfb_max"]) > 0.0
+    assert float(last["primary.lymphatic_sites_expected"]) > 0.0  # VEGF-C in the margin band
     assert float(last["lox_released"]) > 0.0  # hypoxic primary cells release LOX
     assert float(last["lung.recruits"]) > 0.0  # recruited before any tumour cell can arrive
     assert float(last["ledger_error"]) == 0.0

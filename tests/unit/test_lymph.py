@@ -288,6 +288,7 @@ def test_lymphangiogenesis_follows_the_vegfc_law(outdir):
     for n in range(1, steps + 1):
         ly.grow(n)
     mean = rate * ws.sum() * case.time.dt * steps
+    assert np.isclose(ly.expected_sites, mean, rtol=1e-12)  # metrics' sites_expected
     k = len(ly.x)
     p = 2 * min(stats.poisson.cdf(k, mean), stats.poisson.sf(k - 1, mean))
     assert p > ALPHA / 2, (k, mean)
