@@ -11,7 +11,8 @@ rates, the shedding rate per cell and the cells a 1.5 cm primary sheds per day; 
 reference model's median [10 %, 90 %] times to the first metastasis above 0.2 mm (AJCC
 micrometastasis), 2 mm (AJCC macrometastasis: the same size) and 5 mm, with P(by 5 years),
 for three growth assumptions; (3) the sensitivity to the dissemination rate; (4) the
-verification against the closed forms, with the errors; (5) Iwata's fit reproduced.
+verification against the closed forms, with the errors; (5) Iwata's fit reproduced; (6) the
+model resected at diagnosis against a published breast-cancer metastasis-free probability.
 Runs in a few seconds.
 """
 
@@ -221,9 +222,55 @@ def iwata_fit() -> None:
         )
 
 
+# Gasparini & Humphreys 2022 Stat Methods Med Res 31:862, fitted to Swedish post-menopausal
+# breast cancers (screen-detected, two negative screens before): probability of being free
+# of detected distant metastases 5 years after the primary's detection and removal.
+GASPARINI = {5.0: 0.97, 15.0: 0.89, 35.0: 0.59}
+DETECT_DISTANT_MM = 5.0  # illustrative: distant metastases are found at 2-10 mm (issue 16)
+
+
+def breast_anchor() -> None:
+    """Section 6: the model from one cell, resected at diagnosis, against Gasparini's
+    metastasis-free probabilities; m calibrated on the 15 mm value, 5 and 35 mm predicted.
+    """
+    from scipy.optimize import brentq
+
+    vdt = KINETICS["breast"].vdt.value
+    det = float(cells_in_sphere(DETECT_DISTANT_MM))
+    laws = {
+        "E": Exponential.from_vdt(vdt),
+        "G": Gompertz.from_vdt(vdt, float(cells_in_sphere(PRIMARY_MM)), PLATEAU),
+    }
+
+    def p_meta(law, m: float, alpha: float, d_mm: float) -> float:
+        resect = law.time_to(1.0, float(cells_in_sphere(d_mm)))
+        ref = ReferenceModel(law, Dissemination(m, alpha), 1.0, resection=resect)
+        sol = ref.solve(resect + 5 * YEAR + 1, DT)
+        return sol.p_first_between(det, resect, resect + 5 * YEAR)
+
+    def fit_m(law, alpha: float) -> float:
+        """The m at which the 15 mm probability is Gasparini's (m in 1e-20 .. 1e-2)."""
+        lm = brentq(lambda x: p_meta(law, math.exp(x), alpha, 15.0) - want[15.0], -46.0, -4.6)
+        return math.exp(lm)
+
+    want = {d: 1 - free for d, free in GASPARINI.items()}
+    print()
+    print("6. Breast from one cell, resected at diagnosis, M0 then: P(a distant metastasis")
+    print(f"   > {DETECT_DISTANT_MM:g} mm within 5 years) against Gasparini & Humphreys 2022 Stat")
+    print("   Methods Med Res 31:862 (Swedish screen-detected cancers); m fitted on 15 mm.")
+    print("   law alpha  m fitted    5 mm   15 mm  35 mm")
+    print("   Gasparini & Humphreys          " + "  ".join(f"{v:5.3f}" for v in want.values()))
+    for key, law in laws.items():
+        for alpha in (IWATA[1].alpha, 1.0):
+            m = fit_m(law, alpha)
+            ps = "  ".join(f"{p_meta(law, m, alpha, d):5.3f}" for d in GASPARINI)
+            print(f"   {key}   {alpha:5.3f}  {m:.2e}   {ps}")
+
+
 if __name__ == "__main__":
     kinetics_table()
     reference_times()
     sensitivity()
     verification()
     iwata_fit()
+    breast_anchor()

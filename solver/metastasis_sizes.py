@@ -238,6 +238,12 @@ class Solution:
         u = self.t[k - 1] + (target - c0) / (c1 - c0) * (self.t[k] - self.t[k - 1])
         return tau + float(u)
 
+    def p_first_between(self, cells: float, t0: float, t1: float) -> float:
+        """P(a metastasis grows past ``cells`` in (t0, t1] | none had by t0), births Poisson:
+        1 - exp(-(N(> cells, t1) - N(> cells, t0))).
+        """
+        return float(-np.expm1(-(self.above(cells, t1) - self.above(cells, t0))))
+
     def median(self, cells: float) -> float:
         """The median time (days) to the first metastasis larger than ``cells``."""
         return self.quantile(cells, 0.5)
@@ -254,6 +260,9 @@ class ReferenceModel:
         metastasis: The metastases' law (None: the primary's).
         seed_cells: A metastasis's cells when founded.
         secondary: Metastases found metastases too (Iwata's boundary condition).
+        resection: The day the primary is removed: it founds no metastasis afterwards (None:
+            never). The grid puts a point at the cut, where C has a kink; with ``secondary``
+            the jump enters the renewal convolution to first order over one step.
     """
 
     primary: GrowthLaw
@@ -262,6 +271,7 @@ class ReferenceModel:
     metastasis: GrowthLaw | None = None
     seed_cells: float = 1.0
     secondary: bool = False
+    resection: float | None = None
 
     @property
     def law(self) -> GrowthLaw:
@@ -269,16 +279,26 @@ class ReferenceModel:
         return self.metastasis if self.metastasis is not None else self.primary
 
     def solve(self, horizon: float, dt: float) -> Solution:
-        """Births and their cumulative count on a grid of step ``dt`` up to ``horizon`` (days).
+        """Births and their cumulative count on a grid of step ``dt`` up to ``horizon`` (days);
+        with a resection, the step is shortened so that the cut is a grid point.
 
         The renewal equation (``secondary``) by the trapezoidal rule: B_n (1 - dt K_0 / 2) =
         f_n + dt (B_0 K_n / 2 + sum_{k=1}^{n-1} B_k K_{n-k}), K(tau) = beta(X(tau)); O(n^2).
         """
         if not (horizon > 0 and 0 < dt <= horizon):
             raise ValueError(f"need horizon > 0 and 0 < dt <= horizon, got {horizon}, {dt}")
+        cut = math.inf if self.resection is None else self.resection
+        if 0 < cut < horizon:
+            # A grid point at the cut: C has a kink there, which interpolation between two
+            # points would smear over a step.
+            k_cut = int(math.ceil(cut / dt - 1e-9))
+            dt = cut / k_cut
         n = int(math.ceil(horizon / dt - 1e-9))
         t = np.arange(n + 1, dtype=float) * dt
-        f = self.dissemination.rate(self.primary.size(self.primary_cells, t))
+        if 0 < cut < horizon:
+            t[k_cut] = cut
+        f_all = self.dissemination.rate(self.primary.size(self.primary_cells, t))
+        f = np.where(t > cut, 0.0, f_all)
         if self.secondary:
             kern = self.dissemination.rate(self.law.size(self.seed_cells, t))
             births = np.empty_like(f)
@@ -289,7 +309,17 @@ class ReferenceModel:
                 births[i] = (f[i] + dt * conv) / scale
         else:
             births = f
-        cum = np.concatenate(([0.0], np.cumsum(0.5 * dt * (births[1:] + births[:-1]))))
+        # The metastases' own foundings are continuous; the primary's stop at the resection,
+        # so the step across it integrates the primary's term only up to the cut.
+        rest = births - f
+        step = 0.5 * dt * (rest[1:] + rest[:-1])
+        step += np.where(t[1:] <= cut, 0.5 * dt * (f_all[1:] + f_all[:-1]), 0.0)
+        across = np.flatnonzero((t[:-1] < cut) & (t[1:] > cut))
+        if across.size:
+            k = int(across[0])
+            f_cut = float(self.dissemination.rate(self.primary.size(self.primary_cells, cut)))
+            step[k] += 0.5 * (cut - t[k]) * (f_all[k] + f_cut)
+        cum = np.concatenate(([0.0], np.cumsum(step)))
         return Solution(t, births, cum, self.law, self.seed_cells)
 
 

@@ -183,6 +183,27 @@ def test_counts_above_a_size_and_the_first_detection():
     assert rare.quantile(s, 0.5) == math.inf
 
 
+@pytest.mark.parametrize("T", [600.0, 600.3])  # on the grid and between two points
+def test_resection_stops_the_foundings(T):
+    """Exponential, alpha = 1, primary removed at T: C(t) = C_exp(min(t, T)); the chance of a
+    first metastasis above s in (t0, t1] given none by t0 from the counts' difference.
+    """
+    lam, m, x0 = math.log(2) / 100, 1e-6, 1e6
+    ref = ReferenceModel(Exponential(lam), Dissemination(m, 1.0), x0, resection=T)
+    sol = ref.solve(3000.0, 0.5)
+    c_t = float(born_exponential(lam, m, x0, T, False))
+    # Measured 1e-6 at dt = 0.5 (second order, on or off the grid); a half step of the
+    # primary's term after the cut would be 1.8e-3.
+    np.testing.assert_allclose(sol.born([1000.0, 3000.0]), c_t, rtol=1e-5)
+    s = 1e4
+    tau = math.log(s) / lam
+    t0, t1 = tau + 300.0, tau + 900.0
+    gained = c_t - float(born_exponential(lam, m, x0, 300.0, False))
+    assert sol.p_first_between(s, t0, t1) == pytest.approx(-math.expm1(-gained), rel=1e-5)
+    # Nothing is founded after the resection, so nothing new grows past s once tau has passed.
+    assert sol.p_first_between(s, tau + T, tau + 2000.0) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_iwatas_fit():
     """Iwata et al. 2000's published parameters, and the long-run rate of their model with
     metastases seeding metastases against the Euler-Lotka root (Devys et al. 2009).
