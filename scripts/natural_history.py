@@ -117,7 +117,7 @@ def reference_times() -> None:
     labels = [f"> {mm:g} mm" for mm in SIZES_MM]
     print(
         f"   (> {LESIONS.micro_mm:g} mm: first micrometastasis; > {LESIONS.macro_mm:g} mm: first "
-        "macrometastasis (AJCC), the brief's 2 mm lesion; 5 mm)"
+        "macrometastasis (AJCC), the same 2 mm lesion; 5 mm)"
     )
     variants = {
         "E": "exponential at the VDT, primary and metastases",

@@ -202,6 +202,16 @@ def test_resection_stops_the_foundings(T):
     assert sol.p_first_between(s, t0, t1) == pytest.approx(-math.expm1(-gained), rel=1e-5)
     # Nothing is founded after the resection, so nothing new grows past s once tau has passed.
     assert sol.p_first_between(s, tau + T, tau + 2000.0) == pytest.approx(0.0, abs=1e-12)
+    # Metastases seeding, alpha = 1: with I(t) = int_0^t B e^(-lam u) du, I' = m x0 + m I
+    # before T and m I after, so B(t > T) = m e^(lam t) x0 (e^(m T) - 1) e^(m (t - T)).
+    # Measured 2e-5 at dt = 0.5 (the jump enters the convolution to first order over a step).
+    m2 = 0.01
+    ref = ReferenceModel(Exponential(lam), Dissemination(m2, 1.0), secondary=True, resection=T)
+    sol = ref.solve(1200.0, 0.5)
+    after = sol.t > T + 1.0
+    t_a = sol.t[after]
+    exact = m2 * np.exp(lam * t_a) * math.expm1(m2 * T) * np.exp(m2 * (t_a - T))
+    np.testing.assert_allclose(sol.births[after], exact, rtol=1e-4)
 
 
 def test_iwatas_fit():
