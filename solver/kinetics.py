@@ -249,9 +249,9 @@ def diameter_mm(cells: ArrayLike) -> Array:
 _TPOT_PAN = Cited(
     5.0,
     "days",
-    "Rew & Wilson 2000 Eur J Surg Oncol 26:227: review of in-vivo BrdUrd/IdUrd labelling, "
-    "median T_pot of human tumours 'of the order of 5 days', S phase about 10 h; pan-tumour, "
-    "not specific to this type",
+    "Rew & Wilson 2000 Eur J Surg Oncol (PMID 10873364): review of in-vivo BrdUrd/IdUrd "
+    "labelling, median T_pot of human tumours 'of the order of 5 days', S phase about 10 h; "
+    "pan-tumour, not specific to this type",
 )
 
 KINETICS: dict[str, Kinetics] = {

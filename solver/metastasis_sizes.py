@@ -354,7 +354,7 @@ def malthusian_rate(law: GrowthLaw, d: Dissemination, seed_cells: float = 1.0) -
     """The rate lam* at which metastases that seed metastases multiply in the long run.
 
     The renewal equation's births grow as exp(lam* t) with lam* the root of the Euler-Lotka
-    equation 1 = int_0^inf exp(-lam tau) beta(X(tau)) d tau (Devys, Goudon & Laffitte 2009
+    equation 1 = int_0^inf exp(-lam tau) beta(X(tau)) d tau (Devys, Goudon & Lafitte 2009
     Discrete Contin Dyn Syst B 12:731 analyse Iwata's model so); a check of ``solve`` that
     needs no closed form of the growth law.
     """
