@@ -27,7 +27,7 @@ closed forms the tests and ``scripts/natural_history.py`` measure the error agai
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
 import numpy as np
@@ -268,6 +268,7 @@ class ReferenceModel:
     primary: GrowthLaw
     dissemination: Dissemination
     primary_cells: float = 1.0
+    _: KW_ONLY  # the options by name: a positional True must not become a growth law
     metastasis: GrowthLaw | None = None
     seed_cells: float = 1.0
     secondary: bool = False
