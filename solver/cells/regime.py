@@ -158,14 +158,15 @@ class Regimes:
             PLACE_TRIES,
         )
         seeded_by, founder = self.composition.draw_pairs(self.seed, ids, n)
-        phen = got["phenotype"]
-        d = c.doubling[phen].astype(float)  # inf: cells that do not divide here
-        u = rng.uniform(self.seed, ids, n, rng.REGIME_CLOCK)
-        clock = np.where(np.isfinite(d), np.floor(u * np.where(np.isfinite(d), d, 0.0)), 0.0)
-        cols = {
+        phenotype = got["phenotype"]
+        period = c.doubling[phenotype].astype(float)  # inf: cells that do not divide here
+        draw = rng.uniform(self.seed, ids, n, rng.REGIME_CLOCK)
+        finite = np.isfinite(period)
+        clock = np.where(finite, np.floor(draw * np.where(finite, period, 0.0)), 0.0)
+        cols: dict[str, np.ndarray] = {
             "id": ids,
             "parent": ids,
-            "phenotype": phen,
+            "phenotype": phenotype,
             "state": np.full(len(ids), INVADING, dtype=np.int8),
             "clock": clock,
             "founder": founder,

@@ -138,3 +138,16 @@ def test_thresholds_must_leave_a_band():
     organ = primary(MPI.COMM_SELF)
     with pytest.raises(ValueError, match="release < absorb"):
         regimes(organ, 0.5, 0.5, Composition())
+
+
+def test_whole_cells_are_read_through_round_off():
+    """A vertex holding 3 cells of density less a few ulps (what sums in another order give)
+    releases 3 cells, not 2 and a cell's worth of density left behind."""
+    organ = primary(MPI.COMM_SELF)
+    u_E, u_M = fem.Function(organ.V), fem.Function(organ.V)
+    reg = regimes(organ, 1e9, 5e8, Composition())
+    far = int(np.argmax(np.linalg.norm(reg.xv - organ.om.tumour_centre[:2], axis=1)))
+    u_E.x.array[far] = 3.0 * reg.scale[far] * (1.0 - 4e-16)
+    n0 = len(organ.cells.pop)
+    assert reg.release(u_E, u_M, 1) == 3 and len(organ.cells.pop) == n0 + 3
+    assert u_E.x.array[far] == 0.0
