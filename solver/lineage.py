@@ -119,13 +119,19 @@ class Composition:
         with its share, by one keyed uniform per cell (the same on any rank count). Cells
         of an organ nothing entered are their own founders.
         """
+        return self.draw_pairs(seed, ids, step)[1]
+
+    def draw_pairs(self, seed: int, ids: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(seeding unit, founder) of cells leaving the density, drawn as ``draw`` draws:
+        cells of an organ nothing entered are their own founders, seeded by no unit.
+        """
         ids = np.asarray(ids, dtype=np.uint64)
         if len(self) == 0 or self.cells.sum() <= 0:
-            return ids.copy()
+            return np.full(len(ids), NOT_SEEDED, dtype=np.uint64), ids.copy()
         cum = np.cumsum(self.fractions())
         u = rng.uniform(seed, ids, step, rng.LINEAGE_FOUNDER)
         row = np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1)
-        return self.founder[row]
+        return self.seeded_by[row], self.founder[row]
 
     def state(self) -> dict[str, np.ndarray]:
         """Plain data for a checkpoint."""

@@ -23,7 +23,7 @@ from mpi4py import MPI
 from solver import config, lesions
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
-from solver.cells.locate import claim
+from solver.cells.locate import near
 from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
 from solver.cells.switching import Switching
 from solver.clinic.section import DENSITIES, Section, from_fields
@@ -409,19 +409,18 @@ class Organ:
             return self._settle(n, site, cells, dormant)
         ids = cells["id"]
         spread = 0.5 * self.spec.geometry.vessel_radius
-        x = self.site_x[site] + rng.normal(self.seed, ids, n, rng.PLACE, self.dim) * spread
-        for attempt in range(1, PLACE_TRIES + 1):
-            out = np.flatnonzero(claim(self.cells.walker, self.mesh, x)[0] < 0)
-            if len(out) == 0:
-                break
-            if attempt == PLACE_TRIES:
-                x[out] = self.site_x[site[out]]
-            else:
-                key = (PLACE_TRIES + 1) * n + attempt  # a stream per (step, attempt)
-                x[out] = (
-                    self.site_x[site[out]]
-                    + rng.normal(self.seed, ids[out], key, rng.PLACE_AGAIN, self.dim) * spread
-                )
+        x = near(
+            self.cells.walker,
+            self.mesh,
+            self.site_x[site],
+            self.seed,
+            ids,
+            n,
+            spread,
+            rng.PLACE,
+            rng.PLACE_AGAIN,
+            PLACE_TRIES,
+        )
         state = np.full(len(ids), DORMANT if dormant else INVADING, dtype=np.int8)
         cols = {
             "id": ids,

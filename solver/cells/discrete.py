@@ -196,15 +196,40 @@ class DiscreteCells:
             rng.uniform(self.seed, ids, n, purpose + 1),
         )
         take = np.flatnonzero(mine)[ok]
-        new = {k: np.asarray(v)[take] for k, v in cols.items()}
-        xs, host, vertex, new = self.walker.locate(x[take], start[take], dict(new, place=boxes[ok]))
-        self.pop.extend(
-            Population.from_columns(self.dim, dict(new, x=xs, host=host, vertex=vertex))
-        )
+        self._extend(x, start, take, cols, boxes[ok])
         placed = np.zeros(len(x), dtype=np.int32)
         placed[take] = 1
         self.comm.Allreduce(MPI.IN_PLACE, placed, op=MPI.SUM)
         return placed > 0
+
+    def put(self, x: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+        """Cells that take no room decision, as a density released as cells already held its
+        room (solver/cells/regime.py): rows known on every rank, each joining the rank whose
+        element holds it (collective).
+
+        Raises:
+            RuntimeError: a point outside the organ.
+        """
+        where, start = claim(self.walker, self.V.mesh, x)
+        if (where < 0).any():
+            raise RuntimeError(f"put: {int((where < 0).sum())} point(s) outside the organ")
+        take = np.flatnonzero(where == 1)
+        self._extend(x, start, take, cols, self.lattice.box(x[take]))
+
+    def _extend(
+        self,
+        x: np.ndarray,
+        start: np.ndarray,
+        take: np.ndarray,
+        cols: dict[str, np.ndarray],
+        boxes: np.ndarray,
+    ) -> None:
+        """Add rows ``take`` of (x, cols), found in elements ``start``, in lattice ``boxes``."""
+        new = {k: np.asarray(v)[take] for k, v in cols.items()}
+        xs, host, vertex, new = self.walker.locate(x[take], start[take], dict(new, place=boxes))
+        self.pop.extend(
+            Population.from_columns(self.dim, dict(new, x=xs, host=host, vertex=vertex))
+        )
 
     def remove(
         self, mask: np.ndarray, extra: dict[str, np.ndarray] | None = None

@@ -13,6 +13,7 @@ import dolfinx.geometry
 import numpy as np
 from mpi4py import MPI
 
+from solver.cells import rng
 from solver.cells.exchange import exchange
 
 BOUNDARY = -1  # facet on the organ's outer boundary: reflect
@@ -236,6 +237,39 @@ def claim(walker: MeshWalker, mesh, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     winner = np.empty_like(mine)
     comm.Allreduce(mine, winner, op=MPI.MIN)
     return np.where(winner == comm.size, -1, (winner == comm.rank).astype(np.int64)), first
+
+
+def near(
+    walker: MeshWalker,
+    mesh,
+    centre: np.ndarray,
+    seed: int,
+    ids: np.ndarray,
+    n: int,
+    spread: float,
+    purpose: int,
+    again_purpose: int,
+    tries: int,
+) -> np.ndarray:
+    """Points near ``centre`` (one row per id, known on every rank): the centre plus a normal
+    jitter of ``spread`` (stream ``purpose``); one that falls outside the organ draws again
+    (``again_purpose``, a stream per (step, attempt)), up to ``tries`` draws in all, then
+    takes its centre. The draws are keyed by (seed, id, step): the same points on any rank
+    count (collective).
+    """
+    x = centre + rng.normal(seed, ids, n, purpose, walker.dim) * spread
+    for attempt in range(1, tries + 1):
+        out = np.flatnonzero(claim(walker, mesh, x)[0] < 0)
+        if len(out) == 0:
+            break
+        if attempt == tries:
+            x[out] = centre[out]
+        else:
+            key = (tries + 1) * n + attempt
+            x[out] = (
+                centre[out] + rng.normal(seed, ids[out], key, again_purpose, walker.dim) * spread
+            )
+    return x
 
 
 def _inverse(J: np.ndarray) -> np.ndarray:

@@ -63,6 +63,11 @@ LYMPH_ID = 95  # ids of the units and of the cells a continuum site sheds
 LYMPH_SPROUT = 96  # the number of new lymphatic sites this step (lymphangiogenesis)
 LYMPH_RADIUS = 97  # distance of a placed site from the tumour centre (grown: its vertex)
 LYMPH_DIRECTION = 98  # its direction (LYMPH_DIRECTION, LYMPH_DIRECTION + 1)
+# Hybrid cells (solver/cells/regime.py): a density released as discrete cells.
+REGIME_ID = 100  # a released cell's id (a hash of its vertex key, phenotype and index)
+REGIME_PLACE = 101  # its position near the vertex (REGIME_PLACE .. REGIME_PLACE + 3)
+REGIME_PLACE_AGAIN = 105  # again, for one that fell outside the organ (.. + 3)
+REGIME_CLOCK = 109  # its cell-cycle clock
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -107,6 +112,10 @@ STREAMS: dict[str, tuple[int, int]] = {
     "LYMPH_SPROUT": (LYMPH_SPROUT, 1),
     "LYMPH_RADIUS": (LYMPH_RADIUS, 1),
     "LYMPH_DIRECTION": (LYMPH_DIRECTION, 2),
+    "REGIME_ID": (REGIME_ID, 1),
+    "REGIME_PLACE": (REGIME_PLACE, 4),
+    "REGIME_PLACE_AGAIN": (REGIME_PLACE_AGAIN, 4),
+    "REGIME_CLOCK": (REGIME_CLOCK, 1),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):

@@ -63,8 +63,8 @@ def test_random_streams_have_one_registry_and_disjoint_ranges():
                     if isinstance(a, ast.Attribute) and getattr(a.value, "id", "") == "rng"
                 }
                 # a stream from the registry, or a parameter given one (DiscreteCells.insert's,
-                # Organ.shed_unit's)
-                given = ("purpose", "purpose + 1", "round_purpose", "id_purpose")
+                # Organ.shed_unit's, locate.near's)
+                given = ("purpose", "purpose + 1", "round_purpose", "id_purpose", "again_purpose")
                 assert names or ast.unparse(purpose) in given, (
                     path,
                     ast.unparse(call),

@@ -1,0 +1,177 @@
+"""Conversion between the two representations of hybrid cells: discrete cells where they
+are sparse, a continuum density where they are dense (issue 16; docs/hybrid.md).
+
+The rule is local, with no fixed interface, after the spatial regime conversion method of
+Cameron, Smith & Yates (2025, Mathematics 13:3406), here on the vertex patches of the P1
+mesh that both representations already share (a discrete cell counts at the vertex whose
+patch holds it: ``Population.vertex``). At vertex i, with lumped mass m_i, the total density
+in cells per h_ref^d is
+
+    S_i = n_i h_ref^d / m_i + u_E,i + u_M,i
+
+(n_i: the discrete cells at i; u: the continuum densities). With the capacity Q per h_ref^d:
+
+- **absorb** where S_i >= ``absorb`` Q: every active discrete cell at i joins its
+  phenotype's density at i, u_i += h_ref^d / m_i, exactly one cell of mass. Dormant cells
+  stay discrete: they are the seeds whose waking decides a metastasis, one by one.
+- **release** where S_i < ``release`` Q: the whole cells of the density at i,
+  k = floor(m_i u_i / h_ref^d), become discrete cells near vertex i, and the fraction of a
+  cell stays in the density (mass is conserved exactly, to round-off).
+
+With ``release`` < ``absorb`` a patch between the two thresholds converts nothing
+(hysteresis), so cells do not flicker between the representations.
+
+Rank independence: the counts are integers summed over ranks, and every rank that holds a
+vertex computes S_i from the owner's values, so the decision is the same on every rank. A
+released cell's id is a hash of (seed, the vertex's mesh input index, phenotype, index,
+step); its place, clock and founder are keyed draws on that id. What can differ with the
+rank count is u itself, at round-off (the continuum's sums run in the partition's order),
+so a vertex whose S_i lies within ~1e-12 relative of a threshold may convert on one rank
+count and not another.
+"""
+
+from __future__ import annotations
+
+import dolfinx.fem as fem
+import numpy as np
+from mpi4py import MPI
+
+from solver.cells import rng
+from solver.cells.discrete import DiscreteCells
+from solver.cells.locate import near
+from solver.cells.population import DORMANT, EPITHELIAL, INVADING, MESENCHYMAL
+from solver.lineage import Composition
+
+PLACE_TRIES = 8  # draws of a released cell's position inside the organ before its vertex
+ROUND = 1e-12  # relative round-off allowed when whole cells are read from a density
+
+
+class Regimes:
+    """Absorbs dense discrete cells into a continuum density u_E, u_M and releases sparse
+    density as discrete cells, in one organ (see the module's note for the rule).
+    """
+
+    def __init__(
+        self,
+        cells: DiscreteCells,
+        lumped: np.ndarray,
+        Q: float,
+        keys: np.ndarray,
+        composition: Composition,
+        *,
+        absorb: float,
+        release: float,
+    ) -> None:
+        """Args:
+        cells: the organ's discrete cells.
+        lumped: the lumped mass of each P1 dof, owned + ghost.
+        Q: the capacity, cells per h_ref^d.
+        keys: the mesh input index of each owned dof (partition-independent vertex keys).
+        composition: the density's founders (solver/lineage.py); absorbed cells join it and
+            released cells draw from it.
+        absorb, release: the thresholds as fractions of Q, 0 < release < absorb.
+        """
+        if not 0.0 < release < absorb:
+            raise ValueError(f"need 0 < release < absorb, got {release}, {absorb}")
+        self.cells, self.composition = cells, composition
+        self.dim, self.comm, self.seed = cells.dim, cells.comm, cells.seed
+        self.n_owned = len(keys)
+        self.keys = np.asarray(keys, dtype=np.uint64)
+        self.scale = cells.p.h_ref**self.dim / lumped  # density of one cell at each vertex
+        self.hi, self.lo = absorb * Q, release * Q
+        self.xv = cells.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
+        self.stats = {"absorbed": 0, "released": 0}
+
+    def density(self, u_E: fem.Function, u_M: fem.Function) -> np.ndarray:
+        """S at every dof, owned + ghost, in cells per h_ref^d (collective)."""
+        for u in (u_E, u_M):
+            u.x.scatter_forward()
+        n = self.cells.vertex_counts()
+        return n * self.scale[: len(n)] + u_E.x.array[: len(n)] + u_M.x.array[: len(n)]
+
+    def absorb(self, u_E: fem.Function, u_M: fem.Function) -> int:
+        """Dense patches take in their active discrete cells; returns how many, on every
+        rank (collective).
+        """
+        dense = self.density(u_E, u_M) >= self.hi
+        pop = self.cells.pop
+        take = dense[pop.vertex] & (pop.state != DORMANT)
+        if not self.comm.allreduce(bool(take.any()), op=MPI.LOR):
+            return 0
+        for phen, u in ((EPITHELIAL, u_E), (MESENCHYMAL, u_M)):
+            n = self.cells.vertex_counts(take & (pop.phenotype == phen))
+            u.x.array[: len(n)] += n * self.scale[: len(n)]
+        gone = self.cells.remove(take)  # gathered on every rank, sorted by id
+        self.composition.add(gone["seeded_by"], gone["founder"])
+        self.stats["absorbed"] += len(gone["id"])
+        return len(gone["id"])
+
+    def release(self, u_E: fem.Function, u_M: fem.Function, n: int) -> int:
+        """Sparse patches give their whole cells of density back as discrete cells at step
+        ``n``; returns how many, on every rank (collective).
+        """
+        own = self.n_owned
+        sparse = self.density(u_E, u_M)[:own] < self.lo
+        rows = []
+        for phen, u in ((EPITHELIAL, u_E), (MESENCHYMAL, u_M)):
+            a = u.x.array
+            mass = a[:own] / self.scale[:own]
+            k = np.where(sparse, np.floor(mass * (1.0 + ROUND)), 0.0)
+            a[:own] = np.where(k > 0, np.maximum(a[:own] - k * self.scale[:own], 0.0), a[:own])
+            u.x.scatter_forward()
+            at = np.flatnonzero(k > 0)
+            count = k[at].astype(np.int64)
+            vertex = np.repeat(at, count)
+            index = np.arange(len(vertex)) - np.repeat(np.cumsum(count) - count, count)
+            rows.append(
+                {
+                    "key": (self.keys[vertex] << np.uint64(21))
+                    | np.uint64(phen << 20)
+                    | index.astype(np.uint64),
+                    "x": self.xv[vertex],
+                    "phenotype": np.full(len(vertex), phen, dtype=np.int8),
+                }
+            )
+        mine = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+        parts = self.comm.allgather(mine)
+        got = {k: np.concatenate([p[k] for p in parts]) for k in mine}
+        if len(got["key"]) == 0:
+            return 0
+        order = np.argsort(got["key"], kind="stable")
+        got = {k: v[order] for k, v in got.items()}
+        ids = rng.hash64(self.seed, got["key"], n, rng.REGIME_ID)
+        c = self.cells
+        # As the initial cells (seed_initial): a small jitter, so that a released cell stays in
+        # its vertex's patch (its binned density is the density it came from); motility
+        # spreads them from the next step.
+        spread = 0.05 * c.p.h_ref
+        x = near(
+            c.walker,
+            c.V.mesh,
+            got["x"],
+            self.seed,
+            ids,
+            n,
+            spread,
+            rng.REGIME_PLACE,
+            rng.REGIME_PLACE_AGAIN,
+            PLACE_TRIES,
+        )
+        seeded_by, founder = self.composition.draw_pairs(self.seed, ids, n)
+        phenotype = got["phenotype"]
+        period = c.doubling[phenotype].astype(float)  # inf: cells that do not divide here
+        draw = rng.uniform(self.seed, ids, n, rng.REGIME_CLOCK)
+        finite = np.isfinite(period)
+        clock = np.where(finite, np.floor(draw * np.where(finite, period, 0.0)), 0.0)
+        cols: dict[str, np.ndarray] = {
+            "id": ids,
+            "parent": ids,
+            "phenotype": phenotype,
+            "state": np.full(len(ids), INVADING, dtype=np.int8),
+            "clock": clock,
+            "founder": founder,
+            "seeded_by": seeded_by,
+        }
+        c.put(x, cols)
+        self.stats["released"] += len(ids)
+        return len(ids)
