@@ -154,6 +154,22 @@ if wanted("cells_vs_continuum"):
         f"cells_vs_continuum_l1_N{counts[-1]}_{tag}", r["l1"][-1], f"<{bound}", r["l1"][-1] < bound
     )
 
+# Haptotaxis under the room rule: sparse cells drift as the continuum; packed ones slower
+# (a departure of the continuum's transport, docs/hybrid.md), reported with its size.
+if wanted("crowded_drift"):
+    for label, pp in (("sparse", 1.0), ("packed", 4.0)):
+        r = vc.crowded_drift(comm, per_place=pp)
+        ratio = r["continuum"] / r["discrete"]
+        ok = abs(ratio - 1.0) < 0.05 if label == "sparse" else ratio < 1.25
+        check(
+            f"crowded_drift_{label}_{tag}",
+            ratio,
+            "1+-0.05" if label == "sparse" else "<1.25 (known departure)",
+            ok,
+            f"discrete {r['discrete']:.4f} +- {r['stderr']:.4f}, continuum "
+            f"{r['continuum']:.4f}, free {r['free']:.4f}",
+        )
+
 # Mesh independence of cell-level outputs (Franssen primary, two resolutions).
 # Independent seeds on each mesh; Welch's test per statistic, Holm over them (1 %).
 if wanted("mesh_independence") and not args.quick:
