@@ -1603,6 +1603,15 @@ class CellsSpec(Strict):
         "multiple of its doubling time; asynchronous: each cell has its own cycle clock "
         "(docs/fidelity.md says why one would choose each).",
     )
+    crowded_transport: bool = param(
+        False,
+        unit="-",
+        source="setting: the room rule's mean field (docs/hybrid.md, 'At the interface'); off, "
+        "the continuum's linear transport",
+        doc="Continuum mode: a density's move into a vertex patch is blocked as the room rule "
+        "blocks a cell's move into a full place, by min(max(Q - S, 0), 1) (S all cells per "
+        "h_ref^d).",
+    )
     initial: InitialCellsSpec = Field(default_factory=InitialCellsSpec)
     switching: SwitchingSpec = Field(default_factory=SwitchingSpec)
 
@@ -1624,6 +1633,11 @@ class CellsSpec(Strict):
             raise ValueError(
                 "division = 'synchronous' divides discrete cells at once; a continuum "
                 "density grows at a rate: use division = 'asynchronous' (the default)"
+            )
+        if self.mode == "discrete" and self.crowded_transport:
+            raise ValueError(
+                "crowded_transport blocks a density's moves; discrete cells follow the room "
+                "rule itself: set it with mode = 'continuum'"
             )
         return self
 

@@ -14,6 +14,16 @@ zero; the mass it adds back is counted in ``stats["clip_removed"]`` (so a test c
 scheme, not the clipped field). The step is sub-cycled in equal sub-steps below the
 positivity bound (w changes every step, so the bound is recomputed every step).
 
+Crowding in the transport (``crowded_transport``): the discrete room rule refuses a move
+into a full place, and a place of capacity Q at mean density S is full with chance
+S - (Q - 1) when its count is as even as it can be (0 below Q - 1). So the density moving
+from j into i is blocked by g_i = min(max(Q - S_i, 0), 1) (S all cells, with ``occupied``).
+As edge fluxes, m_i dc_i/dt = sum_j (-a_ij g_i c_j + a_ji g_j c_i): what enters i from j is
+what leaves j for i, so mass is conserved for any g. The artificial diffusion and the
+antidiffusive fluxes are built from the blocked coefficients at every sub-step, below a
+sub-step bound that holds for every g in [0, 1]. docs/hybrid.md measures it against the
+discrete cells.
+
 Growth and sources are split off per sub-step with a linearly implicit (Patankar) update
 c <- (c (1 + dt r) + dt s) / (1 + dt r S/Q), S = c_E + c_M: non-negative for s >= 0, and
 S never crosses Q, whatever dt. ``grow`` (per dof) switches growth off where cells are hypoxic;
@@ -122,6 +132,10 @@ class ContinuumCells:
         self._c = dolfinx.la.vector(cmap, bs=2)
         self._cL = dolfinx.la.vector(cmap, bs=2)
         self._R = dolfinx.la.vector(cmap, bs=4)  # (R+_E, R+_M, R-_E, R-_M)
+        self.crowded = params.crowded_transport
+        self._g = dolfinx.la.vector(cmap)  # crowding: the room factor on the column map
+        self.a = np.zeros((len(K.data), 2))  # a_ij and a_ji at ij, per phenotype (crowded)
+        self.at = np.zeros((len(K.data), 2))
         self.substeps = 0
         # This rank's share (owned dofs) of the mass, in cells x h_ref^d per unit volume
         # integrated: born by growth, and added back by the clip at zero (round-off).
@@ -145,7 +159,13 @@ class ContinuumCells:
             Ld[self.diag] += np.add.reduceat(d, self.indptr[:-1])  # zero row sums of Dart
             self.L[k].data[:] = Ld
             self.d[:, k] = d
-            rate = float(np.max(Ld[self.diag] / self.m, initial=0.0))  # L_ii <= 0: no constraint
+            diag = Ld[self.diag]
+            if self.crowded:
+                self.a[:, k], self.at[:, k] = a, at
+                # For any g in [0, 1]: d'_ij - a'_ji <= max(a_ij, 0) + max(-a_ji, 0).
+                b = np.where(self.offd, np.maximum(a, 0.0) + np.maximum(-at, 0.0), 0.0)
+                diag = np.add.reduceat(b, self.indptr[:-1])
+            rate = float(np.max(diag / self.m, initial=0.0))  # L_ii <= 0: no constraint
             if rate > 0.0:
                 bound = min(bound, 1.0 / rate)
         return self.comm.allreduce(bound, op=MPI.MIN)
@@ -199,11 +219,19 @@ class ContinuumCells:
         mt = (tau / self.m)[:, None]
         c = self._c.array.reshape(-1, 2)
         cL = self._cL.array.reshape(-1, 2)
-        cL[:n] = c[:n] - mt * np.column_stack([self.L[k] @ c[:, k] for k in range(2)])
+        ci, cj = np.take(c, rows, axis=0), np.take(c, cols, axis=0)
+        if self.crowded:
+            d = self._crowded(c)
+            # Low order: m_i dc_i/dt = sum_j ((d_ij - a'_ij) c_j + (a'_ji - d_ij) c_i).
+            flow = np.where(self.offd[:, None], (d - self._ab) * cj + (self._atb - d) * ci, 0.0)
+            cL[:n] = c[:n] + mt * np.add.reduceat(flow, starts)
+        else:
+            d = self.d
+            cL[:n] = c[:n] - mt * np.column_stack([self.L[k] @ c[:, k] for k in range(2)])
         self._cL.scatter_forward()
         # Raw antidiffusive fluxes f_ij = d_ij (c_i - c_j) = -f_ji (np.take: faster than 2D
         # fancy indexing).
-        f = self.d * (np.take(c, rows, axis=0) - np.take(c, cols, axis=0))
+        f = d * (ci - cj)
         nb = np.take(cL, cols, axis=0)  # bounds: c^L over each node's patch (itself included)
         P = (
             np.add.reduceat(np.maximum(f, 0.0), starts),
@@ -228,6 +256,23 @@ class ContinuumCells:
         c[:n] = np.maximum(new, 0.0)
         nz = f != 0.0
         return np.array([np.count_nonzero(nz & (alpha < 1.0 - 1e-12)), np.count_nonzero(nz)])
+
+    def _crowded(self, c: np.ndarray) -> np.ndarray:
+        """The blocked coefficients a'_ij = a_ij g_i (j into i), a'_ji = a_ji g_j (i into j)
+        at each ij (kept for the low-order flow) and their artificial diffusion d'_ij, with
+        g = min(max(Q - S, 0), 1): the chance that a place at mean density S has room, when
+        its count is as even as it can be (full only for S above Q - 1).
+        """
+        n = self.n
+        S = c[:n, 0] + c[:n, 1]
+        if self._occupied is not None:
+            S = S + self._occupied
+        self._g.array[:n] = np.clip(self.Q - S, 0.0, 1.0)
+        self._g.scatter_forward()
+        g = self._g.array
+        self._ab = self.a * np.take(g, self.rows)[:, None]
+        self._atb = self.at * np.take(g, self.cols)[:, None]
+        return np.where(self.offd[:, None], np.maximum(0.0, np.maximum(self._ab, self._atb)), 0.0)
 
     def _react(self, tau: float, src) -> None:
         n = self.n

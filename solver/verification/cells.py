@@ -234,10 +234,11 @@ def crowded_drift(
     Phi: float = 0.5,
     slope: float = 0.6,
     Q: float = 4.0,
+    crowded: bool = False,
 ) -> dict:
     """Haptotactic drift of a block of cells under crowding: the discrete cells (room rule,
-    ``Q`` per place) against the continuum of the same equation (which has no crowding in
-    its transport) and the free drift Phi slope t.
+    ``Q`` per place) against the continuum of the same equation, its transport linear or
+    ``crowded`` (blocked as the room rule blocks), and the free drift Phi slope t.
 
     ``places`` places around (0.35, 0.5) hold ``per_place`` cells each (``Q``: packed, every
     place full), in w = 0.2 + slope x on the unit square (mesh n x n, places of side 1 / n);
@@ -253,7 +254,15 @@ def crowded_drift(
     w = fem.Function(V)
     w.interpolate(lambda p: 0.2 + slope * p[0])
     params = config.CellsSpec(
-        D_E=D, D_M=D, Phi_E=Phi, Phi_M=Phi, Q=Q, h_ref=1.0 / n, proliferation=False
+        mode="continuum",  # the discrete cells here ignore it; the density may be crowded
+        crowded_transport=crowded,
+        D_E=D,
+        D_M=D,
+        Phi_E=Phi,
+        Phi_M=Phi,
+        Q=Q,
+        h_ref=1.0 / n,
+        proliferation=False,
     )
     count = int(round(places * per_place))
 

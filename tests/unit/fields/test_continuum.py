@@ -118,12 +118,15 @@ def test_positive_random(seed, D_E, D_M, Phi_E, Phi_M, eps, dt, grow):
             assert abs(total(V, m, c) - m0) <= 1e-12 * m0
 
 
-@pytest.mark.parametrize("dim", [2, 3])
-def test_mass_conserved_steep_ecm(dim):
+@pytest.mark.parametrize("dim, crowded", [(2, False), (3, False), (2, True)])
+def test_mass_conserved_steep_ecm(dim, crowded):
+    """Conservative, limited and positive; also with crowded transport at a capacity the
+    bumps reach (Q = 1: g < 1 where S > 0, blocked where S >= 1)."""
     V, m, cE, cM, w = setup(dim, 24 if dim == 2 else 8)
     cE.interpolate(bumps(np.random.default_rng(1), dim))
     cM.interpolate(bumps(np.random.default_rng(2), dim))
-    p = CellsSpec(D_E=1e-4, D_M=1e-3, Phi_E=0.05, Phi_M=0.2, proliferation=False)
+    crowding = {"mode": "continuum", "crowded_transport": True, "Q": 1.0} if crowded else {}
+    p = CellsSpec(D_E=1e-4, D_M=1e-3, Phi_E=0.05, Phi_M=0.2, proliferation=False, **crowding)
     cc = ContinuumCells(V=V, lumped=m, params=p, dt=0.02, c_E=cE, c_M=cM)
     mass0 = total(V, m, cE), total(V, m, cM)
     for i in range(20):
