@@ -55,6 +55,16 @@ def _tables(model=config.Case, seen=None):
     return seen
 
 
+def test_cell_mode_switches_are_refused_where_they_mean_nothing():
+    """Synchronous division of a density and crowded transport of discrete cells: a clear
+    error naming the key, not a silent no-op."""
+    with pytest.raises(config.CaseError, match="cells.*crowded_transport blocks a density"):
+        config.from_dict({"cells": {"crowded_transport": True}})
+    with pytest.raises(config.CaseError, match="cells.*'synchronous' divides discrete cells"):
+        config.from_dict({"cells": {"mode": "continuum", "division": "synchronous"}})
+    config.from_dict({"cells": {"mode": "continuum", "crowded_transport": True}})
+
+
 def test_every_default_is_cited_or_listed():
     """Every leaf key of the schema (choices, switches, names, expressions and tables
     included, which the comment check it replaces skipped) carries a description, a unit of
