@@ -1,0 +1,251 @@
+"""Lesion-adaptive refinement (solver/refine.py): h_fine reached near a lesion and the far
+mesh untouched, the same refined mesh and vertex keys on any rank count, exact P1 transfer
+(integrals conserved), cell-wise data by the parent map, tags, cells relocated."""
+
+import dolfinx.fem
+import dolfinx.la
+import dolfinx.mesh as dm
+import numpy as np
+import pytest
+import ufl
+from mpi4py import MPI
+
+from solver.cells.locate import MeshWalker
+from solver.refine import Lesion, dof_keys, node_keys, refine_around
+
+COMM = MPI.COMM_WORLD
+GHOST = dm.GhostMode.shared_facet
+DECIMALS = 12  # coordinates compared as tuples rounded here (they are computed on one rank)
+
+
+def _box(comm, dim):
+    if dim == 2:
+        return dm.create_unit_square(comm, 8, 8, ghost_mode=GHOST)
+    return dm.create_unit_cube(comm, 6, 6, 6, ghost_mode=GHOST)
+
+
+def _lesion(dim):
+    return Lesion(np.full(dim, 0.3), 0.12)
+
+
+def _refine(comm, dim, **kw):
+    msh = _box(comm, dim)
+    return msh, refine_around(msh, [_lesion(dim)], 0.08, grading=0.5, **kw)
+
+
+def _cells(msh, owned=True):
+    tdim = msh.topology.dim
+    n = msh.topology.index_map(tdim).size_local
+    if not owned:
+        n += msh.topology.index_map(tdim).num_ghosts
+    return msh.geometry.x[msh.geometry.dofmaps[0][:n]][:, :, :tdim]
+
+
+def _cell_set(msh):
+    """Every cell of the mesh (all ranks) as a sorted tuple of rounded vertex tuples."""
+    mine = {tuple(sorted(map(tuple, np.round(c, DECIMALS)))) for c in _cells(msh)}
+    return set().union(*msh.comm.allgather(mine))
+
+
+def _longest(X):
+    k = X.shape[1]
+    return np.max(
+        [np.linalg.norm(X[:, i] - X[:, j], axis=1) for i in range(k) for j in range(i + 1, k)],
+        axis=0,
+    )
+
+
+def _sum(msh, form):
+    return msh.comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(form)), op=MPI.SUM)
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("dim", [2, 3])
+def test_fine_near_the_lesion_and_far_mesh_untouched(dim):
+    msh, ref = _refine(COMM, dim)
+    assert ref.reached and ref.levels >= 2
+    les = _lesion(dim)
+    X = _cells(ref.mesh)
+    near = (np.linalg.norm(X - les.centre, axis=2) <= les.radius).any(axis=1)
+    near |= np.linalg.norm(X.mean(axis=1) - les.centre, axis=1) <= les.radius
+    assert COMM.allreduce(int(near.sum())) > 0
+    assert COMM.allreduce(float(_longest(X[near]).max(initial=0.0)), op=MPI.MAX) <= 0.08
+    # The target reaches the coarse size 2 (h0 - h_fine) * 0.5 beyond the lesion; beyond a
+    # further two coarse cells the closure has stopped: those cells are the coarse ones.
+    X0 = _cells(msh)
+    h0 = COMM.allreduce(float(_longest(X0).max()), op=MPI.MAX)
+    far_r = les.radius + 0.5 * (h0 - 0.08) + 2 * h0
+    far = (np.linalg.norm(X0 - les.centre, axis=2) > far_r).all(axis=1)
+    far_set = {tuple(sorted(map(tuple, np.round(c, DECIMALS)))) for c in X0[far]}
+    far_set = set().union(*COMM.allgather(far_set))
+    assert len(far_set) > 10
+    assert far_set <= _cell_set(ref.mesh)
+    # Volume is the organ's, and the refined mesh is larger.
+    one = dolfinx.fem.Constant(ref.mesh, 1.0) * ufl.dx(domain=ref.mesh)
+    assert _sum(ref.mesh, one) == pytest.approx(1.0, rel=1e-12)
+    n0 = msh.topology.index_map(dim).size_global
+    assert ref.mesh.topology.index_map(dim).size_global > n0
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("dim", [2, 3])
+def test_same_mesh_and_keys_on_any_rank_count(dim):
+    """Refined on COMM_WORLD (2 ranks under mpirun) and on each rank alone: the same cells,
+    the same vertex keys at the same coordinates, the same cell keys and parents."""
+    _, par = _refine(COMM, dim)
+    _, ser = _refine(MPI.COMM_SELF, dim)
+    assert _cell_set(par.mesh) == _cell_set(ser.mesh)
+
+    def by_key(ref):
+        m = ref.mesh
+        tdim = m.topology.dim
+        n = m.topology.index_map(tdim).size_local
+        keys = node_keys(m)
+        vx = dict(zip(keys.tolist(), map(tuple, m.geometry.x[:, :tdim].tolist())))
+        ck = np.asarray(m.topology.original_cell_index[:n])
+        cells = np.sort(keys[m.geometry.dofmaps[0][:n]], axis=1)
+        cx = dict(zip(ck.tolist(), zip(map(tuple, cells.tolist()), ref.parent_cell[:n].tolist())))
+        out_v, out_c = {}, {}
+        for a, b in m.comm.allgather((vx, cx)):
+            out_v.update(a)
+            out_c.update(b)
+        return out_v, out_c
+
+    pv, pc = by_key(par)
+    sv, sc = by_key(ser)
+    assert pv == sv and pc == sc
+    n_vertices = ser.mesh.geometry.index_map().size_global
+    assert sorted(sv) == list(range(n_vertices))  # unique and contiguous
+    assert sorted(sc) == list(range(ser.mesh.topology.index_map(dim).size_global))
+
+
+@pytest.mark.parallel
+def test_new_vertex_keys_bisect_their_pair():
+    _, ref = _refine(COMM, 3)
+    vx = {}
+    for part in COMM.allgather(dict(zip(node_keys(ref.mesh).tolist(), ref.mesh.geometry.x))):
+        vx.update(part)
+    pairs = COMM.bcast(ref.pairs, root=0)
+    assert len(pairs) == len(vx) - ref.n_parent_keys > 0
+    for j, (a, b) in enumerate(pairs):
+        assert a < b < ref.n_parent_keys + j
+        assert np.allclose(vx[ref.n_parent_keys + j], 0.5 * (vx[a] + vx[b]), atol=1e-15)
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("dim", [2, 3])
+def test_p1_transfer_is_exact_and_conserves_integrals(dim):
+    msh, ref = _refine(COMM, dim)
+    V0 = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
+    V1 = dolfinx.fem.functionspace(ref.mesh, ("Lagrange", 1))
+    lin = dolfinx.fem.Function(V0)
+    lin.interpolate(lambda x: 0.3 + 2.0 * x[0] - 1.5 * x[1] + 0.7 * x[2])
+    rough = dolfinx.fem.Function(V0)
+    rough.x.array[:] = np.sin(7.0 * dof_keys(V0))  # the same at a vertex on every rank
+    lin1, rough1 = ref.transfer([lin, rough], V1)
+    # A linear function is P1 on any mesh: its values at the refined vertices are exact.
+    x1 = V1.tabulate_dof_coordinates()
+    assert np.allclose(lin1.x.array, 0.3 + 2.0 * x1[:, 0] - 1.5 * x1[:, 1] + 0.7 * x1[:, 2])
+    # A rough P1 function is the same function on the refined mesh: its integral (lumped
+    # and consistent mass alike), its L2 norm and its gradient's are unchanged.
+    for f in (
+        lambda u: u * ufl.dx,
+        lambda u: u * u * ufl.dx,
+        lambda u: ufl.inner(ufl.grad(u), ufl.grad(u)) * ufl.dx,
+    ):
+        assert _sum(ref.mesh, f(rough1)) == pytest.approx(_sum(msh, f(rough)), rel=1e-12)
+    lumped = []
+    for V, u in ((V0, rough), (V1, rough1)):
+        m = dolfinx.fem.assemble_vector(dolfinx.fem.form(ufl.TestFunction(V) * ufl.dx))
+        n = V.dofmap.index_map.size_local
+        m.scatter_reverse(dolfinx.la.InsertMode.add)
+        lumped.append(COMM.allreduce(float(m.array[:n] @ u.x.array[:n])))
+    assert lumped[1] == pytest.approx(lumped[0], rel=1e-12)
+
+
+@pytest.mark.parallel
+def test_cellwise_data_follow_the_parent_map():
+    msh, ref = _refine(COMM, 3)
+    n0 = msh.topology.index_map(3).size_local
+    key0 = np.asarray(msh.topology.original_cell_index[:n0], dtype=np.int64)
+    dens = np.cos(key0).astype(float)  # a density per parent cell
+    child = ref.transfer_cellwise(dens)
+    assert np.array_equal(child, np.cos(ref.parent_cell))
+    # Each child lies in its parent: its centroid is inside the parent's cell (all ranks).
+    parents = {}
+    for part in COMM.allgather(dict(zip(key0.tolist(), _cells(msh)))):
+        parents.update(part)
+    X = _cells(ref.mesh, owned=False)
+    for c, p in zip(X.mean(axis=1), ref.parent_cell):
+        P = parents[int(p)]
+        lam = np.linalg.solve((P[1:] - P[0]).T, c - P[0])
+        assert lam.min() > -1e-12 and lam.sum() < 1 + 1e-12
+    # A density's integral is conserved.
+    W0 = dolfinx.fem.functionspace(msh, ("DG", 0))
+    W1 = dolfinx.fem.functionspace(ref.mesh, ("DG", 0))
+    d0, d1 = dolfinx.fem.Function(W0), dolfinx.fem.Function(W1)
+    d0.x.array[:n0] = dens
+    d1.x.array[:] = child
+    assert _sum(ref.mesh, d1 * ufl.dx) == pytest.approx(_sum(msh, d0 * ufl.dx), rel=1e-12)
+
+
+@pytest.mark.parallel
+def test_tags_follow_to_the_children():
+    msh = _box(COMM, 2)
+    tdim = 2
+    n = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
+    left = (_cells(msh, owned=False).mean(axis=1)[:, 0] < 0.5).astype(np.int32)
+    ct = dm.meshtags(msh, tdim, np.arange(n, dtype=np.int32), 1 + left)
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    ext = dm.exterior_facet_indices(msh.topology)
+    fx = dm.compute_midpoints(msh, tdim - 1, ext)
+    ft = dm.meshtags(msh, tdim - 1, ext, np.where(fx[:, 1] < 1e-12, 12, 11).astype(np.int32))
+    ref = refine_around(msh, [Lesion(np.array([0.5, 0.1]), 0.1)], 0.03, cell_tags=ct, facet_tags=ft)
+    m = ref.mesh
+    n1 = m.topology.index_map(tdim).size_local + m.topology.index_map(tdim).num_ghosts
+    assert np.array_equal(ref.cell_tags.indices, np.arange(n1))
+    cx = _cells(m, owned=False).mean(axis=1)[:, 0]
+    assert np.array_equal(ref.cell_tags.values, np.where(cx < 0.5, 2, 1))
+    m.topology.create_connectivity(tdim - 1, tdim)
+    ext1 = dm.exterior_facet_indices(m.topology)
+    tagged = dict(zip(ref.facet_tags.indices.tolist(), ref.facet_tags.values.tolist()))
+    assert set(ext1.tolist()) <= set(tagged)
+    assert len(tagged) == len(np.unique(ref.facet_tags.indices))
+    mid = dm.compute_midpoints(m, tdim - 1, ext1)
+    want = np.where(mid[:, 1] < 1e-12, 12, 11)
+    assert [tagged[f] for f in ext1.tolist()] == want.tolist()
+    n_bottom = COMM.allreduce(int((want == 12).sum()))
+    assert n_bottom > 8  # the bottom side near the lesion was refined
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("dim", [2, 3])
+def test_cells_relocate_to_the_refined_mesh(dim):
+    msh, ref = _refine(COMM, dim)
+    V0 = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
+    V1 = dolfinx.fem.functionspace(ref.mesh, ("Lagrange", 1))
+    w0, w1 = MeshWalker(V0), MeshWalker(V1)
+    rng = np.random.default_rng(5 + COMM.rank)
+    host = rng.integers(0, w0.n_owned, 200)
+    lam = rng.dirichlet(np.ones(dim + 1), 200)
+    x = (w0.X[host] * lam[:, :, None]).sum(axis=1)
+    ids = np.arange(200, dtype=np.int64) + 1000 * COMM.rank
+    x1, host1, place, pay = ref.relocate(w1, x, host, {"id": ids, "x0": x})
+    assert COMM.allreduce(len(x1)) == 200 * COMM.size
+    assert np.array_equal(x1, pay["x0"])  # nobody moved
+    assert (host1 < w1.n_owned).all()
+    assert (w1.barycentric(host1, x1) > -1e-12).all()
+    assert np.array_equal(place, w1.place(host1, x1))
+    assert sorted(np.concatenate(COMM.allgather(pay["id"])).tolist()) == sorted(
+        np.concatenate(COMM.allgather(ids)).tolist()
+    )
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="h_fine"):
+        refine_around(_box(MPI.COMM_SELF, 2), [_lesion(2)], 0.0)
+
+
+def test_level_bound_is_kept_and_reported():
+    _, ref = _refine(MPI.COMM_SELF, 2, max_levels=1)
+    assert ref.levels == 1 and not ref.reached
