@@ -308,13 +308,29 @@ def _serial(domain: Any, keys, x, cells, ckeys, fk, fv) -> _Serial:
     return _Serial(msh, nkey, origin, fk, fv)
 
 
-def _level(s: _Serial, marked: np.ndarray, next_key: int) -> tuple[_Serial, np.ndarray]:
-    """One Plaza refinement of the serial mesh at the edges of ``marked`` cells; returns
-    the refined mesh and the key pairs of its new vertices (in key order, from next_key).
+def _too_long(s: _Serial, lesions: list[Lesion], h_fine, margin, grading) -> np.ndarray:
+    """Edges of the serial mesh longer than the smallest target of the cells around them."""
+    msh, tdim = s.msh, s.msh.topology.dim
+    n = msh.topology.index_map(tdim).size_local
+    target = target_size(_cells_x(msh, n), lesions, h_fine, margin, grading)
+    msh.topology.create_entities(1)
+    msh.topology.create_connectivity(tdim, 1)
+    msh.topology.create_connectivity(1, 0)
+    c2e = msh.topology.connectivity(tdim, 1).array.reshape(n, -1)
+    e2v = msh.topology.connectivity(1, 0).array.reshape(-1, 2)
+    edge_target = np.full(len(e2v), np.inf)
+    np.minimum.at(edge_target, c2e.ravel(), np.repeat(target, c2e.shape[1]))
+    x = msh.geometry.x[_vertex_nodes(msh)[e2v]]
+    length = np.linalg.norm(x[:, 1] - x[:, 0], axis=1)
+    return np.flatnonzero(length > edge_target * (1 + SIZE_RTOL)).astype(np.int32)
+
+
+def _level(s: _Serial, edges: np.ndarray, next_key: int) -> tuple[_Serial, np.ndarray]:
+    """One Plaza refinement of the serial mesh that bisects ``edges`` (and the closure);
+    returns the refined mesh and the key pairs of its new vertices (in key order, from
+    next_key).
     """
     msh, tdim = s.msh, s.msh.topology.dim
-    msh.topology.create_entities(1)
-    edges = dolfinx.mesh.compute_incident_entities(msh.topology, marked.astype(np.int32), tdim, 1)
     r, pc, _ = dolfinx.mesh.refine(
         msh, edges, partitioner=None, option=dolfinx.mesh.RefinementOption.parent_cell
     )
@@ -384,10 +400,10 @@ def refine_around(
     """Refine ``msh`` until no cell is longer (longest edge) than the target size of
     ``target_size`` around ``lesions``, at most ``max_levels`` times (collective).
 
-    Each level bisects every edge of the cells above their target (Plaza, with the
-    closure that keeps the mesh conforming). ``reached`` says whether the target was met
-    within the bound. Cell tags move by the parent map, facet tags to the child facets
-    that lie in a tagged facet. The result is the same on any rank count.
+    Each level bisects every edge longer than the smallest target of the cells around
+    it (Plaza, with the closure that keeps the mesh conforming). ``reached`` says whether
+    the target was met within the bound. Cell tags move by the parent map, facet tags to
+    the child facets that lie in a tagged facet. The result is the same on any rank count.
     """
     if h_fine <= 0 or grading <= 0 or margin < 0 or max_levels < 0:
         raise ValueError("refine_around: h_fine and grading must be > 0, margin and levels >= 0")
@@ -403,12 +419,7 @@ def refine_around(
         s = _serial(_domain(msh), *got)
         next_key = n_parent
         while True:
-            n = s.msh.topology.index_map(tdim).size_local
-            X = _cells_x(s.msh, n)
-            h = cell_sizes(X)[0]
-            marked = np.flatnonzero(
-                h > target_size(X, lesions, h_fine, margin, grading) * (1 + SIZE_RTOL)
-            )
+            marked = _too_long(s, lesions, h_fine, margin, grading)
             if len(marked) == 0:
                 reached = True
                 break
