@@ -1,8 +1,9 @@
 """Refinement around a lesion against its alternatives (docs/refinement.md).
 
-A 3D organ of 5 L edge (1 cm at L = 2 mm) with one lesion of radius 0.5 L (1 mm) at its
-centre, and cells of size h_fine (longest edge) in the lesion. For each h_fine: vertices,
-cells, time to build and the longest edge in the lesion (max and mean) of
+A 3D organ of 5 L edge (1 cm at L = 2 mm) with one lesion of diameter 0.5 L (1 mm; the
+project's lesion sizes are diameters, solver/lesions.py) at its centre, and cells of size
+h_fine (longest edge) in the lesion. For each h_fine: vertices, cells, time to build and
+the longest edge in the lesion (max and mean) of
 
 - refined: the organ meshed by Gmsh at h = 0.5 L, then refined by solver/refine.py
   (Plaza, size law h_fine + distance beyond the lesion / 5, as solver/geometry.py grades);
@@ -40,7 +41,7 @@ import dolfinx.mesh as dm
 
 from solver.refine import GRADING, Lesion, cell_sizes, refine_around, target_size
 
-EDGE, RADIUS, H_COARSE = 5.0, 0.5, 0.5
+EDGE, RADIUS, H_COARSE = 5.0, 0.25, 0.5
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--h-fine", type=float, nargs="+", default=[0.16, 0.08, 0.04])

@@ -249,3 +249,57 @@ def test_bad_arguments_are_refused():
 def test_level_bound_is_kept_and_reported():
     _, ref = _refine(MPI.COMM_SELF, 2, max_levels=1)
     assert ref.levels == 1 and not ref.reached
+
+
+def _keyed_coords(msh):
+    out = {}
+    for part in msh.comm.allgather(dict(zip(node_keys(msh).tolist(), msh.geometry.x.tolist()))):
+        out.update(part)
+    return out
+
+
+@pytest.mark.parallel
+def test_a_growing_lesion_refines_the_refined_mesh():
+    """Refining again as the lesion grows: the old vertices keep their keys and places, the
+    new keys follow, and a P1 field carried through both refinements is unchanged."""
+    msh, ref1 = _refine(COMM, 2)
+    ref2 = refine_around(ref1.mesh, [Lesion(np.full(2, 0.3), 0.25)], 0.05, grading=0.5)
+    assert ref2.reached and ref2.levels >= 1
+    x1, x2 = _keyed_coords(ref1.mesh), _keyed_coords(ref2.mesh)
+    assert all(x2[k] == v for k, v in x1.items())
+    assert sorted(x2) == list(range(len(x2))) and len(x2) > len(x1)
+    V = [dolfinx.fem.functionspace(m, ("Lagrange", 1)) for m in (msh, ref1.mesh, ref2.mesh)]
+    u = dolfinx.fem.Function(V[0])
+    u.x.array[:] = np.sin(7.0 * dof_keys(V[0]))
+    (u1,) = ref1.transfer([u], V[1])
+    (u2,) = ref2.transfer([u1], V[2])
+    sq = [_sum(f.function_space.mesh, f * f * ufl.dx) for f in (u, u2)]
+    assert sq[1] == pytest.approx(sq[0], rel=1e-12)
+
+
+@pytest.mark.parallel
+def test_checkpoint_rows_by_key_read_on_another_rank_count(tmp_path_factory):
+    """A refined field written with the checkpoint's tables (rows by vertex key) on this
+    communicator is read back, row for row, on each rank's serial refinement."""
+    from pathlib import Path
+
+    from solver.io import checkpoint
+
+    where = COMM.bcast(str(tmp_path_factory.mktemp("ck")) if COMM.rank == 0 else None, root=0)
+    path = Path(where) / "organ.dofs"
+    tables = []
+    for comm in (COMM, MPI.COMM_SELF):
+        msh, ref = _refine(comm, 2)
+        V0 = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
+        V1 = dolfinx.fem.functionspace(ref.mesh, ("Lagrange", 1))
+        u = dolfinx.fem.Function(V0)
+        u.x.array[:] = np.sin(7.0 * dof_keys(V0))
+        (u1,) = ref.transfer([u], V1)
+        n = V1.dofmap.index_map.size_local
+        tables.append((V1, u1.x.array[:n]))
+    V1, values = tables[0]
+    checkpoint.write_table(COMM, path, checkpoint.input_index(V1), values[:, None])
+    COMM.barrier()
+    Vs, serial = tables[1]
+    got = checkpoint.read_table(MPI.COMM_SELF, path, checkpoint.input_index(Vs), 1)[:, 0]
+    assert np.array_equal(got, serial)
