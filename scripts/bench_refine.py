@@ -19,7 +19,7 @@ share the refined cells (``parent_partition_cells_per_rank``) against solver/ref
 redistribution (``owned_cells_per_rank``).
 
     python scripts/bench_refine.py [--h-fine 0.16 0.08 0.04] [--no-gmsh]
-    mpirun -n 2 python scripts/bench_refine.py --h-fine 0.08 --no-gmsh
+    mpirun -n 2 python scripts/bench_refine.py --h-fine 0.04 --no-gmsh [--at 1.25 1.25 1.25]
 
 The last line is one JSON object.
 """
@@ -46,9 +46,10 @@ EDGE, RADIUS, H_COARSE = 5.0, 0.25, 0.5
 ap = argparse.ArgumentParser()
 ap.add_argument("--h-fine", type=float, nargs="+", default=[0.16, 0.08, 0.04])
 ap.add_argument("--no-gmsh", action="store_true")
+ap.add_argument("--at", type=float, nargs=3, default=[EDGE / 2] * 3, help="lesion centre (L)")
 args = ap.parse_args()
 comm = MPI.COMM_WORLD
-centre = np.full(3, EDGE / 2)
+centre = np.asarray(args.at)
 lesion = Lesion(centre, RADIUS)
 
 
@@ -127,14 +128,28 @@ for h in args.h_fine:
     }
     if comm.size > 1:
         # dolfinx's parallel Plaza on the distributed mesh, parent partition kept.
+        # Same marking as solver/refine.py: edges longer than their cells' least target.
         m = msh
         for _ in range(ref.levels):
-            nloc = m.topology.index_map(3).size_local
-            X = m.geometry.x[m.geometry.dofmaps[0][:nloc]]
-            target = target_size(X, [lesion], h, 0.0, GRADING) * (1 + 1e-12)
-            mark = np.flatnonzero(cell_sizes(X)[0] > target).astype(np.int32)
+            im = m.topology.index_map(3)
+            nloc = im.size_local + im.num_ghosts
+            target = target_size(
+                m.geometry.x[m.geometry.dofmaps[0][:nloc]], [lesion], h, 0.0, GRADING
+            )
             m.topology.create_entities(1)
-            m, _, _ = dm.refine(m, dm.compute_incident_entities(m.topology, mark, 3, 1))
+            m.topology.create_connectivity(3, 1)
+            m.topology.create_connectivity(1, 0)
+            c2e = m.topology.connectivity(3, 1).array.reshape(-1, 6)[:nloc]
+            e2v = m.topology.connectivity(1, 0).array.reshape(-1, 2)
+            c2v = m.topology.connectivity(3, 0).array.reshape(-1, 4)
+            v2n = np.empty(c2v.max() + 1, dtype=np.int64)
+            v2n[c2v.ravel()] = m.geometry.dofmaps[0][: len(c2v)].ravel()
+            xe = m.geometry.x[v2n[e2v]]
+            edge_target = np.full(len(e2v), np.inf)
+            np.minimum.at(edge_target, c2e.ravel(), np.repeat(target, 6))
+            length = np.linalg.norm(xe[:, 1] - xe[:, 0], axis=1)
+            mark = np.flatnonzero(length > edge_target * (1 + 1e-12)).astype(np.int32)
+            m, _, _ = dm.refine(m, mark)
         row["parent_partition_cells_per_rank"] = comm.gather(
             m.topology.index_map(3).size_local, root=0
         )
