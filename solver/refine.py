@@ -212,6 +212,16 @@ class Refinement:
         if not functions:
             return []
         comm, V0 = self.comm, functions[0].function_space
+        for f in functions:
+            space = f.function_space
+            if (
+                space.mesh is not self.parent
+                or space.dofmap.bs != 1
+                or space.element.space_dimension != self.parent.topology.dim + 1
+            ):
+                raise ValueError(
+                    f"transfer: {f.name!r} is not a scalar P1 function on the parent mesh"
+                )
         n_own = V0.dofmap.index_map.size_local
         keys = dof_keys(V0)[:n_own]
         vals = np.stack([f.x.array[:n_own] for f in functions], axis=1)
@@ -240,6 +250,8 @@ class Refinement:
         caller.
         """
         n_own = self.parent.topology.index_map(self.parent.topology.dim).size_local
+        if len(values) < n_own:
+            raise ValueError(f"transfer_cellwise: {len(values)} values for {n_own} owned cells")
         values = np.asarray(values)[:n_own]
         keys = np.asarray(self.parent.topology.original_cell_index[:n_own], dtype=np.int64)
         n_cells = int(self.comm.allreduce(int(keys.max()) + 1 if len(keys) else 0, op=MPI.MAX))

@@ -252,6 +252,13 @@ def test_cells_relocate_to_the_refined_mesh(dim):
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="h_fine"):
         refine_around(_box(MPI.COMM_SELF, 2), [_lesion(2)], 0.0)
+    msh, ref = _refine(MPI.COMM_SELF, 2)
+    for space in ((ref.mesh, ("Lagrange", 1)), (msh, ("Lagrange", 2)), (msh, ("DG", 0))):
+        f = dolfinx.fem.Function(dolfinx.fem.functionspace(*space), name="f")
+        with pytest.raises(ValueError, match="'f' is not a scalar P1"):
+            ref.transfer([f], dolfinx.fem.functionspace(ref.mesh, ("Lagrange", 1)))
+    with pytest.raises(ValueError, match="owned cells"):
+        ref.transfer_cellwise(np.zeros(3))
 
 
 def test_level_bound_is_kept_and_reported():
