@@ -178,8 +178,9 @@ class Refinement:
     """A refined mesh with what moves data onto it. Built by ``refine_around``.
 
     ``parent_cell``: for each local (owned + ghost) cell of ``mesh``, the key (input
-    index) of the cell of ``parent`` it lies in. The tables behind the transfers live
-    on rank 0 (empty elsewhere).
+    index) of the cell of ``parent`` it lies in. ``pairs`` (the key pair of the edge each
+    new vertex bisects, in key order from ``n_parent_keys``) and ``level_starts`` are on
+    rank 0, as are the tables behind the transfers (empty elsewhere).
     """
 
     parent: dolfinx.mesh.Mesh
