@@ -422,6 +422,12 @@ def refine_around(
         raise ValueError("refine_around: h_fine and grading must be > 0, margin and levels >= 0")
     comm = msh.comm
     tdim = msh.topology.dim
+    for les in lesions:
+        if np.shape(les.centre) != (msh.geometry.dim,) or not les.radius >= 0:
+            raise ValueError(
+                f"refine_around: a lesion needs a centre of {msh.geometry.dim} "
+                f"coordinates and a radius >= 0, not {les}"
+            )
     got = _gather_mesh(msh, facet_tags)
     levels, reached, pairs, starts = 0, False, [], []
     n_parent = 0

@@ -261,6 +261,18 @@ def test_bad_arguments_are_refused():
         ref.transfer_cellwise(np.zeros(3))
 
 
+def test_every_lesion_is_refined():
+    msh = _box(MPI.COMM_SELF, 2)
+    lesions = [Lesion(np.array([0.2, 0.2]), 0.05), Lesion(np.array([0.8, 0.7]), 0.05)]
+    ref = refine_around(msh, lesions, 0.03, grading=0.5)
+    X = _cells(ref.mesh)
+    for les in lesions:
+        near = (np.linalg.norm(X - les.centre, axis=2) <= les.radius).any(axis=1)
+        assert near.sum() > 5 and _longest(X[near]).max() <= 0.03
+    with pytest.raises(ValueError, match="a lesion needs a centre of 2"):
+        refine_around(msh, [Lesion(np.zeros(3), 0.1)], 0.03)
+
+
 def test_level_bound_is_kept_and_reported():
     _, ref = _refine(MPI.COMM_SELF, 2, max_levels=1)
     assert ref.levels == 1 and not ref.reached
