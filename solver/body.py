@@ -419,6 +419,16 @@ class Body:
                 else dict(
                     o.tissue_stats(), woke=o.comm.allreduce(o.density_stats["woke"], op=MPI.SUM)
                 )
+                if o.regimes is None
+                # hybrid: the discrete cells' counters beside both representations' totals
+                else dict(
+                    {
+                        f"discrete_{k}": o.comm.allreduce(v, op=MPI.SUM)
+                        for k, v in o.cells.stats.items()
+                    },
+                    **o.tissue_stats(),
+                    **o.regimes.stats,
+                )
             )
         )
         if self.blood is not None:

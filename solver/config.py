@@ -1568,11 +1568,12 @@ class CellsSpec(Strict):
     (docs/model.md section 1).
     """
 
-    mode: Literal["discrete", "continuum"] = param(
+    mode: Literal["discrete", "continuum", "hybrid"] = param(
         "discrete",
         unit="-",
         source="setting",
-        doc="Discrete cells, or a continuum density (docs/continuum.md).",
+        doc="Discrete cells, a continuum density (docs/continuum.md), or both: discrete where "
+        "sparse, a density where dense (docs/hybrid.md).",
     )
     D_E: NonNeg = param(5.0e-5, unit="L^2/T", source=FRANSSEN, doc="Diffusivity of E cells.")
     D_M: NonNeg = param(1.0e-4, unit="L^2/T", source=FRANSSEN, doc="Diffusivity of M cells.")
@@ -1608,9 +1609,24 @@ class CellsSpec(Strict):
         unit="-",
         source="setting: the room rule's mean field (docs/hybrid.md, 'At the interface'); off, "
         "the continuum's linear transport",
-        doc="Continuum mode: a density's move into a vertex patch is blocked as the room rule "
+        doc="Continuum and hybrid modes (hybrid: required): a density's move into a vertex patch "
+        "is blocked as the room rule "
         "blocks a cell's move into a full place, by min(max(Q - S, 0), 1) (S all cells per "
         "h_ref^d).",
+    )
+    absorb: Prob = param(
+        0.75,
+        unit="Q",
+        source="setting: illustrative, a patch three quarters full (docs/hybrid.md)",
+        doc="Hybrid mode: a vertex patch whose cells (both kinds) reach absorb x Q per h_ref^d "
+        "takes its active discrete cells into the density.",
+    )
+    release: Prob = param(
+        0.25,
+        unit="Q",
+        source="setting: illustrative, one cell per place at Q = 4 (docs/hybrid.md)",
+        doc="Hybrid mode: a vertex patch below release x Q per h_ref^d gives its density's "
+        "whole cells back as discrete cells (release < absorb: hysteresis).",
     )
     initial: InitialCellsSpec = Field(default_factory=InitialCellsSpec)
     switching: SwitchingSpec = Field(default_factory=SwitchingSpec)
@@ -1629,10 +1645,32 @@ class CellsSpec(Strict):
 
     @model_validator(mode="after")
     def _division(self):
-        if self.mode == "continuum" and self.division == "synchronous":
+        if self.mode != "discrete" and self.division == "synchronous":
             raise ValueError(
                 "division = 'synchronous' divides discrete cells at once; a continuum "
                 "density grows at a rate: use division = 'asynchronous' (the default)"
+            )
+        if self.mode == "hybrid":
+            if not 0.0 < self.release < self.absorb:
+                raise ValueError(
+                    f"keys 'cells.release' ({self.release}) and 'cells.absorb' ({self.absorb}): "
+                    "hybrid cells need 0 < release < absorb (the band between them is the "
+                    "hysteresis)"
+                )
+            if not self.crowded_transport:
+                raise ValueError(
+                    "key 'cells.crowded_transport': the hybrid density is where cells are "
+                    "crowded and must move as the room rule lets them (docs/hybrid.md): set "
+                    "crowded_transport = true"
+                )
+        default = CellsSpec.model_fields
+        if self.mode != "hybrid" and (self.absorb, self.release) != (
+            default["absorb"].default,
+            default["release"].default,
+        ):  # compared by value: a restart's case sets every key
+            raise ValueError(
+                "keys 'cells.absorb' and 'cells.release' are the hybrid conversion's "
+                f"thresholds; with mode = '{self.mode}' they have no effect: drop them"
             )
         if self.mode == "discrete" and self.crowded_transport:
             raise ValueError(
@@ -2029,11 +2067,11 @@ class Case(Strict):
         check_recruits(self)
         check_lymph(self)
         # The one switch without meaning for a density (docs/continuum.md lists every switch).
-        if self.cells.mode == "continuum" and self.parallel.balance == "cells":
+        if self.cells.mode != "discrete" and self.parallel.balance == "cells":
             raise ValueError(
                 "key 'parallel.balance' = 'cells' weights elements by the discrete cells they "
-                "hold; with cells.mode = 'continuum' the cells are a field that costs the same on "
-                "every element: use 'elements'"
+                f"hold; with cells.mode = '{self.cells.mode}' the dense cells are a field that "
+                "costs the same on every element: use 'elements'"
             )
         return self
 

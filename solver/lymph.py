@@ -27,7 +27,7 @@ from mpi4py import MPI
 
 from solver import config
 from solver.cells import rng
-from solver.cells.population import DORMANT
+from solver.cells.population import DORMANT, join_rows
 from solver.circulation import CARRIED, INCIDENCE, Arrival, _beds, carried, default_affinity
 
 if TYPE_CHECKING:
@@ -288,7 +288,9 @@ class Lymphatics:
         self.stats["closed_steps"] += int((~is_open).sum())
         sites = np.arange(len(self.x), dtype=np.uint64)
         fire = is_open & (rng.uniform(self.seed, sites, n, rng.LYMPH_ENTRY) < self.p_entry)
-        if self.organ.continuum is not None:
+        if self.organ.regimes is not None:  # hybrid: the discrete cells and the density's unit
+            out = _merge(self._take(fire), self._shed(n, fire))
+        elif self.organ.continuum is not None:
             out = self._shed(n, fire)
         else:
             out = self._take(fire)
@@ -329,7 +331,7 @@ class Lymphatics:
         regions = self._site_regions()
         if not len(regions):
             return []
-        near_all = o._masses(["c_E", "c_M"], [reach for reach, _ in regions])
+        near_all = o._masses(list(o.density_names), [reach for reach, _ in regions])
         sites = np.arange(len(self.x), dtype=np.uint64)
         # Given the site fires (its own draw), it holds a cell with 1 - exp(-N).
         u = rng.uniform(self.seed, sites, n, rng.LYMPH_ROUND + 1)
@@ -344,8 +346,7 @@ class Lymphatics:
             if cells is not None:
                 out.append((int(s), cells))
         if takes.any():
-            for name in ("c_E", "c_M"):
-                o.fields[name].x.scatter_forward()
+            o._scatter_densities()
         return out
 
     # -- what is reported and kept ----------------------------------------------------------
@@ -549,3 +550,14 @@ class Lymph:
         self.counts = {
             k: (list(v) if isinstance(v, list) else v) for k, v in state["counts"].items()
         }
+
+
+def _merge(
+    *lists: list[tuple[int, dict[str, np.ndarray]]],
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """(site, cells) lists joined per site (hybrid: discrete cells and a density's unit)."""
+    by_site: dict[int, list[dict[str, np.ndarray]]] = {}
+    for entries in lists:
+        for s, cells in entries:
+            by_site.setdefault(s, []).append(cells)
+    return [(s, join_rows(by_site[s])) for s in sorted(by_site)]

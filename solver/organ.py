@@ -7,6 +7,8 @@ the start-of-step fields -> cell densities -> MMP (implicit) -> ECM (exact) -> t
 
 In continuum mode (cells.mode = "continuum") the same processes act on the densities
 c_E, c_M (and d_E, d_M for dormant arrivals): docs/continuum.md says what each switch does.
+In hybrid mode both act: discrete cells where sparse, a density u_E, u_M where dense, the
+fields reading their sum c_E, c_M, converted at the end of each cell step (docs/hybrid.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from solver import config, lesions
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.locate import near
-from solver.cells.population import DORMANT, INVADING, MESENCHYMAL
+from solver.cells.population import DORMANT, INVADING, MESENCHYMAL, join_rows
 from solver.cells.switching import Switching
 from solver.clinic.section import DENSITIES, Section, from_fields
 from solver.fields import ecm
@@ -72,6 +74,10 @@ class Organ:
         self.dim = om.mesh.topology.dim
         self.dt = case.time.dt
         self.cells_cfg = case.cells
+        self.regimes = None  # hybrid: the conversion between the two (solver/cells/regime.py)
+        # The continuum's density fields: c_E, c_M themselves, or (hybrid) its part u_E, u_M.
+        hybrid = case.cells.mode == "hybrid"
+        self.density_names = ("u_E", "u_M") if hybrid else ("c_E", "c_M")
         self.wall = {"cells": 0.0, "fields": 0.0}  # seconds spent in each phase of step()
         V = fem.functionspace(self.mesh, ("Lagrange", 1))
         self.V = V
@@ -196,20 +202,37 @@ class Organ:
         # Continuum: this rank's share of the cells (real numbers) that died in the tissue and woke.
         self.density_stats = {"died": 0.0, "woke": 0.0}
         self.lineage = Composition()  # continuum only (discrete cells carry their own)
-        if cc.mode == "continuum":
+        if cc.mode != "discrete":
             from solver.fields.continuum import ContinuumCells
 
+            for name in self.density_names:
+                self.fields.setdefault(name, fem.Function(V, name=name))
             self.continuum = ContinuumCells(
                 V=V,
                 lumped=self.lumped,
                 params=cc,
                 dt=self.dt,
-                c_E=self.fields["c_E"],
-                c_M=self.fields["c_M"],
+                c_E=self.fields[self.density_names[0]],
+                c_M=self.fields[self.density_names[1]],
             )
             if self.switching is not None and index > 0:  # as the discrete M cells above
                 r = self.continuum.r
                 self.continuum.r = (r[0], r[1] * case.cells.switching.colonise_M)
+        if cc.mode == "hybrid":
+            from solver.cells.regime import Regimes
+            from solver.io.checkpoint import input_index
+
+            self.regimes = Regimes(
+                self.cells,
+                self.lumped,
+                cc.capacity(self.dim),
+                input_index(V),
+                self.lineage,
+                absorb=cc.absorb,
+                release=cc.release,
+            )
+            self._convert(0)  # the initial tumour's packed core becomes density
+        if cc.mode == "continuum":
             self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
             # Lineage of the density, well mixed (solver/lineage.py): its initial cells.
             first = np.uint64(index << 48)  # seed_initial's ids
@@ -264,33 +287,44 @@ class Organ:
         """Density of all cells (active and dormant), owned + ghost dofs."""
         return cast(np.ndarray, sum(self.fields[k].x.array for k in self._densities()))
 
+    def _continuum_densities(self) -> list[str]:
+        """The density fields the continuum steps: c_E, c_M (and the dormant d_E, d_M), or
+        in hybrid mode u_E, u_M.
+        """
+        if self.regimes is not None:
+            return list(self.density_names)
+        return self._densities()
+
     def count(self) -> float:
         """Cells in the organ, on every rank (collective): discrete, a whole number;
-        continuum, the integral of the densities over h_ref^d.
+        continuum, the integral of the densities over h_ref^d; hybrid, their sum.
         """
+        discrete = float(sum(self.cells.total())) if self.continuum is None or self.regimes else 0.0
         if self.continuum is None:
-            return float(sum(self.cells.total()))
-        return self._integral(self._all_cells()) / self.cells_cfg.h_ref**self.dim
+            return discrete
+        dens = sum(self.fields[k].x.array for k in self._continuum_densities())
+        return discrete + self._integral(cast(np.ndarray, dens)) / self.cells_cfg.h_ref**self.dim
 
     def tissue_stats(self) -> dict[str, float]:
         """Cells born, died and (continuum) added back by the clip at zero in this organ so
-        far, on every rank of the organ (collective).
+        far, on every rank of the organ (collective); hybrid: both representations'.
         """
-        if self.continuum is None:
+        local = np.zeros(3)
+        if self.continuum is None or self.regimes is not None:
             st = self.cells.stats
-            local = [st["divisions"], st["died"], 0.0]
-        else:
+            local += [st["divisions"], st["died"], 0.0]
+        if self.continuum is not None:
             vol = self.cells_cfg.h_ref**self.dim
             cs = self.continuum.stats
-            local = [cs["born"] / vol, self.density_stats["died"], cs["clip_removed"] / vol]
-        born, died, clip = self.comm.allreduce(np.array(local, dtype=float), op=MPI.SUM)
+            local += [cs["born"] / vol, self.density_stats["died"], cs["clip_removed"] / vol]
+        born, died, clip = self.comm.allreduce(local, op=MPI.SUM)
         return {"born": born, "died": died, "clip_removed": clip}
 
     def resect(self) -> None:
         """Remove every cell (surgery on the primary)."""
         self.cells.pop = self.cells.pop.take(np.zeros(0, dtype=np.int64))
         if self.continuum is not None:
-            for k in self._densities():
+            for k in {*self._densities(), *self._continuum_densities()}:
                 self.fields[k].x.array[:] = 0.0
 
     def seed_tumour(self, count: int, fraction_M: float, per_place: float | None = None) -> None:
@@ -357,8 +391,17 @@ class Organ:
         pop = self.cells.pop
         if len(self.site_x) == 0:
             return []
+        if self.regimes is not None:
+            return self._intravasate_both(n)
         if self.continuum is not None:
             return self._shed(n)
+        fired = self._fired(pop)
+        if len(fired) == 0:
+            return []
+        return self._take_clusters(fired)
+
+    def _fired(self, pop) -> np.ndarray:
+        """The sites a discrete cell triggers (sorted, the same on every rank; collective)."""
         kind = self.element_kind[pop.host]
         active = pop.state != DORMANT
         trig = active & ((kind == RUPTURED) | ((kind == NORMAL) & (pop.phenotype == MESENCHYMAL)))
@@ -367,9 +410,13 @@ class Organ:
             if trig.any()
             else np.zeros(0, dtype=np.int64)
         )
-        fired = np.unique(np.concatenate(self.comm.allgather(near)))
-        if len(fired) == 0:
-            return []
+        return np.unique(np.concatenate(self.comm.allgather(near)))
+
+    def _take_clusters(self, fired: np.ndarray) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """The discrete cells within reach of each fired site (the first such site if
+        several), removed as that site's cluster (collective).
+        """
+        pop = self.cells.pop
         dist = np.linalg.norm(pop.x[:, None, :] - self.site_x[fired][None], axis=2)
         within = dist <= self.reach
         site = np.where(within.any(axis=1), fired[np.argmax(within, axis=1)], -1)
@@ -378,6 +425,31 @@ class Organ:
             (int(s), {k: v[gone["site"] == s] for k, v in gone.items() if k != "site"})
             for s in fired
         ]
+
+    def _intravasate_both(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Hybrid: a site fires if a discrete cell triggers it or the density's keyed draw
+        does (probability 1 - exp(-N), N the density's triggering cells on it: ``_shed``);
+        a fired site takes both its discrete cells within reach and a unit of the density
+        within reach, as one cluster (collective).
+        """
+        fired_d = self._fired(self.cells.pop)
+        fired_c, units = self._shed_draw(n)
+        fired = np.union1d(fired_d, fired_c)
+        if len(fired) == 0:
+            return []
+        taken = dict(self._take_clusters(fired))
+        for s in fired_d[~np.isin(fired_d, fired_c)]:  # the density within reach goes too
+            unit = self._shed_one(n, int(s))
+            if unit is not None:
+                units[int(s)] = unit
+        self._scatter_densities()
+        out = []
+        for s in fired:
+            parts = [c for c in (taken.get(int(s)), units.get(int(s))) if c is not None]
+            cells = join_rows(parts) if parts else None
+            if cells is not None and len(cells["id"]):
+                out.append((int(s), cells))
+        return out
 
     def lymph_enter(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
         """Cells that enter a lymphatic site at step ``n`` (solver/lymph.py): (site, cells)
@@ -396,7 +468,7 @@ class Organ:
         ``PLACE_TRIES`` times (counter-based draws: the same on every rank), then takes the
         site's centre: geometry never kills an arrival, only the room does.
         """
-        if self.continuum is not None:
+        if self.continuum is not None and self.regimes is None:  # hybrid: arrivals are discrete
             return self._settle(n, site, cells, dormant)
         ids = cells["id"]
         spread = 0.5 * self.spec.geometry.vessel_radius
@@ -423,7 +495,10 @@ class Organ:
             "founder": cells.get("founder", ids),
             "seeded_by": cells.get("seeded_by", np.full(len(ids), NOT_SEEDED, np.uint64)),
         }
+        if self.regimes is not None:  # hybrid: the density's cells hold room too
+            self.cells.occupied = self.fields["u_E"].x.array + self.fields["u_M"].x.array
         placed = self.cells.insert(x, cols, n, rng.ARRIVE)
+        self.cells.occupied = None
         return int(placed.sum())
 
     # -- continuum cells at the vessel sites -------------------------------------------------
@@ -477,7 +552,7 @@ class Organ:
         assert self._trigger is not None
         vol = self.cells_cfg.h_ref**self.dim
         out = np.column_stack(
-            [self._trigger @ self.fields[k].x.array / vol for k in ("c_E", "c_M")]
+            [self._trigger @ self.fields[k].x.array / vol for k in self.density_names]
         )
         return self.comm.allreduce(out, op=MPI.SUM)
 
@@ -499,24 +574,37 @@ class Organ:
         rounding's last cell), so that mass is conserved. Rank-independent: draws keyed by
         site and step, ids from the counter-based hash. Collective; the same on every rank.
         """
-        regions = self._site_regions()
+        fired, units = self._shed_draw(n)
+        if len(fired):
+            self._scatter_densities()
+        return [(s, units[s]) for s in sorted(units)]
+
+    def _shed_draw(self, n: int) -> tuple[np.ndarray, dict[int, dict[str, np.ndarray]]]:
+        """The sites the density fires at step ``n`` and the unit each sheds (none if its
+        unit rounds to no cell); the caller scatters the densities (collective).
+        """
+        self._site_regions()
         on = self._on_vessels()
         trig = np.where(self.site_kind == RUPTURED, on.sum(axis=1), on[:, 1])
-        sites = np.arange(len(regions), dtype=np.uint64)
+        sites = np.arange(len(self.site_x), dtype=np.uint64)
         fired = np.flatnonzero(rng.uniform(self.seed, sites, n, rng.SHED) < -np.expm1(-trig))
-        out = []
+        units = {}
         for s in fired:  # one at a time: the regions of neighbouring sites may overlap
-            _, reach, ring = regions[s]
-            keys = np.array([2 * s, 2 * s + 1], dtype=np.uint64)
-            cells = self.shed_unit(
-                n, int(s), reach, ring, self.site_x[s], keys, rng.SHED_ROUND, rng.SHED_ID
-            )
+            cells = self._shed_one(n, int(s))
             if cells is not None:
-                out.append((int(s), cells))
-        if len(fired):
-            for name in ("c_E", "c_M"):
-                self.fields[name].x.scatter_forward()
-        return out
+                units[int(s)] = cells
+        return fired, units
+
+    def _shed_one(self, n: int, s: int) -> dict[str, np.ndarray] | None:
+        """The density's unit at fired site ``s`` (``shed_unit`` with the blood's keys)."""
+        _, reach, ring = self._site_regions()[s]
+        keys = np.array([2 * s, 2 * s + 1], dtype=np.uint64)
+        return self.shed_unit(n, s, reach, ring, self.site_x[s], keys, rng.SHED_ROUND, rng.SHED_ID)
+
+    def _scatter_densities(self) -> None:
+        """Ghost values of the continuum's densities after units were taken from them."""
+        for name in self.density_names:
+            self.fields[name].x.scatter_forward()
 
     def shed_unit(
         self,
@@ -537,14 +625,14 @@ class Organ:
         from the organ's lineage. None if it rounds to no cell. The caller scatters the
         densities forward after its last unit.
         """
-        near, far = self._masses(["c_E", "c_M"], [reach, ring])
+        near, far = self._masses(list(self.density_names), [reach, ring])
         # Expected size = the mass within reach, so the expected shed mass is the discrete
         # rule's at the same density (adding the Poisson excess of triggering cells given a
         # firing, lam / (e^lam - 1), sheds 13 % too much: docs/continuum.md).
         u = rng.uniform(self.seed, keys, n, round_purpose)
         k = np.floor(near) + (u < near - np.floor(near))
         k = np.where(k - near > far, np.floor(near + far), k)  # no more than the annulus holds
-        for j, name in enumerate(("c_E", "c_M")):
+        for j, name in enumerate(self.density_names):
             c = self.fields[name].x.array
             if k[j] <= near[j]:
                 c[reach] *= 1.0 - k[j] / near[j] if near[j] > 0 else 1.0
@@ -620,8 +708,21 @@ class Organ:
 
     def _update_densities(self):
         cE, cM = self.cells.densities(self.lumped)
+        if self.regimes is not None:  # hybrid: the fields see both representations
+            cE = cE + self.fields["u_E"].x.array
+            cM = cM + self.fields["u_M"].x.array
         self.fields["c_E"].x.array[:] = cE
         self.fields["c_M"].x.array[:] = cM
+
+    def _convert(self, n: int) -> None:
+        """Hybrid: dense patches absorb their discrete cells, sparse ones release whole
+        cells of density (solver/cells/regime.py), then the fields' c_E, c_M (collective).
+        """
+        assert self.regimes is not None
+        u = (self.fields["u_E"], self.fields["u_M"])
+        self.regimes.absorb(*u)
+        self.regimes.release(*u, n)
+        self._update_densities()
 
     def solvers(self) -> dict:
         """The organ's implicit field solvers by field name (MMP and the soil's)."""
@@ -656,7 +757,9 @@ class Organ:
     def _step(self, n: int, uptake: float) -> None:
         f = self.fields
         t0 = time.perf_counter()
-        if self.continuum is None:
+        if self.regimes is not None:
+            self._hybrid_step(n)
+        elif self.continuum is None:
             # An organ without cells (a secondary before any arrival) skips the cell
             # step and its collectives; densities are refreshed once after it empties.
             present = self.comm.allreduce(len(self.cells.pop) > 0, op=MPI.LOR)
@@ -682,9 +785,11 @@ class Organ:
         t1 = time.perf_counter()
         c_M = (
             f["c_M"].x.array
-            if self.continuum is not None
+            if self.continuum is not None and self.regimes is None
             else self.cells.active_M_density(self.lumped, f["c_M"].x.array)
         )
+        if self.regimes is not None:  # the density's cells are all active
+            c_M = c_M + f["u_M"].x.array
         ecm_eq = self.ecm_equation
         deposition = 0.0
         if "N" in f and ecm_eq.deposition_rate:
@@ -724,14 +829,44 @@ class Organ:
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
 
-    def _continuum_step(self, n: int) -> None:
+    def _hybrid_step(self, n: int) -> None:
+        """Both representations over one step from the start-of-step fields: the discrete
+        cells (their room reduced by the density's cells: ``DiscreteCells.occupied``) and
+        switching, then the density (its room reduced by the discrete cells), then the
+        conversion between them.
+        """
+        f = self.fields
+        u = f["u_E"].x.array + f["u_M"].x.array
+        present = self.comm.allreduce(len(self.cells.pop) > 0, op=MPI.LOR)
+        if present:
+            self.cells.occupied = u
+            ox, N = f.get("o"), f.get("N")
+            self.cells.step(
+                n,
+                f["w"].x.array,
+                None if ox is None else ox.x.array,
+                (self.spec.oxygen.hypoxia, self.spec.oxygen.necrosis),
+                None if N is None else N.x.array,
+                self.spec.niche.wake,
+                speed=None if self.recruits is None else self.recruits.speed(),
+            )
+            self.cells.occupied = None
+            if self.switching is not None:
+                self.switching.step_cells(self.cells.pop, n, *self._signals())
+        self.pristine_cells = self.pristine_cells and not present
+        dE, dM = self.cells.densities(self.lumped)
+        self._continuum_step(n, occupied=dE + dM)
+        self._convert(n)
+
+    def _continuum_step(self, n: int, occupied: np.ndarray | None = None) -> None:
         """The densities over one step, skipped while the organ holds no cell: transport,
         growth (none where o < o_hyp: hypoxic arrest), then death of every cell where
         o < o_nec (the discrete rule's probability 1 per step), then waking of dormant cells
         at r_wake (1 + wake N), exactly per step (the discrete rule's probability).
         """
         f = self.fields
-        here = max(float(f[k].x.array[: self.n_owned].max(initial=0.0)) for k in self._densities())
+        names = self._continuum_densities()
+        here = max(float(f[k].x.array[: self.n_owned].max(initial=0.0)) for k in names)
         if self.comm.allreduce(here, op=MPI.MAX) == 0.0:
             return
         self.pristine_cells = False
@@ -741,14 +876,14 @@ class Organ:
         self.continuum.step(
             f["w"],
             grow=None if ox is None else ox.x.array >= self.spec.oxygen.hypoxia,
-            occupied=dormant,
+            occupied=dormant if occupied is None else occupied,
             speed=None if self.recruits is None else self.recruits.speed(),
         )
         n_own, vol = self.n_owned, self.cells_cfg.h_ref**self.dim
         if ox is not None:
             dead = ox.x.array < self.spec.oxygen.necrosis
             if self.comm.allreduce(bool(dead.any()), op=MPI.LOR):
-                for k in self._densities():
+                for k in names:
                     c = f[k].x.array
                     self.density_stats["died"] += (
                         float(self.lumped[:n_own] @ (c[:n_own] * dead[:n_own])) / vol
@@ -764,9 +899,8 @@ class Organ:
                 f[a].x.array[:] += moved
                 f[d].x.array[:] -= moved
         if self.switching is not None:  # the discrete rule's probabilities, applied exactly
-            self.switching.step_densities(
-                f["c_E"].x.array, f["c_M"].x.array, *self._signals(), self.lumped[:n_own] / vol
-            )
+            uE, uM = (f[k].x.array for k in self.density_names)
+            self.switching.step_densities(uE, uM, *self._signals(), self.lumped[:n_own] / vol)
 
     def _signals(self) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
         """The dof values of oxygen, TGF-beta and the conditioning N that switching reads
@@ -804,6 +938,8 @@ class Organ:
                 k: self.comm.allreduce(v, op=MPI.SUM)
                 for k, v in {**self.continuum.stats, **self.density_stats}.items()
             }
+        if self.regimes is not None:  # conversions: the same on every rank
+            rest["regimes"] = dict(self.regimes.stats)
         if self.soil is not None:
             rest["soil"] = self.soil.state()
         if self.switching is not None:
@@ -842,6 +978,8 @@ class Organ:
             self.continuum.stats = {k: st[k] for k in self.continuum.stats}
             self.lineage.load_state(rest["lineage"])
             self.density_stats = {k: st[k] for k in self.density_stats}
+        if self.regimes is not None:
+            self.regimes.stats = {k: int(rest["regimes"][k]) for k in self.regimes.stats}
         if self.soil is not None:
             self.soil.load_state(rest["soil"])
         if self.switching is not None:
@@ -867,6 +1005,9 @@ class Organ:
         cells: dict[str, float]
         if self.continuum is None:
             cells = dict(self.cells.metrics())
+        elif self.regimes is not None:
+            cells = self._hybrid_metrics()
+            extra["clip_removed"] = self.tissue_stats()["clip_removed"]
         else:
             scale = 1.0 / self.cells_cfg.h_ref**self.dim  # c is in cells per h_ref^d
             nE = sum(self._integral(f[k].x.array) for k in ("c_E", "d_E") if k in f) * scale
@@ -900,6 +1041,24 @@ class Organ:
             **(self._switching_metrics() if self.switching is not None else {}),
             **(self.recruits.metrics() if self.recruits is not None else {}),
             **(self.lymphatics.metrics() if self.lymphatics is not None else {}),
+        }
+
+    def _hybrid_metrics(self) -> dict[str, float]:
+        """Hybrid: cells by phenotype over both representations, and by representation:
+        discrete, density, and the conversions so far (collective).
+        """
+        assert self.regimes is not None
+        scale = 1.0 / self.cells_cfg.h_ref**self.dim
+        dE, dM = self.cells.total()
+        uE, uM = (self._integral(self.fields[k].x.array) * scale for k in self.density_names)
+        return {
+            "cells_E": dE + uE,
+            "cells_M": dM + uM,
+            "cells": dE + dM + uE + uM,
+            "cells_discrete": float(dE + dM),
+            "cells_density": uE + uM,
+            "absorbed": float(self.regimes.stats["absorbed"]),
+            "released": float(self.regimes.stats["released"]),
         }
 
     def _switching_metrics(self) -> dict[str, float]:
@@ -937,14 +1096,22 @@ class Organ:
         else:
             n = self.n_owned
             xy = self.V.tabulate_dof_coordinates()[:n, : self.dim]
-            mass = self.lumped[:n] * self._all_cells()[:n] / self.cells_cfg.h_ref**self.dim
+            dens = cast(
+                np.ndarray, sum(self.fields[k].x.array for k in self._continuum_densities())
+            )
+            mass = self.lumped[:n] * dens[:n] / self.cells_cfg.h_ref**self.dim
             # On a mesh coarser than the places, boxes of twice the longest element so that
             # every box inside a tumour holds a dof and its boxes touch; occupied when they
             # hold more than half a cell per place, as a place is.
             k = self._lesion_coarsening()
             lattice = lattice.coarsened(k)
+            where = lattice.box(xy)
+            if self.regimes is not None:  # hybrid: each discrete cell in the box that holds it
+                pop = self.cells.pop
+                where = np.r_[where, lattice.box(pop.x)]
+                mass = np.r_[mass, np.ones(len(pop))]
             cells, boxes = lesions.find(
-                lattice, lattice.box(xy), self.comm, weights=mass, min_cells=0.5 * k**self.dim
+                lattice, where, self.comm, weights=mass, min_cells=0.5 * k**self.dim
             )
         d = lesions.diameters(boxes, lattice.h * mm_per_unit, self.dim)
         return {
@@ -1004,10 +1171,16 @@ class Organ:
         else:
             coords = self.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
             d = np.linalg.norm(coords - self.om.tumour_centre, axis=1)
-            c = self._all_cells()[: self.n_owned]
+            dens = sum(self.fields[k].x.array for k in self._continuum_densities())
+            c = cast(np.ndarray, dens)[: self.n_owned]
             weights = c * self.lumped[: self.n_owned]
             keep = c > 1e-3  # a density below ~1/1000 cell per place is not tumour
             d, weights = d[keep], weights[keep]
+            if self.regimes is not None:  # hybrid: and each discrete cell, of weight one
+                weights = weights / self.cells_cfg.h_ref**self.dim
+                x = self.cells.pop.x
+                d = np.r_[d, np.linalg.norm(x - self.om.tumour_centre, axis=1)]
+                weights = np.r_[weights, np.ones(len(x))]
         d_all = self.comm.gather(d, root=0)
         wt_all = self.comm.gather(weights, root=0)
         out = (0.0, 0.0)

@@ -77,6 +77,9 @@ class DiscreteCells:
         self.D = np.array([params.D_E, params.D_M])
         self.Phi = np.array([params.Phi_E, params.Phi_M])
         self.pop = Population(self.dim)
+        # Hybrid cells (solver/cells/regime.py): the density's cells per h_ref^d at each dof
+        # (owned + ghost), room that discrete cells cannot take; None without a density.
+        self.occupied: np.ndarray | None = None
         # Dormant cells neither move nor divide; they wake at rate r_wake (docs/model.md section 6).
         self.p_wake = 0.0 if r_wake is None else -np.expm1(-r_wake * dt)
         self.stats = {
@@ -194,6 +197,9 @@ class DiscreteCells:
             rng.hash64(self.seed, ids, n, purpose),
             ids,
             rng.uniform(self.seed, ids, n, purpose + 1),
+            None
+            if self.occupied is None
+            else self.occupied[self.walker.place(start[mine], x[mine])],
         )
         take = np.flatnonzero(mine)[ok]
         self._extend(x, start, take, cols, boxes[ok])
@@ -314,6 +320,7 @@ class DiscreteCells:
             rng.hash64(self.seed, ids, n, rng.ROOM),
             ids,
             rng.uniform(self.seed, ids, n, rng.ROOM_FRACTION),
+            None if self.occupied is None else self.occupied[vertex[moving]],
         )
         self.stats["refused_moves"] += int((~ok).sum())
         self.stats["migrated"] += int((carry["_r0"] != self.comm.rank).sum())
@@ -383,6 +390,7 @@ class DiscreteCells:
                 rng.hash64(self.seed, ids, n, rng.DIVIDE),
                 ids,
                 rng.uniform(self.seed, ids, n, rng.DIVIDE_FRACTION),
+                None if self.occupied is None else self.occupied[pop.vertex[sel]],
             )
             granted.append(sel[ok])
             self.stats["refused_divisions"] += int((~ok).sum())

@@ -39,8 +39,8 @@ def exchange(
 
 def ask(comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray], answer) -> np.ndarray:
     """Send requests (rows of ``payload``) to ranks ``dest``; each rank computes
-    ``answer(received) -> one value per received row``; return the answers in the
-    order of this rank's requests. Collective.
+    ``answer(received) -> one value (or row of values) per received row``; return the
+    answers in the order of this rank's requests. Collective.
     """
     n = len(dest)
     payload = dict(
@@ -49,6 +49,6 @@ def ask(comm: MPI.Comm, dest: np.ndarray, payload: dict[str, np.ndarray], answer
     got = exchange(comm, dest, payload)
     values = np.asarray(answer(got))
     back = exchange(comm, got["_src"], {"value": values, "row": got["_row"]})
-    out = np.empty(n, dtype=values.dtype)
+    out = np.empty((n, *values.shape[1:]), dtype=values.dtype)
     out[back["row"]] = back["value"]
     return out

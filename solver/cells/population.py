@@ -84,3 +84,13 @@ class Population:
             for k, (dt, shape) in COLUMNS.items()
         }
         return out
+
+
+def join_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Rows of cells from several sources (hybrid: discrete cells and a density's unit) as
+    one set: the columns they all have, sorted by id.
+    """
+    keys = [k for k in parts[0] if all(k in c for c in parts)]
+    rows = {k: np.concatenate([c[k] for c in parts]) for k in keys}
+    order = np.argsort(rows["id"], kind="stable")
+    return {k: v[order] for k, v in rows.items()}

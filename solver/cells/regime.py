@@ -38,12 +38,14 @@ from mpi4py import MPI
 
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
+from solver.cells.exchange import ask
 from solver.cells.locate import near
 from solver.cells.population import DORMANT, EPITHELIAL, INVADING, MESENCHYMAL
 from solver.lineage import Composition
 
 PLACE_TRIES = 8  # draws of a released cell's position inside the organ before its vertex
 ROUND = 1e-12  # relative round-off allowed when whole cells are read from a density
+POOL = 2  # places per side of a release box (at least)
 
 
 class Regimes:
@@ -80,6 +82,13 @@ class Regimes:
         self.scale = cells.p.h_ref**self.dim / lumped  # density of one cell at each vertex
         self.hi, self.lo = absorb * Q, release * Q
         self.xv = cells.V.tabulate_dof_coordinates()[: self.n_owned, : self.dim]
+        # Release boxes: POOL places a side, or twice the longest element on a coarser mesh,
+        # so that every box holds vertices whose thin density can add up to whole cells.
+        X = cells.walker.X[: cells.walker.n_owned]
+        edge = self.comm.allreduce(float(np.ptp(X, axis=1).max()) if len(X) else 0.0, op=MPI.MAX)
+        k = max(POOL, int(np.ceil(2.0 * edge / cells.p.h_ref - 1e-9)))
+        self.pool = cells.lattice.boxes.coarsened(k)
+        self.pool_box = self.pool.box(self.xv)
         self.stats = {"absorbed": 0, "released": 0}
 
     def density(self, u_E: fem.Function, u_M: fem.Function) -> np.ndarray:
@@ -107,20 +116,30 @@ class Regimes:
         return len(gone["id"])
 
     def release(self, u_E: fem.Function, u_M: fem.Function, n: int) -> int:
-        """Sparse patches give their whole cells of density back as discrete cells at step
-        ``n``; returns how many, on every rank (collective).
+        """Sparse patches give their density back as discrete cells at step ``n``: per
+        release box, floor of the sparse patches' mass per phenotype, taken from them in
+        proportion and placed at their vertices by a systematic sample of that mass (see the
+        module's note). Returns how many, on every rank (collective).
         """
         own = self.n_owned
         sparse = self.density(u_E, u_M)[:own] < self.lo
-        rows = []
-        for phen, u in ((EPITHELIAL, u_E), (MESENCHYMAL, u_M)):
-            a = u.x.array
-            mass = a[:own] / self.scale[:own]
-            k = np.where(sparse, np.floor(mass * (1.0 + ROUND)), 0.0)
-            a[:own] = np.where(k > 0, np.maximum(a[:own] - k * self.scale[:own], 0.0), a[:own])
+        mass = np.column_stack(
+            [np.where(sparse, u.x.array[:own] / self.scale[:own], 0.0) for u in (u_E, u_M)]
+        )
+        at = np.flatnonzero(mass.sum(axis=1) > 0)
+        b = self.pool_box[at]
+        share = ask(
+            self.comm,
+            (b % self.comm.size).astype(np.int32),
+            {"b": b, "key": self.keys[at], "m": mass[at]},
+            lambda req: _sample(req, self.seed, n),
+        ).reshape(-1, 4)
+        for j, u in enumerate((u_E, u_M)):
+            u.x.array[at] *= share[:, j]  # the share of its mass each patch keeps
             u.x.scatter_forward()
-            at = np.flatnonzero(k > 0)
-            count = k[at].astype(np.int64)
+        rows = []
+        for phen in (EPITHELIAL, MESENCHYMAL):
+            count = share[:, 2 + phen].astype(np.int64)
             vertex = np.repeat(at, count)
             index = np.arange(len(vertex)) - np.repeat(np.cumsum(count) - count, count)
             rows.append(
@@ -175,3 +194,42 @@ class Regimes:
         c.put(x, cols)
         self.stats["released"] += len(ids)
         return len(ids)
+
+
+def _sample(req: dict[str, np.ndarray], seed: int, n: int) -> np.ndarray:
+    """On a release box's keeper: per requesting patch (rows of ``req``: box ``b``, vertex
+    ``key``, mass ``m`` per phenotype), the share of its mass it keeps and the cells
+    released at it, per phenotype: (rows, 4). A box releases k = floor(M) cells of a
+    phenotype with mass M over its patches, taking k / M of every patch's mass, and places
+    them by a systematic sample of the mass in the order of the vertex keys (points
+    (u + i) M / k, i < k, u a keyed draw per box and step), so every patch with a whole
+    cell's mass gets one and the result does not depend on the rank count.
+    """
+    out = np.zeros((len(req["b"]), 4))
+    out[:, :2] = 1.0
+    if len(req["b"]) == 0:
+        return out
+    order = np.lexsort((req["key"], req["b"]))
+    b = req["b"][order]
+    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    sizes = np.diff(np.r_[starts, len(b)])
+    group = np.repeat(np.arange(len(starts)), sizes)
+    last = np.r_[starts[1:] - 1, len(b) - 1]
+    u0 = rng.uniform(seed, b[starts].astype(np.uint64), n, rng.REGIME_SAMPLE)
+    for j in range(2):
+        m = req["m"][order, j]
+        total = np.add.reduceat(m, starts)
+        k = np.floor(total * (1.0 + ROUND))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kept = np.where(k > 0, np.maximum(1.0 - k / total, 0.0), 1.0)
+            step = np.where(k > 0, total / k, np.inf)
+        out[order, j] = kept[group]
+        # Points below each patch's cumulative end, clipped to the box's k (exactly k at
+        # its last patch, whatever the round-off of the running sum).
+        end = np.cumsum(m) - np.repeat(np.cumsum(m)[starts] - m[starts], sizes)
+        below = np.clip(np.ceil(end / step[group] - u0[group]), 0.0, k[group])
+        below[last] = k
+        before = np.r_[0.0, below[:-1]]
+        before[starts] = 0.0
+        out[order, 2 + j] = below - before
+    return out

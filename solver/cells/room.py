@@ -92,12 +92,20 @@ class Lattice:
         return self.comm.allreduce(float(self.capacity.sum()), op=MPI.SUM)
 
     def grant(
-        self, boxes: np.ndarray, keys: np.ndarray, ids: np.ndarray, u: np.ndarray
+        self,
+        boxes: np.ndarray,
+        keys: np.ndarray,
+        ids: np.ndarray,
+        u: np.ndarray,
+        occupied: np.ndarray | None = None,
     ) -> np.ndarray:
         """Which proposals to enter ``boxes`` get room, given the last census (collective).
 
         Per box, proposals are ranked by ``keys`` (then ids); the first floor(room) enter
         and the next with probability frac(room) (uniform ``u``), room = capacity - count.
+        ``occupied`` (per proposal; hybrid cells): the density's cells already in the
+        proposal's box as the proposer sees it; the box's room is reduced by the largest
+        value its proposals bring, which does not depend on their order or rank.
         """
         size = self.comm.size
 
@@ -109,16 +117,27 @@ class Lattice:
             group_start = np.maximum.accumulate(np.where(first, np.arange(len(ps)), 0))
             rank = np.empty(len(ps), dtype=np.int64)
             rank[order] = np.arange(len(ps)) - group_start
-            room = np.maximum(self.capacity[p] - self.count[p], 0.0)
+            room = self.capacity[p] - self.count[p]
+            if "occupied" in req:
+                room = room - _box_max(req["box"], req["occupied"])
+            room = np.maximum(room, 0.0)
             whole = np.floor(room)
             return (rank < whole) | ((rank == whole) & (req["u"] < room - whole))
 
-        return ask(
-            self.comm,
-            (boxes % size).astype(np.int32),
-            {"box": boxes, "key": keys, "id": ids, "u": u},
-            answer,
-        )
+        asked = {"box": boxes, "key": keys, "id": ids, "u": u}
+        if occupied is not None:
+            asked["occupied"] = np.asarray(occupied, dtype=float)
+        return ask(self.comm, (boxes % size).astype(np.int32), asked, answer)
+
+
+def _box_max(boxes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per entry, the largest of ``values`` over the entries of the same box."""
+    if len(boxes) == 0:
+        return np.zeros(0)
+    b, inv = np.unique(boxes, return_inverse=True)
+    top = np.full(len(b), -np.inf)
+    np.maximum.at(top, inv, values)
+    return top[inv]
 
 
 def _simplex_lattice(dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -164,12 +164,14 @@ class Outputs:
                     )
 
     def state(self, t: float, organs: list[Organ]) -> None:
-        """The fields and (discrete mode) the cells of ``organs`` at time ``t``; continuum
-        mode, each organ's lineage composition (ORGAN/lineage.json) (collective).
+        """The fields and (discrete and hybrid modes) the cells of ``organs`` at time ``t``;
+        continuum and hybrid modes, each organ's density's lineage composition
+        (ORGAN/lineage.json) (collective).
         """
         for w in self.fields:
             w.write(t)
-        if self.case.cells.mode == "discrete":
+        mode = self.case.cells.mode
+        if mode != "continuum":
             for o, cw in zip(organs, self.cells):
                 pop = o.cells.pop
                 cw.write(
@@ -186,7 +188,7 @@ class Outputs:
                         "rank": np.full(len(pop), self.comm.rank, dtype=np.int32),
                     },
                 )
-        else:  # continuum: each organ's well-mixed founder composition (solver/lineage.py)
+        if mode != "discrete":  # the density's well-mixed founder composition (solver/lineage.py)
             for o in organs:
                 if o.comm.rank == 0:
                     (self.outdir / o.name).mkdir(parents=True, exist_ok=True)

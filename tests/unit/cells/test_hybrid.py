@@ -1,0 +1,121 @@
+"""Hybrid cells in a whole run (cells.mode = "hybrid"; docs/hybrid.md): discrete cells and a
+density in one organ, converted both ways; the ledger over both closes at every output, the
+discrete cells' room is reduced by the density's cells, and the run is the same on 1 and 2
+ranks and across a restart with both representations present.
+"""
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from solver import config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fields"))
+from test_continuum import cascade, events, run, tmpdir  # noqa: E402  (the continuum's set-up)
+
+COMM = MPI.COMM_WORLD
+pytestmark = pytest.mark.parallel
+
+
+def hybrid(**extra):
+    return cascade(mode="hybrid", **{"cells.crowded_transport": "true", **extra})
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_hybrid_run_converts_both_ways_and_the_ledger_closes_at_every_output(tmp_path):
+    """The packed core becomes density at once, the front's thin density comes back as
+    discrete cells, clusters leave from both and arrive (discrete) in the liver; at every
+    output discrete + density + blood + removed = initial + born to round-off; the same
+    events and counts on 1 and 2 ranks."""
+    out = tmpdir(tmp_path)
+    sim = run(hybrid(**{"output.every": 10}), out / "world")
+    table = rows(out / "world")
+    for r in table:
+        scale = float(r["initial"]) + float(r["born"])
+        assert abs(float(r["ledger_error"])) < 1e-10 * scale, r["step"]
+        assert float(r["primary.cells"]) == pytest.approx(
+            float(r["primary.cells_discrete"]) + float(r["primary.cells_density"]), rel=1e-12
+        )
+    last = sim.last
+    assert last["primary.absorbed"] >= 150 and last["primary.released"] > 50
+    assert last["primary.cells_discrete"] > 10 and last["primary.cells_density"] > 50
+    assert last["intravasated"] > 10 and last["liver.cells_discrete"] > 0
+    assert last["clip_removed"] <= 1e-9 * last["alive"]
+    if COMM.size == 1:  # on 2 ranks: each rank runs it alone too
+        return
+    alone = run(hybrid(**{"output.every": 10}), out / f"alone_{COMM.rank}", MPI.COMM_SELF)
+    for kind in ("intravasation", "arrival"):
+        assert events(out / f"alone_{COMM.rank}", kind) == events(out / "world", kind)
+    for key in ("primary.cells_discrete", "primary.absorbed", "primary.released", "arrived"):
+        assert alone.last[key] == last[key], key
+    assert alone.last["primary.cells_density"] == pytest.approx(
+        last["primary.cells_density"], rel=1e-9
+    )
+
+
+def test_hybrid_restart_is_identical(tmp_path):
+    """Restarted from a checkpoint holding discrete cells, density and clusters in the
+    blood, the run continues exactly as the uninterrupted one."""
+    from solver.simulation import Simulation
+
+    out = tmpdir(tmp_path)
+    case = hybrid(steps=40, **{"output.checkpoint_every": 20, "output.every": 10})
+    run(case, out / "whole")
+    part = Simulation(case, out / "part", quiet=True)
+    part.run(steps=20)
+    assert part.last["primary.cells_discrete"] > 0 and part.last["primary.cells_density"] > 0
+    more = Simulation.restart(out / "part", quiet=True)
+    more.run()
+    if COMM.rank == 0:
+        for name in ("metrics.csv", "events.csv"):
+            assert (out / "whole" / name).read_text() == (out / "part" / name).read_text(), name
+
+
+def test_discrete_room_is_reduced_by_the_density(tmp_path):
+    """A move or division into a place is refused when the density fills it: with the
+    density at Q everywhere no discrete cell changes place or divides; with none they do."""
+    from solver.simulation import Simulation
+
+    def moved_and_born(full: bool) -> tuple[int, int]:
+        sim = Simulation(hybrid(steps=1), tmpdir(tmp_path) / f"room{full}", quiet=True)
+        o = sim.organ
+        o.regimes.release(o.fields["u_E"], o.fields["u_M"], 1)  # everything back to cells
+        cells = o.cells
+        cells.pop.clock[:] = cells.doubling[cells.pop.phenotype]  # all due to divide
+        place = cells.pop.place.copy()
+        ids = cells.pop.id.copy()
+        Q = o.cells_cfg.capacity(o.dim)
+        cells.occupied = np.full(len(o.lumped), Q if full else 0.0)
+        cells.step(1, o.fields["w"].x.array)
+        kept = np.isin(cells.pop.id, ids)
+        order = np.argsort(cells.pop.id[kept])
+        moved = int((cells.pop.place[kept][order] != place[np.argsort(ids)]).sum())
+        return COMM.allreduce(moved, op=MPI.SUM), COMM.allreduce(
+            cells.stats["divisions"], op=MPI.SUM
+        )
+
+    assert moved_and_born(True) == (0, 0)
+    moved, born = moved_and_born(False)
+    assert moved > 0 and born > 0
+
+
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        ({"mode": "hybrid"}, "crowded_transport"),
+        ({"mode": "hybrid", "crowded_transport": True, "absorb": 0.2}, "release < absorb"),
+        ({"mode": "discrete", "absorb": 0.5}, "no effect"),
+        ({"mode": "hybrid", "crowded_transport": True, "division": "synchronous"}, "synchronous"),
+    ],
+)
+def test_hybrid_keys_are_checked(cells, message):
+    with pytest.raises(config.CaseError, match=message):
+        config.from_dict({"cells": cells})
