@@ -85,22 +85,25 @@ def test_discrete_room_is_reduced_by_the_density(tmp_path):
     from solver.simulation import Simulation
 
     def moved_and_born(full: bool) -> tuple[int, int]:
-        sim = Simulation(hybrid(steps=1), tmpdir(tmp_path) / f"room{full}", quiet=True)
+        case = hybrid(steps=1)
+        case.secondary = []  # the primary alone, on every rank
+        sim = Simulation(case, tmpdir(tmp_path) / f"room{full}", quiet=True)
         o = sim.organ
         o.regimes.release(o.fields["u_E"], o.fields["u_M"], 1)  # everything back to cells
         cells = o.cells
         cells.pop.clock[:] = cells.doubling[cells.pop.phenotype]  # all due to divide
-        place = cells.pop.place.copy()
-        ids = cells.pop.id.copy()
+
+        def places() -> dict[int, int]:  # every rank's cells (they may change rank)
+            parts = COMM.allgather(dict(zip(cells.pop.id.tolist(), cells.pop.place.tolist())))
+            return {k: v for p in parts for k, v in p.items()}
+
+        before = places()
         Q = o.cells_cfg.capacity(o.dim)
         cells.occupied = np.full(len(o.lumped), Q if full else 0.0)
         cells.step(1, o.fields["w"].x.array)
-        kept = np.isin(cells.pop.id, ids)
-        order = np.argsort(cells.pop.id[kept])
-        moved = int((cells.pop.place[kept][order] != place[np.argsort(ids)]).sum())
-        return COMM.allreduce(moved, op=MPI.SUM), COMM.allreduce(
-            cells.stats["divisions"], op=MPI.SUM
-        )
+        after = places()
+        moved = sum(after[k] != v for k, v in before.items())
+        return moved, COMM.allreduce(cells.stats["divisions"], op=MPI.SUM)
 
     assert moved_and_born(True) == (0, 0)
     moved, born = moved_and_born(False)

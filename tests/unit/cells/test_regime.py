@@ -151,3 +151,44 @@ def test_whole_cells_are_read_through_round_off():
     n0 = len(organ.cells.pop)
     assert reg.release(u_E, u_M, 1) == 3 and len(organ.cells.pop) == n0 + 3
     assert u_E.x.array[far] == 0.0
+
+
+def thin_release(comm) -> dict:
+    """A thin density, 0.3 cells per patch (E) and 0.45 (M) over the whole organ, released
+    at once (every patch sparse)."""
+    organ = primary(comm)
+    organ.cells.pop = organ.cells.pop.take(np.zeros(0, dtype=np.int64))
+    u_E, u_M = fem.Function(organ.V), fem.Function(organ.V)
+    reg = regimes(organ, 1e9, 5e8, Composition())
+    u_E.x.array[:] = 0.3 * reg.scale
+    u_M.x.array[:] = 0.45 * reg.scale
+    before = (cells_in(u_E, organ), cells_in(u_M, organ))
+    # What each release box should give: floor of the patches' mass it holds, per phenotype.
+    box = reg.pool_box
+    counts = np.bincount(box, minlength=int(np.prod(reg.pool.shape))).astype(float)
+    comm.Allreduce(MPI.IN_PLACE, counts, op=MPI.SUM)
+    expect = int(np.floor(0.3 * counts + 1e-9).sum() + np.floor(0.45 * counts + 1e-9).sum())
+    out = reg.release(u_E, u_M, 1)
+    return {
+        "before": sum(before),
+        "after": cells_in(u_E, organ) + cells_in(u_M, organ),
+        "out": out,
+        "expect": expect,
+        "cells": gathered(organ),
+    }
+
+
+@pytest.mark.parallel
+def test_a_thin_density_is_released_box_by_box():
+    """Less than a cell per patch never releases a patch's own whole cell; pooled over the
+    release boxes (2 places a side) it gives floor(the box's mass) cells per phenotype, the
+    mass taken from the patches exactly, the same cells on 1 and 2 ranks."""
+    r = thin_release(COMM)
+    assert r["out"] == r["expect"] > 100
+    assert abs(r["before"] - r["after"] - r["out"]) < 1e-12 * r["before"]
+    assert len(r["cells"]["id"]) == r["out"]
+    if COMM.size > 1:
+        alone = thin_release(MPI.COMM_SELF)
+        for col in ("id", "phenotype", "founder"):
+            assert np.array_equal(alone["cells"][col], r["cells"][col])
+        assert np.allclose(alone["cells"]["x"], r["cells"]["x"], rtol=0, atol=1e-14)
