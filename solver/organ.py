@@ -207,6 +207,8 @@ class Organ:
                 c_E=self.fields["c_E"],
                 c_M=self.fields["c_M"],
             )
+            if self.continuum.ready is not None:  # growth by room: checkpointed with the fields
+                self.fields.update({f.name: f for f in self.continuum.ready})
             if self.switching is not None and index > 0:  # as the discrete M cells above
                 r = self.continuum.r
                 self.continuum.r = (r[0], r[1] * case.cells.switching.colonise_M)

@@ -392,15 +392,20 @@ def test_continuum_resection_takes_the_density(tmp_path):
     assert abs(last["ledger_error"]) < 1e-9 * (last["initial"] + last["born"])
 
 
-def test_continuum_restart_is_identical(tmp_path):
+@pytest.mark.parametrize("room", [False, True])
+def test_continuum_restart_is_identical(tmp_path, room):
     """A continuum run restarted from a checkpoint where the blood holds clusters and
     dormant arrivals sit in the liver continues exactly as the uninterrupted run (the
-    densities, dormant ones included, and the mass counters travel in the checkpoint)."""
+    densities, dormant ones included, and the mass counters travel in the checkpoint; with
+    growth by room, the ready fractions too)."""
     from solver.simulation import Simulation
 
     out = tmpdir(tmp_path)
+    by_room = {"cells.crowded_growth": "true", "cells.crowded_transport": "true"} if room else {}
     case = cascade(
-        steps=60, **{"dormancy.r_wake": 5.0, "output.checkpoint_every": 30, "output.every": 10}
+        steps=60,
+        **{"dormancy.r_wake": 5.0, "output.checkpoint_every": 30, "output.every": 10},
+        **by_room,
     )
     run(case, out / "whole")
     part = Simulation(case, out / "part", quiet=True)
