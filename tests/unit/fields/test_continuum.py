@@ -401,7 +401,12 @@ def test_continuum_restart_is_identical(tmp_path, room):
     from solver.simulation import Simulation
 
     out = tmpdir(tmp_path)
-    by_room = {"cells.crowded_growth": "true", "cells.crowded_transport": "true"} if room else {}
+    # Q = 2: the primary's core is full at the checkpoint, so cells wait there, ready.
+    by_room = (
+        {"cells.crowded_growth": "true", "cells.crowded_transport": "true", "cells.Q": 2}
+        if room
+        else {}
+    )
     case = cascade(
         steps=60,
         **{"dormancy.r_wake": 5.0, "output.checkpoint_every": 30, "output.every": 10},

@@ -35,6 +35,11 @@ def test_free_growth_doubles_every_doubling_time_and_stops_at_the_room():
         assert (cyc + ready).sum() <= Q * (1 + 1e-14) and cyc.min() >= 0 and ready.min() >= 0
     assert (cyc + ready).sum() == pytest.approx(Q, rel=1e-12)
     assert cyc.sum() < 1e-6 * Q  # all of them wait for room
+    # A cell leaves: the backlog divides at once, within the sub-step, as the rule's ready
+    # cells do the moment room appears (a rate law would refill at r c per unit time).
+    ready *= (Q - 1.0) / Q
+    room_growth.step(cyc, ready, rt, Q)
+    assert (cyc + ready).sum() == pytest.approx(Q, rel=1e-12) and cyc.sum() > 0.99
 
 
 def test_hypoxic_dormant_and_shared_room():
