@@ -73,3 +73,25 @@ def step(
     ready -= x
     cycling += 2.0 * x
     return divided
+
+
+def join(
+    total: np.ndarray, ready: np.ndarray, added: np.ndarray, added_ready: np.ndarray
+) -> np.ndarray:
+    """The ready fraction of a density after cells join it: the hybrid organ's absorption
+    (a cell whose clock has reached its doubling time joins the ready cells) and any
+    process that adds cells of known clocks.
+
+    Args:
+        total: the density before, per dof.
+        ready: its ready fraction before, per dof (0 to 1).
+        added: the density that joins, per dof.
+        added_ready: the part of ``added`` that is ready, per dof.
+
+    Returns:
+        The ready fraction of ``total + added`` (0 where that is 0).
+    """
+    after = total + added
+    return np.divide(
+        ready * total + added_ready, after, out=np.zeros_like(after), where=after > 0.0
+    )

@@ -63,6 +63,18 @@ def test_hypoxic_dormant_and_shared_room():
     assert ready[2] == pytest.approx([1.6, 0.8])
 
 
+def test_joining_cells_carry_their_clocks():
+    """Cells that join a density (absorbed by the hybrid organ) keep whether they are ready:
+    3 cycling cells with a third ready, joined by 1 ready cell, are half ready."""
+    phi = room_growth.join(
+        np.array([3.0, 0.0, 0.0]),
+        np.array([1 / 3, 0.0, 0.7]),
+        np.array([1.0, 2.0, 0.0]),
+        np.array([1.0, 0.5, 0.0]),
+    )
+    assert phi == pytest.approx([0.5, 0.25, 0.0])
+
+
 @pytest.mark.parallel
 def test_density_bookkeeping_positivity_and_arrest():
     """Transported and grown by room (crowded transport, haptotaxis): the mass changes by
