@@ -1628,6 +1628,16 @@ class CellsSpec(Strict):
         doc="Hybrid mode: a vertex patch below release x Q per h_ref^d gives its density's "
         "whole cells back as discrete cells (release < absorb: hysteresis).",
     )
+    crowded_growth: bool = param(
+        False,
+        unit="-",
+        source="setting: the room rule's mean field (docs/hybrid.md, 'Growth by room'); off, the "
+        "continuum's logistic growth",
+        doc="Continuum and hybrid modes: a density grows as the discrete cells divide under the "
+        "room rule: "
+        "cycling cells become ready at ln 2 / T, ready ones divide as far as the room Q - S "
+        "allows and wait otherwise (fields ready_E, ready_M hold the ready fractions).",
+    )
     initial: InitialCellsSpec = Field(default_factory=InitialCellsSpec)
     switching: SwitchingSpec = Field(default_factory=SwitchingSpec)
 
@@ -1676,6 +1686,17 @@ class CellsSpec(Strict):
             raise ValueError(
                 "crowded_transport blocks a density's moves; discrete cells follow the room "
                 "rule itself: set it with mode = 'continuum'"
+            )
+        if self.mode == "discrete" and self.crowded_growth:
+            raise ValueError(
+                "crowded_growth is a density's growth law; discrete cells divide by the room "
+                "rule itself: set it with mode = 'continuum'"
+            )
+        if self.crowded_growth and not self.crowded_transport:
+            raise ValueError(
+                "crowded_growth is the room rule's mean field together with crowded_transport "
+                "(a density that divides by room but moves freely is neither: docs/hybrid.md): "
+                "set crowded_transport = true"
             )
         return self
 

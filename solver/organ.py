@@ -215,6 +215,8 @@ class Organ:
                 c_E=self.fields[self.density_names[0]],
                 c_M=self.fields[self.density_names[1]],
             )
+            if self.continuum.ready is not None:  # growth by room: checkpointed with the fields
+                self.fields.update({f.name: f for f in self.continuum.ready})
             if self.switching is not None and index > 0:  # as the discrete M cells above
                 r = self.continuum.r
                 self.continuum.r = (r[0], r[1] * case.cells.switching.colonise_M)
@@ -230,6 +232,7 @@ class Organ:
                 self.lineage,
                 absorb=cc.absorb,
                 release=cc.release,
+                ready=None if self.continuum is None else self.continuum.ready,
             )
             self._convert(0)  # the initial tumour's packed core becomes density
         if cc.mode == "continuum":

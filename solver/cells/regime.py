@@ -41,6 +41,7 @@ from solver.cells.discrete import DiscreteCells
 from solver.cells.exchange import ask
 from solver.cells.locate import near
 from solver.cells.population import DORMANT, EPITHELIAL, INVADING, MESENCHYMAL
+from solver.fields import room_growth
 from solver.lineage import Composition
 
 PLACE_TRIES = 8  # draws of a released cell's position inside the organ before its vertex
@@ -63,6 +64,7 @@ class Regimes:
         *,
         absorb: float,
         release: float,
+        ready: tuple[fem.Function, fem.Function] | None = None,
     ) -> None:
         """Args:
         cells: the organ's discrete cells.
@@ -72,10 +74,13 @@ class Regimes:
         composition: the density's founders (solver/lineage.py); absorbed cells join it and
             released cells draw from it.
         absorb, release: the thresholds as fractions of Q, 0 < release < absorb.
+        ready: with growth by room (solver/fields/room_growth.py), the ready fraction of each
+            density: absorbed cells whose clock has run its doubling time join it, and a
+            released cell is ready with the fraction's probability.
         """
         if not 0.0 < release < absorb:
             raise ValueError(f"need 0 < release < absorb, got {release}, {absorb}")
-        self.cells, self.composition = cells, composition
+        self.cells, self.composition, self.ready = cells, composition, ready
         self.dim, self.comm, self.seed = cells.dim, cells.comm, cells.seed
         self.n_owned = len(keys)
         self.keys = np.asarray(keys, dtype=np.uint64)
@@ -88,7 +93,9 @@ class Regimes:
         edge = self.comm.allreduce(float(np.ptp(X, axis=1).max()) if len(X) else 0.0, op=MPI.MAX)
         k = max(POOL, int(np.ceil(2.0 * edge / cells.p.h_ref - 1e-9)))
         self.pool = cells.lattice.boxes.coarsened(k)
-        self.pool_box = self.pool.box(self.xv)
+        # Vertices on a box face have coordinates that differ by round-off between partitions:
+        # a nudge of 1e-9 box sides puts them all in the upper box, on any rank count.
+        self.pool_box = self.pool.box(self.xv + 1e-9 * self.pool.h)
         self.stats = {"absorbed": 0, "released": 0}
 
     def density(self, u_E: fem.Function, u_M: fem.Function) -> np.ndarray:
@@ -109,7 +116,15 @@ class Regimes:
             return 0
         for phen, u in ((EPITHELIAL, u_E), (MESENCHYMAL, u_M)):
             n = self.cells.vertex_counts(take & (pop.phenotype == phen))
-            u.x.array[: len(n)] += n * self.scale[: len(n)]
+            added = n * self.scale[: len(n)]
+            if self.ready is not None:  # cells whose cycle is done join the ready ones
+                due = pop.clock >= self.cells.doubling[pop.phenotype]
+                k = self.cells.vertex_counts(take & (pop.phenotype == phen) & due)
+                r = self.ready[phen].x.array
+                r[: len(n)] = room_growth.join(
+                    u.x.array[: len(n)], r[: len(n)], added, k * self.scale[: len(n)]
+                )
+            u.x.array[: len(n)] += added
         gone = self.cells.remove(take)  # gathered on every rank, sorted by id
         self.composition.add(gone["seeded_by"], gone["founder"])
         self.stats["absorbed"] += len(gone["id"])
@@ -149,6 +164,9 @@ class Regimes:
                     | index.astype(np.uint64),
                     "x": self.xv[vertex],
                     "phenotype": np.full(len(vertex), phen, dtype=np.int8),
+                    "ready": np.zeros(len(vertex))
+                    if self.ready is None
+                    else self.ready[phen].x.array[vertex],
                 }
             )
         mine = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
@@ -181,7 +199,12 @@ class Regimes:
         period = c.doubling[phenotype].astype(float)  # inf: cells that do not divide here
         draw = rng.uniform(self.seed, ids, n, rng.REGIME_CLOCK)
         finite = np.isfinite(period)
-        clock = np.where(finite, np.floor(draw * np.where(finite, period, 0.0)), 0.0)
+        # Ready (cycle done) with the density's ready fraction, else uniform over the cycle.
+        rf = got["ready"]
+        ready = draw < rf
+        rest = np.divide(draw - rf, 1.0 - rf, out=np.zeros_like(rf), where=~ready)
+        clock = np.where(finite, np.floor(rest * np.where(finite, period, 0.0)), 0.0)
+        clock = np.where(ready & finite, np.where(finite, period, 0.0), clock)
         cols: dict[str, np.ndarray] = {
             "id": ids,
             "parent": ids,

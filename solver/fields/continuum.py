@@ -29,6 +29,12 @@ c <- (c (1 + dt r) + dt s) / (1 + dt r S/Q), S = c_E + c_M: non-negative for s >
 S never crosses Q, whatever dt. ``grow`` (per dof) switches growth off where cells are hypoxic;
 ``occupied`` (per dof) is room taken by cells that do not move or divide (dormant ones).
 
+Growth by room (``crowded_growth``, solver/fields/room_growth.py, docs/hybrid.md): each
+density is split into cycling cells and ready ones (cycle done, waiting for room), both
+transported alike (four FCT columns: cycling E, M, ready E, M); the ready fractions live in
+``ready`` (fields ready_E, ready_M, checkpointed with the organ's), so that every other
+process keeps acting on c_E, c_M and touches both compartments in proportion.
+
 Parallel: matrices are dolfinx MatrixCSR in local indexing (owned rows x owned+ghost
 columns after scatter_reverse); a_ji for ghost columns comes from assembling the transposed
 form, which has the same sparsity pattern. Nodal values needed on neighbours (c, c^L, R+-)
@@ -49,6 +55,7 @@ import ufl
 from mpi4py import MPI
 
 from solver import config
+from solver.fields import room_growth
 from solver.fields.equations import ContinuumEquation
 
 
@@ -129,9 +136,17 @@ class ContinuumCells:
         cmap = self._K.mat.index_map(1)
         assert np.array_equal(cmap.ghosts[: imap.num_ghosts], imap.ghosts)  # V's ghosts come first
         self.nV = self.n + imap.num_ghosts
-        self._c = dolfinx.la.vector(cmap, bs=2)
-        self._cL = dolfinx.la.vector(cmap, bs=2)
-        self._R = dolfinx.la.vector(cmap, bs=4)  # (R+_E, R+_M, R-_E, R-_M)
+        # Columns transported: c_E, c_M, or with growth by room cycling E, M and ready E, M;
+        # a column moves with its phenotype's coefficients.
+        self.by_room = params.crowded_growth
+        self.ncol = 4 if self.by_room else 2
+        self.kmap = np.array([0, 1, 0, 1][: self.ncol])
+        self.ready: tuple[fem.Function, fem.Function] | None = None
+        if self.by_room:  # the ready fraction of each density (0 where there is none)
+            self.ready = (fem.Function(V, name="ready_E"), fem.Function(V, name="ready_M"))
+        self._c = dolfinx.la.vector(cmap, bs=self.ncol)
+        self._cL = dolfinx.la.vector(cmap, bs=self.ncol)
+        self._R = dolfinx.la.vector(cmap, bs=2 * self.ncol)  # (R+ per column, R- per column)
         self.crowded = params.crowded_transport
         self._g = dolfinx.la.vector(cmap)  # crowding: the room factor on the column map
         self.a = np.zeros((len(K.data), 2))  # a_ij and a_ji at ij, per phenotype (crowded)
@@ -199,17 +214,31 @@ class ContinuumCells:
         self._grow = None if grow is None else np.asarray(grow, dtype=bool)[: self.n]
         self._occupied = None if occupied is None else np.asarray(occupied, dtype=float)[: self.n]
         self._speed = None if speed is None else np.asarray(speed, dtype=float)[: self.n]
-        c = self._c.array.reshape(-1, 2)
+        c = self._c.array.reshape(-1, self.ncol)
         for k in range(2):
             c[: self.n, k] = self.c[k].x.array[: self.n]
+        if self.ready is not None:  # split: other processes changed c_E, c_M in proportion
+            for k in range(2):
+                c[: self.n, 2 + k] = c[: self.n, k] * self.ready[k].x.array[: self.n]
+                c[: self.n, k] -= c[: self.n, 2 + k]
         self._c.scatter_forward()
         counts = np.zeros(2)
         for _ in range(ns):
             counts += self._transport(tau)
-            self._react(tau, src)
+            if self.by_room:
+                self._react_room(tau, src)
+            else:
+                self._react(tau, src)
             self._c.scatter_forward()
         for k in range(2):
             self.c[k].x.array[:] = c[: self.nV, k]  # ghosts included: V's ghosts are a prefix
+        if self.ready is not None:
+            for k in range(2):
+                total = c[: self.nV, k] + c[: self.nV, 2 + k]
+                self.c[k].x.array[:] = total
+                self.ready[k].x.array[:] = np.divide(
+                    c[: self.nV, 2 + k], total, out=np.zeros(self.nV), where=total > 0.0
+                )
         tot = self.comm.allreduce(counts, op=MPI.SUM)
         self.limited = float(tot[0] / tot[1]) if tot[1] > 0 else 0.0
 
@@ -217,8 +246,8 @@ class ContinuumCells:
         """One FCT sub-step for both phenotypes (columns of the (dofs, 2) arrays)."""
         n, rows, cols, starts = self.n, self.rows, self.cols, self.indptr[:-1]
         mt = (tau / self.m)[:, None]
-        c = self._c.array.reshape(-1, 2)
-        cL = self._cL.array.reshape(-1, 2)
+        c = self._c.array.reshape(-1, self.ncol)
+        cL = self._cL.array.reshape(-1, self.ncol)
         ci, cj = np.take(c, rows, axis=0), np.take(c, cols, axis=0)
         if self.crowded:
             d = self._crowded(c)
@@ -226,8 +255,10 @@ class ContinuumCells:
             flow = np.where(self.offd[:, None], (d - self._ab) * cj + (self._atb - d) * ci, 0.0)
             cL[:n] = c[:n] + mt * np.add.reduceat(flow, starts)
         else:
-            d = self.d
-            cL[:n] = c[:n] - mt * np.column_stack([self.L[k] @ c[:, k] for k in range(2)])
+            d = self.d if self.ncol == 2 else self.d[:, self.kmap]
+            cL[:n] = c[:n] - mt * np.column_stack(
+                [self.L[k] @ c[:, j] for j, k in enumerate(self.kmap)]
+            )
         self._cL.scatter_forward()
         # Raw antidiffusive fluxes f_ij = d_ij (c_i - c_j) = -f_ji (np.take: faster than 2D
         # fancy indexing).
@@ -238,7 +269,7 @@ class ContinuumCells:
             np.add.reduceat(np.minimum(f, 0.0), starts),
         )
         Qb = (np.maximum.reduceat(nb, starts) - cL[:n], np.minimum.reduceat(nb, starts) - cL[:n])
-        R = self._R.array.reshape(-1, 2, 2)  # [:, 0] = R+, [:, 1] = R-
+        R = self._R.array.reshape(-1, 2, self.ncol)  # [:, 0] = R+, [:, 1] = R-
         for s in range(2):
             r = np.ones_like(Qb[s])
             with np.errstate(over="ignore"):  # |P| tiny: R = inf, clipped to 1 below
@@ -264,14 +295,17 @@ class ContinuumCells:
         its count is as even as it can be (full only for S above Q - 1).
         """
         n = self.n
-        S = c[:n, 0] + c[:n, 1]
+        S = c[:n].sum(axis=1)
         if self._occupied is not None:
             S = S + self._occupied
         self._g.array[:n] = np.clip(self.Q - S, 0.0, 1.0)
         self._g.scatter_forward()
         g = self._g.array
-        self._ab = self.a * np.take(g, self.rows)[:, None]
-        self._atb = self.at * np.take(g, self.cols)[:, None]
+        a, at = (
+            (self.a, self.at) if self.ncol == 2 else (self.a[:, self.kmap], self.at[:, self.kmap])
+        )
+        self._ab = a * np.take(g, self.rows)[:, None]
+        self._atb = at * np.take(g, self.cols)[:, None]
         return np.where(self.offd[:, None], np.maximum(0.0, np.maximum(self._ab, self._atb)), 0.0)
 
     def _react(self, tau: float, src) -> None:
@@ -298,3 +332,35 @@ class ContinuumCells:
                 # Growth, crowding and sources.
                 self.stats["born"] += float(self.m @ (new - c[k][:n]))
                 c[k][:n] = new
+
+    def _react_room(self, tau: float, src) -> None:
+        """Growth by room over one sub-step (room_growth.step) and the sources: newcomers
+        join the cycling cells; a negative source takes cycling and ready cells in proportion,
+        never more than is there (the rest is counted in ``clip_removed``).
+        """
+        n, m = self.n, self.m
+        c = self._c.array.reshape(-1, 4)
+        cyc, ready = c[:n, :2], c[:n, 2:]
+        before = float(m @ c[:n].sum(axis=1))
+        for k in range(2):
+            if src[k] is None:
+                continue
+            s = tau * src[k]
+            cyc[:, k] += np.maximum(s, 0.0)
+            total = cyc[:, k] + ready[:, k]
+            left = total + np.minimum(s, 0.0)
+            self.stats["clip_removed"] += float(m @ np.maximum(-left, 0.0))
+            keep = np.divide(np.maximum(left, 0.0), total, out=np.zeros(n), where=total > 0.0)
+            cyc[:, k] *= keep
+            ready[:, k] *= keep
+        rates = np.array(self.r, dtype=float)
+        room_growth.step(
+            cyc,
+            ready,
+            tau * rates,
+            self.Q,
+            grow=self._grow,
+            occupied=self._occupied,
+            speed=self._speed,
+        )
+        self.stats["born"] += float(m @ c[:n].sum(axis=1)) - before

@@ -73,6 +73,20 @@ FIELDS: dict[str, FieldInfo] = {
             'cells.mode = "continuum" with dormancy.r_wake',
             "section 6",
         ),
+        FieldInfo(
+            "ready_E",
+            "ready fraction of the epithelial density (cycle done, waiting for room)",
+            "0 to 1",
+            'cells.mode = "continuum" with cells.crowded_growth',
+            "docs/hybrid.md",
+        ),
+        FieldInfo(
+            "ready_M",
+            "ready fraction of the mesenchymal density (cycle done, waiting for room)",
+            "0 to 1",
+            'cells.mode = "continuum" with cells.crowded_growth',
+            "docs/hybrid.md",
+        ),
         FieldInfo("o", "oxygen", "1 = 46 mmHg", "soil.oxygen", "section 2"),
         FieldInfo("v", "VEGF", "1 = packed hypoxic colony", "soil.vegf", "section 2"),
         FieldInfo(

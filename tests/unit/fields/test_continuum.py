@@ -392,20 +392,35 @@ def test_continuum_resection_takes_the_density(tmp_path):
     assert abs(last["ledger_error"]) < 1e-9 * (last["initial"] + last["born"])
 
 
-def test_continuum_restart_is_identical(tmp_path):
+@pytest.mark.parametrize("room", [False, True])
+def test_continuum_restart_is_identical(tmp_path, room):
     """A continuum run restarted from a checkpoint where the blood holds clusters and
     dormant arrivals sit in the liver continues exactly as the uninterrupted run (the
-    densities, dormant ones included, and the mass counters travel in the checkpoint)."""
+    densities, dormant ones included, and the mass counters travel in the checkpoint; with
+    growth by room, the ready fractions too)."""
     from solver.simulation import Simulation
 
     out = tmpdir(tmp_path)
+    # Q = 2: the primary's core is full at the checkpoint, so cells wait there, ready.
+    by_room = (
+        {"cells.crowded_growth": "true", "cells.crowded_transport": "true", "cells.Q": 2}
+        if room
+        else {}
+    )
+    half = 20 if room else 30  # growth by room: a shorter run (the CI's time)
     case = cascade(
-        steps=60, **{"dormancy.r_wake": 5.0, "output.checkpoint_every": 30, "output.every": 10}
+        steps=2 * half,
+        **{"dormancy.r_wake": 5.0, "output.checkpoint_every": half, "output.every": 10},
+        **by_room,
     )
     run(case, out / "whole")
     part = Simulation(case, out / "part", quiet=True)
-    part.run(steps=30)
-    assert len(part.blood) > 0 and part.last["liver.cells_dormant"] > 0
+    part.run(steps=half)
+    if room:
+        here = [float(f.x.array.max()) for o in part.organs for f in o.continuum.ready]
+        assert COMM.allreduce(max(here, default=0.0), op=MPI.MAX) > 0.1
+    else:
+        assert len(part.blood) > 0 and part.last["liver.cells_dormant"] > 0
     more = Simulation.restart(out / "part", quiet=True)
     more.run()
     if COMM.rank == 0:

@@ -33,7 +33,8 @@ def _organ(**case) -> Organ:
 @pytest.mark.parallel
 def test_every_field_an_organ_creates_is_in_the_registry():
     """A soil-on organ with angiogenesis, EMT (TGF-beta) and lymphangiogenesis (VEGF-C), a
-    continuum organ with dormant densities and a secondary with recruited niche cells hold
+    continuum organ with dormant densities and growth by room (ready fractions) and a
+    secondary with recruited niche cells hold
     between them every field the registry lists, and none that it lacks."""
     soil = _organ(
         soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
@@ -45,7 +46,13 @@ def test_every_field_an_organ_creates_is_in_the_registry():
         lymph={"basin": [{"node": "node"}], "lymphangiogenesis": 1.0},
     )
     continuum = _organ(
-        cells={"mode": "continuum", "h_ref": 0.02, "initial": {"count": 20}},
+        cells={
+            "mode": "continuum",
+            "crowded_transport": True,
+            "crowded_growth": True,
+            "h_ref": 0.02,
+            "initial": {"count": 20},
+        },
         dormancy={"r_wake": 0.1},
     )
     # the recruited niche cells live in the secondary organs
