@@ -1616,15 +1616,15 @@ class CellsSpec(Strict):
     )
     absorb: Prob = param(
         0.75,
-        unit="Q",
-        source="setting: illustrative, a patch three quarters full (docs/hybrid.md)",
+        unit="1",
+        source="numerical: a patch three quarters full (docs/hybrid.md)",
         doc="Hybrid mode: a vertex patch whose cells (both kinds) reach absorb x Q per h_ref^d "
         "takes its active discrete cells into the density.",
     )
     release: Prob = param(
         0.25,
-        unit="Q",
-        source="setting: illustrative, one cell per place at Q = 4 (docs/hybrid.md)",
+        unit="1",
+        source="numerical: one cell per place at Q = 4 (docs/hybrid.md)",
         doc="Hybrid mode: a vertex patch below release x Q per h_ref^d gives its density's "
         "whole cells back as discrete cells (release < absorb: hysteresis).",
     )

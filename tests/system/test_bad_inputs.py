@@ -31,7 +31,7 @@ CASES = [
     ('[cells]\nD_M = "fast"\n', "cells.D_M", "valid number"),
     ("[cells.initial]\nfraction_M = 1.5\n", "cells.initial.fraction_M", "less than or equal to 1"),
     ("[cells.initial]\ncount = -3\n", "cells.initial.count", "greater than or equal to 0"),
-    ('[cells]\nmode = "fuzzy"\n', "cells.mode", "'discrete' or 'continuum'"),
+    ('[cells]\nmode = "fuzzy"\n', "cells.mode", "'discrete', 'continuum' or 'hybrid'"),
     (
         '[cells]\nmode = "continuum"\n[parallel]\nbalance = "cells"\n',
         "parallel.balance",

@@ -61,13 +61,16 @@ def test_hybrid_run_converts_both_ways_and_the_ledger_closes_at_every_output(tmp
     )
 
 
-def test_hybrid_restart_is_identical(tmp_path):
+@pytest.mark.parametrize("room", [False, True])
+def test_hybrid_restart_is_identical(tmp_path, room):
     """Restarted from a checkpoint holding discrete cells, density and clusters in the
-    blood, the run continues exactly as the uninterrupted one."""
+    blood, the run continues exactly as the uninterrupted one; with growth by room (Q = 2,
+    so that ready cells wait at the checkpoint) too."""
     from solver.simulation import Simulation
 
     out = tmpdir(tmp_path)
-    case = hybrid(steps=40, **{"output.checkpoint_every": 20, "output.every": 10})
+    extra = {"cells.crowded_growth": "true", "cells.Q": 2.0} if room else {}
+    case = hybrid(steps=40, **{"output.checkpoint_every": 20, "output.every": 10, **extra})
     run(case, out / "whole")
     part = Simulation(case, out / "part", quiet=True)
     part.run(steps=20)
