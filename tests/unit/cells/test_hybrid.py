@@ -125,3 +125,48 @@ def test_discrete_room_is_reduced_by_the_density(tmp_path):
 def test_hybrid_keys_are_checked(cells, message):
     with pytest.raises(config.CaseError, match=message):
         config.from_dict({"cells": cells})
+
+
+def primary_alone(tmp_path, name: str, **extra):
+    from solver.simulation import Simulation
+
+    case = hybrid(steps=1, **extra)
+    case.secondary = []  # the primary alone, on every rank
+    return Simulation(case, tmpdir(tmp_path) / name, quiet=True).organ
+
+
+def test_clusters_leave_from_both_representations(tmp_path):
+    """A fired vessel site takes the density within its reach (as continuum mode does) and
+    its discrete cells within reach, as one cluster; the organ loses exactly the cells that
+    leave."""
+    o = primary_alone(tmp_path, "shed")
+    o.cells.pop = o.cells.pop.take(np.zeros(0, dtype=np.int64))
+    Q = o.cells_cfg.capacity(o.dim)
+    o.fields["u_E"].x.array[:] = 0.5 * Q  # between the thresholds: nothing converts
+    o._update_densities()
+    before = o.count()
+    units = o.intravasate(1)
+    left = sum(len(c["id"]) for _, c in units)
+    assert len(units) >= 3 and left > 0  # the 4 ruptured sites fire on the density
+    assert o.count() == pytest.approx(before - left, rel=1e-12)
+
+
+def test_ready_cells_convert_both_ways(tmp_path):
+    """Growth by room: absorbed cells whose cycle is done join the density's ready cells
+    (fraction 1 where all were due), and released cells come back ready with that
+    fraction (clock = doubling time)."""
+    o = primary_alone(tmp_path, "ready", **{"cells.crowded_growth": "true"})
+    reg, u = o.regimes, (o.fields["u_E"], o.fields["u_M"])
+    reg.hi, reg.lo = np.inf, np.inf
+    reg.release(*u, 1)  # every cell discrete
+    cells = o.cells
+    cells.pop.clock[:] = cells.doubling[cells.pop.phenotype]  # every cycle done
+    reg.hi, reg.lo = 0.0, -1.0
+    reg.absorb(*u)
+    for k in (0, 1):
+        has = u[k].x.array > 0
+        assert np.allclose(o.fields[("ready_E", "ready_M")[k]].x.array[has], 1.0, rtol=1e-12)
+    reg.hi, reg.lo = np.inf, np.inf
+    n = reg.release(*u, 2)
+    pop = cells.pop
+    assert n > 100 and np.array_equal(pop.clock, cells.doubling[pop.phenotype])
