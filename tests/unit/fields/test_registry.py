@@ -33,8 +33,8 @@ def _organ(**case) -> Organ:
 @pytest.mark.parallel
 def test_every_field_an_organ_creates_is_in_the_registry():
     """A soil-on organ with angiogenesis, EMT (TGF-beta) and lymphangiogenesis (VEGF-C), a
-    continuum organ with dormant densities and growth by room (ready fractions) and a
-    secondary with recruited niche cells hold
+    continuum organ with dormant densities and growth by room (ready fractions), a hybrid
+    one (the density's part u_E, u_M) and a secondary with recruited niche cells hold
     between them every field the registry lists, and none that it lacks."""
     soil = _organ(
         soil={"oxygen": True, "vegf": True, "niche": True, "angiogenesis": True},
@@ -55,6 +55,9 @@ def test_every_field_an_organ_creates_is_in_the_registry():
         },
         dormancy={"r_wake": 0.1},
     )
+    hybrid = _organ(
+        cells={"mode": "hybrid", "crowded_transport": True, "h_ref": 0.02, "initial": {"count": 20}}
+    )
     # the recruited niche cells live in the secondary organs
     cells = {"h_ref": 0.02, "initial": {"count": 20}}
     spec = config.from_dict(
@@ -67,7 +70,7 @@ def test_every_field_an_organ_creates_is_in_the_registry():
     )
     mesh = geometry.build(spec.secondary[0].geometry, MPI.COMM_WORLD)
     lung = Organ(spec.secondary[0], mesh, spec, index=1)
-    held = set(soil.fields) | set(continuum.fields) | set(lung.fields)
+    held = set(soil.fields) | set(continuum.fields) | set(hybrid.fields) | set(lung.fields)
     assert held - set(registry.FIELDS) == set(), "fields missing from the registry"
     assert set(registry.FIELDS) - held == set(), "registry entries no organ creates"
     for f in registry.FIELDS.values():
