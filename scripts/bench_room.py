@@ -29,11 +29,11 @@ from solver.verification.cells import unit_space
 Q = 4.0  # cells per box (illustrative: Franssen's 4 per grid node)
 
 
-def _measured(build):
-    """(object, peak bytes allocated, seconds) of ``build()``."""
+def _measured(build, *args):
+    """(object, peak bytes allocated, seconds) of ``build(*args)``."""
     tracemalloc.start()
     t = time.perf_counter()
-    obj = build()
+    obj = build(*args)
     sec = time.perf_counter() - t
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -78,7 +78,7 @@ def main() -> None:
         boxes = inv_h**3
         formula = 16 * boxes / 1e6
         if boxes <= args.dense_max:
-            old, peak, sec = _measured(lambda: DenseLattice(w, h, Q))
+            old, peak, sec = _measured(DenseLattice, w, h, Q)
             cap = old.capacity  # one rank: every box, all inside the unit cube
             dense = (
                 f"{formula:10.1f} {peak / 1e6:8.1f} {sec:7.2f} {np.mean(cap < Q):10.3f}"
@@ -86,7 +86,7 @@ def main() -> None:
             )
         else:
             dense = f"{formula:10.1f} {'-':>8} {'-':>7} {'-':>10} {'-':>5}"
-        new, peak, sec = _measured(lambda: Lattice(w, h, Q))
+        new, peak, sec = _measured(Lattice, w, h, Q)
         tracemalloc.start()
         s1 = _step(new, x, rng)
         s2 = _step(new, x, rng)
