@@ -64,14 +64,15 @@ class BoxVolume:
             level[wide] += 1
         self.levels = np.unique(level)
         keys, elems = [], []
+        lo_c, hi_c = lo >> level[:, None], hi >> level[:, None]
         for corner in np.ndindex(*(2,) * d):
-            c = np.where(np.array(corner, dtype=bool), hi, lo) >> level[:, None]
-            keys.append(self._key(level, c))
-            elems.append(np.arange(n, dtype=np.int64))
+            up = np.array(corner, dtype=bool)
+            distinct = (~up | (hi_c != lo_c)).all(axis=1)  # each cell once per element
+            keys.append(self._key(level[distinct], np.where(up, hi_c, lo_c)[distinct]))
+            elems.append(np.flatnonzero(distinct))
         key, elem = np.concatenate(keys), np.concatenate(elems)
-        pair = np.unique(np.stack([key, elem], axis=1), axis=0) if n else np.zeros((0, 2))
-        self.key = pair[:, 0].astype(np.int64)
-        self.elem = pair[:, 1].astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        self.key, self.elem = key[order], elem[order].astype(np.int64)
 
     def _index(self, x: np.ndarray) -> np.ndarray:
         """Box multi-index of points, clipped as Boxes.box clips."""
