@@ -18,128 +18,20 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from mpi4py import MPI
 from scipy import stats
 
-from solver import config, geometry
-from solver.cells.population import EPITHELIAL, MESENCHYMAL, Population
+from solver import config
+from solver.cells.population import EPITHELIAL, MESENCHYMAL
 from solver.cells.switching import Switching, coated_given_survival, platelet_emt
-from solver.organ import Organ, length_mm
-
-DT = 1e-3
-BOX = {"size": [0.2, 0.2], "h": 0.01, "tumour_radius": 0.02, "vessel_min_distance": 0.02}
-
-
-def waiting(sw: Switching, phenotype: int, signals, cells: int = 20000, steps: int = 400):
-    """Steps until each cell first switches (steps + 1: not within ``steps``)."""
-    ids = np.arange(cells, dtype=np.uint64) + np.uint64(7 << 40)
-    pop = Population.from_columns(
-        2,
-        {
-            "id": ids,
-            "phenotype": np.full(cells, phenotype, np.int8),
-            "vertex": np.zeros(cells, np.int32),
-        },
-    )
-    wait = np.full(cells, steps + 1)
-    o, T, N = (np.array([v]) for v in signals)
-    for n in range(1, steps + 1):
-        before = pop.phenotype.copy()
-        sw.step_cells(pop, n, o, T, N)
-        now = (pop.phenotype != before) & (wait > steps)
-        wait[now] = n
-        pop.phenotype[now] = phenotype
-    return wait
-
-
-def chi2(wait: np.ndarray, p: float, steps: int = 400) -> float:
-    """Pearson's chi-square p-value against Geometric(p): ten equal-expectation bins + tail."""
-    k = np.arange(1, steps + 1)
-    cdf = np.cumsum((1.0 - p) ** (k - 1) * p)
-    bins = np.r_[0, np.searchsorted(cdf, np.linspace(0.1, 0.9, 9)) + 1, steps]
-    expected = np.r_[np.diff(np.r_[0.0, cdf[bins[1:] - 1]]), 1.0 - cdf[-1]] * len(wait)
-    observed = np.r_[np.histogram(wait, bins=bins + 0.5)[0], (wait > steps).sum()]
-    return float(stats.chisquare(observed, expected).pvalue)
-
-
-def organ_case(mode: str, seed: int, oxygen: bool = True, **switching) -> config.Case:
-    """The tests' small primary (oxygen: a hypoxic core) and secondary, no division."""
-    geo = dict(BOX, normal_vessels=0, ruptured_vessels=0)
-    return config.from_dict(
-        {
-            "seed": seed,
-            "time": {"dt": DT},
-            "primary": {"geometry": geo},
-            "secondary": [{"name": "lung", "geometry": geo, "colony": 150}],
-            "soil": {"oxygen": oxygen},
-            "cells": {
-                "mode": mode,
-                "h_ref": 0.01,
-                "proliferation": False,
-                "initial": {"count": 300, "fraction_M": 0.0},
-                "switching": dict({"on": True, "r_EM": 10.0, "r_ME": 10.0}, **switching),
-            },
-        }
-    )
-
-
-def fraction_M(case: config.Case, steps: int = 60) -> float:
-    """The primary's mesenchymal fraction after ``steps``."""
-    organ = Organ(case.primary, geometry.build(case.primary.geometry, MPI.COMM_WORLD), case)
-    for n in range(1, steps + 1):
-        organ.step(n)
-    m = organ.metrics()
-    return m["cells_M"] / m["cells"]
-
-
-# The macrometastasis test's settings (tests/unit/cells/test_switching.py), illustrative and
-# raised so that lesions grow within a short run: see that file.
-SITES = [[0.07, 0.07], [0.25, 0.07], [0.07, 0.25], [0.25, 0.25]]
-PER_SITE = 3
-MACRO = config.LesionsSpec(micro_mm=0.02, macro_mm=0.2)
-
-
-def macrometastases(mode: str, seed: int, r_ME: float, steps: int = 130) -> dict:
-    """Lesions above 0.2 mm in a secondary after ``steps`` from 3 mesenchymal arrivals at
-    each of its 4 sites (Organ.extravasate, Organ.lesions), and its cells.
-    """
-    geo = {
-        "size": [0.32, 0.32],
-        "h": 0.01,
-        "tumour_radius": 0.02,
-        "vessel_radius": 0.01,
-        "vessel_min_distance": 0.0,
-        "vessel_centres": SITES,
-    }
-    case = config.from_dict(
-        {
-            "seed": seed,
-            "time": {"dt": DT},
-            "primary": {"geometry": dict(BOX, normal_vessels=0, ruptured_vessels=0)},
-            "secondary": [{"name": "lung", "geometry": geo}],
-            "soil": {"oxygen": False},
-            "cells": {
-                "mode": mode,
-                "h_ref": 0.01,
-                "D_E": 2e-3,
-                "D_M": 2e-3,
-                "T_E": 0.015,
-                "T_M": 0.015,
-                "switching": {"on": True, "r_EM": 0.05, "r_ME": r_ME},
-            },
-        }
-    )
-    spec = case.secondary[0]
-    organ = Organ(spec, geometry.build(spec.geometry, MPI.COMM_WORLD), case, index=1)
-    n = len(SITES) * PER_SITE
-    ids = np.arange(n, dtype=np.uint64) + np.uint64(5 << 40)
-    rows = {"id": ids, "parent": ids, "phenotype": np.full(n, MESENCHYMAL, np.int8)}
-    organ.extravasate(
-        0, np.repeat(np.arange(len(SITES)), PER_SITE), dict(rows, clock=np.zeros(n)), False
-    )
-    for k in range(1, steps + 1):
-        organ.step(k)
-    return {**organ.lesions(MACRO, length_mm(1.0, case)), "cells": organ.count()}
+from solver.verification.switching import (
+    DT,
+    SITES,
+    fraction_M,
+    geometric_chi2,
+    macrometastases,
+    organ_case,
+    waiting_times,
+)
 
 
 def main() -> None:
@@ -155,11 +47,11 @@ def main() -> None:
         ("EMT, hypoxic, T = K_T", EPITHELIAL, (0.1, 1.0, 0.0), 28.0),
         ("MET, N = 0.5", MESENCHYMAL, (0.5, 0.0, 0.5), 30.0),
     ):
-        w = waiting(sw, phen, signals)
+        w, _ = waiting_times(sw, phen, signals)
         p = -np.expm1(-rate * DT)
         print(
             f"  {name:26s} {rate:5.1f}  {1 / p:10.1f}  {w[w <= 400].mean():5.1f}  "
-            f"{chi2(w, p):.2f}  {chi2(w, -np.expm1(-1.1 * rate * DT)):.1e}"
+            f"{geometric_chi2(w, p):.2f}  {geometric_chi2(w, -np.expm1(-1.1 * rate * DT)):.1e}"
         )
 
     print("platelets (100000 single epithelial survivors, r_plt = 2)  switched  expected  p")
@@ -179,8 +71,8 @@ def main() -> None:
             f"{stats.binomtest(k, cells, want).pvalue:.2f}"
         )
 
-    cont = fraction_M(organ_case("continuum", 1))
-    disc = [fraction_M(organ_case("discrete", s)) for s in args.seeds]
+    cont = fraction_M(organ_case("continuum", 1))["f"]
+    disc = [fraction_M(organ_case("discrete", s))["f"] for s in args.seeds]
     print(
         f"M fraction after 60 steps: continuum {cont:.3f}, discrete mean {np.mean(disc):.3f} "
         f"(seeds {', '.join(f'{d:.3f}' for d in disc)}; s.d. {np.std(disc, ddof=1):.3f})"

@@ -32,6 +32,7 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.integrate import solve_ivp
 from scipy.special import exp1
 
 __all__ = [
@@ -129,6 +130,21 @@ class Gompertz:
         """Cells at time t (days) of a tumour of x0 cells at t = 0."""
         tt = np.asarray(t, dtype=float)
         return np.asarray(self.b * np.exp(math.log(x0 / self.b) * np.exp(-self.a * tt)))
+
+    def integrated(self, x0: float, t: ArrayLike) -> Array:
+        """The ODE integrated numerically (rtol = atol = 1e-12) at times t (days, from 0
+        ascending): the check of ``size``'s closed form.
+        """
+        tt = np.asarray(t, dtype=float)
+        ode = solve_ivp(
+            lambda _, x: self.a * x * np.log(self.b / x),
+            (0.0, float(tt[-1])),
+            [x0],
+            t_eval=tt,
+            rtol=1e-12,
+            atol=1e-12,
+        )
+        return np.asarray(ode.y[0])
 
     def time_to(self, x0: float, x: float) -> float:
         """Days from x0 to x cells (0 if x <= x0, inf if x >= b)."""

@@ -118,23 +118,24 @@ class Organ:
                 positive=m_matrix,
             )
             self.fields.update(self.soil.fields)
+        # What a secreted field (TGF-beta, VEGF-C: solver/fields/secreted.py) takes of the organ.
+        secreted = dict(
+            V=V,
+            K=K,
+            lumped=self.lumped,
+            dt=self.dt,
+            organ=self.name,
+            petsc=case.petsc(),
+            rtol=case.solver.rtol,
+            positive=m_matrix,
+        )
         # EMT and MET (docs/emt.md): the switching rule and its TGF-beta field.
         self.switching: Switching | None = None
         self.tgfb: TGFBeta | None = None
         if case.cells.switching.on:
             sw = case.cells.switching
             self.switching = Switching(sw, seed=case.seed, dt=self.dt, o_hyp=spec.oxygen.hypoxia)
-            self.tgfb = TGFBeta(
-                V=V,
-                K=K,
-                lumped=self.lumped,
-                spec=sw.tgfb_field,
-                dt=self.dt,
-                organ=self.name,
-                petsc=case.petsc(),
-                rtol=case.solver.rtol,
-                positive=m_matrix,
-            )
+            self.tgfb = TGFBeta(spec=sw.tgfb_field, **secreted)
             self.fields["tgfb"] = self.tgfb.T
         self.recruits = None  # LOX and recruited niche cells (secondaries; docs/niche-cells.md)
         if case.soil.recruits and index > 0:
@@ -251,17 +252,7 @@ class Organ:
         if self.lymphatics is not None and case.lymph.lymphangiogenesis > 0:
             from solver.fields.vegfc import VEGFC
 
-            self.vegfc = VEGFC(
-                V=V,
-                K=K,
-                lumped=self.lumped,
-                spec=case.lymph,
-                dt=self.dt,
-                organ=self.name,
-                petsc=case.petsc(),
-                rtol=case.solver.rtol,
-                positive=m_matrix,
-            )
+            self.vegfc = VEGFC(spec=case.lymph, **secreted)
             self.fields["vegfc"] = self.vegfc.C
             self.vegfc.equilibrate(self._all_cells())  # at steady state with the initial cells
 

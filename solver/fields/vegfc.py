@@ -5,25 +5,17 @@ flux on the boundary. C is normalised so that s = decay: a uniform density of c 
 h_ref^d holds C = c at steady state ("cell-equivalents per h_ref^d"); the absolute secretion
 rate, which is not measured per cell, goes into the sprouting rate that reads C.
 
-Implicit Euler with the lumped mass (ReactionDiffusion), as solver/fields/tgfb.py: every
-step conserves exactly (the stiffness matrix's rows sum to zero), sum_i m_i (C_i - C0_i)/dt
-= sum_i m_i (s c_i - decay C_i), and C stays non-negative on an M-matrix.
+Implicit Euler with the lumped mass, as TGF-beta (solver/fields/secreted.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dolfinx.fem as fem
 import numpy as np
-from petsc4py import PETSc
 
 from solver import config
-from solver.fields.reaction_diffusion import ReactionDiffusion
-
-# The step of the steady solve: implicit Euler with dt * decay = 1e12 leaves 1e-12 of the
-# start, i.e. it solves (D K + decay M) C = M s c to the Krylov tolerance.
-_STEADY = 1e12
+from solver.fields.secreted import Secreted
 
 
 @dataclass(frozen=True)
@@ -43,60 +35,18 @@ class VEGFCEquation:
         return self.decay * np.maximum(c, 0.0)
 
 
-class VEGFC:
-    """The field C of the primary and its step."""
+class VEGFC(Secreted[VEGFCEquation]):
+    """The field C of the primary and its step (solver/fields/secreted.py)."""
 
-    def __init__(
-        self,
-        *,
-        V: fem.FunctionSpace,
-        K: PETSc.Mat,
-        lumped: np.ndarray,
-        spec: config.LymphSpec,
-        dt: float,
-        organ: str,
-        petsc: dict,
-        rtol: float,
-        positive: bool,
-    ):
-        """Args:
-        V, K, lumped: the organ's P1 space, stiffness matrix and lumped mass.
-        spec: the case's ``[lymph]``; dt: the organ's step.
-        organ, petsc, rtol, positive: as ReactionDiffusion takes them.
-        """
-        self.equation = VEGFCEquation.of(spec)
-        self.n = V.dofmap.index_map.size_local
-        self.C = fem.Function(V, name="vegfc")
-        self._args = (K, lumped, organ, petsc, rtol, positive)
-        self.solver = self._solver(dt)
-
-    def _solver(self, dt: float) -> ReactionDiffusion:
-        """Implicit Euler for C with step ``dt``."""
-        K, lumped, organ, petsc, rtol, positive = self._args
-        eq = self.equation
-        return ReactionDiffusion(
-            u=self.C,
-            K=K,
-            lumped=lumped,
-            D=eq.D,
-            decay=eq.decay,
-            dt=dt,
-            name="vegfc",
-            organ=organ,
-            options=petsc,
-            rtol=rtol,
-            positive=positive,
-        )
+    def __init__(self, *, spec: config.LymphSpec, **organ):
+        """``spec``: the case's ``[lymph]``; ``organ``: as Secreted takes them."""
+        super().__init__(name="vegfc", equation=VEGFCEquation.of(spec), **organ)
+        self.C = self.u
 
     def step(self, c: np.ndarray) -> None:
         """One step with the cell density ``c`` (owned dofs at least) frozen."""
-        self.solver.step(self.equation.source(c[: self.n]))
+        self.advance(self.equation.source(c[: self.n]))
 
     def equilibrate(self, c: np.ndarray) -> None:
-        """C at its steady state with the cells ``c`` (the initial state, as oxygen's): one
-        implicit step so long that nothing of the start is left.
-        """
-        steady = self._solver(_STEADY / self.equation.decay)
-        steady.step(self.equation.source(c[: self.n]))
-        steady.ksp.destroy()
-        steady.A.destroy()
+        """C at its steady state with the cells ``c`` (the initial state, as oxygen's)."""
+        self.steady(self.equation.source(c[: self.n]))
