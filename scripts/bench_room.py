@@ -1,15 +1,15 @@
-"""Memory and time of the places: the dense lattice (cells.dense_room) against the lattice
-of the boxes used (cells.room), on the unit cube at several h_ref (docs/numerics.md "The
-places at organ size").
+"""Memory and time of the places (cells.room, the lattice of the boxes used) on the unit
+cube at several h_ref, against the dense lattice of every box that it replaced
+(docs/numerics.md "The places at organ size").
 
     python scripts/bench_room.py [--n 10] [--cells 10000]
 
-Per h_ref: the boxes of the bounding box, the dense lattice's memory (two float64 per box:
-by formula, and measured by tracemalloc when built) and build time, the fraction of boxes
-inside the organ it leaves at capacity 0 or short of Q on this mesh; the new lattice's
-memory and time to build, then for a step of ``cells`` cells (a census, and a grant of one
-proposal per cell to a neighbouring box): the first step (capacities computed) and the
-second (kept), the boxes stored, and the organ's room against Q x boxes.
+Per h_ref: the boxes of the bounding box and the dense lattice's memory (two float64 per
+box, by formula; the dense lattice itself was measured at commit 83e0468 and deleted
+since); the lattice's memory and time to build, then for a step of ``cells`` cells (a
+census, and a grant of one proposal per cell to a neighbouring box): the first step
+(capacities computed) and the second (kept), the boxes stored, the organ's room against
+Q x boxes, and the fraction of boxes short of Q (all are inside the cube).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import tracemalloc
 import numpy as np
 from mpi4py import MPI
 
-from solver.cells.dense_room import DenseLattice
 from solver.cells.locate import MeshWalker
 from solver.cells.room import Lattice
 from solver.verification.cells import unit_space
@@ -60,7 +59,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10, help="unit-cube mesh: n^3 x 6 tetrahedra")
     ap.add_argument("--cells", type=int, default=10_000)
-    ap.add_argument("--dense-max", type=float, default=2e7, help="largest dense lattice built")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     w = MeshWalker(unit_space(comm, args.n, 3))
@@ -70,22 +68,12 @@ def main() -> None:
     x = 0.5 + 0.1 * d / np.linalg.norm(d, axis=1)[:, None] * rng.random((args.cells, 1)) ** (1 / 3)
     print(f"unit cube, mesh n = {args.n} ({6 * args.n**3} tets), {args.cells} cells, Q = {Q}")
     print(
-        "1/h_ref  boxes     dense: MB(formula) MB(run) build_s short_of_Q zero"
-        " | new: MB build_s step1_s step2_s stored room/(Q boxes)"
+        "1/h_ref  boxes     dense MB(formula)"
+        " | MB build_s step1_s step2_s stored room/(Q boxes) short_of_Q"
     )
     for inv_h in (50, 100, 200):
         h = 1.0 / inv_h
         boxes = inv_h**3
-        formula = 16 * boxes / 1e6
-        if boxes <= args.dense_max:
-            old, peak, sec = _measured(DenseLattice, w, h, Q)
-            cap = old.capacity  # one rank: every box, all inside the unit cube
-            dense = (
-                f"{formula:10.1f} {peak / 1e6:8.1f} {sec:7.2f} {np.mean(cap < Q):10.3f}"
-                f" {np.mean(cap == 0):5.3f}"
-            )
-        else:
-            dense = f"{formula:10.1f} {'-':>8} {'-':>7} {'-':>10} {'-':>5}"
         new, peak, sec = _measured(Lattice, w, h, Q)
         tracemalloc.start()
         s1 = _step(new, x, rng)
@@ -93,9 +81,10 @@ def main() -> None:
         peak_step = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
         room = new.total_capacity() / (Q * boxes)
+        short = np.mean(new.capacity < Q)  # of the boxes computed (those asked)
         print(
-            f"{inv_h:7d} {boxes:9d} {dense} | {(peak + peak_step) / 1e6:6.1f} {sec:7.2f}"
-            f" {s1:7.2f} {s2:7.2f} {new.stored():6d} {room:.6f}"
+            f"{inv_h:7d} {boxes:9d} {16 * boxes / 1e6:10.1f} | {(peak + peak_step) / 1e6:6.1f}"
+            f" {sec:7.2f} {s1:7.2f} {s2:7.2f} {new.stored():6d} {room:.6f} {short:.3f}"
         )
     print("an organ of 1 cm at h_ref = 10 um: 1e9 boxes, dense 16 GB (formula)")
 

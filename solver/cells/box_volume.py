@@ -3,7 +3,8 @@
 organ size").
 
 Two rules, split by element size, so that the places of a fine mesh keep the values of
-the dense lattice (cells.dense_room) and a coarse mesh still gets them right:
+the dense lattice of places that came before (the shipped 2D cases' capacities,
+tests/data/room_reference.npz) and a coarse mesh still gets them right:
 - a fine element (sub-simplices of at most h_ref/8 at the dense lattice's k) is
   integrated with the dense lattice's equal-weight points, exactly as before;
 - a coarse element (the dense lattice's cap on k would leave boxes without a point)
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.cells.dense_room import _simplex_lattice
 from solver.lesions import Boxes
 
 # Offsets of a box's sample points from the centres of its m^d sub-boxes, in sub-box
@@ -170,3 +170,21 @@ class BoxVolume:
             lam[:, :, i + 1] = acc
         lam[:, :, 0] = 1.0 - lam[:, :, 1:].sum(axis=2)
         return lam
+
+
+def _simplex_lattice(dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-weight quadrature points (barycentric) of a simplex cut into k^dim parts:
+    in 2D the centroids of its k^2 congruent sub-triangles (the composite midpoint rule);
+    in 3D the centroids of the k^3 corner-type sub-tetrahedra of its lattice (an
+    approximation, fine for the volume fraction of a box).
+    """
+    found: list[np.ndarray] = []
+    for idx in np.ndindex(*(k,) * dim):
+        lam = np.array(idx, dtype=float)
+        if sum(idx) < k:
+            found.append((lam + 1.0 / (dim + 1)) / k)
+        if dim == 2 and sum(idx) <= k - 2:
+            found.append((lam + 2.0 / 3.0) / k)
+    pts = np.array(found)
+    pts = np.column_stack([1.0 - pts.sum(axis=1), pts])
+    return pts, np.full(len(pts), 1.0 / len(pts))

@@ -11,8 +11,8 @@ and the census of cells in it, and decides contested room with the hash rule. On
 boxes asked for are held (an organ of 1 cm at h_ref = 10 um has 10^9 boxes): a box's
 capacity is computed the first time it is asked (cells.box_volume, the parts summed on
 its keeper) and kept; the census keeps the occupied boxes only (docs/numerics.md "The
-places at organ size"). The capacities are those of the dense lattice (cells.dense_room)
-on meshes no coarser than h_ref, and right on coarser ones.
+places at organ size"). The capacities are those of the dense lattice that came before
+on meshes no coarser than h_ref (tests/data/room_reference.npz), and right on coarser ones.
 """
 
 from __future__ import annotations
