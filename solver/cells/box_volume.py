@@ -25,6 +25,8 @@ from solver.lesions import Boxes
 # (x = y, x + y = c), so that no point is counted in two elements or none.
 _SHIFT = np.array([0.0414213562, -0.0732050808, 0.0236067977])
 _CHUNK = 100_000  # (element, box) pairs per block, to bound memory
+_BOXES = 8192  # boxes whose candidate pairs are found at once
+_POINTS = 1 << 20  # sample points per block of cut boxes (32 MB of barycentrics in 3D)
 
 
 class BoxVolume:
@@ -109,16 +111,17 @@ class BoxVolume:
         """Parts (box, volume) of boxes ``b`` inside this rank's elements, one per
         (element, box) pair met; their sum per box is the box's volume in the organ.
         """
-        e, bx = self.candidates(b)
-        out_b, out_v = [bx[:0]], [np.zeros(0)]
-        for s in range(0, len(e), _CHUNK):
-            ec, bc = e[s : s + _CHUNK], bx[s : s + _CHUNK]
-            fine = ~self.coarse[ec]
-            v = np.zeros(len(ec))
-            v[fine] = self._fine(ec[fine], bc[fine])
-            v[~fine] = self._coarse(ec[~fine], bc[~fine])
-            out_b.append(bc[v > 0])
-            out_v.append(v[v > 0])
+        out_b, out_v = [b[:0]], [np.zeros(0)]
+        for lo in range(0, len(b), _BOXES):  # the pairs of all boxes at once could be GBs
+            e, bx = self.candidates(b[lo : lo + _BOXES])
+            for s in range(0, len(e), _CHUNK):
+                ec, bc = e[s : s + _CHUNK], bx[s : s + _CHUNK]
+                fine = ~self.coarse[ec]
+                v = np.zeros(len(ec))
+                v[fine] = self._fine(ec[fine], bc[fine])
+                v[~fine] = self._coarse(ec[~fine], bc[~fine])
+                out_b.append(bc[v > 0])
+                out_v.append(v[v > 0])
         return np.concatenate(out_b), np.concatenate(out_v)
 
     def _fine(self, e: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -151,8 +154,11 @@ class BoxVolume:
         cut = np.flatnonzero(~whole & ~out)
         grid = np.stack(np.meshgrid(*[np.arange(m)] * d, indexing="ij"), -1).reshape(-1, d)
         sub = (grid + 0.5 + _SHIFT[:d]) * (h / m)  # (m^d, d), in the box
-        lam = self._barycentric(e[cut], corner[cut], sub)
-        v[cut] = (lam >= 0).all(axis=2).sum(axis=1) * (h**d / m**d)
+        step = max(1, _POINTS // len(sub))  # a block of m^d points per pair: bound them
+        for s in range(0, len(cut), step):
+            c = cut[s : s + step]
+            lam = self._barycentric(e[c], corner[c], sub)
+            v[c] = (lam >= 0).all(axis=2).sum(axis=1) * (h**d / m**d)
         return v
 
     def _barycentric(self, e: np.ndarray, corner: np.ndarray, offs: np.ndarray) -> np.ndarray:
