@@ -7,7 +7,12 @@ Q times the fraction of it inside the organ; boxes cut by the boundary get fract
 room, which is granted with the matching probability.
 
 Boxes are shared by all ranks: box b is kept by rank b % size, which holds its capacity
-and the census of cells in it, and decides contested room with the hash rule.
+and the census of cells in it, and decides contested room with the hash rule. Only the
+boxes asked for are held (an organ of 1 cm at h_ref = 10 um has 10^9 boxes): a box's
+capacity is computed the first time it is asked (cells.box_volume, the parts summed on
+its keeper) and kept; the census keeps the occupied boxes only (docs/numerics.md "The
+places at organ size"). The capacities are those of the dense lattice that came before
+on meshes no coarser than h_ref (tests/data/room_reference.npz), and right on coarser ones.
 """
 
 from __future__ import annotations
@@ -15,13 +20,23 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
+from solver.cells.box_volume import BoxVolume
 from solver.cells.exchange import ask, exchange
 from solver.lesions import Boxes
+
+# Sub-divisions per element edge of the dense rule (at most), and sample points per
+# axis of a box met by a coarser element: the same budget of points per box (illustrative).
+_CAP = {2: 8, 3: 4}
 
 
 class Lattice:
     """The places of an organ: boxes of side h_ref, their capacity and census, each kept
     by rank b % size, and the rule that grants contested room.
+
+    Attributes:
+        boxes: The lattice (origin, h, shape).
+        known: Boxes whose capacity this rank keeps (sorted), with ``capacity``.
+        occupied: Boxes with cells at the last census kept here (sorted), with ``count``.
     """
 
     def __init__(self, walker, h_ref: float, Q: float):
@@ -29,6 +44,7 @@ class Lattice:
         self.comm = walker.comm
         self.dim = walker.dim
         self.h = h_ref
+        self.Q = Q
         n_own = walker.n_owned
         X = walker.X[:n_own]
         lo = X.min(axis=(0, 1)) if n_own else np.full(self.dim, np.inf)
@@ -38,58 +54,80 @@ class Lattice:
         self.comm.Allreduce(hi, top, op=MPI.MAX)
         self.shape = np.maximum(np.ceil((top - self.origin) / h_ref - 1e-9).astype(np.int64), 1)
         self.boxes = Boxes(self.origin, h_ref, self.shape)  # the places as a lattice of boxes
-        size, rank = self.comm.size, self.comm.rank
-        n_mine = (int(np.prod(self.shape)) - rank + size - 1) // size
-        # Volume of each box inside the organ: equal-weight quadrature on sub-simplices
-        # of every owned element (about h_ref/8 across), summed by the box's keeper.
+        # The dense lattice's k (sub-divisions per edge, from the largest element).
+        cap = _CAP[self.dim]
         edge = self.comm.allreduce(float(np.ptp(X, axis=1).max()) if n_own else 0.0, op=MPI.MAX)
-        k = int(np.clip(np.ceil(8 * edge / h_ref), 2, 8 if self.dim == 2 else 4))
-        pts, wts = _simplex_lattice(self.dim, k)
-        vol = np.abs(
-            np.linalg.det(np.stack([X[:, j + 1] - X[:, 0] for j in range(self.dim)], axis=1))
-        )
-        vol = vol / (2.0 if self.dim == 2 else 6.0)
-        b_parts, w_parts = [], []
-        for lo_e in range(0, n_own, 20000):  # in blocks, to bound memory
-            Xb = X[lo_e : lo_e + 20000]
-            x = np.einsum("qv,evd->eqd", pts, Xb).reshape(-1, self.dim)
-            b, inv = np.unique(self.box(x), return_inverse=True)
-            b_parts.append(b)
-            w_parts.append(
-                np.bincount(inv, (vol[lo_e : lo_e + 20000, None] * wts[None, :]).ravel(), len(b))
-            )
-        b = np.concatenate(b_parts) if b_parts else np.zeros(0, dtype=np.int64)
-        w = np.concatenate(w_parts) if w_parts else np.zeros(0)
-        got = exchange(self.comm, (b % size).astype(np.int32), {"b": b, "w": w})
-        inside = np.bincount(got["b"] // size, got["w"], minlength=n_mine) / h_ref**self.dim
-        inside = np.where(inside > 0.9, 1.0, inside)  # whole boxes (up to sampling): exactly Q
-        self.capacity = np.round(Q * inside, 6)  # by b // size, on the keeper
-        self.count = np.zeros(n_mine)
+        k = int(np.clip(np.ceil(8 * edge / h_ref), 2, cap))
+        self.volume = BoxVolume(X, self.boxes, k, cap, cap)
+        self.organ_volume = self.comm.allreduce(float(self.volume.vol.sum()), op=MPI.SUM)
+        self.known = np.zeros(0, dtype=np.int64)
+        self.capacity = np.zeros(0)
+        self.occupied = np.zeros(0, dtype=np.int64)
+        self.count = np.zeros(0)
 
     def box(self, x: np.ndarray) -> np.ndarray:
         """Global box index of each point (element-wise, the same on every rank)."""
         return self.boxes.box(x)
+
+    def _ensure(self, boxes: np.ndarray) -> None:
+        """Make the keepers of ``boxes`` hold their capacity (collective): the boxes not
+        yet known are computed by every rank from its elements, the parts summed by the
+        keeper in sorted order (so the same on any number of ranks).
+        """
+        size = self.comm.size
+        b = np.unique(boxes)
+        mine = np.unique(exchange(self.comm, (b % size).astype(np.int32), {"b": b})["b"])
+        new = mine[~_member(mine, self.known)]
+        every = np.concatenate(self.comm.allgather(new))
+        if len(every) == 0:
+            return
+        pb, pv = self.volume.inside(every)
+        got = exchange(self.comm, (pb % size).astype(np.int32), {"b": pb, "v": pv})
+        order = np.lexsort((got["v"], got["b"]))
+        where = np.searchsorted(new, got["b"][order])
+        inside = np.bincount(where, got["v"][order], minlength=len(new)) / self.h**self.dim
+        inside = np.where(inside > 0.9, 1.0, inside)  # whole boxes (up to sampling): exactly Q
+        known = np.concatenate([self.known, new])
+        order = np.argsort(known, kind="stable")
+        self.known = known[order]
+        self.capacity = np.concatenate([self.capacity, np.round(self.Q * inside, 6)])[order]
+
+    def _room(self, p: np.ndarray) -> np.ndarray:
+        """Capacity minus census of boxes ``p`` kept here (their capacity known)."""
+        cap = self.capacity[np.searchsorted(self.known, p)]
+        at = np.minimum(np.searchsorted(self.occupied, p), max(len(self.occupied) - 1, 0))
+        held = self.occupied[at] == p if len(self.occupied) else np.zeros(len(p), dtype=bool)
+        return cap - np.where(held, self.count[at] if len(self.count) else 0.0, 0.0)
 
     def census(self, boxes: np.ndarray) -> None:
         """Count the cells in each box, over all ranks (collective)."""
         size = self.comm.size
         b, c = np.unique(boxes, return_counts=True)
         got = exchange(self.comm, (b % size).astype(np.int32), {"b": b, "c": c.astype(np.float64)})
-        self.count[:] = np.bincount(got["b"] // size, got["c"], minlength=len(self.count))
+        self.occupied, inv = np.unique(got["b"], return_inverse=True)
+        self.count = np.bincount(inv.ravel(), got["c"], minlength=len(self.occupied))
 
     def capacity_of(self, boxes: np.ndarray) -> np.ndarray:
         """Capacity of the given boxes, asked of their keepers (collective)."""
         size = self.comm.size
+        self._ensure(boxes)
         return ask(
             self.comm,
             (boxes % size).astype(np.int32),
             {"b": boxes},
-            lambda req: self.capacity[req["b"] // size],
+            lambda req: self.capacity[np.searchsorted(self.known, req["b"])],
         )
 
     def total_capacity(self) -> float:
-        """Room summed over every box of the organ (collective)."""
-        return self.comm.allreduce(float(self.capacity.sum()), op=MPI.SUM)
+        """Room of the whole organ: Q times its volume in boxes (collective). The mesh's
+        volume, not the sum over the boxes (which would need them all); the two differ
+        by the rounding of boxes more than 0.9 inside up to Q.
+        """
+        return self.Q * self.organ_volume / self.h**self.dim
+
+    def stored(self) -> int:
+        """Boxes held on this rank (capacities known plus boxes counted)."""
+        return len(self.known) + len(self.occupied)
 
     def grant(
         self,
@@ -108,16 +146,17 @@ class Lattice:
         value its proposals bring, which does not depend on their order or rank.
         """
         size = self.comm.size
+        self._ensure(boxes)
 
         def answer(req):
-            p = req["box"] // size
+            p = req["box"]
             order = np.lexsort((req["id"], req["key"], p))
             ps = p[order]
             first = np.r_[True, ps[1:] != ps[:-1]]
             group_start = np.maximum.accumulate(np.where(first, np.arange(len(ps)), 0))
             rank = np.empty(len(ps), dtype=np.int64)
             rank[order] = np.arange(len(ps)) - group_start
-            room = self.capacity[p] - self.count[p]
+            room = self._room(p)
             if "occupied" in req:
                 room = room - _box_max(req["box"], req["occupied"])
             room = np.maximum(room, 0.0)
@@ -140,19 +179,9 @@ def _box_max(boxes: np.ndarray, values: np.ndarray) -> np.ndarray:
     return top[inv]
 
 
-def _simplex_lattice(dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-weight quadrature points (barycentric) of a simplex cut into k^dim parts:
-    in 2D the centroids of its k^2 congruent sub-triangles (the composite midpoint rule);
-    in 3D the centroids of the k^3 corner-type sub-tetrahedra of its lattice (an
-    approximation, fine for the volume fraction of a box).
-    """
-    found: list[np.ndarray] = []
-    for idx in np.ndindex(*(k,) * dim):
-        lam = np.array(idx, dtype=float)
-        if sum(idx) < k:
-            found.append((lam + 1.0 / (dim + 1)) / k)
-        if dim == 2 and sum(idx) <= k - 2:
-            found.append((lam + 2.0 / 3.0) / k)
-    pts = np.array(found)
-    pts = np.column_stack([1.0 - pts.sum(axis=1), pts])
-    return pts, np.full(len(pts), 1.0 / len(pts))
+def _member(a: np.ndarray, sorted_b: np.ndarray) -> np.ndarray:
+    """Which entries of ``a`` are in the sorted array ``sorted_b``."""
+    if len(sorted_b) == 0:
+        return np.zeros(len(a), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_b, a), len(sorted_b) - 1)
+    return sorted_b[at] == a

@@ -15,6 +15,7 @@ from solver import config
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.locate import MeshWalker
+from solver.cells.room import Lattice
 from solver.fields.reaction_diffusion import lumped_mass
 from solver.verification.cells import frozen_field_digest, msd, unit_space
 
@@ -128,7 +129,7 @@ def test_capacity_is_Q_per_lattice_box_whatever_the_mesh(size, cut):
     cells = DiscreteCells(
         V=V, lumped=lumped_mass(V), params=config.CellsSpec(h_ref=0.1), seed=1, dt=1e-3
     )
-    cap = np.concatenate(COMM.allgather(cells.lattice.capacity))
+    cap = cells.lattice.capacity_of(np.arange(100))
     assert len(cap) == 100
     if not cut:
         assert np.all(cap == 4.0)
@@ -172,7 +173,8 @@ def test_cells_conserved_and_room_respected():
         born = cells.stats["divisions"]
         cells.step(k, w)
         cells.lattice.census(cells.pop.place)
-        assert (cells.lattice.count <= np.ceil(cells.lattice.capacity)).all()
+        lat = cells.lattice
+        assert (lat.count <= np.ceil(lat.capacity_of(lat.occupied))).all()
         assert np.array_equal(cells.pop.place, cells.lattice.box(cells.pop.x))
         ids = np.concatenate(COMM.allgather(cells.pop.id))
         assert len(np.unique(ids)) == len(ids)  # none duplicated
@@ -320,7 +322,7 @@ def _few_cells(T_E=0.02, T_M=0.015):
     params = config.CellsSpec(h_ref=0.1, D_E=1e-3, D_M=1e-3, Phi_E=0.0, Phi_M=0.0, T_E=T_E, T_M=T_M)
     cells = DiscreteCells(V=V, lumped=lumped_mass(V), params=params, seed=3, dt=1e-3)
     cells.seed_initial(np.array([0.5, 0.5]), 40, 0.5, 4.0)  # 10 places of 4: no room to divide...
-    cells.lattice.capacity = np.full_like(cells.lattice.capacity, 1e6)  # ...unless we give it
+    cells.lattice = Lattice(cells.walker, 0.1, 1e6)  # ...unless we give it
     return V, cells
 
 
