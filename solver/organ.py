@@ -765,20 +765,7 @@ class Organ:
         elif self.continuum is None:
             # An organ without cells (a secondary before any arrival) skips the cell
             # step and its collectives; densities are refreshed once after it empties.
-            present = self.comm.allreduce(len(self.cells.pop) > 0, op=MPI.LOR)
-            if present:
-                ox, N = f.get("o"), f.get("N")
-                self.cells.step(
-                    n,
-                    f["w"].x.array,
-                    None if ox is None else ox.x.array,
-                    (self.spec.oxygen.hypoxia, self.spec.oxygen.necrosis),
-                    None if N is None else N.x.array,
-                    self.spec.niche.wake,
-                    speed=None if self.recruits is None else self.recruits.speed(),
-                )
-                if self.switching is not None:  # EMT and MET in the start-of-step signals
-                    self.switching.step_cells(self.cells.pop, n, *self._signals())
+            present = self._discrete_step(n)
             if present or self._had_cells:
                 self._update_densities()
             self.pristine_cells = self.pristine_cells and not present
@@ -839,11 +826,23 @@ class Organ:
         conversion between them.
         """
         f = self.fields
-        u = f["u_E"].x.array + f["u_M"].x.array
+        present = self._discrete_step(n, occupied=f["u_E"].x.array + f["u_M"].x.array)
+        self.pristine_cells = self.pristine_cells and not present
+        dE, dM = self.cells.densities(self.lumped)
+        self._continuum_step(n, occupied=dE + dM)
+        self._convert(n)
+
+    def _discrete_step(self, n: int, occupied: np.ndarray | None = None) -> bool:
+        """The discrete cells over one step and their EMT and MET in the start-of-step
+        signals, skipped (with its collectives) while the organ holds none; ``occupied``:
+        the density's cells, room the discrete cells cannot take (hybrid). Returns whether
+        any cell was there (collective).
+        """
         present = self.comm.allreduce(len(self.cells.pop) > 0, op=MPI.LOR)
         if present:
-            self.cells.occupied = u
+            f = self.fields
             ox, N = f.get("o"), f.get("N")
+            self.cells.occupied = occupied
             self.cells.step(
                 n,
                 f["w"].x.array,
@@ -856,10 +855,7 @@ class Organ:
             self.cells.occupied = None
             if self.switching is not None:
                 self.switching.step_cells(self.cells.pop, n, *self._signals())
-        self.pristine_cells = self.pristine_cells and not present
-        dE, dM = self.cells.densities(self.lumped)
-        self._continuum_step(n, occupied=dE + dM)
-        self._convert(n)
+        return present
 
     def _continuum_step(self, n: int, occupied: np.ndarray | None = None) -> None:
         """The densities over one step, skipped while the organ holds no cell: transport,
