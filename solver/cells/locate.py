@@ -76,6 +76,17 @@ class MeshWalker:
         self._J = [[np.ascontiguousarray(self.Jinv[:, i, j]) for j in range(d)] for i in range(d)]
         self._G = [[np.ascontiguousarray(G[:, k, j]) for j in range(d)] for k in range(d + 1)]
         self._dofs = [np.ascontiguousarray(self.dofs[:, k]) for k in range(d + 1)]
+        self._tree = None  # the owned elements' bounding-box tree (``owned_tree``)
+
+    def owned_tree(self, mesh):
+        """The bounding-box tree of the owned elements, built at the first call and kept
+        (the mesh does not change under a walker): arrivals and released cells look up
+        their elements in it every step.
+        """
+        if self._tree is None:
+            entities = np.arange(self.n_owned, dtype=np.int32)
+            self._tree = dolfinx.geometry.bb_tree(mesh, self.dim, entities=entities)
+        return self._tree
 
     # -- evaluation -------------------------------------------------------------------
     def barycentric(self, cells: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -224,7 +235,7 @@ def claim(walker: MeshWalker, mesh, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     outside the mesh; and the holding element (collective).
     """
     d, comm = walker.dim, walker.comm
-    tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(walker.n_owned, dtype=np.int32))
+    tree = walker.owned_tree(mesh)
     x3 = np.zeros((len(x), 3))
     x3[:, :d] = x
     hits = dolfinx.geometry.compute_colliding_cells(
