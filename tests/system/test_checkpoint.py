@@ -276,6 +276,7 @@ RICH = [
     "output.fields=false",
     "output.plots=false",
     "output.checkpoint_every=30",
+    SMALL[-1],  # the liver and lung at h = 0.02, as above
 ]
 
 
