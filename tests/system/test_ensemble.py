@@ -27,6 +27,14 @@ def test_replicate_is_the_same_alone_and_in_an_ensemble(tmp_path):
             "primary.geometry.size=[0.2, 0.2]",
             "primary.geometry.h=0.01",
             "primary.geometry.vessel_min_distance=0.0",
+            # The demo's liver and lung at h = 0.02 instead of 5e-3 (four set-ups).
+            "secondary=["
+            + ", ".join(
+                f'{{name="{name}", geometry={{size=[0.3, 0.3], h=0.02, normal_vessels=0, '
+                f"ruptured_vessels=6, vessel_min_distance=0.0, vessel_seed={seed}}}}}"
+                for name, seed in (("liver", 1), ("lung", 2))
+            )
+            + "]",
         ],
     )
     summary = ensemble.run(
