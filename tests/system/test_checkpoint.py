@@ -167,6 +167,10 @@ def test_restart_on_another_rank_count_agrees(tmp_path, small_reference, first, 
             "time.steps=20",
             "--checkpoint-every",
             "20",
+            # Every organ over every rank: on 2 ranks each organ is partitioned, so the rows
+            # must be keyed by the mesh's input index (split organs would not show it).
+            "--set",
+            'parallel.organs="all"',
         ]
         + sets,
     )
