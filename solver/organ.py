@@ -319,7 +319,10 @@ class Organ:
         if self.continuum is not None:
             vol = self.cells_cfg.h_ref**self.dim
             cs = self.continuum.stats
-            local += [cs["born"] / vol, self.density_stats["died"], cs["clip_removed"] / vol]
+            # The floor's removal (negligible densities, ContinuumCells.FLOOR) nets off the
+            # clip's additions: both are corrections the scheme's bookkeeping counts.
+            clip = (cs["clip_removed"] - cs["floored"]) / vol
+            local += [cs["born"] / vol, self.density_stats["died"], clip]
         born, died, clip = self.comm.allreduce(local, op=MPI.SUM)
         return {"born": born, "died": died, "clip_removed": clip}
 

@@ -14,6 +14,14 @@ zero; the mass it adds back is counted in ``stats["clip_removed"]`` (so a test c
 scheme, not the clipped field). The step is sub-cycled in equal sub-steps below the
 positivity bound (w changes every step, so the bound is recomputed every step).
 
+Where the cells are: each sub-step moves density by at most one ring of dofs, so the
+transport is computed only on the rows within ns + 1 rings of a dof with cells (``_plan``;
+the others' patches hold nothing all step, and their result is exactly zero: the same bits
+as on every row). Because an explicit scheme spreads every density a ring per sub-step at
+values down to underflow, a density below ``FLOOR`` (1e-12 cells per h_ref^d) after a step
+is set to zero and counted (``stats["floored"]``); without it the rows near cells would
+soon be all rows.
+
 Crowding in the transport (``crowded_transport``): the discrete room rule refuses a move
 into a full place, and a place of capacity Q at mean density S is full with chance
 S - (Q - 1) when its count is as even as it can be (0 below Q - 1). So the density moving
@@ -79,6 +87,15 @@ class ContinuumCells:
     """c_E, c_M advanced by dt per ``step(w)``; ``substeps`` and ``limited`` report the last
     step.
     """
+
+    # Transport skips the rows far from every cell when at most this fraction of the rows is
+    # near one (``_plan``); 0 never skips, 1 always does: the results are the same.
+    restrict = 0.5
+    # A density below FLOOR cells per h_ref^d after a step is set to zero (and counted in
+    # ``stats["floored"]``): an explicit scheme spreads every density by a ring of
+    # dofs per sub-step, at values down to underflow that no cell corresponds to, and the
+    # rows near cells (``_plan``) would soon be every row.
+    FLOOR = 1e-12
 
     def __init__(
         self,
@@ -146,15 +163,21 @@ class ContinuumCells:
             self.ready = (fem.Function(V, name="ready_E"), fem.Function(V, name="ready_M"))
         self._c = dolfinx.la.vector(cmap, bs=self.ncol)
         self._cL = dolfinx.la.vector(cmap, bs=self.ncol)
-        self._R = dolfinx.la.vector(cmap, bs=2 * self.ncol)  # (R+ per column, R- per column)
+        self._R_ = dolfinx.la.vector(cmap, bs=2 * self.ncol)  # (R+ per column, R- per column)
         self.crowded = params.crowded_transport
         self._g = dolfinx.la.vector(cmap)  # crowding: the room factor on the column map
+        # Where the density is: rows outside every sub-step's reach of it have all-zero
+        # patches, so their transport is exactly zero and is skipped (``_plan``).
+        self._near = dolfinx.la.vector(cmap)
+        self._pattern = sp.csr_matrix(
+            (np.ones(len(self.cols)), self.cols, self.indptr), shape=K.shape
+        )
         self.a = np.zeros((len(K.data), 2))  # a_ij and a_ji at ij, per phenotype (crowded)
         self.at = np.zeros((len(K.data), 2))
         self.substeps = 0
         # This rank's share (owned dofs) of the mass, in cells x h_ref^d per unit volume
         # integrated: born by growth, and added back by the clip at zero (round-off).
-        self.stats = {"born": 0.0, "clip_removed": 0.0}
+        self.stats = {"born": 0.0, "clip_removed": 0.0, "floored": 0.0}
         self.limited = (
             0.0  # fraction of non-zero antidiffusive fluxes cut by the limiter (last step)
         )
@@ -222,6 +245,7 @@ class ContinuumCells:
                 c[: self.n, 2 + k] = c[: self.n, k] * self.ready[k].x.array[: self.n]
                 c[: self.n, k] -= c[: self.n, 2 + k]
         self._c.scatter_forward()
+        self._plan(ns, src)
         counts = np.zeros(2)
         for _ in range(ns):
             counts += self._transport(tau)
@@ -230,6 +254,11 @@ class ContinuumCells:
             else:
                 self._react(tau, src)
             self._c.scatter_forward()
+        tiny = (c[: self.n] < self.FLOOR) & (c[: self.n] > 0.0)
+        if tiny.any():
+            self.stats["floored"] += float(self.m @ np.where(tiny, c[: self.n], 0.0).sum(axis=1))
+            c[: self.n][tiny] = 0.0
+        self._c.scatter_forward()
         for k in range(2):
             self.c[k].x.array[:] = c[: self.nV, k]  # ghosts included: V's ghosts are a prefix
         if self.ready is not None:
@@ -242,22 +271,62 @@ class ContinuumCells:
         tot = self.comm.allreduce(counts, op=MPI.SUM)
         self.limited = float(tot[0] / tot[1]) if tot[1] > 0 else 0.0
 
+    def _plan(self, ns: int, src) -> None:
+        """The rows a step of ``ns`` sub-steps can change: those within ns + 1 rings (of the
+        matrix's pattern) of a dof with cells or a source: ``_R`` (the rows), ``_E`` (their
+        entries) and ``_starts`` (each row's first entry in ``_E``); slices, no copies, when
+        that is most rows.
+        Skipping the others changes nothing: their patches hold no cells all step, so every
+        flux into or out of them is zero. The same rows on any partition (collective).
+        """
+        n = self.n
+        near = self._near.array
+        c = self._c.array.reshape(-1, self.ncol)
+        near[:] = c.max(axis=1) > 0.0
+        for s_ in src:
+            if s_ is not None:
+                near[:n] = np.maximum(near[:n], s_ != 0.0)
+        self._near.scatter_forward()
+        for _ in range(ns + 1):
+            near[:n] = (self._pattern @ near) > 0.0
+            self._near.scatter_forward()
+        act = np.flatnonzero(near[:n])
+        if len(act) == 0:  # no cell near this rank's rows: one of them (its result is zero)
+            act = np.zeros(min(n, 1), dtype=np.int64)
+        if len(act) > self.restrict * n:  # most rows: the whole arrays, as views
+            self._R: slice | np.ndarray = slice(0, n)
+            self._E: slice | np.ndarray = slice(None)
+            self._starts = self.indptr[:-1]
+            self._L = self.L
+            return
+        lens = np.diff(self.indptr)[act]
+        self._starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(self.indptr.dtype)
+        self._E = np.repeat(self.indptr[act] - self._starts, lens) + np.arange(lens.sum())
+        self._R = act
+        self._L = [L[act] for L in self.L]
+        # Rows not updated keep no cells and no limiter: c^L = 0 and R = 1 there.
+        self._cL.array[:] = 0.0
+        self._R_.array[:] = 1.0
+
     def _transport(self, tau: float) -> np.ndarray:
-        """One FCT sub-step for both phenotypes (columns of the (dofs, 2) arrays)."""
-        n, rows, cols, starts = self.n, self.rows, self.cols, self.indptr[:-1]
-        mt = (tau / self.m)[:, None]
+        """One FCT sub-step for both phenotypes (columns of the (dofs, 2) arrays), on the
+        rows of ``_plan``.
+        """
+        R, E, starts = self._R, self._E, self._starts
+        rows, cols, offd = self.rows[E], self.cols[E], self.offd[E]
+        mt = (tau / self.m[R])[:, None]
         c = self._c.array.reshape(-1, self.ncol)
         cL = self._cL.array.reshape(-1, self.ncol)
         ci, cj = np.take(c, rows, axis=0), np.take(c, cols, axis=0)
         if self.crowded:
-            d = self._crowded(c)
+            d = self._crowded(c, rows, cols, offd, E)
             # Low order: m_i dc_i/dt = sum_j ((d_ij - a'_ij) c_j + (a'_ji - d_ij) c_i).
-            flow = np.where(self.offd[:, None], (d - self._ab) * cj + (self._atb - d) * ci, 0.0)
-            cL[:n] = c[:n] + mt * np.add.reduceat(flow, starts)
+            flow = np.where(offd[:, None], (d - self._ab) * cj + (self._atb - d) * ci, 0.0)
+            cL[R] = c[R] + mt * np.add.reduceat(flow, starts)
         else:
-            d = self.d if self.ncol == 2 else self.d[:, self.kmap]
-            cL[:n] = c[:n] - mt * np.column_stack(
-                [self.L[k] @ c[:, j] for j, k in enumerate(self.kmap)]
+            d = (self.d if self.ncol == 2 else self.d[:, self.kmap])[E]
+            cL[R] = c[R] - mt * np.column_stack(
+                [self._L[k] @ c[:, j] for j, k in enumerate(self.kmap)]
             )
         self._cL.scatter_forward()
         # Raw antidiffusive fluxes f_ij = d_ij (c_i - c_j) = -f_ji (np.take: faster than 2D
@@ -268,27 +337,27 @@ class ContinuumCells:
             np.add.reduceat(np.maximum(f, 0.0), starts),
             np.add.reduceat(np.minimum(f, 0.0), starts),
         )
-        Qb = (np.maximum.reduceat(nb, starts) - cL[:n], np.minimum.reduceat(nb, starts) - cL[:n])
-        R = self._R.array.reshape(-1, 2, self.ncol)  # [:, 0] = R+, [:, 1] = R-
+        Qb = (np.maximum.reduceat(nb, starts) - cL[R], np.minimum.reduceat(nb, starts) - cL[R])
+        Rl = self._R_.array.reshape(-1, 2, self.ncol)  # [:, 0] = R+, [:, 1] = R-
         for s in range(2):
             r = np.ones_like(Qb[s])
             with np.errstate(over="ignore"):  # |P| tiny: R = inf, clipped to 1 below
                 np.divide(Qb[s], mt * P[s], out=r, where=P[s] != 0.0)
-            R[:n, s] = np.minimum(r, 1.0)
-        self._R.scatter_forward()
-        Rp, Rm = R[:, 0], R[:, 1]
+            Rl[R, s] = np.minimum(r, 1.0)
+        self._R_.scatter_forward()
+        Rp, Rm = Rl[:, 0], Rl[:, 1]
         # Symmetric alpha_ij = alpha_ji keeps the limited fluxes conservative.
         Rpi, Rmi = np.take(Rp, rows, axis=0), np.take(Rm, rows, axis=0)
         Rpj, Rmj = np.take(Rp, cols, axis=0), np.take(Rm, cols, axis=0)
         alpha = np.where(f > 0, np.minimum(Rpi, Rmj), np.minimum(Rmi, Rpj))
         # max(., 0) only removes round-off below zero (the bounds are >= 0): counted, not hidden.
-        new = cL[:n] + mt * np.add.reduceat(alpha * f, starts)
-        self.stats["clip_removed"] += float(self.m @ np.maximum(-new, 0.0).sum(axis=1))
-        c[:n] = np.maximum(new, 0.0)
+        new = cL[R] + mt * np.add.reduceat(alpha * f, starts)
+        self.stats["clip_removed"] += float(self.m[R] @ np.maximum(-new, 0.0).sum(axis=1))
+        c[R] = np.maximum(new, 0.0)
         nz = f != 0.0
         return np.array([np.count_nonzero(nz & (alpha < 1.0 - 1e-12)), np.count_nonzero(nz)])
 
-    def _crowded(self, c: np.ndarray) -> np.ndarray:
+    def _crowded(self, c: np.ndarray, rows, cols, offd, E) -> np.ndarray:
         """The blocked coefficients a'_ij = a_ij g_i (j into i), a'_ji = a_ji g_j (i into j)
         at each ij (kept for the low-order flow) and their artificial diffusion d'_ij, with
         g = min(max(Q - S, 0), 1): the chance that a place at mean density S has room, when
@@ -302,11 +371,13 @@ class ContinuumCells:
         self._g.scatter_forward()
         g = self._g.array
         a, at = (
-            (self.a, self.at) if self.ncol == 2 else (self.a[:, self.kmap], self.at[:, self.kmap])
+            (self.a[E], self.at[E])
+            if self.ncol == 2
+            else (self.a[E][:, self.kmap], self.at[E][:, self.kmap])
         )
-        self._ab = a * np.take(g, self.rows)[:, None]
-        self._atb = at * np.take(g, self.cols)[:, None]
-        return np.where(self.offd[:, None], np.maximum(0.0, np.maximum(self._ab, self._atb)), 0.0)
+        self._ab = a * np.take(g, rows)[:, None]
+        self._atb = at * np.take(g, cols)[:, None]
+        return np.where(offd[:, None], np.maximum(0.0, np.maximum(self._ab, self._atb)), 0.0)
 
     def _react(self, tau: float, src) -> None:
         n = self.n
