@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mpi4py import MPI
+from small_demo import COARSE_SECONDARIES
 
 from solver import config
 from solver.simulation import Simulation
@@ -33,13 +34,7 @@ SMALL = [
     # The demo's liver and lung (0.3 x 0.3) at h = 0.02 instead of 5e-3: 0.7 s less CPU per
     # set-up (of 3.1 s), and these tests set up the demo about 20 times; what a checkpoint
     # holds and restores does not depend on the mesh size.
-    "secondary=["
-    + ", ".join(
-        f'{{name="{name}", geometry={{size=[0.3, 0.3], h=0.02, normal_vessels=0, '
-        f"ruptured_vessels=6, vessel_min_distance=0.0, vessel_seed={seed}}}}}"
-        for name, seed in (("liver", 1), ("lung", 2))
-    )
-    + "]",
+    COARSE_SECONDARIES,
 ]
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from small_demo import COARSE_SECONDARIES
 
 from solver.io.checkpoint import STAGES
 
@@ -31,13 +32,7 @@ TINY = [
     # The demo's liver and lung (0.3 x 0.3) at h = 0.02 instead of 5e-3: 0.7 s less CPU per
     # start-up (of 3.1 s), and this file starts about 40; a checkpoint's stages do not
     # depend on the mesh size.
-    "secondary=["
-    + ", ".join(
-        f'{{name="{name}", geometry={{size=[0.3, 0.3], h=0.02, normal_vessels=0, '
-        f"ruptured_vessels=6, vessel_min_distance=0.0, vessel_seed={seed}}}}}"
-        for name, seed in (("liver", 1), ("lung", 2))
-    )
-    + "]",
+    COARSE_SECONDARIES,
 ]
 # The stage at which the kill at step 12 leaves step 12 complete on disk (meta.json written).
 FIRST_COMPLETE = STAGES.index("meta")

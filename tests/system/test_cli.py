@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from small_demo import COARSE_SECONDARIES
 
 from solver import config
 from solver.cli import main
@@ -24,13 +25,7 @@ SMALL = [
     "output.every=5",
     # The demo's liver and lung (0.3 x 0.3) at h = 0.02 instead of 5e-3: 0.7 s less CPU per
     # set-up (of 3.1 s); nothing here depends on their mesh size.
-    "secondary=["
-    + ", ".join(
-        f'{{name="{name}", geometry={{size=[0.3, 0.3], h=0.02, normal_vessels=0, '
-        f"ruptured_vessels=6, vessel_min_distance=0.0, vessel_seed={seed}}}}}"
-        for name, seed in (("liver", 1), ("lung", 2))
-    )
-    + "]",
+    COARSE_SECONDARIES,
 ]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mpi4py import MPI
+from small_demo import COARSE_SECONDARIES
 
 from solver import config, ensemble
 from solver.simulation import Simulation
@@ -28,13 +29,7 @@ def test_replicate_is_the_same_alone_and_in_an_ensemble(tmp_path):
             "primary.geometry.h=0.01",
             "primary.geometry.vessel_min_distance=0.0",
             # The demo's liver and lung at h = 0.02 instead of 5e-3 (four set-ups).
-            "secondary=["
-            + ", ".join(
-                f'{{name="{name}", geometry={{size=[0.3, 0.3], h=0.02, normal_vessels=0, '
-                f"ruptured_vessels=6, vessel_min_distance=0.0, vessel_seed={seed}}}}}"
-                for name, seed in (("liver", 1), ("lung", 2))
-            )
-            + "]",
+            COARSE_SECONDARIES,
         ],
     )
     summary = ensemble.run(

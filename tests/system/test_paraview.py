@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from small_demo import COARSE_SECONDARIES
 
 from solver.cli import main
 
@@ -43,13 +44,7 @@ def test_fields_and_cells_open_in_paraview(tmp_path, capsys):
         "--set",
         "output.plots=false",  # the PNG figures are test_plots.py's; ParaView reads the rest
         "--set",  # the demo's liver and lung at h = 0.02 instead of 5e-3
-        "secondary=["
-        + ", ".join(
-            f'{{name="{name}", geometry={{size=[0.3, 0.3], h=0.02, normal_vessels=0, '
-            f"ruptured_vessels=6, vessel_min_distance=0.0, vessel_seed={seed}}}}}"
-            for name, seed in (("liver", 1), ("lung", 2))
-        )
-        + "]",
+        COARSE_SECONDARIES,
         "--checkpoint-every",
         "20",
     ]
