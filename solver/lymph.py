@@ -27,7 +27,7 @@ from mpi4py import MPI
 
 from solver import config
 from solver.cells import rng
-from solver.cells.population import DORMANT, join_rows
+from solver.cells.population import DORMANT, join_units
 from solver.circulation import CARRIED, INCIDENCE, Arrival, _beds, carried, default_affinity
 
 if TYPE_CHECKING:
@@ -289,7 +289,7 @@ class Lymphatics:
         sites = np.arange(len(self.x), dtype=np.uint64)
         fire = is_open & (rng.uniform(self.seed, sites, n, rng.LYMPH_ENTRY) < self.p_entry)
         if self.organ.regimes is not None:  # hybrid: the discrete cells and the density's unit
-            out = _merge(self._take(fire), self._shed(n, fire))
+            out = join_units(self._take(fire), self._shed(n, fire))
         elif self.organ.continuum is not None:
             out = self._shed(n, fire)
         else:
@@ -550,14 +550,3 @@ class Lymph:
         self.counts = {
             k: (list(v) if isinstance(v, list) else v) for k, v in state["counts"].items()
         }
-
-
-def _merge(
-    *lists: list[tuple[int, dict[str, np.ndarray]]],
-) -> list[tuple[int, dict[str, np.ndarray]]]:
-    """(site, cells) lists joined per site (hybrid: discrete cells and a density's unit)."""
-    by_site: dict[int, list[dict[str, np.ndarray]]] = {}
-    for entries in lists:
-        for s, cells in entries:
-            by_site.setdefault(s, []).append(cells)
-    return [(s, join_rows(by_site[s])) for s in sorted(by_site)]

@@ -26,7 +26,7 @@ from solver import config, lesions
 from solver.cells import rng
 from solver.cells.discrete import DiscreteCells
 from solver.cells.locate import near
-from solver.cells.population import DORMANT, INVADING, MESENCHYMAL, join_rows
+from solver.cells.population import DORMANT, INVADING, MESENCHYMAL, join_units
 from solver.cells.switching import Switching
 from solver.clinic.section import DENSITIES, Section, from_fields
 from solver.fields import ecm
@@ -443,19 +443,13 @@ class Organ:
         fired = np.union1d(fired_d, fired_c)
         if len(fired) == 0:
             return []
-        taken = dict(self._take_clusters(fired))
+        taken = self._take_clusters(fired)
         for s in fired_d[~np.isin(fired_d, fired_c)]:  # the density within reach goes too
             unit = self._shed_one(n, int(s))
             if unit is not None:
                 units[int(s)] = unit
         self._scatter_densities()
-        out = []
-        for s in fired:
-            parts = [c for c in (taken.get(int(s)), units.get(int(s))) if c is not None]
-            cells = join_rows(parts) if parts else None
-            if cells is not None and len(cells["id"]):
-                out.append((int(s), cells))
-        return out
+        return join_units(taken, list(units.items()))
 
     def lymph_enter(self, n: int) -> list[tuple[int, dict[str, np.ndarray]]]:
         """Cells that enter a lymphatic site at step ``n`` (solver/lymph.py): (site, cells)

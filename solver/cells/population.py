@@ -94,3 +94,17 @@ def join_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     rows = {k: np.concatenate([c[k] for c in parts]) for k in keys}
     order = np.argsort(rows["id"], kind="stable")
     return {k: v[order] for k, v in rows.items()}
+
+
+def join_units(
+    *lists: list[tuple[int, dict[str, np.ndarray]]],
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """(site, cells) lists joined per site in site order (hybrid: a site's discrete cells
+    and its unit of density), sites left without a cell dropped.
+    """
+    by_site: dict[int, list[dict[str, np.ndarray]]] = {}
+    for entries in lists:
+        for s, cells in entries:
+            by_site.setdefault(s, []).append(cells)
+    joined = [(s, join_rows(by_site[s])) for s in sorted(by_site)]
+    return [(s, cells) for s, cells in joined if len(cells["id"])]
