@@ -324,6 +324,8 @@ class Organ:
             clip = (cs["clip_removed"] - cs["floored"]) / vol
             local += [cs["born"] / vol, self.density_stats["died"], clip]
         born, died, clip = self.comm.allreduce(local, op=MPI.SUM)
+        if self.regimes is not None:  # so does the release's rounding to whole cells
+            clip += self.regimes.stats["rounded"]  # (already the same on every rank)
         return {"born": born, "died": died, "clip_removed": clip}
 
     def resect(self) -> None:
@@ -770,13 +772,7 @@ class Organ:
         else:
             self._continuum_step(n)
         t1 = time.perf_counter()
-        c_M = (
-            f["c_M"].x.array
-            if self.continuum is not None and self.regimes is None
-            else self.cells.active_M_density(self.lumped, f["c_M"].x.array)
-        )
-        if self.regimes is not None:  # the density's cells are all active
-            c_M = c_M + f["u_M"].x.array
+        c_M = self.active_M()
         ecm_eq = self.ecm_equation
         deposition = 0.0
         if "N" in f and ecm_eq.deposition_rate:
@@ -815,6 +811,20 @@ class Organ:
             self.recruits.step(None if N is None else N.x.array, self.soil.b.x.array)
         self.wall["cells"] += t1 - t0
         self.wall["fields"] += time.perf_counter() - t1
+
+    def active_M(self) -> np.ndarray:
+        """The density of active mesenchymal cells, owned + ghost: the MMP source and the
+        ECM's contact degradation. Continuum: c_M (its dormant cells are d_M); discrete: the
+        cells that are not dormant; hybrid: those of the discrete cells plus all of u_M (the
+        density holds no dormant cell), each counted once (collective).
+        """
+        c_M = self.fields["c_M"].x.array
+        if self.regimes is not None:
+            u_M = self.fields["u_M"].x.array
+            return self.cells.active_M_density(self.lumped, c_M - u_M) + u_M
+        if self.continuum is not None:
+            return c_M
+        return self.cells.active_M_density(self.lumped, c_M)
 
     def _hybrid_step(self, n: int) -> None:
         """Both representations over one step from the start-of-step fields: the discrete
@@ -975,7 +985,9 @@ class Organ:
             self.lineage.load_state(rest["lineage"])
             self.density_stats = {k: st[k] for k in self.density_stats}
         if self.regimes is not None:
-            self.regimes.stats = {k: int(rest["regimes"][k]) for k in self.regimes.stats}
+            self.regimes.stats = {
+                k: type(v)(rest["regimes"][k]) for k, v in self.regimes.stats.items()
+            }
         if self.soil is not None:
             self.soil.load_state(rest["soil"])
         if self.switching is not None:
@@ -1055,6 +1067,7 @@ class Organ:
             "cells_density": uE + uM,
             "absorbed": float(self.regimes.stats["absorbed"]),
             "released": float(self.regimes.stats["released"]),
+            "rounded": float(self.regimes.stats["rounded"]),
         }
 
     def _switching_metrics(self) -> dict[str, float]:

@@ -183,3 +183,16 @@ def test_ready_cells_convert_both_ways(tmp_path):
     n = reg.release(*u, 2)
     pop = cells.pop
     assert n > 100 and np.array_equal(pop.clock, cells.doubling[pop.phenotype])
+
+
+def test_mmp_source_counts_each_cell_once(tmp_path):
+    """The MMP source and the ECM's contact degradation read the active M cells of both
+    representations, each once: the discrete cells' density plus u_M (c_M already holds
+    u_M, so adding it again would double the density's MMP)."""
+    o = primary_alone(tmp_path, "mmp")
+    o.fields["u_M"].x.array[:] += 0.3  # density and discrete cells both present
+    o._update_densities()
+    _, discrete_M = o.cells.densities(o.lumped)
+    assert np.any(discrete_M > 0) and np.any(o.fields["u_M"].x.array > 0)
+    expected = discrete_M + o.fields["u_M"].x.array
+    assert np.allclose(o.active_M(), expected, rtol=1e-12, atol=1e-12)
