@@ -196,3 +196,42 @@ def test_mmp_source_counts_each_cell_once(tmp_path):
     assert np.any(discrete_M > 0) and np.any(o.fields["u_M"].x.array > 0)
     expected = discrete_M + o.fields["u_M"].x.array
     assert np.allclose(o.active_M(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_where_everything_is_dense_the_hybrid_is_the_continuum(tmp_path):
+    """Dense everywhere (0.8 Q to Q over the whole organ, never below the release
+    threshold): nothing converts, and the hybrid's density, MMP and ECM follow continuum
+    mode's to round-off over 15 steps (the same equations, every process counted once)."""
+    from solver.simulation import Simulation
+
+    def dense(mode: str):
+        case = cascade(
+            mode=mode,
+            steps=1,
+            **{"cells.crowded_transport": "true", "cells.crowded_growth": "true"},
+        )
+        case.secondary = []  # the primary alone, on every rank
+        o = Simulation(case, tmpdir(tmp_path) / mode, quiet=True).organ
+        o.cells.pop = o.cells.pop.take(np.zeros(0, dtype=np.int64))
+        Q = o.cells_cfg.capacity(o.dim)
+        x = o.V.tabulate_dof_coordinates()[:, 0]
+        uE, uM = (o.fields[k].x.array for k in o.density_names)
+        uE[:] = Q * (0.5 + 0.2 * (x - x.min()) / np.ptp(x))  # a gradient: the density moves
+        uM[:] = 0.3 * Q
+        for r in o.continuum.ready:
+            r.x.array[:] = 0.0
+        if mode == "hybrid":
+            o._update_densities()
+            o.regimes.stats.update(absorbed=0, released=0)  # the initial tumour's
+        for n in range(1, 16):
+            o.step(n)
+        return o
+
+    h, c = dense("hybrid"), dense("continuum")
+    assert h.regimes.stats["absorbed"] == h.regimes.stats["released"] == 0
+    assert len(h.cells.pop) == 0
+    for k in ("c_E", "c_M", "m", "w"):
+        a, b = h.fields[k].x.array, c.fields[k].x.array
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14 * np.abs(b).max()), k
+    assert not np.allclose(c.fields["c_E"].x.array[: c.n_owned], 0.0)
+    assert h.count() == pytest.approx(c.count(), rel=1e-12)
