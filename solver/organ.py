@@ -324,8 +324,6 @@ class Organ:
             clip = (cs["clip_removed"] - cs["floored"]) / vol
             local += [cs["born"] / vol, self.density_stats["died"], clip]
         born, died, clip = self.comm.allreduce(local, op=MPI.SUM)
-        if self.regimes is not None:  # so does the release's rounding to whole cells
-            clip += self.regimes.stats["rounded"]  # (already the same on every rank)
         return {"born": born, "died": died, "clip_removed": clip}
 
     def resect(self) -> None:
@@ -1067,7 +1065,6 @@ class Organ:
             "cells_density": uE + uM,
             "absorbed": float(self.regimes.stats["absorbed"]),
             "released": float(self.regimes.stats["released"]),
-            "rounded": float(self.regimes.stats["rounded"]),
         }
 
     def _switching_metrics(self) -> dict[str, float]:

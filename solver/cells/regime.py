@@ -14,14 +14,9 @@ in cells per h_ref^d is
 - **absorb** where S_i >= ``absorb`` Q: every active discrete cell at i joins its
   phenotype's density at i, u_i += h_ref^d / m_i, exactly one cell of mass. Dormant cells
   stay discrete: they are the seeds whose waking decides a metastasis, one by one.
-- **release** where S_i < ``release`` Q: the density there becomes discrete cells, all of
-  it. Its mass is pooled per release box (a few places a side) and rounded stochastically
-  to whole cells, k = floor(M) + 1 with probability M - floor(M), so the expected count is
-  the mass (``stats["rounded"]`` sums k - M, which the ledger counts). A thin density never
-  lingers: a fraction of a cell that stayed a density would go on growing and spreading
-  where the discrete rule has either a cell or none, and the density's front would run
-  ahead of the cells' (the cut-off effect of fronts of few particles, Brunet & Derrida
-  1997, Phys Rev E 56:2597; measured in docs/hybrid.md).
+- **release** where S_i < ``release`` Q: the whole cells of the density at i,
+  k = floor(m_i u_i / h_ref^d), become discrete cells near vertex i, and the fraction of a
+  cell stays in the density (mass is conserved exactly, to round-off).
 
 With ``release`` < ``absorb`` a patch between the two thresholds converts nothing
 (hysteresis), so cells do not flicker between the representations.
@@ -101,7 +96,7 @@ class Regimes:
         # Vertices on a box face have coordinates that differ by round-off between partitions:
         # a nudge of 1e-9 box sides puts them all in the upper box, on any rank count.
         self.pool_box = self.pool.box(self.xv + 1e-9 * self.pool.h)
-        self.stats = {"absorbed": 0, "released": 0, "rounded": 0.0}
+        self.stats = {"absorbed": 0, "released": 0}
 
     def density(self, u_E: fem.Function, u_M: fem.Function) -> np.ndarray:
         """S at every dof, owned + ghost, in cells per h_ref^d (collective)."""
@@ -137,9 +132,9 @@ class Regimes:
 
     def release(self, u_E: fem.Function, u_M: fem.Function, n: int) -> int:
         """Sparse patches give their density back as discrete cells at step ``n``: per
-        release box and phenotype, the sparse patches' mass M, all of it, as a stochastic
-        rounding of M cells placed at their vertices by a systematic sample of that mass
-        (see the module's note). Returns how many, on every rank (collective).
+        release box, floor of the sparse patches' mass per phenotype, taken from them in
+        proportion and placed at their vertices by a systematic sample of that mass (see the
+        module's note). Returns how many, on every rank (collective).
         """
         own = self.n_owned
         sparse = self.density(u_E, u_M)[:own] < self.lo
@@ -157,9 +152,6 @@ class Regimes:
         for j, u in enumerate((u_E, u_M)):
             u.x.array[at] *= share[:, j]  # the share of its mass each patch keeps
             u.x.scatter_forward()
-        taken = self.comm.allreduce(float(((1.0 - share[:, :2]) * mass[at]).sum()), op=MPI.SUM)
-        made = self.comm.allreduce(float(share[:, 2:].sum()), op=MPI.SUM)
-        self.stats["rounded"] += made - taken
         rows = []
         for phen in (EPITHELIAL, MESENCHYMAL):
             count = share[:, 2 + phen].astype(np.int64)
@@ -207,11 +199,16 @@ class Regimes:
         period = c.doubling[phenotype].astype(float)  # inf: cells that do not divide here
         draw = rng.uniform(self.seed, ids, n, rng.REGIME_CLOCK)
         finite = np.isfinite(period)
-        # Ready (cycle done) with the density's ready fraction, else uniform over the cycle.
+        # Ready (cycle done) with the density's ready fraction. Otherwise an age from the
+        # stable age distribution of a population doubling every T, density
+        # 2 ln 2 / T 2^(-a/T) on [0, T): its cells divide at the rate ln 2 / T at which the
+        # density's cycling cells mature. A clock uniform over the cycle would divide at
+        # 1 / T, 44 % faster, after every release (docs/hybrid.md, "Clocks at release").
         rf = got["ready"]
         ready = draw < rf
         rest = np.divide(draw - rf, 1.0 - rf, out=np.zeros_like(rf), where=~ready)
-        clock = np.where(finite, np.floor(rest * np.where(finite, period, 0.0)), 0.0)
+        age = -np.log2(1.0 - 0.5 * rest)  # inverse of F(a) = 2 (1 - 2^-a), a in [0, 1)
+        clock = np.where(finite, np.floor(age * np.where(finite, period, 0.0)), 0.0)
         clock = np.where(ready & finite, np.where(finite, period, 0.0), clock)
         cols: dict[str, np.ndarray] = {
             "id": ids,
@@ -230,12 +227,11 @@ class Regimes:
 def _sample(req: dict[str, np.ndarray], seed: int, n: int) -> np.ndarray:
     """On a release box's keeper: per requesting patch (rows of ``req``: box ``b``, vertex
     ``key``, mass ``m`` per phenotype), the share of its mass it keeps and the cells
-    released at it, per phenotype: (rows, 4). A box releases k cells of a phenotype with
-    mass M over its patches, k = floor(M) + 1 with probability M - floor(M) (a keyed draw
-    per box, phenotype and step), taking all of their mass, and places them by a systematic
-    sample of the mass in the order of the vertex keys (points (u + i) M / k, i < k, u a
-    keyed draw per box and step), so every patch with a whole cell's mass gets one and the
-    result does not depend on the rank count.
+    released at it, per phenotype: (rows, 4). A box releases k = floor(M) cells of a
+    phenotype with mass M over its patches, taking k / M of every patch's mass, and places
+    them by a systematic sample of the mass in the order of the vertex keys (points
+    (u + i) M / k, i < k, u a keyed draw per box and step), so every patch with a whole
+    cell's mass gets one and the result does not depend on the rank count.
     """
     out = np.zeros((len(req["b"]), 4))
     out[:, :2] = 1.0
@@ -247,17 +243,15 @@ def _sample(req: dict[str, np.ndarray], seed: int, n: int) -> np.ndarray:
     sizes = np.diff(np.r_[starts, len(b)])
     group = np.repeat(np.arange(len(starts)), sizes)
     last = np.r_[starts[1:] - 1, len(b) - 1]
-    boxes = b[starts].astype(np.uint64)
-    u0 = rng.uniform(seed, boxes, n, rng.REGIME_SAMPLE)
+    u0 = rng.uniform(seed, b[starts].astype(np.uint64), n, rng.REGIME_SAMPLE)
     for j in range(2):
         m = req["m"][order, j]
         total = np.add.reduceat(m, starts)
         k = np.floor(total * (1.0 + ROUND))
-        up = rng.uniform(seed, (boxes << np.uint64(1)) | np.uint64(j), n, rng.REGIME_ROUND)
-        k += up < total - k
         with np.errstate(divide="ignore", invalid="ignore"):
+            kept = np.where(k > 0, np.maximum(1.0 - k / total, 0.0), 1.0)
             step = np.where(k > 0, total / k, np.inf)
-        out[order, j] = np.where(total > 0.0, 0.0, 1.0)[group]
+        out[order, j] = kept[group]
         # Points below each patch's cumulative end, clipped to the box's k (exactly k at
         # its last patch, whatever the round-off of the running sum).
         end = np.cumsum(m) - np.repeat(np.cumsum(m)[starts] - m[starts], sizes)

@@ -69,7 +69,6 @@ REGIME_PLACE = 101  # its position near the vertex (REGIME_PLACE .. REGIME_PLACE
 REGIME_PLACE_AGAIN = 105  # again, for one that fell outside the organ (.. + 3)
 REGIME_CLOCK = 109  # its cell-cycle clock
 REGIME_SAMPLE = 115  # the offset of the systematic sample that places a box's released cells
-REGIME_ROUND = 116  # the stochastic rounding of a box's mass to whole cells (per phenotype)
 
 # name -> (first purpose, width): every purpose any module draws with.
 STREAMS: dict[str, tuple[int, int]] = {
@@ -119,7 +118,6 @@ STREAMS: dict[str, tuple[int, int]] = {
     "REGIME_PLACE_AGAIN": (REGIME_PLACE_AGAIN, 4),
     "REGIME_CLOCK": (REGIME_CLOCK, 1),
     "REGIME_SAMPLE": (REGIME_SAMPLE, 1),
-    "REGIME_ROUND": (REGIME_ROUND, 1),
 }
 # Streams that share a purpose, with why their draws still differ. SPROUT + 1 hashes vessel
 # site keys (organ << 20 + site, below 2^32) and TIP_MOVE hashes tip ids (64-bit hashes):
