@@ -198,7 +198,7 @@ def test_released_clocks_follow_the_stable_age_distribution():
     """A released cell's age a = clock / T follows the stable age distribution of a
     population doubling every T, F(a) = 2 (1 - 2^-a), so that it divides at once at the
     rate ln 2 / T of the density's maturation (a uniform clock, F(a) = a, would divide at
-    1 / T): Kolmogorov-Smirnov against F over ~1600 released cells."""
+    1 / T): Kolmogorov-Smirnov against F over more than 1000 released cells."""
     from scipy import stats
 
     organ = primary(MPI.COMM_SELF)
