@@ -453,3 +453,87 @@ def test_continuum_restart_is_identical(tmp_path, room):
     if COMM.rank == 0:
         for name in ("metrics.csv", "events.csv"):
             assert (out / "whole" / name).read_text() == (out / "part" / name).read_text(), name
+
+
+def rule_substeps(p, n_mesh, c0, w_of, dt, safety=0.9, rings=True):
+    """Brute force on one rank with dolfinx's assembly: the smallest n whose sub-step dt / n is
+    below ``safety`` x the positivity bound min m_i / L_ii over the rows within n + 1 rings
+    of the density (every row if not ``rings``, the rule before the restriction)."""
+    import scipy.sparse as sp
+    import ufl
+
+    msh = dmesh.create_unit_square(MPI.COMM_SELF, n_mesh, n_mesh)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    m = lumped_mass(V)
+    w = fem.Function(V)
+    w.interpolate(w_of)
+    u, v, gw = ufl.TrialFunction(V), ufl.TestFunction(V), ufl.grad(w)
+    forms = (
+        ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx,
+        u * ufl.inner(gw, ufl.grad(v)) * ufl.dx,
+        v * ufl.inner(gw, ufl.grad(u)) * ufl.dx,
+    )
+    K, T, Tt = (fem.assemble_matrix(fem.form(f)).to_scipy() for f in forms)
+    pattern = sp.csr_matrix(K, copy=True)  # K has zeros in its pattern (right triangles)
+    pattern.data[:] = 1.0
+    mask = pattern.copy()
+    mask.setdiag(0.0)
+    mask.eliminate_zeros()
+    rate = np.zeros(len(m))
+    for k in range(2):
+        a = p.D_E if k == 0 else p.D_M
+        phi = p.Phi_E if k == 0 else p.Phi_M
+        A, At = (a * K - phi * T).tocsr(), (a * K - phi * Tt).tocsr()
+        Aoff, Atoff = A.multiply(mask).tocsr(), At.multiply(mask).tocsr()
+        if p.crowded_transport:
+            diag = (Aoff.maximum(0.0) + (-Atoff).maximum(0.0)).sum(axis=1).A1
+        else:
+            diag = A.diagonal() + Aoff.maximum(Atoff).maximum(0.0).sum(axis=1).A1
+        rate = np.maximum(rate, diag / m)
+    c = fem.Function(V)
+    c.interpolate(c0)
+    level = np.where(c.x.array > 0.0, 0.0, np.inf)
+    for ring in range(1, 400):
+        level[(pattern @ (level < ring) > 0) & np.isinf(level)] = ring
+
+    def ns_of(r):
+        return 1 if r <= 0 else max(1, math.ceil(dt / (safety * (1.0 / r)) - 1e-12))
+
+    if not rings:
+        return ns_of(rate.max())
+    return next(n for n in range(1, 400) if ns_of(rate[level <= n + 1].max()) <= n)
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_substeps_follow_the_density_not_the_mesh(crowded, monkeypatch):
+    """The sub-steps ns: the smallest n below the positivity bound of the rows within n + 1
+    rings of the density (brute force on one rank, dolfinx's assembly): a steep ECM far from
+    the cells, which the bound over every row obeyed, sets none; the same ns on any
+    partition and wherever the search starts (``_hint``), and the same bits."""
+    monkeypatch.setattr(ContinuumCells, "restrict", 1.0)  # rows near cells only
+    n_mesh, dt = 32, 0.3
+    crowding = {"mode": "continuum", "crowded_transport": True, "Q": 1.0} if crowded else {}
+    p = CellsSpec(D_E=1e-3, D_M=2e-3, Phi_E=0.5, Phi_M=0.3, proliferation=False, **crowding)
+
+    def c0(x):
+        return np.maximum(0.0, 1.0 - ((x[0] - 0.25) ** 2 + (x[1] - 0.5) ** 2) / 0.01)
+
+    def w_of(x):  # mild near the cells, a steep front 14 rings away
+        return 0.4 * x[0] + 0.5 * np.tanh((x[0] - 0.8) / 0.01)
+
+    expected = rule_substeps(p, n_mesh, c0, w_of, dt)
+    assert expected >= 3  # more than the first search (two rings past the hint of 1)
+    assert rule_substeps(p, n_mesh, c0, w_of, dt, rings=False) > 10 * expected
+    V, m = space(2, n_mesh)
+    w = fem.Function(V)
+    w.interpolate(w_of)
+    out = []
+    for hint in (1, 3 * expected):
+        a, b = fem.Function(V), fem.Function(V)
+        a.interpolate(c0)
+        cc = ContinuumCells(V=V, lumped=m, params=p, dt=dt, c_E=a, c_M=b)
+        cc._hint = hint
+        cc.step(w)
+        assert cc.substeps == expected
+        out.append(a.x.array.copy())
+    assert np.array_equal(out[0], out[1])
