@@ -14,10 +14,21 @@ zero; the mass it adds back is counted in ``stats["clip_removed"]`` (so a test c
 scheme, not the clipped field). The step is sub-cycled in equal sub-steps below the
 positivity bound (w changes every step, so the bound is recomputed every step).
 
-Where the cells are: each sub-step moves density by at most one ring of dofs, so the
-transport is computed only on the rows within ns + 1 rings of a dof with cells (``_plan``;
-the others' patches hold nothing all step, and their result is exactly zero: the same bits
-as on every row). Because an explicit scheme spreads every density a ring per sub-step at
+Where the cells are: each sub-step moves density by at most one ring of dofs, so a step's
+work is done only on the rows within ns + 1 rings of a dof with cells or a source
+(``_plan``): the taxis matrices (by numpy on the elements touching those rows,
+solver/fields/taxis_operator.py), the low-order operators, the positivity bound, the
+transport and the growth. The others' patches hold nothing all step, and their result is
+exactly zero: the same bits as on every row. The bound is taken over those rows only,
+which settles its circularity (the rows depend on ns, ns on the bound) by a rule of the
+mesh and the density alone: ns is the smallest n >= 1 whose sub-step dt / n is below
+``safety`` x min m_i / L_ii over the rows within n + 1 rings. That keeps positivity: the
+low-order update of a row is a convex combination when tau <= m_i / L_ii, and is
+non-negative without it where c_i = 0 (L_ij <= 0 off the diagonal); a row holds density at
+the start of a sub-step only within ns - 1 rings of the cells, inside the rows bounded.
+A steep ECM far from every cell thus no longer shortens the sub-steps (before, the bound
+was over every row, so results differ from then by more than round-off where that ECM
+set it). Because an explicit scheme spreads every density a ring per sub-step at
 values down to underflow, a density below ``FLOOR`` (1e-12 cells per h_ref^d) after a step
 is set to zero and counted (``stats["floored"]``); without it the rows near cells would
 soon be all rows.
@@ -44,8 +55,9 @@ transported alike (four FCT columns: cycling E, M, ready E, M); the ready fracti
 process keeps acting on c_E, c_M and touches both compartments in proportion.
 
 Parallel: matrices are dolfinx MatrixCSR in local indexing (owned rows x owned+ghost
-columns after scatter_reverse); a_ji for ghost columns comes from assembling the transposed
-form, which has the same sparsity pattern. Nodal values needed on neighbours (c, c^L, R+-)
+columns after scatter_reverse); a_ji for ghost columns is the transposed taxis matrix at
+ij, which has the same sparsity pattern. The ring distances are ghost-updated ring by ring,
+so the rows and ns are the same on any partition. Nodal values needed on neighbours (c, c^L, R+-)
 are ghost-updated with scatter_forward. The matrices' column map extends V's ghosts (its extra
 ghosts are dofs of off-rank cells that touch owned rows), so the state lives in work vectors
 on that map during a step.
@@ -89,8 +101,9 @@ class ContinuumCells:
     step.
     """
 
-    # Transport skips the rows far from every cell when at most this fraction of the rows is
-    # near one (``_plan``); 0 never skips, 1 always does: the results are the same.
+    # Rows far from every cell are skipped when on every rank at most this fraction of the
+    # rows is near one (``_plan``); 0 never skips, 1 always does: the results are the same
+    # (the sub-steps follow the same rule either way).
     restrict = 0.5
     # A density below FLOOR cells per h_ref^d after a step is set to zero (and counted in
     # ``stats["floored"]``): an explicit scheme spreads every density by a ring of
@@ -173,6 +186,7 @@ class ContinuumCells:
         self.a = np.zeros((len(K.data), 2))  # a_ij and a_ji at ij, per phenotype (crowded)
         self.at = np.zeros((len(K.data), 2))
         self.substeps = 0
+        self.operator_rows = 0  # owned rows whose operators the last step computed
         # This rank's share (owned dofs) of the mass, in cells x h_ref^d per unit volume
         # integrated: born by growth, and added back by the clip at zero (round-off).
         self.stats = {"born": 0.0, "clip_removed": 0.0, "floored": 0.0}
@@ -199,6 +213,7 @@ class ContinuumCells:
             diag = self.diag[R] - self.indptr[R] + starts
         K, offd, T, Tt = self._K.csr.data[E], self.offd[E], T[E], Tt[E]
         m = self.m[R]
+        self.operator_rows = len(m)
         rate = np.zeros(len(m))
         for k in range(2):
             a = self.D[k] * K - self.Phi[k] * T
