@@ -323,7 +323,9 @@ class ContinuumCells:
         lev = self._level.array
         lev[:] = np.inf
         c = self._c.array.reshape(-1, self.ncol)
-        seed = c[:n].max(axis=1) > 0.0
+        seed = c[:n, 0] > 0.0  # column by column: a max along the short axis is slow
+        for j in range(1, self.ncol):
+            seed |= c[:n, j] > 0.0
         for s_ in src:
             if s_ is not None:
                 seed |= s_ != 0.0

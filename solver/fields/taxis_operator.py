@@ -14,7 +14,7 @@ the same t_e,i for every j of e. The geometry (the barycentric gradients and vol
 rank's owned elements) and, for each contribution, its position in the MatrixCSR's data are
 fixed once per mesh; a step computes t only on the elements that touch the wanted rows and
 sums it into those rows' entries with a fixed 0/1 matrix (T: t_e,i at each (i, j) of e;
-T^T: t_e,j at (i, j), the entry a_ji needs at the position of a_ij, also for ghost j).
+T^T: T at (j, i), the entry a_ji needs at the position of a_ij, also for ghost j).
 Every entry is summed over its elements in the same (element) order whatever rows are
 wanted, so a row comes out with the same bits on any subset that includes it.
 
@@ -75,14 +75,23 @@ class TaxisOperator:
             raise ValueError("TaxisOperator: the form's pattern lacks an element's pair")
         e = np.repeat(np.arange(n_cells, dtype=np.int64), nv * nv)
         a = np.tile(np.repeat(np.arange(nv), nv), n_cells)
-        b = np.tile(np.arange(nv), n_cells * nv)
-        shape = (len(key), n_cells * nv)
-        ones = np.ones(len(e))
-        # Sorted columns: each entry sums its elements in element order on any row subset.
-        self.P = sp.csr_matrix((ones, (pos.ravel(), e * nv + a)), shape=shape)
-        self.Pt = sp.csr_matrix((ones, (pos.ravel(), e * nv + b)), shape=shape)
-        for m in (self.P, self.Pt):
-            m.sort_indices()
+        # T: t_e,a at each (a, b) of e; 0/1 entries stored as bool (a copy to float is made
+        # only of the rows a call takes). Sorted columns: each entry sums its elements in
+        # element order on any row subset.
+        self.P = sp.csr_matrix(
+            (np.ones(len(e), dtype=bool), (pos.ravel(), e * nv + a)),
+            shape=(len(key), n_cells * nv),
+        )
+        self.P.sort_indices()
+        # T^T at ij is T at ji, summed over the same elements in the same order: the position
+        # of (j, i) for each (i, j) (-1 where j is no local row, or ji is absent: there no
+        # local element holds both, and the local sum is 0).
+        row_of = key // ncols
+        col_of = key - row_of * ncols
+        tkey = col_of * ncols + row_of
+        at = np.searchsorted(key, tkey, sorter=order)
+        tpos = order[np.minimum(at, len(key) - 1)]
+        self.tpos = np.where((col_of < self.n_rows) & (key[tpos] == tkey), tpos, -1)
         # The owned elements holding each local dof (owned and ghost rows).
         self.cells_of = sp.csr_matrix(
             (np.ones(self.dofs.size), (self.dofs.ravel(), np.repeat(np.arange(n_cells), nv))),
@@ -129,14 +138,18 @@ class TaxisOperator:
             self.t[:] = t.ravel()
         else:
             self.t.reshape(-1, nv)[cells] = t
+        tpos = self.tpos[entries]
+        there = tpos >= 0
         out = []
-        for mat, P in zip(self.mats, (self.P, self.Pt)):
+        for mat, at in zip(self.mats, (entries, tpos[there])):
             data = mat.data
             data[self.nnz_owned :] = 0.0  # ghost rows: only this call's sums go to the owners
-            if rows is None:
-                data[:] = P @ self.t
+            if mat is self.mats[0]:
+                data[entries] = (self.P if rows is None else self.P[entries]) @ self.t
             else:
-                data[entries] = P[entries] @ self.t
+                local = np.zeros(len(tpos))
+                local[there] = self.P[at] @ self.t
+                data[entries] = local
             mat.scatter_reverse()
             out.append(data[: self.nnz_owned])
         return out[0], out[1]
