@@ -16,7 +16,9 @@ fixed once per mesh; a step computes t only on the elements that touch the wante
 sums it into those rows' entries with a fixed 0/1 matrix (T: t_e,i at each (i, j) of e;
 T^T: T at (j, i), the entry a_ji needs at the position of a_ij, also for ghost j).
 Every entry is summed over its elements in the same (element) order whatever rows are
-wanted, so a row comes out with the same bits on any subset that includes it.
+wanted, so a row comes out with the same bits on any subset that includes it. Memory:
+the 0/1 matrix holds (d + 1)^2 entries per element at 5 bytes each (45 B per triangle,
+80 B per tetrahedron), the geometry d (d + 1) + 1 floats per element.
 
 Parallel: as dolfinx's assembly, owned elements only, then the ghost rows' sums are added to
 their owners by the matrix's scatter_reverse. A caller must want a row on every rank that
