@@ -143,14 +143,15 @@ def test_mass_conserved_steep_ecm(dim, crowded):
 
 @pytest.mark.parametrize("crowded", [False, True])
 def test_rows_far_from_cells_are_skipped_without_changing_anything(crowded, monkeypatch):
-    """A small tumour in a large mesh: transport on the rows near cells only (restrict = 1)
-    gives bit for bit what transport on every row gives (restrict = 0), and does skip rows."""
+    """A small tumour in a large mesh: operators, transport and growth on the rows near cells
+    only (restrict = 1) give bit for bit what they give on every row (restrict = 0; the
+    sub-steps follow the same rule), and do skip rows."""
     V, m, cE, cM, w = setup(2, 32)
     cE.interpolate(lambda x: np.maximum(0.0, 1.0 - ((x[0] - 0.4) ** 2 + (x[1] - 0.5) ** 2) / 0.01))
     w.interpolate(step_ecm(0.4, 0.05))
     crowding = {"mode": "continuum", "crowded_transport": True} if crowded else {}
     p = CellsSpec(D_E=1e-3, D_M=1e-3, Phi_E=0.05, Phi_M=0.05, **crowding)
-    out, rows = [], []
+    out, rows, ops = [], [], []
     for restrict in (0.0, 1.0):
         monkeypatch.setattr(ContinuumCells, "restrict", restrict)
         a, b = fem.Function(V), fem.Function(V)
@@ -161,8 +162,10 @@ def test_rows_far_from_cells_are_skipped_without_changing_anything(crowded, monk
         out.append(a.x.array.copy())
         n = V.dofmap.index_map.size_local
         rows.append(COMM.allreduce(n if isinstance(cc._R, slice) else len(cc._R), op=MPI.SUM))
+        ops.append(COMM.allreduce(cc.operator_rows, op=MPI.SUM))
     assert np.array_equal(out[0], out[1])
     assert rows[1] < 0.5 * rows[0]  # most rows are far from the tumour: skipped
+    assert ops[0] == rows[0] and ops[1] < 0.5 * ops[0]  # and their operators not computed
 
 
 def test_ghosts_up_to_date():
@@ -453,3 +456,93 @@ def test_continuum_restart_is_identical(tmp_path, room):
     if COMM.rank == 0:
         for name in ("metrics.csv", "events.csv"):
             assert (out / "whole" / name).read_text() == (out / "part" / name).read_text(), name
+
+
+def rule_substeps(p, n_mesh, c0, w_of, dt, safety=0.9, rings=True, extra=1):
+    """Brute force on one rank with dolfinx's assembly: the smallest n whose sub-step dt / n is
+    below ``safety`` x the positivity bound min m_i / L_ii over the rows within n + 1 rings
+    of the density (every row if not ``rings``, the rule before the restriction)."""
+    import scipy.sparse as sp
+    import ufl
+
+    msh = dmesh.create_unit_square(MPI.COMM_SELF, n_mesh, n_mesh)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    m = lumped_mass(V)
+    w = fem.Function(V)
+    w.interpolate(w_of)
+    u, v, gw = ufl.TrialFunction(V), ufl.TestFunction(V), ufl.grad(w)
+    forms = (
+        ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx,
+        u * ufl.inner(gw, ufl.grad(v)) * ufl.dx,
+        v * ufl.inner(gw, ufl.grad(u)) * ufl.dx,
+    )
+    K, T, Tt = (fem.assemble_matrix(fem.form(f)).to_scipy() for f in forms)
+    pattern = sp.csr_matrix(K, copy=True)  # K has zeros in its pattern (right triangles)
+    pattern.data[:] = 1.0
+    mask = pattern.copy()
+    mask.setdiag(0.0)
+    mask.eliminate_zeros()
+    rate = np.zeros(len(m))
+    for k in range(2):
+        a = p.D_E if k == 0 else p.D_M
+        phi = p.Phi_E if k == 0 else p.Phi_M
+        A, At = (a * K - phi * T).tocsr(), (a * K - phi * Tt).tocsr()
+        Aoff, Atoff = A.multiply(mask).tocsr(), At.multiply(mask).tocsr()
+        if p.crowded_transport:
+            diag = (Aoff.maximum(0.0) + (-Atoff).maximum(0.0)).sum(axis=1).A1
+        else:
+            diag = A.diagonal() + Aoff.maximum(Atoff).maximum(0.0).sum(axis=1).A1
+        rate = np.maximum(rate, diag / m)
+    c = fem.Function(V)
+    c.interpolate(c0)
+    level = np.where(c.x.array > 0.0, 0.0, np.inf)
+    for ring in range(1, 400):
+        level[(pattern @ (level < ring) > 0) & np.isinf(level)] = ring
+
+    def ns_of(r):
+        return 1 if r <= 0 else max(1, math.ceil(dt / (safety * (1.0 / r)) - 1e-12))
+
+    if not rings:
+        return ns_of(rate.max())
+    return next(n for n in range(1, 400) if ns_of(rate[level <= n + extra].max()) <= n)
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+@pytest.mark.parametrize("front, jump", [(0.8, 0.5), (0.6, 0.05), (0.55, 0.05)])
+def test_substeps_follow_the_density_not_the_mesh(crowded, front, jump, monkeypatch):
+    """The sub-steps ns: the smallest n below the positivity bound of the rows within n + 1
+    rings of the density (brute force on one rank, dolfinx's assembly): a steep ECM far from
+    the cells, which the bound over every row obeyed, sets none (front 0.8); nearer, the
+    answer turns on the exact rings (0.6: 5 sub-steps with n + 1 rings, 19 with n + 2; 0.55:
+    24, and 4 with n rings); the same ns on any partition and wherever the search starts
+    (``_hint``), and the same bits."""
+    monkeypatch.setattr(ContinuumCells, "restrict", 1.0)  # rows near cells only
+    n_mesh, dt = 32, 0.3
+    crowding = {"mode": "continuum", "crowded_transport": True, "Q": 1.0} if crowded else {}
+    p = CellsSpec(D_E=1e-3, D_M=2e-3, Phi_E=0.5, Phi_M=0.3, proliferation=False, **crowding)
+
+    def c0(x):
+        return np.maximum(0.0, 1.0 - ((x[0] - 0.25) ** 2 + (x[1] - 0.5) ** 2) / 0.01)
+
+    def w_of(x):  # mild near the cells, a steep front some rings away
+        return 0.4 * x[0] + jump * np.tanh((x[0] - front) / 0.01)
+
+    expected = rule_substeps(p, n_mesh, c0, w_of, dt)
+    assert expected >= 3  # more than the first search (two rings past the hint of 1)
+    if front == 0.8:
+        assert rule_substeps(p, n_mesh, c0, w_of, dt, rings=False) > 10 * expected
+    else:  # the rings matter
+        assert rule_substeps(p, n_mesh, c0, w_of, dt, extra=0 if front < 0.6 else 2) != expected
+    V, m = space(2, n_mesh)
+    w = fem.Function(V)
+    w.interpolate(w_of)
+    out = []
+    for hint in (1, 3 * expected):
+        a, b = fem.Function(V), fem.Function(V)
+        a.interpolate(c0)
+        cc = ContinuumCells(V=V, lumped=m, params=p, dt=dt, c_E=a, c_M=b)
+        cc._hint = hint
+        cc.step(w)
+        assert cc.substeps == expected
+        out.append(a.x.array.copy())
+    assert np.array_equal(out[0], out[1])
