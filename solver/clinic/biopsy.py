@@ -302,6 +302,8 @@ class Organ:
         necrosis: o_nec (death below it), or None without oxygen.
         tissue: The organ's normal tissue (a ``TISSUE_DENSITY`` key).
         scene: The organ at its real size around the domain (None: all normal tissue).
+        hybrid: A hybrid run (docs/hybrid.md): ``cells`` are its discrete cells and the
+            density u_E, u_M (in ``fields``) with ``composition`` the rest.
     """
 
     mesh_x: Array
@@ -316,6 +318,7 @@ class Organ:
     necrosis: float | None
     tissue: str
     scene: Any = None
+    hybrid: bool = False
 
 
 def _fraction(a: float, b: float) -> float | None:
@@ -362,53 +365,67 @@ def sample(core: Core, organ: Organ, needle: Needle, fine: int | None = None) ->
     o_at = None
     if organ.necrosis is not None and "o" in f:
         o_at = loc.interpolate(f["o"], elem[in_dom], bary[in_dom])
+    tumour = n_m = n_prolif = 0.0
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # founder, unit, cells
+    notes: list[str] = []
+    lesion = None
     if organ.cells is not None:
         c = organ.cells
         take = core.inside(c["x"])
         phen, state = c["phenotype"][take], c["state"][take]
         n_t = int(take.sum())
-        n_m = float((phen == MESENCHYMAL).sum())
         cycling = state != DORMANT
         if organ.hypoxia is not None and "o" in f:
             e_c, b_c = loc.locate(c["x"][take])
             cycling &= loc.interpolate(f["o"], e_c, b_c) >= organ.hypoxia
-        n_prolif = float(cycling.sum())
-        from solver.lineage import clones
-
-        seq = clones(c["founder"][take], c["seeded_by"][take])
-        whole = lesion_of(c["x"][:, :dim], organ.h_ref, take)
-        lesion = {
-            "cells": int(whole.sum()),
-            "diameter_mm": _equivalent_diameter(int(whole.sum()), cell_vol * per_vol, dim),
-            **clones(c["founder"][whole], c["seeded_by"][whole]),
-        }
-        tumour = float(n_t)
-        lineage_note = "discrete cells: each cell's founder and seeding unit"
-    else:
-        dens = {k: loc.interpolate(f[k], elem[in_dom], bary[in_dom]) for k in DENSITIES if k in f}
-        per_cell = dv / organ.h_ref**dim  # densities are cells per h_ref^dim
-
-        def mass(names) -> float:
-            return float(sum(dens[k].sum() for k in names if k in dens)) * per_cell
-
-        tumour = mass(("c_E", "c_M", "d_E", "d_M"))
-        n_m = mass(("c_M", "d_M"))
-        if organ.hypoxia is not None and o_at is not None:
-            ok = o_at >= organ.hypoxia
-            n_prolif = float(sum((dens[k] * ok).sum() for k in ("c_E", "c_M"))) * per_cell
-        else:
-            n_prolif = mass(("c_E", "c_M"))
-        seq = {"founders": {}, "units": {}, "pairs": {}}
-        if organ.composition is not None and len(organ.composition[2]):
+        tumour += n_t
+        n_m += float((phen == MESENCHYMAL).sum())
+        n_prolif += float(cycling.sum())
+        rows.append((c["founder"][take], c["seeded_by"][take], np.ones(n_t)))
+        if not organ.hybrid:  # a hybrid lesion's core is density: as continuum, below
             from solver.lineage import clones
 
+            whole = lesion_of(c["x"][:, :dim], organ.h_ref, take)
+            lesion = {
+                "cells": int(whole.sum()),
+                "diameter_mm": _equivalent_diameter(int(whole.sum()), cell_vol * per_vol, dim),
+                **clones(c["founder"][whole], c["seeded_by"][whole]),
+            }
+        notes.append("discrete cells: each cell's founder and seeding unit")
+    if organ.cells is None or organ.hybrid:
+        # Continuum: all cells are densities (dormant ones d_E, d_M); hybrid: the density
+        # part u_E, u_M (its c_E, c_M also hold the discrete cells, counted above).
+        active, names = (("u_E", "u_M"),) * 2 if organ.hybrid else (("c_E", "c_M"), DENSITIES)
+        dens = {k: loc.interpolate(f[k], elem[in_dom], bary[in_dom]) for k in names if k in f}
+        per_cell = dv / organ.h_ref**dim  # densities are cells per h_ref^dim
+
+        def mass(keys) -> float:
+            return float(sum(dens[k].sum() for k in keys if k in dens)) * per_cell
+
+        held = mass(names)
+        tumour += held
+        n_m += mass([k for k in names if k.endswith("_M")])
+        if organ.hypoxia is not None and o_at is not None:
+            ok = o_at >= organ.hypoxia
+            n_prolif += float(sum((dens[k] * ok).sum() for k in active if k in dens)) * per_cell
+        else:
+            n_prolif += mass(active)
+        if organ.composition is not None and len(organ.composition[2]):
             u, fo, w = organ.composition
-            seq = clones(fo, u, tumour * np.asarray(w) / np.sum(w))
-        lesion = None
-        lineage_note = (
+            rows.append((fo, u, held * np.asarray(w, dtype=float) / np.sum(w)))
+        notes.append(
             "continuum: the organ's well-mixed founder composition scaled to the core's "
             "tumour cells (solver/lineage.py)"
+            if not organ.hybrid
+            else "density: the organ's well-mixed founder composition scaled to the core's "
+            "density cells (solver/lineage.py)"
         )
+    seq: dict[str, Any] = {"founders": {}, "units": {}, "pairs": {}}
+    if rows:
+        from solver.lineage import clones
+
+        seq = clones(*(np.concatenate(k) for k in zip(*rows)))
+    lineage_note = "; ".join(notes)
     tumour_vol = tumour * cell_vol
     normal_dom = max(v_domain - tumour_vol, 0.0) * per_vol * normal
     n_normal = normal_dom + v_bg_organ * per_vol * normal + v_bg_out * per_vol * surround
@@ -533,10 +550,13 @@ def run_biopsy(
         shown = ", ".join(f"{t:g}" for t in times[:8]) + (" ..." if len(times) > 8 else "")
         raise config.CaseError(f"--time {time:g}: not a stored output of {organ} ({shown})")
     time = match[0]
+    hybrid = case.cells.mode == "hybrid"
     _, xdmf = history(outdir / organ)
     assert xdmf is not None  # stored_times found it
     try:
-        _, x, mesh_cells, values = fields_at(xdmf, [*DENSITIES, "o"], time)
+        _, x, mesh_cells, values = fields_at(
+            xdmf, [*DENSITIES, *(("u_E", "u_M") if hybrid else ()), "o"], time
+        )
     except KeyError as err:
         raise config.CaseError(f"{xdmf}: {err.args[0]}") from None
     dim = mesh_cells.shape[1] - 1
@@ -551,13 +571,7 @@ def run_biopsy(
     mm = case.scales.length_cm * 10.0
     core = Core(centre, axis, 0.5 * kind.core_diameter_mm / mm, 0.5 * kind.core_length_mm / mm)
     cells = composition = None
-    if case.cells.mode == "hybrid":  # cells and a density both: not yet sampled together
-        raise config.CaseError(
-            f"{outdir}: key 'cells.mode' = 'hybrid': a biopsy of a hybrid run is not built yet "
-            "(docs/hybrid.md); sample a discrete or continuum run"
-        )
-    discrete = case.cells.mode == "discrete"
-    if discrete:
+    if case.cells.mode != "continuum":  # discrete, or hybrid's discrete part
         pvd = outdir / organ / "cells.pvd"
         if not pvd.is_file():
             raise config.CaseError(f"{pvd}: missing: the run wrote no cell outputs of {organ}")
@@ -575,7 +589,7 @@ def run_biopsy(
                     "lineage, docs/biopsy.md)"
                 )
         cells = dict(attrs, x=points[:, :dim])
-    else:
+    if case.cells.mode != "discrete":  # continuum, or hybrid's density
         composition = read_composition(outdir / organ / "lineage.json", time)
     background = case.background(index)
     scene = None
@@ -599,11 +613,12 @@ def run_biopsy(
         necrosis=None if oxygen is None else oxygen.necrosis,
         tissue=background or spec.organ_type(),
         scene=scene,
+        hybrid=hybrid,
     )
     report = sample(core, state, kind)
     if report["lesion"] is not None:
         diameter = report["lesion"]["diameter_mm"]
-    else:  # continuum: the organ's tumour cells as one ball
+    else:  # continuum and hybrid: the organ's tumour cells (c holds both) as one ball
         tumour = _integral(loc, values) / case.cells.h_ref**dim
         diameter = _equivalent_diameter(
             int(round(tumour)), (case.cells.h_ref * mm) ** dim / state.capacity, dim

@@ -235,3 +235,20 @@ def test_where_everything_is_dense_the_hybrid_is_the_continuum(tmp_path):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-14 * np.abs(b).max()), k
     assert not np.allclose(c.fields["c_E"].x.array[: c.n_owned], 0.0)
     assert h.count() == pytest.approx(c.count(), rel=1e-12)
+
+
+def test_biopsy_of_a_hybrid_run(tmp_path):
+    """``seedsoil biopsy`` of a hybrid run reads both representations: the discrete cells
+    (cells.pvd) and the density u_E, u_M (fields) with its composition (lineage.json); the
+    lineage accounts for every tumour cell in the core."""
+    from solver.clinic.biopsy import run_biopsy
+
+    out = tmpdir(tmp_path) / "biopsy"
+    run(hybrid(steps=20, **{"output.every": 20, "output.fields": "true"}), out)
+    if COMM.rank == 0:
+        rep = run_biopsy(out, "primary", "0.1,0.1")
+        assert rep["mode"] == "hybrid" and rep["tumour_present"]
+        assert sum(rep["lineage"]["founders"].values()) == pytest.approx(
+            rep["tumour_cells"], rel=1e-9
+        )
+        assert "discrete cells" in rep["lineage"]["note"] and "density" in rep["lineage"]["note"]

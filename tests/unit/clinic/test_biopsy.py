@@ -214,3 +214,35 @@ def test_the_lesion_is_the_connected_group_the_core_sampled():
     chosen[[600, 700]] = True
     assert (biopsy.lesion_of(x, 0.01, chosen) == (np.arange(800) >= 500)).all()
     assert not biopsy.lesion_of(x, 0.01, np.zeros(800, dtype=bool)).any()
+
+
+def test_a_hybrid_core_holds_its_discrete_cells_and_its_density():
+    """Hybrid: the core's tumour is its discrete cells plus the density u_E, u_M over it
+    (not c_E, c_M, which hold both); the lineage adds each discrete cell's founder to the
+    density's composition scaled to the density's cells in the core."""
+    import dataclasses
+
+    x, _ = square_mesh(8)
+    cells = ball_cells(2, 3000, 0.2, seed=4)
+    f = {
+        "u_E": np.full(len(x), 2.0),
+        "u_M": np.full(len(x), 1.0),
+        "c_E": np.full(len(x), 50.0),  # both representations: must not be counted again
+        "c_M": np.full(len(x), 50.0),
+    }
+    units, founders = np.array([1, 2], np.uint64), np.array([100, 200], np.uint64)
+    state = dataclasses.replace(
+        organ(2, cells, f), composition=(units, founders, np.array([3.0, 1.0])), hybrid=True
+    )
+    c = core(2, 0.16, 2.0)
+    rep = biopsy.sample(c, state, biopsy.NEEDLES["14G"])
+    take = c.inside(cells["x"])
+    density = 3.0 * 0.16 * 1.0 / 0.01**2  # u_E + u_M over the core's part of the domain
+    assert rep["tumour_cells"] == pytest.approx(take.sum() + density, rel=1e-3)
+    m = (cells["phenotype"][take] == 1).sum() + density / 3.0
+    assert rep["mesenchymal_fraction"] == pytest.approx(m / rep["tumour_cells"], rel=1e-3)
+    got = rep["lineage"]["founders"]
+    assert got[100] == pytest.approx(0.75 * density, rel=1e-3)
+    assert got[200] == pytest.approx(0.25 * density, rel=1e-3)
+    assert sum(got.values()) == pytest.approx(rep["tumour_cells"], rel=1e-9)
+    assert rep["lesion"] is None  # a hybrid lesion's core is density: sized as continuum
