@@ -47,7 +47,7 @@ def test_bench_hybrid_reports_both_modes_and_skips_what_would_not_fit():
         assert 0 < row["ms_per_step"] * steps / 1e3 < wall
         assert 0 < row["cells_ms_per_step"] + row["fields_ms_per_step"] <= row["ms_per_step"]
         assert row["s_per_day"] == pytest.approx(row["ms_per_step"] / 1e3 * 2160, rel=1e-12)
-        assert 0 < row["setup_s"] < wall and row["peak_rss_mb"] > 0
+        assert 0 < row["mesh_s"] < row["setup_s"] < wall and row["peak_rss_mb"] > 0
         # The organ: a disc of 1000 cells at 4 per place, radius sqrt(250 / pi) h_ref, and a
         # margin of 30 % of it on each side, meshed at h_ref = 0.005.
         side = 2.6 * 0.005 * math.sqrt(250 / math.pi)
