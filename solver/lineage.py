@@ -100,10 +100,42 @@ class Composition:
 
     def add(self, seeded_by: np.ndarray, founder: np.ndarray) -> None:
         """Cells that entered the density, one row each (merged with the rows of the same
-        unit and founder).
+        unit and founder). The rows stay sorted by (unit, founder), so the new ones are
+        merged into them: a step that absorbs k cells into a composition of N rows costs
+        O(N + k log k), not the O(N log N) of sorting all of them again (a hybrid primary of
+        10^6 initial cells holds 10^6 founders; docs/performance.md).
         """
-        u = np.r_[self.seeded_by, np.asarray(seeded_by, dtype=np.uint64)]
-        f = np.r_[self.founder, np.asarray(founder, dtype=np.uint64)]
+        u = np.asarray(seeded_by, dtype=np.uint64)
+        f = np.asarray(founder, dtype=np.uint64)
+        U, F = self.seeded_by, self.founder
+        if len(U) > 1 and not ((U[1:] > U[:-1]) | ((U[1:] == U[:-1]) & (F[1:] > F[:-1]))).all():
+            self._add_sorting(u, f)  # rows not in order (a hand-made state): sort them all
+            return
+        at = self._position(u, f)
+        old = at < len(U)
+        old[old] = (U[at[old]] == u[old]) & (F[at[old]] == f[old])
+        self.cells = self.cells.astype(float)  # a copy: np.add.at adds in the rows' order,
+        np.add.at(self.cells, at[old], 1.0)  # one cell at a time, as the sort's bincount did
+        pairs, counts = np.unique(np.column_stack([u[~old], f[~old]]), axis=0, return_counts=True)
+        at = self._position(pairs[:, 0], pairs[:, 1])
+        self.seeded_by = np.insert(U, at, pairs[:, 0])
+        self.founder = np.insert(F, at, pairs[:, 1])
+        self.cells = np.insert(self.cells, at, counts.astype(float))
+
+    def _position(self, u: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Where each (unit, founder) goes in the sorted rows (the first row not below it)."""
+        at = np.empty(len(u), dtype=np.int64)
+        for unit in np.unique(u):  # a few units: within each, the founders are sorted
+            lo = int(np.searchsorted(self.seeded_by, unit, side="left"))
+            hi = int(np.searchsorted(self.seeded_by, unit, side="right"))
+            mine = u == unit
+            at[mine] = lo + np.searchsorted(self.founder[lo:hi], f[mine], side="left")
+        return at
+
+    def _add_sorting(self, seeded_by: np.ndarray, founder: np.ndarray) -> None:
+        """``add`` by sorting every row again (rows out of order)."""
+        u = np.r_[self.seeded_by, seeded_by]
+        f = np.r_[self.founder, founder]
         c = np.r_[self.cells, np.ones(len(founder))]
         pairs, inv = np.unique(np.column_stack([u, f]), axis=0, return_inverse=True)
         self.seeded_by, self.founder = pairs[:, 0].copy(), pairs[:, 1].copy()
