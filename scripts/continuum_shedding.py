@@ -3,7 +3,8 @@
     python scripts/continuum_shedding.py [--seeds 1 2 3 4] [--steps 300] [--proliferation]
 
 A small primary (0.2 x 0.2, 2 normal + 4 ruptured vessel sites, 150 fast cells) feeding one
-secondary, run in cells.mode = "discrete" and "continuum" with the same seeds. Printed per
+secondary, run in cells.mode = "discrete" and "continuum" (or "hybrid": ``--modes``) with the
+same seeds. Printed per
 mode and seed: cells intravasated, clusters (and those of more than one cell), mean cluster
 size, cells arrived, and the
 primary's cells at the end; then the means and their ratio. Without --proliferation the
@@ -52,6 +53,8 @@ def case(mode: str, seed: int, steps: int, proliferation: bool) -> config.Case:
                 "h_ref": 0.01,
                 "proliferation": proliferation,
                 "initial": {"count": 150},
+                # hybrid cells need the crowded transport (docs/hybrid.md)
+                "crowded_transport": mode == "hybrid",
             },
         }
     )
@@ -84,7 +87,10 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--proliferation", action="store_true")
     ap.add_argument(
-        "--modes", nargs="+", default=["discrete", "continuum"], choices=["discrete", "continuum"]
+        "--modes",
+        nargs="+",
+        default=["discrete", "continuum"],
+        choices=["discrete", "continuum", "hybrid"],
     )
     a = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="shedding_"))
@@ -97,13 +103,14 @@ def main():
                 flush=True,
             )
         means[mode] = {k: np.array([g[k] for g in got], dtype=float) for k in got[0]}
-    for k in means["discrete"] if len(means) == 2 else []:
-        d, c = means["discrete"][k], means["continuum"][k]
+    others = [m for m in means if m != "discrete"] if "discrete" in means else []
+    for other, k in ((m, k) for m in others for k in means["discrete"]):
+        d, c = means["discrete"][k], means[other][k]
         sd = (
             np.sqrt(d.var(ddof=1) / len(d) + c.var(ddof=1) / len(c)) if len(d) > 1 else float("nan")
         )
         print(
-            f"{k:13s} discrete {d.mean():8.4g}  continuum {c.mean():8.4g}  ratio "
+            f"{k:13s} discrete {d.mean():8.4g}  {other} {c.mean():8.4g}  ratio "
             f"{c.mean() / max(d.mean(), 1e-300):.3f}  difference {c.mean() - d.mean():+.4g} +- "
             f"{sd:.3g} (1 s.e.)"
         )
