@@ -983,9 +983,7 @@ class Organ:
             self.lineage.load_state(rest["lineage"])
             self.density_stats = {k: st[k] for k in self.density_stats}
         if self.regimes is not None:
-            self.regimes.stats = {
-                k: type(v)(rest["regimes"][k]) for k, v in self.regimes.stats.items()
-            }
+            self.regimes.stats = {k: int(rest["regimes"][k]) for k in self.regimes.stats}
         if self.soil is not None:
             self.soil.load_state(rest["soil"])
         if self.switching is not None:

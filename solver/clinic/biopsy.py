@@ -32,6 +32,7 @@ from scipy.spatial import cKDTree
 from solver import config
 from solver.cells.population import DORMANT, MESENCHYMAL
 from solver.clinic.section import DENSITIES
+from solver.lineage import clones, read_composition
 
 __all__ = [
     "NEEDLES",
@@ -383,8 +384,6 @@ def sample(core: Core, organ: Organ, needle: Needle, fine: int | None = None) ->
         n_prolif += float(cycling.sum())
         rows.append((c["founder"][take], c["seeded_by"][take], np.ones(n_t)))
         if not organ.hybrid:  # a hybrid lesion's core is density: as continuum, below
-            from solver.lineage import clones
-
             whole = lesion_of(c["x"][:, :dim], organ.h_ref, take)
             lesion = {
                 "cells": int(whole.sum()),
@@ -422,8 +421,6 @@ def sample(core: Core, organ: Organ, needle: Needle, fine: int | None = None) ->
         )
     seq: dict[str, Any] = {"founders": {}, "units": {}, "pairs": {}}
     if rows:
-        from solver.lineage import clones
-
         seq = clones(*(np.concatenate(k) for k in zip(*rows)))
     lineage_note = "; ".join(notes)
     tumour_vol = tumour * cell_vol
@@ -531,7 +528,6 @@ def run_biopsy(
     from solver.clinic.background import ORGANS, Scene
     from solver.io.cells import read_pvd, read_vtu
     from solver.io.series import fields_at, history
-    from solver.lineage import read_composition
 
     outdir = Path(outdir)
     case = outputs.read_case(outdir)
